@@ -1,0 +1,213 @@
+"""What every component kind is made of: an envelope-carrying config model and an async class.
+
+The engine owns the envelope (``type``, ``inputs``, ``on_error``, ``retry``, ``timeout``,
+``batch``); a kind declares only its own fields by subclassing :class:`SourceConfig`,
+:class:`TransformConfig` or :class:`SinkConfig`.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.records import Batch, Chunk, Rejected
+
+if TYPE_CHECKING:
+    from engine.state import StateStore
+
+__all__ = [
+    "BatchPolicy",
+    "ComponentConfig",
+    "ComponentContext",
+    "OnError",
+    "RetryPolicy",
+    "Role",
+    "Sink",
+    "SinkConfig",
+    "Source",
+    "SourceConfig",
+    "Transform",
+    "TransformConfig",
+    "TransformResult",
+]
+
+
+class Role(StrEnum):
+    SOURCE = "source"
+    TRANSFORM = "transform"
+    SINK = "sink"
+
+    @property
+    def table(self) -> str:
+        return f"{self.value}s"
+
+
+class OnError(StrEnum):
+    FAIL = "fail"
+    SKIP = "skip"
+    DEAD_LETTER = "dead_letter"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(_Model):
+    """How the runtime retries a component's transient failures."""
+
+    attempts: int = Field(3, ge=1, le=100, description="Total attempts, the first included.")
+    backoff: float = Field(0.5, ge=0, description="Base delay in seconds (exponential, full jitter).")
+    max_delay: float = Field(30.0, ge=0, description="Upper bound of one delay, in seconds.")
+
+
+class BatchPolicy(_Model):
+    """How many records travel together across a stage boundary."""
+
+    size: int = Field(1000, ge=1, le=1_000_000, description="Records per batch.")
+    timeout: float = Field(1.0, gt=0, description="Seconds before a partial batch is flushed.")
+
+
+class ComponentConfig(_Model):
+    """The engine-owned envelope shared by every component."""
+
+    kind_role: ClassVar[Role]
+
+    type: str = Field(description="The component kind.")
+    on_error: OnError = Field(
+        OnError.FAIL,
+        description="What happens to a record or batch that fails: fail the run, skip it, "
+        "or write it to the dead-letter sink.",
+    )
+    retry: RetryPolicy | None = Field(None, description="Retry policy for transient failures.")
+    timeout: float | None = Field(None, gt=0, description="Seconds one operation may take.")
+    batch: BatchPolicy = Field(default_factory=BatchPolicy, description="Batching.")
+
+
+class SourceConfig(ComponentConfig):
+    kind_role: ClassVar[Role] = Role.SOURCE
+
+
+class _WithInputs(ComponentConfig):
+    inputs: list[str] = Field(
+        min_length=1, description="Ids of the components (or `id.route`) this one reads from."
+    )
+
+    @field_validator("inputs")
+    @classmethod
+    def _unique_inputs(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for item in value:
+            if item in seen:
+                raise ValueError(f"input {item!r} is listed twice")
+            seen.add(item)
+        return value
+
+
+class TransformConfig(_WithInputs):
+    kind_role: ClassVar[Role] = Role.TRANSFORM
+
+
+class SinkConfig(_WithInputs):
+    kind_role: ClassVar[Role] = Role.SINK
+
+
+@dataclass(slots=True)
+class ComponentContext:
+    """What the runtime hands a component: who it is and where it may keep things."""
+
+    component_id: str
+    pipeline: str
+    base_dir: Path
+    workspace: Path
+    state: StateStore | None = None
+    dry_run: bool = False
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("engine"))
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the pipeline file, relative to the file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+C = TypeVar("C", bound=ComponentConfig)
+
+
+class _Component(Generic[C]):
+    def __init__(self, config: C, context: ComponentContext) -> None:
+        self.config = config
+        self.context = context
+
+    def resource(self) -> str | None:
+        """What this component touches, for the audit trail; never carries secrets."""
+        return None
+
+    async def check(self) -> None:
+        """Health-check the endpoint; raise an EngineError when it is unreachable."""
+
+
+class Source(_Component[C], ABC):
+    """Reads from the outside world; yields chunks of records."""
+
+    async def open(self) -> None:
+        pass
+
+    @abstractmethod
+    def read(self) -> AsyncIterator[Chunk]:
+        """Yield chunks until the input is exhausted (or forever, for a stream)."""
+
+    async def close(self) -> None:
+        pass
+
+    async def commit(self) -> None:
+        """Called once every record read was delivered by every sink: save cursors, ack."""
+
+
+@dataclass(slots=True)
+class TransformResult:
+    """Records per output (``None`` is the default output) and the records rejected."""
+
+    outputs: dict[str | None, Batch]
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class Transform(_Component[C], ABC):
+    """A pure, synchronous function of a batch."""
+
+    #: Named outputs beyond the default one (``route`` declares one per condition).
+    def output_names(self) -> tuple[str, ...]:
+        return ()
+
+    @abstractmethod
+    def process(self, batch: Batch) -> TransformResult: ...
+
+
+class Sink(_Component[C], ABC):
+    """Delivers records; a batch is either delivered whole or raises."""
+
+    async def open(self) -> None:
+        pass
+
+    @abstractmethod
+    async def write(self, batch: Batch) -> None: ...
+
+    async def close(self, *, success: bool) -> None:
+        """Flush and release; on success make the output visible (rename, commit)."""
+
+
+def describe(model: type[BaseModel]) -> dict[str, Any]:
+    """Field name -> (type, default, description) for `engine components`."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        out[name] = {
+            "required": info.is_required(),
+            "default": None if info.is_required() else info.get_default(call_default_factory=True),
+            "description": info.description or "",
+        }
+    return out

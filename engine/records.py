@@ -1,0 +1,28 @@
+"""Records and the batches that cross stage boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Batch", "Chunk", "Record", "Rejected"]
+
+Record = dict[str, Any]
+Batch = list[Record]
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record (or raw input) that could not be processed, with the reason and where."""
+
+    record: Any
+    reason: str
+    location: str | None = None
+
+
+@dataclass(slots=True)
+class Chunk:
+    """What a decoder or source yields: accepted records plus the inputs it had to reject."""
+
+    records: Batch
+    rejected: list[Rejected] = field(default_factory=list)

@@ -1,0 +1,112 @@
+"""The seam between the runtime and whoever watches a run (the audit trail, metrics).
+
+The runtime's stage wrappers call these methods; components never do. Methods are
+synchronous and called from the event loop: an implementation buffers and must be
+cheap per batch (no per-record work beyond what it needs, e.g. a digest).
+An exception raised by an observer fails the run (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from engine.records import Record, Rejected
+
+__all__ = [
+    "BatchAction",
+    "NullObserver",
+    "RunInfo",
+    "RunObserver",
+    "RunSummary",
+    "StageInfo",
+    "StageStats",
+]
+
+
+class BatchAction(StrEnum):
+    READ = "batch_read"
+    TRANSFORMED = "batch_transformed"
+    WRITTEN = "batch_written"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    pipeline: str
+    pipeline_file: str | None
+    pipeline_sha256: str | None
+    started_at: datetime
+    user: str
+    host: str
+    dry_run: bool = False
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StageInfo:
+    component: str
+    role: str  # "source" | "transform" | "sink"
+    type: str  # the component kind, e.g. "file"
+    resource: str | None = None  # what it touches, secrets removed (a path, a URL)
+
+
+@dataclass(slots=True)
+class StageStats:
+    records_in: int = 0
+    records_out: int = 0
+    rejected: int = 0
+    batches: int = 0
+    errors: int = 0
+    retries: int = 0
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run_id: str
+    pipeline: str
+    ok: bool
+    duration_s: float
+    stages: dict[str, StageStats] = field(default_factory=dict)
+    error: str | None = None
+    dead_letters: int = 0
+
+
+class RunObserver(Protocol):
+    def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None: ...
+
+    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None: ...
+
+    def rejected(
+        self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str
+    ) -> None: ...
+
+    def connector_error(
+        self, stage: StageInfo, error: BaseException, *, attempt: int, will_retry: bool
+    ) -> None: ...
+
+    def run_finished(self, run: RunInfo, summary: RunSummary) -> None: ...
+
+
+class NullObserver:
+    """Watches nothing; the default when auditing is off."""
+
+    def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None:
+        pass
+
+    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None:
+        pass
+
+    def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:
+        pass
+
+    def connector_error(
+        self, stage: StageInfo, error: BaseException, *, attempt: int, will_retry: bool
+    ) -> None:
+        pass
+
+    def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
+        pass
