@@ -1,0 +1,73 @@
+"""Compiling one JMESPath expression: parse once, check functions, evaluate many times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from jmespath import exceptions
+from jmespath.parser import Parser
+from jmespath.visitor import Options, TreeInterpreter
+
+from engine.mapping.library import ALL_FUNCTIONS, EngineFunctions
+
+__all__ = ["Expression", "compile_expression", "interpret", "parse"]
+
+Node = dict[str, Any]
+
+_OPTIONS = Options(custom_functions=EngineFunctions())
+
+
+class Expression:
+    """A compiled JMESPath expression: ``.source`` and ``.search(value)``."""
+
+    __slots__ = ("_search", "ast", "source")
+
+    def __init__(self, source: str, ast: Node, search: Callable[[Any], Any]) -> None:
+        self.source = source
+        self.ast = ast
+        self._search = search
+
+    def search(self, value: Any) -> Any:
+        """Evaluate against ``value``; raises jmespath.py's error classes on bad data."""
+        return self._search(value)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    for child in node.get("children", ()):
+        if isinstance(child, dict):
+            yield from _walk(child)
+
+
+def parse(source: str) -> Node:
+    """Parse ``source`` and check every function call's name and argument count.
+
+    Raises jmespath.py's ParseError (syntax), UnknownFunctionError, ArityError or
+    VariadictArityError: everything that is knowable before any data is seen.
+    """
+    ast: Node = Parser().parse(source).parsed
+    for node in _walk(ast):
+        if node["type"] == "function_expression":
+            name = node["value"]
+            spec = ALL_FUNCTIONS.get(name)
+            if spec is None:
+                raise exceptions.UnknownFunctionError(f"Unknown function: {name}()")
+            spec.check_arity(len(node["children"]))
+    return ast
+
+
+def interpret(ast: Node, value: Any) -> Any:
+    """Evaluate a parsed expression with jmespath.py's tree interpreter and the engine library."""
+    return TreeInterpreter(_OPTIONS).visit(ast, value)
+
+
+def compile_expression(source: str) -> Expression:
+    """Parse and compile ``source`` once; see :func:`parse` for the errors raised."""
+    from engine.mapping.compiler import compile_ast
+
+    ast = parse(source)
+    return Expression(source, ast, compile_ast(ast))

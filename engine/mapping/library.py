@@ -1,0 +1,251 @@
+"""The engine's custom JMESPath functions: arithmetic, strings, dates, hashing, masking.
+
+Each function is a plain Python callable plus a signature in jmespath.py's own format, so the
+interpreter (through :class:`EngineFunctions`) and the compiler share one implementation and one
+set of type rules. Types are checked like jmespath.py checks them: by exact type name, so a boolean
+is not a number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jmespath import exceptions
+from jmespath.functions import Functions
+
+__all__ = [
+    "ALL_FUNCTIONS",
+    "CUSTOM_FUNCTIONS",
+    "EngineFunctions",
+    "FunctionSpec",
+    "InvalidValueError",
+]
+
+_NUMBER = ("number",)
+_STRING = ("string",)
+
+
+class InvalidValueError(exceptions.JMESPathError):  # type: ignore[misc]
+    """A function got an argument of the right type but an unusable value (e.g. division by 0)."""
+
+    def __init__(self, function_name: str, message: str) -> None:
+        self.function_name = function_name
+        super().__init__(f"In function {function_name}(), {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """One function: implementation, parameter types (jmespath names) and arity rules."""
+
+    name: str
+    impl: Callable[..., Any]
+    params: tuple[tuple[str, ...], ...]
+    optional: int = 0  # how many trailing params may be omitted
+    variadic: bool = False  # the last param repeats; every repetition is type-checked
+
+    @property
+    def min_args(self) -> int:
+        return len(self.params) - self.optional
+
+    @property
+    def max_args(self) -> int | None:
+        return None if self.variadic else len(self.params)
+
+    def check_arity(self, count: int) -> None:
+        """Raise jmespath.py's arity error when ``count`` arguments cannot be accepted."""
+        if self.variadic:
+            if count < len(self.params):
+                raise exceptions.VariadictArityError(len(self.params), count, self.name)
+        elif count > len(self.params):
+            raise exceptions.ArityError(len(self.params), count, self.name)
+        elif count < self.min_args:
+            raise exceptions.ArityError(self.min_args, count, self.name)
+
+    def check_types(self, args: tuple[Any, ...]) -> None:
+        """Raise JMESPathTypeError for the first argument whose type is not allowed."""
+        for index, value in enumerate(args):
+            allowed = self.params[min(index, len(self.params) - 1)]
+            if allowed and _jmespath_type(value) not in allowed:
+                raise exceptions.JMESPathTypeError(
+                    self.name, value, _jmespath_type(value), list(allowed)
+                )
+
+
+def _jmespath_type(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return "string"
+    if kind is bool:
+        return "boolean"
+    if kind is int or kind is float:
+        return "number"
+    if kind is list:
+        return "array"
+    if kind is dict:
+        return "object"
+    if value is None:
+        return "null"
+    return "expref" if kind.__name__ == "_Expression" else "unknown"
+
+
+def _int_arg(function_name: str, value: float, what: str) -> int:
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidValueError(function_name, f"{what} must be a whole number, got {value}")
+        return int(value)
+    return value
+
+
+def fn_add(a: float, b: float) -> float:
+    return a + b
+
+
+def fn_subtract(a: float, b: float) -> float:
+    return a - b
+
+
+def fn_multiply(a: float, b: float) -> float:
+    return a * b
+
+
+def fn_divide(a: float, b: float) -> float:
+    if b == 0:
+        raise InvalidValueError("divide", "division by zero")
+    return a / b
+
+
+def fn_round(x: float, ndigits: float) -> float:
+    return round(x, _int_arg("round", ndigits, "ndigits"))
+
+
+def fn_upper(s: str) -> str:
+    return s.upper()
+
+
+def fn_lower(s: str) -> str:
+    return s.lower()
+
+
+def fn_trim(s: str) -> str:
+    return s.strip()
+
+
+def fn_replace(s: str, old: str, new: str) -> str:
+    if not old:
+        raise InvalidValueError("replace", "the text to replace must not be empty")
+    return s.replace(old, new)
+
+
+def fn_split(s: str, sep: str) -> list[str]:
+    if not sep:
+        return list(s)
+    return s.split(sep)
+
+
+def fn_pad_left(s: str, width: float, fill: str) -> str:
+    if len(fill) != 1:
+        raise InvalidValueError("pad_left", f"fill must be one character, got {fill!r}")
+    return s.rjust(_int_arg("pad_left", width, "width"), fill)
+
+
+def fn_concat(*parts: str) -> str:
+    return "".join(parts)
+
+
+def fn_coalesce(*values: Any) -> Any:
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def _parse_iso(function_name: str, text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise InvalidValueError(function_name, f"not an ISO-8601 date or time: {text!r}") from None
+
+
+def fn_parse_date(s: str, fmt: str | None = None) -> str:
+    if fmt is None:
+        return _parse_iso("parse_date", s).isoformat()
+    try:
+        return datetime.strptime(s, fmt).isoformat()
+    except ValueError:
+        raise InvalidValueError("parse_date", f"{s!r} does not match format {fmt!r}") from None
+
+
+def fn_format_date(s: str, fmt: str) -> str:
+    return _parse_iso("format_date", s).strftime(fmt)
+
+
+def fn_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def fn_sha256(s: str) -> str:
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+
+
+def fn_mask(s: str, keep: float) -> str:
+    count = _int_arg("mask", keep, "keep")
+    if count < 0:
+        raise InvalidValueError("mask", f"keep must not be negative, got {count}")
+    hidden = max(len(s) - count, 0)
+    return "*" * hidden + s[hidden:]
+
+
+CUSTOM_FUNCTIONS: dict[str, FunctionSpec] = {
+    spec.name: spec
+    for spec in (
+        FunctionSpec("add", fn_add, (_NUMBER, _NUMBER)),
+        FunctionSpec("subtract", fn_subtract, (_NUMBER, _NUMBER)),
+        FunctionSpec("multiply", fn_multiply, (_NUMBER, _NUMBER)),
+        FunctionSpec("divide", fn_divide, (_NUMBER, _NUMBER)),
+        FunctionSpec("round", fn_round, (_NUMBER, _NUMBER)),
+        FunctionSpec("upper", fn_upper, (_STRING,)),
+        FunctionSpec("lower", fn_lower, (_STRING,)),
+        FunctionSpec("trim", fn_trim, (_STRING,)),
+        FunctionSpec("replace", fn_replace, (_STRING, _STRING, _STRING)),
+        FunctionSpec("split", fn_split, (_STRING, _STRING)),
+        FunctionSpec("pad_left", fn_pad_left, (_STRING, _NUMBER, _STRING)),
+        FunctionSpec("concat", fn_concat, (_STRING,), variadic=True),
+        FunctionSpec("coalesce", fn_coalesce, ((),), variadic=True),
+        FunctionSpec("parse_date", fn_parse_date, (_STRING, _STRING), optional=1),
+        FunctionSpec("format_date", fn_format_date, (_STRING, _STRING)),
+        FunctionSpec("now", fn_now, ()),
+        FunctionSpec("sha256", fn_sha256, (_STRING,)),
+        FunctionSpec("mask", fn_mask, (_STRING, _NUMBER)),
+    )
+}
+
+
+def _builtin_spec(name: str, entry: dict[str, Any]) -> FunctionSpec:
+    signature = entry["signature"]
+    params = tuple(tuple(arg["types"]) for arg in signature)
+    variadic = bool(signature and signature[-1].get("variadic"))
+    return FunctionSpec(name, entry["function"], params, variadic=variadic)
+
+
+#: Arity rules of every function an expression may call (built-ins and the custom library).
+ALL_FUNCTIONS: dict[str, FunctionSpec] = {
+    **{name: _builtin_spec(name, entry) for name, entry in Functions.FUNCTION_TABLE.items()},
+    **CUSTOM_FUNCTIONS,
+}
+
+
+class EngineFunctions(Functions):  # type: ignore[misc]
+    """jmespath.py's built-in functions plus the engine's library, for the interpreter path."""
+
+    def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:
+        spec = CUSTOM_FUNCTIONS.get(function_name)
+        if spec is None:
+            return super().call_function(function_name, resolved_args)
+        spec.check_arity(len(resolved_args))
+        args = tuple(resolved_args)
+        spec.check_types(args)
+        return spec.impl(*args)
