@@ -1,0 +1,42 @@
+"""The fast canonical encoder must produce the reference RFC 8785 bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.audit.canonical import canonical_json
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_matches_reference(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_rfc8785_examples() -> None:
+    # Sorting by UTF-16 code units (RFC 8785 §3.2.3), where code point order differs.
+    value = {"\U0001f600": 1, "\ufb33": 2, "a": 3}
+    assert canonical_json(value) == rfc8785.dumps(value)
+    assert canonical_json({"b": 1.0, "a": [1e21, 1e-7, 0.5]}) == b'{"a":[1e+21,1e-7,0.5],"b":1}'
+    assert canonical_json({"s": "\u20ac\n\x1f"}) == '{"s":"\u20ac\\n\\u001f"}'.encode()
+
+
+def test_big_integers_are_refused_like_the_reference() -> None:
+    with pytest.raises(rfc8785.IntegerDomainError):
+        canonical_json({"n": 2**60})
