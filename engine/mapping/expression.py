@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -49,7 +50,10 @@ def parse(source: str) -> Node:
     Raises jmespath.py's ParseError (syntax), UnknownFunctionError, ArityError or
     VariadictArityError: everything that is knowable before any data is seen.
     """
-    ast: Node = Parser().parse(source).parsed
+    with warnings.catch_warnings():
+        # jmespath.py still reads `foo` (unquoted JSON) as a string, with a warning; accept it.
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        ast: Node = Parser().parse(source).parsed
     for node in _walk(ast):
         if node["type"] == "function_expression":
             name = node["value"]
