@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -89,6 +89,18 @@ class ComponentConfig(_Model):
     timeout: float | None = Field(None, gt=0, description="Seconds one operation may take.")
     batch: BatchPolicy = Field(default_factory=BatchPolicy, description="Batching.")
 
+    def expressions(self) -> Iterable[tuple[tuple[str | int, ...], str]]:
+        """Every JMESPath expression in this config, with its key path, for compile checks."""
+        return ()
+
+    def output_names(self) -> tuple[str, ...]:
+        """Named outputs beyond the default one (``route`` has one per condition)."""
+        return ()
+
+    def resource(self) -> str | None:
+        """What this component touches, for the audit trail and the graph; never secrets."""
+        return None
+
 
 class SourceConfig(ComponentConfig):
     kind_role: ClassVar[Role] = Role.SOURCE
@@ -126,6 +138,7 @@ class ComponentContext:
     pipeline: str
     base_dir: Path
     workspace: Path
+    run_id: str = ""
     state: StateStore | None = None
     dry_run: bool = False
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("engine"))
@@ -146,7 +159,7 @@ class _Component(Generic[C]):
 
     def resource(self) -> str | None:
         """What this component touches, for the audit trail; never carries secrets."""
-        return None
+        return self.config.resource()
 
     async def check(self) -> None:
         """Health-check the endpoint; raise an EngineError when it is unreachable."""
@@ -179,10 +192,6 @@ class TransformResult:
 
 class Transform(_Component[C], ABC):
     """A pure, synchronous function of a batch."""
-
-    #: Named outputs beyond the default one (``route`` declares one per condition).
-    def output_names(self) -> tuple[str, ...]:
-        return ()
 
     @abstractmethod
     def process(self, batch: Batch) -> TransformResult: ...

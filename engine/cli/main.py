@@ -1,0 +1,280 @@
+"""The `engine` command: a thin layer over the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import anyio
+import click
+
+from engine.cli.output import (
+    err_console,
+    out_console,
+    print_diagnostics,
+    print_summary,
+    progress_display,
+)
+from engine.errors import ConfigError, Diagnostic, EngineError, Severity
+from engine.graph.plan import Plan
+from engine.pipeline import compile_file, dry_run, run
+from engine.runtime.observer import RunSummary
+from engine.runtime.runner import Runner
+
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "cli", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INVALID = 78
+EXIT_INTERRUPTED = 130
+
+
+def _fail_config(exc: ConfigError) -> NoReturn:
+    print_diagnostics(exc.diagnostics)
+    n = len(exc.errors)
+    err_console.print(f"{n} error{'s' if n != 1 else ''}; nothing was run")
+    sys.exit(EXIT_INVALID)
+
+
+def _compile(path: str) -> Plan:
+    try:
+        plan = compile_file(path)
+    except ConfigError as exc:
+        _fail_config(exc)
+    print_diagnostics(plan.warnings)
+    return plan
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log = logging.getLogger("engine")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="engine")
+def cli() -> None:
+    """Declarative integration engine: validate, dry-run and run pipeline files."""
+
+
+@cli.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="Summary format (json goes to stdout).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--no-audit", is_flag=True, help="Run without the audit trail.")
+def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> None:
+    """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid."""
+    _setup_logging(verbose)
+    plan = _compile(file)
+    runner_box: list[Runner] = []
+
+    async def main() -> RunSummary:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_signals, runner_box, tg.cancel_scope)
+            with progress_display(not quiet and fmt == "text") as update:
+                from engine.runtime.observer import NullObserver
+
+                kwargs: dict[str, Any] = {"on_progress": update}
+                if no_audit:
+                    kwargs["observer"] = NullObserver()
+                summary = await run(plan, runner_hook=runner_box.append, **kwargs)
+            tg.cancel_scope.cancel()
+        return summary
+
+    try:
+        summary = anyio.run(main)
+    except EngineError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    roles = {cid: n.role.value for cid, n in plan.nodes.items()}
+    print_summary(summary, roles, as_json=fmt == "json")
+    if runner_box and runner_box[0].interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+async def _signals(runner_box: list[Runner], scope: anyio.CancelScope) -> None:
+    """First Ctrl-C/SIGTERM: stop sources and drain; the second: cancel everything."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        count = 0
+        async for signum in signals:
+            count += 1
+            if count == 1 and runner_box:
+                err_console.print(f"{signal.Signals(signum).name}: stopping sources, draining...")
+                runner_box[0].stop()
+            else:
+                scope.cancel()
+                return
+
+
+@cli.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool) -> None:
+    """Check pipeline files: syntax, interpolation, schema, graph and expressions (exit 78 if invalid)."""
+    results: list[dict[str, Any]] = []
+    all_diags: list[Diagnostic] = []
+    for file in files:
+        try:
+            plan = compile_file(file)
+            diags = plan.warnings
+        except ConfigError as exc:
+            diags = exc.diagnostics
+        errors = [d for d in diags if d.severity is Severity.ERROR or strict]
+        results.append({"file": file, "valid": not errors})
+        all_diags.extend(diags)
+    valid = all(r["valid"] for r in results)
+    if fmt == "json":
+        payload = {
+            "valid": valid,
+            "files": results,
+            "diagnostics": [d.to_dict() for d in all_diags],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        print_diagnostics(all_diags)
+        for r in results:
+            mark = "[green]valid[/green]" if r["valid"] else "[red]invalid[/red]"
+            err_console.print(f"{r['file']}: {mark}", markup=True)
+    sys.exit(EXIT_OK if valid else EXIT_INVALID)
+
+
+@cli.command("dry-run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, metavar="[SOURCE=]SAMPLE",
+              help="Feed a sample file instead of the sources (or one named source).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Records read per source.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str) -> None:
+    """Show what each sink would receive. Opens no sink and writes nothing."""
+    plan = _compile(file)
+    samples: dict[str, Path] = {}
+    for item in inputs:
+        key, sep, value = item.partition("=")
+        if sep and key in plan.nodes:
+            samples[key] = Path(value)
+        else:
+            samples["*"] = Path(item)
+    for path in samples.values():
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {path}", param_hint="--input")
+    try:
+        result = anyio.run(lambda: dry_run(plan, samples=samples, limit=limit))
+    except EngineError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    if fmt == "json":
+        payload = {
+            "ok": result.summary.ok,
+            "error": result.summary.error,
+            "sinks": result.sinks,
+            "rejected": result.rejected,
+        }
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        for sink, records in result.sinks.items():
+            out_console.rule(f"{sink}: {len(records)} record(s) would be written")
+            for record in records:
+                out_console.print_json(json.dumps(record, default=str))
+        for entry in result.rejected:
+            err_console.print(
+                f"rejected at {entry['component']}: {entry['reason']}"
+                + (f" ({entry['location']})" if entry.get("location") else ""),
+                markup=False,
+            )
+        if result.summary.error:
+            err_console.print(f"[red]error:[/red] {result.summary.error}", markup=True)
+    sys.exit(EXIT_OK if result.summary.ok else EXIT_FAILED)
+
+
+@cli.command("schema")
+@click.option("--check", is_flag=True, help="Fail (exit 1) if the committed schema is out of date.")
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="Where the schema lives (default: schemas/pipeline.schema.json).")
+def schema_cmd(check: bool, output: str | None) -> None:
+    """Write the JSON Schema of pipeline files, or check it for drift."""
+    from engine.schema import SCHEMA_FILE, render_schema
+
+    target = Path(output) if output else SCHEMA_FILE
+    text = render_schema()
+    if check:
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != text:
+            err_console.print(f"{target} is out of date: run `engine schema`")
+            sys.exit(EXIT_FAILED)
+        err_console.print(f"{target} is up to date")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {target}")
+
+
+@cli.command("graph")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+def graph_cmd(file: str, fmt: str) -> None:
+    """Print the pipeline's DAG as Mermaid or Graphviz DOT."""
+    from engine.graph.render import to_dot, to_mermaid
+
+    plan = _compile(file)
+    sys.stdout.write(to_mermaid(plan) if fmt == "mermaid" else to_dot(plan))
+
+
+@cli.command("components")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def components_cmd(fmt: str) -> None:
+    """List the component kinds and their options."""
+    from engine.components.base import describe
+    from engine.registry import default_registry
+
+    reg = default_registry()
+    envelope = {"type", "inputs", "on_error", "retry", "timeout", "batch"}
+    entries = []
+    for spec in reg:
+        options = {k: v for k, v in describe(spec.config).items() if k not in envelope}
+        entries.append({"role": spec.role.value, "type": spec.type,
+                        "summary": spec.summary.strip(), "options": options})
+    if fmt == "json":
+        sys.stdout.write(json.dumps(entries, indent=2, default=str) + "\n")
+        return
+    for e in entries:
+        out_console.print(f"[bold]{e['role']} {e['type']}[/bold]: {e['summary']}", markup=True)
+        for name, opt in e["options"].items():
+            req = "required" if opt["required"] else f"default {opt['default']!r}"
+            out_console.print(f"    {name} ({req}): {opt['description']}", markup=False)
+
+
+def _add_optional_groups() -> None:
+    try:
+        from engine.cli.audit import audit
+    except ImportError:
+        return
+    cli.add_command(audit)
+
+
+_add_optional_groups()
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug, not bad input: say so without a wall of traceback
+        if os.environ.get("ENGINE_DEBUG"):
+            raise
+        err_console.print(f"internal error: {type(exc).__name__}: {exc} (ENGINE_DEBUG=1 for details)")
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,104 @@
+"""How the CLI prints: diagnostics, run summaries and progress, human or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from engine.errors import Diagnostic, Severity
+from engine.runtime.observer import RunSummary, StageStats
+
+__all__ = ["err_console", "print_diagnostics", "print_summary", "progress_display", "summary_dict"]
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
+    for d in diagnostics:
+        style = "red" if d.severity is Severity.ERROR else "yellow"
+        err_console.print(
+            f"[bold]{d.location}[/bold]: [{style}]{d.severity.value}[{d.code}][/{style}]: {d.message}",
+            markup=True,
+            soft_wrap=True,
+        )
+        if d.hint:
+            err_console.print(f"  hint: {d.hint}", soft_wrap=True, markup=False)
+
+
+def summary_dict(summary: RunSummary) -> dict[str, object]:
+    return {
+        "run_id": summary.run_id,
+        "pipeline": summary.pipeline,
+        "ok": summary.ok,
+        "duration_s": round(summary.duration_s, 3),
+        "error": summary.error,
+        "dead_letters": summary.dead_letters,
+        "components": {
+            cid: {
+                "records_in": s.records_in,
+                "records_out": s.records_out,
+                "rejected": s.rejected,
+                "batches": s.batches,
+                "retries": s.retries,
+                "errors": s.errors,
+            }
+            for cid, s in summary.stages.items()
+        },
+    }
+
+
+def print_summary(summary: RunSummary, roles: dict[str, str], *, as_json: bool = False) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(summary_dict(summary)) + "\n")
+        return
+    table = Table(title=f"run {summary.run_id} of {summary.pipeline}", title_justify="left")
+    for col in ("component", "role", "in", "out", "rejected", "retries"):
+        table.add_column(col, justify="right" if col not in ("component", "role") else "left")
+    for cid, s in summary.stages.items():
+        table.add_row(
+            cid, roles.get(cid, ""), _n(s.records_in, roles.get(cid) == "source"),
+            str(s.records_out), str(s.rejected), str(s.retries),
+        )
+    err_console.print(table)
+    status = "[green]ok[/green]" if summary.ok else "[red]failed[/red]"
+    err_console.print(f"{status} in {summary.duration_s:.2f}s", markup=True)
+    if summary.dead_letters:
+        err_console.print(f"{summary.dead_letters} record(s) written to the dead-letter file")
+    if summary.error:
+        err_console.print(f"[red]error:[/red] {summary.error}", markup=True, soft_wrap=True)
+
+
+def _n(value: int, blank: bool) -> str:
+    return "-" if blank else str(value)
+
+
+@contextmanager
+def progress_display(enabled: bool) -> Iterator[object]:
+    """A live per-component counter on a terminal; nothing when output is not a TTY."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    )
+    tasks: dict[str, object] = {}
+
+    def update(stats: dict[str, StageStats]) -> None:
+        for cid, s in stats.items():
+            if cid not in tasks:
+                tasks[cid] = progress.add_task(cid, total=None)
+            progress.update(
+                tasks[cid],  # type: ignore[arg-type]
+                description=f"{cid}: {s.records_out} out, {s.rejected} rejected",
+            )
+
+    with progress:
+        yield update

@@ -1,0 +1,135 @@
+"""``file`` sink: a path template, a codec, written to a temporary name and renamed on success."""
+
+from __future__ import annotations
+
+import os
+import string
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from engine.codecs import CodecSpec, codec_for_path
+from engine.codecs.base import CodecConfig, Encoder
+from engine.components.base import ComponentContext, Sink, SinkConfig
+from engine.errors import PermanentError
+from engine.records import Batch
+
+if TYPE_CHECKING:
+    from engine.registry import Registry
+
+__all__ = ["FileSink", "FileSinkConfig"]
+
+RUN_FIELDS = frozenset({"pipeline", "run_id", "date", "time", "component"})
+
+
+class FileSinkConfig(SinkConfig):
+    """Writes records to local files; a partial file never appears under the final name."""
+
+    type: Literal["file"] = "file"
+    path: str = Field(
+        description="Path template relative to the pipeline file. `{pipeline}`, `{run_id}`, "
+        "`{date}`, `{time}`, `{component}` are filled per run; any other `{field}` "
+        "splits the output by that record field.",
+        examples=["out/products.jsonl", "out/{warehouse}/{date}.csv"],
+    )
+    codec: CodecSpec | None = Field(
+        None, description="How to encode; default: guessed from the file extension."
+    )
+    overwrite: bool = Field(True, description="Replace an existing file at the final path.")
+
+    def resource(self) -> str | None:
+        return self.path
+
+
+class _Open:
+    __slots__ = ("encoder", "final", "stream", "tmp")
+
+    def __init__(self, final: Path, tmp: Path, stream: IO[bytes], encoder: Encoder) -> None:
+        self.final = final
+        self.tmp = tmp
+        self.stream = stream
+        self.encoder = encoder
+
+
+class FileSink(Sink[FileSinkConfig]):
+    def __init__(self, config: FileSinkConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        now = datetime.now(UTC)
+        self._run_values = {
+            "pipeline": self.context.pipeline,
+            "run_id": self.context.run_id,
+            "date": now.strftime("%Y-%m-%d"),
+            "time": now.strftime("%H%M%S"),
+            "component": self.context.component_id,
+        }
+        fields = [f for _, f, _, _ in string.Formatter().parse(config.path) if f]
+        self._record_fields = [f for f in fields if f not in RUN_FIELDS]
+        self._open: dict[str, _Open] = {}
+
+    def _path_for(self, record: dict[str, object] | None) -> str:
+        values: dict[str, object] = dict(self._run_values)
+        if record is not None:
+            for name in self._record_fields:
+                value = record.get(name)
+                text = "_" if value is None or value == "" else str(value)
+                values[name] = text.replace("/", "_").replace("\\", "_").replace("..", "_")
+        return self.config.path.format_map(values)
+
+    def _codec(self, path: Path) -> CodecConfig:
+        codec = self.config.codec or codec_for_path(path)
+        if codec is None:
+            raise PermanentError(f"cannot tell the codec of {path} from its extension; set `codec`")
+        return codec
+
+    def _target(self, rel: str) -> _Open:
+        target = self._open.get(rel)
+        if target is None:
+            final = self.context.resolve(rel)
+            if final.exists() and not self.config.overwrite:
+                raise PermanentError(f"{final} exists and overwrite is false")
+            codec = self._codec(final)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f".{final.name}.{self.context.run_id or os.getpid()}.tmp")
+            stream = tmp.open("wb")
+            target = _Open(final, tmp, stream, codec.encoder(stream))
+            self._open[rel] = target
+        return target
+
+    async def open(self) -> None:
+        if not self._record_fields:
+            self._target(self._path_for(None))
+
+    async def write(self, batch: Batch) -> None:
+        try:
+            if not self._record_fields:
+                self._target(self._path_for(None)).encoder.write(batch)
+                return
+            groups: dict[str, Batch] = {}
+            for record in batch:
+                groups.setdefault(self._path_for(record), []).append(record)
+            for rel, records in groups.items():
+                self._target(rel).encoder.write(records)
+        except OSError as exc:
+            raise PermanentError(f"cannot write {self.config.path}: {exc.strerror or exc}") from None
+
+    async def close(self, *, success: bool) -> None:
+        for target in self._open.values():
+            try:
+                if success:
+                    target.encoder.finish()
+                target.stream.close()
+                if success:
+                    os.replace(target.tmp, target.final)
+            finally:
+                if target.tmp.exists():
+                    target.tmp.unlink()
+        self._open.clear()
+
+    def outputs(self) -> list[Path]:
+        return [t.final for t in self._open.values()]
+
+
+def register(registry: Registry) -> None:
+    registry.register(FileSinkConfig, FileSink, type="file", summary=FileSinkConfig.__doc__ or "")

@@ -1,0 +1,83 @@
+"""``map`` transform: per-field JMESPath expressions, or one whole-record expression."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from engine.components.base import ComponentContext, Transform, TransformConfig, TransformResult
+from engine.mapping import FieldRule, compile_map
+from engine.records import Batch
+
+if TYPE_CHECKING:
+    from engine.registry import Registry
+
+__all__ = ["FieldSpec", "MapConfig", "MapTransform"]
+
+
+class FieldSpec(BaseModel):
+    """One output field: an expression, whether it must be non-null, and a default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expr: str = Field(description="JMESPath expression over the input record.")
+    required: bool = Field(False, description="Reject the record when the value is null.")
+    default: Any = Field(None, description="Value used when the expression gives null.")
+
+
+class MapConfig(TransformConfig):
+    """Reshapes each record: `fields` builds a new record field by field; `expression` returns it whole."""
+
+    type: Literal["map"] = "map"
+    fields: dict[str, str | FieldSpec] | None = Field(
+        None,
+        description="Output field -> expression (a string) or {expr, required, default}.",
+        examples=[{"product_id": "join('', ['PROD_', sku])", "qty": {"expr": "to_number(q)"}}],
+    )
+    expression: str | None = Field(
+        None, description="One expression that returns the whole output record (an object)."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> MapConfig:
+        if (self.fields is None) == (self.expression is None):
+            raise ValueError("give exactly one of `fields` or `expression`")
+        if self.fields is not None and not self.fields:
+            raise ValueError("`fields` is empty")
+        return self
+
+    def rules(self) -> list[FieldRule]:
+        out = []
+        for name, spec in (self.fields or {}).items():
+            if isinstance(spec, str):
+                out.append(FieldRule(name=name, expr=spec))
+            else:
+                out.append(
+                    FieldRule(name=name, expr=spec.expr, required=spec.required, default=spec.default)
+                )
+        return out
+
+    def expressions(self) -> Iterable[tuple[tuple[str | int, ...], str]]:
+        if self.expression is not None:
+            yield ("expression",), self.expression
+        for name, spec in (self.fields or {}).items():
+            yield ("fields", name), spec if isinstance(spec, str) else spec.expr
+
+
+class MapTransform(Transform[MapConfig]):
+    def __init__(self, config: MapConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        if config.expression is not None:
+            self._mapper = compile_map(expression=config.expression)
+        else:
+            self._mapper = compile_map(config.rules())
+
+    def process(self, batch: Batch) -> TransformResult:
+        records, rejected = self._mapper(batch)
+        return TransformResult({None: records}, rejected)
+
+
+def register(registry: Registry) -> None:
+    registry.register(MapConfig, MapTransform, type="map", summary=MapConfig.__doc__ or "")

@@ -1,0 +1,73 @@
+"""``route`` transform: named conditions, each an output ``id.name``; the rest go to ``id._unmatched``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator
+
+from engine.components.base import ComponentContext, Transform, TransformConfig, TransformResult
+from engine.mapping import compile_predicate
+from engine.records import Batch, Rejected
+
+if TYPE_CHECKING:
+    from engine.registry import Registry
+
+__all__ = ["UNMATCHED", "RouteConfig", "RouteTransform"]
+
+UNMATCHED = "_unmatched"
+
+
+class RouteConfig(TransformConfig):
+    """Sends each record to every route whose condition holds; the others to `_unmatched`."""
+
+    type: Literal["route"] = "route"
+    routes: dict[str, str] = Field(
+        description="Route name -> JMESPath condition; read them as inputs `id.name`.",
+        examples=[{"eu": "region == 'EU'", "us": "region == 'US'"}],
+    )
+
+    @field_validator("routes")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("declare at least one route")
+        for name in value:
+            if name == UNMATCHED or not all(c.isalnum() or c in "_-" for c in name):
+                raise ValueError(f"route name {name!r} may hold only letters, digits, _ and -")
+        return value
+
+    def output_names(self) -> tuple[str, ...]:
+        return (*self.routes, UNMATCHED)
+
+    def expressions(self) -> Iterable[tuple[tuple[str | int, ...], str]]:
+        for name, condition in self.routes.items():
+            yield ("routes", name), condition
+
+
+class RouteTransform(Transform[RouteConfig]):
+    def __init__(self, config: RouteConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self._routes = [(name, compile_predicate(cond)) for name, cond in config.routes.items()]
+
+    def process(self, batch: Batch) -> TransformResult:
+        outputs: dict[str | None, Batch] = {name: [] for name, _ in self._routes}
+        unmatched: Batch = []
+        rejected: list[Rejected] = []
+        for record in batch:
+            try:
+                hits = [name for name, predicate in self._routes if predicate(record)]
+            except Exception as exc:  # an expression error rejects this record only
+                rejected.append(Rejected(record, f"route condition failed: {exc}"))
+                continue
+            for name in hits:
+                outputs[name].append(record)
+            if not hits:
+                unmatched.append(record)
+        outputs[UNMATCHED] = unmatched
+        return TransformResult(outputs, rejected)
+
+
+def register(registry: Registry) -> None:
+    registry.register(RouteConfig, RouteTransform, type="route", summary=RouteConfig.__doc__ or "")

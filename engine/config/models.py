@@ -1,0 +1,74 @@
+"""The pipeline file's own tables, and the whole-file model the JSON Schema comes from."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from engine.audit.settings import AuditSettings
+from engine.components.base import Role
+from engine.registry import Registry
+
+__all__ = ["DeadLetterSettings", "PipelineMeta", "pipeline_model"]
+
+NAME_PATTERN = r"^[a-z0-9_-]+$"
+
+
+class PipelineMeta(BaseModel):
+    """The ``[pipeline]`` table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=NAME_PATTERN, max_length=128, description="Pipeline name: lower case, digits, _ and -."
+    )
+    description: str = Field("", description="What this integration does.")
+    owner: str | None = Field(None, description="Who answers for this pipeline.")
+    tags: list[str] = Field(
+        default_factory=list,
+        description="Labels such as `personal_data` or `phi` that compliance rules look at.",
+    )
+
+
+class DeadLetterSettings(BaseModel):
+    """The ``[dead_letter]`` table: where records routed with ``on_error = "dead_letter"`` go."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str | None = Field(
+        None,
+        description="JSON Lines file; `{pipeline}` and `{run_id}` are filled in. Default: "
+        "the workspace's dead_letter/{pipeline}/{run_id}.jsonl.",
+    )
+
+
+TOP_LEVEL_KEYS = ("pipeline", "audit", "dead_letter", "sources", "transforms", "sinks")
+
+
+def _union(models: list[type[BaseModel]]) -> Any:
+    if not models:
+        return dict[str, Any]
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
+
+
+def pipeline_model(registry: Registry) -> type[BaseModel]:
+    """A model of the whole file, with every registered kind, for the JSON Schema."""
+    tables: dict[str, Any] = {}
+    for role in Role:
+        configs = [s.config for s in registry if s.role is role]
+        tables[role.table] = (
+            dict[str, _union(configs)],  # type: ignore[misc]
+            Field(default_factory=dict, description=f"The pipeline's {role.table}, keyed by id."),
+        )
+    model: type[BaseModel] = create_model(
+        "PipelineFile",
+        __config__=ConfigDict(extra="forbid", title="Pipeline file"),
+        pipeline=(PipelineMeta, ...),
+        audit=(AuditSettings, Field(default_factory=AuditSettings)),
+        dead_letter=(DeadLetterSettings, Field(default_factory=DeadLetterSettings)),
+        **tables,
+    )
+    return model

@@ -1,0 +1,210 @@
+"""Compile a validated pipeline into a frozen Plan: pure, synchronous, no I/O."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.components.base import ComponentConfig, Role
+from engine.config.validate import ComponentEntry, PipelineSpec
+from engine.errors import ConfigError, Diagnostic, Severity
+
+__all__ = ["Node", "Plan", "compile_plan"]
+
+
+@dataclass(frozen=True)
+class Node:
+    entry: ComponentEntry
+    #: (upstream id, upstream output name or None for the default output)
+    inputs: tuple[tuple[str, str | None], ...]
+    #: output name (None = default) -> downstream ids
+    consumers: dict[str | None, list[str]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def role(self) -> Role:
+        return self.entry.role
+
+    @property
+    def config(self) -> ComponentConfig:
+        return self.entry.config
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: PipelineSpec
+    nodes: dict[str, Node]
+    order: tuple[str, ...]  # topological: every node after its inputs
+    expressions: dict[tuple[str, tuple[str | int, ...]], Any]
+    warnings: list[Diagnostic]
+
+    @property
+    def name(self) -> str:
+        return self.spec.meta.name
+
+    def of_role(self, role: Role) -> list[Node]:
+        return [self.nodes[i] for i in self.order if self.nodes[i].role is role]
+
+
+def compile_plan(spec: PipelineSpec) -> Plan:
+    """Resolve inputs, check the graph and every expression; raise ConfigError with all problems."""
+    problems: list[Diagnostic] = list(spec.warnings)
+    doc = spec.document
+    entries = spec.components
+    outputs = {cid: e.config.output_names() for cid, e in entries.items()}
+    known = sorted(
+        [cid for cid, e in entries.items() if e.role is not Role.SINK]
+        + [f"{cid}.{name}" for cid, names in outputs.items() for name in names]
+    )
+
+    inputs: dict[str, list[tuple[str, str | None]]] = {}
+    for cid, entry in entries.items():
+        refs: list[tuple[str, str | None]] = []
+        for index, ref in enumerate(getattr(entry.config, "inputs", []) or []):
+            loc = (entry.role.table, cid, "inputs", index)
+            resolved = _resolve(ref, entries, outputs)
+            if isinstance(resolved, str):
+                guess = difflib.get_close_matches(ref, known, n=1)
+                hint = f"did you mean {guess[0]!r}?" if guess else f"known: {', '.join(known)}"
+                problems.append(doc.diagnostic("E040", resolved, loc, hint))
+                continue
+            if resolved[0] == cid:
+                problems.append(doc.diagnostic("E041", f"{cid!r} reads its own output", loc))
+                continue
+            refs.append(resolved)
+        inputs[cid] = refs
+
+    consumers: dict[str, dict[str | None, list[str]]] = {cid: {} for cid in entries}
+    for cid, refs in inputs.items():
+        for up, out in refs:
+            consumers[up].setdefault(out, []).append(cid)
+
+    order, cycle = _toposort(list(entries), inputs)
+    if cycle:
+        first = cycle[0]
+        entry = entries[first]
+        problems.append(
+            doc.diagnostic(
+                "E042",
+                "cycle: " + " -> ".join(cycle),
+                (entry.role.table, first, "inputs"),
+                "a pipeline is a DAG: break the cycle by removing one of these inputs",
+            )
+        )
+
+    for cid, entry in entries.items():
+        if entry.role is Role.SINK:
+            continue
+        used = consumers[cid]
+        if not used:
+            problems.append(
+                _warning(
+                    spec,
+                    entry,
+                    f"{entry.role.value} {cid!r} is not read by anything (dead end)",
+                    "W001",
+                    "add it to a sink's inputs or remove it",
+                )
+            )
+        for name in outputs[cid]:
+            if name not in used and None not in used:
+                problems.append(
+                    _warning(
+                        spec, entry, f"output {cid}.{name} is not read by anything", "W002"
+                    )
+                )
+
+    expressions = _compile_expressions(spec, problems)
+    if any(d.severity is Severity.ERROR for d in problems):
+        raise ConfigError(problems)
+    nodes = {
+        cid: Node(entries[cid], tuple(inputs[cid]), consumers[cid]) for cid in order
+    }
+    return Plan(spec, nodes, tuple(order), expressions, problems)
+
+
+def _warning(
+    spec: PipelineSpec, entry: ComponentEntry, message: str, code: str, hint: str | None = None
+) -> Diagnostic:
+    line, col = spec.document.where((entry.role.table, entry.id))
+    return Diagnostic(code, message, spec.document.name, line, col, hint, Severity.WARNING)
+
+
+def _resolve(
+    ref: str, entries: dict[str, ComponentEntry], outputs: dict[str, tuple[str, ...]]
+) -> tuple[str, str | None] | str:
+    if ref in entries:
+        if entries[ref].role is Role.SINK:
+            return f"input {ref!r} is a sink; sinks have no output"
+        return (ref, None)
+    if "." in ref:
+        base, _, name = ref.rpartition(".")
+        if base in entries:
+            if name in outputs.get(base, ()):
+                return (base, name)
+            names = outputs.get(base, ())
+            if not names:
+                return f"input {ref!r}: {base!r} has no named outputs"
+            return f"input {ref!r}: {base!r} has no output {name!r} (it has {', '.join(names)})"
+    return f"unknown input {ref!r}"
+
+
+def _toposort(
+    ids: list[str], inputs: dict[str, list[tuple[str, str | None]]]
+) -> tuple[list[str], list[str] | None]:
+    """Order by dependencies; on a cycle return it as a chain ``a -> b -> a``."""
+    state: dict[str, int] = {}
+    order: list[str] = []
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for up, _ in inputs.get(node, []):
+            if state.get(up) == 1:
+                i = stack.index(up)
+                return [*stack[i:], up][::-1]
+            if up not in state:
+                found = visit(up)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        order.append(node)
+        return None
+
+    for cid in ids:
+        if cid not in state:
+            cycle = visit(cid)
+            if cycle:
+                return order, cycle
+    return order, None
+
+
+def _compile_expressions(
+    spec: PipelineSpec, problems: list[Diagnostic]
+) -> dict[tuple[str, tuple[str | int, ...]], Any]:
+    import jmespath.exceptions
+
+    from engine.mapping import compile_expression
+
+    compiled: dict[tuple[str, tuple[str | int, ...]], Any] = {}
+    for cid, entry in spec.components.items():
+        for loc, source in entry.config.expressions():
+            try:
+                compiled[(cid, loc)] = compile_expression(source)
+            except jmespath.exceptions.JMESPathError as exc:
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                problems.append(
+                    spec.document.diagnostic(
+                        "E050",
+                        f"bad JMESPath expression in {cid}.{'.'.join(map(str, loc))}: {message}",
+                        (entry.role.table, cid, *loc),
+                        f"expression: {source}",
+                    )
+                )
+    return compiled

@@ -1,0 +1,385 @@
+"""Runs a Plan: one task per component, bounded channels between them, shielded cleanup.
+
+The stage wrappers here own the cross-cutting work (audit, retries, ``on_error``,
+statistics); components only read, transform or write.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from engine.components.base import (
+    ComponentContext,
+    OnError,
+    Role,
+    Sink,
+    Source,
+    Transform,
+)
+from engine.errors import EngineError, PermanentError, RunError, TransientError
+from engine.graph.plan import Node, Plan
+from engine.records import Batch, Chunk, Rejected
+from engine.runtime.deadletter import DeadLetters
+from engine.runtime.observer import (
+    BatchAction,
+    NullObserver,
+    RunInfo,
+    RunObserver,
+    RunSummary,
+    StageInfo,
+    StageStats,
+)
+from engine.runtime.retry import default_policy, retry_call
+from engine.state import StateStore
+
+__all__ = ["RunOptions", "Runner", "run_plan"]
+
+CHANNEL_BUFFER = 4
+CLEANUP_DEADLINE = 30.0
+
+SourceFactory = Callable[[Node, ComponentContext], Source[Any]]
+
+
+@dataclass
+class RunOptions:
+    workspace: Path
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    dry_run: bool = False
+    limit: int | None = None  # dry runs: records per source
+    observer: RunObserver = field(default_factory=NullObserver)
+    #: replaces a source by another (dry-run samples); keyed by source id, "*" for all
+    source_overrides: dict[str, SourceFactory] = field(default_factory=dict)
+    on_progress: Callable[[dict[str, StageStats]], None] | None = None
+
+
+@dataclass
+class _Stage:
+    node: Node
+    info: StageInfo
+    stats: StageStats
+    component: Any
+    outputs: dict[str | None, list[ObjectSendStream[Batch]]] = field(default_factory=dict)
+    receive: ObjectReceiveStream[Batch] | None = None
+
+
+class Runner:
+    def __init__(self, plan: Plan, options: RunOptions) -> None:
+        self.plan = plan
+        self.options = options
+        self.observer = options.observer
+        self.captured: dict[str, Batch] = {}  # dry runs: what each sink would receive
+        self._stages: dict[str, _Stage] = {}
+        self._errors: list[BaseException] = []
+        self._source_scopes: list[anyio.CancelScope] = []
+        self._state: StateStore | None = None
+        self.interrupted = False
+        spec = plan.spec
+        dl_path: Path | None = None
+        if not options.dry_run:
+            template = spec.dead_letter.path
+            if template:
+                dl_path = Path(template.format(pipeline=plan.name, run_id=options.run_id))
+                if not dl_path.is_absolute() and spec.file is not None:
+                    dl_path = spec.file.resolve().parent / dl_path
+            else:
+                dl_path = options.workspace / "dead_letter" / plan.name / f"{options.run_id}.jsonl"
+        self.dead_letters = DeadLetters(dl_path, pipeline=plan.name, run_id=options.run_id)
+        self.info = RunInfo(
+            run_id=options.run_id,
+            pipeline=plan.name,
+            pipeline_file=str(spec.file) if spec.file else None,
+            pipeline_sha256=spec.sha256,
+            started_at=datetime.now(UTC),
+            user=_user(),
+            host=socket.gethostname(),
+            dry_run=options.dry_run,
+            tags=tuple(spec.meta.tags),
+        )
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _context(self, node: Node) -> ComponentContext:
+        spec = self.plan.spec
+        base = spec.file.resolve().parent if spec.file else Path.cwd()
+        if self._state is None and not self.options.dry_run:
+            self._state = StateStore(self.options.workspace / "state.db")
+        return ComponentContext(
+            component_id=node.id,
+            pipeline=self.plan.name,
+            base_dir=base,
+            workspace=self.options.workspace,
+            run_id=self.options.run_id,
+            state=self._state,
+            dry_run=self.options.dry_run,
+        )
+
+    def _build(self) -> None:
+        overrides = self.options.source_overrides
+        for cid in self.plan.order:
+            node = self.plan.nodes[cid]
+            ctx = self._context(node)
+            component: Any
+            if node.role is Role.SOURCE and (cid in overrides or "*" in overrides):
+                component = overrides.get(cid, overrides.get("*"))(node, ctx)  # type: ignore[misc]
+            elif node.role is Role.SINK and self.options.dry_run:
+                component = _CaptureSink(node.config, ctx, self.captured.setdefault(cid, []))
+            else:
+                component = node.entry.spec.implementation(node.config, ctx)
+            info = StageInfo(cid, node.role.value, node.entry.spec.type, component.resource())
+            self._stages[cid] = _Stage(node, info, StageStats(), component)
+        # wire channels: one bounded channel into every non-source stage
+        sends: dict[str, ObjectSendStream[Batch]] = {}
+        for cid, stage in self._stages.items():
+            if stage.node.role is not Role.SOURCE:
+                send, receive = anyio.create_memory_object_stream[Batch](CHANNEL_BUFFER)
+                sends[cid] = send
+                stage.receive = receive
+        for cid, stage in self._stages.items():
+            for output, downstream in stage.node.consumers.items():
+                stage.outputs[output] = [sends[d].clone() for d in downstream]
+        for send in sends.values():
+            send.close()  # the clones keep each channel open until every producer is done
+
+    # -- running --------------------------------------------------------------------------
+    async def run(self) -> RunSummary:
+        started = time.perf_counter()
+        self._build()
+        self.observer.run_started(
+            self.info,
+            {
+                "pipeline_sha256": self.plan.spec.sha256,
+                "components": {cid: s.info.type for cid, s in self._stages.items()},
+            },
+        )
+        ok = False
+        try:
+            async with anyio.create_task_group() as outer:
+                if self.options.on_progress is not None:
+                    outer.start_soon(self._progress_loop)
+                async with anyio.create_task_group() as tg:
+                    for stage in self._stages.values():
+                        tg.start_soon(self._guard, stage, tg.cancel_scope)
+                outer.cancel_scope.cancel()
+            ok = not self._errors
+            if ok:
+                await self._close_all(success=True)
+            else:
+                await self._close_all(success=False)
+        except BaseException:
+            await self._close_all(success=False)
+            raise
+        finally:
+            self.dead_letters.close()
+            if self._state is not None:
+                self._state.close()
+        summary = RunSummary(
+            run_id=self.options.run_id,
+            pipeline=self.plan.name,
+            ok=ok and not self._errors,
+            duration_s=time.perf_counter() - started,
+            stages={cid: s.stats for cid, s in self._stages.items()},
+            error=str(self._errors[0]) if self._errors else None,
+            dead_letters=self.dead_letters.count,
+        )
+        self.observer.run_finished(self.info, summary)
+        return summary
+
+    def stop(self) -> None:
+        """Graceful stop: sources stop reading, in-flight batches drain, sinks flush."""
+        self.interrupted = True
+        for scope in self._source_scopes:
+            scope.cancel()
+
+    async def _progress_loop(self) -> None:
+        assert self.options.on_progress is not None
+        while True:
+            self.options.on_progress({cid: s.stats for cid, s in self._stages.items()})
+            await anyio.sleep(0.25)
+
+    async def _guard(self, stage: _Stage, group: anyio.CancelScope) -> None:
+        try:
+            async with AsyncExitStack() as stack:
+                for sends in stage.outputs.values():
+                    for send in sends:
+                        stack.enter_context(send)
+                if stage.node.role is Role.SOURCE:
+                    await self._run_source(stage)
+                elif stage.node.role is Role.TRANSFORM:
+                    await self._run_transform(stage)
+                else:
+                    await self._run_sink(stage)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            stage.stats.errors += 1
+            self._errors.append(_as_run_error(stage, exc))
+            group.cancel()
+
+    async def _emit(self, stage: _Stage, output: str | None, records: Batch) -> None:
+        for send in stage.outputs.get(output, ()):
+            await send.send(records)
+
+    async def _run_source(self, stage: _Stage) -> None:
+        source: Source[Any] = stage.component
+        await self._call(stage, source.open)
+        limit = self.options.limit
+        with anyio.CancelScope() as scope:
+            self._source_scopes.append(scope)
+            reader = source.read()
+            try:
+                async for chunk in reader:
+                    if limit is not None:
+                        remaining = limit - stage.stats.records_out - stage.stats.rejected
+                        chunk = Chunk(chunk.records[:remaining], chunk.rejected[: max(remaining, 0)])
+                    await self._accept_chunk(stage, chunk)
+                    if limit is not None and stage.stats.records_out + stage.stats.rejected >= limit:
+                        break
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await reader.aclose()
+
+    async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
+        if chunk.rejected:
+            self._reject(stage, chunk.rejected)
+        if chunk.records:
+            stage.stats.records_out += len(chunk.records)
+            stage.stats.batches += 1
+            self.observer.batch(stage.info, BatchAction.READ, chunk.records)
+            for output in stage.outputs:
+                await self._emit(stage, output, chunk.records)
+
+    async def _run_transform(self, stage: _Stage) -> None:
+        transform: Transform[Any] = stage.component
+        assert stage.receive is not None
+        async with stage.receive:
+            async for batch in stage.receive:
+                stage.stats.records_in += len(batch)
+                stage.stats.batches += 1
+                result = transform.process(batch)
+                if result.rejected:
+                    self._reject(stage, result.rejected)
+                produced: Batch = []
+                for output, records in result.outputs.items():
+                    stage.stats.records_out += len(records)
+                    if records:
+                        await self._emit(stage, output, records)
+                        produced = records if not produced else [*produced, *records]
+                self.observer.batch(stage.info, BatchAction.TRANSFORMED, produced)
+
+    async def _run_sink(self, stage: _Stage) -> None:
+        sink: Sink[Any] = stage.component
+        assert stage.receive is not None
+        await self._call(stage, sink.open)
+        async with stage.receive:
+            async for batch in stage.receive:
+                stage.stats.records_in += len(batch)
+                stage.stats.batches += 1
+                try:
+                    await self._call(stage, lambda b=batch: sink.write(b))  # type: ignore[misc]
+                except EngineError as exc:
+                    if stage.node.config.on_error is OnError.FAIL:
+                        raise
+                    self._reject(stage, [Rejected(r, str(exc)) for r in batch])
+                    continue
+                stage.stats.records_out += len(batch)
+                self.observer.batch(stage.info, BatchAction.WRITTEN, batch)
+
+    async def _call(self, stage: _Stage, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """One connector operation with the component's timeout and retry policy."""
+        config = stage.node.config
+        policy = config.retry or default_policy()
+
+        async def once() -> Any:
+            try:
+                if config.timeout is None:
+                    return await fn()
+                with anyio.fail_after(config.timeout):
+                    return await fn()
+            except TimeoutError:
+                raise TransientError(f"timed out after {config.timeout}s") from None
+
+        def on_retry(exc: TransientError, attempt: int, delay: float) -> None:
+            stage.stats.retries += 1
+            self.observer.connector_error(stage.info, exc, attempt=attempt, will_retry=True)
+
+        try:
+            return await retry_call(once, policy, on_retry=on_retry)
+        except EngineError as exc:
+            self.observer.connector_error(stage.info, exc, attempt=policy.attempts, will_retry=False)
+            raise
+
+    def _reject(self, stage: _Stage, rejected: Sequence[Rejected]) -> None:
+        policy = stage.node.config.on_error
+        if policy is OnError.FAIL:
+            first = rejected[0]
+            where = f"{first.location}: " if first.location else ""
+            more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
+            self.observer.rejected(stage.info, rejected, policy.value)
+            raise PermanentError(f"{where}{first.reason}{more}")
+        stage.stats.rejected += len(rejected)
+        if policy is OnError.DEAD_LETTER:
+            self.dead_letters.write(stage.node.id, stage.node.role.value, list(rejected))
+        self.observer.rejected(stage.info, rejected, policy.value)
+
+    async def _close_all(self, *, success: bool) -> None:
+        with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
+            for stage in self._stages.values():
+                try:
+                    if stage.node.role is Role.SINK:
+                        await stage.component.close(success=success)
+                    elif stage.node.role is Role.SOURCE:
+                        if success:
+                            await stage.component.commit()
+                        await stage.component.close()
+                except Exception as exc:
+                    if success:
+                        success = False
+                    self._errors.append(_as_run_error(stage, exc))
+
+
+class _CaptureSink(Sink[Any]):
+    """Stands in for every sink in a dry run: keeps what it would have written."""
+
+    def __init__(self, config: Any, context: ComponentContext, into: Batch) -> None:
+        super().__init__(config, context)
+        self.into = into
+
+    def resource(self) -> str | None:
+        return None
+
+    async def write(self, batch: Batch) -> None:
+        self.into.extend(batch)
+
+
+def _as_run_error(stage: _Stage, exc: BaseException) -> RunError:
+    if isinstance(exc, RunError):
+        return exc
+    if isinstance(exc, EngineError):
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return RunError(stage.node.id, message, exc)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+async def run_plan(plan: Plan, options: RunOptions) -> tuple[RunSummary, Runner]:
+    runner = Runner(plan, options)
+    summary = await runner.run()
+    return summary, runner

@@ -1,0 +1,21 @@
+"""The JSON Schema of pipeline files, generated from the models into ``schemas/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.config.models import pipeline_model
+from engine.registry import Registry, default_registry
+
+__all__ = ["SCHEMA_FILE", "render_schema"]
+
+SCHEMA_FILE = Path("schemas") / "pipeline.schema.json"
+
+
+def render_schema(registry: Registry | None = None) -> str:
+    model = pipeline_model(registry or default_registry())
+    schema = model.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "pipeline.schema.json"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

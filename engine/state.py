@@ -1,0 +1,56 @@
+"""Values kept between runs (incremental cursors), in the workspace's SQLite state database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StateStore"]
+
+
+class StateStore:
+    """A small key-value store per (pipeline, component); values are JSON."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS state (pipeline TEXT, component TEXT, key TEXT, "
+                "value TEXT, updated_at TEXT DEFAULT CURRENT_TIMESTAMP, "
+                "PRIMARY KEY (pipeline, component, key))"
+            )
+            self._conn = conn
+        return self._conn
+
+    def get(self, pipeline: str, component: str, key: str, default: Any = None) -> Any:
+        with self._lock:
+            row = self._db().execute(
+                "SELECT value FROM state WHERE pipeline=? AND component=? AND key=?",
+                (pipeline, component, key),
+            ).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set(self, pipeline: str, component: str, key: str, value: Any) -> None:
+        with self._lock:
+            self._db().execute(
+                "INSERT INTO state (pipeline, component, key, value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (pipeline, component, key) DO UPDATE SET value=excluded.value, "
+                "updated_at=CURRENT_TIMESTAMP",
+                (pipeline, component, key, json.dumps(value)),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
