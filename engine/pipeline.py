@@ -15,7 +15,7 @@ from engine.graph.plan import Node, Plan, compile_plan
 from engine.records import Batch, Chunk
 from engine.registry import Registry
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
-from engine.runtime.runner import Runner, RunOptions
+from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.workspace import workspace_for
 
 __all__ = ["DryRunResult", "compile_file", "dry_run", "make_observer", "run"]
@@ -34,11 +34,12 @@ def make_observer(plan: Plan, workspace: Path) -> RunObserver:
     if not settings.enabled or os.environ.get("ENGINE_AUDIT", "").lower() in ("0", "off", "false"):
         return NullObserver()
     try:
-        from engine.audit.observer import AuditObserver
+        from engine.audit.observer import AuditObserver  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # pragma: no cover - the audit package is being assembled
         return NullObserver()
 
-    return AuditObserver.from_settings(settings, workspace)
+    observer: RunObserver = AuditObserver.from_settings(settings, workspace)
+    return observer
 
 
 async def run(
@@ -91,17 +92,20 @@ class _SampleSource(Source[Any]):
                 yield chunk
 
 
+def _sample_factory(sample: Path) -> SourceFactory:
+    def factory(node: Node, ctx: ComponentContext) -> Source[Any]:
+        return _SampleSource(node.config, ctx, sample)
+
+    return factory
+
+
 async def dry_run(
     plan: Plan, *, samples: Mapping[str, Path] | None = None, limit: int | None = None
 ) -> DryRunResult:
-    """Run sources (or samples) through the transforms; sinks are never opened, nothing is written."""
-    overrides = {}
+    """Run sources (or samples) through the transforms; no sink is opened, nothing written."""
+    overrides: dict[str, SourceFactory] = {}
     for key, sample in (samples or {}).items():
-
-        def factory(node: Node, ctx: ComponentContext, sample: Path = sample) -> Source[Any]:
-            return _SampleSource(node.config, ctx, sample)
-
-        overrides[key] = factory
+        overrides[key] = _sample_factory(sample)
     options = RunOptions(
         workspace=workspace_for(plan.spec.file),
         dry_run=True,

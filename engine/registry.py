@@ -7,6 +7,7 @@ registry). Tests fork it to add or replace kinds without touching the global one
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import importlib
 from collections.abc import Callable, Iterator
@@ -33,8 +34,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
 class ComponentSpec:
     role: Role
     type: str
-    config: type[ComponentConfig]
-    implementation: type[Any]
+    config: builtins.type[ComponentConfig]
+    implementation: builtins.type[Any]
     summary: str = ""
 
 

@@ -34,10 +34,14 @@ class StateStore:
 
     def get(self, pipeline: str, component: str, key: str, default: Any = None) -> Any:
         with self._lock:
-            row = self._db().execute(
-                "SELECT value FROM state WHERE pipeline=? AND component=? AND key=?",
-                (pipeline, component, key),
-            ).fetchone()
+            row = (
+                self._db()
+                .execute(
+                    "SELECT value FROM state WHERE pipeline=? AND component=? AND key=?",
+                    (pipeline, component, key),
+                )
+                .fetchone()
+            )
         return json.loads(row[0]) if row else default
 
     def set(self, pipeline: str, component: str, key: str, value: Any) -> None:

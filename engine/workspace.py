@@ -1,4 +1,4 @@
-"""The workspace: one folder (``.engine/`` beside the pipeline, or ``$ENGINE_HOME``) for local state."""
+"""The workspace: ``.engine/`` beside the pipeline (or ``$ENGINE_HOME``) holds local state."""
 
 from __future__ import annotations
 

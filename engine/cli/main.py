@@ -68,8 +68,13 @@ def cli() -> None:
 
 @cli.command("run")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="Summary format (json goes to stdout).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Summary format (json goes to stdout).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 @click.option("--no-audit", is_flag=True, help="Run without the audit trail.")
@@ -123,7 +128,7 @@ async def _signals(runner_box: list[Runner], scope: anyio.CancelScope) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool) -> None:
-    """Check pipeline files: syntax, interpolation, schema, graph and expressions (exit 78 if invalid)."""
+    """Check pipeline files: syntax, variables, schema, graph, expressions (78 when invalid)."""
     results: list[dict[str, Any]] = []
     all_diags: list[Diagnostic] = []
     for file in files:
@@ -153,10 +158,14 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool) -> None:
 
 @cli.command("dry-run")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--input", "inputs", multiple=True, metavar="[SOURCE=]SAMPLE",
-              help="Feed a sample file instead of the sources (or one named source).")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Records read per source.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="[SOURCE=]SAMPLE",
+    help="Feed a sample file instead of the sources (or one named source).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Records read per source.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str) -> None:
     """Show what each sink would receive. Opens no sink and writes nothing."""
@@ -202,8 +211,12 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
 
 @cli.command("schema")
 @click.option("--check", is_flag=True, help="Fail (exit 1) if the committed schema is out of date.")
-@click.option("--output", type=click.Path(dir_okay=False), default=None,
-              help="Where the schema lives (default: schemas/pipeline.schema.json).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where the schema lives (default: schemas/pipeline.schema.json).",
+)
 def schema_cmd(check: bool, output: str | None) -> None:
     """Write the JSON Schema of pipeline files, or check it for drift."""
     from engine.schema import SCHEMA_FILE, render_schema
@@ -242,11 +255,17 @@ def components_cmd(fmt: str) -> None:
 
     reg = default_registry()
     envelope = {"type", "inputs", "on_error", "retry", "timeout", "batch"}
-    entries = []
+    entries: list[dict[str, Any]] = []
     for spec in reg:
         options = {k: v for k, v in describe(spec.config).items() if k not in envelope}
-        entries.append({"role": spec.role.value, "type": spec.type,
-                        "summary": spec.summary.strip(), "options": options})
+        entries.append(
+            {
+                "role": spec.role.value,
+                "type": spec.type,
+                "summary": spec.summary.strip(),
+                "options": options,
+            }
+        )
     if fmt == "json":
         sys.stdout.write(json.dumps(entries, indent=2, default=str) + "\n")
         return
@@ -259,7 +278,7 @@ def components_cmd(fmt: str) -> None:
 
 def _add_optional_groups() -> None:
     try:
-        from engine.cli.audit import audit
+        from engine.cli.audit import audit  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return
     cli.add_command(audit)
@@ -276,5 +295,7 @@ def main() -> None:
     except Exception as exc:  # a bug, not bad input: say so without a wall of traceback
         if os.environ.get("ENGINE_DEBUG"):
             raise
-        err_console.print(f"internal error: {type(exc).__name__}: {exc} (ENGINE_DEBUG=1 for details)")
+        err_console.print(
+            f"internal error: {type(exc).__name__}: {exc} (ENGINE_DEBUG=1 for details)"
+        )
         sys.exit(EXIT_FAILED)

@@ -24,7 +24,8 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     for d in diagnostics:
         style = "red" if d.severity is Severity.ERROR else "yellow"
         err_console.print(
-            f"[bold]{d.location}[/bold]: [{style}]{d.severity.value}[{d.code}][/{style}]: {d.message}",
+            f"[bold]{d.location}[/bold]: "
+            f"[{style}]{d.severity.value}[{d.code}][/{style}]: {d.message}",
             markup=True,
             soft_wrap=True,
         )
@@ -63,8 +64,12 @@ def print_summary(summary: RunSummary, roles: dict[str, str], *, as_json: bool =
         table.add_column(col, justify="right" if col not in ("component", "role") else "left")
     for cid, s in summary.stages.items():
         table.add_row(
-            cid, roles.get(cid, ""), _n(s.records_in, roles.get(cid) == "source"),
-            str(s.records_out), str(s.rejected), str(s.retries),
+            cid,
+            roles.get(cid, ""),
+            _n(s.records_in, roles.get(cid) == "source"),
+            str(s.records_out),
+            str(s.rejected),
+            str(s.retries),
         )
     err_console.print(table)
     status = "[green]ok[/green]" if summary.ok else "[red]failed[/red]"
@@ -86,8 +91,11 @@ def progress_display(enabled: bool) -> Iterator[object]:
         yield None
         return
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=err_console, transient=True,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
     )
     tasks: dict[str, object] = {}
 

@@ -63,7 +63,9 @@ class RetryPolicy(_Model):
     """How the runtime retries a component's transient failures."""
 
     attempts: int = Field(3, ge=1, le=100, description="Total attempts, the first included.")
-    backoff: float = Field(0.5, ge=0, description="Base delay in seconds (exponential, full jitter).")
+    backoff: float = Field(
+        0.5, ge=0, description="Base delay in seconds (exponential, full jitter)."
+    )
     max_delay: float = Field(30.0, ge=0, description="Upper bound of one delay, in seconds.")
 
 

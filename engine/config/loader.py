@@ -34,7 +34,9 @@ class Document:
     def where(self, path: Path_) -> tuple[int | None, int | None]:
         return self.positions.locate(path)
 
-    def diagnostic(self, code: str, message: str, path: Path_, hint: str | None = None) -> Diagnostic:
+    def diagnostic(
+        self, code: str, message: str, path: Path_, hint: str | None = None
+    ) -> Diagnostic:
         line, col = self.where(path)
         return Diagnostic(code, message, self.name, line, col, hint)
 
@@ -90,11 +92,15 @@ def _parse_yaml(text: str, name: str) -> tuple[dict[str, Any], PositionMap]:
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         reason = exc.problem or exc.context or "syntax error"
-        raise ConfigError([Diagnostic("E002", f"invalid YAML: {reason}", name, line, col)]) from None
+        raise ConfigError(
+            [Diagnostic("E002", f"invalid YAML: {reason}", name, line, col)]
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Diagnostic("E002", f"invalid YAML: {exc}", name)]) from None
     if not isinstance(tree, dict):
-        raise ConfigError([Diagnostic("E002", "a pipeline file must be a mapping at the top", name, 1, 1)])
+        raise ConfigError(
+            [Diagnostic("E002", "a pipeline file must be a mapping at the top", name, 1, 1)]
+        )
     return tree, positions
 
 
@@ -107,9 +113,7 @@ def _walk_yaml(
             key = str(key_node.value)
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             if key in seen:
-                problems.append(
-                    Diagnostic("E003", f"duplicate key {key!r}", name, line, col)
-                )
+                problems.append(Diagnostic("E003", f"duplicate key {key!r}", name, line, col))
             seen.add(key)
             out.add((*path, key), line, col)
             _walk_yaml(value_node, (*path, key), out, problems, name)

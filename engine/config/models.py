@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -21,7 +22,9 @@ class PipelineMeta(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(
-        pattern=NAME_PATTERN, max_length=128, description="Pipeline name: lower case, digits, _ and -."
+        pattern=NAME_PATTERN,
+        max_length=128,
+        description="Pipeline name: lower case, digits, _ and -.",
     )
     description: str = Field("", description="What this integration does.")
     owner: str | None = Field(None, description="Who answers for this pipeline.")
@@ -46,7 +49,7 @@ class DeadLetterSettings(BaseModel):
 TOP_LEVEL_KEYS = ("pipeline", "audit", "dead_letter", "sources", "transforms", "sinks")
 
 
-def _union(models: list[type[BaseModel]]) -> Any:
+def _union(models: Sequence[type[BaseModel]]) -> Any:
     if not models:
         return dict[str, Any]
     if len(models) == 1:

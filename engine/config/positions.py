@@ -52,9 +52,7 @@ def _split_key(text: str) -> list[str]:
     return parts
 
 
-def _scan_inline_table(
-    line: str, start: int, prefix: Path_, lineno: int, out: PositionMap
-) -> None:
+def _scan_inline_table(line: str, start: int, prefix: Path_, lineno: int, out: PositionMap) -> None:
     """Record the keys of an inline table ``{ a = 1, b = { c = 2 } }`` starting at ``start``."""
     stack: list[Path_] = [prefix]
     i = start

@@ -72,8 +72,12 @@ def load_pipeline(
 
 
 def load_pipeline_text(
-    text: str, *, fmt: str = "toml", registry: Registry | None = None,
-    env: Mapping[str, str] | None = None, path: Path | None = None,
+    text: str,
+    *,
+    fmt: str = "toml",
+    registry: Registry | None = None,
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
 ) -> PipelineSpec:
     return validate_document(parse_document(text, fmt=fmt, path=path), registry=registry, env=env)
 
@@ -104,7 +108,9 @@ def validate_document(
         table = tree.get(role.table, {})
         if not isinstance(table, dict):
             problems.append(
-                doc.diagnostic("E021", f"[{role.table}] must be a table of components", (role.table,))
+                doc.diagnostic(
+                    "E021", f"[{role.table}] must be a table of components", (role.table,)
+                )
             )
             continue
         for cid, raw in table.items():
@@ -198,8 +204,13 @@ def _validate_model(
             if key in seen:  # one value failing every branch of a union: say it once
                 first = seen[key]
                 merged = Diagnostic(
-                    first.code, f"{first.message}; or {diag.message.split(': ', 1)[-1]}",
-                    first.file, first.line, first.column, first.hint, first.severity,
+                    first.code,
+                    f"{first.message}; or {diag.message.split(': ', 1)[-1]}",
+                    first.file,
+                    first.line,
+                    first.column,
+                    first.hint,
+                    first.severity,
                 )
                 problems[problems.index(first)] = merged
                 seen[key] = merged
@@ -214,10 +225,8 @@ def _tree_loc(raw: Any, loc: Sequence[str | int]) -> tuple[str | int, ...]:
     out: list[str | int] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            out.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        if in_dict or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
             node = node[part]
             out.append(part)
         elif isinstance(node, dict) and isinstance(part, str) and node.get("type") == part:
@@ -240,7 +249,9 @@ def _from_pydantic(
     if kind == "extra_forbidden":
         valid = _fields_at(model, model_loc[:-1])
         hint = _valid_keys_hint(str(loc[-1]), valid) if valid else None
-        return doc.diagnostic("E030", f"unknown key {loc[-1]!r} in {_parent(path, loc)}", (*path, *loc), hint)
+        return doc.diagnostic(
+            "E030", f"unknown key {loc[-1]!r} in {_parent(path, loc)}", (*path, *loc), hint
+        )
     if kind == "missing":
         return doc.diagnostic("E031", f"missing required key {where}", (*path, *loc))
     if kind == "union_tag_invalid":

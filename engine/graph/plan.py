@@ -113,17 +113,13 @@ def compile_plan(spec: PipelineSpec) -> Plan:
         for name in outputs[cid]:
             if name not in used and None not in used:
                 problems.append(
-                    _warning(
-                        spec, entry, f"output {cid}.{name} is not read by anything", "W002"
-                    )
+                    _warning(spec, entry, f"output {cid}.{name} is not read by anything", "W002")
                 )
 
     expressions = _compile_expressions(spec, problems)
     if any(d.severity is Severity.ERROR for d in problems):
         raise ConfigError(problems)
-    nodes = {
-        cid: Node(entries[cid], tuple(inputs[cid]), consumers[cid]) for cid in order
-    }
+    nodes = {cid: Node(entries[cid], tuple(inputs[cid]), consumers[cid]) for cid in order}
     return Plan(spec, nodes, tuple(order), expressions, problems)
 
 
@@ -198,7 +194,9 @@ def _compile_expressions(
             try:
                 compiled[(cid, loc)] = compile_expression(source)
             except jmespath.exceptions.JMESPathError as exc:
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                message = (
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                )
                 problems.append(
                     spec.document.diagnostic(
                         "E050",

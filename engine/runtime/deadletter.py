@@ -14,7 +14,7 @@ __all__ = ["DeadLetters"]
 
 
 class DeadLetters:
-    """Appends rejected records to one file per run; opened on first use, so a clean run leaves none."""
+    """Appends rejected records to one file per run, opened on first use: clean runs leave none."""
 
     def __init__(self, path: Path | None, *, pipeline: str, run_id: str) -> None:
         self.path = path  # None: keep in memory (dry runs write nothing)

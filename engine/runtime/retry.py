@@ -26,7 +26,9 @@ def default_policy() -> RetryPolicy:
     return RetryPolicy(attempts=max(1, retries + 1))
 
 
-def delay_for(policy: RetryPolicy, attempt: int, error: TransientError, rng: random.Random) -> float:
+def delay_for(
+    policy: RetryPolicy, attempt: int, error: TransientError, rng: random.Random
+) -> float:
     """Full jitter: uniform in [0, min(max_delay, backoff * 2**(attempt-1))]; Retry-After wins."""
     if error.retry_after is not None:
         return min(max(error.retry_after, 0.0), policy.max_delay)

@@ -10,15 +10,15 @@ import getpass
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from engine.components.base import (
     ComponentContext,
@@ -70,8 +70,8 @@ class _Stage:
     info: StageInfo
     stats: StageStats
     component: Any
-    outputs: dict[str | None, list[ObjectSendStream[Batch]]] = field(default_factory=dict)
-    receive: ObjectReceiveStream[Batch] | None = None
+    outputs: dict[str | None, list[MemoryObjectSendStream[Batch]]] = field(default_factory=dict)
+    receive: MemoryObjectReceiveStream[Batch] | None = None
 
 
 class Runner:
@@ -82,7 +82,7 @@ class Runner:
         self.captured: dict[str, Batch] = {}  # dry runs: what each sink would receive
         self._stages: dict[str, _Stage] = {}
         self._errors: list[BaseException] = []
-        self._source_scopes: list[anyio.CancelScope] = []
+        self._source_scopes: set[anyio.CancelScope] = set()
         self._state: StateStore | None = None
         self.interrupted = False
         spec = plan.spec
@@ -131,7 +131,7 @@ class Runner:
             ctx = self._context(node)
             component: Any
             if node.role is Role.SOURCE and (cid in overrides or "*" in overrides):
-                component = overrides.get(cid, overrides.get("*"))(node, ctx)  # type: ignore[misc]
+                component = (overrides.get(cid) or overrides["*"])(node, ctx)
             elif node.role is Role.SINK and self.options.dry_run:
                 component = _CaptureSink(node.config, ctx, self.captured.setdefault(cid, []))
             else:
@@ -139,13 +139,13 @@ class Runner:
             info = StageInfo(cid, node.role.value, node.entry.spec.type, component.resource())
             self._stages[cid] = _Stage(node, info, StageStats(), component)
         # wire channels: one bounded channel into every non-source stage
-        sends: dict[str, ObjectSendStream[Batch]] = {}
+        sends: dict[str, MemoryObjectSendStream[Batch]] = {}
         for cid, stage in self._stages.items():
             if stage.node.role is not Role.SOURCE:
                 send, receive = anyio.create_memory_object_stream[Batch](CHANNEL_BUFFER)
                 sends[cid] = send
                 stage.receive = receive
-        for cid, stage in self._stages.items():
+        for stage in self._stages.values():
             for output, downstream in stage.node.consumers.items():
                 stage.outputs[output] = [sends[d].clone() for d in downstream]
         for send in sends.values():
@@ -234,20 +234,29 @@ class Runner:
         source: Source[Any] = stage.component
         await self._call(stage, source.open)
         limit = self.options.limit
-        with anyio.CancelScope() as scope:
-            self._source_scopes.append(scope)
-            reader = source.read()
-            try:
-                async for chunk in reader:
-                    if limit is not None:
-                        remaining = limit - stage.stats.records_out - stage.stats.rejected
-                        chunk = Chunk(chunk.records[:remaining], chunk.rejected[: max(remaining, 0)])
-                    await self._accept_chunk(stage, chunk)
-                    if limit is not None and stage.stats.records_out + stage.stats.rejected >= limit:
+        reader = cast(AsyncGenerator[Chunk, None], source.read())
+        try:
+            while not self.interrupted:
+                # only waiting for input is cancelled by stop(): a chunk in hand is delivered
+                with anyio.CancelScope() as scope:
+                    self._source_scopes.add(scope)
+                    try:
+                        chunk = await reader.__anext__()
+                    except StopAsyncIteration:
                         break
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await reader.aclose()
+                    finally:
+                        self._source_scopes.discard(scope)
+                if scope.cancelled_caught:
+                    break
+                if limit is not None:
+                    remaining = limit - stage.stats.records_out - stage.stats.rejected
+                    chunk = Chunk(chunk.records[:remaining], chunk.rejected[: max(remaining, 0)])
+                await self._accept_chunk(stage, chunk)
+                if limit is not None and stage.stats.records_out + stage.stats.rejected >= limit:
+                    break
+        finally:
+            with anyio.CancelScope(shield=True):
+                await reader.aclose()
 
     async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
         if chunk.rejected:
@@ -316,7 +325,9 @@ class Runner:
         try:
             return await retry_call(once, policy, on_retry=on_retry)
         except EngineError as exc:
-            self.observer.connector_error(stage.info, exc, attempt=policy.attempts, will_retry=False)
+            self.observer.connector_error(
+                stage.info, exc, attempt=policy.attempts, will_retry=False
+            )
             raise
 
     def _reject(self, stage: _Stage, rejected: Sequence[Rejected]) -> None:
@@ -365,10 +376,7 @@ class _CaptureSink(Sink[Any]):
 def _as_run_error(stage: _Stage, exc: BaseException) -> RunError:
     if isinstance(exc, RunError):
         return exc
-    if isinstance(exc, EngineError):
-        message = str(exc)
-    else:
-        message = f"{type(exc).__name__}: {exc}"
+    message = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
     return RunError(stage.node.id, message, exc)
 
 

@@ -84,7 +84,7 @@ def test_unknown_component_type_suggests(tmp_path: Path) -> None:
 
 
 def test_all_errors_reported_at_once(tmp_path: Path) -> None:
-    text = GOOD.replace('type = "map"', 'type = "mapp"').replace('paht', "x")
+    text = GOOD.replace('type = "map"', 'type = "mapp"').replace("paht", "x")
     text = text.replace('path = "out.jsonl"', 'path = "out.jsonl"\ncolour = 1')
     errs = errors_of(write(tmp_path, text))
     assert {e.code for e in errs} == {"E027", "E030"}

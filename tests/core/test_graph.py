@@ -69,7 +69,7 @@ def test_unknown_function_is_caught_at_compile_time() -> None:
 def test_route_outputs_are_inputs_and_unused_ones_warned() -> None:
     plan = plan_of(
         '[transforms.r]\ntype = "route"\ninputs = ["src"]\n'
-        'routes = { eu = "region == \'EU\'", us = "region == \'US\'" }\n'
+        "routes = { eu = \"region == 'EU'\", us = \"region == 'US'\" }\n"
         '[sinks.eu]\ntype = "stdout"\ninputs = ["r.eu"]\n'
     )
     assert plan.nodes["eu"].inputs == (("r", "eu"),)
@@ -96,8 +96,7 @@ def test_dead_end_is_a_warning() -> None:
 
 def test_sink_as_input_is_an_error() -> None:
     [e] = errors(
-        '[sinks.a]\ntype = "stdout"\ninputs = ["src"]\n'
-        '[sinks.b]\ntype = "stdout"\ninputs = ["a"]\n'
+        '[sinks.a]\ntype = "stdout"\ninputs = ["src"]\n[sinks.b]\ntype = "stdout"\ninputs = ["a"]\n'
     )
     assert "is a sink" in e
 

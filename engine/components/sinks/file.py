@@ -112,7 +112,9 @@ class FileSink(Sink[FileSinkConfig]):
             for rel, records in groups.items():
                 self._target(rel).encoder.write(records)
         except OSError as exc:
-            raise PermanentError(f"cannot write {self.config.path}: {exc.strerror or exc}") from None
+            raise PermanentError(
+                f"cannot write {self.config.path}: {exc.strerror or exc}"
+            ) from None
 
     async def close(self, *, success: bool) -> None:
         for target in self._open.values():

@@ -39,15 +39,15 @@ class FileSource(Source[FileSourceConfig]):
     def files(self) -> list[Path]:
         pattern = str(self.context.resolve(self.config.path))
         if glob.has_magic(pattern):
-            return [Path(p) for p in sorted(glob.glob(pattern, recursive=True)) if Path(p).is_file()]
+            return [
+                Path(p) for p in sorted(glob.glob(pattern, recursive=True)) if Path(p).is_file()
+            ]
         return [Path(pattern)]
 
     def codec_for(self, path: Path) -> CodecConfig:
         codec = self.config.codec or codec_for_path(path)
         if codec is None:
-            raise PermanentError(
-                f"cannot tell the codec of {path} from its extension; set `codec`"
-            )
+            raise PermanentError(f"cannot tell the codec of {path} from its extension; set `codec`")
         return codec
 
     async def read(self) -> AsyncIterator[Chunk]:
@@ -68,4 +68,6 @@ class FileSource(Source[FileSourceConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(FileSourceConfig, FileSource, type="file", summary=FileSourceConfig.__doc__ or "")
+    registry.register(
+        FileSourceConfig, FileSource, type="file", summary=FileSourceConfig.__doc__ or ""
+    )

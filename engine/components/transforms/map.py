@@ -28,7 +28,7 @@ class FieldSpec(BaseModel):
 
 
 class MapConfig(TransformConfig):
-    """Reshapes each record: `fields` builds a new record field by field; `expression` returns it whole."""
+    """Reshapes records: `fields` builds each field; `expression` returns the whole record."""
 
     type: Literal["map"] = "map"
     fields: dict[str, str | FieldSpec] | None = Field(
@@ -55,7 +55,9 @@ class MapConfig(TransformConfig):
                 out.append(FieldRule(name=name, expr=spec))
             else:
                 out.append(
-                    FieldRule(name=name, expr=spec.expr, required=spec.required, default=spec.default)
+                    FieldRule(
+                        name=name, expr=spec.expr, required=spec.required, default=spec.default
+                    )
                 )
         return out
 

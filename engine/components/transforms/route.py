@@ -1,4 +1,4 @@
-"""``route`` transform: named conditions, each an output ``id.name``; the rest go to ``id._unmatched``."""
+"""``route`` transform: named conditions, each an output ``id.name``; the rest ``id._unmatched``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,297 @@
+"""The runtime end to end: real files in, real files out, on_error, retries, fan-in/out, stop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import pytest
+
+from engine.components.base import Sink, SinkConfig, Source, SourceConfig
+from engine.errors import PermanentError, TransientError
+from engine.pipeline import compile_file, dry_run, run
+from engine.records import Batch, Chunk
+from engine.registry import Registry, default_registry
+from engine.runtime.observer import NullObserver
+from engine.runtime.runner import Runner
+
+CSV = (
+    "sku,name,quantity,previous_quantity,price,category\n"
+    'A1,"Bolt, ""hex""",10,4,2.50,Hardware\n'
+    "A2,Hose,0,3,10,\n"
+    "A3,Knife,7,7,12.00,Kitchen\n"
+)
+
+PIPELINE = """\
+[pipeline]
+name = "inv"
+
+[sources.warehouse]
+type = "file"
+path = "in.csv"
+codec = "csv"
+{source_extra}
+
+[transforms.to_product]
+type = "map"
+inputs = ["warehouse"]
+[transforms.to_product.fields]
+product_id = "join('', ['PROD_', sku])"
+name = "name"
+quantity = {{ expr = "to_number(quantity)", required = true }}
+delta = "subtract(to_number(quantity), to_number(previous_quantity))"
+product_type = {{ expr = "category || null", default = "General" }}
+
+[transforms.in_stock]
+type = "filter"
+inputs = ["to_product"]
+condition = "quantity > `0`"
+
+[sinks.out]
+type = "file"
+inputs = ["in_stock"]
+path = "out/products.jsonl"
+"""
+
+
+def setup(tmp_path: Path, csv: str = CSV, source_extra: str = "") -> Path:
+    (tmp_path / "in.csv").write_text(csv)
+    path = tmp_path / "p.toml"
+    path.write_text(PIPELINE.format(source_extra=source_extra))
+    return path
+
+
+def run_file(path: Path, registry: Registry | None = None) -> Any:
+    plan = compile_file(path, registry=registry, env={})
+    return anyio.run(lambda: run(plan, observer=NullObserver()))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_csv_map_filter_jsonl_record_by_record(tmp_path: Path) -> None:
+    summary = run_file(setup(tmp_path))
+    assert summary.ok, summary.error
+    assert read_jsonl(tmp_path / "out" / "products.jsonl") == [
+        {"product_id": "PROD_A1", "name": 'Bolt, "hex"', "quantity": 10, "delta": 6,
+         "product_type": "Hardware"},
+        {"product_id": "PROD_A3", "name": "Knife", "quantity": 7, "delta": 0,
+         "product_type": "Kitchen"},
+    ]
+    stages = summary.stages
+    assert (stages["warehouse"].records_out, stages["in_stock"].records_out) == (3, 2)
+    assert stages["out"].records_in == 2
+    assert not list((tmp_path / "out").glob(".*tmp"))
+
+
+def test_malformed_row_fails_the_run_naming_file_and_line(tmp_path: Path) -> None:
+    path = setup(tmp_path, CSV + "A4,Broken,1\nA5,Late,1,1,1,x\n")
+    summary = run_file(path)
+    assert not summary.ok
+    assert summary.error is not None
+    assert "warehouse" in summary.error and "in.csv:5" in summary.error
+    # nothing half-written under the final name
+    assert not (tmp_path / "out" / "products.jsonl").exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_dead_letter_keeps_the_run_going(tmp_path: Path) -> None:
+    path = setup(tmp_path, CSV + "A4,Broken,1\nA5,Late,1,1,1,x\n", 'on_error = "dead_letter"')
+    summary = run_file(path)
+    assert summary.ok, summary.error
+    assert summary.dead_letters == 1
+    out = read_jsonl(tmp_path / "out" / "products.jsonl")
+    assert [r["product_id"] for r in out] == ["PROD_A1", "PROD_A3", "PROD_A5"]
+    [dead_file] = list((tmp_path / ".engine-home" / "dead_letter" / "inv").glob("*.jsonl"))
+    [entry] = read_jsonl(dead_file)
+    assert entry["component"] == "warehouse" and entry["stage"] == "source"
+    assert entry["location"].endswith("in.csv:5")
+    assert entry["time"] and entry["reason"]
+
+
+def test_required_field_null_is_rejected_per_on_error(tmp_path: Path) -> None:
+    csv = CSV + "A6,Nothing,many,1,1,x\n"
+    path = setup(tmp_path, csv)
+    text = path.read_text().replace(
+        'inputs = ["warehouse"]\n', 'inputs = ["warehouse"]\non_error = "skip"\n', 1
+    )
+    path.write_text(text)
+    summary = run_file(path)
+    assert summary.ok
+    assert summary.stages["to_product"].rejected == 1
+    assert summary.stages["to_product"].records_out == 3
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    path = setup(tmp_path)
+    plan = compile_file(path, env={})
+    result = anyio.run(lambda: dry_run(plan, limit=2))
+    assert [r["product_id"] for r in result.sinks["out"]] == ["PROD_A1"]
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / ".engine-home").exists()
+
+
+def test_dry_run_with_a_sample(tmp_path: Path) -> None:
+    path = setup(tmp_path)
+    sample = tmp_path / "sample.csv"
+    sample.write_text("sku,name,quantity,previous_quantity,price,category\nZ9,Zed,5,1,1,\n")
+    plan = compile_file(path, env={})
+    result = anyio.run(lambda: dry_run(plan, samples={"*": sample}))
+    assert result.sinks["out"] == [
+        {"product_id": "PROD_Z9", "name": "Zed", "quantity": 5, "delta": 4,
+         "product_type": "General"}
+    ]
+
+
+# -- components defined by a test, through a forked registry -------------------------
+
+
+class FlakyConfig(SinkConfig):
+    type: Literal["flaky"] = "flaky"
+    failures: int = 2
+    permanent: bool = False
+
+
+class FlakySink(Sink[FlakyConfig]):
+    written: list[Batch] = []
+    calls = 0
+
+    async def write(self, batch: Batch) -> None:
+        type(self).calls += 1
+        if self.config.permanent:
+            raise PermanentError("the endpoint refused the batch")
+        if type(self).calls <= self.config.failures:
+            raise TransientError("503 from the endpoint", retry_after=0)
+        type(self).written.append(batch)
+
+
+class EndlessConfig(SourceConfig):
+    type: Literal["endless"] = "endless"
+
+
+class EndlessSource(Source[EndlessConfig]):
+    async def read(self) -> AsyncIterator[Chunk]:
+        n = 0
+        while True:
+            yield Chunk([{"n": n}])
+            n += 1
+            await anyio.sleep(0.001)
+
+
+def registry() -> Registry:
+    reg = default_registry().fork()
+    reg.register(FlakyConfig, FlakySink, type="flaky")
+    reg.register(EndlessConfig, EndlessSource, type="endless")
+    FlakySink.written = []
+    FlakySink.calls = 0
+    return reg
+
+
+def flaky_pipeline(tmp_path: Path, sink: str) -> Path:
+    (tmp_path / "in.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+    path = tmp_path / "f.toml"
+    path.write_text(
+        '[pipeline]\nname = "f"\n[sources.src]\ntype = "file"\npath = "in.jsonl"\n'
+        f'[sinks.out]\ntype = "flaky"\ninputs = ["src"]\n{sink}\n'
+    )
+    return path
+
+
+def test_transient_sink_errors_are_retried(tmp_path: Path) -> None:
+    path = flaky_pipeline(tmp_path, "retry = { attempts = 4, backoff = 0 }")
+    summary = run_file(path, registry())
+    assert summary.ok, summary.error
+    assert summary.stages["out"].retries == 2
+    assert FlakySink.written == [[{"a": 1}, {"a": 2}]]
+
+
+def test_retries_run_out(tmp_path: Path) -> None:
+    path = flaky_pipeline(tmp_path, "failures = 5\nretry = { attempts = 2, backoff = 0 }")
+    summary = run_file(path, registry())
+    assert not summary.ok
+    assert summary.error == "out: 503 from the endpoint"
+
+
+def test_permanent_sink_error_goes_to_dead_letter(tmp_path: Path) -> None:
+    path = flaky_pipeline(tmp_path, 'permanent = true\non_error = "dead_letter"')
+    summary = run_file(path, registry())
+    assert summary.ok
+    assert summary.dead_letters == 2
+    assert FlakySink.calls == 1  # permanent: not retried
+
+
+def test_fan_in_and_fan_out(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"k": "a", "v": 1}\n')
+    (tmp_path / "b.jsonl").write_text('{"k": "b", "v": 2}\n{"k": "b", "v": 3}\n')
+    path = tmp_path / "fan.toml"
+    path.write_text(
+        '[pipeline]\nname = "fan"\n'
+        '[sources.a]\ntype = "file"\npath = "a.jsonl"\n'
+        '[sources.b]\ntype = "file"\npath = "b.jsonl"\n'
+        '[transforms.r]\ntype = "route"\ninputs = ["a", "b"]\nroutes = { big = "v > `1`" }\n'
+        '[sinks.big]\ntype = "file"\ninputs = ["r.big"]\npath = "big.jsonl"\n'
+        '[sinks.small]\ntype = "file"\ninputs = ["r._unmatched"]\npath = "small.jsonl"\n'
+        '[sinks.all]\ntype = "file"\ninputs = ["a", "b"]\npath = "parts/{k}.jsonl"\n'
+    )
+    summary = run_file(path)
+    assert summary.ok, summary.error
+    assert sorted(r["v"] for r in read_jsonl(tmp_path / "big.jsonl")) == [2, 3]
+    assert read_jsonl(tmp_path / "small.jsonl") == [{"k": "a", "v": 1}]
+    assert read_jsonl(tmp_path / "parts" / "a.jsonl") == [{"k": "a", "v": 1}]
+    assert len(read_jsonl(tmp_path / "parts" / "b.jsonl")) == 2
+
+
+def test_graceful_stop_drains_and_flushes(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[pipeline]\nname = "s"\n[sources.src]\ntype = "endless"\n'
+        '[sinks.out]\ntype = "file"\ninputs = ["src"]\npath = "out.jsonl"\n'
+    )
+    plan = compile_file(path, registry=registry(), env={})
+    box: list[Runner] = []
+
+    async def main() -> Any:
+        async with anyio.create_task_group() as tg:
+            async def stop_soon() -> None:
+                await anyio.sleep(0.2)
+                box[0].stop()
+
+            tg.start_soon(stop_soon)
+            return await run(plan, observer=NullObserver(), runner_hook=box.append)
+
+    summary = anyio.run(main)
+    assert summary.ok and box[0].interrupted
+    written = read_jsonl(tmp_path / "out.jsonl")
+    assert len(written) == summary.stages["src"].records_out > 0
+    assert [r["n"] for r in written] == list(range(len(written)))
+
+
+def test_source_error_fails_with_component_name(tmp_path: Path) -> None:
+    path = setup(tmp_path)
+    (tmp_path / "in.csv").unlink()
+    summary = run_file(path)
+    assert not summary.ok
+    assert summary.error is not None and summary.error.startswith("warehouse: ")
+
+
+@pytest.mark.parametrize("fmt", ["toml", "yaml"])
+def test_yaml_and_toml_run_the_same(tmp_path: Path, fmt: str) -> None:
+    (tmp_path / "in.jsonl").write_text('{"a": 1}\n')
+    if fmt == "yaml":
+        text = (
+            "pipeline: {name: y}\nsources:\n  src: {type: file, path: in.jsonl}\n"
+            "sinks:\n  out: {type: file, inputs: [src], path: out.json}\n"
+        )
+    else:
+        text = (
+            '[pipeline]\nname = "y"\n[sources.src]\ntype = "file"\npath = "in.jsonl"\n'
+            '[sinks.out]\ntype = "file"\ninputs = ["src"]\npath = "out.json"\n'
+        )
+    path = tmp_path / f"p.{fmt}"
+    path.write_text(text)
+    assert run_file(path).ok
+    assert json.loads((tmp_path / "out.json").read_text()) == [{"a": 1}]
