@@ -124,4 +124,4 @@ def compile_predicate(condition: str) -> Callable[[dict[str, Any]], bool]:
 
     Evaluation errors propagate (jmespath.py's classes) so the caller can route the record.
     """
-    return compile_test(parse(condition))
+    return compile_test(parse(condition), condition)

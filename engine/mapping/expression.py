@@ -29,6 +29,13 @@ class Expression:
         self.ast = ast
         self._search = search
 
+    @property
+    def compiled(self) -> bool:
+        """Whether evaluation runs generated Python (else jmespath.py's interpreter)."""
+        from engine.mapping.compiler import is_generated
+
+        return is_generated(self._search)
+
     def search(self, value: Any) -> Any:
         """Evaluate against ``value``; raises jmespath.py's error classes on bad data."""
         return self._search(value)
@@ -74,4 +81,4 @@ def compile_expression(source: str) -> Expression:
     from engine.mapping.compiler import compile_ast
 
     ast = parse(source)
-    return Expression(source, ast, compile_ast(ast))
+    return Expression(source, ast, compile_ast(ast, source))

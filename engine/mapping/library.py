@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jmespath import exceptions
-from jmespath.functions import Functions
+from jmespath.functions import TYPES_MAP, Functions
 
 __all__ = [
     "ALL_FUNCTIONS",
@@ -23,6 +23,7 @@ __all__ = [
     "EngineFunctions",
     "FunctionSpec",
     "InvalidValueError",
+    "jmespath_type",
 ]
 
 _NUMBER = ("number",)
@@ -69,27 +70,16 @@ class FunctionSpec:
         """Raise JMESPathTypeError for the first argument whose type is not allowed."""
         for index, value in enumerate(args):
             allowed = self.params[min(index, len(self.params) - 1)]
-            if allowed and _jmespath_type(value) not in allowed:
+            if allowed and jmespath_type(value) not in allowed:
                 raise exceptions.JMESPathTypeError(
-                    self.name, value, _jmespath_type(value), list(allowed)
+                    self.name, value, jmespath_type(value), list(allowed)
                 )
 
 
-def _jmespath_type(value: Any) -> str:
-    kind = type(value)
-    if kind is str:
-        return "string"
-    if kind is bool:
-        return "boolean"
-    if kind is int or kind is float:
-        return "number"
-    if kind is list:
-        return "array"
-    if kind is dict:
-        return "object"
-    if value is None:
-        return "null"
-    return "expref" if kind.__name__ == "_Expression" else "unknown"
+def jmespath_type(value: Any) -> str:
+    """The JMESPath type name of ``value``, decided as jmespath.py decides it (by class name)."""
+    name: str = TYPES_MAP.get(type(value).__name__, "unknown")
+    return name
 
 
 def _int_arg(function_name: str, value: float, what: str) -> int:

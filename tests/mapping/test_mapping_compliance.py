@@ -13,7 +13,8 @@ import jmespath
 import pytest
 from mapping_support import COMPLIANCE_DIR, matches_error
 
-from engine.mapping import compile_expression
+from engine.mapping import FieldRule, compile_expression, compile_map, compile_predicate
+from engine.mapping.compiler.runtime import is_false
 
 
 def _cases() -> list[Any]:
@@ -75,11 +76,47 @@ def test_compliance(given_case: tuple[Any, dict[str, Any]]) -> None:
     expression = case["expression"]
     if "error" in case:
         with pytest.raises(Exception) as caught:
-            compile_expression(expression).search(given)
+            compiled = compile_expression(expression)
+            assert compiled.compiled
+            compiled.search(given)
         assert matches_error(caught.value, case["error"]), repr(caught.value)
     elif "result" in case:
-        assert same(compile_expression(expression).search(given), case["result"])
+        compiled = compile_expression(expression)
+        assert compiled.compiled
+        assert same(compiled.search(given), case["result"])
     else:  # a benchmark case: no expected value, so agree with jmespath.py
         assert same(
             compile_expression(expression).search(given), jmespath.search(expression, given)
         )
+
+
+# Batches hold objects: the cases whose document is one (and that have an expected outcome).
+BATCH_CASES = [
+    case
+    for case in CASES
+    if case.values[0] is not None
+    and isinstance(case.values[0][0], dict)
+    and "bench" not in case.values[0][1]
+]
+
+
+@pytest.mark.parametrize("given_case", BATCH_CASES)
+def test_compliance_in_batch_functions(given_case: tuple[Any, dict[str, Any]]) -> None:
+    """The same cases through the generated batch map and the route predicate."""
+    given, case = given_case
+    expression = case["expression"]
+    if "error" in case:
+        try:
+            mapper = compile_map([FieldRule("v", expression)])
+        except Exception as error:  # knowable at compile time
+            assert matches_error(error, case["error"]), repr(error)
+            return
+        out, rejected = mapper([given])
+        assert out == []
+        assert len(rejected) == 1
+        assert "failed" in rejected[0].reason
+        return
+    out, rejected = compile_map([FieldRule("v", expression)])([given])
+    assert rejected == []
+    assert same(out[0]["v"], case["result"])
+    assert compile_predicate(expression)(given) is not is_false(case["result"])

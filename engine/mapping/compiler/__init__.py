@@ -1,110 +1,66 @@
-"""JMESPath to Python: expressions and whole batches compiled to generated functions."""
+"""JMESPath to Python: expressions and whole batches compiled to generated functions.
+
+Each entry point generates Python source from jmespath.py's parse tree and executes it once. An
+expression the generator cannot express as valid Python (nested past Python's static block
+limit, for instance) falls back to jmespath.py's interpreter with the same results.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
-from engine.records import Batch, Rejected
+from engine.mapping.compiler import batch, fallback
+from engine.mapping.compiler.batch import BatchFunction, FieldSpec
 
-__all__ = ["compile_ast", "compile_filter_function", "compile_map_function", "compile_test"]
+__all__ = [
+    "compile_ast",
+    "compile_filter_function",
+    "compile_map_function",
+    "compile_test",
+    "is_generated",
+]
 
 Node = dict[str, Any]
-BatchFunction = Callable[[Batch], tuple[Batch, list[Rejected]]]
-#: (output name, required, default factory or None) per field.
-FieldSpec = tuple[str, bool, Callable[[], Any] | None]
-
-_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, ArithmeticError)
+#: Failures of generating or compiling Python source, as opposed to errors in the expression.
+_CANNOT_GENERATE = (NotImplementedError, SyntaxError, RecursionError, MemoryError)
 
 
-def _is_true(value: Any) -> bool:
-    return not (
-        value is None or value is False or (not value and isinstance(value, str | list | dict))
-    )
+def is_generated(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` is generated code rather than the interpreter fallback."""
+    code = getattr(function, "__code__", None)
+    return code is not None and code.co_filename.startswith("<jmespath")
 
 
-def compile_ast(ast: Node) -> Callable[[Any], Any]:
+def compile_ast(ast: Node, label: str = "") -> Callable[[Any], Any]:
     """Return a function evaluating the parsed expression ``ast``."""
-    from engine.mapping.expression import interpret
+    try:
+        return batch.generate_expression(ast, label)
+    except _CANNOT_GENERATE:
+        return fallback.interpreted(ast)
 
-    return partial(interpret, ast)
 
-
-def compile_test(ast: Node) -> Callable[[Any], bool]:
-    """Return a function giving the JMESPath truthiness of ``ast`` on a value."""
-    search = compile_ast(ast)
-    return lambda value: _is_true(search(value))
+def compile_test(ast: Node, label: str = "") -> Callable[[Any], bool]:
+    """Return a function giving the JMESPath truthiness of ``ast`` on a record."""
+    try:
+        return batch.generate_test(ast, label)
+    except _CANNOT_GENERATE:
+        return fallback.interpreted_test(ast)
 
 
 def compile_map_function(
     fields: Sequence[FieldSpec] | None, exprs: Sequence[tuple[str, Node]]
 ) -> BatchFunction:
     """One function mapping a batch: per-field (``fields`` given) or whole-record."""
-    searches = [(source, compile_ast(ast)) for source, ast in exprs]
-    if fields is None:
-        source, search = searches[0]
-
-        def run_whole(batch: Batch) -> tuple[Batch, list[Rejected]]:
-            out: Batch = []
-            rejected: list[Rejected] = []
-            for record in batch:
-                try:
-                    result = search(record)
-                except _ERRORS as error:
-                    rejected.append(Rejected(record, f"expression {source!r} failed: {error}"))
-                    continue
-                if isinstance(result, dict):
-                    out.append(result)
-                else:
-                    kind = "null" if result is None else type(result).__name__
-                    reason = f"expression {source!r} must produce an object, got {kind}"
-                    rejected.append(Rejected(record, reason))
-            return out, rejected
-
-        return run_whole
-
-    plan = [(spec, src, search) for spec, (src, search) in zip(fields, searches, strict=True)]
-
-    def run_fields(batch: Batch) -> tuple[Batch, list[Rejected]]:
-        out: Batch = []
-        rejected: list[Rejected] = []
-        for record in batch:
-            mapped: dict[str, Any] = {}
-            for (name, required, default), source, search in plan:
-                try:
-                    value = search(record)
-                except _ERRORS as error:
-                    reason = f"field {name!r} ({source!r}) failed: {error}"
-                    rejected.append(Rejected(record, reason))
-                    break
-                if value is None and default is not None:
-                    value = default()
-                if value is None and required:
-                    reason = f"field {name!r} is required but {source!r} evaluated to null"
-                    rejected.append(Rejected(record, reason))
-                    break
-                mapped[name] = value
-            else:
-                out.append(mapped)
-        return out, rejected
-
-    return run_fields
+    try:
+        return batch.generate_map(fields, exprs)
+    except _CANNOT_GENERATE:
+        return fallback.interpreted_map(fields, exprs)
 
 
 def compile_filter_function(source: str, ast: Node) -> BatchFunction:
     """One function splitting a batch into records that pass ``ast`` and rejected ones."""
-    search = compile_ast(ast)
-
-    def run(batch: Batch) -> tuple[Batch, list[Rejected]]:
-        kept: Batch = []
-        rejected: list[Rejected] = []
-        for record in batch:
-            try:
-                if _is_true(search(record)):
-                    kept.append(record)
-            except _ERRORS as error:
-                rejected.append(Rejected(record, f"condition {source!r} failed: {error}"))
-        return kept, rejected
-
-    return run
+    try:
+        return batch.generate_filter(source, ast)
+    except _CANNOT_GENERATE:
+        return fallback.interpreted_filter(source, ast)
