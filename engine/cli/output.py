@@ -16,8 +16,8 @@ from engine.runtime.observer import RunSummary, StageStats
 
 __all__ = ["err_console", "print_diagnostics", "print_summary", "progress_display", "summary_dict"]
 
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:

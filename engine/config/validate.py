@@ -144,6 +144,11 @@ def validate_document(
         problems.append(doc.diagnostic("E024", "the pipeline has no source", ("sources",)))
 
     errors = [d for d in problems if d.severity is Severity.ERROR]
+    if errors:
+        # still check the expressions of the components that are valid: report all at once
+        from engine.graph.expressions import compile_expressions
+
+        problems.extend(compile_expressions(doc, components)[1])
     if errors or meta is None or audit is None or dead_letter is None:
         raise ConfigError(problems)
     return PipelineSpec(doc, meta, audit, dead_letter, components, problems)

@@ -9,6 +9,7 @@ from typing import Any
 from engine.components.base import ComponentConfig, Role
 from engine.config.validate import ComponentEntry, PipelineSpec
 from engine.errors import ConfigError, Diagnostic, Severity
+from engine.graph.expressions import compile_expressions
 
 __all__ = ["Node", "Plan", "compile_plan"]
 
@@ -116,7 +117,8 @@ def compile_plan(spec: PipelineSpec) -> Plan:
                     _warning(spec, entry, f"output {cid}.{name} is not read by anything", "W002")
                 )
 
-    expressions = _compile_expressions(spec, problems)
+    expressions, expr_problems = compile_expressions(spec.document, spec.components)
+    problems.extend(expr_problems)
     if any(d.severity is Severity.ERROR for d in problems):
         raise ConfigError(problems)
     nodes = {cid: Node(entries[cid], tuple(inputs[cid]), consumers[cid]) for cid in order}
@@ -179,30 +181,3 @@ def _toposort(
             if cycle:
                 return order, cycle
     return order, None
-
-
-def _compile_expressions(
-    spec: PipelineSpec, problems: list[Diagnostic]
-) -> dict[tuple[str, tuple[str | int, ...]], Any]:
-    import jmespath.exceptions
-
-    from engine.mapping import compile_expression
-
-    compiled: dict[tuple[str, tuple[str | int, ...]], Any] = {}
-    for cid, entry in spec.components.items():
-        for loc, source in entry.config.expressions():
-            try:
-                compiled[(cid, loc)] = compile_expression(source)
-            except jmespath.exceptions.JMESPathError as exc:
-                message = (
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                )
-                problems.append(
-                    spec.document.diagnostic(
-                        "E050",
-                        f"bad JMESPath expression in {cid}.{'.'.join(map(str, loc))}: {message}",
-                        (entry.role.table, cid, *loc),
-                        f"expression: {source}",
-                    )
-                )
-    return compiled

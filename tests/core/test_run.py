@@ -77,10 +77,20 @@ def test_csv_map_filter_jsonl_record_by_record(tmp_path: Path) -> None:
     summary = run_file(setup(tmp_path))
     assert summary.ok, summary.error
     assert read_jsonl(tmp_path / "out" / "products.jsonl") == [
-        {"product_id": "PROD_A1", "name": 'Bolt, "hex"', "quantity": 10, "delta": 6,
-         "product_type": "Hardware"},
-        {"product_id": "PROD_A3", "name": "Knife", "quantity": 7, "delta": 0,
-         "product_type": "Kitchen"},
+        {
+            "product_id": "PROD_A1",
+            "name": 'Bolt, "hex"',
+            "quantity": 10,
+            "delta": 6,
+            "product_type": "Hardware",
+        },
+        {
+            "product_id": "PROD_A3",
+            "name": "Knife",
+            "quantity": 7,
+            "delta": 0,
+            "product_type": "Kitchen",
+        },
     ]
     stages = summary.stages
     assert (stages["warehouse"].records_out, stages["in_stock"].records_out) == (3, 2)
@@ -142,8 +152,13 @@ def test_dry_run_with_a_sample(tmp_path: Path) -> None:
     plan = compile_file(path, env={})
     result = anyio.run(lambda: dry_run(plan, samples={"*": sample}))
     assert result.sinks["out"] == [
-        {"product_id": "PROD_Z9", "name": "Zed", "quantity": 5, "delta": 4,
-         "product_type": "General"}
+        {
+            "product_id": "PROD_Z9",
+            "name": "Zed",
+            "quantity": 5,
+            "delta": 4,
+            "product_type": "General",
+        }
     ]
 
 
@@ -256,6 +271,7 @@ def test_graceful_stop_drains_and_flushes(tmp_path: Path) -> None:
 
     async def main() -> Any:
         async with anyio.create_task_group() as tg:
+
             async def stop_soon() -> None:
                 await anyio.sleep(0.2)
                 box[0].stop()
