@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import difflib
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -19,14 +20,11 @@ from engine.components.base import ComponentConfig, Role
 
 __all__ = ["ComponentSpec", "Registry", "default_registry"]
 
-#: Modules holding the built-in kinds; each defines ``register(registry)``.
-BUILTIN_MODULES: tuple[str, ...] = (
-    "engine.components.sources.file",
-    "engine.components.sinks.file",
-    "engine.components.sinks.stdout",
-    "engine.components.transforms.map",
-    "engine.components.transforms.filter",
-    "engine.components.transforms.route",
+#: Packages holding the built-in kinds: every module in them defines ``register(registry)``.
+BUILTIN_PACKAGES: tuple[str, ...] = (
+    "engine.components.sources",
+    "engine.components.transforms",
+    "engine.components.sinks",
 )
 
 
@@ -73,9 +71,13 @@ class Registry:
 
 
 def _load_builtins(registry: Registry) -> None:
-    for name in BUILTIN_MODULES:
-        module = importlib.import_module(name)
-        module.register(registry)
+    for package_name in BUILTIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package_name}.{info.name}")
+            module.register(registry)
 
 
 def _load_entry_points(registry: Registry) -> None:
