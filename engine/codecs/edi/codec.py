@@ -1,0 +1,199 @@
+"""The ``edi`` codec (ANSI X12): one record per transaction set, and back.
+
+Record shape::
+
+    {"interchange": {"sender_qualifier": "ZZ", "sender_id": "ACME", "receiver_qualifier": "ZZ",
+                     "receiver_id": "SHOP", "date": "240131", "time": "1200",
+                     "control_number": "000000001", "version": "00401", "usage": "P",
+                     "ack_requested": "0", "authorization_qualifier": "00", "authorization": "",
+                     "security_qualifier": "00", "security": ""},
+     "group": {"functional_id": "PO", "sender": "ACME", "receiver": "SHOP", "date": "20240131",
+               "time": "1200", "control_number": "1", "agency": "X", "version": "004010"},
+     "transaction_set": "850", "control_number": "0001",
+     "segments": [{"id": "BEG", "BEG01": "00", ...},
+                  {"loop": "PO1", "segments": [{"id": "PO1", ...}, {"id": "PID", ...}]}]}
+
+ST and SE are not in ``segments`` (ST03 is ``implementation`` when present); loops follow
+:mod:`engine.codecs.edi.schemas`, and segment values follow :mod:`engine.codecs.edi.loops`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO, Literal
+
+from pydantic import Field, model_validator
+
+from engine.codecs.base import CodecConfig, Encoder
+from engine.codecs.edi.ack997 import acknowledge
+from engine.codecs.edi.envelope import Interchange, TransactionSet, read_interchanges
+from engine.codecs.edi.loops import nest, segment_to_dict
+from engine.codecs.edi.schemas import schema_for
+from engine.codecs.edi.tokenizer import Delimiters, Tokenizer
+from engine.codecs.edi.writer import X12Encoder
+from engine.records import Chunk, Record
+
+__all__ = ["EdiCodec"]
+
+_ISA_NAMES = (
+    "authorization_qualifier",
+    "authorization",
+    "security_qualifier",
+    "security",
+    "sender_qualifier",
+    "sender_id",
+    "receiver_qualifier",
+    "receiver_id",
+    "date",
+    "time",
+    None,  # ISA11: repetition separator (or "U"), a delimiter
+    "version",
+    "control_number",
+    "ack_requested",
+    "usage",
+)
+_GS_NAMES = (
+    "functional_id",
+    "sender",
+    "receiver",
+    "date",
+    "time",
+    "control_number",
+    "agency",
+    "version",
+)
+
+
+class EdiCodec(CodecConfig):
+    """ANSI X12 interchanges; separators are read from each ISA header when decoding."""
+
+    type: Literal["edi"] = "edi"
+    standard: Literal["x12"] = Field(default="x12", description="The EDI standard (X12 only).")
+    strict: bool = Field(
+        default=True,
+        description=(
+            "Refuse an interchange whose counts (SE01, GE01, IEA01) or control numbers do not "
+            "match, or whose trailers are missing. When false its records are delivered with "
+            "the problems listed under `errors`."
+        ),
+    )
+    loops: bool = Field(
+        default=True,
+        description=(
+            "Nest segments into loops for known sets (810, 830, 846, 850, 855, 856, 997); "
+            "false keeps `segments` flat."
+        ),
+    )
+    emit: Literal["transactions", "acknowledgments"] = Field(
+        default="transactions",
+        description=(
+            "`acknowledgments`: decode to one 997 record per functional group received "
+            "(problems become rejections) instead of the transaction sets."
+        ),
+    )
+    encoding: str = Field(default="utf-8", description="Text encoding of the interchange.")
+    # -- encoding options -----------------------------------------------------------------
+    element_separator: str = Field(default="*", min_length=1, max_length=1)
+    component_separator: str = Field(default=">", min_length=1, max_length=1)
+    repetition_separator: str = Field(
+        default="^", min_length=1, max_length=1, description="ISA11 for versions 00402 and up."
+    )
+    segment_terminator: str = Field(default="~", min_length=1, max_length=1)
+    newline: bool = Field(default=True, description="Write a line break after each segment.")
+    sender_qualifier: str = Field(default="ZZ", max_length=2)
+    sender_id: str = Field(
+        default="", max_length=15, description="ISA06 unless the record has one."
+    )
+    receiver_qualifier: str = Field(default="ZZ", max_length=2)
+    receiver_id: str = Field(
+        default="", max_length=15, description="ISA08 unless the record has one."
+    )
+    application_sender: str | None = Field(default=None, description="GS02; default sender_id.")
+    application_receiver: str | None = Field(default=None, description="GS03; default receiver_id.")
+    version: str = Field(default="00401", pattern=r"^[0-9]{5}$", description="ISA12.")
+    group_version: str = Field(default="004010", description="GS08.")
+    usage: Literal["P", "T", "I"] = Field(default="P", description="ISA15: production or test.")
+    ack_requested: bool = Field(default=False, description="ISA14.")
+    control_number: int = Field(
+        default=1, ge=1, le=999_999_999, description="First generated ISA13 and GS06."
+    )
+
+    @model_validator(mode="after")
+    def _distinct_delimiters(self) -> EdiCodec:
+        chars = [
+            self.element_separator,
+            self.component_separator,
+            self.repetition_separator,
+            self.segment_terminator,
+        ]
+        if len(set(chars)) != 4 or any(c.isalnum() or c == " " for c in chars):
+            raise ValueError(f"separators must be four distinct non-alphanumerics, got {chars}")
+        return self
+
+    def delimiters(self) -> Delimiters:
+        return Delimiters(
+            self.element_separator,
+            self.component_separator,
+            self.repetition_separator if self.version >= "00402" else None,
+            self.segment_terminator,
+        )
+
+    def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
+        tokens = Tokenizer(stream, source=source, encoding=self.encoding)
+        batch: list[Record] = []
+        for interchange in read_interchanges(tokens):
+            if self.emit == "acknowledgments":
+                batch.extend(acknowledge(interchange, group) for group in interchange.groups)
+            else:
+                batch.extend(self._records(interchange, source))
+            while len(batch) >= batch_size:
+                yield Chunk(records=batch[:batch_size])
+                del batch[:batch_size]
+        if batch:
+            yield Chunk(records=batch)
+
+    def _records(self, interchange: Interchange, source: str) -> Iterator[Record]:
+        if self.strict:
+            for issue in interchange.all_issues():
+                raise issue.error(source)
+        isa = interchange.header.elements
+        isa_fields = {
+            name: isa[i].rstrip() if i < len(isa) else ""
+            for i, name in enumerate(_ISA_NAMES, start=1)
+            if name is not None
+        }
+        shared = [str(i) for i in interchange.issues]
+        for group in interchange.groups:
+            gs = group.header.elements
+            gs_fields = {n: gs[i] if i < len(gs) else "" for i, n in enumerate(_GS_NAMES, 1)}
+            group_errors = shared + [str(i) for i in group.issues]
+            for ts in group.sets:
+                record = self._record(ts, interchange.delimiters)
+                record["interchange"] = dict(isa_fields)
+                record["group"] = dict(gs_fields)
+                errors = group_errors + [str(i) for i in ts.issues]
+                if errors:
+                    record["errors"] = errors
+                yield record
+
+    def _record(self, ts: TransactionSet, d: Delimiters) -> Record:
+        st = ts.header.elements
+        ts_id = st[1] if len(st) > 1 else ""
+        segments: list[dict[str, Any]] = [segment_to_dict(s.elements, d) for s in ts.segments]
+        schema = schema_for(ts_id) if self.loops else None
+        record: Record = {
+            "interchange": None,
+            "group": None,
+            "transaction_set": ts_id,
+            "control_number": st[2] if len(st) > 2 else "",
+        }
+        if len(st) > 3 and st[3]:
+            record["implementation"] = st[3]
+        record["segments"] = nest(segments, schema) if schema is not None else segments
+        return record
+
+    def encoder(self, stream: BinaryIO) -> Encoder:
+        return X12Encoder(self, stream)
+
+    def file_extension(self) -> str:
+        return "edi"
