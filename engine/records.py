@@ -26,3 +26,6 @@ class Chunk:
 
     records: Batch
     rejected: list[Rejected] = field(default_factory=list)
+    #: set by sources that acknowledge input (queues): handed back to ``Source.ack`` once
+    #: every record of this chunk was delivered (or dead-lettered) by every sink downstream
+    token: object | None = None

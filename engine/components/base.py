@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -37,6 +37,9 @@ __all__ = [
     "TransformConfig",
     "TransformResult",
 ]
+
+
+T = TypeVar("T")
 
 
 class Role(StrEnum):
@@ -144,6 +147,19 @@ class ComponentContext:
     state: StateStore | None = None
     dry_run: bool = False
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("engine"))
+    caller: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None
+    emitter: Callable[[str, str, Mapping[str, object]], None] | None = None
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run one connector operation under the runtime's timeout, retry policy and audit."""
+        if self.caller is None:
+            return await fn()
+        return cast(T, await self.caller(fn))
+
+    def emit(self, action: str, level: str = "INFO", **details: object) -> None:
+        """Report a component event (circuit opened, token refreshed) to the audit trail."""
+        if self.emitter is not None:
+            self.emitter(action, level, details)
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the pipeline file, relative to the file's folder."""
@@ -181,7 +197,10 @@ class Source(_Component[C], ABC):
         pass
 
     async def commit(self) -> None:
-        """Called once every record read was delivered by every sink: save cursors, ack."""
+        """Called once the run succeeded and every sink closed: save cursors, move files."""
+
+    async def ack(self, token: object) -> None:
+        """A chunk carrying ``token`` was delivered by every sink downstream (at-least-once)."""
 
 
 @dataclass(slots=True)

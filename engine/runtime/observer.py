@@ -88,6 +88,10 @@ class RunObserver(Protocol):
         self, stage: StageInfo, error: BaseException, *, attempt: int, will_retry: bool
     ) -> None: ...
 
+    def component_event(
+        self, stage: StageInfo, action: str, level: str, details: Mapping[str, object]
+    ) -> None: ...
+
     def run_finished(self, run: RunInfo, summary: RunSummary) -> None: ...
 
 
@@ -105,6 +109,11 @@ class NullObserver:
 
     def connector_error(
         self, stage: StageInfo, error: BaseException, *, attempt: int, will_retry: bool
+    ) -> None:
+        pass
+
+    def component_event(
+        self, stage: StageInfo, action: str, level: str, details: Mapping[str, object]
     ) -> None:
         pass
 

@@ -10,9 +10,10 @@ import getpass
 import socket
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -64,14 +65,37 @@ class RunOptions:
     on_progress: Callable[[dict[str, StageStats]], None] | None = None
 
 
+@dataclass(slots=True)
+class _Delivery:
+    """Pieces of one acknowledgeable source chunk still in flight; the source is told at zero."""
+
+    source: Source[Any]
+    token: object
+    pending: int = 1
+
+    async def release(self) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            await self.source.ack(self.token)
+
+
+#: what travels on a channel: a batch and, for acknowledgeable input, its delivery tracker
+_Msg = tuple[Batch, _Delivery | None]
+
+
+async def _release(delivery: _Delivery | None) -> None:
+    if delivery is not None:
+        await delivery.release()
+
+
 @dataclass
 class _Stage:
     node: Node
     info: StageInfo
     stats: StageStats
     component: Any
-    outputs: dict[str | None, list[MemoryObjectSendStream[Batch]]] = field(default_factory=dict)
-    receive: MemoryObjectReceiveStream[Batch] | None = None
+    outputs: dict[str | None, list[MemoryObjectSendStream[_Msg]]] = field(default_factory=dict)
+    receive: MemoryObjectReceiveStream[_Msg] | None = None
 
 
 class Runner:
@@ -137,12 +161,15 @@ class Runner:
             else:
                 component = node.entry.spec.implementation(node.config, ctx)
             info = StageInfo(cid, node.role.value, node.entry.spec.type, component.resource())
-            self._stages[cid] = _Stage(node, info, StageStats(), component)
+            stage = _Stage(node, info, StageStats(), component)
+            self._stages[cid] = stage
+            ctx.caller = partial(self._call, stage)
+            ctx.emitter = partial(self._component_event, stage)
         # wire channels: one bounded channel into every non-source stage
-        sends: dict[str, MemoryObjectSendStream[Batch]] = {}
+        sends: dict[str, MemoryObjectSendStream[_Msg]] = {}
         for cid, stage in self._stages.items():
             if stage.node.role is not Role.SOURCE:
-                send, receive = anyio.create_memory_object_stream[Batch](CHANNEL_BUFFER)
+                send, receive = anyio.create_memory_object_stream[_Msg](CHANNEL_BUFFER)
                 sends[cid] = send
                 stage.receive = receive
         for stage in self._stages.values():
@@ -226,9 +253,13 @@ class Runner:
             self._errors.append(_as_run_error(stage, exc))
             group.cancel()
 
-    async def _emit(self, stage: _Stage, output: str | None, records: Batch) -> None:
+    async def _emit(
+        self, stage: _Stage, output: str | None, records: Batch, delivery: _Delivery | None
+    ) -> None:
         for send in stage.outputs.get(output, ()):
-            await send.send(records)
+            if delivery is not None:
+                delivery.pending += 1
+            await send.send((records, delivery))
 
     async def _run_source(self, stage: _Stage) -> None:
         source: Source[Any] = stage.component
@@ -259,6 +290,7 @@ class Runner:
                 await reader.aclose()
 
     async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
+        delivery = None if chunk.token is None else _Delivery(stage.component, chunk.token)
         if chunk.rejected:
             self._reject(stage, chunk.rejected)
         if chunk.records:
@@ -266,13 +298,14 @@ class Runner:
             stage.stats.batches += 1
             self.observer.batch(stage.info, BatchAction.READ, chunk.records)
             for output in stage.outputs:
-                await self._emit(stage, output, chunk.records)
+                await self._emit(stage, output, chunk.records, delivery)
+        await _release(delivery)
 
     async def _run_transform(self, stage: _Stage) -> None:
         transform: Transform[Any] = stage.component
         assert stage.receive is not None
         async with stage.receive:
-            async for batch in stage.receive:
+            async for batch, delivery in stage.receive:
                 stage.stats.records_in += len(batch)
                 stage.stats.batches += 1
                 result = transform.process(batch)
@@ -282,16 +315,17 @@ class Runner:
                 for output, records in result.outputs.items():
                     stage.stats.records_out += len(records)
                     if records:
-                        await self._emit(stage, output, records)
+                        await self._emit(stage, output, records, delivery)
                         produced = records if not produced else [*produced, *records]
                 self.observer.batch(stage.info, BatchAction.TRANSFORMED, produced)
+                await _release(delivery)
 
     async def _run_sink(self, stage: _Stage) -> None:
         sink: Sink[Any] = stage.component
         assert stage.receive is not None
         await self._call(stage, sink.open)
         async with stage.receive:
-            async for batch in stage.receive:
+            async for batch, delivery in stage.receive:
                 stage.stats.records_in += len(batch)
                 stage.stats.batches += 1
                 try:
@@ -300,9 +334,15 @@ class Runner:
                     if stage.node.config.on_error is OnError.FAIL:
                         raise
                     self._reject(stage, [Rejected(r, str(exc)) for r in batch])
-                    continue
-                stage.stats.records_out += len(batch)
-                self.observer.batch(stage.info, BatchAction.WRITTEN, batch)
+                else:
+                    stage.stats.records_out += len(batch)
+                    self.observer.batch(stage.info, BatchAction.WRITTEN, batch)
+                await _release(delivery)
+
+    def _component_event(
+        self, stage: _Stage, action: str, level: str, details: Mapping[str, object]
+    ) -> None:
+        self.observer.component_event(stage.info, action, level, details)
 
     async def _call(self, stage: _Stage, fn: Callable[[], Awaitable[Any]]) -> Any:
         """One connector operation with the component's timeout and retry policy."""

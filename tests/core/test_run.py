@@ -311,3 +311,53 @@ def test_yaml_and_toml_run_the_same(tmp_path: Path, fmt: str) -> None:
     path.write_text(text)
     assert run_file(path).ok
     assert json.loads((tmp_path / "out.json").read_text()) == [{"a": 1}]
+
+
+class AckingConfig(SourceConfig):
+    type: Literal["acking"] = "acking"
+    chunks: int = 3
+
+
+class AckingSource(Source[AckingConfig]):
+    acked: list[object] = []
+    written_when_acked: list[int] = []
+
+    async def read(self) -> AsyncIterator[Chunk]:
+        for i in range(self.config.chunks):
+            yield Chunk([{"i": i, "even": i % 2 == 0}], token=f"t{i}")
+
+    async def ack(self, token: object) -> None:
+        type(self).acked.append(token)
+        type(self).written_when_acked.append(len(FlakySink.written))
+
+
+def test_ack_only_after_every_sink_downstream_delivered(tmp_path: Path) -> None:
+    reg = registry()
+    reg.register(AckingConfig, AckingSource, type="acking")
+    AckingSource.acked, AckingSource.written_when_acked = [], []
+    path = tmp_path / "a.toml"
+    path.write_text(
+        '[pipeline]\nname = "a"\n[sources.q]\ntype = "acking"\n'
+        '[transforms.even]\ntype = "filter"\ninputs = ["q"]\ncondition = "even"\n'
+        '[sinks.all]\ntype = "flaky"\nfailures = 0\ninputs = ["q"]\n'
+        '[sinks.evens]\ntype = "file"\ninputs = ["even"]\npath = "e.jsonl"\n'
+    )
+    summary = run_file(path, reg)
+    assert summary.ok, summary.error
+    assert AckingSource.acked == ["t0", "t1", "t2"]
+    # each chunk was acked only once the flaky sink had written it
+    assert AckingSource.written_when_acked == [1, 2, 3]
+
+
+def test_no_ack_when_the_sink_fails(tmp_path: Path) -> None:
+    reg = registry()
+    reg.register(AckingConfig, AckingSource, type="acking")
+    AckingSource.acked = []
+    path = tmp_path / "a.toml"
+    path.write_text(
+        '[pipeline]\nname = "a"\n[sources.q]\ntype = "acking"\n'
+        '[sinks.all]\ntype = "flaky"\npermanent = true\ninputs = ["q"]\n'
+    )
+    summary = run_file(path, reg)
+    assert not summary.ok
+    assert AckingSource.acked == []
