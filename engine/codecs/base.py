@@ -19,7 +19,7 @@ class Encoder(ABC):
     @abstractmethod
     def write(self, records: Batch) -> None: ...
 
-    def finish(self) -> None:
+    def finish(self) -> None:  # noqa: B027 - an optional hook: most encoders have no trailer
         pass
 
 

@@ -1,0 +1,306 @@
+"""JSON: a top-level array of objects, or concatenated object documents, streamed."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from json.scanner import make_scanner
+from typing import Any, BinaryIO, Literal, cast
+
+import orjson
+from pydantic import Field
+
+from engine.codecs.base import CodecConfig, Encoder
+from engine.errors import DataError
+from engine.records import Batch, Chunk, Record, Rejected
+
+__all__ = ["JsonCodec", "JsonEncoder", "dump_default", "json_type_name"]
+
+_BOM = b"\xef\xbb\xbf"
+_READ_SIZE = 1 << 16
+# A parse error this close to the end of the buffer may just be a value cut by the read.
+_TRUNCATION_MARGIN = 16
+# The pattern matches the empty string, so match() never returns None here.
+_skip_ws = cast(Callable[[str, int], re.Match[str]], re.compile(r"[ \t\n\r]*").match)
+_scan_once: Callable[[str, int], tuple[Any, int]] = make_scanner(cast(Any, json.JSONDecoder()))
+_BLANK = frozenset(" \t\n\r")
+
+
+class JsonCodec(CodecConfig):
+    """A JSON array of objects, or one object per document (concatenated or one per file)."""
+
+    type: Literal["json"] = Field("json", description="Codec name.")
+    pretty: bool = Field(False, description="Indent the written array by two spaces.")
+
+    def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
+        """Yield chunks of objects; non-objects are rejected, malformed JSON raises DataError."""
+        records: list[Record] = []
+        rejected: list[Rejected] = []
+        error: DataError | None = None
+        try:
+            for item in _Scanner(stream, source).items():
+                if isinstance(item, Rejected):
+                    rejected.append(item)
+                else:
+                    records.append(item)
+                if len(records) + len(rejected) >= batch_size:
+                    yield Chunk(records, rejected)
+                    records, rejected = [], []
+        except DataError as exc:
+            error = exc
+        if records or rejected:
+            yield Chunk(records, rejected)
+        if error is not None:
+            raise error
+
+    def encoder(self, stream: BinaryIO) -> Encoder:
+        return JsonEncoder(stream, pretty=self.pretty)
+
+
+class JsonEncoder(Encoder):
+    """Writes records as the elements of one JSON array, batch by batch."""
+
+    def __init__(self, stream: BinaryIO, *, pretty: bool = False) -> None:
+        self._stream = stream
+        self._pretty = pretty
+        self._count = 0
+        self._finished = False
+
+    def write(self, records: Batch) -> None:
+        if self._finished:
+            raise RuntimeError("write() after finish()")
+        if not records:
+            return
+        option = orjson.OPT_INDENT_2 if self._pretty else 0
+        try:
+            # One orjson call per batch: its array without the brackets is our elements.
+            array = orjson.dumps(records, default=dump_default, option=option)
+        except TypeError:
+            raise _locate_encode_error(records, self._count) from None
+        if self._pretty:
+            body, head, sep = array[2:-2], b"[\n", b",\n"
+        else:
+            body, head, sep = array[1:-1], b"[", b","
+        self._stream.write((head if self._count == 0 else sep) + body)
+        self._count += len(records)
+
+    def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._count == 0:
+            self._stream.write(b"[]\n")
+        else:
+            self._stream.write(b"\n]\n" if self._pretty else b"]\n")
+
+
+def dump_default(value: Any) -> Any:
+    """orjson fallback: decimals as exact JSON numbers, sets as lists."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(f"type {type(value).__name__} is not JSON serializable")
+
+
+def _locate_encode_error(records: Batch, offset: int) -> DataError:
+    """Find which record of a batch orjson refused, to name it in the error."""
+    for index, record in enumerate(records):
+        try:
+            orjson.dumps(record, default=dump_default)
+        except TypeError as exc:
+            return DataError(f"cannot encode as JSON: {exc}", record=offset + index + 1)
+    return DataError("cannot encode as JSON")
+
+
+class _Scanner:
+    """A sliding text window over a byte stream that knows the byte offset and line of its start."""
+
+    def __init__(self, stream: BinaryIO, source: str) -> None:
+        self._stream = stream
+        self._source = source
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._bytes_read = 0
+        self._eof = False
+        self._started = False
+        self.buf = ""
+        self.pos = 0
+        self._start = 0  # where the last parsed value began, for locating its rejection
+        # Where buf[0] sits in the input: byte offset, 1-based line, 0-based column.
+        self._base_offset = 0
+        self._base_line = 1
+        self._base_column = 0
+
+    def items(self) -> Iterator[Record | Rejected]:
+        """Objects of every top-level document, array elements one by one; others rejected."""
+        document = 0
+        while (char := self._peek()) != "":
+            document += 1
+            if char == "[":
+                yield from self._array()
+                continue
+            value = self._value()
+            if type(value) is dict:
+                yield value
+            else:
+                reason = f"document {document} is {json_type_name(value)}, not an object"
+                yield Rejected(value, reason, self._location(self._start))
+
+    def _array(self) -> Iterator[Record | Rejected]:
+        self.pos += 1
+        if self._peek() == "]":
+            self.pos += 1
+            return
+        index = 0
+        scan = _scan_once
+        while True:
+            # Fast path: the element parses inside the window and a delimiter follows at once;
+            # anything else (window edge, blanks, errors) takes the careful methods.
+            buf, start = self.buf, self.pos
+            try:
+                value, end = scan(buf, start)
+            except (StopIteration, json.JSONDecodeError):
+                end = len(buf)
+            if end < len(buf):
+                self._start, self.pos = start, end
+                char = buf[end]
+                if char in _BLANK:
+                    char = self._peek()
+            else:
+                value = self._value()
+                char = self._peek()
+            if type(value) is dict:
+                yield value
+            else:
+                reason = f"array element [{index}] is {json_type_name(value)}, not an object"
+                yield Rejected(value, reason, self._location(self._start))
+            index += 1
+            if char == ",":
+                self.pos += 1
+                if self.pos >= len(self.buf) or self.buf[self.pos] in _BLANK:
+                    if self._peek() == "]":
+                        raise self._error("trailing comma before ']'", self.pos)
+                elif self.buf[self.pos] == "]":
+                    raise self._error("trailing comma before ']'", self.pos)
+            elif char == "]":
+                self.pos += 1
+                return
+            elif char == "":
+                raise self._error("unterminated array: expected ',' or ']'", self.pos)
+            else:
+                raise self._error("expected ',' or ']' after an array element", self.pos)
+
+    def _value(self) -> Any:
+        """Parse the value at ``pos``, reading more input when the value runs past the window."""
+        while True:
+            try:
+                value, end = _scan_once(self.buf, self.pos)
+            except StopIteration as stop:
+                message, at = "Expecting value", int(stop.value)
+            except json.JSONDecodeError as exc:
+                message, at = exc.msg, exc.pos
+            else:
+                if end < len(self.buf) or self._eof:
+                    self._start, self.pos = self.pos, end
+                    return value
+                # A number or literal ending at the window's edge may continue in the next read.
+                self._fill(grow=True)
+                continue
+            cut = at >= len(self.buf) - _TRUNCATION_MARGIN
+            if self._eof or not (cut or message.startswith("Unterminated string")):
+                raise self._error(message, at)
+            self._fill(grow=True)
+
+    def _peek(self) -> str:
+        """The next non-blank character (``pos`` moved onto it), or "" at the end of input."""
+        while True:
+            self.pos = _skip_ws(self.buf, self.pos).end()
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if self._eof:
+                return ""
+            self._fill()
+
+    def _fill(self, *, grow: bool = False) -> None:
+        """Drop the consumed text and append the next read (at least doubling when growing)."""
+        self._drop()
+        size = max(_READ_SIZE, len(self.buf)) if grow else _READ_SIZE
+        while True:
+            data = self._stream.read(size)
+            if not data:
+                self._eof = True
+                break
+            if not self._started:
+                self._started = True
+                if data.startswith(_BOM):
+                    data = data[len(_BOM) :]
+                    self._base_offset = len(_BOM)
+                    self._bytes_read = len(_BOM)
+            self._bytes_read += len(data)
+            if data and self._append(data, final=False):
+                return
+        self._append(b"", final=True)
+
+    def _append(self, data: bytes, *, final: bool) -> bool:
+        try:
+            text = self._decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            offset = self._bytes_read - len(exc.object) + exc.start
+            line = self._base_line + self.buf.count("\n") + exc.object[: exc.start].count(b"\n")
+            raise DataError(
+                f"invalid UTF-8: {exc.reason}", source=self._source, line=line, offset=offset
+            ) from None
+        self.buf += text
+        return bool(text)
+
+    def _drop(self) -> None:
+        if self.pos == 0:
+            return
+        gone = self.buf[: self.pos]
+        self.buf = self.buf[self.pos :]
+        self.pos = 0
+        self._base_offset += len(gone.encode("utf-8"))
+        newline = gone.rfind("\n")
+        if newline >= 0:
+            self._base_line += gone.count("\n")
+            self._base_column = len(gone) - newline - 1
+        else:
+            self._base_column += len(gone)
+
+    def _position(self, pos: int) -> tuple[int, int, int]:
+        """Line, column (both 1-based) and byte offset of ``buf[pos]``."""
+        line = self._base_line + self.buf.count("\n", 0, pos)
+        newline = self.buf.rfind("\n", 0, pos)
+        column = pos - newline if newline >= 0 else self._base_column + pos + 1
+        offset = self._base_offset + len(self.buf[:pos].encode("utf-8"))
+        return line, column, offset
+
+    def _location(self, pos: int) -> str:
+        line, _, _ = self._position(pos)
+        return f"{self._source}:{line}"
+
+    def _error(self, message: str, pos: int) -> DataError:
+        line, column, offset = self._position(pos)
+        return DataError(
+            f"malformed JSON: {message}",
+            source=self._source,
+            line=line,
+            column=column,
+            offset=offset,
+        )
+
+
+def json_type_name(value: object) -> str:
+    """A JSON name for a decoded value's type, for rejection messages."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"
