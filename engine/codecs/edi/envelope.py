@@ -225,7 +225,9 @@ def read_interchanges(tokens: Tokenizer) -> Iterator[Interchange]:
                 )
         elif ich is None:
             raise DataError(
-                f"segment {seg.position} ({tag}) outside an interchange", source=source, line=seg.line
+                f"segment {seg.position} ({tag}) outside an interchange",
+                source=source,
+                line=seg.line,
             )
         elif tag == "GS":
             close_group(seg)
@@ -282,8 +284,8 @@ def read_interchanges(tokens: Tokenizer) -> Iterator[Interchange]:
             ich = None
         else:
             raise DataError(
-                f"segment {seg.position} ({tag[:20]}) between transaction sets: expected ST, GE, GS "
-                "or IEA",
+                f"segment {seg.position} ({tag[:20]}) between transaction sets: "
+                "expected ST, GE, GS or IEA",
                 source=source,
                 line=seg.line,
             )

@@ -120,7 +120,7 @@ _SCHEMAS: dict[str, LoopSpec] = {
         _loop(
             "LIN",
             "SI PID DTM MEA PER CTP PO3 PO4 REF MAN SAC TXI",
-            _loop("QTY", "UIT DTM SCH LS LE N1 N3 N4", _loop("SCH", "REF DTM")),
+            _loop("QTY", "UIT DTM SCH LS LE N1 N3 N4 REF"),
             _NAME,
             _loop("SLN", "PID QTY DTM REF"),
         ),
