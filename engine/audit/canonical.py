@@ -46,7 +46,12 @@ def _prepare(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str or (not key.isascii() and max(key) > _SAFE_KEY_LIMIT):
                 raise _NeedsReference
-            out[key] = _prepare(item)
+            # Inline the common scalar cases: this runs once per field of every event.
+            item_kind = type(item)
+            if item_kind is str or item is None or item_kind is bool:
+                out[key] = item
+            else:
+                out[key] = _prepare(item)
         return out
     if kind is list or kind is tuple:
         return [_prepare(item) for item in value]

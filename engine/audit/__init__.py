@@ -1,0 +1,1 @@
+"""The signed, chained, provable audit trail."""

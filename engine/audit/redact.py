@@ -1,0 +1,88 @@
+"""Keep secrets and personal data out of events: mask keys, card numbers and URL passwords."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Any
+
+__all__ = ["MASK", "SECRET_KEY_NAMES", "mask_card_numbers", "redact", "redact_text"]
+
+MASK = "***"
+SECRET_KEY_NAMES = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "auth",
+        "private_key",
+        "client_secret",
+        "key",
+        "secret_key",
+        "cookie",
+        "signature",
+    }
+)
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(?::[^/@\s]*)?@")
+_BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
+_ASSIGNMENT = re.compile(
+    r"(?i)\b(password|passwd|secret|token|api[_-]?key|access[_-]?token)\b\s*[=:]\s*[^\s&,;]+"
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def mask_card_numbers(text: str) -> str:
+    """Replace card numbers (13-19 digits passing the Luhn check) by their last four digits."""
+
+    def repl(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+            return "*" * (len(digits) - 4) + digits[-4:]
+        return match.group(0)
+
+    return _CARD.sub(repl, text)
+
+
+def redact_text(text: str) -> str:
+    """Strip URL credentials, bearer tokens, ``password=...`` pairs and card numbers."""
+    text = _URL_USERINFO.sub(r"\g<scheme>", text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}={MASK}", text)
+    return mask_card_numbers(text) if any(c.isdigit() for c in text) else text
+
+
+def redact(value: Any, masked_fields: Collection[str] = ()) -> Any:
+    """A JSON value with secret-named and listed fields masked and strings redacted."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = str(key)
+            lowered = name.lower()
+            if lowered in SECRET_KEY_NAMES or lowered in masked_fields or name in masked_fields:
+                out[name] = MASK
+            else:
+                out[name] = redact(item, masked_fields)
+        return out
+    if isinstance(value, list | tuple):
+        return [redact(item, masked_fields) for item in value]
+    return value

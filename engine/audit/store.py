@@ -1,0 +1,532 @@
+"""The audit store: SQLAlchemy tables for events and chain heads (SQLite or PostgreSQL).
+
+Appends are serialised per chain: the chain-head row is locked (SQLite: ``BEGIN
+IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE``) while the next events are numbered,
+chained, signed and inserted, so two processes writing one store never fork a chain.
+``(producer, seq)`` is the primary key as a second line of defence. Every database
+failure becomes :class:`AuditStoreError` naming the store without its password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import ColumnElement
+
+from engine.audit.errors import AuditStoreError
+from engine.audit.events import GENESIS_MAC, format_time
+from engine.audit.merkle import CompactRange
+
+__all__ = [
+    "AuditStore",
+    "ChainHead",
+    "EventFilter",
+    "StoreStats",
+    "StoredEvent",
+    "default_store_url",
+]
+
+metadata = MetaData()
+
+events_table = Table(
+    "audit_events",
+    metadata,
+    Column("producer", String(200), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("timestamp", String(32), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("pipeline", String(200)),
+    Column("run_id", String(64)),
+    Column("user_id", String(200)),
+    Column("stage", String(200)),
+    Column("risk_score", Float, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("prev_mac", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Index("ix_audit_events_timestamp", "timestamp"),
+    Index("ix_audit_events_run_id", "run_id"),
+)
+
+heads_table = Table(
+    "audit_chain_heads",
+    metadata,
+    Column("producer", String(200), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("mac", String(64), nullable=False),
+    Column("frontier", Text, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+# Columns copied from the signed body; verification checks they still agree with it.
+INDEXED_FIELDS = (
+    "event_id",
+    "timestamp",
+    "level",
+    "category",
+    "action",
+    "pipeline",
+    "run_id",
+    "user_id",
+    "stage",
+    "risk_score",
+    "key_id",
+    "prev_mac",
+)
+
+_T = TypeVar("_T")
+_SCHEMA_LOCK_ID = 0x617564_6974  # "audit", an arbitrary advisory lock key
+
+
+def default_store_url(workspace: Path) -> str:
+    return f"sqlite:///{workspace / 'audit.db'}"
+
+
+class ChainHead:
+    """The last event of a chain: its number, its MAC and the tree's right frontier."""
+
+    __slots__ = ("frontier", "mac", "producer", "seq")
+
+    def __init__(self, producer: str, seq: int, mac: str, frontier: CompactRange) -> None:
+        self.producer = producer
+        self.seq = seq
+        self.mac = mac
+        self.frontier = frontier
+
+    @classmethod
+    def genesis(cls, producer: str) -> ChainHead:
+        return cls(producer, 0, GENESIS_MAC, CompactRange())
+
+
+class StoredEvent(NamedTuple):
+    producer: str
+    seq: int
+    event_id: str
+    timestamp: str
+    level: str
+    category: str
+    action: str
+    pipeline: str | None
+    run_id: str | None
+    user_id: str | None
+    stage: str | None
+    risk_score: float
+    key_id: str
+    prev_mac: str
+    mac: str
+    body: bytes
+
+
+_EVENT_COLUMNS = [events_table.c[name] for name in StoredEvent._fields]
+# The order of an inserted row tuple: the table's column order.
+ROW_FIELDS: tuple[str, ...] = tuple(c.name for c in events_table.columns)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a query returns; every field narrows, None means any."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    levels: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    pipeline: str | None = None
+    run_id: str | None = None
+    user_id: str | None = None
+    action: str | None = None
+    producer: str | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        c = events_table.c
+        out: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            out.append(c.timestamp >= format_time(self.since))
+        if self.until is not None:
+            out.append(c.timestamp < format_time(self.until))
+        if self.levels:
+            out.append(c.level.in_(list(self.levels)))
+        if self.categories:
+            out.append(c.category.in_(list(self.categories)))
+        for column, value in (
+            (c.pipeline, self.pipeline),
+            (c.run_id, self.run_id),
+            (c.user_id, self.user_id),
+            (c.action, self.action),
+            (c.producer, self.producer),
+        ):
+            if value is not None:
+                out.append(column == value)
+        return out
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    total_events: int
+    average_risk_score: float
+    events_by_level: dict[str, int]
+    events_by_category: dict[str, int]
+    chains: dict[str, int]
+    first_timestamp: str | None
+    last_timestamp: str | None
+
+
+def _frontier_text(frontier: CompactRange) -> str:
+    return "".join(node.hex() for node in frontier.nodes)
+
+
+def _frontier_parse(seq: int, text: str) -> CompactRange:
+    raw = bytes.fromhex(text)
+    nodes = [raw[i : i + 32] for i in range(0, len(raw), 32)]
+    return CompactRange(seq, nodes)
+
+
+# Given the locked head, returns the rows to insert (tuples in ROW_FIELDS order) and the new head.
+Sealer = Callable[[ChainHead], tuple[list[tuple[Any, ...]], ChainHead]]
+
+
+class AuditStore:
+    """An audit store at a SQLAlchemy URL; close it when done."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise AuditStoreError("<invalid URL>", f"not a SQLAlchemy URL: {exc}") from None
+        self.url = parsed.render_as_string(hide_password=True)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise AuditStoreError(self.url, "unsupported store; use sqlite:// or postgresql://")
+        if self.dialect == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            database = parsed.database
+            kwargs["connect_args"] = {"timeout": 60}
+            if not database or database == ":memory:":
+                kwargs["poolclass"] = StaticPool
+            elif create:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            elif not Path(database).expanduser().exists():
+                raise AuditStoreError(self.url, "no such store (the file does not exist)")
+        self._engine: Engine = create_engine(parsed, **kwargs)
+        if self.dialect == "sqlite":
+            _sqlite_tuning(self._engine)
+        compiled = events_table.insert().compile(dialect=self._engine.dialect)
+        positional = bool(self._engine.dialect.positional)
+        if positional and tuple(compiled.positiontup or ()) != ROW_FIELDS:
+            raise AssertionError("insert parameters out of column order")
+        self._insert_sql = (str(compiled), positional)
+        if create:
+            self._guard(self._create_schema)
+
+    # --- plumbing -----------------------------------------------------------------
+
+    def _guard(self, work: Callable[[], _T]) -> _T:
+        try:
+            return work()
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            message = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
+            raise AuditStoreError(self.url, f"{type(reason).__name__}: {message}") from exc
+        except OSError as exc:
+            raise AuditStoreError(self.url, f"{type(exc).__name__}: {exc}") from exc
+
+    def _create_schema(self) -> None:
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    # Concurrent CREATE TABLE IF NOT EXISTS races in PostgreSQL's catalog.
+                    conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_ID)))
+                metadata.create_all(conn)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ------------------------------------------------------------------
+
+    def append(self, producer: str, seal: Sealer) -> ChainHead:
+        """Lock the chain head, let ``seal`` number and sign rows after it, insert, commit."""
+
+        def work() -> ChainHead:
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    head = self._lock_head(conn, producer)
+                    rows, new_head = seal(head)
+                    if rows:
+                        self._insert_events(conn, rows)
+                        conn.execute(
+                            heads_table.update()
+                            .where(heads_table.c.producer == producer)
+                            .values(
+                                seq=new_head.seq,
+                                mac=new_head.mac,
+                                frontier=_frontier_text(new_head.frontier),
+                                updated_at=format_time(datetime.now(UTC)),
+                            )
+                        )
+                    return new_head
+
+        return self._guard(work)
+
+    def _insert_events(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        # Compiled once and sent to the driver's executemany: SQLAlchemy's per-row
+        # parameter processing would cost more than signing the event.
+        sql, positional = self._insert_sql
+        if positional:
+            conn.exec_driver_sql(sql, rows)
+        else:
+            conn.exec_driver_sql(sql, [dict(zip(ROW_FIELDS, row, strict=True)) for row in rows])
+
+    def _lock_head(self, conn: Connection, producer: str) -> ChainHead:
+        values = {
+            "producer": producer,
+            "seq": 0,
+            "mac": GENESIS_MAC,
+            "frontier": "",
+            "updated_at": "",
+        }
+        if self.dialect == "postgresql":
+            conn.execute(postgresql.insert(heads_table).values(values).on_conflict_do_nothing())
+            query = select(heads_table).where(heads_table.c.producer == producer).with_for_update()
+        else:
+            conn.execute(sqlite.insert(heads_table).values(values).on_conflict_do_nothing())
+            query = select(heads_table).where(heads_table.c.producer == producer)
+        row = conn.execute(query).one()
+        return ChainHead(producer, row.seq, row.mac, _frontier_parse(row.seq, row.frontier))
+
+    # --- reading ------------------------------------------------------------------
+
+    def head(self, producer: str) -> ChainHead | None:
+        def work() -> ChainHead | None:
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(heads_table).where(heads_table.c.producer == producer)
+                ).first()
+            if row is None:
+                return None
+            return ChainHead(producer, row.seq, row.mac, _frontier_parse(row.seq, row.frontier))
+
+        return self._guard(work)
+
+    def heads(self) -> dict[str, int]:
+        """Each chain's head sequence number."""
+
+        def work() -> dict[str, int]:
+            with self._engine.connect() as conn:
+                rows = conn.execute(select(heads_table.c.producer, heads_table.c.seq)).all()
+            return {r.producer: r.seq for r in rows}
+
+        return self._guard(work)
+
+    def producers(self) -> list[str]:
+        """Every chain with events or a head row."""
+
+        def work() -> list[str]:
+            with self._engine.connect() as conn:
+                found = set(conn.execute(select(events_table.c.producer).distinct()).scalars())
+                found.update(conn.execute(select(heads_table.c.producer)).scalars())
+            return sorted(found)
+
+        return self._guard(work)
+
+    def _page(
+        self, producer: str, after: int, page: int, clauses: Sequence[ColumnElement[bool]] = ()
+    ) -> list[StoredEvent]:
+        def work() -> list[StoredEvent]:
+            c = events_table.c
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(*_EVENT_COLUMNS)
+                    .where(c.producer == producer, c.seq > after, *clauses)
+                    .order_by(c.seq)
+                    .limit(page)
+                ).all()
+            return [StoredEvent(*r) for r in rows]
+
+        return self._guard(work)
+
+    def iter_chain(
+        self,
+        producer: str,
+        *,
+        page: int = 20_000,
+        clauses: Sequence[ColumnElement[bool]] = (),
+    ) -> Iterator[StoredEvent]:
+        """A chain's events by stored sequence number, read page by page."""
+        after = -1
+        while True:
+            batch = self._page(producer, after, page, clauses)
+            yield from batch
+            if len(batch) < page:
+                return
+            after = batch[-1].seq
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        def work() -> StoredEvent | None:
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(*_EVENT_COLUMNS).where(events_table.c.event_id == event_id)
+                ).first()
+            return StoredEvent(*row) if row is not None else None
+
+        return self._guard(work)
+
+    def neighbours(self, producer: str, seq: int) -> tuple[StoredEvent | None, StoredEvent | None]:
+        """The events stored just before and just after ``seq`` in its chain."""
+
+        def work() -> tuple[StoredEvent | None, StoredEvent | None]:
+            c = events_table.c
+            with self._engine.connect() as conn:
+                before = conn.execute(
+                    select(*_EVENT_COLUMNS)
+                    .where(c.producer == producer, c.seq < seq)
+                    .order_by(c.seq.desc())
+                    .limit(1)
+                ).first()
+                after = conn.execute(
+                    select(*_EVENT_COLUMNS)
+                    .where(c.producer == producer, c.seq > seq)
+                    .order_by(c.seq)
+                    .limit(1)
+                ).first()
+            return (
+                StoredEvent(*before) if before is not None else None,
+                StoredEvent(*after) if after is not None else None,
+            )
+
+        return self._guard(work)
+
+    def leaf_bodies(self, producer: str, size: int) -> list[bytes]:
+        """The bodies of the first ``size`` events of a chain, for Merkle proofs."""
+        out: list[bytes] = []
+        for stored in self.iter_chain(producer):
+            if len(out) >= size:
+                break
+            out.append(stored.body)
+        return out
+
+    def query(self, where: EventFilter, *, limit: int | None = 100) -> list[StoredEvent]:
+        """Matching events, newest first."""
+
+        def work() -> list[StoredEvent]:
+            stmt = (
+                select(*_EVENT_COLUMNS)
+                .where(*where.clauses())
+                .order_by(events_table.c.timestamp.desc(), events_table.c.seq.desc())
+            )
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            with self._engine.connect() as conn:
+                return [StoredEvent(*r) for r in conn.execute(stmt).all()]
+
+        return self._guard(work)
+
+    def iter_query(self, where: EventFilter) -> Iterator[StoredEvent]:
+        """Matching events chain by chain in sequence order (for exports)."""
+        clauses = where.clauses()
+        for producer in self.producers():
+            if where.producer is None or producer == where.producer:
+                yield from self.iter_chain(producer, clauses=clauses)
+
+    def last_matching(self, producer: str, actions: Sequence[str]) -> StoredEvent | None:
+        def work() -> StoredEvent | None:
+            c = events_table.c
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(*_EVENT_COLUMNS)
+                    .where(c.producer == producer, c.action.in_(list(actions)))
+                    .order_by(c.seq.desc())
+                    .limit(1)
+                ).first()
+            return StoredEvent(*row) if row is not None else None
+
+        return self._guard(work)
+
+    def stats(self, where: EventFilter | None = None) -> StoreStats:
+        clauses = where.clauses() if where else []
+
+        def work() -> StoreStats:
+            c = events_table.c
+            with self._engine.connect() as conn:
+                total, average, first, last = conn.execute(
+                    select(
+                        func.count(),
+                        func.avg(c.risk_score),
+                        func.min(c.timestamp),
+                        func.max(c.timestamp),
+                    ).where(*clauses)
+                ).one()
+
+                def grouped(column: Any) -> dict[str, int]:
+                    rows = conn.execute(
+                        select(column, func.count()).where(*clauses).group_by(column)
+                    ).all()
+                    return {str(key): int(count) for key, count in rows}
+
+                return StoreStats(
+                    total_events=int(total),
+                    average_risk_score=float(average or 0.0),
+                    events_by_level=grouped(c.level),
+                    events_by_category=grouped(c.category),
+                    chains=grouped(c.producer),
+                    first_timestamp=first,
+                    last_timestamp=last,
+                )
+
+        return self._guard(work)
+
+
+def _sqlite_tuning(engine: Engine) -> None:
+    """WAL for concurrent readers; manual BEGIN so appends can take the write lock first."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        options: Mapping[str, Any] = conn.get_execution_options()
+        mode = options.get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,306 @@
+"""The writer of one chain: buffers drafts, then numbers, chains, signs and stores them.
+
+``mac = HMAC-SHA256(key, prev_mac || canonical_json(body))``; every body is also a leaf
+of the chain's RFC 6962 tree, whose right frontier travels with the chain head so any
+process can extend it. Signed checkpoints are written every ``checkpoint_every`` events
+and on :meth:`AuditTrail.close`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.audit.canonical import canonical_json
+from engine.audit.checkpoint import Checkpoint, sign_checkpoint, write_checkpoint
+from engine.audit.errors import AuditError
+from engine.audit.events import AuditCategory, AuditLevel, Outcome, format_time
+from engine.audit.keys import HmacKeyring, SigningKey, load_keyring, load_signing_key
+from engine.audit.redact import redact
+from engine.audit.risk import risk_score
+from engine.audit.settings import AuditSettings
+from engine.audit.store import AuditStore, ChainHead, default_store_url
+
+__all__ = [
+    "AuditResources",
+    "AuditTrail",
+    "json_safe",
+    "new_event_id",
+    "now_text",
+    "open_resources",
+]
+
+log = logging.getLogger("engine.audit")
+
+
+_clock: list[Any] = [-1, ""]
+
+
+def now_text() -> str:
+    """The current UTC time as :func:`format_time` renders it, cheaply (cached per second)."""
+    ns = time.time_ns()
+    second = ns // 1_000_000_000
+    if _clock[0] != second:
+        moment = datetime.fromtimestamp(second, UTC)
+        _clock[0] = second
+        _clock[1] = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{_clock[1]}{(ns // 1000) % 1_000_000:06d}Z"
+
+
+def new_event_id() -> str:
+    """32 hex digits: milliseconds since the epoch, then 80 random bits (ordered, like UUIDv7).
+
+    Time-ordered ids keep the unique index append-mostly, which makes inserts cheaper.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def json_safe(value: Any) -> Any:
+    """A plain JSON value (dicts, lists, str, int, float, bool, None) from anything."""
+    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+
+@dataclass
+class AuditResources:
+    """What a trail needs, opened from settings and a workspace: close it when done."""
+
+    store: AuditStore
+    keyring: HmacKeyring
+    signing: SigningKey | None
+    checkpoint_dir: Path
+    settings: AuditSettings
+    workspace: Path
+
+    def trail(self, producer: str, **kwargs: Any) -> AuditTrail:
+        return AuditTrail(
+            self.store,
+            self.keyring,
+            producer=producer,
+            signing=self.signing,
+            checkpoint_dir=self.checkpoint_dir,
+            checkpoint_every=self.settings.checkpoint_every,
+            flush_every=self.settings.flush_every,
+            mask_fields=self.settings.mask_fields,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_resources(
+    settings: AuditSettings,
+    workspace: Path,
+    *,
+    store_url: str | None = None,
+    create: bool = True,
+) -> AuditResources:
+    """Open the store and load (or, with ``create``, generate) the keys."""
+    keyring = load_keyring(
+        workspace,
+        key=settings.key.get_secret_value() if settings.key else None,
+        key_id=settings.key_id,
+        previous=[k.get_secret_value() for k in settings.previous_keys],
+        create=create,
+    )
+    signing = load_signing_key(
+        workspace,
+        key=settings.signing_key.get_secret_value() if settings.signing_key else None,
+        create=create,
+    )
+    url = store_url or settings.store or default_store_url(workspace)
+    checkpoint_dir = Path(settings.checkpoint) if settings.checkpoint else workspace / "checkpoints"
+    store = AuditStore(url, create=create)
+    return AuditResources(store, keyring, signing, checkpoint_dir, settings, workspace)
+
+
+class AuditTrail:
+    """Appends events to one producer's chain; not thread-safe (one per event loop)."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        keyring: HmacKeyring,
+        *,
+        producer: str,
+        signing: SigningKey | None = None,
+        checkpoint_dir: Path | None = None,
+        checkpoint_every: int = 10_000,
+        flush_every: int = 256,
+        mask_fields: Collection[str] = (),
+        actor: str | None = None,
+    ) -> None:
+        if checkpoint_dir is not None and signing is None:
+            raise AuditError("checkpoints need an Ed25519 signing key")
+        self.store = store
+        self.keyring = keyring
+        self.producer = producer
+        self.signing = signing
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.flush_every = flush_every
+        self.mask_fields = frozenset(mask_fields)
+        self.actor = actor
+        self.head: ChainHead | None = None
+        self.last_checkpoint: Checkpoint | None = None
+        self.last_checkpoint_path: Path | None = None
+        self._pending: list[dict[str, Any]] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def emit(
+        self,
+        *,
+        level: AuditLevel,
+        category: AuditCategory,
+        action: str,
+        resource: str | None = None,
+        outcome: Outcome = Outcome.SUCCESS,
+        user_id: str | None = None,
+        actor: str | None = None,
+        ip_address: str | None = None,
+        host: str | None = None,
+        pipeline: str | None = None,
+        run_id: str | None = None,
+        stage: str | None = None,
+        record_count: int | None = None,
+        digest: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        risk: float | None = None,
+        timestamp: datetime | None = None,
+        trusted_details: bool = False,
+    ) -> str:
+        """Buffer one event; returns its id. Flushes when ``flush_every`` are waiting.
+
+        ``details`` are made JSON-safe and redacted unless ``trusted_details`` (the
+        runtime's own counters and digests, already plain).
+        """
+        level = level if type(level) is AuditLevel else AuditLevel(level)
+        category = category if type(category) is AuditCategory else AuditCategory(category)
+        clean: dict[str, Any] = {}
+        if details:
+            clean = (
+                dict(details)
+                if trusted_details
+                else redact(json_safe(dict(details)), self.mask_fields)
+            )
+        event_id = new_event_id()
+        self._pending.append(
+            {
+                "event_id": event_id,
+                "timestamp": format_time(timestamp) if timestamp else now_text(),
+                "level": level.value,
+                "category": category.value,
+                "action": action,
+                "resource": resource,
+                "outcome": outcome.value if type(outcome) is Outcome else Outcome(outcome).value,
+                "user_id": user_id,
+                "actor": actor or self.actor,
+                "ip_address": ip_address,
+                "host": host,
+                "pipeline": pipeline,
+                "run_id": run_id,
+                "stage": stage,
+                "record_count": record_count,
+                "digest": digest,
+                "details": clean,
+                "risk_score": risk if risk is not None else risk_score(level, category),
+            }
+        )
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+        return event_id
+
+    def _seal(self, head: ChainHead) -> tuple[list[tuple[Any, ...]], ChainHead]:
+        key = self.keyring.current
+        key_id = self.keyring.current_id
+        producer = self.producer
+        ingested = now_text()
+        frontier = head.frontier.copy()
+        append_leaf = frontier.append
+        prev = head.mac
+        seq = head.seq
+        rows: list[tuple[Any, ...]] = []
+        sha256 = hashlib.sha256
+        digest = hmac.digest
+        fromhex = bytes.fromhex
+        for draft in self._pending:
+            seq += 1
+            draft["producer"] = producer
+            draft["seq"] = seq
+            draft["ingested_at"] = ingested
+            draft["key_id"] = key_id
+            draft["prev_mac"] = prev
+            body = canonical_json(draft)
+            mac = digest(key, fromhex(prev) + body, "sha256").hex()
+            append_leaf(sha256(b"\x00" + body).digest())
+            # In ROW_FIELDS order (the table's columns).
+            rows.append(
+                (
+                    producer,
+                    seq,
+                    draft["event_id"],
+                    draft["timestamp"],
+                    draft["level"],
+                    draft["category"],
+                    draft["action"],
+                    draft["pipeline"],
+                    draft["run_id"],
+                    draft["user_id"],
+                    draft["stage"],
+                    draft["risk_score"],
+                    key_id,
+                    prev,
+                    mac,
+                    body,
+                )
+            )
+            prev = mac
+        return rows, ChainHead(producer, seq, prev, frontier)
+
+    def flush(self) -> ChainHead | None:
+        """Seal and store every buffered event in one transaction; raises on store failure."""
+        if not self._pending:
+            return self.head
+        self.head = self.store.append(self.producer, self._seal)
+        self._pending.clear()
+        every = self.checkpoint_every
+        done = self.last_checkpoint.tree_size if self.last_checkpoint else 0
+        if self.checkpoint_dir is not None and self.head.seq // every > done // every:
+            self.checkpoint()
+        return self.head
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Flush, then sign and write a checkpoint of the chain as it now stands."""
+        if self._pending:
+            self.head = self.store.append(self.producer, self._seal)
+            self._pending.clear()
+        if self.signing is None or self.checkpoint_dir is None:
+            return None
+        head = self.head or self.store.head(self.producer)
+        if head is None or head.seq == 0:
+            return None
+        if self.last_checkpoint is not None and self.last_checkpoint.tree_size == head.seq:
+            return self.last_checkpoint
+        cp = sign_checkpoint(self.producer, head.seq, head.frontier.root(), self.signing)
+        self.last_checkpoint_path = write_checkpoint(self.checkpoint_dir, cp)
+        self.last_checkpoint = cp
+        log.debug("audit checkpoint %s at %s", cp.tree_size, self.last_checkpoint_path)
+        return cp
+
+    def close(self) -> None:
+        """Flush and write the final checkpoint (the store stays open: its owner closes it)."""
+        self.flush()
+        self.checkpoint()

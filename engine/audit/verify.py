@@ -1,0 +1,480 @@
+"""Verification: walk each chain, check every MAC and link, and compare with checkpoints.
+
+Finds a changed field (MAC mismatch, or an indexed column that disagrees with the signed
+body), deleted events (sequence gaps and broken links), reordering, forged insertions
+(MACs that no known key produces), a wrong key, truncation of the tail (fewer events
+than a checkpoint states, or than the chain head records), histories rewritten under a
+stolen HMAC key (Merkle root differs from a checkpoint), and bad checkpoint signatures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.audit.canonical import canonical_json
+from engine.audit.checkpoint import Checkpoint, checkpoint_files, read_checkpoint
+from engine.audit.errors import AuditError, CheckpointError
+from engine.audit.events import GENESIS_MAC
+from engine.audit.keys import HmacKeyring, PublicKeys
+from engine.audit.merkle import CompactRange
+from engine.audit.store import INDEXED_FIELDS, AuditStore, StoredEvent
+
+__all__ = [
+    "ChainReport",
+    "Problem",
+    "ProblemKind",
+    "VerifyReport",
+    "iter_jsonl",
+    "load_checkpoint_set",
+    "verify_chain",
+    "verify_jsonl",
+    "verify_store",
+]
+
+MAX_PROBLEMS_PER_CHAIN = 50
+
+
+class ProblemKind(StrEnum):
+    MODIFIED = "modified"  # MAC mismatch under the event's own key
+    WRONG_KEY = "wrong_key"  # no supplied key verifies it (forged, or the wrong key)
+    COLUMN_MISMATCH = "column_mismatch"  # a queryable column differs from the signed body
+    MALFORMED = "malformed"  # the body is not a JSON event
+    MISSING = "missing"  # sequence numbers absent (deleted)
+    REORDERED = "reordered"  # an event appears out of sequence order
+    BROKEN_LINK = "broken_link"  # prev_mac differs from the previous event's MAC
+    TRUNCATED = "truncated"  # fewer events than a checkpoint or the chain head states
+    ROOT_MISMATCH = "root_mismatch"  # the tree differs from a signed checkpoint
+    CHECKPOINT_SIGNATURE = "checkpoint_signature"
+    CHECKPOINT_UNREADABLE = "checkpoint_unreadable"
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: ProblemKind
+    producer: str | None
+    message: str
+    seq: int | None = None
+    event_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "producer": self.producer,
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "message": self.message,
+        }
+
+
+@dataclass
+class ChainReport:
+    producer: str
+    events: int = 0
+    last_seq: int = 0
+    missing: list[int] = field(default_factory=list)
+    truncated: bool = False
+    checkpoints_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    suppressed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS_PER_CHAIN:
+            self.problems.append(problem)
+        else:
+            self.suppressed += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "producer": self.producer,
+            "ok": self.ok,
+            "events": self.events,
+            "last_seq": self.last_seq,
+            "missing_seqs": self.missing,
+            "truncated": self.truncated,
+            "checkpoints_checked": self.checkpoints_checked,
+            "problems": [p.to_dict() for p in self.problems],
+            "more_problems": self.suppressed,
+        }
+
+
+@dataclass
+class VerifyReport:
+    chains: list[ChainReport] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # not tied to one chain
+    checkpoints: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(c.ok for c in self.chains)
+
+    @property
+    def events(self) -> int:
+        return sum(c.events for c in self.chains)
+
+    def all_problems(self) -> list[Problem]:
+        return [*self.problems, *(p for c in self.chains for p in c.problems)]
+
+    @property
+    def first_broken(self) -> Problem | None:
+        """The first problem that names an event, else the first problem."""
+        problems = self.all_problems()
+        for problem in problems:
+            if problem.event_id is not None:
+                return problem
+        return problems[0] if problems else None
+
+    def to_dict(self) -> dict[str, Any]:
+        first = self.first_broken
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "checkpoints": self.checkpoints,
+            "first_broken": first.to_dict() if first else None,
+            "truncated": any(c.truncated for c in self.chains),
+            "chains": [c.to_dict() for c in self.chains],
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def _describe(seq: int, event_id: str | None) -> str:
+    return f"event #{seq} ({event_id})" if event_id else f"event #{seq}"
+
+
+def _compress(numbers: Sequence[int]) -> str:
+    """1,2,3,7 -> '1-3, 7'."""
+    parts: list[str] = []
+    start = prev = None
+    for n in numbers:
+        if start is None:
+            start = prev = n
+        elif prev is not None and n == prev + 1:
+            prev = n
+        else:
+            parts.append(f"{start}-{prev}" if start != prev else str(start))
+            start = prev = n
+    if start is not None:
+        parts.append(f"{start}-{prev}" if start != prev else str(start))
+    return ", ".join(parts)
+
+
+def verify_chain(
+    producer: str,
+    events: Iterable[tuple[bytes, str, StoredEvent | None]],
+    keyring: HmacKeyring,
+    checkpoints: Sequence[Checkpoint] = (),
+    *,
+    head_seq: int | None = None,
+) -> ChainReport:
+    """Verify one chain given ``(body, mac, stored row or None)`` in stored order.
+
+    ``checkpoints`` must already have valid signatures; ``head_seq`` is the chain head's
+    number as recorded by the store (a second, weaker witness of truncation).
+    """
+    report = ChainReport(producer)
+    expected = 1
+    prev_mac = GENESIS_MAC
+    compact = CompactRange()
+    pending_cps = sorted(checkpoints, key=lambda c: c.tree_size)
+    cp_index = 0
+    seen_gaps: list[int] = []
+    seen: set[int] = set()
+    digest = hmac.digest
+    sha256 = hashlib.sha256
+    fromhex = bytes.fromhex
+    loads = orjson.loads
+    key_cache: dict[str, list[bytes]] = {}
+
+    for body, mac, stored in events:
+        report.events += 1
+        try:
+            data = loads(body)
+            seq = int(data["seq"])
+            event_id = str(data["event_id"])
+            event_prev = str(data["prev_mac"])
+            key_id = str(data["key_id"])
+            prev_bytes = fromhex(event_prev)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            where = stored.seq if stored is not None else report.events
+            report.add(
+                Problem(
+                    ProblemKind.MALFORMED,
+                    producer,
+                    f"stored event #{where} is not a signed event body",
+                    seq=where,
+                    event_id=stored.event_id if stored is not None else None,
+                )
+            )
+            continue
+        name = _describe(seq, event_id)
+
+        keys = key_cache.get(key_id)
+        if keys is None:
+            keys = key_cache[key_id] = keyring.candidates(key_id)
+        message = prev_bytes + body
+        if not any(hmac.compare_digest(digest(k, message, "sha256").hex(), mac) for k in keys):
+            if key_id in keyring.keys:
+                report.add(
+                    Problem(
+                        ProblemKind.MODIFIED,
+                        producer,
+                        f"{name}: MAC mismatch under key {key_id}: the event was modified "
+                        "or forged",
+                        seq,
+                        event_id,
+                    )
+                )
+            else:
+                report.add(
+                    Problem(
+                        ProblemKind.WRONG_KEY,
+                        producer,
+                        f"{name}: signed with key {key_id}, which no supplied key verifies: "
+                        "forged, or verified with the wrong key",
+                        seq,
+                        event_id,
+                    )
+                )
+
+        if stored is not None:
+            changed = [
+                f
+                for f in INDEXED_FIELDS
+                if getattr(stored, f) != data.get(f) and not _same_number(stored, data, f)
+            ]
+            if stored.seq != seq:
+                changed.insert(0, "seq")
+            if stored.producer != data.get("producer"):
+                changed.insert(0, "producer")
+            if changed:
+                report.add(
+                    Problem(
+                        ProblemKind.COLUMN_MISMATCH,
+                        producer,
+                        f"{name}: stored column(s) {', '.join(changed)} differ from the signed "
+                        "event (modified)",
+                        seq,
+                        event_id,
+                    )
+                )
+
+        if seq > expected:
+            seen_gaps.extend(range(expected, seq))
+        elif seq < expected:
+            report.add(
+                Problem(
+                    ProblemKind.REORDERED,
+                    producer,
+                    f"{name} appears after event #{expected - 1}: out of order or duplicated",
+                    seq,
+                    event_id,
+                )
+            )
+        if event_prev != prev_mac:
+            report.add(
+                Problem(
+                    ProblemKind.BROKEN_LINK,
+                    producer,
+                    f"{name}: prev_mac does not match the MAC of the event stored before it "
+                    "(an event was deleted, inserted or moved before it)",
+                    seq,
+                    event_id,
+                )
+            )
+        seen.add(seq)
+        prev_mac = mac
+        expected = max(expected, seq + 1)
+        report.last_seq = max(report.last_seq, seq)
+
+        compact.append(sha256(b"\x00" + body).digest())
+        while cp_index < len(pending_cps) and pending_cps[cp_index].tree_size <= compact.size:
+            cp = pending_cps[cp_index]
+            cp_index += 1
+            if cp.tree_size == compact.size:
+                report.checkpoints_checked += 1
+                if compact.root().hex() != cp.root:
+                    report.add(
+                        Problem(
+                            ProblemKind.ROOT_MISMATCH,
+                            producer,
+                            f"the first {cp.tree_size} events do not hash to the root signed "
+                            f"in {cp.label}: history was rewritten (last event {name})",
+                            seq,
+                            event_id,
+                        )
+                    )
+
+    report.missing = [n for n in seen_gaps if n not in seen]
+    if report.missing:
+        report.add(
+            Problem(
+                ProblemKind.MISSING,
+                producer,
+                f"missing sequence numbers: {_compress(report.missing)}",
+            )
+        )
+    reordered = sorted(n for n in set(seen_gaps) if n in seen)
+    if reordered:
+        report.add(
+            Problem(
+                ProblemKind.REORDERED,
+                producer,
+                f"events stored out of order: {_compress(reordered)}",
+            )
+        )
+    beyond = [cp for cp in pending_cps[cp_index:] if cp.tree_size > compact.size]
+    if beyond:
+        biggest = beyond[-1]
+        report.truncated = True
+        report.checkpoints_checked += len(beyond)
+        report.add(
+            Problem(
+                ProblemKind.TRUNCATED,
+                producer,
+                f"tail truncated: {biggest.label} records {biggest.tree_size} events, the "
+                f"trail has {compact.size} (events {compact.size + 1}-{biggest.tree_size} "
+                "are gone)",
+            )
+        )
+    if head_seq is not None and head_seq > report.last_seq:
+        report.truncated = True
+        report.add(
+            Problem(
+                ProblemKind.TRUNCATED,
+                producer,
+                f"tail truncated: the chain head records event #{head_seq}, the last stored "
+                f"event is #{report.last_seq}",
+            )
+        )
+    return report
+
+
+def _same_number(stored: StoredEvent, data: dict[str, Any], name: str) -> bool:
+    left, right = getattr(stored, name), data.get(name)
+    return (
+        isinstance(left, int | float)
+        and isinstance(right, int | float)
+        and float(left) == float(right)
+    )
+
+
+def load_checkpoint_set(
+    paths: Iterable[Path], public_keys: PublicKeys
+) -> tuple[dict[str, list[Checkpoint]], list[Problem], int]:
+    """Read checkpoints, keeping those whose signature verifies; report the others."""
+    good: dict[str, list[Checkpoint]] = defaultdict(list)
+    problems: list[Problem] = []
+    count = 0
+    for path in checkpoint_files(paths):
+        count += 1
+        try:
+            cp = read_checkpoint(path)
+        except CheckpointError as exc:
+            problems.append(Problem(ProblemKind.CHECKPOINT_UNREADABLE, None, str(exc)))
+            continue
+        if not cp.signature_valid(public_keys):
+            why = (
+                "the signature does not verify"
+                if cp.key_id in public_keys
+                else f"signed by unknown key {cp.key_id}"
+            )
+            problems.append(
+                Problem(
+                    ProblemKind.CHECKPOINT_SIGNATURE,
+                    cp.producer,
+                    f"checkpoint {path}: {why} (corrupted or forged checkpoint)",
+                )
+            )
+            continue
+        good[cp.producer].append(cp)
+    return dict(good), problems, count
+
+
+def _store_events(store: AuditStore, producer: str) -> Iterator[tuple[bytes, str, StoredEvent]]:
+    for stored in store.iter_chain(producer):
+        yield bytes(stored.body), stored.mac, stored
+
+
+def verify_store(
+    store: AuditStore,
+    keyring: HmacKeyring,
+    *,
+    checkpoint_paths: Iterable[Path] = (),
+    public_keys: PublicKeys | None = None,
+    producers: Sequence[str] | None = None,
+) -> VerifyReport:
+    """Verify every chain of a store (or the named ones) against the checkpoints."""
+    report = VerifyReport()
+    checkpoints, problems, report.checkpoints = load_checkpoint_set(
+        checkpoint_paths, public_keys or PublicKeys()
+    )
+    report.problems.extend(problems)
+    heads = store.heads()
+    names = sorted(set(store.producers()) | set(checkpoints))
+    for producer in names:
+        if producers is not None and producer not in producers:
+            continue
+        report.chains.append(
+            verify_chain(
+                producer,
+                _store_events(store, producer),
+                keyring,
+                checkpoints.get(producer, ()),
+                head_seq=heads.get(producer),
+            )
+        )
+    return report
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The events of a JSON Lines export, in file order."""
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    data = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise AuditError(f"{path}:{number}: not JSON: {exc}") from exc
+                if not isinstance(data, dict):
+                    raise AuditError(f"{path}:{number}: not a JSON object")
+                yield data
+    except OSError as exc:
+        raise AuditError(f"cannot read {path}: {exc}") from exc
+
+
+def verify_jsonl(
+    path: Path,
+    keyring: HmacKeyring,
+    *,
+    checkpoint_paths: Iterable[Path] = (),
+    public_keys: PublicKeys | None = None,
+) -> VerifyReport:
+    """Verify an export made by ``engine audit export`` (one canonical event per line)."""
+    report = VerifyReport()
+    checkpoints, problems, report.checkpoints = load_checkpoint_set(
+        checkpoint_paths, public_keys or PublicKeys()
+    )
+    report.problems.extend(problems)
+    chains: dict[str, list[tuple[bytes, str, StoredEvent | None]]] = defaultdict(list)
+    for data in iter_jsonl(path):
+        mac = str(data.pop("mac", ""))
+        chains[str(data.get("producer"))].append((canonical_json(data), mac, None))
+    for producer in sorted(set(chains) | set(checkpoints)):
+        report.chains.append(
+            verify_chain(producer, chains.get(producer, []), keyring, checkpoints.get(producer, ()))
+        )
+    return report

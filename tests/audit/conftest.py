@@ -1,0 +1,62 @@
+"""Fixtures for the audit tests: a fresh workspace with keys, a SQLite store, a trail."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.audit.events import AuditCategory, AuditLevel
+from engine.audit.settings import AuditSettings
+from engine.audit.trail import AuditResources, AuditTrail, open_resources
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "AUDIT_SECRET_KEY",
+        "AUDIT_SIGNING_KEY",
+        "AUDIT_MAX_EVENTS",
+        "AUDIT_RETENTION_DAYS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return tmp_path / ".engine"
+
+
+@pytest.fixture
+def resources(workspace: Path) -> Iterator[AuditResources]:
+    res = open_resources(AuditSettings(checkpoint_every=4, flush_every=3), workspace)
+    try:
+        yield res
+    finally:
+        res.close()
+
+
+def fill(trail: AuditTrail, n: int, *, action: str = "batch_read") -> list[str]:
+    ids = [
+        trail.emit(
+            level=AuditLevel.INFO,
+            category=AuditCategory.INTEGRATION,
+            action=action,
+            resource="data/inventory.csv",
+            pipeline="sync",
+            run_id="run-1",
+            stage="warehouse",
+            record_count=i,
+            digest=f"{i:064x}",
+            details={"i": i},
+        )
+        for i in range(n)
+    ]
+    trail.close()
+    return ids
+
+
+def env_requires_services() -> bool:
+    return os.environ.get("ENGINE_REQUIRE_SERVICES") == "1"

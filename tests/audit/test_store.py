@@ -1,0 +1,166 @@
+"""Stores: keys on disk, fail-closed errors, two processes appending to one chain, PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import stat
+from pathlib import Path
+
+import pytest
+
+from engine.audit.errors import AuditStoreError
+from engine.audit.events import AuditCategory, AuditLevel
+from engine.audit.keys import (
+    HMAC_KEYRING_FILE,
+    SIGNING_KEY_FILE,
+    load_keyring,
+    load_public_keys,
+)
+from engine.audit.settings import AuditSettings
+from engine.audit.store import AuditStore
+from engine.audit.trail import open_resources
+from engine.audit.verify import verify_store
+
+from .conftest import env_requires_services, fill
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def test_generated_keys_are_private_and_announced(
+    workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="engine.audit"):
+        res = open_resources(AuditSettings(), workspace)
+        res.close()
+    for name in (HMAC_KEYRING_FILE, SIGNING_KEY_FILE):
+        mode = stat.S_IMODE((workspace / name).stat().st_mode)
+        assert mode == 0o600, (name, oct(mode))
+        assert any(str(workspace / name) in r.getMessage() for r in caplog.records)
+    # The second open reuses the same keys and says nothing.
+    caplog.clear()
+    again = open_resources(AuditSettings(), workspace)
+    again.close()
+    assert not caplog.records
+    assert load_keyring(workspace).current_id == again.keyring.current_id
+
+
+def test_key_precedence(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_SECRET_KEY", "from-env")
+    assert load_keyring(workspace).current == b"from-env"
+    assert load_keyring(workspace, key="from-settings").current == b"from-settings"
+    assert not (workspace / HMAC_KEYRING_FILE).exists()
+
+
+def test_unreachable_store_fails_closed_without_credentials() -> None:
+    with pytest.raises(AuditStoreError) as info:
+        AuditStore("postgresql+psycopg://auditor:s3cret-pw@127.0.0.1:1/audit")
+    message = str(info.value)
+    assert "s3cret-pw" not in message
+    assert "auditor:***@127.0.0.1:1/audit" in message
+
+
+def test_store_failure_during_append_raises(workspace: Path) -> None:
+    res = open_resources(AuditSettings(), workspace)
+    try:
+        trail = res.trail("pipeline:sync")
+        fill(trail, 2)
+        res.store.close()  # drop pooled connections; the next one opens the path again
+        for suffix in ("", "-wal", "-shm"):
+            (workspace / f"audit.db{suffix}").unlink(missing_ok=True)
+        (workspace / "audit.db").mkdir()  # the store's file is now unusable
+        trail.emit(level=AuditLevel.INFO, category=AuditCategory.SYSTEM, action="x")
+        with pytest.raises(AuditStoreError, match=r"audit store sqlite:///.*audit\.db"):
+            trail.flush()
+        assert trail.pending == 1  # nothing was dropped silently
+    finally:
+        res.close()
+
+
+def test_unsupported_dialect_is_refused() -> None:
+    with pytest.raises(AuditStoreError, match="unsupported"):
+        AuditStore("mysql://u:p@localhost/db")
+
+
+def _writer(url: str, workspace: str, n: int) -> None:
+    res = open_resources(AuditSettings(store=url, flush_every=7), Path(workspace))
+    try:
+        fill(res.trail("pipeline:shared"), n)
+    finally:
+        res.close()
+
+
+def _run_two_writers(url: str, workspace: Path, n: int) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(url, str(workspace), n)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+
+
+def test_two_processes_append_to_one_sqlite_chain(workspace: Path) -> None:
+    open_resources(AuditSettings(), workspace).close()  # keys exist before both start
+    url = f"sqlite:///{workspace / 'audit.db'}"
+    _run_two_writers(url, workspace, 200)
+    res = open_resources(AuditSettings(store=url), workspace)
+    try:
+        seqs = [e.seq for e in res.store.iter_chain("pipeline:shared")]
+        assert seqs == list(range(1, 401))
+        report = verify_store(
+            res.store,
+            res.keyring,
+            checkpoint_paths=[res.checkpoint_dir],
+            public_keys=load_public_keys(workspace),
+        )
+        assert report.ok, report.to_dict()
+    finally:
+        res.close()
+
+
+def _pg_available() -> bool:
+    try:
+        import psycopg
+
+        psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
+        ).close()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture
+def pg_url() -> str:
+    if not _pg_available():
+        if env_requires_services():
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 (db test) is required but unreachable")
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 (user postgres, db test) is not reachable")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("drop table if exists audit_events, audit_chain_heads"))
+    engine.dispose()
+    return PG_URL
+
+
+@pytest.mark.services
+def test_postgresql_two_processes_and_verify(pg_url: str, workspace: Path) -> None:
+    open_resources(AuditSettings(), workspace).close()
+    _run_two_writers(pg_url, workspace, 150)
+    res = open_resources(AuditSettings(store=pg_url), workspace)
+    try:
+        seqs = [e.seq for e in res.store.iter_chain("pipeline:shared")]
+        assert seqs == list(range(1, 301))
+        report = verify_store(
+            res.store,
+            res.keyring,
+            checkpoint_paths=[res.checkpoint_dir],
+            public_keys=load_public_keys(workspace),
+        )
+        assert report.ok, report.to_dict()
+        stats = res.store.stats()
+        assert stats.total_events == 300
+    finally:
+        res.close()
