@@ -234,3 +234,25 @@ def test_predicate_raises_evaluation_errors() -> None:
     assert predicate({"name": "ab"}) is False
     with pytest.raises(exceptions.JMESPathTypeError):
         predicate({"name": 5})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "`true` == `115`",
+        "`1` == `true`",
+        "a == `false`",
+        "!(`1` < 'a' || `null`)",
+        "[`1`, 'a'][?@ == `1`]",
+        "a[*].b[*].c[*].d[*].e[*].f[*].g[*].h[*].i[*].j[*].k[*].l[*].m[*].n[*].o[*].p[*]",
+    ],
+)
+def test_awkward_expressions_still_compile_to_python(source: str) -> None:
+    assert compile_expression(source).compiled
+
+
+def test_literal_containers_are_fresh_per_evaluation() -> None:
+    expression = compile_expression("`[1, 2]`")
+    first = expression.search({})
+    first.append(3)
+    assert expression.search({}) == [1, 2]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import linecache
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,7 +119,11 @@ class Module:
         filename = f"<jmespath {next(_FILES)}: {label[:60]}>"
         # Registered so that tracebacks through generated code show its lines.
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        exec(compile(source, filename, "exec"), self.namespace)
+        with warnings.catch_warnings():
+            # a SyntaxWarning is a generator bug: fail here (and fall back), never warn later
+            warnings.simplefilter("error", SyntaxWarning)
+            code = compile(source, filename, "exec")
+        exec(code, self.namespace)
         return self.namespace
 
 
@@ -422,7 +427,7 @@ class Builder:
         right = self.value(node["children"][1], cur)
         lc, rc = left.code, right.code
         if op in ("eq", "ne"):
-            if rc in ("True", "False") or lc in ("True", "False"):
+            if (rc in _BOOLS and _is_name(lc)) or (lc in _BOOLS and _is_name(rc)):
                 # Equal to a boolean only when it is that boolean (1 is not true).
                 test = f"{lc} is {rc}"
             elif (left.kind & BOOL and right.kind & NUM) or (left.kind & NUM and right.kind & BOOL):
@@ -448,6 +453,14 @@ class Builder:
         from engine.mapping.compiler.functions import emit_call
 
         return emit_call(self, node, cur)
+
+
+_BOOLS = ("True", "False")
+
+
+def _is_name(code: str) -> bool:
+    """Whether an atom is a variable (``x is True`` on a literal is a SyntaxWarning)."""
+    return code.isidentifier() and code not in ("True", "False", "None")
 
 
 def _pure(node: Node) -> bool:
