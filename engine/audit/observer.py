@@ -1,0 +1,301 @@
+"""The runtime's audit hook: a :class:`~engine.runtime.observer.RunObserver` that signs events.
+
+One chain per pipeline (producer ``pipeline:<name>``). Per batch it costs one orjson
+encoding and one SHA-256 of the batch; events are buffered and appended in batches
+(``[audit] flush_every``). A store failure raises, which fails the run (fail closed).
+Create it before the run with :func:`create_observer`, close it after.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import socket
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.audit.checkpoint import Checkpoint
+from engine.audit.events import AuditCategory, AuditLevel, Outcome
+from engine.audit.redact import redact, redact_text
+from engine.audit.settings import AuditSettings
+from engine.audit.trail import AuditResources, AuditTrail, json_safe, open_resources
+from engine.records import Record, Rejected
+from engine.runtime.observer import (
+    BatchAction,
+    NullObserver,
+    RunInfo,
+    RunObserver,
+    RunSummary,
+    StageInfo,
+)
+
+__all__ = ["AuditObserver", "batch_digest", "create_observer", "origin"]
+
+CONFIG_ACTIONS = ("config_loaded", "config_changed")
+_MAX_REASONS = 5
+_MAX_TEXT = 300
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+def batch_digest(records: Sequence[Any]) -> str:
+    """SHA-256 (hex) of the batch as orjson encodes it; stable for equal batches."""
+    data = orjson.dumps(
+        records, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+    )
+    return hashlib.sha256(data).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def origin() -> tuple[str, str, str | None]:
+    """(user, host, ip address) of this process, looked up once."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "unknown"
+    host = socket.gethostname()
+    try:
+        ip: str | None = socket.gethostbyname(host)
+    except OSError:
+        ip = None
+    return user, host, ip
+
+
+def _short(text: str) -> str:
+    text = redact_text(text)
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
+class AuditObserver:
+    """Turns every runtime call into a signed event on the pipeline's chain."""
+
+    def __init__(
+        self,
+        settings: AuditSettings,
+        workspace: Path,
+        *,
+        resources: AuditResources | None = None,
+    ) -> None:
+        self.settings = settings
+        self.workspace = workspace
+        self._resources = resources or open_resources(settings, workspace)
+        self._owns_resources = resources is None
+        self._trail: AuditTrail | None = None
+        self._run: RunInfo | None = None
+        user, host, ip = origin()
+        self._user, self._host, self._ip = user, host, ip
+
+    # --- helpers --------------------------------------------------------------
+
+    def _trail_for(self, run: RunInfo) -> AuditTrail:
+        if self._trail is None or self._trail.producer != f"pipeline:{run.pipeline}":
+            if self._trail is not None:
+                self._trail.close()
+            self._trail = self._resources.trail(f"pipeline:{run.pipeline}", actor="engine")
+        return self._trail
+
+    def _emit(
+        self,
+        *,
+        level: AuditLevel,
+        category: AuditCategory,
+        action: str,
+        stage: StageInfo | None = None,
+        outcome: Outcome = Outcome.SUCCESS,
+        record_count: int | None = None,
+        digest: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        trusted: bool = True,
+    ) -> str:
+        run = self._run
+        if run is None or self._trail is None:
+            raise RuntimeError("AuditObserver: run_started was not called")
+        return self._trail.emit(
+            level=level,
+            category=category,
+            action=action,
+            resource=stage.resource if stage else run.pipeline_file,
+            outcome=outcome,
+            user_id=run.user or self._user,
+            host=run.host or self._host,
+            ip_address=self._ip,
+            pipeline=run.pipeline,
+            run_id=run.run_id,
+            stage=stage.component if stage else None,
+            record_count=record_count,
+            digest=digest,
+            details=details,
+            trusted_details=trusted,
+        )
+
+    # --- RunObserver ----------------------------------------------------------
+
+    def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None:
+        self._run = run
+        trail = self._trail_for(run)
+        clean = redact(json_safe(dict(details)), self.settings.mask_fields)
+        self._emit(
+            level=AuditLevel.INFO,
+            category=AuditCategory.SYSTEM,
+            action="run_started",
+            details={"dry_run": run.dry_run, "tags": list(run.tags), **clean},
+        )
+        sha = run.pipeline_sha256 or (
+            str(details["pipeline_sha256"]) if "pipeline_sha256" in details else None
+        )
+        if sha is not None:
+            trail.flush()  # the previous config event may still be buffered
+            previous = self._resources.store.last_matching(trail.producer, CONFIG_ACTIONS)
+            before = orjson.loads(previous.body)["details"].get("sha256") if previous else None
+            changed = before is not None and before != sha
+            self._emit(
+                level=AuditLevel.WARNING if changed else AuditLevel.INFO,
+                category=AuditCategory.COMPLIANCE,
+                action="config_changed" if changed or before is None else "config_loaded",
+                details={"sha256": sha, "previous_sha256": before, "file": run.pipeline_file},
+            )
+
+    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None:
+        self._emit(
+            level=AuditLevel.INFO,
+            category=AuditCategory.INTEGRATION,
+            action=action.value,
+            stage=stage,
+            record_count=len(records),
+            digest=batch_digest(records),
+            details={"role": stage.role, "type": stage.type},
+        )
+
+    def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:
+        content = [[r.record, r.reason, r.location] for r in rejected]
+        reasons = sorted({_short(r.reason) for r in rejected})[:_MAX_REASONS]
+        self._emit(
+            level=AuditLevel.WARNING,
+            category=AuditCategory.INTEGRATION,
+            action="records_rejected",
+            stage=stage,
+            outcome=Outcome.FAILURE,
+            record_count=len(rejected),
+            digest=batch_digest(content),
+            details={
+                "role": stage.role,
+                "type": stage.type,
+                "disposition": disposition,
+                "reasons": reasons,
+            },
+        )
+
+    def connector_error(
+        self, stage: StageInfo, error: BaseException, *, attempt: int, will_retry: bool
+    ) -> None:
+        self._emit(
+            level=AuditLevel.WARNING if will_retry else AuditLevel.ERROR,
+            category=AuditCategory.INTEGRATION,
+            action="connector_retry" if will_retry else "connector_error",
+            stage=stage,
+            outcome=Outcome.FAILURE,
+            details={
+                "role": stage.role,
+                "type": stage.type,
+                "error_type": type(error).__name__,
+                "message": _short(str(error)),
+                "attempt": attempt,
+                "will_retry": will_retry,
+            },
+        )
+
+    def component_event(
+        self, stage: StageInfo, action: str, level: str, details: Mapping[str, object]
+    ) -> None:
+        """An event a connector reports (a circuit opened, a cursor moved): redacted."""
+        try:
+            audit_level = AuditLevel(level.upper())
+        except ValueError:
+            audit_level = AuditLevel.INFO
+        self._emit(
+            level=audit_level,
+            category=AuditCategory.INTEGRATION,
+            action=action,
+            stage=stage,
+            details={"role": stage.role, "type": stage.type, **details},
+            trusted=False,
+        )
+
+    def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
+        self._run = run
+        self._trail_for(run)
+        stages = {
+            name: {
+                "records_in": s.records_in,
+                "records_out": s.records_out,
+                "rejected": s.rejected,
+                "batches": s.batches,
+                "errors": s.errors,
+                "retries": s.retries,
+            }
+            for name, s in summary.stages.items()
+        }
+        self._emit(
+            level=AuditLevel.INFO if summary.ok else AuditLevel.ERROR,
+            category=AuditCategory.SYSTEM,
+            action="run_finished",
+            outcome=Outcome.SUCCESS if summary.ok else Outcome.FAILURE,
+            details={
+                "duration_s": round(summary.duration_s, 6),
+                "stages": stages,
+                "dead_letters": summary.dead_letters,
+                "error": _short(summary.error) if summary.error else None,
+            },
+        )
+        self.flush()
+        if self._trail is not None:
+            self._trail.checkpoint()
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Append every buffered event now (raises AuditStoreError on failure)."""
+        if self._trail is not None:
+            self._trail.flush()
+
+    @property
+    def last_checkpoint(self) -> Checkpoint | None:
+        return self._trail.last_checkpoint if self._trail else None
+
+    def close(self) -> None:
+        """Flush, write the final checkpoint and close the store (when this observer opened it)."""
+        try:
+            if self._trail is not None:
+                self._trail.close()
+        finally:
+            if self._owns_resources:
+                self._resources.close()
+
+    def __enter__(self) -> AuditObserver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _ClosableNull(NullObserver):
+    def close(self) -> None:
+        pass
+
+
+def create_observer(settings: AuditSettings, workspace: Path) -> RunObserver:
+    """The observer for a run: an :class:`AuditObserver`, or a no-op when auditing is off.
+
+    The result always has ``close()``; call it when the run is over (also on failure).
+    """
+    if not settings.enabled:
+        return _ClosableNull()
+    return AuditObserver(settings, workspace)
