@@ -145,6 +145,16 @@ class StoredEvent(NamedTuple):
     body: bytes
 
 
+def _stored(row: Sequence[Any]) -> StoredEvent:
+    """A row as a StoredEvent; the body always as bytes, whatever a tamperer stored."""
+    event = StoredEvent(*row)
+    body: Any = event.body
+    if not isinstance(body, bytes):
+        body = body.encode() if isinstance(body, str) else bytes(body)
+        event = event._replace(body=body)
+    return event
+
+
 _EVENT_COLUMNS = [events_table.c[name] for name in StoredEvent._fields]
 # The order of an inserted row tuple: the table's column order.
 ROW_FIELDS: tuple[str, ...] = tuple(c.name for c in events_table.columns)
@@ -377,7 +387,7 @@ class AuditStore:
                     .order_by(c.seq)
                     .limit(page)
                 ).all()
-            return [StoredEvent(*r) for r in rows]
+            return [_stored(r) for r in rows]
 
         return self._guard(work)
 
@@ -403,7 +413,7 @@ class AuditStore:
                 row = conn.execute(
                     select(*_EVENT_COLUMNS).where(events_table.c.event_id == event_id)
                 ).first()
-            return StoredEvent(*row) if row is not None else None
+            return _stored(row) if row is not None else None
 
         return self._guard(work)
 
@@ -426,8 +436,8 @@ class AuditStore:
                     .limit(1)
                 ).first()
             return (
-                StoredEvent(*before) if before is not None else None,
-                StoredEvent(*after) if after is not None else None,
+                _stored(before) if before is not None else None,
+                _stored(after) if after is not None else None,
             )
 
         return self._guard(work)
@@ -453,7 +463,7 @@ class AuditStore:
             if limit is not None:
                 stmt = stmt.limit(limit)
             with self._engine.connect() as conn:
-                return [StoredEvent(*r) for r in conn.execute(stmt).all()]
+                return [_stored(r) for r in conn.execute(stmt).all()]
 
         return self._guard(work)
 
@@ -474,7 +484,7 @@ class AuditStore:
                     .order_by(c.seq.desc())
                     .limit(1)
                 ).first()
-            return StoredEvent(*row) if row is not None else None
+            return _stored(row) if row is not None else None
 
         return self._guard(work)
 

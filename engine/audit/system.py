@@ -1,0 +1,256 @@
+"""``AuditSystem``: the Python façade of the seed's API over the same trail the runtime writes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+
+from engine.audit.compliance import ComplianceReport, ComplianceRule, build_report
+from engine.audit.errors import AuditError
+from engine.audit.events import (
+    AuditCategory,
+    AuditEvent,
+    AuditLevel,
+    ComplianceStandard,
+    Outcome,
+)
+from engine.audit.observer import origin
+from engine.audit.risk import DEFAULT_RISK_THRESHOLDS
+from engine.audit.settings import AuditSettings
+from engine.audit.store import AuditStore, EventFilter, StoredEvent
+from engine.audit.trail import AuditResources, open_resources
+from engine.audit.verify import ProblemKind, verify_chain
+
+__all__ = ["AuditSystem", "default_workspace", "stored_to_event"]
+
+log = logging.getLogger("engine.audit")
+
+
+def default_workspace() -> Path:
+    """``$ENGINE_HOME``, else ``./.engine``."""
+    home = os.environ.get("ENGINE_HOME")
+    return Path(home).expanduser() if home else Path.cwd() / ".engine"
+
+
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AuditError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise AuditError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def stored_to_event(stored: StoredEvent) -> AuditEvent:
+    return AuditEvent.model_validate({**orjson.loads(stored.body), "mac": stored.mac})
+
+
+class AuditSystem:
+    """Log, verify, query and report on audit events from Python.
+
+    ``store`` is a SQLAlchemy URL (default: SQLite in the workspace, ``$ENGINE_HOME`` or
+    ``./.engine``); ``secret_key`` defaults to ``AUDIT_SECRET_KEY``, else a generated key
+    file. Each :meth:`log_event` is signed and stored before it returns. Call
+    :meth:`close` (or use ``with``) to write the final signed checkpoint.
+    """
+
+    def __init__(
+        self,
+        secret_key: str | None = None,
+        store: str | None = None,
+        *,
+        workspace: Path | None = None,
+        producer: str = "api",
+        checkpoint_every: int = 10_000,
+    ) -> None:
+        self.workspace = workspace or default_workspace()
+        settings = AuditSettings(
+            key=SecretStr(secret_key) if secret_key else None,
+            store=store,
+            checkpoint_every=checkpoint_every,
+            flush_every=1,
+        )
+        self.max_events = _env_int("AUDIT_MAX_EVENTS")
+        self.retention_days = _env_int("AUDIT_RETENTION_DAYS")
+        self.compliance_rules: dict[str, ComplianceRule] = {}
+        self.risk_thresholds: dict[str, float] = dict(DEFAULT_RISK_THRESHOLDS)
+        self._debug = False
+        self._resources: AuditResources = open_resources(settings, self.workspace)
+        self._trail = self._resources.trail(producer, actor="api")
+        self._finalizer = weakref.finalize(self, self._resources.close)
+        self._user, self._host, self._ip = origin()
+
+    # --- seed API -------------------------------------------------------------
+
+    @property
+    def debug_mode(self) -> bool:
+        return self._debug
+
+    @debug_mode.setter
+    def debug_mode(self, value: bool) -> None:
+        """Log every event (ids and actions, never details) at DEBUG."""
+        self._debug = bool(value)
+        if value:
+            log.setLevel(logging.DEBUG)
+
+    @property
+    def store(self) -> AuditStore:
+        return self._resources.store
+
+    def log_event(
+        self,
+        level: AuditLevel,
+        category: AuditCategory,
+        action: str,
+        resource: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        ip_address: str | None = None,
+        *,
+        outcome: Outcome = Outcome.SUCCESS,
+        risk_score: float | None = None,
+    ) -> str:
+        """Sign, chain and store one event; returns its id. Details are redacted."""
+        event_id = self._trail.emit(
+            level=level,
+            category=category,
+            action=action,
+            resource=resource,
+            details=details,
+            user_id=user_id,
+            ip_address=ip_address,
+            host=self._host,
+            outcome=outcome,
+            risk=risk_score,
+        )
+        self._trail.flush()
+        if self._debug:
+            log.debug("audit event %s %s %s", event_id, level, action)
+        return event_id
+
+    def verify_integrity(self, event_id: str) -> bool:
+        """True when the event's MAC verifies and it links to its stored neighbours."""
+        stored = self.store.get(event_id)
+        if stored is None:
+            return False
+        before, after = self.store.neighbours(stored.producer, stored.seq)
+        if before is None and stored.seq != 1:
+            return False
+        rows = [r for r in (before, stored, after) if r is not None]
+        report = verify_chain(
+            stored.producer,
+            [(bytes(r.body), r.mac, r) for r in rows],
+            self._resources.keyring,
+        )
+        # A window starting past seq 1 shows a gap before it; only problems of the event
+        # itself, and the link from the next event to it, count.
+        relevant = [
+            p
+            for p in report.problems
+            if p.seq == stored.seq
+            or p.event_id == stored.event_id
+            or (after is not None and p.seq == after.seq and p.kind is ProblemKind.BROKEN_LINK)
+        ]
+        return not relevant and (before is None or before.seq == stored.seq - 1)
+
+    def get_statistics(self) -> dict[str, Any]:
+        stats = self.store.stats()
+        return {
+            "total_events": stats.total_events,
+            "average_risk_score": stats.average_risk_score,
+            "active_rules": sum(1 for r in self.compliance_rules.values() if r.enabled),
+            "events_by_level": stats.events_by_level,
+            "events_by_category": stats.events_by_category,
+            "chains": stats.chains,
+            "first_event_at": stats.first_timestamp,
+            "last_event_at": stats.last_timestamp,
+            "max_events": self.max_events,
+            "retention_days": self.retention_days,
+        }
+
+    def query_events(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        level: AuditLevel | None = None,
+        category: AuditCategory | None = None,
+        action: str | None = None,
+        user_id: str | None = None,
+        pipeline: str | None = None,
+        run_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[AuditEvent]:
+        """Matching events, newest first. The read is itself audited."""
+        where = EventFilter(
+            since=since,
+            until=until,
+            levels=[level.value] if level else (),
+            categories=[category.value] if category else (),
+            action=action,
+            user_id=user_id,
+            pipeline=pipeline,
+            run_id=run_id,
+        )
+        found = [stored_to_event(s) for s in self.store.query(where, limit=limit)]
+        self._audit_read("query", {"returned": len(found)})
+        return found
+
+    def generate_compliance_report(
+        self,
+        start_date: datetime,
+        end_date: datetime,
+        standards: Sequence[ComplianceStandard] = (),
+    ) -> ComplianceReport:
+        """Counts, risk and rule matches for the period (a basic report)."""
+        where = EventFilter(since=start_date, until=end_date)
+        events = (stored_to_event(s) for s in self.store.iter_query(where))
+        report = build_report(
+            events, start_date, end_date, standards, self.compliance_rules, self.risk_thresholds
+        )
+        self._audit_read(
+            "compliance_report",
+            {"report_id": report.report_id, "standards": [s.value for s in standards]},
+        )
+        return report
+
+    def _audit_read(self, what: str, details: Mapping[str, Any]) -> None:
+        self._trail.emit(
+            level=AuditLevel.INFO,
+            category=AuditCategory.SECURITY,
+            action="audit_trail_read",
+            resource=self.store.url,
+            user_id=self._user,
+            host=self._host,
+            ip_address=self._ip,
+            details={"operation": what, **details},
+        )
+        self._trail.flush()
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Write the final checkpoint and close the store."""
+        if self._finalizer.alive:
+            try:
+                self._trail.close()
+            finally:
+                self._finalizer()
+
+    def __enter__(self) -> AuditSystem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
