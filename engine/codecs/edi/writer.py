@@ -109,15 +109,15 @@ class X12Encoder(Encoder):
             fields["control_number"] = str(given["control_number"])
         return fields
 
-    def _group(self, record: Record, ts_id: str) -> dict[str, str]:
+    def _group(self, record: Record, ts_id: str, isa: dict[str, str]) -> dict[str, str]:
         c = self._c
         given = record.get("group") or {}
         if not isinstance(given, dict):
             raise _Error("`group` must be an object")
         fields = {
             "functional_id": FUNCTIONAL_IDS.get(ts_id, ""),
-            "sender": c.application_sender or c.sender_id,
-            "receiver": c.application_receiver or c.receiver_id,
+            "sender": c.application_sender or isa["sender_id"],
+            "receiver": c.application_receiver or isa["receiver_id"],
             "date": self._now.strftime("%Y%m%d"),
             "time": self._now.strftime("%H%M"),
             "agency": "X",
@@ -199,7 +199,7 @@ class X12Encoder(Encoder):
         if not isinstance(segments, list):
             raise _Error("`segments` must be a list of segments and loops")
         isa = self._interchange(record)
-        gs = self._group(record, ts_id)
+        gs = self._group(record, ts_id, isa)
         self._version = isa["version"]
         lines = [self._segment(where, seg) for where, seg in self._flat(segments)]
         ikey = tuple(sorted(isa.items()))
