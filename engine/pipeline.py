@@ -33,13 +33,9 @@ def make_observer(plan: Plan, workspace: Path) -> RunObserver:
     settings = plan.spec.audit
     if not settings.enabled or os.environ.get("ENGINE_AUDIT", "").lower() in ("0", "off", "false"):
         return NullObserver()
-    try:
-        from engine.audit.observer import AuditObserver  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # pragma: no cover - the audit package is being assembled
-        return NullObserver()
+    from engine.audit.observer import create_observer
 
-    observer: RunObserver = AuditObserver.from_settings(settings, workspace)
-    return observer
+    return create_observer(settings, workspace)
 
 
 async def run(
