@@ -1,0 +1,161 @@
+"""``sql`` sink: insert or upsert records into a table, one transaction per batch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from sqlalchemy import MetaData, Table, insert, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Insert
+
+from engine.components.base import Sink, SinkConfig
+from engine.components.sources.sql import split_table_name
+from engine.connectors.sql.database import create_engine, public_url, resolve_sqlite
+from engine.connectors.sql.dialect import upsert_statement
+from engine.connectors.sql.errors import map_sql_error
+from engine.errors import PermanentError
+from engine.records import Batch
+
+if TYPE_CHECKING:
+    from engine.registry import Registry
+
+__all__ = ["SqlSink", "SqlSinkConfig"]
+
+
+class SqlSinkConfig(SinkConfig):
+    """Inserts or upserts records into a database table; each batch is one transaction."""
+
+    type: Literal["sql"] = "sql"
+    url: SecretStr = Field(
+        description="SQLAlchemy URL; sync driver names are swapped for async ones.",
+        examples=["postgresql://app:${env:DB_PASSWORD}@db/erp"],
+    )
+    table: str = Field(description="Target table (`schema.table` allowed); it must exist.")
+    mode: Literal["insert", "upsert"] = Field(
+        "insert",
+        description="`insert`, or `upsert`: update the row with the same `key` values "
+        "(ON CONFLICT on PostgreSQL/SQLite, ON DUPLICATE KEY UPDATE on MySQL/MariaDB).",
+    )
+    key: list[str] = Field(
+        default_factory=list,
+        description="Key columns of `upsert` (a primary key or unique constraint).",
+    )
+    columns: list[str] | None = Field(
+        None,
+        description="Columns to write; default: the table's columns present in the first "
+        "record of each batch (a field missing from a later record is written as NULL).",
+    )
+    extra_fields: Literal["error", "ignore"] = Field(
+        "error", description="A record field that is not a column of the table: fail, or drop it."
+    )
+
+    @model_validator(mode="after")
+    def _upsert_needs_key(self) -> Self:
+        if self.mode == "upsert" and not self.key:
+            raise ValueError("mode `upsert` needs `key`, the columns that identify a row")
+        return self
+
+    def resource(self) -> str | None:
+        return f"{public_url(self.url.get_secret_value())} {self.table}"
+
+
+class SqlSink(Sink[SqlSinkConfig]):
+    _engine: AsyncEngine | None = None
+    _table: Table | None = None
+
+    def _url(self) -> str:
+        return resolve_sqlite(self.config.url.get_secret_value(), self.context.resolve)
+
+    async def open(self) -> None:
+        engine = create_engine(self._url())
+        schema, name = split_table_name(self.config.table)
+
+        def reflect(sync: Connection) -> Table:
+            return Table(name, MetaData(), schema=schema, autoload_with=sync)
+
+        try:
+            async with engine.connect() as conn:
+                self._table = await conn.run_sync(reflect)
+        except Exception as exc:
+            await engine.dispose()
+            if type(exc).__name__ == "NoSuchTableError":
+                raise PermanentError(f"table {self.config.table!r} does not exist") from None
+            raise map_sql_error(exc, action="sql sink: open") from None
+        self._engine = engine
+        self._columns = frozenset(self._table.c.keys())
+        self._statements: dict[tuple[str, ...], Insert] = {}
+        wanted = [*self.config.key, *(self.config.columns or ())]
+        unknown = [c for c in wanted if c not in self._columns]
+        if unknown:
+            raise PermanentError(
+                f"{self.config.table} has no column {', '.join(map(repr, unknown))}; "
+                f"its columns: {', '.join(sorted(self._columns))}"
+            )
+        self._dialect = engine.dialect.name
+
+    async def check(self) -> None:
+        engine = create_engine(self._url())
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise map_sql_error(exc, action="sql sink") from None
+        finally:
+            await engine.dispose()
+
+    def _statement(self, columns: tuple[str, ...]) -> Insert:
+        stmt = self._statements.get(columns)
+        if stmt is None:
+            assert self._table is not None
+            if self.config.mode == "upsert":
+                stmt = upsert_statement(self._dialect, self._table, columns, self.config.key)
+            else:
+                stmt = insert(self._table)
+            self._statements[columns] = stmt
+        return stmt
+
+    def rows(self, batch: Batch) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+        """The columns written and one parameter dict per record (values are bound)."""
+        table_cols = self._columns
+        if self.config.columns is not None:
+            cols = tuple(self.config.columns)
+        else:
+            cols = tuple(c for c in batch[0] if c in table_cols)
+        if self.config.extra_fields == "error":
+            for index, record in enumerate(batch):
+                if not record.keys() <= table_cols:
+                    extra = sorted(set(record) - table_cols)
+                    raise PermanentError(
+                        f"record {index + 1} has field(s) {', '.join(map(repr, extra))} that "
+                        f'{self.config.table} has no column for; set extra_fields = "ignore" '
+                        "or drop them in a map transform"
+                    )
+        missing = [k for k in self.config.key if k not in cols]
+        if missing:
+            raise PermanentError(f"upsert key column(s) {missing} missing from the records")
+        if not cols:
+            raise PermanentError(f"no record field matches a column of {self.config.table}")
+        return cols, [{c: r.get(c) for c in cols} for r in batch]
+
+    async def write(self, batch: Batch) -> None:
+        if not batch:
+            return
+        assert self._engine is not None, "open() first"
+        cols, rows = self.rows(batch)
+        stmt = self._statement(cols)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(stmt, rows)
+        except Exception as exc:
+            raise map_sql_error(exc, action=f"sql sink: write {len(rows)} rows") from None
+
+    async def close(self, *, success: bool) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+
+def register(registry: Registry) -> None:
+    registry.register(SqlSinkConfig, SqlSink, type="sql", summary=SqlSinkConfig.__doc__ or "")

@@ -1,0 +1,75 @@
+"""Async SQLAlchemy engines from any URL: the sync driver names are swapped for async ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from engine.errors import PermanentError
+
+__all__ = ["ASYNC_DRIVERS", "async_url", "create_engine", "public_url", "resolve_sqlite"]
+
+#: backend -> the async driver used when a URL names none (or a sync one)
+ASYNC_DRIVERS: dict[str, str] = {
+    "sqlite": "aiosqlite",
+    "postgresql": "psycopg",
+    "mysql": "asyncmy",
+    "mariadb": "asyncmy",
+}
+#: drivers that are async already (kept as they are)
+_ASYNC = frozenset({"aiosqlite", "psycopg", "psycopg_async", "asyncpg", "asyncmy", "aiomysql"})
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        # the URL text itself may carry a password: never echo it
+        raise PermanentError("not a valid SQLAlchemy URL (dialect+driver://...)") from None
+
+
+def async_url(url: str) -> URL:
+    """The URL with an async driver: ``postgresql://`` becomes ``postgresql+psycopg://``."""
+    parsed = _parse(url)
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if driver in _ASYNC and "+" in parsed.drivername:
+        return parsed
+    replacement = ASYNC_DRIVERS.get(backend)
+    if replacement is None:
+        raise PermanentError(
+            f"no async driver known for {backend!r}; supported: {', '.join(sorted(ASYNC_DRIVERS))}"
+        )
+    return parsed.set(drivername=f"{backend}+{replacement}")
+
+
+def resolve_sqlite(url: str, resolve: Callable[[str], Path]) -> str:
+    """Relative SQLite database paths are relative to the pipeline file, like file paths."""
+    parsed = _parse(url)
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db.startswith((":memory:", "file:")):
+        return url
+    path = Path(db)
+    if path.is_absolute():
+        return url
+    return parsed.set(database=str(resolve(db))).render_as_string(hide_password=False)
+
+
+def public_url(url: str) -> str:
+    """The URL for logs and the audit trail, with the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid url>"
+
+
+def create_engine(url: str, *, pool_size: int = 2) -> AsyncEngine:
+    """An async engine; parameters are never rendered into error messages."""
+    target = async_url(url)
+    options: dict[str, object] = {"hide_parameters": True, "pool_pre_ping": True}
+    if target.get_backend_name() != "sqlite":
+        options["pool_size"] = pool_size
+    return create_async_engine(target, **options)
