@@ -103,7 +103,8 @@ def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> 
         err_console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
     roles = {cid: n.role.value for cid, n in plan.nodes.items()}
-    print_summary(summary, roles, as_json=fmt == "json")
+    resources = {cid: n.config.resource() for cid, n in plan.nodes.items()}
+    print_summary(summary, roles, resources=resources, as_json=fmt == "json")
     if runner_box and runner_box[0].interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)

@@ -55,13 +55,20 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
     }
 
 
-def print_summary(summary: RunSummary, roles: dict[str, str], *, as_json: bool = False) -> None:
+def print_summary(
+    summary: RunSummary,
+    roles: dict[str, str],
+    *,
+    resources: dict[str, str | None] | None = None,
+    as_json: bool = False,
+) -> None:
     if as_json:
         sys.stdout.write(json.dumps(summary_dict(summary)) + "\n")
         return
     table = Table(title=f"run {summary.run_id} of {summary.pipeline}", title_justify="left")
-    for col in ("component", "role", "in", "out", "rejected", "retries"):
-        table.add_column(col, justify="right" if col not in ("component", "role") else "left")
+    text_cols = ("component", "role", "resource")
+    for col in ("component", "role", "in", "out", "rejected", "retries", "resource"):
+        table.add_column(col, justify="left" if col in text_cols else "right")
     for cid, s in summary.stages.items():
         table.add_row(
             cid,
@@ -70,6 +77,7 @@ def print_summary(summary: RunSummary, roles: dict[str, str], *, as_json: bool =
             str(s.records_out),
             str(s.rejected),
             str(s.retries),
+            (resources or {}).get(cid) or "",
         )
     err_console.print(table)
     status = "[green]ok[/green]" if summary.ok else "[red]failed[/red]"

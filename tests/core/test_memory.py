@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,9 +35,16 @@ path = "out.jsonl"
 """
 
 
+@pytest.fixture(scope="module")
+def million_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("million") / "in.csv"
+    generate(1_000_000, path)
+    return path
+
+
 @pytest.mark.slow
-def test_million_rows_in_flat_memory(tmp_path: Path) -> None:
-    generate(1_000_000, tmp_path / "in.csv")
+def test_million_rows_in_flat_memory(tmp_path: Path, million_csv: Path) -> None:
+    (tmp_path / "in.csv").symlink_to(million_csv)
     (tmp_path / "p.toml").write_text(PIPELINE)
     engine = str(Path(sys.executable).with_name("engine"))
     proc = subprocess.Popen(
@@ -52,3 +62,32 @@ def test_million_rows_in_flat_memory(tmp_path: Path) -> None:
     assert peak_mb < 150, f"peak RSS {peak_mb:.0f} MB"
     with (tmp_path / "out.jsonl").open("rb") as f:
         assert sum(1 for _ in f) == 1_000_000
+
+
+@pytest.mark.slow
+def test_sigterm_drains_and_flushes_a_real_run(tmp_path: Path, million_csv: Path) -> None:
+    """SIGTERM mid-run: sources stop, what was read is written whole, exit 130."""
+    (tmp_path / "in.csv").symlink_to(million_csv)
+    (tmp_path / "p.toml").write_text(PIPELINE)
+    engine = str(Path(sys.executable).with_name("engine"))
+    proc = subprocess.Popen(
+        [engine, "run", "-q", "--format", "json", str(tmp_path / "p.toml")],
+        env={**os.environ, "ENGINE_HOME": str(tmp_path / ".engine")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.jsonl.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    summary = json.loads(out)
+    written = summary["components"]["out"]["records_out"]
+    assert 0 < written < 1_000_000
+    assert written == summary["components"]["inv"]["records_out"]
+    with (tmp_path / "out.jsonl").open("rb") as f:
+        lines = f.read().splitlines()
+    assert len(lines) == written
+    assert json.loads(lines[-1])["id"] == f"SKU{written - 1:08d}"
