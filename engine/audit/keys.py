@@ -286,6 +286,10 @@ class PublicKeys:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def public_b64(self, key_id: str) -> str | None:
+        key = self._keys.get(key_id)
+        return _public_b64(key) if key is not None else None
+
     def verify(self, key_id: str, signature: bytes, message: bytes) -> bool:
         key = self._keys.get(key_id)
         if key is None:

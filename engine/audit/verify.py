@@ -335,19 +335,30 @@ def verify_chain(
             )
         )
     beyond = [cp for cp in pending_cps[cp_index:] if cp.tree_size > compact.size]
-    if beyond:
-        biggest = beyond[-1]
+    report.checkpoints_checked += len(beyond)
+    cut = [cp for cp in beyond if cp.tree_size > report.last_seq]
+    if cut:
+        biggest = cut[-1]
         report.truncated = True
-        report.checkpoints_checked += len(beyond)
         report.add(
             Problem(
                 ProblemKind.TRUNCATED,
                 producer,
                 f"tail truncated: {biggest.label} records {biggest.tree_size} events, the "
-                f"trail has {compact.size} (events {compact.size + 1}-{biggest.tree_size} "
-                "are gone)",
+                f"trail ends at event #{report.last_seq} (events {report.last_seq + 1}-"
+                f"{biggest.tree_size} are gone)",
             )
         )
+    for cp in beyond:
+        if cp.tree_size <= report.last_seq:
+            report.add(
+                Problem(
+                    ProblemKind.ROOT_MISMATCH,
+                    producer,
+                    f"{cp.label} (tree size {cp.tree_size}) cannot be reproduced: the trail "
+                    f"holds only {compact.size} events",
+                )
+            )
     if head_seq is not None and head_seq > report.last_seq:
         report.truncated = True
         report.add(

@@ -174,7 +174,8 @@ def test_tail_truncation_detected_against_checkpoint(resources: AuditResources) 
     chain = report.chains[0]
     assert chain.truncated
     assert any(
-        p.kind is ProblemKind.TRUNCATED and "records 9 events, the trail has 6" in p.message
+        p.kind is ProblemKind.TRUNCATED
+        and "records 9 events, the trail ends at event #6" in p.message
         for p in chain.problems
     ), chain.problems
     # Without checkpoints, a rewound head hides the truncation: that is why they exist.

@@ -1,0 +1,546 @@
+"""``engine audit``: verify, prove, query, stats and export the audit trail.
+
+Every command reads the store at ``--store`` (a SQLAlchemy URL; ``verify`` also takes a
+``.jsonl`` export), by default the SQLite store in the workspace (``$ENGINE_HOME`` or
+``./.engine``). Reading a store is itself recorded, on the ``audit-access`` chain.
+Exit codes: 0 ok, 1 tampered or failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from engine.audit.canonical import canonical_json
+from engine.audit.checkpoint import load_checkpoints
+from engine.audit.errors import AuditError, AuditKeyError
+from engine.audit.events import AuditCategory, AuditLevel, parse_time
+from engine.audit.keys import (
+    HmacKeyring,
+    PublicKeys,
+    derive_key_id,
+    load_keyring,
+    load_public_keys,
+    load_signing_key,
+)
+from engine.audit.proof import build_proof, check_proof
+from engine.audit.settings import AuditSettings
+from engine.audit.store import AuditStore, EventFilter, StoredEvent, default_store_url
+from engine.audit.system import default_workspace, stored_to_event
+from engine.audit.trail import open_resources
+from engine.audit.verify import VerifyReport, verify_jsonl, verify_store
+from engine.errors import EngineError
+
+__all__ = ["audit"]
+
+ACCESS_PRODUCER = "audit-access"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Consoles:
+    """Created on use, so output follows the current stdout and terminal width."""
+
+    @property
+    def out(self) -> Console:
+        return Console(highlight=False, soft_wrap=True)
+
+    @property
+    def err(self) -> Console:
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+_consoles = _Consoles()
+
+
+def _store_options(func: _F) -> _F:
+    func = click.option(
+        "--workspace",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Workspace folder (keys, checkpoints, default store); "
+        "default $ENGINE_HOME or ./.engine.",
+    )(func)
+    func = click.option(
+        "--store",
+        "store_url",
+        default=None,
+        metavar="URL",
+        help="SQLAlchemy URL of the audit store; default: the workspace's SQLite store.",
+    )(func)
+    return func
+
+
+def _format_option(func: _F, choices: Sequence[str] = ("human", "json")) -> _F:
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True
+    )(func)
+
+
+def _workspace(value: Path | None) -> Path:
+    return value if value is not None else default_workspace()
+
+
+def _open_store(store_url: str | None, workspace: Path) -> AuditStore:
+    url = store_url or default_store_url(workspace)
+    return AuditStore(url, create=False)
+
+
+def _record_access(
+    store_url: str | None, workspace: Path, operation: str, details: dict[str, Any]
+) -> None:
+    """Reading the trail is itself an audit event (SECURITY, ``audit_trail_read``)."""
+    from engine.audit.observer import origin
+
+    user, host, ip = origin()
+    resources = open_resources(AuditSettings(), workspace, store_url=store_url)
+    try:
+        trail = resources.trail(ACCESS_PRODUCER, actor="cli")
+        trail.emit(
+            level=AuditLevel.INFO,
+            category=AuditCategory.SECURITY,
+            action="audit_trail_read",
+            resource=resources.store.url,
+            user_id=user,
+            host=host,
+            ip_address=ip,
+            details={"operation": operation, **details},
+        )
+        trail.close()
+    finally:
+        resources.close()
+
+
+def _fail(exc: BaseException) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _when(value: str | None) -> datetime | None:
+    """ISO 8601 time, or a duration ago such as 30m, 24h, 7d."""
+    if value is None:
+        return None
+    match = _RELATIVE.match(value.strip())
+    if match:
+        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return datetime.now(UTC) - delta
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: use ISO 8601 (2024-01-15T10:30:00Z) or a duration like 24h or 7d"
+        ) from None
+
+
+def _read_key(value: str) -> bytes:
+    if value.startswith("@"):
+        try:
+            return Path(value[1:]).read_text().strip().encode()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read key file {value[1:]}: {exc}") from None
+    return value.encode()
+
+
+def _keyring(workspace: Path, keys: Sequence[str]) -> HmacKeyring:
+    """Given --key values, exactly those; else AUDIT_SECRET_KEY and the workspace keyring."""
+    if keys:
+        raw = [_read_key(k) for k in keys]
+        return HmacKeyring(derive_key_id(raw[0]), {derive_key_id(k): k for k in raw})
+    return load_keyring(workspace, create=False)
+
+
+@click.group("audit")
+def audit() -> None:
+    """Verify, prove, query and export the signed audit trail."""
+
+
+# --- verify ---------------------------------------------------------------------
+
+
+def _print_report(report: VerifyReport) -> None:
+    chains = len(report.chains)
+    if report.ok:
+        _consoles.out.print(
+            f"[green]intact[/green]: {report.events} events in {chains} chain(s), "
+            f"{report.checkpoints} signed checkpoint(s) checked",
+            markup=True,
+        )
+        return
+    _consoles.out.print(
+        "[red bold]TAMPERED[/red bold]: the audit trail does not verify", markup=True
+    )
+    first = report.first_broken
+    if first is not None:
+        where = f" in {first.producer}" if first.producer else ""
+        _consoles.out.print(f"first broken{where}: {first.message}", markup=False)
+    for chain in report.chains:
+        if chain.missing:
+            numbers = ", ".join(str(n) for n in chain.missing[:20])
+            more = f" (+{len(chain.missing) - 20} more)" if len(chain.missing) > 20 else ""
+            _consoles.out.print(
+                f"{chain.producer}: missing sequence numbers {numbers}{more}", markup=False
+            )
+        _consoles.out.print(
+            f"{chain.producer}: tail truncated against checkpoint: "
+            f"{'yes' if chain.truncated else 'no'}",
+            markup=False,
+        )
+    for problem in report.all_problems():
+        prefix = f"{problem.producer}: " if problem.producer else ""
+        _consoles.out.print(f"  - [{problem.kind.value}] {prefix}{problem.message}", markup=False)
+    hidden = sum(c.suppressed for c in report.chains)
+    if hidden:
+        _consoles.out.print(f"  ... and {hidden} more problem(s)", markup=False)
+
+
+@audit.command("verify")
+@_store_options
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Checkpoint file or folder (repeatable); default: the workspace's checkpoints/ "
+    "(for a .jsonl export: none).",
+)
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="KEY|@FILE",
+    help="HMAC key to verify with (repeatable; old keys too); default: AUDIT_SECRET_KEY "
+    "and the workspace keyring.",
+)
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Ed25519 public key of the checkpoints (base64 or PEM); the workspace's is trusted.",
+)
+@_format_option
+def verify_cmd(
+    store_url: str | None,
+    workspace: Path | None,
+    checkpoints: tuple[Path, ...],
+    keys: tuple[str, ...],
+    public_keys: tuple[Path, ...],
+    fmt: str,
+) -> None:
+    """Check every MAC, link and checkpoint; exit 1 naming the first broken event."""
+    ws = _workspace(workspace)
+    try:
+        ring = _keyring(ws, keys)
+        pubs = load_public_keys(ws, files=public_keys)
+        is_export = store_url is not None and store_url.endswith(".jsonl")
+        if is_export and store_url is not None:
+            # An export is a snapshot: later checkpoints would call it truncated, so only
+            # the checkpoints named on the command line apply.
+            report = verify_jsonl(
+                Path(store_url), ring, checkpoint_paths=checkpoints, public_keys=pubs
+            )
+        else:
+            with _open_store(store_url, ws) as store:
+                report = verify_store(
+                    store,
+                    ring,
+                    checkpoint_paths=list(checkpoints) or [ws / "checkpoints"],
+                    public_keys=pubs,
+                )
+            _record_access(store_url, ws, "verify", {"ok": report.ok, "events": report.events})
+    except (EngineError, AuditKeyError) as exc:
+        raise _fail(exc) from exc
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(report.to_dict()).decode() + "\n")
+    else:
+        _print_report(report)
+    sys.exit(0 if report.ok else 1)
+
+
+# --- prove / verify-proof ---------------------------------------------------------
+
+
+@audit.command("prove")
+@click.argument("event_id")
+@_store_options
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Checkpoint file or folder; default: the workspace's checkpoints/.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the proof here instead of standard output.",
+)
+def prove_cmd(
+    event_id: str,
+    store_url: str | None,
+    workspace: Path | None,
+    checkpoints: tuple[Path, ...],
+    output: Path | None,
+) -> None:
+    """Print an inclusion proof of EVENT_ID, checkable offline with `verify-proof`."""
+    ws = _workspace(workspace)
+    cp_dir = ws / "checkpoints"
+    try:
+        signing = load_signing_key(ws, create=False)
+        pubs = load_public_keys(ws, signing=signing)
+        found = load_checkpoints(list(checkpoints) or [cp_dir])
+        with _open_store(store_url, ws) as store:
+            proof = build_proof(
+                store, event_id, found, pubs, signing=signing, checkpoint_dir=cp_dir
+            )
+        _record_access(store_url, ws, "prove", {"event_id": event_id})
+    except EngineError as exc:
+        raise _fail(exc) from exc
+    text = orjson.dumps(proof, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        _consoles.err.print(f"proof written to {output}", markup=False)
+
+
+@audit.command("verify-proof")
+@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Pin the checkpoint key (base64 or PEM file); else the proof's own key is used.",
+)
+def verify_proof_cmd(proof_file: Path, public_keys: tuple[Path, ...]) -> None:
+    """Check a proof from `prove` offline: no store, no HMAC key needed."""
+    try:
+        data = orjson.loads(proof_file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise click.ClickException(f"cannot read {proof_file}: {exc}") from exc
+    pinned: PublicKeys | None = None
+    if public_keys:
+        try:
+            pinned = load_public_keys(Path("/nonexistent"), files=public_keys)
+        except AuditError as exc:
+            raise _fail(exc) from exc
+    result = check_proof(data if isinstance(data, dict) else {}, pinned)
+    if result.ok:
+        _consoles.out.print(f"[green]valid[/green]: {result.message}", markup=True)
+        if not result.key_pinned:
+            _consoles.err.print(
+                "note: checked against the public key inside the proof; pass --public-key "
+                "to pin the key you trust",
+                markup=False,
+            )
+        sys.exit(0)
+    _consoles.out.print(f"[red]invalid[/red]: {result.message}", markup=True)
+    sys.exit(1)
+
+
+# --- query / stats / export --------------------------------------------------------
+
+
+def _filter_options(func: _F) -> _F:
+    options = [
+        click.option("--since", default=None, help="From this time (ISO 8601, or 24h, 7d ago)."),
+        click.option("--until", default=None, help="Before this time (ISO 8601, or 1h ago)."),
+        click.option(
+            "--level",
+            "levels",
+            multiple=True,
+            type=click.Choice([m.value for m in AuditLevel], case_sensitive=False),
+        ),
+        click.option(
+            "--category",
+            "categories",
+            multiple=True,
+            type=click.Choice([m.value for m in AuditCategory], case_sensitive=False),
+        ),
+        click.option("--pipeline", default=None),
+        click.option("--run", "run_id", default=None, help="Run id."),
+        click.option("--user", "user_id", default=None),
+        click.option("--action", default=None),
+        click.option("--producer", default=None, help="Chain, e.g. pipeline:inventory-sync."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _event_filter(kwargs: dict[str, Any]) -> EventFilter:
+    return EventFilter(
+        since=_when(kwargs.get("since")),
+        until=_when(kwargs.get("until")),
+        levels=[v.upper() for v in kwargs.get("levels", ())],
+        categories=[v.upper() for v in kwargs.get("categories", ())],
+        pipeline=kwargs.get("pipeline"),
+        run_id=kwargs.get("run_id"),
+        user_id=kwargs.get("user_id"),
+        action=kwargs.get("action"),
+        producer=kwargs.get("producer"),
+    )
+
+
+def _filter_details(where: EventFilter) -> dict[str, Any]:
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else list(v) if isinstance(v, list) else v)
+        for k, v in where.__dict__.items()
+        if v not in (None, (), [])
+    }
+
+
+@audit.command("query")
+@_store_options
+@_filter_options
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@_format_option
+def query_cmd(
+    store_url: str | None, workspace: Path | None, limit: int, fmt: str, **filters: Any
+) -> None:
+    """List events, newest first, as a table or JSON."""
+    ws = _workspace(workspace)
+    where = _event_filter(filters)
+    try:
+        with _open_store(store_url, ws) as store:
+            rows = store.query(where, limit=limit)
+        _record_access(
+            store_url, ws, "query", {"filters": _filter_details(where), "returned": len(rows)}
+        )
+    except EngineError as exc:
+        raise _fail(exc) from exc
+    if fmt == "json":
+        events = [stored_to_event(r).to_json_dict() for r in rows]
+        sys.stdout.write(orjson.dumps(events).decode() + "\n")
+        return
+    _print_events(rows)
+
+
+def _print_events(rows: list[StoredEvent]) -> None:
+    table = Table(show_lines=False)
+    for name in (
+        "time (UTC)",
+        "level",
+        "category",
+        "action",
+        "pipeline",
+        "stage",
+        "records",
+        "user",
+        "event id",
+    ):
+        table.add_column(name, justify="right" if name == "records" else "left")
+    for row in rows:
+        event = stored_to_event(row)
+        table.add_row(
+            event.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            event.level.value,
+            event.category.value,
+            event.action,
+            event.pipeline or "",
+            event.stage or "",
+            "" if event.record_count is None else str(event.record_count),
+            event.user_id or "",
+            event.event_id,
+        )
+    _consoles.out.print(table)
+    _consoles.out.print(f"{len(rows)} event(s)", markup=False)
+
+
+@audit.command("stats")
+@_store_options
+@_format_option
+def stats_cmd(store_url: str | None, workspace: Path | None, fmt: str) -> None:
+    """Counts by level, category and chain, and the average risk score."""
+    ws = _workspace(workspace)
+    try:
+        with _open_store(store_url, ws) as store:
+            stats = store.stats()
+        _record_access(store_url, ws, "stats", {})
+    except EngineError as exc:
+        raise _fail(exc) from exc
+    data = {
+        "total_events": stats.total_events,
+        "average_risk_score": stats.average_risk_score,
+        "events_by_level": stats.events_by_level,
+        "events_by_category": stats.events_by_category,
+        "chains": stats.chains,
+        "first_event_at": stats.first_timestamp,
+        "last_event_at": stats.last_timestamp,
+    }
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(data).decode() + "\n")
+        return
+    _consoles.out.print(f"total events: {stats.total_events}", markup=False)
+    _consoles.out.print(f"average risk score: {stats.average_risk_score:.3f}", markup=False)
+    _consoles.out.print(
+        f"from {stats.first_timestamp or '-'} to {stats.last_timestamp or '-'}", markup=False
+    )
+    for title, counts in (
+        ("level", stats.events_by_level),
+        ("category", stats.events_by_category),
+        ("chain", stats.chains),
+    ):
+        table = Table(title=f"by {title}", title_justify="left")
+        table.add_column(title)
+        table.add_column("events", justify="right")
+        for key, count in sorted(counts.items()):
+            table.add_row(key, str(count))
+        _consoles.out.print(table)
+
+
+@audit.command("export")
+@_store_options
+@_filter_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON Lines file to write; default: standard output.",
+)
+def export_cmd(
+    store_url: str | None, workspace: Path | None, output: Path | None, **filters: Any
+) -> None:
+    """Write events as JSON Lines, one canonical event (with its MAC) per line.
+
+    An unfiltered export verifies with `engine audit verify --store FILE.jsonl`.
+    """
+    ws = _workspace(workspace)
+    where = _event_filter(filters)
+    count = 0
+    try:
+        # Recorded first, so that an unfiltered export contains its own access event and
+        # matches the checkpoint that recording it writes.
+        _record_access(store_url, ws, "export", {"filters": _filter_details(where)})
+        handle = output.open("wb") if output is not None else sys.stdout.buffer
+        try:
+            with _open_store(store_url, ws) as store:
+                for row in store.iter_query(where):
+                    event = orjson.loads(row.body)
+                    event["mac"] = row.mac
+                    handle.write(canonical_json(event) + b"\n")
+                    count += 1
+        finally:
+            if output is not None:
+                handle.close()
+            else:
+                handle.flush()
+    except (EngineError, OSError) as exc:
+        raise _fail(exc) from exc
+    if output is not None:
+        _consoles.err.print(f"{count} event(s) written to {output}", markup=False)
