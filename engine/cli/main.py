@@ -210,6 +210,38 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
     sys.exit(EXIT_OK if result.summary.ok else EXIT_FAILED)
 
 
+@cli.command("test")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def test_cmd(file: str, fmt: str) -> None:
+    """Run the pipeline's own [[tests]] cases (exit 0 when all pass, 1 otherwise)."""
+    from engine.testing import run_case
+
+    plan = _compile(file)
+    if not plan.spec.tests:
+        err_console.print(f"{file}: no [[tests]] cases")
+        sys.exit(EXIT_FAILED)
+
+    async def all_cases() -> list[Any]:
+        return [await run_case(plan, case) for case in plan.spec.tests]
+
+    results = anyio.run(all_cases)
+    if fmt == "json":
+        payload = [
+            {"name": r.name, "ok": r.ok, "failures": r.failures, "error": r.error} for r in results
+        ]
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        for r in results:
+            mark = "[green]PASS[/green]" if r.ok else "[red]FAIL[/red]"
+            err_console.print(f"{mark} {r.name}", markup=True)
+            for failure in r.failures + ([r.error] if r.error else []):
+                err_console.print(f"    {failure}", markup=False)
+        passed = sum(r.ok for r in results)
+        err_console.print(f"{passed} passed, {len(results) - passed} failed")
+    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_FAILED)
+
+
 @cli.command("schema")
 @click.option("--check", is_flag=True, help="Fail (exit 1) if the committed schema is out of date.")
 @click.option(

@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from engine.audit.settings import AuditSettings
 from engine.components.base import Role
 from engine.registry import Registry
 
-__all__ = ["DeadLetterSettings", "PipelineMeta", "pipeline_model"]
+__all__ = [
+    "DeadLetterSettings",
+    "PipelineMeta",
+    "TestCase",
+    "TestExpectation",
+    "TestInput",
+    "pipeline_model",
+]
 
 NAME_PATTERN = r"^[a-z0-9_-]+$"
 
@@ -46,7 +53,48 @@ class DeadLetterSettings(BaseModel):
     )
 
 
-TOP_LEVEL_KEYS = ("pipeline", "audit", "dead_letter", "sources", "transforms", "sinks")
+class TestInput(BaseModel):
+    """Records fed in place of one source: inline, or read from a sample file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    records: list[dict[str, Any]] | None = Field(None, description="Records, inline.")
+    file: str | None = Field(None, description="A sample file, decoded by its extension.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TestInput:
+        if (self.records is None) == (self.file is None):
+            raise ValueError("give exactly one of `records` or `file`")
+        return self
+
+
+class TestExpectation(BaseModel):
+    """What one component must output (a sink: what it would write)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    records: list[dict[str, Any]] | None = Field(None, description="Exactly these, in order.")
+    count: int | None = Field(None, ge=0, description="This many records.")
+    contains: list[dict[str, Any]] = Field(
+        default_factory=list, description="Each of these appears among the records."
+    )
+    conditions: list[str] = Field(
+        default_factory=list, description="JMESPath conditions every record must satisfy."
+    )
+    rejected: int | None = Field(None, ge=0, description="This many records rejected here.")
+
+
+class TestCase(BaseModel):
+    """One `engine test` case: inputs in place of sources, expectations on any component."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="What the case checks.")
+    inputs: dict[str, TestInput] = Field(description="Source id -> records fed in its place.")
+    expect: dict[str, TestExpectation] = Field(description="Component id -> expectation.")
+
+
+TOP_LEVEL_KEYS = ("pipeline", "audit", "dead_letter", "sources", "transforms", "sinks", "tests")
 
 
 def _union(models: Sequence[type[BaseModel]]) -> Any:
@@ -72,6 +120,7 @@ def pipeline_model(registry: Registry) -> type[BaseModel]:
         pipeline=(PipelineMeta, ...),
         audit=(AuditSettings, Field(default_factory=AuditSettings)),
         dead_letter=(DeadLetterSettings, Field(default_factory=DeadLetterSettings)),
+        tests=(list[TestCase], Field(default_factory=list, description="`engine test` cases.")),
         **tables,
     )
     return model

@@ -15,7 +15,7 @@ from engine.audit.settings import AuditSettings
 from engine.components.base import ComponentConfig, Role
 from engine.config.interpolate import interpolate
 from engine.config.loader import Document, load_document, parse_document
-from engine.config.models import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta
+from engine.config.models import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta, TestCase
 from engine.config.positions import Path_
 from engine.errors import ConfigError, Diagnostic, Severity
 from engine.registry import ComponentSpec, Registry, default_registry
@@ -52,6 +52,7 @@ class PipelineSpec:
     dead_letter: DeadLetterSettings
     components: dict[str, ComponentEntry]
     warnings: list[Diagnostic] = field(default_factory=list)
+    tests: list[TestCase] = field(default_factory=list)
 
     @property
     def file(self) -> Path | None:
@@ -101,6 +102,15 @@ def validate_document(
     dead_letter = _validate_model(
         doc, DeadLetterSettings, tree.get("dead_letter", {}), ("dead_letter",), problems
     )
+    tests: list[TestCase] = []
+    raw_tests = tree.get("tests", [])
+    if not isinstance(raw_tests, list):
+        problems.append(doc.diagnostic("E029", "`tests` must be an array of tables", ("tests",)))
+    else:
+        for index, raw in enumerate(raw_tests):
+            case = _validate_model(doc, TestCase, raw, ("tests", index), problems)
+            if case is not None:
+                tests.append(case)
 
     components: dict[str, ComponentEntry] = {}
     seen_at: dict[str, Path_] = {}
@@ -151,7 +161,7 @@ def validate_document(
         problems.extend(compile_expressions(doc, components)[1])
     if errors or meta is None or audit is None or dead_letter is None:
         raise ConfigError(problems)
-    return PipelineSpec(doc, meta, audit, dead_letter, components, problems)
+    return PipelineSpec(doc, meta, audit, dead_letter, components, problems, tests)
 
 
 def _valid_id(cid: str) -> bool:

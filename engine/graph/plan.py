@@ -119,6 +119,7 @@ def compile_plan(spec: PipelineSpec) -> Plan:
 
     expressions, expr_problems = compile_expressions(spec.document, spec.components)
     problems.extend(expr_problems)
+    problems.extend(_check_tests(spec))
     if any(d.severity is Severity.ERROR for d in problems):
         raise ConfigError(problems)
     nodes = {cid: Node(entries[cid], tuple(inputs[cid]), consumers[cid]) for cid in order}
@@ -181,3 +182,48 @@ def _toposort(
             if cycle:
                 return order, cycle
     return order, None
+
+
+def _check_tests(spec: PipelineSpec) -> list[Diagnostic]:
+    """`[[tests]]` name real sources and components, and their conditions compile."""
+    import jmespath.exceptions
+
+    from engine.mapping import compile_expression
+
+    doc = spec.document
+    problems: list[Diagnostic] = []
+    sources = sorted(c for c, e in spec.components.items() if e.role is Role.SOURCE)
+    for index, case in enumerate(spec.tests):
+        for sid in case.inputs:
+            if sid not in sources:
+                problems.append(
+                    doc.diagnostic(
+                        "E060",
+                        f"test {case.name!r} feeds {sid!r}, which is not a source",
+                        ("tests", index, "inputs", sid),
+                        f"sources: {', '.join(sources)}",
+                    )
+                )
+        for cid, expect in case.expect.items():
+            if cid not in spec.components:
+                guess = difflib.get_close_matches(cid, list(spec.components), n=1)
+                problems.append(
+                    doc.diagnostic(
+                        "E061",
+                        f"test {case.name!r} expects output of unknown component {cid!r}",
+                        ("tests", index, "expect", cid),
+                        f"did you mean {guess[0]!r}?" if guess else None,
+                    )
+                )
+            for i, condition in enumerate(expect.conditions):
+                try:
+                    compile_expression(condition)
+                except jmespath.exceptions.JMESPathError as exc:
+                    problems.append(
+                        doc.diagnostic(
+                            "E050",
+                            f"bad JMESPath condition in test {case.name!r}: {exc}",
+                            ("tests", index, "expect", cid, "conditions", i),
+                        )
+                    )
+    return problems
