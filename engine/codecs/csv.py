@@ -32,6 +32,11 @@ _QUOTING = {
 _line_breaks = re.compile(r"\r\n?|\n").findall
 
 
+def _breaks(row: list[str]) -> int:
+    """Line breaks inside a row's quoted values: how many more physical lines it spans."""
+    return sum(len(_line_breaks(field)) for field in row)
+
+
 class CsvCodec(CodecConfig):
     """Delimited text: one record per row, keyed by the header (or ``columns``)."""
 
@@ -55,9 +60,6 @@ class CsvCodec(CodecConfig):
     )
     quoting: Literal["minimal", "all", "nonnumeric", "none"] = Field(
         "minimal", description="Which fields are quoted when writing; reading honours quotes."
-    )
-    line_terminator: Literal["\r\n", "\n"] = Field(
-        "\r\n", description="Row terminator when writing (RFC 4180: CRLF)."
     )
     encoding: str = Field(
         "utf-8", description="Text encoding; a UTF-8 byte order mark is skipped on reading."
@@ -116,8 +118,16 @@ class CsvCodec(CodecConfig):
         try:
             while skipped < self.skip_rows and text.readline():
                 skipped += 1
+            header = next((row for row in reader if row), None) if self.header else None
         except UnicodeDecodeError as exc:
             raise counter.locate(exc, source, self.encoding) from None
+        except csv.Error as exc:
+            line = skipped + reader.line_num
+            raise DataError(f"malformed CSV: {exc}", source=source, line=line) from None
+        if self.header:
+            if header is None:
+                return
+            decoder.use_header(header, skipped + reader.line_num - _breaks(header))
         while True:
             block: list[list[str]] = []
             first_line = skipped + reader.line_num + 1
@@ -195,9 +205,12 @@ class _RowDecoder:
 
     def chunk(self, block: list[list[str]], first_line: int) -> Chunk:
         if self._names is None:
-            block, first_line = self._take_names(block, first_line)
-            if not block:
+            # No header row: names come from `columns` or the first row's width.
+            columns = self._codec.columns
+            width = next((len(row) for row in block if row), 0)
+            if columns is None and not width:
                 return Chunk([])
+            self._set_names(columns or tuple(f"column_{i}" for i in range(1, width + 1)), 0)
         names = self._names
         assert names is not None
         if len(set(map(len, block))) == 1 and len(block[0]) == len(names):
@@ -217,7 +230,7 @@ class _RowDecoder:
         where = self._source
         for row in block:
             start = line
-            line += 1 + sum(len(_line_breaks(field)) for field in row)
+            line += 1 + _breaks(row)
             if not row:
                 continue  # a blank line
             if len(row) != width:
@@ -247,47 +260,30 @@ class _RowDecoder:
                 ) from None
         return dict(zip(self._names or (), values, strict=True))
 
-    def _take_names(self, block: list[list[str]], first_line: int) -> tuple[list[list[str]], int]:
-        """Settle the field names from the header row, ``columns`` or the first row's width."""
-        codec = self._codec
-        rest = block
-        line = first_line
-        if codec.header:
-            while rest and not rest[0]:
-                line += 1
-                rest = rest[1:]
-            if not rest:
-                return [], line
-            row, rest = rest[0], rest[1:]
-            header_line = line
-            line += 1 + sum(len(_line_breaks(field)) for field in row)
-            if codec.columns is not None:
-                if len(codec.columns) != len(row):
-                    raise DataError(
-                        f"columns names {len(codec.columns)} fields, the header has {len(row)}",
-                        source=self._source,
-                        line=header_line,
-                    )
-                names = codec.columns
-            else:
-                names = tuple(row)
-                repeated = sorted({n for n in names if names.count(n) > 1})
-                if repeated:
-                    raise DataError(
-                        f"header repeats column names {repeated}; name them with `columns`",
-                        source=self._source,
-                        line=header_line,
-                    )
-        elif codec.columns is not None:
-            names = codec.columns
-        else:
-            width = next((len(r) for r in rest if r), 0)
-            if not width:
-                return [], line
-            names = tuple(f"column_{i}" for i in range(1, width + 1))
+    def use_header(self, row: list[str], line: int) -> None:
+        """Take the names from the header row (found at ``line``), or rename it by ``columns``."""
+        columns = self._codec.columns
+        if columns is not None:
+            if len(columns) != len(row):
+                raise DataError(
+                    f"columns names {len(columns)} fields, the header has {len(row)}",
+                    source=self._source,
+                    line=line,
+                )
+            self._set_names(columns, line)
+            return
+        repeated = sorted({name for name in row if row.count(name) > 1})
+        if repeated:
+            raise DataError(
+                f"header repeats column names {repeated}; name them with `columns`",
+                source=self._source,
+                line=line,
+            )
+        self._set_names(tuple(row), line)
+
+    def _set_names(self, names: tuple[str, ...], line: int) -> None:
         self._names = names
-        self._converters = _converters(names, codec.types, self._source, line)
-        return rest, line
+        self._converters = _converters(names, self._codec.types, self._source, line)
 
 
 def _converters(
@@ -373,7 +369,8 @@ class CsvEncoder(Encoder):
             "quotechar": codec.quotechar,
             "escapechar": codec.escapechar,
             "quoting": _QUOTING[codec.quoting],
-            "lineterminator": codec.line_terminator,
+            # RFC 4180 CRLF, always: with "\n" alone csv.writer leaves a "\r" in a value unquoted.
+            "lineterminator": "\r\n",
         }
         self._writer = csv.writer(self._buffer, **self._dialect)
         self._count = 0
