@@ -1,0 +1,109 @@
+"""``graphql`` sink: one mutation per record, variables from record fields by JMESPath."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, model_validator
+
+from engine.components.base import ComponentContext, Sink, SinkConfig
+from engine.connectors.http.client import HttpEndpoint, HttpOptions
+from engine.connectors.http.delivery import RecordDelivery
+from engine.connectors.http.graphql import (
+    GraphQLDocument,
+    GraphQLErrors,
+    check_document,
+    execute,
+    load_document,
+)
+from engine.mapping import compile_expression
+from engine.records import Batch, Record
+
+if TYPE_CHECKING:
+    from engine.registry import Registry
+
+__all__ = ["GraphQLSink", "GraphQLSinkConfig"]
+
+
+class GraphQLSinkConfig(SinkConfig, HttpOptions):
+    """Runs a mutation per record; GraphQL errors fail the record (routed by on_error)."""
+
+    type: Literal["graphql"] = "graphql"
+    query: str | None = Field(None, description="The mutation, inline.")
+    query_file: str | None = Field(None, description="Or a .graphql file beside the pipeline.")
+    operation_name: str | None = Field(None, description="Operation to run in the document.")
+    variables: dict[str, str] | None = Field(
+        None,
+        description="Variable name -> JMESPath over the record; default the record itself "
+        "is the variables object.",
+        examples=[{"input": "{sku: sku, title: name}"}],
+    )
+    static_variables: dict[str, Any] = Field(
+        default_factory=dict, description="Variables with fixed values, sent with every record."
+    )
+    concurrency: int = Field(8, ge=1, le=1000, description="Mutations in flight.")
+
+    @model_validator(mode="after")
+    def _one_document(self) -> GraphQLSinkConfig:
+        if (self.query is None) == (self.query_file is None):
+            raise ValueError("set exactly one of `query` and `query_file`")
+        if self.query is not None:
+            check_document(self.query, "query")
+        return self
+
+    def resource(self) -> str | None:
+        return HttpOptions.resource(self)
+
+    def expressions(self) -> Iterable[tuple[tuple[str | int, ...], str]]:
+        for name, expr in (self.variables or {}).items():
+            yield ("variables", name), expr
+
+
+class GraphQLSink(Sink[GraphQLSinkConfig]):
+    def __init__(self, config: GraphQLSinkConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self.endpoint = HttpEndpoint(config, context, timeout=config.timeout)
+        self.delivery = RecordDelivery(config.concurrency)
+        self._variables = {
+            name: compile_expression(expr) for name, expr in (config.variables or {}).items()
+        }
+        self._document: GraphQLDocument | None = None
+
+    async def open(self) -> None:
+        await self.endpoint.open()
+        self._document = load_document(self.context, self.config.query, self.config.query_file)
+
+    async def close(self, *, success: bool) -> None:
+        await self.endpoint.aclose()
+
+    async def check(self) -> None:
+        await self.endpoint.open()
+        await execute(self.endpoint, GraphQLDocument("query { __typename }"), {})
+
+    def variables_for(self, record: Record) -> dict[str, Any]:
+        if not self._variables:
+            return {**self.config.static_variables, **record}
+        out = dict(self.config.static_variables)
+        for name, expr in self._variables.items():
+            out[name] = expr.search(record)
+        return out
+
+    async def _send(self, record: Record) -> None:
+        assert self._document is not None
+        result = await execute(
+            self.endpoint, self._document, self.variables_for(record), self.config.operation_name
+        )
+        if result.errors:
+            raise GraphQLErrors(result.messages)
+
+    async def write(self, batch: Batch) -> None:
+        if self._document is None:
+            await self.open()
+        await self.delivery.deliver(batch, self._send)
+
+
+def register(registry: Registry) -> None:
+    registry.register(
+        GraphQLSinkConfig, GraphQLSink, type="graphql", summary=GraphQLSinkConfig.__doc__ or ""
+    )

@@ -1,0 +1,198 @@
+"""The HTTP endpoint a connector talks to: one pooled httpx client with auth, rate limit, breaker.
+
+``HttpOptions`` declares the connection fields shared by the http and graphql kinds;
+``HttpEndpoint`` runs one request attempt (circuit check, token bucket, send, status mapped)
+and hands retries to the runtime through ``context.call``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.components.base import ComponentContext
+from engine.connectors.http.auth import AuthSpec, TokenCache, build_auth, secret_query_params
+from engine.connectors.http.errors import (
+    HttpPermanentError,
+    HttpTransientError,
+    error_for_status,
+    map_http_errors,
+    redact_url,
+)
+from engine.resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakerConfig
+from engine.resilience.ratelimit import RateLimiter, RateLimitSpecField, build_limiter
+
+__all__ = ["HttpEndpoint", "HttpOptions", "default_timeout"]
+
+
+def default_timeout() -> float:
+    """Seconds per request when the component sets no `timeout`: INTEGRATION_TIMEOUT or 30."""
+    try:
+        return float(os.environ.get("INTEGRATION_TIMEOUT", "30"))
+    except ValueError:
+        return 30.0
+
+
+class HttpOptions(BaseModel):
+    """Connection fields shared by the http and graphql connectors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="Endpoint URL.", examples=["https://api.example.com/v1/items"])
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    auth: AuthSpec | None = Field(
+        None, description="api_key, bearer, basic or oauth2 (client credentials)."
+    )
+    rate_limit: RateLimitSpecField | None = Field(
+        None,
+        description="Token bucket: '100/s' or { rate, burst, redis, key }; shared through "
+        "Redis when INTEGRATION_REDIS_URL or `redis` is set.",
+    )
+    circuit_breaker: CircuitBreakerConfig | None = Field(
+        None, description="Fail fast after repeated failures: { failures, reset_timeout, ... }."
+    )
+    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+    max_connections: int = Field(100, ge=1, description="Connection pool size.")
+    health_url: str | None = Field(
+        None, description="URL probed by health checks; default `url` (GET)."
+    )
+
+    @field_validator("url", "health_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+        return value
+
+    def resource(self) -> str | None:
+        return redact_url(self.url, secret_query_params(self.auth))
+
+
+class HttpEndpoint:
+    """One component's connection: open once, send many, close once."""
+
+    def __init__(
+        self,
+        options: HttpOptions,
+        context: ComponentContext,
+        *,
+        timeout: float | None = None,
+        base_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.options = options
+        self.context = context
+        self.timeout = timeout or default_timeout()
+        self.secret_params = secret_query_params(options.auth)
+        self._base_headers = dict(base_headers or {})
+        self._client: httpx.AsyncClient | None = None
+        self._tokens: TokenCache | None = None
+        self.limiter: RateLimiter | None = None
+        self.breaker: CircuitBreaker | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        opts = self.options
+        auth, self._tokens = build_auth(
+            opts.auth, verify=opts.verify_tls, timeout=self.timeout, on_event=self._event
+        )
+        self._client = httpx.AsyncClient(
+            auth=auth,
+            headers={**self._base_headers, **opts.headers},
+            timeout=self.timeout,
+            verify=opts.verify_tls,
+            follow_redirects=True,
+            limits=httpx.Limits(
+                max_connections=opts.max_connections,
+                max_keepalive_connections=opts.max_connections,
+            ),
+        )
+        if opts.rate_limit is not None:
+            key = f"{self.context.pipeline}:{self.context.component_id}"
+            self.limiter = build_limiter(opts.rate_limit, key)
+        if opts.circuit_breaker is not None:
+            self.breaker = CircuitBreaker(opts.circuit_breaker, on_change=self._circuit_changed)
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+        if self._tokens is not None:
+            await self._tokens.aclose()
+            self._tokens = None
+        if self.limiter is not None:
+            await self.limiter.aclose()
+            self.limiter = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("HttpEndpoint used before open()")
+        return self._client
+
+    # -- requests -------------------------------------------------------------------------
+    async def attempt(self, method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        """One try: circuit check, a token from the bucket, the request, its status mapped."""
+        breaker = self.breaker
+        if breaker is not None:
+            breaker.before()
+        try:
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            with map_http_errors(method, url, self.secret_params):
+                response = await self.client.request(method, url, **kwargs)
+            error = error_for_status(response, self.secret_params)
+        except HttpTransientError as exc:
+            if breaker is not None:
+                breaker.failure(str(exc.status or "connection"))
+            raise
+        except BaseException:
+            if breaker is not None:
+                breaker.release()
+            raise
+        if breaker is not None:
+            # a 429 says the endpoint is alive and wants us slower: Retry-After handles it
+            if isinstance(error, HttpTransientError) and error.status != 429:
+                breaker.failure(str(error.status))
+            else:
+                breaker.success()
+        if error is not None:
+            raise error
+        return response
+
+    async def request(self, method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        """A request under the runtime's timeout and retry policy."""
+        return await self.context.call(lambda: self.attempt(method, url, **kwargs))
+
+    async def check(self) -> None:
+        """Probe the endpoint once: unreachable, 5xx, 401, 403 and 404 are unhealthy.
+
+        Other answers (405 from a POST-only endpoint, 400 for a missing body) prove the
+        endpoint is there and accepts our credentials.
+        """
+        url = self.options.health_url or self.options.url
+        try:
+            await self.attempt("GET", url)
+        except HttpPermanentError as exc:
+            if exc.status in (401, 403, 404) or exc.status is None:
+                raise
+
+    # -- audit ------------------------------------------------------------------------------
+    def _event(self, action: str, level: str, details: Mapping[str, object]) -> None:
+        self.context.emit(action, level, **details)
+
+    def _circuit_changed(self, old: BreakerState, new: BreakerState, reason: str) -> None:
+        level = "WARNING" if new is BreakerState.OPEN else "INFO"
+        self.context.emit(
+            f"circuit_{new.value}",
+            level,
+            previous=old.value,
+            state=new.value,
+            reason=reason,
+            resource=self.options.resource(),
+        )

@@ -1,0 +1,138 @@
+"""GraphQL over HTTP: documents checked with graphql-core, sent through the same HttpEndpoint.
+
+Going through :class:`HttpEndpoint` (rather than a second client stack) gives GraphQL the
+http connector's auth, rate limit, circuit breaker, Retry-After and error map unchanged.
+A response's ``errors`` are GraphQL errors: with no data they fail the request; with
+partial data the data is kept and the errors are reported as rejected input (``on_error``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, OperationDefinitionNode, parse
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.components.base import ComponentContext
+from engine.connectors.http.client import HttpEndpoint
+from engine.errors import PermanentError, TransientError
+
+__all__ = [
+    "GraphQLDocument",
+    "GraphQLErrors",
+    "GraphQLPagination",
+    "GraphQLResult",
+    "check_document",
+    "execute",
+    "load_document",
+]
+
+#: `extensions.code` values that mean "slow down / try again", not "your request is wrong"
+TRANSIENT_CODES = frozenset({"THROTTLED", "RATE_LIMITED", "SERVICE_UNAVAILABLE"})
+
+
+class GraphQLPagination(BaseModel):
+    """Relay cursor pagination through `pageInfo { hasNextPage endCursor }`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    page_info: str = Field(
+        description="JMESPath (within `data`) to the pageInfo object.",
+        examples=["products.pageInfo"],
+    )
+    cursor_variable: str = Field("after", description="Variable that receives `endCursor`.")
+    max_pages: int | None = Field(None, ge=1, description="Read at most this many pages.")
+
+
+class GraphQLErrors(PermanentError):
+    """The server answered with GraphQL errors and no data."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+        super().__init__("GraphQL errors: " + "; ".join(messages))
+
+
+class GraphQLDocument:
+    """A parsed query or mutation: its text and its operation kind."""
+
+    def __init__(self, text: str, where: str = "query") -> None:
+        self.text = text
+        self.operation = check_document(text, where)
+
+
+def check_document(text: str, where: str = "query") -> str:
+    """Parse ``text``; return its first operation kind ("query"/"mutation"); ValueError if bad."""
+    try:
+        document = parse(text)
+    except GraphQLError as exc:
+        raise ValueError(f"{where} is not valid GraphQL: {exc.message}") from None
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            return definition.operation.value
+    raise ValueError(f"{where} defines no operation")
+
+
+def load_document(
+    context: ComponentContext, inline: str | None, file: str | None
+) -> GraphQLDocument:
+    """The document from config (inline or a file beside the pipeline); PermanentError if bad."""
+    if inline is not None:
+        return GraphQLDocument(inline)
+    assert file is not None
+    path = context.resolve(file)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PermanentError(f"cannot read GraphQL document {path}: {exc.strerror}") from None
+    try:
+        return GraphQLDocument(text, str(path))
+    except ValueError as exc:
+        raise PermanentError(str(exc)) from None
+
+
+class GraphQLResult:
+    def __init__(self, data: Any, errors: list[dict[str, Any]]) -> None:
+        self.data = data
+        self.errors = errors
+
+    @property
+    def messages(self) -> list[str]:
+        return [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in self.errors]
+
+
+async def execute(
+    endpoint: HttpEndpoint,
+    document: GraphQLDocument,
+    variables: dict[str, Any],
+    operation_name: str | None = None,
+) -> GraphQLResult:
+    """One attempt (no retry): POST the operation; classify transport and GraphQL errors."""
+    payload: dict[str, Any] = {"query": document.text, "variables": variables}
+    if operation_name:
+        payload["operationName"] = operation_name
+    response = await endpoint.attempt(
+        "POST",
+        endpoint.options.url,
+        content=orjson.dumps(payload),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise PermanentError("GraphQL response is not JSON") from None
+    if not isinstance(body, dict) or ("data" not in body and "errors" not in body):
+        raise PermanentError("GraphQL response has neither `data` nor `errors`")
+    errors = body.get("errors") or []
+    if not isinstance(errors, list):
+        errors = [errors]
+    result = GraphQLResult(body.get("data"), errors)
+    if errors and result.data is None:
+        codes = {
+            str((e.get("extensions") or {}).get("code", "")) for e in errors if isinstance(e, dict)
+        }
+        if codes & TRANSIENT_CODES:
+            raise TransientError("GraphQL: " + "; ".join(result.messages))
+        raise GraphQLErrors(result.messages)
+    return result

@@ -1,0 +1,232 @@
+"""Token-bucket rate limits: in-process, or shared by every process through one Redis script.
+
+Both buckets work by reservation: a caller takes its token at once (the balance may go
+negative) and sleeps until the moment that token would have been refilled. Over any window
+of ``T`` seconds at most ``burst + rate * T`` calls pass, however many tasks or processes
+share the bucket, and nobody polls.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
+
+import anyio
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from engine.errors import TransientError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = [
+    "LocalTokenBucket",
+    "RateLimitSpec",
+    "RateLimitSpecField",
+    "RateLimiter",
+    "RedisTokenBucket",
+    "build_limiter",
+    "parse_rate",
+]
+
+_UNITS: dict[str, float] = {
+    "ms": 0.001,
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$")
+
+
+def parse_rate(text: str) -> float:
+    """``"100/s"``, ``"6000/min"``, ``"5/100ms"`` -> calls per second."""
+    match = _RATE.match(text.lower())
+    if match is None or match.group(3) not in _UNITS:
+        raise ValueError(
+            f"invalid rate {text!r}: expected COUNT/UNIT such as '100/s', '6000/min' or "
+            f"'5/100ms' (units: {', '.join(sorted(_UNITS))})"
+        )
+    count = float(match.group(1))
+    period = float(match.group(2) or 1) * _UNITS[match.group(3)]
+    if count <= 0 or period <= 0:
+        raise ValueError(f"invalid rate {text!r}: count and period must be positive")
+    return count / period
+
+
+def _shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"rate": value}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"rate": f"{value}/s"}
+    return value
+
+
+class RateLimitSpec(BaseModel):
+    """A token bucket: ``rate`` calls per period with a ``burst``; shared through Redis if set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate: str = Field(description="Calls per period: '100/s', '6000/min', '5/100ms'.")
+    burst: int | None = Field(
+        None,
+        ge=1,
+        description="Calls allowed at once after a quiet spell; default a tenth of a second's "
+        "worth of `rate`, at least 1.",
+    )
+    redis: str | bool | None = Field(
+        None,
+        description="Redis URL to share the bucket between processes; default "
+        "INTEGRATION_REDIS_URL when set; false keeps the bucket in this process.",
+    )
+    key: str | None = Field(
+        None,
+        description="Name of the shared bucket; components and pipelines with the same key "
+        "share one limit. Default: pipeline and component id.",
+    )
+
+    @field_validator("rate")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @property
+    def per_second(self) -> float:
+        return parse_rate(self.rate)
+
+    @property
+    def burst_size(self) -> int:
+        return self.burst or max(1, math.ceil(self.per_second / 10))
+
+    def redis_url(self, env: dict[str, str] | None = None) -> str | None:
+        if self.redis is False:
+            return None
+        if isinstance(self.redis, str):
+            return self.redis
+        return (env if env is not None else os.environ).get("INTEGRATION_REDIS_URL") or None
+
+
+#: the config field type: accepts ``"100/s"``, a number (per second) or a table
+RateLimitSpecField = Annotated[
+    RateLimitSpec,
+    BeforeValidator(_shorthand, json_schema_input_type=str | float | RateLimitSpec),
+]
+
+
+class RateLimiter(Protocol):
+    async def acquire(self) -> None:
+        """Wait until one call may go."""
+
+    async def aclose(self) -> None: ...
+
+
+class LocalTokenBucket:
+    """A token bucket for the tasks of this process."""
+
+    def __init__(self, rate: float, burst: int, clock: Any = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+
+    def reserve(self, n: float = 1.0) -> float:
+        """Take ``n`` tokens now; return how long to wait before using them."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens -= n
+        return max(0.0, -self._tokens / self.rate)
+
+    async def acquire(self) -> None:
+        wait = self.reserve()
+        if wait > 0:
+            await anyio.sleep(wait)
+
+    async def aclose(self) -> None:
+        pass
+
+
+# Runs atomically in Redis, timed by the Redis server's clock so processes on hosts with
+# different clocks still share one bucket. Returns the wait in seconds as a string (Lua
+# numbers returned to Redis are truncated to integers).
+_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+tokens = tokens - n
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+local idle = (burst - tokens) / rate
+redis.call('PEXPIRE', KEYS[1], math.ceil(idle * 1000) + 1000)
+if tokens >= 0 then
+  return '0'
+end
+return tostring(-tokens / rate)
+"""
+
+
+class RedisTokenBucket:
+    """A token bucket shared by every process that names the same key in the same Redis."""
+
+    def __init__(self, url: str, key: str, rate: float, burst: int) -> None:
+        from redis.asyncio import Redis
+
+        self.key = f"engine:ratelimit:{key}"
+        self.rate = rate
+        self.burst = burst
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        self._script = self._redis.register_script(_LUA)
+
+    async def reserve(self) -> float:
+        from redis.exceptions import RedisError
+
+        try:
+            raw = await self._script(keys=[self.key], args=[self.rate, self.burst, 1])
+        except RedisError as exc:
+            # The limit is a contract with the endpoint: without Redis, wait and retry rather
+            # than overrun it from every process at once.
+            raise TransientError(
+                f"rate limiter: Redis unavailable ({type(exc).__name__})"
+            ) from None
+        return float(raw.decode() if isinstance(raw, bytes) else raw)
+
+    async def acquire(self) -> None:
+        wait = await self.reserve()
+        if wait > 0:
+            await anyio.sleep(wait)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+def build_limiter(spec: RateLimitSpec, default_key: str) -> RateLimiter:
+    """The bucket a component uses: shared through Redis when a URL is configured."""
+    url = spec.redis_url()
+    if url:
+        return RedisTokenBucket(url, spec.key or default_key, spec.per_second, spec.burst_size)
+    return LocalTokenBucket(spec.per_second, spec.burst_size)
+
+
+def redis_client(url: str) -> Redis:
+    """A client for health checks and tests (same options as the shared bucket)."""
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
