@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-__all__ = ["canonical_json"]
+__all__ = ["canonical_event", "canonical_json"]
 
 _MAX_SAFE_INT = 2**53 - 1
 # Code points at or above U+D800 sort differently by UTF-16 code unit than by code point.
@@ -64,4 +64,25 @@ def canonical_json(value: Any) -> bytes:
         prepared = _prepare(value)
     except _NeedsReference:
         return bytes(rfc8785.dumps(value))
+    return orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS)
+
+
+def canonical_event(draft: dict[str, Any]) -> bytes:
+    """:func:`canonical_json` of an event body as the trail builds it, faster.
+
+    Top-level keys are the event's own ASCII field names and its values are strings,
+    None or small ints, except ``risk_score`` (a float) and ``details`` (any JSON).
+    """
+    prepared = dict(draft)
+    try:
+        prepared["risk_score"] = _prepare(prepared["risk_score"])
+        details = prepared["details"]
+        if details:
+            prepared["details"] = _prepare(details)
+        for name in ("seq", "record_count"):
+            value = prepared[name]
+            if value is not None and not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+                raise _NeedsReference
+    except _NeedsReference:
+        return bytes(rfc8785.dumps(draft))
     return orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     func,
@@ -68,8 +69,6 @@ events_table = Table(
     Column("user_id", String(200)),
     Column("stage", String(200)),
     Column("risk_score", Float, nullable=False),
-    Column("key_id", String(64), nullable=False),
-    Column("prev_mac", String(64), nullable=False),
     Column("mac", String(64), nullable=False),
     Column("body", LargeBinary, nullable=False),
     Index("ix_audit_events_timestamp", "timestamp"),
@@ -98,8 +97,6 @@ INDEXED_FIELDS = (
     "user_id",
     "stage",
     "risk_score",
-    "key_id",
-    "prev_mac",
 )
 
 _T = TypeVar("_T")
@@ -139,8 +136,6 @@ class StoredEvent(NamedTuple):
     user_id: str | None
     stage: str | None
     risk_score: float
-    key_id: str
-    prev_mac: str
     mac: str
     body: bytes
 
@@ -390,6 +385,32 @@ class AuditStore:
             return [_stored(r) for r in rows]
 
         return self._guard(work)
+
+    def iter_chain_raw(self, producer: str, *, page: int = 50_000) -> Iterator[Sequence[Any]]:
+        """A chain's rows as driver tuples (StoredEvent field order), for the verifier."""
+        c = events_table.c
+        compiled = (
+            select(*_EVENT_COLUMNS)
+            .where(c.producer == bindparam("p_producer"), c.seq > bindparam("p_after"))
+            .order_by(c.seq)
+            .compile(dialect=self._engine.dialect)
+        )
+        sql = f"{compiled} LIMIT {int(page)}"
+        order = list(compiled.positiontup or ()) if self._engine.dialect.positional else None
+        after = -1
+        while True:
+            values = {"p_producer": producer, "p_after": after}
+            params: Any = tuple(values[k] for k in order) if order is not None else values
+
+            def work(params: Any = params) -> list[Sequence[Any]]:
+                with self._engine.connect() as conn:
+                    return list(conn.exec_driver_sql(sql, params).all())
+
+            batch = self._guard(work)
+            yield from batch
+            if len(batch) < page:
+                return
+            after = batch[-1][1]
 
     def iter_chain(
         self,

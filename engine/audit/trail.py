@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from engine.audit.canonical import canonical_json
+from engine.audit.canonical import canonical_event
 from engine.audit.checkpoint import Checkpoint, sign_checkpoint, write_checkpoint
 from engine.audit.errors import AuditError
 from engine.audit.events import AuditCategory, AuditLevel, Outcome, format_time
@@ -243,7 +243,7 @@ class AuditTrail:
             draft["ingested_at"] = ingested
             draft["key_id"] = key_id
             draft["prev_mac"] = prev
-            body = canonical_json(draft)
+            body = canonical_event(draft)
             mac = digest(key, fromhex(prev) + body, "sha256").hex()
             append_leaf(sha256(b"\x00" + body).digest())
             # In ROW_FIELDS order (the table's columns).
@@ -261,8 +261,6 @@ class AuditTrail:
                     draft["user_id"],
                     draft["stage"],
                     draft["risk_score"],
-                    key_id,
-                    prev,
                     mac,
                     body,
                 )

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 MAX_PROBLEMS_PER_CHAIN = 50
+# The first 12 StoredEvent fields: columns copied from the signed body.
+_CHECKED = ("producer", "seq", *INDEXED_FIELDS)
 
 
 class ProblemKind(StrEnum):
@@ -172,7 +174,7 @@ def _compress(numbers: Sequence[int]) -> str:
 
 def verify_chain(
     producer: str,
-    events: Iterable[tuple[bytes, str, StoredEvent | None]],
+    events: Iterable[tuple[bytes, str, Sequence[Any] | None]],
     keyring: HmacKeyring,
     checkpoints: Sequence[Checkpoint] = (),
     *,
@@ -180,14 +182,18 @@ def verify_chain(
 ) -> ChainReport:
     """Verify one chain given ``(body, mac, stored row or None)`` in stored order.
 
-    ``checkpoints`` must already have valid signatures; ``head_seq`` is the chain head's
-    number as recorded by the store (a second, weaker witness of truncation).
+    A stored row is a sequence in :class:`StoredEvent` field order; its queryable
+    columns are checked against the signed body. ``checkpoints`` must already have
+    valid signatures; ``head_seq`` is the chain head's number as the store records it
+    (a second, weaker witness of truncation).
     """
     report = ChainReport(producer)
     expected = 1
     prev_mac = GENESIS_MAC
     compact = CompactRange()
+    append_leaf = compact.append
     pending_cps = sorted(checkpoints, key=lambda c: c.tree_size)
+    next_cp = pending_cps[0].tree_size if pending_cps else -1
     cp_index = 0
     seen_gaps: list[int] = []
     seen: set[int] = set()
@@ -196,35 +202,42 @@ def verify_chain(
     fromhex = bytes.fromhex
     loads = orjson.loads
     key_cache: dict[str, list[bytes]] = {}
+    count = 0
+    last_seq = 0
 
     for body, mac, stored in events:
-        report.events += 1
+        count += 1
         try:
             data = loads(body)
-            seq = int(data["seq"])
-            event_id = str(data["event_id"])
-            event_prev = str(data["prev_mac"])
-            key_id = str(data["key_id"])
-            prev_bytes = fromhex(event_prev)
+            seq = data["seq"]
+            event_id = data["event_id"]
+            event_prev = data["prev_mac"]
+            key_id = data["key_id"]
+            message = fromhex(event_prev) + body
+            if type(seq) is not int:
+                raise TypeError("seq")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            where = stored.seq if stored is not None else report.events
+            where = stored[1] if stored is not None else count
             report.add(
                 Problem(
                     ProblemKind.MALFORMED,
                     producer,
                     f"stored event #{where} is not a signed event body",
                     seq=where,
-                    event_id=stored.event_id if stored is not None else None,
+                    event_id=stored[2] if stored is not None else None,
                 )
             )
             continue
-        name = _describe(seq, event_id)
 
         keys = key_cache.get(key_id)
         if keys is None:
             keys = key_cache[key_id] = keyring.candidates(key_id)
-        message = prev_bytes + body
-        if not any(hmac.compare_digest(digest(k, message, "sha256").hex(), mac) for k in keys):
+        if len(keys) == 1:
+            intact = digest(keys[0], message, "sha256").hex() == mac
+        else:
+            intact = any(digest(k, message, "sha256").hex() == mac for k in keys)
+        if not intact:
+            name = _describe(seq, event_id)
             if key_id in keyring.keys:
                 report.add(
                     Problem(
@@ -248,57 +261,68 @@ def verify_chain(
                     )
                 )
 
-        if stored is not None:
-            changed = [
-                f
-                for f in INDEXED_FIELDS
-                if getattr(stored, f) != data.get(f) and not _same_number(stored, data, f)
-            ]
-            if stored.seq != seq:
-                changed.insert(0, "seq")
-            if stored.producer != data.get("producer"):
-                changed.insert(0, "producer")
-            if changed:
-                report.add(
-                    Problem(
-                        ProblemKind.COLUMN_MISMATCH,
-                        producer,
-                        f"{name}: stored column(s) {', '.join(changed)} differ from the signed "
-                        "event (modified)",
-                        seq,
-                        event_id,
-                    )
-                )
-
-        if seq > expected:
-            seen_gaps.extend(range(expected, seq))
-        elif seq < expected:
+        if stored is not None and tuple(stored[:12]) != (
+            data.get("producer"),
+            seq,
+            event_id,
+            data.get("timestamp"),
+            data.get("level"),
+            data.get("category"),
+            data.get("action"),
+            data.get("pipeline"),
+            data.get("run_id"),
+            data.get("user_id"),
+            data.get("stage"),
+            data.get("risk_score"),
+        ):
+            changed = [f for i, f in enumerate(_CHECKED) if stored[i] != data.get(f)]
             report.add(
                 Problem(
-                    ProblemKind.REORDERED,
+                    ProblemKind.COLUMN_MISMATCH,
                     producer,
-                    f"{name} appears after event #{expected - 1}: out of order or duplicated",
+                    f"{_describe(seq, event_id)}: stored column(s) {', '.join(changed)} differ "
+                    "from the signed event (modified)",
                     seq,
                     event_id,
                 )
             )
+
+        if seq != expected:
+            if seq > expected:
+                seen_gaps.extend(range(expected, seq))
+            else:
+                report.add(
+                    Problem(
+                        ProblemKind.REORDERED,
+                        producer,
+                        f"{_describe(seq, event_id)} appears after event #{expected - 1}: out "
+                        "of order or duplicated",
+                        seq,
+                        event_id,
+                    )
+                )
         if event_prev != prev_mac:
             report.add(
                 Problem(
                     ProblemKind.BROKEN_LINK,
                     producer,
-                    f"{name}: prev_mac does not match the MAC of the event stored before it "
-                    "(an event was deleted, inserted or moved before it)",
+                    f"{_describe(seq, event_id)}: prev_mac does not match the MAC of the event "
+                    "stored before it (an event was deleted, inserted or moved before it)",
                     seq,
                     event_id,
                 )
             )
-        seen.add(seq)
+        if seen_gaps:
+            seen.add(seq)
         prev_mac = mac
-        expected = max(expected, seq + 1)
-        report.last_seq = max(report.last_seq, seq)
+        if seq >= expected:
+            expected = seq + 1
+        if seq > last_seq:
+            last_seq = seq
 
-        compact.append(sha256(b"\x00" + body).digest())
+        append_leaf(sha256(b"\x00" + body).digest())
+        if compact.size != next_cp:
+            continue
         while cp_index < len(pending_cps) and pending_cps[cp_index].tree_size <= compact.size:
             cp = pending_cps[cp_index]
             cp_index += 1
@@ -310,12 +334,16 @@ def verify_chain(
                             ProblemKind.ROOT_MISMATCH,
                             producer,
                             f"the first {cp.tree_size} events do not hash to the root signed "
-                            f"in {cp.label}: history was rewritten (last event {name})",
+                            f"in {cp.label}: history was rewritten (last event "
+                            f"{_describe(seq, event_id)})",
                             seq,
                             event_id,
                         )
                     )
+        next_cp = pending_cps[cp_index].tree_size if cp_index < len(pending_cps) else -1
 
+    report.events = count
+    report.last_seq = last_seq
     report.missing = [n for n in seen_gaps if n not in seen]
     if report.missing:
         report.add(
@@ -372,15 +400,6 @@ def verify_chain(
     return report
 
 
-def _same_number(stored: StoredEvent, data: dict[str, Any], name: str) -> bool:
-    left, right = getattr(stored, name), data.get(name)
-    return (
-        isinstance(left, int | float)
-        and isinstance(right, int | float)
-        and float(left) == float(right)
-    )
-
-
 def load_checkpoint_set(
     paths: Iterable[Path], public_keys: PublicKeys
 ) -> tuple[dict[str, list[Checkpoint]], list[Problem], int]:
@@ -413,9 +432,12 @@ def load_checkpoint_set(
     return dict(good), problems, count
 
 
-def _store_events(store: AuditStore, producer: str) -> Iterator[tuple[bytes, str, StoredEvent]]:
-    for stored in store.iter_chain(producer):
-        yield bytes(stored.body), stored.mac, stored
+def _store_events(store: AuditStore, producer: str) -> Iterator[tuple[bytes, str, Sequence[Any]]]:
+    for row in store.iter_chain_raw(producer):
+        body = row[13]
+        if type(body) is not bytes:  # a tamperer may store text; verify what is there
+            body = body.encode() if isinstance(body, str) else bytes(body)
+        yield body, row[12], row
 
 
 def verify_store(

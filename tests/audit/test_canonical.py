@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.audit.canonical import canonical_json
+from engine.audit.canonical import canonical_event, canonical_json
 
 json_values = st.recursive(
     st.none()
@@ -40,3 +40,24 @@ def test_rfc8785_examples() -> None:
 def test_big_integers_are_refused_like_the_reference() -> None:
     with pytest.raises(rfc8785.IntegerDomainError):
         canonical_json({"n": 2**60})
+
+
+@given(
+    st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    st.floats(0, 1),
+    st.text(),
+    st.one_of(st.none(), st.integers(0, 2**53 - 1)),
+)
+def test_event_fast_path_matches_reference(
+    details: dict[str, Any], risk: float, action: str, count: int | None
+) -> None:
+    draft = {
+        "event_id": "0" * 32,
+        "seq": 7,
+        "action": action,
+        "record_count": count,
+        "details": details,
+        "risk_score": risk,
+        "resource": None,
+    }
+    assert canonical_event(draft) == rfc8785.dumps(draft)

@@ -115,7 +115,7 @@ def test_deleted_middle_event(resources: AuditResources) -> None:
 def test_two_events_swapped(resources: AuditResources) -> None:
     fill(resources.trail(PRODUCER), 6)
     cols = "event_id, timestamp, level, category, action, pipeline, run_id, user_id, stage, "
-    cols += "risk_score, key_id, prev_mac, mac, body"
+    cols += "risk_score, mac, body"
     r2 = sql(resources, f"select {cols} from audit_events where seq = 2")[0]
     r3 = sql(resources, f"select {cols} from audit_events where seq = 3")[0]
     names = [c.strip() for c in cols.split(",")]
@@ -149,12 +149,10 @@ def test_forged_event_inserted_without_the_key(resources: AuditResources) -> Non
     sql(
         resources,
         "insert into audit_events values (:p, 4, :e, :t, 'INFO', 'INTEGRATION', "
-        "'approve_payment', 'sync', 'run-1', null, 'warehouse', 0.1, :k, :prev, :mac, :b)",
+        "'approve_payment', 'sync', 'run-1', null, 'warehouse', 0.1, :mac, :b)",
         p=PRODUCER,
         e="f" * 32,
         t=forged["timestamp"],
-        k=forged["key_id"],
-        prev=mac3,
         mac=forged_mac,
         b=forged_body,
     )
@@ -226,10 +224,9 @@ def test_rewritten_history_with_stolen_hmac_key_caught_by_checkpoint(
         mac = hmac.new(key, bytes.fromhex(prev) + new_body, "sha256").hexdigest()
         sql(
             resources,
-            "update audit_events set body = :b, mac = :m, prev_mac = :p where seq = :s",
+            "update audit_events set body = :b, mac = :m where seq = :s",
             b=new_body,
             m=mac,
-            p=prev,
             s=seq,
         )
         prev = mac
