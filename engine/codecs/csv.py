@@ -98,6 +98,13 @@ class CsvCodec(CodecConfig):
             raise ValueError("columns must not repeat a name")
         return self
 
+    def __hash__(self) -> int:
+        """Hashable like the other frozen configs, although ``types`` is a dict."""
+        values = (
+            tuple(sorted(v.items())) if isinstance(v, dict) else v for v in self.__dict__.values()
+        )
+        return hash((type(self), *values))
+
     def file_extension(self) -> str:
         return "tsv" if self.delimiter == "\t" else "csv"
 

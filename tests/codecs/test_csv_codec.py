@@ -210,6 +210,14 @@ def test_invalid_options_are_refused(options: dict[str, Any]) -> None:
         CsvCodec.model_validate(options)
 
 
+def test_codec_is_hashable_and_equal_by_options() -> None:
+    a = CsvCodec(types={"q": "int", "p": "decimal"})
+    b = CsvCodec.model_validate({"types": {"p": "decimal", "q": "int"}})
+    assert a == b
+    assert hash(a) == hash(b)
+    assert len({a, b, CsvCodec(), CsvCodec(delimiter=";")}) == 3
+
+
 def test_encoder_writes_header_from_first_record_and_none_as_empty() -> None:
     data = encode(CsvCodec(), [{"a": 1, "b": None}], [{"a": "x,y", "b": 'q"q'}])
     assert data == b'a,b\r\n1,\r\n"x,y","q""q"\r\n'
