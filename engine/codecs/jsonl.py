@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import islice
+from itertools import chain, islice
 from typing import BinaryIO, Literal
 
 import orjson
@@ -32,7 +32,7 @@ class JsonlCodec(CodecConfig):
             return
         if first.startswith(_BOM):
             first = first[len(_BOM) :]
-        lines = _chain_one(first, lines)
+        lines = chain((first,), lines)
         lineno = 0
         loads = orjson.loads
         while True:
@@ -77,12 +77,6 @@ class JsonlEncoder(Encoder):
             raise _locate_encode_error(records, self._count) from None
         self._stream.write(out)
         self._count += len(records)
-
-
-def _chain_one(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    """Put the (BOM-stripped) first line back in front of the others."""
-    yield first
-    yield from rest
 
 
 def _slow_chunk(block: list[bytes], lineno: int, source: str) -> Chunk:
