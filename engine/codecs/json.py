@@ -233,14 +233,8 @@ class _Scanner:
             if not data:
                 self._eof = True
                 break
-            if not self._started:
-                self._started = True
-                if data.startswith(_BOM):
-                    data = data[len(_BOM) :]
-                    self._base_offset = len(_BOM)
-                    self._bytes_read = len(_BOM)
             self._bytes_read += len(data)
-            if data and self._append(data, final=False):
+            if self._append(data, final=False):
                 return
         self._append(b"", final=True)
 
@@ -253,6 +247,11 @@ class _Scanner:
             raise DataError(
                 f"invalid UTF-8: {exc.reason}", source=self._source, line=line, offset=offset
             ) from None
+        if not self._started and text:
+            self._started = True
+            if text.startswith("\ufeff"):  # a byte order mark, however the reads cut it
+                text = text[1:]
+                self._base_offset = len(_BOM)
         self.buf += text
         return bool(text)
 

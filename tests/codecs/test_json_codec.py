@@ -136,6 +136,10 @@ def test_bom_is_skipped_and_offsets_count_it() -> None:
     with pytest.raises(DataError) as info:
         decode_bytes(JsonCodec(), data)
     assert info.value.offset == data.index(b"nope")
+    with pytest.raises(DataError) as info:
+        records_of(JsonCodec(), Trickle(data, 1))
+    assert info.value.offset == data.index(b"nope")
+    assert records_of(JsonCodec(), Trickle(b'\xef\xbb\xbf{"a": 1}', 1)) == [{"a": 1}]
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 64])
