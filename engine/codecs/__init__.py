@@ -11,8 +11,10 @@ from pydantic import BeforeValidator, Field
 
 from engine.codecs.base import CodecConfig, Encoder
 from engine.codecs.csv import CsvCodec
+from engine.codecs.edi import EdiCodec
 from engine.codecs.json import JsonCodec
 from engine.codecs.jsonl import JsonlCodec
+from engine.codecs.xml import XmlCodec
 from engine.records import Chunk
 
 __all__ = [
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 #: Every codec kind; add one entry here to make a new codec valid wherever ``CodecSpec`` is.
-_CODECS: tuple[type[CodecConfig], ...] = (JsonCodec, JsonlCodec, CsvCodec)
+_CODECS: tuple[type[CodecConfig], ...] = (JsonCodec, JsonlCodec, CsvCodec, XmlCodec, EdiCodec)
 
 _NAMES: tuple[str, ...] = tuple(c.model_fields["type"].default for c in _CODECS)
 
