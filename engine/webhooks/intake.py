@@ -108,6 +108,7 @@ class Intake:
         """No more requests; fail every one not yet delivered."""
         self.open = False
         self._send.close()
+        self._receive.close()
         for pending in list(self._outstanding):
             pending.fail(reason)
         self._outstanding.clear()

@@ -1,0 +1,53 @@
+"""`engine serve FILE`: run a pipeline long, fed by its webhook sources over HTTP."""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+import click
+
+from engine.errors import ConfigError, EngineError
+from engine.pipeline import compile_file
+
+__all__ = ["serve"]
+
+
+@click.command("serve")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
+@click.option("--verbose", "-v", is_flag=True, help="Log every request.")
+def serve(file: str, host: str, port: int, no_audit: bool, verbose: bool) -> None:
+    """Serve FILE: webhook sources at their paths, /healthz and /metrics.
+
+    Runs until SIGINT/SIGTERM, then stops taking requests and lets the pipeline deliver what
+    it holds. Exit 0 when the pipeline ended cleanly, 1 when it failed, 78 when FILE is invalid.
+    """
+    from engine.runtime.observer import NullObserver
+    from engine.serve.app import EngineServer
+
+    try:
+        plan = compile_file(file)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(78)
+    server = EngineServer(plan, observer=NullObserver() if no_audit else None)
+    paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
+    click.echo(
+        f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)", err=True
+    )
+
+    async def main() -> int:
+        summary = await server.serve(host, port, log_level="info" if verbose else "warning")
+        if summary.error:
+            click.echo(f"error: {summary.error}", err=True)
+        return 0 if summary.ok else 1
+
+    try:
+        code = anyio.run(main)
+    except EngineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(code)

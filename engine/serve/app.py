@@ -1,0 +1,284 @@
+"""`engine serve FILE`: the pipeline running long, fed by webhook requests over HTTP.
+
+One ASGI app (Starlette) serves each webhook source at its path, ``/healthz`` and
+``/metrics``. A webhook request is answered 2xx only after every sink downstream delivered
+its records (the runtime's acknowledgement); a bad signature gets 401 and a SECURITY event;
+a replayed delivery id is answered 200 without being ingested again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from engine.codecs import JsonCodec, decode_bytes
+from engine.components.base import ComponentContext, Source
+from engine.components.sources.webhook import WebhookSource, WebhookSourceConfig
+from engine.connectors.http.decode import decode_body
+from engine.errors import DataError
+from engine.graph.plan import Node, Plan
+from engine.health import check_node
+from engine.mapping import compile_expression
+from engine.pipeline import run
+from engine.records import Batch
+from engine.runtime.observer import RunObserver, RunSummary, StageStats
+from engine.runtime.runner import Runner
+from engine.serve.metrics import CONTENT_TYPE, Metrics
+from engine.webhooks.intake import Intake, IntakeClosed
+from engine.webhooks.replay import ReplayCache
+from engine.webhooks.signatures import SignatureError, verify
+
+__all__ = ["EngineServer", "WebhookRoute"]
+
+HEALTH_CACHE_SECONDS = 10.0
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class WebhookRoute:
+    """One webhook source: its intake queue, replay cache and the source once built."""
+
+    def __init__(self, cid: str, config: WebhookSourceConfig) -> None:
+        self.cid = cid
+        self.config = config
+        self.intake = Intake(config.queue)
+        self.replay = ReplayCache(config.replay_ttl)
+        self.records = compile_expression(config.records) if config.records else None
+        self.source: WebhookSource | None = None
+
+    def factory(self, node: Node, context: ComponentContext) -> Source[Any]:
+        self.source = WebhookSource(self.config, context, intake=self.intake)
+        return self.source
+
+    def emit(self, action: str, level: str, **details: object) -> None:
+        if self.source is not None:
+            self.source.context.emit(action, level, **details)
+
+    def decode(self, body: bytes) -> Batch:
+        codec = self.config.codec
+        where = f"webhook:{self.config.path}"
+        if codec is None or isinstance(codec, JsonCodec):
+            _, chunk = decode_body(body, None, self.records, where)
+        else:
+            chunk = decode_bytes(codec, body, source=where)
+        if chunk.rejected:
+            first = chunk.rejected[0]
+            raise DataError(f"{first.location or where}: {first.reason}")
+        return chunk.records
+
+
+class EngineServer:
+    """The app and the pipeline run behind it; ``serve()`` runs both until stopped."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        workspace: Path | None = None,
+        observer: RunObserver | None = None,
+    ) -> None:
+        self.plan = plan
+        self.workspace = workspace
+        self.observer = observer
+        self.routes: dict[str, WebhookRoute] = {}
+        for node in plan.nodes.values():
+            if isinstance(node.config, WebhookSourceConfig):
+                self.routes[node.id] = WebhookRoute(node.id, node.config)
+        self.metrics = Metrics(plan.name)
+        self.runner: Runner | None = None
+        self.summary: RunSummary | None = None
+        self.started = anyio.Event()
+        self._server: uvicorn.Server | None = None
+        self._health: tuple[float, dict[str, str | None]] | None = None
+        routes = [
+            Route(r.config.path, self._endpoint(r), methods=["POST"]) for r in self.routes.values()
+        ]
+        routes += [
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/metrics", self.metrics_endpoint, methods=["GET"]),
+        ]
+        self.app = Starlette(routes=routes)
+
+    # -- the pipeline -------------------------------------------------------------------------
+    def _progress(self, stats: Mapping[str, StageStats]) -> None:
+        self.metrics.stages = stats
+
+    async def run_pipeline(self) -> RunSummary:
+        overrides = {cid: route.factory for cid, route in self.routes.items()}
+        kwargs: dict[str, Any] = {
+            "source_overrides": overrides,
+            "on_progress": self._progress,
+            "runner_hook": self._hook,
+        }
+        if self.workspace is not None:
+            kwargs["workspace"] = self.workspace
+        if self.observer is not None:
+            kwargs["observer"] = self.observer
+        try:
+            self.summary = await run(self.plan, **kwargs)
+        finally:
+            self.metrics.up = False
+            for route in self.routes.values():
+                route.intake.close("the pipeline stopped")
+        self.metrics.stages = self.summary.stages
+        return self.summary
+
+    def _hook(self, runner: Runner) -> None:
+        self.runner = runner
+        self.metrics.up = True
+
+    def stop(self) -> None:
+        """Stop taking requests, let the pipeline deliver what it holds, then end."""
+        if self._server is not None:
+            self._server.should_exit = True
+
+    async def serve(
+        self, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning"
+    ) -> RunSummary:
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False
+        )
+        self._server = uvicorn.Server(config)
+        summary: RunSummary | None = None
+
+        async def pipeline() -> None:
+            nonlocal summary
+            summary = await self.run_pipeline()
+            self.stop()  # the pipeline ended (failed, or had no long-running source)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pipeline)
+            tg.start_soon(self._mark_started)
+            await self._server.serve()
+            # uvicorn has answered every request in flight; now drain the pipeline
+            if self.runner is not None:
+                self.runner.stop()
+        assert summary is not None
+        return summary
+
+    async def _mark_started(self) -> None:
+        assert self._server is not None
+        while not self._server.started:
+            await anyio.sleep(0.01)
+        self.started.set()
+
+    @property
+    def port(self) -> int | None:
+        server = self._server
+        if server is None or not server.servers:
+            return None
+        for sock in server.servers[0].sockets:
+            return int(sock.getsockname()[1])
+        return None
+
+    # -- webhook requests -----------------------------------------------------------------------
+    def _endpoint(self, route: WebhookRoute) -> Any:
+        async def endpoint(request: Request) -> Response:
+            response = await self._handle(route, request)
+            self.metrics.request(route.cid, response.status_code)
+            return response
+
+        return endpoint
+
+    async def _handle(self, route: WebhookRoute, request: Request) -> Response:
+        config = route.config
+        try:
+            body = await _read_body(request, config.max_body)
+        except _BodyTooLarge:
+            return JSONResponse({"error": f"body larger than {config.max_body} bytes"}, 413)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        delivery_id: str | None = None
+        if config.signature is not None:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            try:
+                delivery_id = verify(config.signature, headers, body).delivery_id
+            except SignatureError as exc:
+                self.metrics.signature_failures[route.cid] += 1
+                route.emit(
+                    "webhook_signature_rejected",
+                    "WARNING",
+                    category="SECURITY",
+                    path=config.path,
+                    preset=config.signature.type,
+                    reason=str(exc),
+                    client=request.client.host if request.client else None,
+                )
+                return JSONResponse({"error": "invalid signature"}, 401)
+            if delivery_id is not None and route.replay.seen(delivery_id):
+                self.metrics.replays[route.cid] += 1
+                route.emit("webhook_replay_ignored", "WARNING", path=config.path)
+                return JSONResponse({"accepted": 0, "duplicate": True}, 200)
+        try:
+            records = route.decode(body)
+        except DataError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        if records:
+            try:
+                pending = await route.intake.submit(records)
+                delivered = await pending.wait(config.ack_timeout)
+            except IntakeClosed as exc:
+                return JSONResponse({"error": str(exc)}, 503, headers={"Retry-After": "5"})
+            if not delivered:
+                return JSONResponse(
+                    {"error": "not delivered in time; retry"}, 503, headers={"Retry-After": "5"}
+                )
+        if delivery_id is not None:
+            route.replay.add(delivery_id)
+        self.metrics.accepted_records[route.cid] += len(records)
+        return JSONResponse({"accepted": len(records)}, 200)
+
+    # -- operations --------------------------------------------------------------------------
+    async def healthz(self, request: Request) -> Response:
+        now = time.monotonic()
+        if self._health is None or now - self._health[0] > HEALTH_CACHE_SECONDS:
+            results: dict[str, str | None] = {}
+
+            async def one(node: Node) -> None:
+                results[node.id] = await check_node(self.plan, node, timeout=5.0)
+
+            async with anyio.create_task_group() as tg:
+                for node in self.plan.nodes.values():
+                    if node.id not in self.routes:
+                        tg.start_soon(one, node)
+            self._health = (now, results)
+        checks = self._health[1]
+        running = self.metrics.up
+        healthy = running and all(v is None for v in checks.values())
+        body = {
+            "status": "ok" if healthy else "unhealthy",
+            "pipeline": self.plan.name,
+            "running": running,
+            "components": {cid: v or "ok" for cid, v in checks.items()},
+        }
+        return JSONResponse(body, 200 if healthy else 503)
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        # stage statistics arrive through the runtime's progress callback (every 0.25 s)
+        return PlainTextResponse(self.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes without reading it all into memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise _BodyTooLarge
+        parts.append(part)
+    return b"".join(parts)
