@@ -25,9 +25,6 @@ __all__ = [
     "compile_predicate",
 ]
 
-#: Exceptions that mean "this record's data does not fit the expression", not a bug.
-RUNTIME_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, ArithmeticError)
-
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:

@@ -93,6 +93,7 @@ class Module:
             "_call": runtime.call_function,
             "_order": runtime.order,
             "_terr": runtime.type_error,
+            "_eterr": runtime.element_type_error,
             "_to_number": runtime.to_number,
             "_to_number_str": runtime.to_number_str,
             "_join": runtime.join_strings,

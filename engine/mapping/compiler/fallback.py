@@ -10,16 +10,14 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from engine.mapping.compiler.batch import RUNTIME_ERRORS, BatchFunction, FieldSpec
 from engine.records import Batch, Rejected
 
 __all__ = ["interpreted", "interpreted_filter", "interpreted_map", "interpreted_test"]
 
 Node = dict[str, Any]
-BatchFunction = Callable[[Batch], tuple[Batch, list[Rejected]]]
-#: (output name, required, default factory or None) per field.
-FieldSpec = tuple[str, bool, Callable[[], Any] | None]
 
-_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, ArithmeticError)
+_ERRORS = RUNTIME_ERRORS
 
 
 def _is_true(value: Any) -> bool:

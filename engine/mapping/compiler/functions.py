@@ -34,8 +34,14 @@ def _check_number(b: Builder, function: str, val: Val) -> None:
     _check(b, function, val, NUM, "{}.__class__ not in _NUMS", "['number']")
 
 
-def _check_string(b: Builder, function: str, val: Val, expected: str = "['string']") -> None:
-    _check(b, function, val, STR, "{}.__class__ is not str", expected)
+def _check_string(b: Builder, function: str, val: Val) -> None:
+    _check(b, function, val, STR, "{}.__class__ is not str", "['string']")
+
+
+def _check_string_element(b: Builder, function: str, val: Val) -> None:
+    if not val.kind <= STR:
+        c = val.code
+        b.emit(f"if {c}.__class__ is not str: _eterr({function!r}, {c}, ['array-string'])")
 
 
 def _generic(b: Builder, name: str, nodes: list[Node], cur: Val) -> Val:
@@ -85,16 +91,17 @@ def _round(b: Builder, name: str, nodes: list[Node], cur: Val) -> Val:
     return b.assign(f"_fn_round({value.code}, {digits.code})", NUM)
 
 
-def _join(b: Builder, name: str, nodes: list[Node], cur: Val) -> Val | None:
+def _join(b: Builder, name: str, nodes: list[Node], cur: Val) -> Val:
     items = nodes[1]
     if items["type"] != "multi_select_list" or "null" in cur.kind:
-        return None
+        separator, array = _args(b, nodes, cur)
+        return b.assign(f"_join('join', {separator.code}, {array.code})", STR)
     # join(sep, [a, b, ...]) with a list built right here: check and concatenate the parts.
     separator = b.value(nodes[0], cur)
     parts = _args(b, items["children"], cur)
     _check_string(b, name, separator)
     for part in parts:
-        _check_string(b, name, part, "['array-string']")
+        _check_string_element(b, name, part)
     if not parts:
         return Val("''", STR)
     if separator.code in ("''", '""'):

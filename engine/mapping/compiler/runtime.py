@@ -20,6 +20,7 @@ __all__ = [
     "NUM_TYPES",
     "ExprRef",
     "call_function",
+    "element_type_error",
     "is_false",
     "join_strings",
     "order",
@@ -88,6 +89,11 @@ def type_error(function: str, value: Any, expected: list[str]) -> Any:
     raise exceptions.JMESPathTypeError(function, value, jmespath_type(value), expected)
 
 
+def element_type_error(function: str, value: Any, expected: list[str]) -> Any:
+    """Raise JMESPathTypeError for an array element (jmespath.py names its Python type)."""
+    raise exceptions.JMESPathTypeError(function, value, type(value).__name__, expected)
+
+
 def to_number_str(text: str) -> Any:
     """to_number() of a string that is not plain ASCII digits (jmespath.py: int, then float)."""
     if "." not in text:  # int() never accepts a dot: skip straight to float()
@@ -116,6 +122,6 @@ def join_strings(function: str, separator: Any, items: Any) -> str:
         type_error(function, items, ["array-string"])
     for item in items:
         if item.__class__ is not str:
-            type_error(function, item, ["array-string"])
+            element_type_error(function, item, ["array-string"])
     result: str = separator.join(items)
     return result
