@@ -29,19 +29,29 @@ def _component(raw: str, component: str) -> str | list[str]:
     return raw.split(component) if component in raw else raw
 
 
+_KEYS: dict[str, list[str]] = {}
+
+
+def _keys(tag: str) -> list[str]:
+    keys = _KEYS.get(tag)
+    if keys is None:
+        keys = _KEYS[tag] = [tag, *(f"{tag}{i:02d}" for i in range(1, 100))]
+    return keys
+
+
 def segment_to_dict(elements: list[str], d: Delimiters) -> dict[str, Any]:
     """``["N4", "SOLON", "OH"]`` -> ``{"id": "N4", "N401": "SOLON", "N402": "OH"}``."""
     tag = elements[0]
+    keys = _keys(tag)
+    comp, rep = d.component, d.repetition
     out: dict[str, Any] = {"id": tag}
-    special = (d.component, d.repetition) if d.repetition else (d.component,)
-    for i in range(1, len(elements)):
+    for i in range(1, min(len(elements), 100)):
         raw = elements[i]
         if raw:
-            key = f"{tag}0{i}" if i < 10 else f"{tag}{i}"
-            if any(s in raw for s in special):
-                out[key] = _value(raw, d)
+            if comp in raw or (rep is not None and rep in raw):
+                out[keys[i]] = _value(raw, d)
             else:
-                out[key] = raw
+                out[keys[i]] = raw
     return out
 
 
