@@ -13,7 +13,7 @@ from engine.codecs.edi import EdiCodec
 
 
 def inventory_846(segments: int) -> tuple[bytes, int]:
-    """One interchange holding one 846 of about ``segments`` segments; returns its bytes and count."""
+    """One interchange holding one 846 of about ``segments`` segments, and its segment count."""
     body = ["BIA*00*MM*INV1*20240131", "DTM*405*20240131"]
     item = 0
     while len(body) < segments - 8:
