@@ -41,6 +41,11 @@ def build_proof(
     stored = store.get(event_id)
     if stored is None:
         raise AuditError(f"no event {event_id} in {store.url}")
+    if stored.producer in store.anchors():
+        raise AuditError(
+            f"{stored.producer} was pruned by retention; inclusion proofs for pruned chains "
+            "are not supported yet (verify the chain with `engine audit verify`)"
+        )
     covering = [
         c
         for c in checkpoints

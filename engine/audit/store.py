@@ -9,6 +9,7 @@ failure becomes :class:`AuditStoreError` naming the store without its password.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,6 +84,10 @@ heads_table = Table(
     Column("mac", String(64), nullable=False),
     Column("frontier", Text, nullable=False),
     Column("updated_at", String(32), nullable=False),
+    # Retention: events 1..pruned_seq were deleted; the anchor lets verification resume.
+    Column("pruned_seq", BigInteger, nullable=False, server_default="0"),
+    Column("pruned_mac", String(64), nullable=False, server_default=GENESIS_MAC),
+    Column("pruned_frontier", Text, nullable=False, server_default=""),
 )
 
 # Columns copied from the signed body; verification checks they still agree with it.
@@ -121,6 +126,21 @@ class ChainHead:
     @classmethod
     def genesis(cls, producer: str) -> ChainHead:
         return cls(producer, 0, GENESIS_MAC, CompactRange())
+
+
+@dataclass(frozen=True)
+class PruneAnchor:
+    """Where a pruned chain resumes: the last deleted event's number and MAC, and the
+    Merkle frontier of the deleted prefix."""
+
+    seq: int
+    mac: str
+    frontier: CompactRange
+    intact: bool = True  # False when the stored frontier is malformed (tampered)
+
+    @classmethod
+    def none(cls) -> PruneAnchor:
+        return cls(0, GENESIS_MAC, CompactRange())
 
 
 class StoredEvent(NamedTuple):
@@ -325,6 +345,9 @@ class AuditStore:
             "mac": GENESIS_MAC,
             "frontier": "",
             "updated_at": "",
+            "pruned_seq": 0,
+            "pruned_mac": GENESIS_MAC,
+            "pruned_frontier": "",
         }
         if self.dialect == "postgresql":
             conn.execute(postgresql.insert(heads_table).values(values).on_conflict_do_nothing())
@@ -356,6 +379,111 @@ class AuditStore:
             with self._engine.connect() as conn:
                 rows = conn.execute(select(heads_table.c.producer, heads_table.c.seq)).all()
             return {r.producer: r.seq for r in rows}
+
+        return self._guard(work)
+
+    def anchors(self) -> dict[str, PruneAnchor]:
+        """Each pruned chain's anchor."""
+
+        def work() -> dict[str, PruneAnchor]:
+            h = heads_table.c
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(h.producer, h.pruned_seq, h.pruned_mac, h.pruned_frontier).where(
+                        h.pruned_seq > 0
+                    )
+                ).all()
+            found: dict[str, PruneAnchor] = {}
+            for r in rows:
+                try:
+                    frontier = _frontier_parse(r.pruned_seq, r.pruned_frontier)
+                except ValueError:
+                    found[r.producer] = PruneAnchor(
+                        r.pruned_seq, r.pruned_mac, CompactRange(), False
+                    )
+                else:
+                    found[r.producer] = PruneAnchor(r.pruned_seq, r.pruned_mac, frontier)
+            return found
+
+        return self._guard(work)
+
+    def prune(
+        self,
+        producer: str,
+        *,
+        before: str | None,
+        keep_last: int | None,
+        seal: Callable[[ChainHead, PruneAnchor], tuple[list[tuple[Any, ...]], ChainHead]],
+    ) -> PruneAnchor | None:
+        """Delete a chain's events older than ``before`` (a stored timestamp) or beyond
+        the newest ``keep_last``, record the anchor, and append ``seal``'s signed notice,
+        all in one locked transaction. Returns the new anchor, or None if nothing went."""
+
+        def work() -> PruneAnchor | None:
+            c = events_table.c
+            h = heads_table.c
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    head = self._lock_head(conn, producer)
+                    row = conn.execute(
+                        select(h.pruned_seq, h.pruned_mac, h.pruned_frontier).where(
+                            h.producer == producer
+                        )
+                    ).one()
+                    old = PruneAnchor(
+                        row.pruned_seq,
+                        row.pruned_mac,
+                        _frontier_parse(row.pruned_seq, row.pruned_frontier),
+                    )
+                    through = old.seq
+                    if before is not None:
+                        by_time = conn.execute(
+                            select(func.max(c.seq)).where(
+                                c.producer == producer, c.timestamp < before
+                            )
+                        ).scalar()
+                        through = max(through, int(by_time or 0))
+                    if keep_last is not None:
+                        through = max(through, head.seq - keep_last)
+                    through = min(through, head.seq)
+                    if through <= old.seq:
+                        return None
+                    frontier = old.frontier.copy()
+                    mac = old.mac
+                    for body, row_mac in conn.execute(
+                        select(c.body, c.mac)
+                        .where(c.producer == producer, c.seq > old.seq, c.seq <= through)
+                        .order_by(c.seq)
+                    ):
+                        data = body if isinstance(body, bytes) else bytes(body)
+                        frontier.append(hashlib.sha256(b"\x00" + data).digest())
+                        mac = row_mac
+                    if frontier.size != through:
+                        raise AuditStoreError(
+                            self.url,
+                            f"cannot prune {producer}: events are missing before #{through}",
+                        )
+                    anchor = PruneAnchor(through, mac, frontier)
+                    conn.execute(
+                        events_table.delete().where(c.producer == producer, c.seq <= through)
+                    )
+                    rows, new_head = seal(head, anchor)
+                    self._insert_events(conn, rows)
+                    conn.execute(
+                        heads_table.update()
+                        .where(h.producer == producer)
+                        .values(
+                            seq=new_head.seq,
+                            mac=new_head.mac,
+                            frontier=_frontier_text(new_head.frontier),
+                            updated_at=format_time(datetime.now(UTC)),
+                            pruned_seq=through,
+                            pruned_mac=mac,
+                            pruned_frontier=_frontier_text(frontier),
+                        )
+                    )
+                    return anchor
 
         return self._guard(work)
 

@@ -6,7 +6,7 @@ import logging
 import os
 import weakref
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -239,12 +239,41 @@ class AuditSystem:
         )
         self._trail.flush()
 
+    def apply_retention(
+        self, *, retention_days: int | None = None, max_events: int | None = None
+    ) -> dict[str, int]:
+        """Prune every chain to ``retention_days`` and ``max_events`` (default: the
+        ``AUDIT_RETENTION_DAYS`` / ``AUDIT_MAX_EVENTS`` settings; max per chain).
+
+        Each pruned chain gets a signed ``retention_applied`` event anchoring what was
+        removed, so the trail still verifies. Returns chain -> last pruned sequence number.
+        """
+        days = retention_days if retention_days is not None else self.retention_days
+        keep = max_events if max_events is not None else self.max_events
+        if days is None and keep is None:
+            return {}
+        before = datetime.now(UTC) - timedelta(days=days) if days is not None else None
+        pruned: dict[str, int] = {}
+        for producer in self.store.producers():
+            trail = (
+                self._trail
+                if producer == self._trail.producer
+                else self._resources.trail(producer, actor="retention")
+            )
+            anchor = trail.prune(before=before, keep_last=keep)
+            if anchor is not None:
+                pruned[producer] = anchor.seq
+            if trail is not self._trail:
+                trail.checkpoint()
+        return pruned
+
     # --- lifecycle ------------------------------------------------------------
 
     def close(self) -> None:
-        """Write the final checkpoint and close the store."""
+        """Apply the retention settings, write the final checkpoint, close the store."""
         if self._finalizer.alive:
             try:
+                self.apply_retention()
                 self._trail.close()
             finally:
                 self._finalizer()

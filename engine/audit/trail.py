@@ -29,9 +29,10 @@ from engine.audit.keys import HmacKeyring, SigningKey, load_keyring, load_signin
 from engine.audit.redact import redact
 from engine.audit.risk import risk_score
 from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore, ChainHead, default_store_url
+from engine.audit.store import AuditStore, ChainHead, PruneAnchor, default_store_url
 
 __all__ = [
+    "RETENTION_ACTION",
     "AuditResources",
     "AuditTrail",
     "json_safe",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("engine.audit")
+
+RETENTION_ACTION = "retention_applied"
 
 
 _clock: list[Any] = [-1, ""]
@@ -297,6 +300,61 @@ class AuditTrail:
         self.last_checkpoint = cp
         log.debug("audit checkpoint %s at %s", cp.tree_size, self.last_checkpoint_path)
         return cp
+
+    def prune(
+        self, *, before: datetime | None = None, keep_last: int | None = None
+    ) -> PruneAnchor | None:
+        """Delete this chain's events older than ``before`` or beyond the newest
+        ``keep_last``, leaving a signed ``retention_applied`` event that anchors what was
+        removed (so verification resumes there and can tell pruning from deletion)."""
+        self.flush()
+        notice_id = new_event_id()
+
+        def seal(head: ChainHead, anchor: PruneAnchor) -> tuple[list[tuple[Any, ...]], ChainHead]:
+            self._pending = [
+                {
+                    "event_id": notice_id,
+                    "timestamp": now_text(),
+                    "level": AuditLevel.INFO.value,
+                    "category": AuditCategory.COMPLIANCE.value,
+                    "action": RETENTION_ACTION,
+                    "resource": self.producer,
+                    "outcome": Outcome.SUCCESS.value,
+                    "user_id": None,
+                    "actor": self.actor,
+                    "ip_address": None,
+                    "host": None,
+                    "pipeline": None,
+                    "run_id": None,
+                    "stage": None,
+                    "record_count": anchor.seq,
+                    "digest": None,
+                    "details": {
+                        "pruned_through": anchor.seq,
+                        "anchor_mac": anchor.mac,
+                        "anchor_root": anchor.frontier.root().hex(),
+                        "anchor_frontier": [n.hex() for n in anchor.frontier.nodes],
+                        "before": format_time(before) if before else None,
+                        "keep_last": keep_last,
+                    },
+                    "risk_score": risk_score(AuditLevel.INFO, AuditCategory.COMPLIANCE),
+                }
+            ]
+            return self._seal(head)
+
+        try:
+            anchor = self.store.prune(
+                self.producer,
+                before=format_time(before) if before else None,
+                keep_last=keep_last,
+                seal=seal,
+            )
+        finally:
+            self._pending = []
+        if anchor is not None:
+            self.head = self.store.head(self.producer)
+            log.info("pruned %s through event #%s", self.producer, anchor.seq)
+        return anchor
 
     def close(self) -> None:
         """Flush and write the final checkpoint (the store stays open: its owner closes it)."""

@@ -26,7 +26,8 @@ from engine.audit.errors import AuditError, CheckpointError
 from engine.audit.events import GENESIS_MAC
 from engine.audit.keys import HmacKeyring, PublicKeys
 from engine.audit.merkle import CompactRange
-from engine.audit.store import INDEXED_FIELDS, AuditStore, StoredEvent
+from engine.audit.store import INDEXED_FIELDS, AuditStore, PruneAnchor
+from engine.audit.trail import RETENTION_ACTION
 
 __all__ = [
     "ChainReport",
@@ -57,6 +58,7 @@ class ProblemKind(StrEnum):
     ROOT_MISMATCH = "root_mismatch"  # the tree differs from a signed checkpoint
     CHECKPOINT_SIGNATURE = "checkpoint_signature"
     CHECKPOINT_UNREADABLE = "checkpoint_unreadable"
+    UNSIGNED_PRUNE = "unsigned_prune"  # a retention anchor no signed event vouches for
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ def verify_chain(
     checkpoints: Sequence[Checkpoint] = (),
     *,
     head_seq: int | None = None,
+    anchor: PruneAnchor | None = None,
 ) -> ChainReport:
     """Verify one chain given ``(body, mac, stored row or None)`` in stored order.
 
@@ -188,11 +191,16 @@ def verify_chain(
     (a second, weaker witness of truncation).
     """
     report = ChainReport(producer)
-    expected = 1
-    prev_mac = GENESIS_MAC
-    compact = CompactRange()
+    pruned = anchor.seq if anchor is not None else 0
+    expected = pruned + 1
+    prev_mac = anchor.mac if anchor is not None else GENESIS_MAC
+    compact = anchor.frontier.copy() if anchor is not None else CompactRange()
     append_leaf = compact.append
-    pending_cps = sorted(checkpoints, key=lambda c: c.tree_size)
+    # Checkpoints inside the pruned prefix can no longer be recomputed.
+    pending_cps = sorted(
+        (c for c in checkpoints if c.tree_size > pruned), key=lambda c: c.tree_size
+    )
+    anchor_signed = pruned == 0
     next_cp = pending_cps[0].tree_size if pending_cps else -1
     cp_index = 0
     seen_gaps: list[int] = []
@@ -314,6 +322,13 @@ def verify_chain(
             )
         if seen_gaps:
             seen.add(seq)
+        if not anchor_signed and intact and data.get("action") == RETENTION_ACTION:
+            details = data.get("details") or {}
+            anchor_signed = (
+                details.get("pruned_through") == pruned
+                and anchor is not None
+                and details.get("anchor_mac") == anchor.mac
+            )
         prev_mac = mac
         if seq >= expected:
             expected = seq + 1
@@ -344,6 +359,17 @@ def verify_chain(
 
     report.events = count
     report.last_seq = last_seq
+    if anchor is not None and not anchor.intact:
+        anchor_signed = False
+    if not anchor_signed:
+        report.add(
+            Problem(
+                ProblemKind.UNSIGNED_PRUNE,
+                producer,
+                f"the store says events 1-{pruned} were removed by retention, but no signed "
+                "retention event records that anchor: events were deleted from the start",
+            )
+        )
     report.missing = [n for n in seen_gaps if n not in seen]
     if report.missing:
         report.add(
@@ -455,6 +481,7 @@ def verify_store(
     )
     report.problems.extend(problems)
     heads = store.heads()
+    anchors = store.anchors()
     names = sorted(set(store.producers()) | set(checkpoints))
     for producer in names:
         if producers is not None and producer not in producers:
@@ -466,9 +493,21 @@ def verify_store(
                 keyring,
                 checkpoints.get(producer, ()),
                 head_seq=heads.get(producer),
+                anchor=anchors.get(producer),
             )
         )
     return report
+
+
+def _anchor_from_notice(data: dict[str, Any]) -> PruneAnchor | None:
+    """The anchor a signed retention event states (trusted only once its MAC verifies)."""
+    details = data.get("details") or {}
+    try:
+        nodes = [bytes.fromhex(h) for h in details["anchor_frontier"]]
+        seq = int(details["pruned_through"])
+        return PruneAnchor(seq, str(details["anchor_mac"]), CompactRange(seq, nodes))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -502,12 +541,28 @@ def verify_jsonl(
         checkpoint_paths, public_keys or PublicKeys()
     )
     report.problems.extend(problems)
-    chains: dict[str, list[tuple[bytes, str, StoredEvent | None]]] = defaultdict(list)
+    chains: dict[str, list[tuple[bytes, str, Sequence[Any] | None]]] = defaultdict(list)
+    anchors: dict[str, PruneAnchor] = {}
+    first_seq: dict[str, int] = {}
     for data in iter_jsonl(path):
         mac = str(data.pop("mac", ""))
-        chains[str(data.get("producer"))].append((canonical_json(data), mac, None))
+        producer = str(data.get("producer"))
+        first_seq.setdefault(
+            producer, data.get("seq", 0) if isinstance(data.get("seq"), int) else 0
+        )
+        if data.get("action") == RETENTION_ACTION:
+            found = _anchor_from_notice(data)
+            if found is not None and found.seq + 1 == first_seq[producer]:
+                anchors[producer] = found
+        chains[producer].append((canonical_json(data), mac, None))
     for producer in sorted(set(chains) | set(checkpoints)):
         report.chains.append(
-            verify_chain(producer, chains.get(producer, []), keyring, checkpoints.get(producer, ()))
+            verify_chain(
+                producer,
+                chains.get(producer, []),
+                keyring,
+                checkpoints.get(producer, ()),
+                anchor=anchors.get(producer),
+            )
         )
     return report
