@@ -63,6 +63,10 @@ def codec_for_path(path: str | PathLike[str]) -> CodecConfig | None:
         return CsvCodec()
     if suffix == ".tsv":
         return CsvCodec(delimiter="\t")
+    if suffix == ".xml":
+        return XmlCodec()
+    if suffix in (".edi", ".x12"):
+        return EdiCodec()
     return None
 
 

@@ -17,6 +17,8 @@ from engine.codecs import (
     codec_for_path,
     decode_bytes,
 )
+from engine.codecs.edi import EdiCodec
+from engine.codecs.xml import XmlCodec
 
 
 class Holder(BaseModel):
@@ -81,6 +83,9 @@ def test_json_schema_offers_the_string_shorthand_and_the_tables() -> None:
         (Path("a/b.ndjson"), JsonlCodec()),
         ("x.csv", CsvCodec()),
         ("x.tsv", CsvCodec(delimiter="\t")),
+        ("orders.XML", XmlCodec()),
+        ("in/830.edi", EdiCodec()),
+        ("in/846.x12", EdiCodec()),
         ("x.csv.gz", None),
         ("x.parquet", None),
         ("noext", None),
