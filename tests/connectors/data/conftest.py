@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from data_support import AMQP_URL, MARIADB_URL, POSTGRES_URL, require_service, sql
+from sftp_server import ServerThread, SftpServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
@@ -40,3 +41,16 @@ def table_name(db_url: str) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:10]}"
     yield name
     sql(db_url, f"DROP TABLE IF EXISTS {name}")
+
+
+@pytest.fixture
+def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
+    """An asyncssh SFTP server on a free port with a generated host key and a temp root."""
+    folder = tmp_path / "sftp"
+    folder.mkdir()
+    thread = ServerThread(folder)
+    server = thread.start()
+    try:
+        yield server
+    finally:
+        thread.stop()

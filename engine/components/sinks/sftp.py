@@ -1,0 +1,169 @@
+"""``sftp`` sink: records encoded to a remote temporary file, renamed to its name on success."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import string
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+import asyncssh
+from pydantic import Field, field_validator
+
+from engine.codecs import CodecSpec, codec_for_path
+from engine.codecs.base import Encoder
+from engine.components.base import ComponentContext, Sink, SinkConfig
+from engine.components.sources.sftp import _replace
+from engine.connectors.sftp.client import SftpEndpoint, connect
+from engine.connectors.sftp.errors import map_ssh_error
+from engine.errors import PermanentError
+from engine.records import Batch
+
+if TYPE_CHECKING:
+    from engine.registry import Registry
+
+__all__ = ["SftpSink", "SftpSinkConfig"]
+
+TEMPLATE_FIELDS = ("pipeline", "run_id", "date", "time", "component")
+
+
+class SftpSinkConfig(SftpEndpoint, SinkConfig):
+    """Writes records to one remote file; a partial file never appears under the final name."""
+
+    type: Literal["sftp"] = "sftp"
+    path: str = Field(
+        description="Remote path template; `{pipeline}`, `{run_id}`, `{date}`, `{time}`, "
+        "`{component}` are filled per run. Missing folders are created.",
+        examples=["/inbox/{pipeline}/{date}-{run_id}.jsonl"],
+    )
+    codec: CodecSpec | None = Field(
+        None, description="How to encode; default: guessed from the file extension."
+    )
+    overwrite: bool = Field(True, description="Replace an existing file at the final path.")
+
+    @field_validator("path")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"bad path template: {exc}") from None
+        unknown = [n for n in names if n not in TEMPLATE_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"unknown template field(s) {', '.join(unknown)}; valid: "
+                + ", ".join(TEMPLATE_FIELDS)
+            )
+        return value
+
+    def resource(self) -> str | None:
+        return f"{self.endpoint()}/{self.path.lstrip('/')}"
+
+
+class SftpSink(Sink[SftpSinkConfig]):
+    _conn: asyncssh.SSHClientConnection | None = None
+    _sftp: asyncssh.SFTPClient | None = None
+    _file: asyncssh.SFTPClientFile | None = None
+
+    def __init__(self, config: SftpSinkConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        now = datetime.now(UTC)
+        self.final = config.path.format(
+            pipeline=context.pipeline,
+            run_id=context.run_id,
+            date=now.strftime("%Y-%m-%d"),
+            time=now.strftime("%H%M%S"),
+            component=context.component_id,
+        )
+        folder, name = posixpath.split(self.final)
+        self.temporary = posixpath.join(folder, f".{name}.{context.run_id or 'run'}.tmp")
+        codec = config.codec or codec_for_path(self.final)
+        if codec is None:
+            raise PermanentError(
+                f"cannot tell the codec of {self.final} from its extension; set `codec`"
+            )
+        self._buffer = io.BytesIO()
+        self._encoder: Encoder = codec.encoder(self._buffer)
+        #: a write failed half-way: the remote file is incomplete and must not be published
+        self._broken = False
+
+    async def open(self) -> None:
+        self._conn, self._sftp = await connect(
+            self.config, lambda p: self.context.resolve(p), timeout=self.config.timeout
+        )
+        folder = posixpath.dirname(self.final)
+        try:
+            if not self.config.overwrite and await self._sftp.exists(self.final):
+                raise PermanentError(f"{self.final} exists and overwrite is false")
+            if folder:
+                await self._sftp.makedirs(folder, exist_ok=True)
+            self._file = await self._sftp.open(self.temporary, "wb")
+        except Exception as exc:
+            await self._disconnect()
+            raise map_ssh_error(exc, action=f"sftp create {self.temporary}") from None
+
+    async def check(self) -> None:
+        conn, sftp = await connect(self.config, lambda p: self.context.resolve(p))
+        sftp.exit()
+        conn.close()
+        await conn.wait_closed()
+
+    async def _flush(self) -> None:
+        data = self._buffer.getvalue()
+        if not data:
+            return
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        assert self._file is not None, "open() first"
+        try:
+            await self._file.write(data)
+        except Exception as exc:
+            self._broken = True
+            # the bytes are gone from the buffer: a retry would leave a hole in the file
+            mapped = map_ssh_error(exc, action=f"sftp write {self.temporary}")
+            raise PermanentError(str(mapped)) from None
+
+    async def write(self, batch: Batch) -> None:
+        if self._broken:
+            raise PermanentError(f"{self.temporary} is incomplete after a failed write")
+        self._encoder.write(batch)
+        await self._flush()
+
+    async def close(self, *, success: bool) -> None:
+        sftp = self._sftp
+        try:
+            if sftp is None or self._file is None:
+                return
+            publish = success and not self._broken
+            try:
+                if publish:
+                    self._encoder.finish()
+                    await self._flush()
+                await self._file.close()
+                self._file = None
+                if publish:
+                    await _replace(sftp, self.temporary, self.final)
+                    self.context.emit("sftp_file_written", path=self.final)
+                else:
+                    await sftp.remove(self.temporary)
+            except Exception as exc:
+                raise map_ssh_error(exc, action=f"sftp publish {self.final}") from None
+            if success and self._broken:
+                raise PermanentError(f"{self.final} was not written: a write failed half-way")
+        finally:
+            await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        if self._sftp is not None:
+            self._sftp.exit()
+            await self._sftp.wait_closed()
+            self._sftp = None
+        if self._conn is not None:
+            self._conn.close()
+            await self._conn.wait_closed()
+            self._conn = None
+
+
+def register(registry: Registry) -> None:
+    registry.register(SftpSinkConfig, SftpSink, type="sftp", summary=SftpSinkConfig.__doc__ or "")
