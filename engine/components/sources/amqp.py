@@ -1,0 +1,221 @@
+"""``amqp`` source: messages from a RabbitMQ queue, acked only once delivered downstream."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pydantic import Field
+
+from engine.codecs import CodecSpec
+from engine.codecs.base import CodecConfig
+from engine.codecs.json import JsonCodec
+from engine.components.base import ComponentContext, Source, SourceConfig
+from engine.connectors.amqp.client import AmqpEndpoint, connect
+from engine.connectors.amqp.errors import map_amqp_error
+from engine.errors import DataError
+from engine.records import Batch, Chunk, Rejected
+
+if TYPE_CHECKING:
+    from engine.registry import Registry
+
+__all__ = ["AmqpSource", "AmqpSourceConfig"]
+
+Messages = list[AbstractIncomingMessage]
+
+
+class AmqpSourceConfig(AmqpEndpoint, SourceConfig):
+    """Consumes a RabbitMQ queue; a message is acked once every sink delivered its records."""
+
+    type: Literal["amqp"] = "amqp"
+    queue: str = Field(description="Queue to consume.")
+    declare: bool = Field(
+        False,
+        description="Declare the queue (durable) if missing; default: it must exist, so a "
+        "typo fails instead of consuming from a new empty queue.",
+    )
+    prefetch: int = Field(
+        100, ge=1, le=65535, description="Unacknowledged messages the broker may send ahead."
+    )
+    codec: CodecSpec = Field(
+        default_factory=JsonCodec,
+        description="How a message body becomes records (one JSON object or array per "
+        "message by default).",
+    )
+    idle_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Stop after this many seconds without a message (batch-style runs); "
+        "default: consume until stopped.",
+    )
+    max_messages: int | None = Field(
+        None, ge=1, description="Stop after this many messages (batch-style runs)."
+    )
+
+    def resource(self) -> str | None:
+        return f"{self.endpoint().rstrip('/')}/{self.queue}"
+
+
+class AmqpSource(Source[AmqpSourceConfig]):
+    _connection: AbstractRobustConnection | None = None
+    _channel: AbstractRobustChannel | None = None
+    _queue: AbstractQueue | None = None
+    _consumer_tag: str | None = None
+
+    def __init__(self, config: AmqpSourceConfig, context: ComponentContext) -> None:
+        super().__init__(config, context)
+        self._send: MemoryObjectSendStream[AbstractIncomingMessage] | None = None
+        self._receive: MemoryObjectReceiveStream[AbstractIncomingMessage] | None = None
+        #: received and not yet acked or nacked (requeued on close)
+        self._unsettled: dict[int, AbstractIncomingMessage] = {}
+        self.acked = 0
+        self.dead_lettered = 0
+
+    async def open(self) -> None:
+        cfg = self.config
+        self._connection = await connect(cfg, timeout=cfg.timeout)
+        try:
+            channel = await self._connection.channel()
+            assert isinstance(channel, AbstractRobustChannel)
+            self._channel = channel
+            await channel.set_qos(prefetch_count=cfg.prefetch)
+            if cfg.declare:
+                self._queue = await channel.declare_queue(cfg.queue, durable=True)
+            else:
+                self._queue = await channel.get_queue(cfg.queue, ensure=True)
+            # the consumer never blocks: the broker sends at most `prefetch` unacked messages
+            self._send, self._receive = anyio.create_memory_object_stream[AbstractIncomingMessage](
+                math.inf
+            )
+        except Exception as exc:
+            await self._disconnect()
+            raise map_amqp_error(exc, action=f"amqp queue {cfg.queue}") from None
+
+    async def check(self) -> None:
+        await self.open()
+        await self._disconnect()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._send is None:  # closing: the broker requeues it with the channel
+            return
+        self._unsettled[id(message)] = message
+        self._send.send_nowait(message)
+
+    def _decode(self, message: AbstractIncomingMessage) -> tuple[Batch, list[Rejected]]:
+        codec: CodecConfig = self.config.codec
+        where = f"{self.config.queue}#{message.delivery_tag}"
+        records: Batch = []
+        rejected: list[Rejected] = []
+        for chunk in codec.decode(io.BytesIO(message.body), source=where, batch_size=1000):
+            records.extend(chunk.records)
+            rejected.extend(chunk.rejected)
+        return records, rejected
+
+    async def read(self) -> AsyncIterator[Chunk]:
+        assert self._queue is not None and self._receive is not None, "open() first"
+        receive = self._receive
+        cfg = self.config
+        try:
+            self._consumer_tag = await self._queue.consume(self._on_message)
+        except Exception as exc:
+            raise map_amqp_error(exc, action=f"amqp consume {cfg.queue}") from None
+        received = 0
+        size, linger = cfg.batch.size, cfg.batch.timeout
+        while cfg.max_messages is None or received < cfg.max_messages:
+            messages: Messages = []
+            records: Batch = []
+            rejected: list[Rejected] = []
+            wait = cfg.idle_timeout if cfg.idle_timeout is not None else math.inf
+            while len(records) < size and len(messages) < cfg.prefetch:
+                if cfg.max_messages is not None and received >= cfg.max_messages:
+                    break
+                message = None
+                with anyio.move_on_after(wait):
+                    message = await receive.receive()
+                if message is None:
+                    break
+                received += 1
+                wait = linger  # the first message of a chunk waits at most batch.timeout more
+                try:
+                    got, bad = self._decode(message)
+                except DataError as exc:
+                    # a body that cannot be read is a permanent failure: dead-letter it
+                    await self._settle([message], requeue=False)
+                    self.dead_lettered += 1
+                    rejected.append(Rejected(message.body[:1000], str(exc), exc.source))
+                    continue
+                messages.append(message)
+                records.extend(got)
+                rejected.extend(bad)
+            if messages or rejected:
+                yield Chunk(records, rejected, token=messages or None)
+            if not messages and not rejected:
+                return  # idle for idle_timeout
+
+    async def ack(self, token: object) -> None:
+        if not isinstance(token, list):
+            return
+        for message in token:
+            self._unsettled.pop(id(message), None)
+            try:
+                await message.ack()
+                self.acked += 1
+            except Exception as exc:
+                # the channel it came on is gone (reconnect): the broker redelivers it
+                self.context.emit(
+                    "amqp_ack_lost", "WARNING", queue=self.config.queue, error=type(exc).__name__
+                )
+
+    async def _settle(self, messages: Messages, *, requeue: bool) -> None:
+        for message in messages:
+            self._unsettled.pop(id(message), None)
+            # a channel that is gone needs nothing: the broker requeues its messages itself
+            with contextlib.suppress(Exception):
+                if requeue:
+                    await message.nack(requeue=True)
+                else:
+                    await message.reject(requeue=False)  # to the queue's dead-letter exchange
+
+    async def nack(self, token: object, *, permanent: bool) -> None:
+        """A chunk failed downstream: dead-letter it (permanent) or requeue it (transient)."""
+        if isinstance(token, list):
+            await self._settle(token, requeue=not permanent)
+            if permanent:
+                self.dead_lettered += len(token)
+
+    async def close(self) -> None:
+        with anyio.CancelScope(shield=True):
+            if self._queue is not None and self._consumer_tag is not None:
+                with contextlib.suppress(Exception):  # closing anyway
+                    await self._queue.cancel(self._consumer_tag)
+            # never delivered (the run failed or stopped): back to the queue for the next run
+            await self._settle(list(self._unsettled.values()), requeue=True)
+            await self._disconnect()
+            for stream in (self._send, self._receive):
+                if stream is not None:
+                    stream.close()
+            self._send = self._receive = None
+
+    async def _disconnect(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+            self._channel = None
+            self._queue = None
+
+
+def register(registry: Registry) -> None:
+    registry.register(
+        AmqpSourceConfig, AmqpSource, type="amqp", summary=AmqpSourceConfig.__doc__ or ""
+    )

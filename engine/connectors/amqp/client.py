@@ -1,0 +1,44 @@
+"""AMQP connection settings and the robust (auto-reconnecting) connect step."""
+
+from __future__ import annotations
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from yarl import URL
+
+from engine.connectors.amqp.errors import map_amqp_error
+
+__all__ = ["AmqpEndpoint", "connect"]
+
+
+class AmqpEndpoint(BaseModel):
+    """Where the broker is; the URL carries the credentials, so it is a secret."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: SecretStr = Field(
+        description="AMQP URL `amqp://user:password@host:port/vhost` (`amqps://` for TLS); "
+        "keep the password in `${env:...}`.",
+        examples=["amqp://app:${env:AMQP_PASSWORD}@rabbit:5672/"],
+    )
+
+    def endpoint(self) -> str:
+        """The URL without its password, for logs and the audit trail."""
+        try:
+            url = URL(self.url.get_secret_value())
+        except ValueError:
+            return "amqp://<invalid url>"
+        if url.password is not None:
+            url = url.with_password("***")
+        return str(url)
+
+
+async def connect(cfg: AmqpEndpoint, *, timeout: float | None = None) -> AbstractRobustConnection:
+    """A robust connection: it reconnects and restores channels, QoS and consumers."""
+    try:
+        return await aio_pika.connect_robust(
+            cfg.url.get_secret_value(), timeout=timeout, reconnect_interval=0.5
+        )
+    except Exception as exc:
+        raise map_amqp_error(exc, action=f"{cfg.endpoint()}: connect") from None
