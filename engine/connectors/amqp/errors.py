@@ -32,7 +32,10 @@ def map_amqp_error(exc: BaseException, *, action: str = "amqp") -> EngineError:
     """Classify ``exc``; unknown exceptions are permanent (retrying hides bugs)."""
     if isinstance(exc, EngineError):
         return exc
-    text = str(exc).splitlines()[0][:300] if str(exc) else ""
+    try:
+        text = str(exc).splitlines()[0][:300] if str(exc) else ""
+    except Exception:  # some aiormq errors cannot render a partial frame
+        text = ""
     message = f"{action}: {type(exc).__name__}" + (f": {text}" if text else "")
     if isinstance(exc, _PERMANENT):
         return PermanentError(message)
