@@ -155,7 +155,7 @@ class SqlSource(Source[SqlSourceConfig]):
         try:
             try:
                 result = await conn.stream(stmt.execution_options(yield_per=size), params)
-                keys = list(result.keys())
+                keys = list(map(str, result.keys()))  # plain str: orjson refuses subclasses
             except Exception as exc:
                 raise map_sql_error(exc, action="sql source: query") from None
             position = self._cursor_position(keys)
