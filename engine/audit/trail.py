@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Collection, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,7 +180,7 @@ class AuditTrail:
         run_id: str | None = None,
         stage: str | None = None,
         record_count: int | None = None,
-        digest: str | None = None,
+        digest: str | Future[str] | None = None,
         details: Mapping[str, Any] | None = None,
         risk: float | None = None,
         timestamp: datetime | None = None,
@@ -188,7 +189,8 @@ class AuditTrail:
         """Buffer one event; returns its id. Flushes when ``flush_every`` are waiting.
 
         ``details`` are made JSON-safe and redacted unless ``trusted_details`` (the
-        runtime's own counters and digests, already plain).
+        runtime's own counters and digests, already plain). ``digest`` may be a future
+        (computed off the event loop); it is resolved when the event is sealed.
         """
         level = level if type(level) is AuditLevel else AuditLevel(level)
         category = category if type(category) is AuditCategory else AuditCategory(category)
@@ -241,6 +243,9 @@ class AuditTrail:
         fromhex = bytes.fromhex
         for draft in self._pending:
             seq += 1
+            pending_digest = draft["digest"]
+            if pending_digest is not None and type(pending_digest) is not str:
+                draft["digest"] = pending_digest.result()
             draft["producer"] = producer
             draft["seq"] = seq
             draft["ingested_at"] = ingested
