@@ -44,16 +44,22 @@ async def fast_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while more:
         message = await receive()
         more = message.get("more_body", False)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"{}"})
 
 
 def serve(port: int) -> None:
     import uvicorn
 
-    uvicorn.run(fast_app, host="127.0.0.1", port=port, log_level="error", lifespan="off",
-                access_log=False)
+    uvicorn.run(
+        fast_app, host="127.0.0.1", port=port, log_level="error", lifespan="off", access_log=False
+    )
 
 
 def free_port() -> int:
@@ -76,8 +82,10 @@ def wait_up(url: str) -> None:
 
 
 def records(count: int) -> list[dict[str, Any]]:
-    return [{"sku": f"SKU{i:06d}", "quantity": i % 97, "price": i * 0.25, "name": f"Item {i}"}
-            for i in range(count)]
+    return [
+        {"sku": f"SKU{i:06d}", "quantity": i % 97, "price": i * 0.25, "name": f"Item {i}"}
+        for i in range(count)
+    ]
 
 
 # -- 1. sink -------------------------------------------------------------------------------------
@@ -172,8 +180,11 @@ async def load(port: int, requests: int, concurrency: int) -> dict[str, Any]:
             for i in sent:
                 body = orjson.dumps({"id": i, "event": "inventory.updated", "quantity": i % 50})
                 digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                response = await client.post(url, content=body, headers={
-                    "X-Signature": f"sha256={digest}", "Content-Type": "application/json"})
+                response = await client.post(
+                    url,
+                    content=body,
+                    headers={"X-Signature": f"sha256={digest}", "Content-Type": "application/json"},
+                )
                 codes[response.status_code] = codes.get(response.status_code, 0) + 1
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -191,8 +202,9 @@ def bench_webhooks(requests: int, concurrency: int) -> dict[str, Any]:
         out = folder / "out.jsonl"
         file = folder / "pipeline.toml"
         file.write_text(PIPELINE.format(secret=SECRET, out=out.as_posix()))
-        server = EngineServer(compile_file(file), workspace=folder / ".engine",
-                              observer=NullObserver())
+        server = EngineServer(
+            compile_file(file), workspace=folder / ".engine", observer=NullObserver()
+        )
         port = free_port()
         result: dict[str, Any] = {}
 
@@ -240,8 +252,10 @@ def main() -> None:
     if args.load:
         print(json.dumps(asyncio.run(load(*args.load))))
         return
-    print(f"python {platform.python_version()} on {platform.machine()}, "
-          f"concurrency {args.concurrency}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"concurrency {args.concurrency}"
+    )
     sink = bench_sink(args.records, args.concurrency, args.rounds)
     print(f"http sink, {args.records} records, one request each:")
     print(f"  hand-written httpx loop  {sink['hand_written']:10,.0f} records/s")
@@ -249,12 +263,16 @@ def main() -> None:
     verdict = "ok" if sink["ratio"] >= 0.8 else "BELOW TARGET"
     print(f"  ratio                    {sink['ratio']:10.0%}  (target >= 80%: {verdict})")
     hooks = bench_webhooks(args.requests, args.concurrency * 2)
-    print(f"webhook intake, {hooks['requests']} signed requests at concurrency "
-          f"{args.concurrency * 2}:")
+    print(
+        f"webhook intake, {hooks['requests']} signed requests at concurrency "
+        f"{args.concurrency * 2}:"
+    )
     print(f"  accepted                 {hooks['requests_per_s']:10,.0f} requests/s")
     print(f"  answers                  {hooks['codes']}")
-    print(f"  accepted {hooks['accepted']}, delivered to the sink {hooks['delivered_to_sink']}, "
-          f"lost {hooks['lost']}")
+    print(
+        f"  accepted {hooks['accepted']}, delivered to the sink {hooks['delivered_to_sink']}, "
+        f"lost {hooks['lost']}"
+    )
     if sink["ratio"] < 0.8 or hooks["lost"] != 0:
         sys.exit(1)
 

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from http_test_server import STATE, ServerState, ServerThread
 
 from engine.pipeline import compile_file, run
 from engine.runtime.observer import NullObserver, RunSummary
-
-from http_test_server import STATE, ServerState, ServerThread
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ import secrets
 import socket
 import threading
 import time
-from urllib.parse import parse_qs
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from graphql import build_schema, graphql
@@ -35,7 +35,12 @@ API_KEY = "test-api-key-value"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 ITEMS = [
-    {"id": i, "sku": f"SKU{i:03d}", "quantity": i * 3 % 7, "updated_at": f"2024-01-{i:02d}T00:00:00Z"}
+    {
+        "id": i,
+        "sku": f"SKU{i:03d}",
+        "quantity": i * 3 % 7,
+        "updated_at": f"2024-01-{i:02d}T00:00:00Z",
+    }
     for i in range(1, 26)
 ]
 
@@ -297,7 +302,9 @@ def _product(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _products(info: Any, first: int = 10, after: str | None = None, updatedSince: str | None = None) -> Any:  # noqa: N803
+def _products(
+    info: Any, first: int = 10, after: str | None = None, updatedSince: str | None = None
+) -> Any:
     items = [i for i in ITEMS if updatedSince is None or i["updated_at"] > updatedSince]
     start = int(after) if after else 0
     chunk = items[start : start + first]
@@ -315,7 +322,7 @@ def _broken(info: Any) -> Any:
     return [_product(ITEMS[0]), {**_product(ITEMS[1]), "title": bad_title}]
 
 
-def _create(info: Any, input: dict[str, Any]) -> Any:  # noqa: A002
+def _create(info: Any, input: dict[str, Any]) -> Any:
     if input["sku"] == "BAD":
         raise ValueError("sku BAD is refused")
     STATE.received["graphql"].append(input)

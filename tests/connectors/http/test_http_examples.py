@@ -73,7 +73,9 @@ def test_webhook_to_jsonl_example(
 
 
 def test_integrations_api_example_runs_as_written(
-    server_url: str, server: ServerState, capsys: pytest.CaptureFixture[str],
+    server_url: str,
+    server: ServerState,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("EXAMPLE_API_URL", server_url + "/v1")

@@ -21,7 +21,8 @@ WORKER = textwrap.dedent(
     import sys, time, anyio
     from engine.resilience.ratelimit import RedisTokenBucket
 
-    url, key, rate, start, window = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+    url, key = sys.argv[1], sys.argv[2]
+    rate, start, window = (float(a) for a in sys.argv[3:6])
 
     async def main():
         bucket = RedisTokenBucket(url, key, rate, burst=max(1, int(rate / 10)))

@@ -27,7 +27,9 @@ class Events:
 
     def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None: ...
     def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None: ...
-    def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None: ...
+    def rejected(
+        self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str
+    ) -> None: ...
     def run_finished(self, run: RunInfo, summary: RunSummary) -> None: ...
 
     def connector_error(
@@ -62,13 +64,17 @@ def test_5xx_burst_is_retried_until_it_passes(
     tmp_path: Path, server_url: str, server: ServerState
 ) -> None:
     extra = "retry = { attempts = 4, backoff = 0.01, max_delay = 0.05 }"
-    summary = anyio.run(run_file, write_pipeline(tmp_path, source(f"{server_url}/flaky/a?fail=2", extra)))
+    summary = anyio.run(
+        run_file, write_pipeline(tmp_path, source(f"{server_url}/flaky/a?fail=2", extra))
+    )
     assert summary.ok, summary.error
     assert server.hits["flaky:a"] == 3
     assert summary.stages["api"].retries == 2
 
 
-def test_retries_run_out_on_a_dead_endpoint(tmp_path: Path, server_url: str, server: ServerState) -> None:
+def test_retries_run_out_on_a_dead_endpoint(
+    tmp_path: Path, server_url: str, server: ServerState
+) -> None:
     extra = "retry = { attempts = 3, backoff = 0.01, max_delay = 0.05 }"
     summary = anyio.run(run_file, write_pipeline(tmp_path, source(f"{server_url}/down/b", extra)))
     assert not summary.ok and "HTTP 500" in (summary.error or "")
@@ -80,7 +86,9 @@ def test_other_4xx_are_permanent_and_not_retried(
     tmp_path: Path, server_url: str, server: ServerState, code: int
 ) -> None:
     extra = "retry = { attempts = 5, backoff = 0.01 }"
-    summary = anyio.run(run_file, write_pipeline(tmp_path, source(f"{server_url}/status/{code}", extra)))
+    summary = anyio.run(
+        run_file, write_pipeline(tmp_path, source(f"{server_url}/status/{code}", extra))
+    )
     assert not summary.ok and f"HTTP {code}" in (summary.error or "")
     assert server.hits[f"status:{code}"] == 1
 
@@ -99,7 +107,9 @@ def test_slow_response_times_out_as_transient(
 ) -> None:
     extra = "timeout = 0.2\nretry = { attempts = 2, backoff = 0.0 }"
     started = time.monotonic()
-    summary = anyio.run(run_file, write_pipeline(tmp_path, source(f"{server_url}/slow?delay=3", extra)))
+    summary = anyio.run(
+        run_file, write_pipeline(tmp_path, source(f"{server_url}/slow?delay=3", extra))
+    )
     assert time.monotonic() - started < 2.5  # two 0.2 s attempts, not the 3 s answer
     assert not summary.ok and "timed out" in (summary.error or "")
     assert summary.stages["api"].retries == 1
@@ -126,7 +136,9 @@ def test_breaker_half_open_closes_on_success_and_reopens_on_failure() -> None:
     now = [0.0]
     changes: list[tuple[str, str]] = []
     breaker = CircuitBreaker(
-        CircuitBreakerConfig(failures=3, failure_ratio=0.5, window=4, min_calls=4, reset_timeout=10),
+        CircuitBreakerConfig(
+            failures=3, failure_ratio=0.5, window=4, min_calls=4, reset_timeout=10
+        ),
         on_change=lambda old, new, reason: changes.append((old.value, new.value)),
         clock=lambda: now[0],
     )
@@ -165,7 +177,9 @@ def _context(events: list[tuple[str, str, Mapping[str, object]]]) -> ComponentCo
     )
 
 
-def test_oauth2_refreshes_before_expiry_and_once_on_401(server_url: str, server: ServerState) -> None:
+def test_oauth2_refreshes_before_expiry_and_once_on_401(
+    server_url: str, server: ServerState
+) -> None:
     server.token_ttl = 1.0  # refreshed half-way through: 0.5 s
     events: list[tuple[str, str, Mapping[str, object]]] = []
     auth = OAuth2Auth(

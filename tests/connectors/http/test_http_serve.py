@@ -48,7 +48,9 @@ class Recorder:
 
     def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None: ...
     def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None: ...
-    def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None: ...
+    def rejected(
+        self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str
+    ) -> None: ...
     def connector_error(
         self, stage: StageInfo, error: BaseException, *, attempt: int, will_retry: bool
     ) -> None: ...
@@ -90,8 +92,12 @@ def test_signed_request_is_delivered_before_the_2xx(tmp_path: Path) -> None:
     answers: list[httpx.Response] = []
 
     async def test(client: httpx.AsyncClient) -> None:
-        answers.append(await client.post("/hooks/orders", content=body, headers=github_headers(body, "d-1")))
-        answers.append(await client.post("/hooks/orders", content=body, headers=github_headers(body, "d-1")))
+        answers.append(
+            await client.post("/hooks/orders", content=body, headers=github_headers(body, "d-1"))
+        )
+        answers.append(
+            await client.post("/hooks/orders", content=body, headers=github_headers(body, "d-1"))
+        )
 
     server = anyio.run(serving, tmp_path, test)
     assert answers[0].status_code == 200 and answers[0].json() == {"accepted": 2}
@@ -124,7 +130,9 @@ def test_body_limit_healthz_and_metrics(tmp_path: Path) -> None:
 
     async def test(client: httpx.AsyncClient) -> None:
         big = b'{"orders": [' + b'{"id": 1},' * 300 + b'{"id": 2}]}'
-        seen["big"] = await client.post("/hooks/orders", content=big, headers=github_headers(big, "x"))
+        seen["big"] = await client.post(
+            "/hooks/orders", content=big, headers=github_headers(big, "x")
+        )
         body = b'{"orders": [{"id": 7}]}'
         await client.post("/hooks/orders", content=body, headers=github_headers(body, "d-3"))
         seen["health"] = await client.get("/healthz")

@@ -35,7 +35,10 @@ inputs = ["file"]
 def test_record_mode_url_template_and_idempotency_key(
     tmp_path: Path, server_url: str, server: ServerState
 ) -> None:
-    sink = f'type = "http"\nurl = "{server_url}/sink/rec/{{sku}}"\nmethod = "PUT"\nidempotency_key = true'
+    sink = (
+        f'type = "http"\nurl = "{server_url}/sink/rec/{{sku}}"\n'
+        'method = "PUT"\nidempotency_key = true'
+    )
     summary = anyio.run(run_file, sink_pipeline(tmp_path, sink))
     assert summary.ok, summary.error
     got = sorted(server.received["rec"], key=lambda r: r["body"]["qty"])
@@ -45,7 +48,9 @@ def test_record_mode_url_template_and_idempotency_key(
 
 
 def test_batch_mode_sends_one_array(tmp_path: Path, server_url: str, server: ServerState) -> None:
-    sink = f'type = "http"\nurl = "{server_url}/sink/batch"\nmode = "batch"\nidempotency_key = "X-Key"'
+    sink = (
+        f'type = "http"\nurl = "{server_url}/sink/batch"\nmode = "batch"\nidempotency_key = "X-Key"'
+    )
     summary = anyio.run(run_file, sink_pipeline(tmp_path, sink))
     assert summary.ok, summary.error
     [request] = server.received["batch"]
@@ -80,7 +85,9 @@ def test_permanent_failure_goes_to_dead_letter(
     assert summary.dead_letters == len(PRODUCTS)
 
 
-def test_graphql_sink_mutation_per_record(tmp_path: Path, server_url: str, server: ServerState) -> None:
+def test_graphql_sink_mutation_per_record(
+    tmp_path: Path, server_url: str, server: ServerState
+) -> None:
     mutation = "mutation($input: ProductInput!) { createProduct(input: $input) { id } }"
     sink = (
         f'type = "graphql"\nurl = "{server_url}/graphql"\nquery = "{mutation}"\n'
@@ -88,7 +95,9 @@ def test_graphql_sink_mutation_per_record(tmp_path: Path, server_url: str, serve
     )
     summary = anyio.run(run_file, sink_pipeline(tmp_path, sink))
     assert summary.ok, summary.error
-    assert sorted(r["sku"] for r in server.received["graphql"]) == sorted(p["sku"] for p in PRODUCTS)
+    assert sorted(r["sku"] for r in server.received["graphql"]) == sorted(
+        p["sku"] for p in PRODUCTS
+    )
 
 
 def test_graphql_sink_reports_graphql_errors(

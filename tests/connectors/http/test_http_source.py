@@ -33,7 +33,10 @@ path = "{out}"
     ("path", "extra"),
     [
         ("/items/link", 'pagination = { type = "link" }'),
-        ("/items/next", 'records = "data"\npagination = { type = "next_url", path = "links.next" }'),
+        (
+            "/items/next",
+            'records = "data"\npagination = { type = "next_url", path = "links.next" }',
+        ),
         (
             "/items/cursor",
             'records = "items"\npagination = { type = "cursor", path = "meta.next_cursor" }',
@@ -83,7 +86,9 @@ def test_max_pages_limits_the_read(tmp_path: Path, server_url: str, server: Serv
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 20
 
 
-def test_csv_response_through_the_codec(tmp_path: Path, server_url: str, server: ServerState) -> None:
+def test_csv_response_through_the_codec(
+    tmp_path: Path, server_url: str, server: ServerState
+) -> None:
     file = write_pipeline(tmp_path, pipeline(server_url + "/items/csv", 'codec = "csv"'))
     summary = anyio.run(run_file, file)
     assert summary.ok, summary.error
@@ -110,7 +115,9 @@ def test_incremental_cursor_is_saved_on_success_and_sent_next_run(
     assert second[0]["id"] == 16
 
 
-def test_api_key_in_header_and_in_query(tmp_path: Path, server_url: str, server: ServerState) -> None:
+def test_api_key_in_header_and_in_query(
+    tmp_path: Path, server_url: str, server: ServerState
+) -> None:
     for auth in (
         f'auth = {{ type = "api_key", key = "{API_KEY}" }}',
         f'auth = {{ type = "api_key", key = "{API_KEY}", location = "query", name = "api_key" }}',
@@ -126,7 +133,9 @@ def test_wrong_api_key_fails_without_leaking_it(
 ) -> None:
     secret = "wrong-key-do-not-print"
     auth = f'auth = {{ type = "api_key", key = "{secret}", location = "query", name = "api_key" }}'
-    summary = anyio.run(run_file, write_pipeline(tmp_path, pipeline(server_url + "/apikey/items", auth)))
+    summary = anyio.run(
+        run_file, write_pipeline(tmp_path, pipeline(server_url + "/apikey/items", auth))
+    )
     assert not summary.ok
     assert "403" in (summary.error or "")
     assert secret not in (summary.error or "")
@@ -134,7 +143,9 @@ def test_wrong_api_key_fails_without_leaking_it(
 
 def test_basic_auth(tmp_path: Path, server_url: str, server: ServerState) -> None:
     auth = 'auth = { type = "basic", username = "user", password = "pass-word" }'
-    summary = anyio.run(run_file, write_pipeline(tmp_path, pipeline(server_url + "/basic/items", auth)))
+    summary = anyio.run(
+        run_file, write_pipeline(tmp_path, pipeline(server_url + "/basic/items", auth))
+    )
     assert summary.ok, summary.error
 
 
@@ -145,7 +156,7 @@ def test_oauth2_token_is_fetched_once_and_cached(
         f'auth = {{ type = "oauth2", token_url = "{server_url}/oauth/token", '
         f'client_id = "test-client", client_secret = "{CLIENT_SECRET}" }}'
     )
-    extra = auth + "\npagination = { type = \"link\" }"
+    extra = auth + '\npagination = { type = "link" }'
     text = pipeline(server_url + "/protected", auth)
     summary = anyio.run(run_file, write_pipeline(tmp_path, text))
     assert summary.ok, summary.error
@@ -161,7 +172,9 @@ def test_oauth2_bad_secret_is_permanent_and_not_printed(
         f'auth = {{ type = "oauth2", token_url = "{server_url}/oauth/token", '
         f'client_id = "test-client", client_secret = "{secret}", client_auth = "body" }}'
     )
-    summary = anyio.run(run_file, write_pipeline(tmp_path, pipeline(server_url + "/protected", auth)))
+    summary = anyio.run(
+        run_file, write_pipeline(tmp_path, pipeline(server_url + "/protected", auth))
+    )
     assert not summary.ok
     assert "oauth2 token request refused" in (summary.error or "")
     assert secret not in (summary.error or "")

@@ -86,7 +86,9 @@ def test_standard_webhooks_spec_vector() -> None:
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     body = b'{"test": 2432232314}'
     expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-    assert sign_standard_webhook(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
+    assert (
+        sign_standard_webhook(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
+    )
     headers = {
         "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
         "webhook-timestamp": "1614265330",
@@ -116,14 +118,22 @@ def test_stripe_scheme_with_two_v1_values_and_tolerance() -> None:
 def test_shopify_base64_and_generic_hmac_variants() -> None:
     body = b'{"id":1}'
     digest = hmac.new(b"shop-secret", body, hashlib.sha256).digest()
-    verify(ShopifySignature(secret=S("shop-secret")), {"x-shopify-hmac-sha256": base64.b64encode(digest).decode()}, body)
+    verify(
+        ShopifySignature(secret=S("shop-secret")),
+        {"x-shopify-hmac-sha256": base64.b64encode(digest).decode()},
+        body,
+    )
     with pytest.raises(SignatureError, match="missing header"):
         verify(ShopifySignature(secret=S("shop-secret")), {}, body)
     sha1 = hmac.new(b"k", body, hashlib.sha1).hexdigest().upper()
     spec = HmacSignature(secret=S("k"), header="X-Sig", algorithm="sha1", prefix="sha1=")
     verify(spec, {"x-sig": "sha1=" + sha1}, body)  # hex compares case-insensitively
     b64 = HmacSignature(secret=S("k"), header="X-Sig", encoding="base64")
-    verify(b64, {"x-sig": base64.b64encode(hmac.new(b"k", body, hashlib.sha256).digest()).decode()}, body)
+    verify(
+        b64,
+        {"x-sig": base64.b64encode(hmac.new(b"k", body, hashlib.sha256).digest()).decode()},
+        body,
+    )
     with pytest.raises(SignatureError) as info:
         verify(b64, {"x-sig": "nope"}, body)
     assert "k" not in str(info.value).split()  # the secret never appears
@@ -155,8 +165,21 @@ def test_every_httpx_exception_is_mapped() -> None:
 
 @pytest.mark.parametrize(
     ("status", "transient"),
-    [(408, True), (425, True), (429, True), (500, True), (502, True), (503, True), (504, True),
-     (400, False), (401, False), (403, False), (404, False), (409, False), (422, False)],
+    [
+        (408, True),
+        (425, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (409, False),
+        (422, False),
+    ],
 )
 def test_status_classification(status: int, transient: bool) -> None:
     request = httpx.Request("GET", "https://api.test/x?api_key=SECRET123&page=2")
@@ -178,9 +201,8 @@ def test_connection_errors_are_transient_and_carry_no_secret() -> None:
     with pytest.raises(HttpTransientError) as info:
         anyio.run(main)
     assert "pw" not in str(info.value) and "abc" not in str(info.value)
-    with pytest.raises(HttpPermanentError):
-        with map_http_errors("GET", "ftp://x"):
-            raise httpx.UnsupportedProtocol("ftp")
+    with pytest.raises(HttpPermanentError), map_http_errors("GET", "ftp://x"):
+        raise httpx.UnsupportedProtocol("ftp")
 
 
 def test_retry_after_forms() -> None:
@@ -207,10 +229,16 @@ def test_paginators_walk_and_stop() -> None:
     nxt = link.next(_page("https://a.test/items", [], 10, {"next": {"url": "/items?page=2"}}))
     assert nxt == ("https://a.test/items?page=2", {})
     # a repeated next link ends the walk instead of looping
-    assert link.next(_page("https://a.test/items?page=2", [], 10, {"next": {"url": "/items?page=2"}})) is None
+    assert (
+        link.next(_page("https://a.test/items?page=2", [], 10, {"next": {"url": "/items?page=2"}}))
+        is None
+    )
 
     cursor = Paginator(CursorPagination(path="next", stop="done"), "u", {})
-    assert cursor.next(_page("https://a/u", {"next": "c1", "done": False}, 5)) == ("u", {"cursor": "c1"})
+    assert cursor.next(_page("https://a/u", {"next": "c1", "done": False}, 5)) == (
+        "u",
+        {"cursor": "c1"},
+    )
     assert cursor.next(_page("https://a/u", {"next": "c2", "done": True}, 5)) is None
 
     offset = Paginator(OffsetPagination(limit=5, total_path="total"), "u", {})
