@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.records import Rejected
 
 __all__ = [
     "ConfigError",
     "DataError",
     "Diagnostic",
     "EngineError",
+    "PartialWriteError",
     "PermanentError",
     "RunError",
     "Severity",
@@ -128,6 +133,14 @@ class TransientError(EngineError):
 
 class PermanentError(EngineError):
     """A failure that retrying cannot fix: bad request, constraint violation, bad data."""
+
+
+class PartialWriteError(PermanentError):
+    """A sink delivered some records of a batch; ``rejected`` holds the ones it could not."""
+
+    def __init__(self, message: str, rejected: list[Rejected]) -> None:
+        self.rejected = rejected
+        super().__init__(message)
 
 
 @dataclass(slots=True)

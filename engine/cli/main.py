@@ -128,14 +128,19 @@ async def _signals(runner_box: list[Runner], scope: anyio.CancelScope) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool) -> None:
+@click.option("--connect", is_flag=True, help="Also health-check every endpoint the files name.")
+def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) -> None:
     """Check pipeline files: syntax, variables, schema, graph, expressions (78 when invalid)."""
     results: list[dict[str, Any]] = []
     all_diags: list[Diagnostic] = []
     for file in files:
         try:
             plan = compile_file(file)
-            diags = plan.warnings
+            diags = list(plan.warnings)
+            if connect:
+                from engine.health import check_plan
+
+                diags.extend(anyio.run(check_plan, plan))
         except ConfigError as exc:
             diags = exc.diagnostics
         errors = [d for d in diags if d.severity is Severity.ERROR or strict]
@@ -309,15 +314,15 @@ def components_cmd(fmt: str) -> None:
             out_console.print(f"    {name} ({req}): {opt['description']}", markup=False)
 
 
-def _add_optional_groups() -> None:
-    try:
-        from engine.cli.audit import audit  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return
+def _add_groups() -> None:
+    from engine.cli.audit import audit
+    from engine.cli.serve import serve
+
     cli.add_command(audit)
+    cli.add_command(serve)
 
 
-_add_optional_groups()
+_add_groups()
 
 
 def main() -> None:

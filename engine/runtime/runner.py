@@ -29,7 +29,13 @@ from engine.components.base import (
     Source,
     Transform,
 )
-from engine.errors import EngineError, PermanentError, RunError, TransientError
+from engine.errors import (
+    EngineError,
+    PartialWriteError,
+    PermanentError,
+    RunError,
+    TransientError,
+)
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.runtime.deadletter import DeadLetters
@@ -330,6 +336,15 @@ class Runner:
                 stage.stats.batches += 1
                 try:
                     await self._call(stage, lambda b=batch: sink.write(b))  # type: ignore[misc]
+                except PartialWriteError as exc:
+                    if stage.node.config.on_error is OnError.FAIL:
+                        raise
+                    refused = {id(r.record) for r in exc.rejected}
+                    delivered = [r for r in batch if id(r) not in refused]
+                    self._reject(stage, exc.rejected)
+                    stage.stats.records_out += len(delivered)
+                    if delivered:
+                        self.observer.batch(stage.info, BatchAction.WRITTEN, delivered)
                 except EngineError as exc:
                     if stage.node.config.on_error is OnError.FAIL:
                         raise

@@ -134,3 +134,23 @@ def test_schema_check_detects_drift(tmp_path: Path) -> None:
 def test_usage_error_exits_2() -> None:
     code, _, _ = invoke("run")
     assert code == 2
+
+
+def test_validate_connect_reports_an_unreachable_endpoint(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again on exit: nothing listens there
+    path = tmp_path / "h.toml"
+    path.write_text(
+        '[pipeline]\nname = "h"\n[sources.api]\ntype = "http"\n'
+        f'url = "http://127.0.0.1:{port}/items"\n'
+        '[sinks.out]\ntype = "stdout"\ninputs = ["api"]\n'
+    )
+    code, _, _ = invoke("validate", str(path))
+    assert code == 0
+    code, out, _ = invoke("validate", "--connect", "--format", "json", str(path))
+    assert code == 78
+    [diag] = json.loads(out)["diagnostics"]
+    assert diag["code"] == "E090" and diag["line"] == 3

@@ -11,9 +11,9 @@ import anyio
 import pytest
 
 from engine.components.base import Sink, SinkConfig, Source, SourceConfig
-from engine.errors import PermanentError, TransientError
+from engine.errors import PartialWriteError, PermanentError, TransientError
 from engine.pipeline import compile_file, dry_run, run
-from engine.records import Batch, Chunk
+from engine.records import Batch, Chunk, Rejected
 from engine.registry import Registry, default_registry
 from engine.runtime.observer import NullObserver
 from engine.runtime.runner import Runner
@@ -169,6 +169,7 @@ class FlakyConfig(SinkConfig):
     type: Literal["flaky"] = "flaky"
     failures: int = 2
     permanent: bool = False
+    refuse_field: str | None = None
 
 
 class FlakySink(Sink[FlakyConfig]):
@@ -179,6 +180,14 @@ class FlakySink(Sink[FlakyConfig]):
         type(self).calls += 1
         if self.config.permanent:
             raise PermanentError("the endpoint refused the batch")
+        if self.config.refuse_field:
+            bad = [r for r in batch if self.config.refuse_field in r]
+            type(self).written.append([r for r in batch if r not in bad])
+            if bad:
+                raise PartialWriteError(
+                    "some refused", [Rejected(r, "422 unprocessable") for r in bad]
+                )
+            return
         if type(self).calls <= self.config.failures:
             raise TransientError("503 from the endpoint", retry_after=0)
         type(self).written.append(batch)
@@ -361,3 +370,18 @@ def test_no_ack_when_the_sink_fails(tmp_path: Path) -> None:
     summary = run_file(path, reg)
     assert not summary.ok
     assert AckingSource.acked == []
+
+
+def test_partial_write_rejects_only_the_refused_records(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"a": 1}\n{"a": 2, "bad": true}\n{"a": 3}\n')
+    path = tmp_path / "f.toml"
+    path.write_text(
+        '[pipeline]\nname = "f"\n[sources.src]\ntype = "file"\npath = "in.jsonl"\n'
+        '[sinks.out]\ntype = "flaky"\ninputs = ["src"]\nrefuse_field = "bad"\n'
+        'on_error = "dead_letter"\n'
+    )
+    summary = run_file(path, registry())
+    assert summary.ok, summary.error
+    assert (summary.stages["out"].records_out, summary.stages["out"].rejected) == (2, 1)
+    assert summary.dead_letters == 1
+    assert FlakySink.written == [[{"a": 1}, {"a": 3}]]
