@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Literal
 from xml.parsers import expat
 
-import xmltodict  # type: ignore[import-untyped]
-from defusedxml.common import (  # type: ignore[import-untyped]
+import xmltodict
+from defusedxml.common import (
     DefusedXmlException,
     DTDForbidden,
     EntitiesForbidden,
