@@ -532,7 +532,13 @@ class AuditStore:
 
             def work(params: Any = params) -> list[Sequence[Any]]:
                 with self._engine.connect() as conn:
-                    return list(conn.exec_driver_sql(sql, params).all())
+                    result = conn.exec_driver_sql(sql, params)
+                    try:
+                        # Plain driver tuples: SQLAlchemy rows cost more than the check.
+                        rows = list(result.cursor.fetchall())
+                    finally:
+                        result.close()
+                    return rows
 
             batch = self._guard(work)
             yield from batch

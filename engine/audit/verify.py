@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -153,6 +154,16 @@ class VerifyReport:
         }
 
 
+_body_columns = operator.itemgetter(*_CHECKED)
+
+
+def _columns_differ(stored: Sequence[Any], data: dict[str, Any]) -> bool:
+    try:
+        return bool(tuple(stored[:12]) != _body_columns(data))
+    except KeyError:
+        return True
+
+
 def _describe(seq: int, event_id: str | None) -> str:
     return f"event #{seq} ({event_id})" if event_id else f"event #{seq}"
 
@@ -269,20 +280,7 @@ def verify_chain(
                     )
                 )
 
-        if stored is not None and tuple(stored[:12]) != (
-            data.get("producer"),
-            seq,
-            event_id,
-            data.get("timestamp"),
-            data.get("level"),
-            data.get("category"),
-            data.get("action"),
-            data.get("pipeline"),
-            data.get("run_id"),
-            data.get("user_id"),
-            data.get("stage"),
-            data.get("risk_score"),
-        ):
+        if stored is not None and _columns_differ(stored, data):
             changed = [f for i, f in enumerate(_CHECKED) if stored[i] != data.get(f)]
             report.add(
                 Problem(
