@@ -202,6 +202,12 @@ class Source(_Component[C], ABC):
     async def ack(self, token: object) -> None:
         """A chunk carrying ``token`` was delivered by every sink downstream (at-least-once)."""
 
+    async def nack(self, token: object, *, permanent: bool) -> None:
+        """A sink failed to deliver part of the chunk carrying ``token``; the run fails next.
+
+        ``permanent``: retrying cannot help (dead-letter it); otherwise requeue it.
+        """
+
 
 @dataclass(slots=True)
 class TransformResult:

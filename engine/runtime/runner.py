@@ -84,6 +84,11 @@ class _Delivery:
         if self.pending == 0:
             await self.source.ack(self.token)
 
+    async def fail(self, *, permanent: bool) -> None:
+        """A sink could not deliver part of this chunk: the source may dead-letter or requeue."""
+        self.pending = -1  # never acked now
+        await self.source.nack(self.token, permanent=permanent)
+
 
 #: what travels on a channel: a batch and, for acknowledgeable input, its delivery tracker
 _Msg = tuple[Batch, _Delivery | None]
@@ -329,8 +334,8 @@ class Runner:
     async def _run_sink(self, stage: _Stage) -> None:
         sink: Sink[Any] = stage.component
         assert stage.receive is not None
-        await self._call(stage, sink.open)
         async with stage.receive:
+            await self._call(stage, sink.open)
             async for batch, delivery in stage.receive:
                 stage.stats.records_in += len(batch)
                 stage.stats.batches += 1
@@ -347,6 +352,8 @@ class Runner:
                         self.observer.batch(stage.info, BatchAction.WRITTEN, delivered)
                 except EngineError as exc:
                     if stage.node.config.on_error is OnError.FAIL:
+                        if delivery is not None:
+                            await delivery.fail(permanent=isinstance(exc, PermanentError))
                         raise
                     self._reject(stage, [Rejected(r, str(exc)) for r in batch])
                 else:
@@ -399,19 +406,28 @@ class Runner:
         self.observer.rejected(stage.info, rejected, policy.value)
 
     async def _close_all(self, *, success: bool) -> None:
+        """Sinks close first (their output becomes visible); only then do sources commit."""
+        sinks = [s for s in self._stages.values() if s.node.role is Role.SINK]
+        sources = [s for s in self._stages.values() if s.node.role is Role.SOURCE]
         with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
-            for stage in self._stages.values():
+            for stage in sinks:
                 try:
-                    if stage.node.role is Role.SINK:
-                        await stage.component.close(success=success)
-                    elif stage.node.role is Role.SOURCE:
-                        if success:
-                            await stage.component.commit()
-                        await stage.component.close()
+                    await stage.component.close(success=success)
                 except Exception as exc:
-                    if success:
-                        success = False
+                    success = False
                     self._errors.append(_as_run_error(stage, exc))
+            for stage in sources:
+                try:
+                    if success:
+                        await stage.component.commit()
+                except Exception as exc:
+                    success = False
+                    self._errors.append(_as_run_error(stage, exc))
+                finally:
+                    try:
+                        await stage.component.close()
+                    except Exception as exc:
+                        self._errors.append(_as_run_error(stage, exc))
 
 
 class _CaptureSink(Sink[Any]):

@@ -329,6 +329,7 @@ class AckingConfig(SourceConfig):
 
 class AckingSource(Source[AckingConfig]):
     acked: list[object] = []
+    nacked: list[tuple[object, bool]] = []
     written_when_acked: list[int] = []
 
     async def read(self) -> AsyncIterator[Chunk]:
@@ -338,6 +339,9 @@ class AckingSource(Source[AckingConfig]):
     async def ack(self, token: object) -> None:
         type(self).acked.append(token)
         type(self).written_when_acked.append(len(FlakySink.written))
+
+    async def nack(self, token: object, *, permanent: bool) -> None:
+        type(self).nacked.append((token, permanent))
 
 
 def test_ack_only_after_every_sink_downstream_delivered(tmp_path: Path) -> None:
@@ -361,7 +365,7 @@ def test_ack_only_after_every_sink_downstream_delivered(tmp_path: Path) -> None:
 def test_no_ack_when_the_sink_fails(tmp_path: Path) -> None:
     reg = registry()
     reg.register(AckingConfig, AckingSource, type="acking")
-    AckingSource.acked = []
+    AckingSource.acked, AckingSource.nacked = [], []
     path = tmp_path / "a.toml"
     path.write_text(
         '[pipeline]\nname = "a"\n[sources.q]\ntype = "acking"\n'
@@ -370,6 +374,7 @@ def test_no_ack_when_the_sink_fails(tmp_path: Path) -> None:
     summary = run_file(path, reg)
     assert not summary.ok
     assert AckingSource.acked == []
+    assert AckingSource.nacked == [("t0", True)]
 
 
 def test_partial_write_rejects_only_the_refused_records(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Client code of the connectors: one package per protocol, its exceptions mapped in one place."""
