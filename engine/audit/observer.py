@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import hashlib
 import socket
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +38,6 @@ __all__ = ["AuditObserver", "batch_digest", "create_observer", "origin"]
 CONFIG_ACTIONS = ("config_loaded", "config_changed")
 _MAX_REASONS = 5
 _MAX_TEXT = 300
-_DIGEST_CACHE = 8
 
 
 def _default(value: Any) -> Any:
@@ -102,20 +100,6 @@ class AuditObserver:
         self._run: RunInfo | None = None
         user, host, ip = origin()
         self._user, self._host, self._ip = user, host, ip
-        # A sink usually receives the very list a transform produced: digest it once.
-        # Batches are not mutated after they cross a stage boundary (DESIGN §3).
-        self._digests: OrderedDict[int, tuple[Sequence[Any], str]] = OrderedDict()
-
-    def _digest(self, records: Sequence[Any]) -> str:
-        key = id(records)
-        hit = self._digests.get(key)
-        if hit is not None and hit[0] is records:
-            return hit[1]
-        digest = _sha256_hex(_encode(records))
-        self._digests[key] = (records, digest)
-        if len(self._digests) > _DIGEST_CACHE:
-            self._digests.popitem(last=False)
-        return digest
 
     # --- helpers --------------------------------------------------------------
 
@@ -194,7 +178,7 @@ class AuditObserver:
             action=action.value,
             stage=stage,
             record_count=len(records),
-            digest=self._digest(records),
+            digest=batch_digest(records),
             details={"role": stage.role, "type": stage.type},
         )
 
@@ -300,7 +284,6 @@ class AuditObserver:
             if self._trail is not None:
                 self._trail.close()
         finally:
-            self._digests.clear()
             if self._owns_resources:
                 self._resources.close()
 
