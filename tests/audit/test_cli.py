@@ -162,3 +162,15 @@ def test_missing_store_is_a_clean_error(tmp_path: Path) -> None:
     code, output = run("stats", "--workspace", str(tmp_path / "none"))
     assert code == 1
     assert "no such store" in output
+
+
+def test_report(home: Path) -> None:
+    code, output = run("report", "--since", "1d", "--standard", "sox", "--format", "json")
+    assert code == 0, output
+    data = orjson.loads(output)
+    assert data["standards"] == ["SOX"]
+    assert data["total_events"] >= 12
+    assert data["events_by_level"]["ERROR"] == 1
+    assert any("error or critical" in line for line in data["recommendations"])
+    code, output = run("report")
+    assert code == 0 and "compliance report" in output
