@@ -24,8 +24,9 @@ from pydantic import SecretStr
 from engine.codecs import CodecConfig, CsvCodec
 from engine.components.base import ComponentContext, RetryPolicy
 from engine.connectors.http.auth import ApiKeyAuth
-from engine.connectors.http.client import HttpEndpoint, HttpOptions
+from engine.connectors.http.client import HttpEndpoint
 from engine.connectors.http.delivery import content_type
+from engine.connectors.http.options import HttpOptions
 from engine.errors import EngineError, PermanentError
 from engine.integrations.models import (
     DataFormat,

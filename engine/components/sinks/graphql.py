@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from engine.components.base import ComponentContext, Sink, SinkConfig
-from engine.connectors.http.client import HttpEndpoint, HttpOptions
 from engine.connectors.http.delivery import RecordDelivery
 from engine.connectors.http.graphql import (
     GraphQLDocument,
     GraphQLErrors,
-    check_document,
+    GraphQLOperation,
     execute,
     load_document,
 )
+from engine.connectors.http.lifecycle import EndpointLifecycle
+from engine.connectors.http.options import HttpOptions
 from engine.mapping import compile_expression
 from engine.records import Batch, Record
 
@@ -26,13 +27,11 @@ if TYPE_CHECKING:
 __all__ = ["GraphQLSink", "GraphQLSinkConfig"]
 
 
-class GraphQLSinkConfig(SinkConfig, HttpOptions):
+class GraphQLSinkConfig(SinkConfig, HttpOptions, GraphQLOperation):
     """Runs a mutation per record; GraphQL errors fail the record (routed by on_error)."""
 
     type: Literal["graphql"] = "graphql"
     query: str | None = Field(None, description="The mutation, inline.")
-    query_file: str | None = Field(None, description="Or a .graphql file beside the pipeline.")
-    operation_name: str | None = Field(None, description="Operation to run in the document.")
     variables: dict[str, str] | None = Field(
         None,
         description="Variable name -> JMESPath over the record; default the record itself "
@@ -44,14 +43,6 @@ class GraphQLSinkConfig(SinkConfig, HttpOptions):
     )
     concurrency: int = Field(8, ge=1, le=1000, description="Mutations in flight.")
 
-    @model_validator(mode="after")
-    def _one_document(self) -> GraphQLSinkConfig:
-        if (self.query is None) == (self.query_file is None):
-            raise ValueError("set exactly one of `query` and `query_file`")
-        if self.query is not None:
-            check_document(self.query, "query")
-        return self
-
     def resource(self) -> str | None:
         return HttpOptions.resource(self)
 
@@ -60,10 +51,10 @@ class GraphQLSinkConfig(SinkConfig, HttpOptions):
             yield ("variables", name), expr
 
 
-class GraphQLSink(Sink[GraphQLSinkConfig]):
+class GraphQLSink(EndpointLifecycle, Sink[GraphQLSinkConfig]):
     def __init__(self, config: GraphQLSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.endpoint = HttpEndpoint(config, context, timeout=config.timeout)
+        self.attach_endpoint(config, context, timeout=config.timeout)
         self.delivery = RecordDelivery(config.concurrency)
         self._variables = {
             name: compile_expression(expr) for name, expr in (config.variables or {}).items()
@@ -73,9 +64,6 @@ class GraphQLSink(Sink[GraphQLSinkConfig]):
     async def open(self) -> None:
         await self.endpoint.open()
         self._document = load_document(self.context, self.config.query, self.config.query_file)
-
-    async def close(self, *, success: bool) -> None:
-        await self.endpoint.aclose()
 
     async def check(self) -> None:
         await self.endpoint.open()

@@ -9,7 +9,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from engine.codecs import CodecSpec
 from engine.components.base import ComponentContext, Sink, SinkConfig
-from engine.connectors.http.client import HttpEndpoint, HttpOptions
 from engine.connectors.http.delivery import (
     RecordDelivery,
     UrlTemplate,
@@ -18,6 +17,8 @@ from engine.connectors.http.delivery import (
     encode_record,
     idempotency_value,
 )
+from engine.connectors.http.lifecycle import EndpointLifecycle
+from engine.connectors.http.options import HttpOptions
 from engine.errors import PermanentError
 from engine.mapping import compile_expression
 from engine.records import Batch, Record
@@ -81,10 +82,10 @@ class HttpSinkConfig(SinkConfig, HttpOptions):
             yield ("idempotency_key", "field"), self.idempotency_key.field
 
 
-class HttpSink(Sink[HttpSinkConfig]):
+class HttpSink(EndpointLifecycle, Sink[HttpSinkConfig]):
     def __init__(self, config: HttpSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.endpoint = HttpEndpoint(
+        self.attach_endpoint(
             config,
             context,
             timeout=config.timeout,
@@ -94,16 +95,6 @@ class HttpSink(Sink[HttpSinkConfig]):
         self.delivery = RecordDelivery(config.concurrency)
         key = config.idempotency_key
         self._key_field = compile_expression(key.field) if key and key.field else None
-
-    async def open(self) -> None:
-        await self.endpoint.open()
-
-    async def close(self, *, success: bool) -> None:
-        await self.endpoint.aclose()
-
-    async def check(self) -> None:
-        await self.endpoint.open()
-        await self.endpoint.check()
 
     def _headers(self, url: str, body: bytes, record: Record | None) -> dict[str, str] | None:
         key = self.config.idempotency_key

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from engine.components.base import ComponentContext, Sink, SinkConfig
-from engine.connectors.http.client import HttpEndpoint, HttpOptions
 from engine.connectors.http.delivery import RecordDelivery, encode_record
+from engine.connectors.http.lifecycle import EndpointLifecycle
+from engine.connectors.http.options import HttpOptions
 from engine.errors import PermanentError
 from engine.mapping import compile_expression
 from engine.records import Batch, Record
@@ -52,10 +53,10 @@ class WebhookSinkConfig(SinkConfig, HttpOptions):
             yield ("id_field",), self.id_field
 
 
-class WebhookSink(Sink[WebhookSinkConfig]):
+class WebhookSink(EndpointLifecycle, Sink[WebhookSinkConfig]):
     def __init__(self, config: WebhookSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.endpoint = HttpEndpoint(
+        self.attach_endpoint(
             config,
             context,
             timeout=config.timeout,
@@ -63,16 +64,6 @@ class WebhookSink(Sink[WebhookSinkConfig]):
         )
         self.delivery = RecordDelivery(config.concurrency)
         self._id = compile_expression(config.id_field) if config.id_field else None
-
-    async def open(self) -> None:
-        await self.endpoint.open()
-
-    async def close(self, *, success: bool) -> None:
-        await self.endpoint.aclose()
-
-    async def check(self) -> None:
-        await self.endpoint.open()
-        await self.endpoint.check()
 
     def message_id(self, record: Record, body: bytes) -> str:
         if self._id is not None:

@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from engine.components.base import ComponentContext, Source, SourceConfig
-from engine.connectors.http.client import HttpEndpoint, HttpOptions
 from engine.connectors.http.decode import split_records
-from engine.connectors.http.errors import redact_url
 from engine.connectors.http.graphql import (
     GraphQLDocument,
+    GraphQLOperation,
     GraphQLPagination,
-    check_document,
     execute,
     load_document,
 )
 from engine.connectors.http.incremental import CursorTracker, IncrementalSpec
+from engine.connectors.http.lifecycle import EndpointLifecycle
+from engine.connectors.http.options import HttpOptions
+from engine.connectors.http.redact import redact_url
 from engine.mapping import compile_expression
 from engine.records import Chunk, Rejected
 
@@ -28,13 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["GraphQLSource", "GraphQLSourceConfig"]
 
 
-class GraphQLSourceConfig(SourceConfig, HttpOptions):
+class GraphQLSourceConfig(SourceConfig, HttpOptions, GraphQLOperation):
     """Reads records from a GraphQL API; partial data with errors is handled per on_error."""
 
     type: Literal["graphql"] = "graphql"
-    query: str | None = Field(None, description="The query, inline.")
-    query_file: str | None = Field(None, description="Or a .graphql file beside the pipeline.")
-    operation_name: str | None = Field(None, description="Operation to run in the document.")
     variables: dict[str, Any] = Field(default_factory=dict, description="Query variables.")
     records: str = Field(
         description="JMESPath (within `data`) to the records.",
@@ -46,14 +44,6 @@ class GraphQLSourceConfig(SourceConfig, HttpOptions):
     incremental: IncrementalSpec | None = Field(
         None, description="Highest cursor value kept between runs, sent as variable `param`."
     )
-
-    @model_validator(mode="after")
-    def _one_document(self) -> GraphQLSourceConfig:
-        if (self.query is None) == (self.query_file is None):
-            raise ValueError("set exactly one of `query` and `query_file`")
-        if self.query is not None:
-            check_document(self.query, "query")
-        return self
 
     def resource(self) -> str | None:
         return HttpOptions.resource(self)
@@ -67,10 +57,10 @@ class GraphQLSourceConfig(SourceConfig, HttpOptions):
                 yield ("incremental", *path), expr
 
 
-class GraphQLSource(Source[GraphQLSourceConfig]):
+class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
     def __init__(self, config: GraphQLSourceConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.endpoint = HttpEndpoint(config, context, timeout=config.timeout)
+        self.attach_endpoint(config, context, timeout=config.timeout)
         self._records = compile_expression(config.records)
         self._page_info = (
             compile_expression(config.pagination.page_info) if config.pagination else None
@@ -81,9 +71,6 @@ class GraphQLSource(Source[GraphQLSourceConfig]):
     async def open(self) -> None:
         await self.endpoint.open()
         self._document = load_document(self.context, self.config.query, self.config.query_file)
-
-    async def close(self) -> None:
-        await self.endpoint.aclose()
 
     async def check(self) -> None:
         await self.endpoint.open()

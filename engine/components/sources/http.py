@@ -9,11 +9,12 @@ from pydantic import Field, model_validator
 
 from engine.codecs import CodecSpec, JsonCodec
 from engine.components.base import ComponentContext, Source, SourceConfig
-from engine.connectors.http.client import HttpEndpoint, HttpOptions
 from engine.connectors.http.decode import decode_body
-from engine.connectors.http.errors import redact_url
 from engine.connectors.http.incremental import CursorTracker, IncrementalSpec
+from engine.connectors.http.lifecycle import EndpointLifecycle
+from engine.connectors.http.options import HttpOptions
 from engine.connectors.http.pagination import Page, PaginationSpec, Paginator
+from engine.connectors.http.redact import redact_url
 from engine.mapping import compile_expression
 from engine.records import Chunk
 
@@ -72,22 +73,12 @@ class HttpSourceConfig(SourceConfig, HttpOptions):
                 yield ("incremental", *path), expr
 
 
-class HttpSource(Source[HttpSourceConfig]):
+class HttpSource(EndpointLifecycle, Source[HttpSourceConfig]):
     def __init__(self, config: HttpSourceConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.endpoint = HttpEndpoint(config, context, timeout=config.timeout)
+        self.attach_endpoint(config, context, timeout=config.timeout)
         self._records = compile_expression(config.records) if config.records else None
         self._cursor: CursorTracker | None = None
-
-    async def open(self) -> None:
-        await self.endpoint.open()
-
-    async def close(self) -> None:
-        await self.endpoint.aclose()
-
-    async def check(self) -> None:
-        await self.endpoint.open()
-        await self.endpoint.check()
 
     async def read(self) -> AsyncIterator[Chunk]:
         cfg = self.config

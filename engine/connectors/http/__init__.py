@@ -1,48 +1,6 @@
-"""HTTP plumbing for the http and graphql connectors: client, auth, errors, pagination, cursors."""
+"""HTTP plumbing for the http, graphql and webhook connectors.
 
-from __future__ import annotations
-
-from engine.connectors.http.auth import (
-    ApiKeyAuth,
-    AuthSpec,
-    BasicAuth,
-    BearerAuth,
-    OAuth2Auth,
-    TokenCache,
-    build_auth,
-)
-from engine.connectors.http.client import HttpEndpoint, HttpOptions, default_timeout
-from engine.connectors.http.errors import (
-    HttpPermanentError,
-    HttpTransientError,
-    error_for_status,
-    map_http_errors,
-    redact_url,
-    retry_after_seconds,
-)
-from engine.connectors.http.incremental import CursorTracker, IncrementalSpec
-from engine.connectors.http.pagination import Page, PaginationSpec, Paginator
-
-__all__ = [
-    "ApiKeyAuth",
-    "AuthSpec",
-    "BasicAuth",
-    "BearerAuth",
-    "CursorTracker",
-    "HttpEndpoint",
-    "HttpOptions",
-    "HttpPermanentError",
-    "HttpTransientError",
-    "IncrementalSpec",
-    "OAuth2Auth",
-    "Page",
-    "PaginationSpec",
-    "Paginator",
-    "TokenCache",
-    "build_auth",
-    "default_timeout",
-    "error_for_status",
-    "map_http_errors",
-    "redact_url",
-    "retry_after_seconds",
-]
+Settings (``options``, ``auth``, ``pagination``, ``incremental``, ``redact``) import no
+client library, so config validation stays light; ``client``, ``auth_flows`` and ``errors``
+import httpx and are loaded only when a component runs.
+"""

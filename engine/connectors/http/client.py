@@ -1,75 +1,31 @@
 """The HTTP endpoint a connector talks to: one pooled httpx client with auth, rate limit, breaker.
 
-``HttpOptions`` declares the connection fields shared by the http and graphql kinds;
 ``HttpEndpoint`` runs one request attempt (circuit check, token bucket, send, status mapped)
-and hands retries to the runtime through ``context.call``.
+and hands retries to the runtime through ``context.call``; its settings are
+:class:`~engine.connectors.http.options.HttpOptions`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.components.base import ComponentContext
-from engine.connectors.http.auth import AuthSpec, TokenCache, build_auth, secret_query_params
+from engine.connectors.http.auth import secret_query_params
+from engine.connectors.http.auth_flows import TokenCache, build_auth
 from engine.connectors.http.errors import (
     HttpPermanentError,
     HttpTransientError,
     error_for_status,
     map_http_errors,
-    redact_url,
 )
-from engine.resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakerConfig
-from engine.resilience.ratelimit import RateLimiter, RateLimitSpecField, build_limiter
+from engine.connectors.http.options import HttpOptions, default_timeout
+from engine.resilience.breaker import BreakerState, CircuitBreaker
+from engine.resilience.ratelimit import RateLimiter, build_limiter
 
-__all__ = ["HttpEndpoint", "HttpOptions", "default_timeout"]
-
-
-def default_timeout() -> float:
-    """Seconds per request when the component sets no `timeout`: INTEGRATION_TIMEOUT or 30."""
-    try:
-        return float(os.environ.get("INTEGRATION_TIMEOUT", "30"))
-    except ValueError:
-        return 30.0
-
-
-class HttpOptions(BaseModel):
-    """Connection fields shared by the http and graphql connectors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    url: str = Field(description="Endpoint URL.", examples=["https://api.example.com/v1/items"])
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
-    auth: AuthSpec | None = Field(
-        None, description="api_key, bearer, basic or oauth2 (client credentials)."
-    )
-    rate_limit: RateLimitSpecField | None = Field(
-        None,
-        description="Token bucket: '100/s' or { rate, burst, redis, key }; shared through "
-        "Redis when INTEGRATION_REDIS_URL or `redis` is set.",
-    )
-    circuit_breaker: CircuitBreakerConfig | None = Field(
-        None, description="Fail fast after repeated failures: { failures, reset_timeout, ... }."
-    )
-    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
-    max_connections: int = Field(100, ge=1, description="Connection pool size.")
-    health_url: str | None = Field(
-        None, description="URL probed by health checks; default `url` (GET)."
-    )
-
-    @field_validator("url", "health_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.lower().startswith(("http://", "https://")):
-            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
-        return value
-
-    def resource(self) -> str | None:
-        return redact_url(self.url, secret_query_params(self.auth))
+__all__ = ["HttpEndpoint"]
 
 
 class HttpEndpoint:

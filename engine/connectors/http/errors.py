@@ -11,10 +11,10 @@ import email.utils
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from engine.connectors.http.redact import redact_url
 from engine.errors import EngineError, PermanentError, TransientError
 
 __all__ = [
@@ -24,25 +24,10 @@ __all__ = [
     "HttpTransientError",
     "error_for_status",
     "map_http_errors",
-    "redact_url",
     "retry_after_seconds",
 ]
 
 TRANSIENT_STATUS = frozenset({408, 425, 429})
-
-#: query parameters whose values never leave the process (matched as substrings, lowercase)
-SECRET_PARAM_PARTS = (
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "signature",
-    "sig",
-    "auth",
-    "credential",
-    "code",
-)
 
 
 class HttpTransientError(TransientError):
@@ -102,27 +87,6 @@ def _target(exc_type: type[BaseException]) -> type[EngineError]:
         if target is not None:
             return target
     return HttpPermanentError
-
-
-def redact_url(url: str | httpx.URL, secret_params: Iterable[str] = ()) -> str:
-    """The URL without user info, and with secret-looking query values replaced by ``***``."""
-    text = str(url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    extra = {p.lower() for p in secret_params}
-    query = [
-        (name, "***" if _is_secret(name, extra) else value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*{}"), ""))
-
-
-def _is_secret(name: str, extra: set[str]) -> bool:
-    lowered = name.lower()
-    return lowered in extra or any(part in lowered for part in SECRET_PARAM_PARTS)
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

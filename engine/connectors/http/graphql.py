@@ -9,19 +9,21 @@ partial data the data is kept and the errors are reported as rejected input (``o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import orjson
-from graphql import GraphQLError, OperationDefinitionNode, parse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.components.base import ComponentContext
-from engine.connectors.http.client import HttpEndpoint
 from engine.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from engine.components.base import ComponentContext
+    from engine.connectors.http.client import HttpEndpoint
 
 __all__ = [
     "GraphQLDocument",
     "GraphQLErrors",
+    "GraphQLOperation",
     "GraphQLPagination",
     "GraphQLResult",
     "check_document",
@@ -46,6 +48,24 @@ class GraphQLPagination(BaseModel):
     max_pages: int | None = Field(None, ge=1, description="Read at most this many pages.")
 
 
+class GraphQLOperation(BaseModel):
+    """The document fields of the graphql source and sink: inline or from a file, one of them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    query: str | None = Field(None, description="The query, inline.")
+    query_file: str | None = Field(None, description="Or a .graphql file beside the pipeline.")
+    operation_name: str | None = Field(None, description="Operation to run in the document.")
+
+    @model_validator(mode="after")
+    def _one_document(self) -> Self:
+        if (self.query is None) == (self.query_file is None):
+            raise ValueError("set exactly one of `query` and `query_file`")
+        if self.query is not None:
+            check_document(self.query, "query")
+        return self
+
+
 class GraphQLErrors(PermanentError):
     """The server answered with GraphQL errors and no data."""
 
@@ -64,6 +84,9 @@ class GraphQLDocument:
 
 def check_document(text: str, where: str = "query") -> str:
     """Parse ``text``; return its first operation kind ("query"/"mutation"); ValueError if bad."""
+    # graphql-core is imported only by a pipeline that has a document to check
+    from graphql import GraphQLError, OperationDefinitionNode, parse
+
     try:
         document = parse(text)
     except GraphQLError as exc:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.mapping import Expression, compile_expression
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "CursorPagination",

@@ -13,7 +13,8 @@ from http_test_server import CLIENT_SECRET, ServerState
 
 from engine.components.base import ComponentContext
 from engine.connectors.http.auth import OAuth2Auth
-from engine.connectors.http.client import HttpEndpoint, HttpOptions
+from engine.connectors.http.client import HttpEndpoint
+from engine.connectors.http.options import HttpOptions
 from engine.pipeline import compile_file, run
 from engine.records import Record, Rejected
 from engine.resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakerConfig

@@ -20,7 +20,6 @@ from engine.connectors.http.errors import (
     HttpTransientError,
     error_for_status,
     map_http_errors,
-    redact_url,
     retry_after_seconds,
 )
 from engine.connectors.http.pagination import (
@@ -31,6 +30,7 @@ from engine.connectors.http.pagination import (
     PageNumberPagination,
     Paginator,
 )
+from engine.connectors.http.redact import redact_url
 from engine.errors import PermanentError, TransientError
 from engine.health import check_plan
 from engine.pipeline import compile_file

@@ -1,0 +1,61 @@
+"""Connection settings shared by the http, graphql and webhook-sink kinds, without httpx.
+
+The settings are read by config validation; the client that uses them,
+:class:`~engine.connectors.http.client.HttpEndpoint`, is imported only to run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.connectors.http.auth import AuthSpec, secret_query_params
+from engine.connectors.http.redact import redact_url
+from engine.resilience.breaker import CircuitBreakerConfig
+from engine.resilience.ratelimit import RateLimitSpecField
+
+__all__ = ["HttpOptions", "default_timeout"]
+
+
+def default_timeout() -> float:
+    """Seconds per request when the component sets no `timeout`: INTEGRATION_TIMEOUT or 30."""
+    try:
+        return float(os.environ.get("INTEGRATION_TIMEOUT", "30"))
+    except ValueError:
+        return 30.0
+
+
+class HttpOptions(BaseModel):
+    """Connection fields shared by the http and graphql connectors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="Endpoint URL.", examples=["https://api.example.com/v1/items"])
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    auth: AuthSpec | None = Field(
+        None, description="api_key, bearer, basic or oauth2 (client credentials)."
+    )
+    rate_limit: RateLimitSpecField | None = Field(
+        None,
+        description="Token bucket: '100/s' or { rate, burst, redis, key }; shared through "
+        "Redis when INTEGRATION_REDIS_URL or `redis` is set.",
+    )
+    circuit_breaker: CircuitBreakerConfig | None = Field(
+        None, description="Fail fast after repeated failures: { failures, reset_timeout, ... }."
+    )
+    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+    max_connections: int = Field(100, ge=1, description="Connection pool size.")
+    health_url: str | None = Field(
+        None, description="URL probed by health checks; default `url` (GET)."
+    )
+
+    @field_validator("url", "health_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+        return value
+
+    def resource(self) -> str | None:
+        return redact_url(self.url, secret_query_params(self.auth))
