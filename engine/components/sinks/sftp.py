@@ -8,19 +8,19 @@ import string
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-import asyncssh
 from pydantic import Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import Encoder
 from engine.components.base import ComponentContext, Sink, SinkConfig
-from engine.components.sources.sftp import _replace
-from engine.connectors.sftp.client import SftpEndpoint, connect
-from engine.connectors.sftp.errors import map_ssh_error
+from engine.connectors.sftp.settings import SftpEndpoint
 from engine.errors import PermanentError
 from engine.records import Batch
 
 if TYPE_CHECKING:
+    import asyncssh
+
+    from engine.connectors.sftp.client import SftpSession
     from engine.registry import Registry
 
 __all__ = ["SftpSink", "SftpSinkConfig"]
@@ -58,11 +58,11 @@ class SftpSinkConfig(SftpEndpoint, SinkConfig):
         return value
 
     def resource(self) -> str | None:
-        return f"{self.endpoint()}/{self.path.lstrip('/')}"
+        return self.location(self.path)
 
 
 class SftpSink(Sink[SftpSinkConfig]):
-    _conn: asyncssh.SSHClientConnection | None = None
+    _session: SftpSession | None = None
     _sftp: asyncssh.SFTPClient | None = None
     _file: asyncssh.SFTPClientFile | None = None
 
@@ -89,8 +89,12 @@ class SftpSink(Sink[SftpSinkConfig]):
         self._broken = False
 
     async def open(self) -> None:
-        self._conn, self._sftp = await connect(
-            self.config, lambda p: self.context.resolve(p), timeout=self.config.timeout
+        from engine.connectors.sftp.client import SftpSession
+        from engine.connectors.sftp.errors import map_ssh_error
+
+        self._session = SftpSession()
+        self._sftp = await self._session.open(
+            self.config, self.context.resolve, timeout=self.config.timeout
         )
         folder = posixpath.dirname(self.final)
         try:
@@ -104,12 +108,15 @@ class SftpSink(Sink[SftpSinkConfig]):
             raise map_ssh_error(exc, action=f"sftp create {self.temporary}") from None
 
     async def check(self) -> None:
-        conn, sftp = await connect(self.config, lambda p: self.context.resolve(p))
-        sftp.exit()
-        conn.close()
-        await conn.wait_closed()
+        from engine.connectors.sftp.client import SftpSession
+
+        session = SftpSession()
+        await session.open(self.config, self.context.resolve)
+        await session.close()
 
     async def _flush(self) -> None:
+        from engine.connectors.sftp.errors import map_ssh_error
+
         data = self._buffer.getvalue()
         if not data:
             return
@@ -131,6 +138,9 @@ class SftpSink(Sink[SftpSinkConfig]):
         await self._flush()
 
     async def close(self, *, success: bool) -> None:
+        from engine.connectors.sftp.client import replace
+        from engine.connectors.sftp.errors import map_ssh_error
+
         sftp = self._sftp
         try:
             if sftp is None or self._file is None:
@@ -143,7 +153,7 @@ class SftpSink(Sink[SftpSinkConfig]):
                 await self._file.close()
                 self._file = None
                 if publish:
-                    await _replace(sftp, self.temporary, self.final)
+                    await replace(sftp, self.temporary, self.final)
                     self.context.emit("sftp_file_written", path=self.final)
                 else:
                     await sftp.remove(self.temporary)
@@ -155,14 +165,10 @@ class SftpSink(Sink[SftpSinkConfig]):
             await self._disconnect()
 
     async def _disconnect(self) -> None:
-        if self._sftp is not None:
-            self._sftp.exit()
-            await self._sftp.wait_closed()
-            self._sftp = None
-        if self._conn is not None:
-            self._conn.close()
-            await self._conn.wait_closed()
-            self._conn = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._sftp = None
 
 
 def register(registry: Registry) -> None:

@@ -6,19 +6,19 @@ import posixpath
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Literal, Self
 
-import asyncssh
 from pydantic import Field, model_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import CodecConfig
 from engine.components.base import ComponentContext, Source, SourceConfig
-from engine.connectors.sftp.client import SftpEndpoint, connect
-from engine.connectors.sftp.errors import map_ssh_error
-from engine.connectors.sftp.stream import decode_remote
+from engine.connectors.sftp.settings import SftpEndpoint
 from engine.errors import PermanentError
 from engine.records import Chunk
 
 if TYPE_CHECKING:
+    import asyncssh
+
+    from engine.connectors.sftp.client import SftpSession
     from engine.registry import Registry
 
 __all__ = ["SftpSource", "SftpSourceConfig"]
@@ -53,11 +53,11 @@ class SftpSourceConfig(SftpEndpoint, SourceConfig):
         return self
 
     def resource(self) -> str | None:
-        return f"{self.endpoint()}/{self.path.lstrip('/')}"
+        return self.location(self.path)
 
 
 class SftpSource(Source[SftpSourceConfig]):
-    _conn: asyncssh.SSHClientConnection | None = None
+    _session: SftpSession | None = None
     _sftp: asyncssh.SFTPClient | None = None
 
     def __init__(self, config: SftpSourceConfig, context: ComponentContext) -> None:
@@ -68,8 +68,11 @@ class SftpSource(Source[SftpSourceConfig]):
         self._finished: list[str] = []
 
     async def open(self) -> None:
-        self._conn, self._sftp = await connect(
-            self.config, lambda p: self.context.resolve(p), timeout=self.config.timeout
+        from engine.connectors.sftp.client import SftpSession
+
+        self._session = SftpSession()
+        self._sftp = await self._session.open(
+            self.config, self.context.resolve, timeout=self.config.timeout
         )
 
     async def check(self) -> None:
@@ -77,6 +80,10 @@ class SftpSource(Source[SftpSourceConfig]):
         await self.close()
 
     async def files(self) -> list[str]:
+        import asyncssh
+
+        from engine.connectors.sftp.errors import map_ssh_error
+
         assert self._sftp is not None, "open() first"
         pattern = self.config.path
         try:
@@ -98,6 +105,11 @@ class SftpSource(Source[SftpSourceConfig]):
         return codec
 
     async def read(self) -> AsyncIterator[Chunk]:
+        import asyncssh
+
+        from engine.connectors.sftp.errors import map_ssh_error
+        from engine.connectors.sftp.stream import decode_remote
+
         files = await self.context.call(self.files)
         if not files and not self.config.allow_empty:
             raise PermanentError(f"no remote file matches {self.config.path!r}")
@@ -132,6 +144,9 @@ class SftpSource(Source[SftpSourceConfig]):
     async def commit(self) -> None:
         if self.context.dry_run or self.config.after_read == "keep":
             return
+        from engine.connectors.sftp.client import replace
+        from engine.connectors.sftp.errors import map_ssh_error
+
         assert self._sftp is not None
         sftp = self._sftp
         if self.config.after_read == "move":
@@ -148,30 +163,16 @@ class SftpSource(Source[SftpSourceConfig]):
                 else:
                     assert self.config.move_to is not None
                     target = posixpath.join(self.config.move_to, posixpath.basename(path))
-                    await _replace(sftp, path, target)
+                    await replace(sftp, path, target)
                     self.context.emit("sftp_file_moved", path=path, to=target)
             except Exception as exc:
                 raise map_ssh_error(exc, action=f"sftp {self.config.after_read} {path}") from None
 
     async def close(self) -> None:
-        if self._sftp is not None:
-            self._sftp.exit()
-            await self._sftp.wait_closed()
-            self._sftp = None
-        if self._conn is not None:
-            self._conn.close()
-            await self._conn.wait_closed()
-            self._conn = None
-
-
-async def _replace(sftp: asyncssh.SFTPClient, src: str, dst: str) -> None:
-    """Rename, replacing ``dst``: POSIX rename where the server offers it."""
-    try:
-        await sftp.posix_rename(src, dst)
-    except asyncssh.SFTPOpUnsupported:  # pragma: no cover - servers without the extension
-        if await sftp.exists(dst):
-            await sftp.remove(dst)
-        await sftp.rename(src, dst)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._sftp = None
 
 
 def register(registry: Registry) -> None:

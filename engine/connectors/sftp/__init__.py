@@ -1,6 +1,5 @@
-"""SFTP connector pieces shared by the ``sftp`` source and sink: settings, client, errors."""
+"""SFTP connector pieces shared by the ``sftp`` source and sink.
 
-from engine.connectors.sftp.client import SftpEndpoint, connect
-from engine.connectors.sftp.errors import map_ssh_error
-
-__all__ = ["SftpEndpoint", "connect", "map_ssh_error"]
+``settings`` imports no client library (config validation reads it); ``client``, ``errors``
+and ``stream`` import asyncssh and are loaded only when a component runs.
+"""

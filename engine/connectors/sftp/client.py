@@ -1,4 +1,4 @@
-"""SFTP connection settings and the connect step, with host keys checked by default."""
+"""The SFTP connect step, with host keys checked by default, and the session it opens."""
 
 from __future__ import annotations
 
@@ -8,52 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from engine.connectors.sftp.errors import map_ssh_error
+from engine.connectors.sftp.settings import SftpEndpoint
 from engine.errors import PermanentError
 
-__all__ = ["SftpEndpoint", "connect"]
+__all__ = ["SftpSession", "connect", "replace"]
 
 log = logging.getLogger("engine.sftp")
-
-
-class SftpEndpoint(BaseModel):
-    """Where the SFTP server is, who logs in, and how its host key is trusted."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    host: str = Field(description="Server host name or address.")
-    port: int = Field(22, ge=1, le=65535, description="Server port.")
-    user: str = Field(description="Login user.")
-    password: SecretStr | None = Field(
-        None, description="Password; use `${env:NAME}`, never a literal."
-    )
-    private_key: str | None = Field(
-        None, description="Path of a private key file (relative to the pipeline file)."
-    )
-    private_key_passphrase: SecretStr | None = Field(
-        None, description="Passphrase of an encrypted `private_key`."
-    )
-    known_hosts: str | None = Field(
-        None,
-        description="known_hosts file the server's host key must be listed in; "
-        "default: ~/.ssh/known_hosts.",
-    )
-    host_key_fingerprint: str | None = Field(
-        None,
-        description="Trust exactly this host key instead (`SHA256:...`, as `ssh-keygen -l` "
-        "prints it).",
-        examples=["SHA256:Jx3lNkqqqq8x0t6m0ZJ+Fz1mBQ6i0b5K4C9yRpx2xyz"],
-    )
-    accept_unknown_host_key: bool = Field(
-        False,
-        description="Skip the host key check (a warning is logged). Only for throwaway test "
-        "servers: it allows a man in the middle.",
-    )
-
-    def endpoint(self) -> str:
-        return f"sftp://{self.user}@{self.host}:{self.port}"
 
 
 class _FingerprintClient(asyncssh.SSHClient):
@@ -122,3 +84,37 @@ async def connect(
             await conn.wait_closed()
         raise map_ssh_error(exc, action=f"{cfg.endpoint()}: connect") from None
     return conn, sftp
+
+
+class SftpSession:
+    """One login: the SSH connection and its SFTP channel, opened and closed together."""
+
+    def __init__(self) -> None:
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self.sftp: asyncssh.SFTPClient | None = None
+
+    async def open(
+        self, cfg: SftpEndpoint, resolve: Callable[[str], Path], *, timeout: float | None = None
+    ) -> asyncssh.SFTPClient:
+        self._conn, self.sftp = await connect(cfg, resolve, timeout=timeout)
+        return self.sftp
+
+    async def close(self) -> None:
+        if self.sftp is not None:
+            self.sftp.exit()
+            await self.sftp.wait_closed()
+            self.sftp = None
+        if self._conn is not None:
+            self._conn.close()
+            await self._conn.wait_closed()
+            self._conn = None
+
+
+async def replace(sftp: asyncssh.SFTPClient, src: str, dst: str) -> None:
+    """Rename, replacing ``dst``: POSIX rename where the server offers it."""
+    try:
+        await sftp.posix_rename(src, dst)
+    except asyncssh.SFTPOpUnsupported:  # pragma: no cover - servers without the extension
+        if await sftp.exists(dst):
+            await sftp.remove(dst)
+        await sftp.rename(src, dst)
