@@ -5,20 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
-from sqlalchemy import MetaData, Table, insert, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.dml import Insert
 
 from engine.components.base import Sink, SinkConfig
-from engine.components.sources.sql import split_table_name
-from engine.connectors.sql.database import create_engine, public_url, resolve_sqlite
-from engine.connectors.sql.dialect import upsert_statement
-from engine.connectors.sql.errors import map_sql_error
 from engine.errors import PermanentError
 from engine.records import Batch
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.sql.dml import Insert
+
     from engine.registry import Registry
 
 __all__ = ["SqlSink", "SqlSinkConfig"]
@@ -58,6 +55,8 @@ class SqlSinkConfig(SinkConfig):
         return self
 
     def resource(self) -> str | None:
+        from engine.connectors.sql.database import public_url
+
         return f"{public_url(self.url.get_secret_value())} {self.table}"
 
 
@@ -66,9 +65,16 @@ class SqlSink(Sink[SqlSinkConfig]):
     _table: Table | None = None
 
     def _url(self) -> str:
+        from engine.connectors.sql.database import resolve_sqlite
+
         return resolve_sqlite(self.config.url.get_secret_value(), self.context.resolve)
 
     async def open(self) -> None:
+        from sqlalchemy import MetaData, Table
+
+        from engine.connectors.sql.database import create_engine, split_table_name
+        from engine.connectors.sql.errors import map_sql_error
+
         engine = create_engine(self._url())
         schema, name = split_table_name(self.config.table)
 
@@ -96,16 +102,15 @@ class SqlSink(Sink[SqlSinkConfig]):
         self._dialect = engine.dialect.name
 
     async def check(self) -> None:
-        engine = create_engine(self._url())
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            raise map_sql_error(exc, action="sql sink") from None
-        finally:
-            await engine.dispose()
+        from engine.connectors.sql.database import probe
+
+        await probe(self._url(), action="sql sink")
 
     def _statement(self, columns: tuple[str, ...]) -> Insert:
+        from sqlalchemy import insert
+
+        from engine.connectors.sql.dialect import upsert_statement
+
         stmt = self._statements.get(columns)
         if stmt is None:
             assert self._table is not None
@@ -142,6 +147,8 @@ class SqlSink(Sink[SqlSinkConfig]):
     async def write(self, batch: Batch) -> None:
         if not batch:
             return
+        from engine.connectors.sql.errors import map_sql_error
+
         assert self._engine is not None, "open() first"
         cols, rows = self.rows(batch)
         stmt = self._statement(cols)

@@ -6,29 +6,22 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
-from sqlalchemy import ColumnElement, TextClause, bindparam, column, select, table, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql import Executable
 
 from engine.components.base import Source, SourceConfig
 from engine.connectors.sql.cursor import dump_cursor, load_cursor
-from engine.connectors.sql.database import create_engine, public_url, resolve_sqlite
-from engine.connectors.sql.errors import map_sql_error
 from engine.errors import PermanentError
 from engine.records import Chunk
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, TextClause
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.sql import Executable
+
     from engine.registry import Registry
 
-__all__ = ["SqlSource", "SqlSourceConfig", "split_table_name"]
+__all__ = ["SqlSource", "SqlSourceConfig"]
 
 Scalar = str | int | float | bool | None
-
-
-def split_table_name(name: str) -> tuple[str | None, str]:
-    """``schema.table`` -> (schema, table); a bare name has no schema."""
-    schema, _, bare = name.rpartition(".")
-    return (schema or None), bare
 
 
 class SqlSourceConfig(SourceConfig):
@@ -74,6 +67,8 @@ class SqlSourceConfig(SourceConfig):
         return self
 
     def resource(self) -> str | None:
+        from engine.connectors.sql.database import public_url
+
         where = self.table or "query"
         return f"{public_url(self.url.get_secret_value())} {where}"
 
@@ -88,23 +83,23 @@ class SqlSource(Source[SqlSourceConfig]):
         return f"cursor:{self.config.cursor}"
 
     def _url(self) -> str:
+        from engine.connectors.sql.database import resolve_sqlite
+
         return resolve_sqlite(self.config.url.get_secret_value(), self.context.resolve)
 
     async def open(self) -> None:
+        from engine.connectors.sql.database import create_engine
+        from engine.connectors.sql.errors import map_sql_error
+
         try:
             self._engine = create_engine(self._url())
         except Exception as exc:
             raise map_sql_error(exc, action="sql source") from None
 
     async def check(self) -> None:
-        engine = create_engine(self._url())
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            raise map_sql_error(exc, action="sql source") from None
-        finally:
-            await engine.dispose()
+        from engine.connectors.sql.database import probe
+
+        await probe(self._url(), action="sql source")
 
     def _start_value(self) -> Any:
         state = self.context.state
@@ -116,6 +111,10 @@ class SqlSource(Source[SqlSourceConfig]):
 
     def statement(self) -> tuple[Executable, dict[str, Any]]:
         """The SELECT to run and its bound values; identifiers quoted, values never inlined."""
+        from sqlalchemy import bindparam, column, select, table, text
+
+        from engine.connectors.sql.database import split_table_name
+
         cfg = self.config
         params: dict[str, Any] = dict(cfg.params)
         if cfg.table is not None:
@@ -140,6 +139,8 @@ class SqlSource(Source[SqlSourceConfig]):
         return stmt, params
 
     async def _connect(self) -> AsyncConnection:
+        from engine.connectors.sql.errors import map_sql_error
+
         assert self._engine is not None, "open() first"
         conn = self._engine.connect()
         try:
@@ -149,6 +150,8 @@ class SqlSource(Source[SqlSourceConfig]):
         return conn
 
     async def read(self) -> AsyncIterator[Chunk]:
+        from engine.connectors.sql.errors import map_sql_error
+
         stmt, params = self.statement()
         size = self.config.batch.size
         conn = await self.context.call(self._connect)

@@ -5,13 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from engine.connectors.sql.errors import map_sql_error
 from engine.errors import PermanentError
 
-__all__ = ["ASYNC_DRIVERS", "async_url", "create_engine", "public_url", "resolve_sqlite"]
+__all__ = [
+    "ASYNC_DRIVERS",
+    "async_url",
+    "create_engine",
+    "probe",
+    "public_url",
+    "resolve_sqlite",
+    "split_table_name",
+]
 
 #: backend -> the async driver used when a URL names none (or a sync one)
 ASYNC_DRIVERS: dict[str, str] = {
@@ -73,3 +83,21 @@ def create_engine(url: str, *, pool_size: int = 2) -> AsyncEngine:
     if target.get_backend_name() != "sqlite":
         options["pool_size"] = pool_size
     return create_async_engine(target, **options)
+
+
+async def probe(url: str, *, action: str) -> None:
+    """``SELECT 1`` through a fresh engine, disposed of afterwards; errors mapped."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise map_sql_error(exc, action=action) from None
+    finally:
+        await engine.dispose()
+
+
+def split_table_name(name: str) -> tuple[str | None, str]:
+    """``schema.table`` -> (schema, table); a bare name has no schema."""
+    schema, _, bare = name.rpartition(".")
+    return (schema or None), bare
