@@ -45,6 +45,7 @@ __all__ = [
 log = logging.getLogger("engine.audit")
 
 RETENTION_ACTION = "retention_applied"
+_RISK = {(lv, cat): risk_score(lv, cat) for lv in AuditLevel for cat in AuditCategory}
 
 
 _clock: list[Any] = [-1, ""]
@@ -221,7 +222,7 @@ class AuditTrail:
                 "record_count": record_count,
                 "digest": digest,
                 "details": clean,
-                "risk_score": risk if risk is not None else risk_score(level, category),
+                "risk_score": risk if risk is not None else _RISK[level, category],
             }
         )
         if len(self._pending) >= self.flush_every:
@@ -236,11 +237,11 @@ class AuditTrail:
         frontier = head.frontier.copy()
         append_leaf = frontier.append
         prev = head.mac
+        prev_raw = bytes.fromhex(prev)
         seq = head.seq
         rows: list[tuple[Any, ...]] = []
         sha256 = hashlib.sha256
         digest = hmac.digest
-        fromhex = bytes.fromhex
         for draft in self._pending:
             seq += 1
             pending_digest = draft["digest"]
@@ -252,7 +253,8 @@ class AuditTrail:
             draft["key_id"] = key_id
             draft["prev_mac"] = prev
             body = canonical_event(draft)
-            mac = digest(key, fromhex(prev) + body, "sha256").hex()
+            prev_raw = digest(key, prev_raw + body, "sha256")
+            mac = prev_raw.hex()
             append_leaf(sha256(b"\x00" + body).digest())
             # In ROW_FIELDS order (the table's columns).
             rows.append(
