@@ -8,19 +8,18 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 import orjson
-from aio_pika import DeliveryMode, ExchangeType, Message
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from pydantic import Field, field_validator
 
 from engine.codecs import CodecSpec
 from engine.codecs.json import JsonCodec, dump_default
 from engine.components.base import ComponentContext, Sink, SinkConfig
-from engine.connectors.amqp.client import AmqpEndpoint, connect
-from engine.connectors.amqp.errors import map_amqp_error
+from engine.connectors.amqp.client import AmqpEndpoint
 from engine.errors import EngineError, PermanentError
 from engine.records import Batch, Record
 
 if TYPE_CHECKING:
+    from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+
     from engine.registry import Registry
 
 __all__ = ["AmqpSink", "AmqpSinkConfig"]
@@ -76,6 +75,11 @@ class AmqpSink(Sink[AmqpSinkConfig]):
         )
 
     async def open(self) -> None:
+        from aio_pika import ExchangeType
+
+        from engine.connectors.amqp.client import connect
+        from engine.connectors.amqp.errors import map_amqp_error
+
         cfg = self.config
         self._connection = await connect(cfg, timeout=cfg.timeout)
         try:
@@ -115,6 +119,10 @@ class AmqpSink(Sink[AmqpSinkConfig]):
         return buffer.getvalue()
 
     async def write(self, batch: Batch) -> None:
+        from aio_pika import DeliveryMode, Message
+
+        from engine.connectors.amqp.errors import map_amqp_error
+
         assert self._exchange is not None, "open() first"
         exchange, mandatory = self._exchange, self.config.mandatory
         mode = DeliveryMode.PERSISTENT if self.config.persistent else DeliveryMode.NOT_PERSISTENT

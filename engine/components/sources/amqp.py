@@ -9,30 +9,30 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Literal
 
 import anyio
-from aio_pika.abc import (
-    AbstractIncomingMessage,
-    AbstractQueue,
-    AbstractRobustChannel,
-    AbstractRobustConnection,
-)
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from pydantic import Field
 
 from engine.codecs import CodecSpec
 from engine.codecs.base import CodecConfig
 from engine.codecs.json import JsonCodec
 from engine.components.base import ComponentContext, Source, SourceConfig
-from engine.connectors.amqp.client import AmqpEndpoint, connect
-from engine.connectors.amqp.errors import map_amqp_error
+from engine.connectors.amqp.client import AmqpEndpoint
 from engine.errors import DataError
 from engine.records import Batch, Chunk, Rejected
 
 if TYPE_CHECKING:
+    from aio_pika.abc import (
+        AbstractIncomingMessage,
+        AbstractQueue,
+        AbstractRobustChannel,
+        AbstractRobustConnection,
+    )
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
     from engine.registry import Registry
 
-__all__ = ["AmqpSource", "AmqpSourceConfig"]
+    Messages = list[AbstractIncomingMessage]
 
-Messages = list[AbstractIncomingMessage]
+__all__ = ["AmqpSource", "AmqpSourceConfig"]
 
 
 class AmqpSourceConfig(AmqpEndpoint, SourceConfig):
@@ -83,6 +83,11 @@ class AmqpSource(Source[AmqpSourceConfig]):
         self.dead_lettered = 0
 
     async def open(self) -> None:
+        from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+
+        from engine.connectors.amqp.client import connect
+        from engine.connectors.amqp.errors import map_amqp_error
+
         cfg = self.config
         self._connection = await connect(cfg, timeout=cfg.timeout)
         try:
@@ -123,6 +128,8 @@ class AmqpSource(Source[AmqpSourceConfig]):
         return records, rejected
 
     async def read(self) -> AsyncIterator[Chunk]:
+        from engine.connectors.amqp.errors import map_amqp_error
+
         assert self._queue is not None and self._receive is not None, "open() first"
         receive = self._receive
         cfg = self.config

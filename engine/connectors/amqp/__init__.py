@@ -1,6 +1,5 @@
-"""AMQP (RabbitMQ) connector pieces shared by the ``amqp`` source and sink."""
+"""AMQP (RabbitMQ) connector pieces shared by the ``amqp`` source and sink.
 
-from engine.connectors.amqp.client import AmqpEndpoint, connect
-from engine.connectors.amqp.errors import map_amqp_error
-
-__all__ = ["AmqpEndpoint", "connect", "map_amqp_error"]
+``client`` holds the settings and imports aio-pika only to connect; ``errors`` imports aiormq
+and is loaded only when a component runs.
+"""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import aio_pika
-from aio_pika.abc import AbstractRobustConnection
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from yarl import URL
 
-from engine.connectors.amqp.errors import map_amqp_error
+if TYPE_CHECKING:
+    from aio_pika.abc import AbstractRobustConnection
 
 __all__ = ["AmqpEndpoint", "connect"]
 
@@ -36,6 +37,11 @@ class AmqpEndpoint(BaseModel):
 
 async def connect(cfg: AmqpEndpoint, *, timeout: float | None = None) -> AbstractRobustConnection:
     """A robust connection: it reconnects and restores channels, QoS and consumers."""
+    # aio-pika is imported by a component about to run, never by config validation
+    import aio_pika
+
+    from engine.connectors.amqp.errors import map_amqp_error
+
     try:
         return await aio_pika.connect_robust(
             cfg.url.get_secret_value(), timeout=timeout, reconnect_interval=0.5
