@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
     Engine,
-    Float,
-    Index,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     bindparam,
     create_engine,
     event,
@@ -43,6 +33,22 @@ from sqlalchemy.sql import ColumnElement
 from engine.audit.errors import AuditStoreError
 from engine.audit.events import GENESIS_MAC, format_time
 from engine.audit.merkle import CompactRange
+from engine.audit.schema import (
+    EVENT_COLUMNS,
+    ROW_FIELDS,
+    ChainHead,
+    EventFilter,
+    PruneAnchor,
+    Sealer,
+    StoredEvent,
+    StoreStats,
+    events_table,
+    frontier_parse,
+    frontier_text,
+    heads_table,
+    metadata,
+    stored_event,
+)
 
 __all__ = [
     "AuditStore",
@@ -53,188 +59,12 @@ __all__ = [
     "default_store_url",
 ]
 
-metadata = MetaData()
-
-events_table = Table(
-    "audit_events",
-    metadata,
-    Column("producer", String(200), primary_key=True),
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("event_id", String(64), nullable=False, unique=True),
-    Column("timestamp", String(32), nullable=False),
-    Column("level", String(16), nullable=False),
-    Column("category", String(32), nullable=False),
-    Column("action", String(200), nullable=False),
-    Column("pipeline", String(200)),
-    Column("run_id", String(64)),
-    Column("user_id", String(200)),
-    Column("stage", String(200)),
-    Column("risk_score", Float, nullable=False),
-    Column("mac", String(64), nullable=False),
-    Column("body", LargeBinary, nullable=False),
-    Index("ix_audit_events_timestamp", "timestamp"),
-    Index("ix_audit_events_run_id", "run_id"),
-)
-
-heads_table = Table(
-    "audit_chain_heads",
-    metadata,
-    Column("producer", String(200), primary_key=True),
-    Column("seq", BigInteger, nullable=False),
-    Column("mac", String(64), nullable=False),
-    Column("frontier", Text, nullable=False),
-    Column("updated_at", String(32), nullable=False),
-    # Retention: events 1..pruned_seq were deleted; the anchor lets verification resume.
-    Column("pruned_seq", BigInteger, nullable=False, server_default="0"),
-    Column("pruned_mac", String(64), nullable=False, server_default=GENESIS_MAC),
-    Column("pruned_frontier", Text, nullable=False, server_default=""),
-)
-
-# Columns copied from the signed body; verification checks they still agree with it.
-INDEXED_FIELDS = (
-    "event_id",
-    "timestamp",
-    "level",
-    "category",
-    "action",
-    "pipeline",
-    "run_id",
-    "user_id",
-    "stage",
-    "risk_score",
-)
-
 _T = TypeVar("_T")
 _SCHEMA_LOCK_ID = 0x617564_6974  # "audit", an arbitrary advisory lock key
 
 
 def default_store_url(workspace: Path) -> str:
     return f"sqlite:///{workspace / 'audit.db'}"
-
-
-class ChainHead:
-    """The last event of a chain: its number, its MAC and the tree's right frontier."""
-
-    __slots__ = ("frontier", "mac", "producer", "seq")
-
-    def __init__(self, producer: str, seq: int, mac: str, frontier: CompactRange) -> None:
-        self.producer = producer
-        self.seq = seq
-        self.mac = mac
-        self.frontier = frontier
-
-    @classmethod
-    def genesis(cls, producer: str) -> ChainHead:
-        return cls(producer, 0, GENESIS_MAC, CompactRange())
-
-
-@dataclass(frozen=True)
-class PruneAnchor:
-    """Where a pruned chain resumes: the last deleted event's number and MAC, and the
-    Merkle frontier of the deleted prefix."""
-
-    seq: int
-    mac: str
-    frontier: CompactRange
-    intact: bool = True  # False when the stored frontier is malformed (tampered)
-
-    @classmethod
-    def none(cls) -> PruneAnchor:
-        return cls(0, GENESIS_MAC, CompactRange())
-
-
-class StoredEvent(NamedTuple):
-    producer: str
-    seq: int
-    event_id: str
-    timestamp: str
-    level: str
-    category: str
-    action: str
-    pipeline: str | None
-    run_id: str | None
-    user_id: str | None
-    stage: str | None
-    risk_score: float
-    mac: str
-    body: bytes
-
-
-def _stored(row: Sequence[Any]) -> StoredEvent:
-    """A row as a StoredEvent; the body always as bytes, whatever a tamperer stored."""
-    event = StoredEvent(*row)
-    body: Any = event.body
-    if not isinstance(body, bytes):
-        body = body.encode() if isinstance(body, str) else bytes(body)
-        event = event._replace(body=body)
-    return event
-
-
-_EVENT_COLUMNS = [events_table.c[name] for name in StoredEvent._fields]
-# The order of an inserted row tuple: the table's column order.
-ROW_FIELDS: tuple[str, ...] = tuple(c.name for c in events_table.columns)
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    """Which events a query returns; every field narrows, None means any."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    levels: Sequence[str] = ()
-    categories: Sequence[str] = ()
-    pipeline: str | None = None
-    run_id: str | None = None
-    user_id: str | None = None
-    action: str | None = None
-    producer: str | None = None
-
-    def clauses(self) -> list[ColumnElement[bool]]:
-        c = events_table.c
-        out: list[ColumnElement[bool]] = []
-        if self.since is not None:
-            out.append(c.timestamp >= format_time(self.since))
-        if self.until is not None:
-            out.append(c.timestamp < format_time(self.until))
-        if self.levels:
-            out.append(c.level.in_(list(self.levels)))
-        if self.categories:
-            out.append(c.category.in_(list(self.categories)))
-        for column, value in (
-            (c.pipeline, self.pipeline),
-            (c.run_id, self.run_id),
-            (c.user_id, self.user_id),
-            (c.action, self.action),
-            (c.producer, self.producer),
-        ):
-            if value is not None:
-                out.append(column == value)
-        return out
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    total_events: int
-    average_risk_score: float
-    events_by_level: dict[str, int]
-    events_by_category: dict[str, int]
-    chains: dict[str, int]
-    first_timestamp: str | None
-    last_timestamp: str | None
-
-
-def _frontier_text(frontier: CompactRange) -> str:
-    return "".join(node.hex() for node in frontier.nodes)
-
-
-def _frontier_parse(seq: int, text: str) -> CompactRange:
-    raw = bytes.fromhex(text)
-    nodes = [raw[i : i + 32] for i in range(0, len(raw), 32)]
-    return CompactRange(seq, nodes)
-
-
-# Given the locked head, returns the rows to insert (tuples in ROW_FIELDS order) and the new head.
-Sealer = Callable[[ChainHead], tuple[list[tuple[Any, ...]], ChainHead]]
 
 
 class AuditStore:
@@ -321,7 +151,7 @@ class AuditStore:
                             .values(
                                 seq=new_head.seq,
                                 mac=new_head.mac,
-                                frontier=_frontier_text(new_head.frontier),
+                                frontier=frontier_text(new_head.frontier),
                                 updated_at=format_time(datetime.now(UTC)),
                             )
                         )
@@ -356,7 +186,7 @@ class AuditStore:
             conn.execute(sqlite.insert(heads_table).values(values).on_conflict_do_nothing())
             query = select(heads_table).where(heads_table.c.producer == producer)
         row = conn.execute(query).one()
-        return ChainHead(producer, row.seq, row.mac, _frontier_parse(row.seq, row.frontier))
+        return ChainHead(producer, row.seq, row.mac, frontier_parse(row.seq, row.frontier))
 
     # --- reading ------------------------------------------------------------------
 
@@ -368,7 +198,7 @@ class AuditStore:
                 ).first()
             if row is None:
                 return None
-            return ChainHead(producer, row.seq, row.mac, _frontier_parse(row.seq, row.frontier))
+            return ChainHead(producer, row.seq, row.mac, frontier_parse(row.seq, row.frontier))
 
         return self._guard(work)
 
@@ -396,7 +226,7 @@ class AuditStore:
             found: dict[str, PruneAnchor] = {}
             for r in rows:
                 try:
-                    frontier = _frontier_parse(r.pruned_seq, r.pruned_frontier)
+                    frontier = frontier_parse(r.pruned_seq, r.pruned_frontier)
                 except ValueError:
                     found[r.producer] = PruneAnchor(
                         r.pruned_seq, r.pruned_mac, CompactRange(), False
@@ -434,7 +264,7 @@ class AuditStore:
                     old = PruneAnchor(
                         row.pruned_seq,
                         row.pruned_mac,
-                        _frontier_parse(row.pruned_seq, row.pruned_frontier),
+                        frontier_parse(row.pruned_seq, row.pruned_frontier),
                     )
                     through = old.seq
                     if before is not None:
@@ -476,11 +306,11 @@ class AuditStore:
                         .values(
                             seq=new_head.seq,
                             mac=new_head.mac,
-                            frontier=_frontier_text(new_head.frontier),
+                            frontier=frontier_text(new_head.frontier),
                             updated_at=format_time(datetime.now(UTC)),
                             pruned_seq=through,
                             pruned_mac=mac,
-                            pruned_frontier=_frontier_text(frontier),
+                            pruned_frontier=frontier_text(frontier),
                         )
                     )
                     return anchor
@@ -505,12 +335,12 @@ class AuditStore:
             c = events_table.c
             with self._engine.connect() as conn:
                 rows = conn.execute(
-                    select(*_EVENT_COLUMNS)
+                    select(*EVENT_COLUMNS)
                     .where(c.producer == producer, c.seq > after, *clauses)
                     .order_by(c.seq)
                     .limit(page)
                 ).all()
-            return [_stored(r) for r in rows]
+            return [stored_event(r) for r in rows]
 
         return self._guard(work)
 
@@ -518,7 +348,7 @@ class AuditStore:
         """A chain's rows as driver tuples (StoredEvent field order), for the verifier."""
         c = events_table.c
         compiled = (
-            select(*_EVENT_COLUMNS)
+            select(*EVENT_COLUMNS)
             .where(c.producer == bindparam("p_producer"), c.seq > bindparam("p_after"))
             .order_by(c.seq)
             .compile(dialect=self._engine.dialect)
@@ -566,9 +396,9 @@ class AuditStore:
         def work() -> StoredEvent | None:
             with self._engine.connect() as conn:
                 row = conn.execute(
-                    select(*_EVENT_COLUMNS).where(events_table.c.event_id == event_id)
+                    select(*EVENT_COLUMNS).where(events_table.c.event_id == event_id)
                 ).first()
-            return _stored(row) if row is not None else None
+            return stored_event(row) if row is not None else None
 
         return self._guard(work)
 
@@ -579,20 +409,20 @@ class AuditStore:
             c = events_table.c
             with self._engine.connect() as conn:
                 before = conn.execute(
-                    select(*_EVENT_COLUMNS)
+                    select(*EVENT_COLUMNS)
                     .where(c.producer == producer, c.seq < seq)
                     .order_by(c.seq.desc())
                     .limit(1)
                 ).first()
                 after = conn.execute(
-                    select(*_EVENT_COLUMNS)
+                    select(*EVENT_COLUMNS)
                     .where(c.producer == producer, c.seq > seq)
                     .order_by(c.seq)
                     .limit(1)
                 ).first()
             return (
-                _stored(before) if before is not None else None,
-                _stored(after) if after is not None else None,
+                stored_event(before) if before is not None else None,
+                stored_event(after) if after is not None else None,
             )
 
         return self._guard(work)
@@ -611,14 +441,14 @@ class AuditStore:
 
         def work() -> list[StoredEvent]:
             stmt = (
-                select(*_EVENT_COLUMNS)
+                select(*EVENT_COLUMNS)
                 .where(*where.clauses())
                 .order_by(events_table.c.timestamp.desc(), events_table.c.seq.desc())
             )
             if limit is not None:
                 stmt = stmt.limit(limit)
             with self._engine.connect() as conn:
-                return [_stored(r) for r in conn.execute(stmt).all()]
+                return [stored_event(r) for r in conn.execute(stmt).all()]
 
         return self._guard(work)
 
@@ -634,12 +464,12 @@ class AuditStore:
             c = events_table.c
             with self._engine.connect() as conn:
                 row = conn.execute(
-                    select(*_EVENT_COLUMNS)
+                    select(*EVENT_COLUMNS)
                     .where(c.producer == producer, c.action.in_(list(actions)))
                     .order_by(c.seq.desc())
                     .limit(1)
                 ).first()
-            return _stored(row) if row is not None else None
+            return stored_event(row) if row is not None else None
 
         return self._guard(work)
 

@@ -29,8 +29,9 @@ from engine.audit.events import AuditCategory, AuditLevel, Outcome, format_time
 from engine.audit.keys import HmacKeyring, SigningKey, load_keyring, load_signing_key
 from engine.audit.redact import redact
 from engine.audit.risk import risk_score
+from engine.audit.schema import ChainHead, PruneAnchor
 from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore, ChainHead, PruneAnchor, default_store_url
+from engine.audit.store import AuditStore, default_store_url
 
 __all__ = [
     "RETENTION_ACTION",

@@ -27,7 +27,8 @@ from engine.audit.errors import AuditError, CheckpointError
 from engine.audit.events import GENESIS_MAC
 from engine.audit.keys import HmacKeyring, PublicKeys
 from engine.audit.merkle import CompactRange
-from engine.audit.store import INDEXED_FIELDS, AuditStore, PruneAnchor
+from engine.audit.schema import INDEXED_FIELDS, PruneAnchor
+from engine.audit.store import AuditStore
 from engine.audit.trail import RETENTION_ACTION
 
 __all__ = [
