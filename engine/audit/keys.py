@@ -61,10 +61,10 @@ def write_private_file(path: Path, data: bytes) -> bool:
     Written to a temporary file and hard-linked into place, so two processes racing to
     generate a key agree on one and nobody reads a half-written file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -73,7 +73,17 @@ def write_private_file(path: Path, data: bytes) -> bool:
             os.link(tmp, path)
         except FileExistsError:
             return False
+        except OSError:
+            # No hard links here (some network or FUSE file systems): exclusive create.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
         return True
+    except OSError as exc:
+        raise AuditKeyError(f"cannot write key file {path}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
 

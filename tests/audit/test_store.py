@@ -164,3 +164,12 @@ def test_postgresql_two_processes_and_verify(pg_url: str, workspace: Path) -> No
         assert stats.total_events == 300
     finally:
         res.close()
+
+
+def test_unusable_workspace_is_a_key_error(tmp_path: Path) -> None:
+    from engine.audit.errors import AuditKeyError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(AuditKeyError, match="cannot write key file"):
+        open_resources(AuditSettings(), blocker / ".engine")
