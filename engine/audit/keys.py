@@ -8,6 +8,7 @@ the first run generates with mode 0600 and names in a log line.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -85,7 +86,8 @@ def write_private_file(path: Path, data: bytes) -> bool:
     except OSError as exc:
         raise AuditKeyError(f"cannot write key file {path}: {exc}") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
