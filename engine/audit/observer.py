@@ -100,6 +100,18 @@ class AuditObserver:
         self._run: RunInfo | None = None
         user, host, ip = origin()
         self._user, self._host, self._ip = user, host, ip
+        # The last batch digested: a sink usually receives the very list the transform
+        # before it produced, so its digest is reused. One slot only: holding more
+        # batches alive costs the garbage collector more than the digests it saves.
+        self._last: tuple[Sequence[Any], str] | None = None
+
+    def _digest(self, records: Sequence[Any]) -> str:
+        last = self._last
+        if last is not None and last[0] is records:
+            return last[1]
+        digest = batch_digest(records)
+        self._last = (records, digest)
+        return digest
 
     # --- helpers --------------------------------------------------------------
 
@@ -178,7 +190,7 @@ class AuditObserver:
             action=action.value,
             stage=stage,
             record_count=len(records),
-            digest=batch_digest(records),
+            digest=self._digest(records),
             details={"role": stage.role, "type": stage.type},
         )
 
@@ -284,6 +296,7 @@ class AuditObserver:
             if self._trail is not None:
                 self._trail.close()
         finally:
+            self._last = None
             if self._owns_resources:
                 self._resources.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -168,3 +169,27 @@ def test_store_url_from_settings(tmp_path: Path, workspace: Path) -> None:
         simulate(observer, run_info(), batches=1)
     with AuditStore(url, create=False) as store:
         assert store.stats().total_events == 8
+
+
+def test_a_batch_passed_on_unchanged_is_digested_once(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.audit.observer as module
+
+    calls: list[int] = []
+
+    def counting(records: Sequence[object]) -> str:
+        calls.append(1)
+        return batch_digest(records)
+
+    monkeypatch.setattr(module, "batch_digest", counting)
+    with AuditObserver(AuditSettings(), workspace) as observer:
+        observer.run_started(run_info(), {})
+        produced: list[dict[str, object]] = [{"sku": "A"}]
+        observer.batch(SOURCE, BatchAction.TRANSFORMED, produced)
+        observer.batch(SINK, BatchAction.WRITTEN, produced)
+        observer.batch(SINK, BatchAction.WRITTEN, [{"sku": "A"}])  # equal, not the same list
+    assert len(calls) == 2
+    got = events(workspace)
+    assert [e.action for e in got[-3:]] == ["batch_transformed", "batch_written", "batch_written"]
+    assert got[-3].digest == got[-2].digest == got[-1].digest
