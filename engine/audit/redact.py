@@ -6,7 +6,14 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["MASK", "SECRET_KEY_NAMES", "mask_card_numbers", "redact", "redact_text"]
+__all__ = [
+    "MASK",
+    "SECRET_KEY_NAMES",
+    "luhn_ok",
+    "mask_card_numbers",
+    "redact",
+    "redact_text",
+]
 
 MASK = "***"
 SECRET_KEY_NAMES = frozenset(
@@ -37,7 +44,8 @@ _ASSIGNMENT = re.compile(
 )
 
 
-def _luhn_ok(digits: str) -> bool:
+def luhn_ok(digits: str) -> bool:
+    """The Luhn check of a string of digits (card numbers)."""
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
@@ -50,12 +58,13 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def mask_card_numbers(text: str) -> str:
-    """Replace card numbers (13-19 digits passing the Luhn check) by their last four digits."""
+    """Mask card numbers (13-19 digits passing the Luhn check) to their first six and last
+    four digits, as PCI DSS 3.4 allows: ``4111111111111111`` -> ``411111******1111``."""
 
     def repl(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            return "*" * (len(digits) - 4) + digits[-4:]
+        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+            return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
         return match.group(0)
 
     return _CARD.sub(repl, text)

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-__all__ = ["AuditSettings"]
+from engine.audit.rules.spec import RuleSpec
+
+__all__ = ["DEFAULT_PERSONAL_FIELDS", "AuditSettings"]
+
+DEFAULT_PERSONAL_FIELDS = (
+    "email",
+    "phone",
+    "ssn",
+    "full_name",
+    "first_name",
+    "last_name",
+    "address",
+    "date_of_birth",
+)
 
 
 class AuditSettings(BaseModel):
@@ -47,5 +60,45 @@ class AuditSettings(BaseModel):
         examples=[["email", "phone"]],
     )
     standards: list[str] = Field(
-        default_factory=list, description="Compliance standards checked for this pipeline."
+        default_factory=list,
+        description="Compliance standards checked for this pipeline; default: every standard "
+        "not switched off by COMPLIANCE_<STANDARD>_ENABLED.",
+        examples=[["PCI_DSS", "SOX"]],
+    )
+    compliance: bool = Field(
+        True,
+        description="Evaluate compliance rules on every event (AUDIT_COMPLIANCE_ENABLED=false "
+        "also turns them off).",
+    )
+    rules: list[RuleSpec] = Field(
+        default_factory=list, description="Extra compliance rules, as in a rules file."
+    )
+    rules_file: str | None = Field(
+        None,
+        description="A TOML or YAML file of `[[rules]]` (a relative path is relative to the "
+        "working directory, like `store`).",
+        examples=["compliance-rules.toml"],
+    )
+    personal_fields: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PERSONAL_FIELDS),
+        description="Personal fields replaced by a keyed pseudonym in event details (GDPR "
+        "5(1)(c)).",
+    )
+    approved_sha256: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 of approved pipeline file versions (SOX change management); "
+        "`engine audit approve FILE` records approvals in the trail instead.",
+    )
+    notify_url: str | None = Field(
+        None,
+        description="Webhook that rules with the `notify` action POST to (HMAC-signed).",
+        examples=["https://hooks.example.com/compliance"],
+    )
+    notify_secret: SecretStr | None = Field(
+        None,
+        description="Key of the X-Engine-Signature HMAC of notifications; default: "
+        "AUDIT_NOTIFY_SECRET.",
+    )
+    max_clock_skew_s: float = Field(
+        300.0, gt=0, description="Event time further than this from ingest time is flagged."
     )

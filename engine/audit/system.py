@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from engine.audit.compliance import ComplianceReport, ComplianceRule, build_report
+from engine.audit.compliance import ComplianceReport
 from engine.audit.errors import AuditError
 from engine.audit.events import (
     AuditCategory,
@@ -23,7 +23,9 @@ from engine.audit.events import (
     Outcome,
 )
 from engine.audit.observer import origin
-from engine.audit.risk import DEFAULT_RISK_THRESHOLDS
+from engine.audit.risk import DEFAULT_RISK_THRESHOLDS, RiskModel
+from engine.audit.rules.model import RuleSet
+from engine.audit.rules.policy import CompliancePolicy
 from engine.audit.settings import AuditSettings
 from engine.audit.store import AuditStore, EventFilter, StoredEvent
 from engine.audit.trail import AuditResources, open_resources
@@ -84,10 +86,16 @@ class AuditSystem:
         )
         self.max_events = _env_int("AUDIT_MAX_EVENTS")
         self.retention_days = _env_int("AUDIT_RETENTION_DAYS")
-        self.compliance_rules: dict[str, ComplianceRule] = {}
+        self.compliance_rules: RuleSet = RuleSet()
         self.risk_thresholds: dict[str, float] = dict(DEFAULT_RISK_THRESHOLDS)
         self._debug = False
         self._resources: AuditResources = open_resources(settings, self.workspace)
+        if self._resources.policy is not None:
+            # Rules added to compliance_rules apply to the next event logged.
+            self._resources.policy.user = self.compliance_rules
+            from engine.audit.reports.service import report_retention_conflicts
+
+            report_retention_conflicts(self._resources.policy)
         self._trail = self._resources.trail(producer, actor="api")
         self._finalizer = weakref.finalize(self, self._resources.close)
         self._user, self._host, self._ip = origin()
@@ -108,6 +116,17 @@ class AuditSystem:
     @property
     def store(self) -> AuditStore:
         return self._resources.store
+
+    @property
+    def policy(self) -> CompliancePolicy | None:
+        """The compliance policy applied to every event (built-in and added rules)."""
+        return self._resources.policy
+
+    @property
+    def risk_model(self) -> RiskModel:
+        """The weights of the risk contributions (see engine.audit.risk)."""
+        policy = self._resources.policy
+        return policy.risk if policy is not None else RiskModel()
 
     def log_event(
         self,
@@ -214,11 +233,17 @@ class AuditSystem:
         end_date: datetime,
         standards: Sequence[ComplianceStandard] = (),
     ) -> ComplianceReport:
-        """Counts, risk and rule matches for the period (a basic report)."""
-        where = EventFilter(since=start_date, until=end_date)
-        events = (stored_to_event(s) for s in self.store.iter_query(where))
-        report = build_report(
-            events, start_date, end_date, standards, self.compliance_rules, self.risk_thresholds
+        """Counts, risk, every rule's verdict with evidence, recommendations and the
+        chain verification for the period (see engine.audit.reports)."""
+        from engine.audit.reports.service import report_from_store
+
+        report = report_from_store(
+            self._resources,
+            start_date,
+            end_date,
+            standards,
+            user_rules=self.compliance_rules,
+            thresholds=self.risk_thresholds,
         )
         self._audit_read(
             "compliance_report",

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -32,6 +32,9 @@ from engine.audit.risk import risk_score
 from engine.audit.schema import ChainHead, PruneAnchor
 from engine.audit.settings import AuditSettings
 from engine.audit.store import AuditStore, default_store_url
+
+if TYPE_CHECKING:
+    from engine.audit.rules.policy import CompliancePolicy
 
 __all__ = [
     "RETENTION_ACTION",
@@ -86,8 +89,11 @@ class AuditResources:
     checkpoint_dir: Path
     settings: AuditSettings
     workspace: Path
+    # The compliance policy its trails apply (rules, masking, risk); None: base risk only.
+    policy: CompliancePolicy | None = None
 
     def trail(self, producer: str, **kwargs: Any) -> AuditTrail:
+        kwargs.setdefault("policy", self.policy)
         return AuditTrail(
             self.store,
             self.keyring,
@@ -101,7 +107,11 @@ class AuditResources:
         )
 
     def close(self) -> None:
-        self.store.close()
+        try:
+            if self.policy is not None:
+                self.policy.close()
+        finally:
+            self.store.close()
 
 
 def open_resources(
@@ -127,7 +137,15 @@ def open_resources(
     url = store_url or settings.store or default_store_url(workspace)
     checkpoint_dir = Path(settings.checkpoint) if settings.checkpoint else workspace / "checkpoints"
     store = AuditStore(url, create=create)
-    return AuditResources(store, keyring, signing, checkpoint_dir, settings, workspace)
+    resources = AuditResources(store, keyring, signing, checkpoint_dir, settings, workspace)
+    try:
+        from engine.audit.rules.setup import policy_for
+
+        resources.policy = policy_for(resources)
+    except BaseException:
+        store.close()
+        raise
+    return resources
 
 
 class AuditTrail:
@@ -145,6 +163,7 @@ class AuditTrail:
         flush_every: int = 256,
         mask_fields: Collection[str] = (),
         actor: str | None = None,
+        policy: CompliancePolicy | None = None,
     ) -> None:
         if checkpoint_dir is not None and signing is None:
             raise AuditError("checkpoints need an Ed25519 signing key")
@@ -157,6 +176,7 @@ class AuditTrail:
         self.flush_every = flush_every
         self.mask_fields = frozenset(mask_fields)
         self.actor = actor
+        self.policy = policy
         self.head: ChainHead | None = None
         self.last_checkpoint: Checkpoint | None = None
         self.last_checkpoint_path: Path | None = None
@@ -204,28 +224,36 @@ class AuditTrail:
                 else redact(json_safe(dict(details)), self.mask_fields)
             )
         event_id = new_event_id()
-        self._pending.append(
-            {
-                "event_id": event_id,
-                "timestamp": format_time(timestamp) if timestamp else now_text(),
-                "level": level.value,
-                "category": category.value,
-                "action": action,
-                "resource": resource,
-                "outcome": outcome.value if type(outcome) is Outcome else Outcome(outcome).value,
-                "user_id": user_id,
-                "actor": actor or self.actor,
-                "ip_address": ip_address,
-                "host": host,
-                "pipeline": pipeline,
-                "run_id": run_id,
-                "stage": stage,
-                "record_count": record_count,
-                "digest": digest,
-                "details": clean,
-                "risk_score": risk if risk is not None else _RISK[level, category],
-            }
+        draft = {
+            "event_id": event_id,
+            "timestamp": format_time(timestamp) if timestamp else now_text(),
+            "level": level.value,
+            "category": category.value,
+            "action": action,
+            "resource": resource,
+            "outcome": outcome.value if type(outcome) is Outcome else Outcome(outcome).value,
+            "user_id": user_id,
+            "actor": actor or self.actor,
+            "ip_address": ip_address,
+            "host": host,
+            "pipeline": pipeline,
+            "run_id": run_id,
+            "stage": stage,
+            "record_count": record_count,
+            "digest": digest,
+            "details": clean,
+            "risk_score": risk if risk is not None else _RISK[level, category],
+        }
+        policy = self.policy
+        hits = (
+            policy.inspect(draft, None if trusted_details else details, score=risk is None)
+            if policy is not None
+            else None
         )
+        self._pending.append(draft)
+        if hits:
+            assert policy is not None
+            policy.follow_up(self, draft, hits)
         if len(self._pending) >= self.flush_every:
             self.flush()
         return event_id

@@ -28,7 +28,8 @@ def test_audit_api_example(tmp_path: Path) -> None:
     assert "Event integrity: True" in result.stdout
     assert "Total Events: 2" in result.stdout
     assert "Active Rules: 1" in result.stdout
-    assert "Rule matches: {'inventory_001': 1}" in result.stdout
+    # inventory_001's value_threshold is 1000; the example changes 100 units.
+    assert "Rule matches: {}" in result.stdout
     workspace = tmp_path / ".engine"
     verified = CliRunner(env={"AUDIT_SECRET_KEY": "your-secret-key"}).invoke(
         audit, ["verify", "--workspace", str(workspace)]
