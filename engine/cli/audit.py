@@ -22,9 +22,8 @@ from rich.table import Table
 
 from engine.audit.canonical import canonical_json
 from engine.audit.checkpoint import load_checkpoints
-from engine.audit.compliance import build_report
 from engine.audit.errors import AuditError, AuditKeyError
-from engine.audit.events import AuditCategory, AuditLevel, ComplianceStandard, parse_time
+from engine.audit.events import AuditCategory, AuditLevel, parse_time
 from engine.audit.keys import (
     HmacKeyring,
     PublicKeys,
@@ -504,64 +503,6 @@ def stats_cmd(store_url: str | None, workspace: Path | None, fmt: str) -> None:
         _consoles.out.print(table)
 
 
-@audit.command("report")
-@_store_options
-@click.option("--since", default="30d", show_default=True, help="Start (ISO 8601 or 30d ago).")
-@click.option("--until", default=None, help="End (ISO 8601 or a duration ago); default now.")
-@click.option(
-    "--standard",
-    "standards",
-    multiple=True,
-    type=click.Choice([m.value for m in ComplianceStandard], case_sensitive=False),
-    help="Compliance standard (repeatable).",
-)
-@_format_option
-def report_cmd(
-    store_url: str | None,
-    workspace: Path | None,
-    since: str,
-    until: str | None,
-    standards: tuple[str, ...],
-    fmt: str,
-) -> None:
-    """A basic compliance report: counts, risk bands and high-risk events of a period."""
-    ws = _workspace(workspace)
-    start = _when(since) or datetime.now(UTC) - timedelta(days=30)
-    end = _when(until) or datetime.now(UTC)
-    chosen = [ComplianceStandard(s.upper()) for s in standards]
-    try:
-        with _open_store(store_url, ws) as store:
-            events = (
-                stored_to_event(r) for r in store.iter_query(EventFilter(since=start, until=end))
-            )
-            report = build_report(events, start, end, chosen, {})
-        _record_access(
-            store_url,
-            ws,
-            "compliance_report",
-            {"report_id": report.report_id, "standards": standards},
-        )
-    except EngineError as exc:
-        raise _fail(exc) from exc
-    data = report.to_dict()
-    if fmt == "json":
-        sys.stdout.write(orjson.dumps(data).decode() + "\n")
-        return
-    console = _consoles.out
-    console.print(f"compliance report {report.report_id}", markup=False)
-    console.print(f"period: {data['start_date']} to {data['end_date']}", markup=False)
-    console.print(f"standards: {', '.join(data['standards']) or '-'}", markup=False)
-    console.print(f"total events: {report.total_events}", markup=False)
-    risk = report.risk_analysis
-    console.print(
-        f"risk: average {risk['average_risk_score']:.3f}, max {risk['max_risk_score']:.3f}, "
-        f"by band {risk['by_band']}",
-        markup=False,
-    )
-    for line in report.recommendations:
-        console.print(f"- {line}", markup=False)
-
-
 @audit.command("export")
 @_store_options
 @_filter_options
@@ -603,3 +544,9 @@ def export_cmd(
         raise _fail(exc) from exc
     if output is not None:
         _consoles.err.print(f"{count} event(s) written to {output}", markup=False)
+
+
+# report, explain and approve live in engine.cli.audit_compliance.
+from engine.cli.audit_compliance import register  # noqa: E402
+
+register(audit)
