@@ -39,6 +39,20 @@ class PipelineMeta(BaseModel):
         default_factory=list,
         description="Labels such as `personal_data` or `phi` that compliance rules look at.",
     )
+    purpose: str | None = Field(
+        None,
+        description="Why the data is processed (GDPR Art. 30); required in spirit when "
+        "tagged `personal_data`.",
+        examples=["order fulfilment"],
+    )
+    data_categories: list[str] = Field(
+        default_factory=list,
+        description="Categories of personal data handled (GDPR Art. 30).",
+        examples=[["contact details", "order history"]],
+    )
+    retention_days: int | None = Field(
+        None, ge=1, description="How long the processed personal data is kept, in days."
+    )
 
 
 class DeadLetterSettings(BaseModel):

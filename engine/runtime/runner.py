@@ -198,6 +198,10 @@ class Runner:
             {
                 "pipeline_sha256": self.plan.spec.sha256,
                 "components": {cid: s.info.type for cid, s in self._stages.items()},
+                # GDPR Art. 30 declarations, for the compliance rules.
+                "pipeline_meta": self.plan.spec.meta.model_dump(
+                    include={"purpose", "data_categories", "retention_days"}
+                ),
             },
         )
         ok = False
