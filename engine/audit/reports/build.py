@@ -188,11 +188,7 @@ def build_report(
             continue
         body = event.signed_body()
         if event.action == "run_started" and event.pipeline:
-            meta = event.details.get("pipeline_meta")
-            pipelines[event.pipeline] = PipelineFacts(
-                frozenset(str(t) for t in event.details.get("tags") or ()),
-                meta if isinstance(meta, dict) else {},
-            )
+            pipelines[event.pipeline] = PipelineFacts.from_details(event.details)
         view = EventView(body, None, pipelines.get(event.pipeline or ""))
         for each in compiled:
             reason = each.evaluate(view)

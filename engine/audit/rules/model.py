@@ -30,6 +30,22 @@ class PipelineFacts:
 
     tags: frozenset[str] = frozenset()
     meta: Mapping[str, Any] = field(default_factory=dict)
+    components: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_details(cls, details: Mapping[str, Any]) -> PipelineFacts:
+        """From a ``run_started`` event's details (tags, pipeline_meta, components)."""
+        meta = details.get("pipeline_meta")
+        components = details.get("components")
+        return cls(
+            tags=frozenset(str(t) for t in details.get("tags") or ()),
+            meta=meta if isinstance(meta, dict) else {},
+            components=(
+                {str(k): str(v) for k, v in components.items()}
+                if isinstance(components, dict)
+                else {}
+            ),
+        )
 
 
 @dataclass(slots=True)

@@ -202,11 +202,7 @@ class CompliancePolicy:
     def note_pipeline(self, draft: Mapping[str, Any]) -> None:
         """Remember a pipeline's tags and declarations from its ``run_started`` event."""
         details = draft.get("details") or {}
-        meta = details.get("pipeline_meta")
-        self.pipelines[str(draft.get("pipeline"))] = PipelineFacts(
-            tags=frozenset(str(t) for t in details.get("tags") or ()),
-            meta=meta if isinstance(meta, dict) else {},
-        )
+        self.pipelines[str(draft.get("pipeline"))] = PipelineFacts.from_details(details)
 
     # --- the trail's hooks ---------------------------------------------------------
 
