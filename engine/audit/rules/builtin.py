@@ -29,7 +29,6 @@ AUDIT_FAILURE_ACTIONS = frozenset(
     {"audit_failure", "audit_store_error", "audit_write_failed", "checkpoint_failed"}
 )
 _BATCH = frozenset({"batch_read", "batch_transformed", "batch_written"})
-_CONFIG = ("config_changed", "config_loaded")
 PCI, SOX, HIPAA, GDPR, ISO = (
     ComplianceStandard.PCI_DSS,
     ComplianceStandard.SOX,
@@ -149,7 +148,7 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
     # --- SOX -------------------------------------------------------------------------
     def unapproved_change(view: EventView) -> str | None:
         d = view.draft
-        if d["action"] not in _CONFIG:
+        if d["action"] != "config_changed":
             return None
         sha = str(view.details.get("sha256") or "")
         # The first version seen is the baseline; a later, different one needs approval.
