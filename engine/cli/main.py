@@ -22,9 +22,10 @@ from engine.cli.output import (
 )
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.plan import Plan
-from engine.pipeline import compile_file, dry_run, run
-from engine.runtime.observer import RunSummary
+from engine.pipeline import compile_file, dry_run, make_observer, run
+from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.runner import Runner
+from engine.workspace import workspace_for
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "cli", "main"]
 
@@ -83,31 +84,57 @@ def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> 
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
+    workspace = workspace_for(plan.spec.file)
 
-    async def main() -> RunSummary:
+    async def main() -> tuple[RunSummary, RunObserver]:
+        observer = NullObserver() if no_audit else make_observer(plan, workspace)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_signals, runner_box, tg.cancel_scope)
             with progress_display(not quiet and fmt == "text") as update:
-                from engine.runtime.observer import NullObserver
-
-                kwargs: dict[str, Any] = {"on_progress": update}
-                if no_audit:
-                    kwargs["observer"] = NullObserver()
-                summary = await run(plan, runner_hook=runner_box.append, **kwargs)
+                summary = await run(
+                    plan,
+                    workspace=workspace,
+                    observer=observer,
+                    runner_hook=runner_box.append,
+                    on_progress=update,
+                )
             tg.cancel_scope.cancel()
-        return summary
+        return summary, observer
 
     try:
-        summary = anyio.run(main)
-    except EngineError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        summary, observer = anyio.run(main)
+    except (EngineError, BaseExceptionGroup) as exc:
+        error = _engine_error(exc)
+        if error is None:
+            raise
+        err_console.print(f"[red]error:[/red] {error}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
     roles = {cid: n.role.value for cid, n in plan.nodes.items()}
     resources = {cid: n.config.resource() for cid, n in plan.nodes.items()}
     print_summary(summary, roles, resources=resources, as_json=fmt == "json")
+    checkpoint = getattr(observer, "last_checkpoint", None)
+    if checkpoint is not None and fmt == "text":
+        err_console.print(
+            f"audit: chain {checkpoint.producer} now holds {checkpoint.tree_size} signed "
+            f"events (checkpoint signed by {checkpoint.key_id}); "
+            f"check it with: engine audit verify --workspace {workspace}",
+            markup=False,
+        )
     if runner_box and runner_box[0].interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _engine_error(exc: BaseException) -> EngineError | None:
+    """The EngineError behind an exception, looking inside task-group exception groups."""
+    if isinstance(exc, EngineError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _engine_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 async def _signals(runner_box: list[Runner], scope: anyio.CancelScope) -> None:

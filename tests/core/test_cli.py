@@ -154,3 +154,13 @@ def test_validate_connect_reports_an_unreachable_endpoint(tmp_path: Path) -> Non
     assert code == 78
     [diag] = json.loads(out)["diagnostics"]
     assert diag["code"] == "E090" and diag["line"] == 3
+
+
+def test_run_with_audit_then_verify_the_trail(pipeline: Path, tmp_path: Path) -> None:
+    code, _, err = invoke("run", str(pipeline))
+    assert code == 0, err
+    assert "audit: chain pipeline:c now holds" in err
+    workspace = os.environ["ENGINE_HOME"]
+    code, out, _ = invoke("audit", "verify", "--workspace", workspace, "--format", "json")
+    assert code == 0, out
+    assert json.loads(out)["ok"] is True
