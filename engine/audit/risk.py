@@ -131,7 +131,12 @@ class RiskModel:
     _auth: dict[str, deque[float]] = field(default_factory=dict, repr=False)
 
     def contributions(
-        self, draft: Mapping[str, Any], *, sensitive: str | None = None, record: bool = True
+        self,
+        draft: Mapping[str, Any],
+        *,
+        sensitive: str | None = None,
+        record: bool = True,
+        failed_auth: bool | None = None,
     ) -> list[Contribution]:
         """The contributions for one event (``draft``: the signed body's fields).
 
@@ -143,7 +148,9 @@ class RiskModel:
         lowered = action.lower()
         outcome = draft.get("outcome")
         details = draft.get("details") or {}
-        if record and is_failed_auth(action, outcome):
+        if failed_auth is None:
+            failed_auth = is_failed_auth(action, outcome)
+        if record and failed_auth:
             count = self.record_failed_auth(draft)
             if count >= self.burst_count:
                 out.append(

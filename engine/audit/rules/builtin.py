@@ -12,7 +12,6 @@ from typing import Any
 
 from engine.audit.events import AuditLevel, ComplianceStandard
 from engine.audit.redact import mask_card_numbers
-from engine.audit.risk import is_failed_auth
 from engine.audit.rules.conditions import epoch
 from engine.audit.rules.detect import (
     find_cards,
@@ -102,7 +101,7 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
 
     # --- PCI DSS -------------------------------------------------------------------
     def pan(view: EventView) -> str | None:
-        paths = find_cards(view.raw if view.raw is not None else view.details)
+        paths = find_cards(view.given_strings())
         return f"card number in {', '.join(paths)}" if paths else None
 
     def mask_pan(view: EventView) -> None:
@@ -116,17 +115,12 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
 
     def failed_auth_category(view: EventView) -> str | None:
         d = view.draft
-        if not is_failed_auth(str(d["action"]), d.get("outcome")):
-            return None
-        if d["category"] == "SECURITY":
+        if not view.failed_auth or d["category"] == "SECURITY":
             return None
         return f"failed authentication recorded as {d['category']}, not SECURITY"
 
     def failed_auth(view: EventView) -> str | None:
-        d = view.draft
-        return (
-            "failed authentication" if is_failed_auth(str(d["action"]), d.get("outcome")) else None
-        )
+        return "failed authentication" if view.failed_auth else None
 
     def logging_failure(view: EventView) -> str | None:
         d = view.draft
@@ -187,7 +181,7 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
         if view.raw is None and view.draft["action"] in _BATCH:
             return None  # the runtime's batch events carry counts and digests only
         # The details as given: what the personal-field rule pseudonymised counts too.
-        found = find_identifiers(view.raw if view.raw is not None else view.details)
+        found = find_identifiers(view.given_strings())
         if not found:
             return None
         return "plaintext " + ", ".join(f"{kind} in {path}" for path, kind in found)
@@ -308,11 +302,13 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
             "The pipeline file's SHA-256 is recorded per run; a run of a changed file "
             "without an approval is flagged.",
             check=unapproved_change, actions=raise_, severity=AuditLevel.ERROR,
+            conditions={"action": ["config_changed"]},
         ),
         _rule(
             "SOX-404-completeness", SOX, "404 ITGC completeness", "Records accounted for",
             "In every stage of a run, records in = records out + rejected.",
             check=completeness, severity=AuditLevel.ERROR,
+            conditions={"action": ["run_finished"]},
         ),
         _rule(
             "HIPAA-164.312.b-phi-access", HIPAA, "164.312(b)", "Access to PHI recorded",
@@ -322,12 +318,12 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
         _rule(
             "GDPR-5.1.e-retention", GDPR, "Art. 5(1)(e)", "Kept no longer than declared",
             "Audit retention of a personal_data pipeline is at most its declared retention.",
-            check=storage_limitation,
+            check=storage_limitation, conditions={"action": ["run_started"]},
         ),
         _rule(
             "GDPR-30-records", GDPR, "Art. 30", "Records of processing",
             "Pipelines tagged personal_data declare purpose, data categories and retention.",
-            check=records_of_processing,
+            check=records_of_processing, conditions={"action": ["run_started"]},
         ),
         _rule(
             "ISO27001-8.15-fields", ISO, "A.8.15", "Event logging fields",

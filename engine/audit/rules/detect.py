@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 from engine.audit.redact import MASK, luhn_ok
@@ -46,10 +46,16 @@ def walk_strings(value: Any, path: str = "details") -> Iterator[tuple[str, str]]
             yield from walk_strings(item, f"{path}[{i}]")
 
 
+def _strings(value: Any) -> Iterable[tuple[str, str]]:
+    return value if isinstance(value, list) else walk_strings(value)
+
+
 def find_cards(value: Any) -> list[str]:
-    """Paths of strings holding an unmasked card number (13-19 digits, Luhn-valid)."""
+    """Paths of strings holding an unmasked card number (13-19 digits, Luhn-valid).
+
+    ``value``: a details tree, or the (path, text) list :func:`walk_strings` gives."""
     found: list[str] = []
-    for path, text in walk_strings(value):
+    for path, text in _strings(value):
         if not _INTERESTING.search(text):
             continue
         for match in _CARD.finditer(text):
@@ -63,7 +69,7 @@ def find_cards(value: Any) -> list[str]:
 def find_identifiers(value: Any) -> list[tuple[str, str]]:
     """(path, kind) of plaintext SSNs, email addresses and phone numbers."""
     found: list[tuple[str, str]] = []
-    for path, text in walk_strings(value):
+    for path, text in _strings(value):
         if not _INTERESTING.search(text):
             continue
         if _SSN.search(text):

@@ -57,12 +57,32 @@ class EventView:
     draft: dict[str, Any]
     raw: Mapping[str, Any] | None = None
     pipeline: PipelineFacts | None = None
-    risk_base: float = 0.0
+    _given: list[tuple[str, str]] | None = None
+    _failed_auth: bool | None = None
 
     @property
     def details(self) -> dict[str, Any]:
         details: dict[str, Any] = self.draft.get("details") or {}
         return details
+
+    def given_strings(self) -> list[tuple[str, str]]:
+        """(path, text) of the strings in the details as given (``raw``, else the draft's),
+        walked once per event however many rules scan them."""
+        if self._given is None:
+            from engine.audit.rules.detect import walk_strings
+
+            self._given = list(walk_strings(self.raw if self.raw is not None else self.details))
+        return self._given
+
+    @property
+    def failed_auth(self) -> bool:
+        """Whether the event is a failed authentication (computed once)."""
+        if self._failed_auth is None:
+            from engine.audit.risk import is_failed_auth
+
+            d = self.draft
+            self._failed_auth = is_failed_auth(str(d["action"]), d.get("outcome"))
+        return self._failed_auth
 
 
 # A built-in check: the reason a rule fires on this event, or None.

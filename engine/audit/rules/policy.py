@@ -192,8 +192,10 @@ class CompliancePolicy:
         return self._compiled
 
     def acting(self) -> list[CompiledRule]:
-        self.compiled()
-        return [c for c in self._acting if c.rule.enabled]
+        """The compiled rules that have actions (those run as events are logged)."""
+        if (self.user.version, len(self.user)) != self._version:
+            self.compiled()
+        return self._acting
 
     def facts(self, draft: Mapping[str, Any]) -> PipelineFacts | None:
         name = draft.get("pipeline")
@@ -219,6 +221,8 @@ class CompliancePolicy:
         sensitive: str | None = None
         level = draft["level"]
         for compiled in self.acting():
+            if not compiled.rule.enabled:
+                continue
             reason = compiled.evaluate(view)
             if reason is None:
                 continue
@@ -243,7 +247,9 @@ class CompliancePolicy:
                 hits = []
             hits.append(Hit(rule, reason, remediated))
         if score:
-            extra = self.risk.contributions(draft, sensitive=sensitive)
+            extra = self.risk.contributions(
+                draft, sensitive=sensitive, failed_auth=view.failed_auth
+            )
             if extra or draft["level"] != level:
                 draft["risk_score"] = self.risk.score(draft["level"], draft["category"], extra)
         return hits
