@@ -11,6 +11,18 @@ import random
 import sys
 from pathlib import Path
 
+#: The benchmark's mapping: the fields users write for this workload (issue 7).
+FIELDS = {
+    "product_id": "join('', ['PROD_', sku])",
+    "name": "name",
+    "quantity": "to_number(quantity)",
+    "delta": "subtract(to_number(quantity), to_number(previous_quantity))",
+    "price": "to_number(price)",
+    "product_type": "category || 'General'",
+    "warehouse": "warehouse",
+    "cost": "round(multiply(to_number(price), `1.2`), `2`)",
+}
+
 HEADER = [
     "sku",
     "name",

@@ -14,22 +14,16 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jmespath
 
 from engine.mapping import FieldRule, compile_map
 
-FIELDS = {
-    "product_id": "join('', ['PROD_', sku])",
-    "name": "name",
-    "quantity": "to_number(quantity)",
-    "delta": "subtract(to_number(quantity), to_number(previous_quantity))",
-    "price": "to_number(price)",
-    "product_type": "category || 'General'",
-    "warehouse": "warehouse",
-    "cost": "round(multiply(to_number(price), `1.2`), `2`)",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import FIELDS
+
 CATEGORIES = ["Tools", "Garden", "Kitchen", "Toys", ""]
 
 

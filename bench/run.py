@@ -25,18 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from generate import generate  # noqa: E402
-
-FIELDS = {
-    "product_id": "join('', ['PROD_', sku])",
-    "name": "name",
-    "quantity": "to_number(quantity)",
-    "delta": "subtract(to_number(quantity), to_number(previous_quantity))",
-    "price": "to_number(price)",
-    "product_type": "category || 'General'",
-    "warehouse": "warehouse",
-    "cost": "round(multiply(to_number(price), `1.2`), `2`)",
-}
+from generate import FIELDS, generate  # noqa: E402
 
 PIPELINE = """\
 [pipeline]

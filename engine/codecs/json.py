@@ -79,7 +79,7 @@ class JsonEncoder(Encoder):
             # One orjson call per batch: its array without the brackets is our elements.
             array = orjson.dumps(records, default=dump_default, option=option)
         except TypeError:
-            raise _locate_encode_error(records, self._count) from None
+            raise locate_encode_error(records, self._count) from None
         if self._pretty:
             body, head, sep = array[2:-2], b"[\n", b",\n"
         else:
@@ -106,7 +106,7 @@ def dump_default(value: Any) -> Any:
     raise TypeError(f"type {type(value).__name__} is not JSON serializable")
 
 
-def _locate_encode_error(records: Batch, offset: int) -> DataError:
+def locate_encode_error(records: Batch, offset: int) -> DataError:
     """Find which record of a batch orjson refused, to name it in the error."""
     for index, record in enumerate(records):
         try:

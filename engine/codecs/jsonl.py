@@ -10,8 +10,7 @@ import orjson
 from pydantic import Field
 
 from engine.codecs.base import CodecConfig, Encoder
-from engine.codecs.json import dump_default, json_type_name
-from engine.errors import DataError
+from engine.codecs.json import dump_default, json_type_name, locate_encode_error
 from engine.records import Batch, Chunk, Record, Rejected
 
 __all__ = ["JsonlCodec", "JsonlEncoder"]
@@ -74,7 +73,7 @@ class JsonlEncoder(Encoder):
             for record in records:
                 out += dumps(record, default=dump_default, option=option)
         except TypeError:
-            raise _locate_encode_error(records, self._count) from None
+            raise locate_encode_error(records, self._count) from None
         self._stream.write(out)
         self._count += len(records)
 
@@ -98,13 +97,3 @@ def _slow_chunk(block: list[bytes], lineno: int, source: str) -> Chunk:
             reason = f"{json_type_name(value)}, not an object"
             rejected.append(Rejected(value, reason, f"{source}:{number}"))
     return Chunk(records, rejected)
-
-
-def _locate_encode_error(records: Batch, offset: int) -> DataError:
-    """Find which record of a batch orjson refused, to name it in the error."""
-    for index, record in enumerate(records):
-        try:
-            orjson.dumps(record, default=dump_default)
-        except TypeError as exc:
-            return DataError(f"cannot encode as JSON: {exc}", record=offset + index + 1)
-    return DataError("cannot encode as JSON")
