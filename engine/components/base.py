@@ -149,6 +149,8 @@ class ComponentContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("engine"))
     caller: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None
     emitter: Callable[[str, str, Mapping[str, object]], None] | None = None
+    # The pipeline's [audit] settings (an AuditSettings), for the `audit` sink.
+    audit: Any = None
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one connector operation under the runtime's timeout, retry policy and audit."""

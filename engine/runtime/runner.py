@@ -157,6 +157,7 @@ class Runner:
             run_id=self.options.run_id,
             state=self._state,
             dry_run=self.options.dry_run,
+            audit=self.plan.spec.audit,
         )
 
     def _build(self) -> None:

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from engine.audit.trail import AuditResources, AuditTrail
     from engine.registry import Registry
 
-__all__ = ["AuditSink", "AuditSinkConfig"]
+__all__ = ["AuditHalt", "AuditSink", "AuditSinkConfig"]
+
+
+class AuditHalt(RuntimeError):
+    """A compliance rule with the ``halt`` action fired on a record: the run stops."""
+
 
 _FIELDS = ("level", "category", "action", "resource", "outcome", "user_id", "ip_address")
 
@@ -59,14 +64,23 @@ class AuditSink(Sink[AuditSinkConfig]):
         from engine.audit.trail import open_resources
 
         cfg = self.config
-        rules_file = str(self.context.resolve(cfg.rules_file)) if cfg.rules_file else None
-        settings = AuditSettings(store=cfg.store, standards=cfg.standards, rules_file=rules_file)
+        # The pipeline's [audit] table (keys, rules, notify, masking), then this sink's own.
+        base = self.context.audit if isinstance(self.context.audit, AuditSettings) else None
+        update: dict[str, Any] = {}
+        if cfg.store is not None:
+            update["store"] = cfg.store
+        if cfg.standards:
+            update["standards"] = cfg.standards
+        if cfg.rules_file:
+            update["rules_file"] = str(self.context.resolve(cfg.rules_file))
+        settings = (base or AuditSettings()).model_copy(update=update)
         self._resources = open_resources(settings, self.context.workspace)
         producer = cfg.producer.replace("{pipeline}", self.context.pipeline)
         self._trail = self._resources.trail(producer, actor="pipeline")
 
     async def write(self, batch: Batch) -> None:
         from engine.audit.events import AuditCategory, AuditLevel, Outcome, parse_time
+        from engine.audit.rules.policy import ComplianceHalt
 
         trail = self._trail
         assert trail is not None
@@ -89,21 +103,26 @@ class AuditSink(Sink[AuditSinkConfig]):
             except ValueError as exc:
                 refused.append(Rejected(record, f"not an audit event: {exc}"))
                 continue
-            trail.emit(
-                level=level,
-                category=category,
-                action=str(fields["action"] or cfg.action),
-                resource=_text(fields["resource"]),
-                outcome=outcome,
-                user_id=_text(fields["user_id"]),
-                ip_address=_text(fields["ip_address"]),
-                host=None,
-                pipeline=self.context.pipeline,
-                run_id=self.context.run_id or None,
-                stage=self.context.component_id,
-                details=details,
-                timestamp=when,
-            )
+            try:
+                trail.emit(
+                    level=level,
+                    category=category,
+                    action=str(fields["action"] or cfg.action),
+                    resource=_text(fields["resource"]),
+                    outcome=outcome,
+                    user_id=_text(fields["user_id"]),
+                    ip_address=_text(fields["ip_address"]),
+                    host=None,
+                    pipeline=self.context.pipeline,
+                    run_id=self.context.run_id or None,
+                    stage=self.context.component_id,
+                    details=details,
+                    timestamp=when,
+                )
+            except ComplianceHalt as exc:
+                # An EngineError from a sink is a record failure, routed by on_error; a
+                # halt must stop the run, so it leaves as a plain exception.
+                raise AuditHalt(str(exc)) from exc
         trail.flush()
         if refused:
             raise PartialWriteError(f"{len(refused)} record(s) are not audit events", refused)
