@@ -136,3 +136,32 @@ def test_tampering_shows_in_the_report(tmp_path: Path) -> None:
     human = runner.invoke(audit, ["report", "--workspace", str(ws), "--from", "1d"])
     assert human.exit_code == 0 and "NOT VERIFIED" in human.output
     assert ComplianceStandard.PCI_DSS.value in human.output
+
+
+def test_rules_known_only_from_their_triggers_are_reported(tmp_path: Path) -> None:
+    from engine.audit import ComplianceRule
+
+    ws = tmp_path / "ws"
+    with AuditSystem(secret_key="k", workspace=ws) as system:
+        system.compliance_rules["exports"] = ComplianceRule(
+            rule_id="exports",
+            name="Exports",
+            description="every export",
+            standard=Std.SOX,
+            severity=AuditLevel.WARNING,
+            conditions={"action": "export"},
+            actions=["log_event"],
+            clause="404",
+        )
+        eid = system.log_event(AuditLevel.INFO, AuditCategory.USER_ACTION, "export")
+    # The CLI knows only the built-in rules: the trigger event brings this one in.
+    result = CliRunner(env={"AUDIT_SECRET_KEY": "k"}).invoke(
+        audit, ["report", "--workspace", str(ws), "--format", "json", "--standard", "SOX"]
+    )
+    data = orjson.loads(result.output)
+    (rule,) = [r for r in data["rules"] if r["rule_id"] == "exports"]
+    assert rule["status"] == "fail" and rule["evidence"] == [eid] and rule["clause"] == "404"
+    other = CliRunner(env={"AUDIT_SECRET_KEY": "k"}).invoke(
+        audit, ["report", "--workspace", str(ws), "--format", "json", "--standard", "GDPR"]
+    )
+    assert "exports" not in {r["rule_id"] for r in orjson.loads(other.output)["rules"]}

@@ -177,6 +177,10 @@ def build_report(
         if event.action == TRIGGERED_ACTION:
             d = event.details
             result = results.get(str(d.get("rule_id")))
+            if result is None:
+                result = _from_trigger(d, standards)
+                if result is not None:
+                    results[result.rule_id] = result  # a rule this report was not given
             if result is not None:
                 result.add(
                     str(d.get("event_id")),
@@ -237,6 +241,26 @@ def build_report(
         verification=dict(verification) if verification is not None else None,
         events_by_day=dict(sorted(days.items())),
         retention=dict(retention or {}),
+    )
+
+
+def _from_trigger(
+    details: Mapping[str, Any], standards: Sequence[ComplianceStandard]
+) -> RuleResult | None:
+    try:
+        standard = ComplianceStandard(str(details.get("standard")))
+    except ValueError:
+        return None
+    if standards and standard not in standards:
+        return None
+    rule_id = str(details.get("rule_id"))
+    clause = details.get("clause")
+    return RuleResult(
+        rule_id,
+        rule_id,
+        standard.value,
+        str(clause) if clause is not None else None,
+        str(details.get("severity") or "WARNING"),
     )
 
 
