@@ -4,7 +4,6 @@ the report with evidence, the burst ranked above routine events, the HTML report
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -117,7 +116,7 @@ def test_through_the_python_api(tmp_path: Path) -> None:
         _check(system, payment_id, burst_ids, routine_id)
 
 
-def test_through_a_pipeline(tmp_path: Path) -> None:
+def test_through_a_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "p"
     (folder / "data").mkdir(parents=True)
     shutil.copy(ROOT / "examples" / "audit_security_events.toml", folder / "pipeline.toml")
@@ -125,7 +124,7 @@ def test_through_a_pipeline(tmp_path: Path) -> None:
         ROOT / "examples" / "data" / "security_events.jsonl", folder / "data/security_events.jsonl"
     )
     ws = folder / ".engine"
-    os.environ["AUDIT_SECRET_KEY"] = "e2e"  # removed again by the conftest's _clean_env
+    monkeypatch.setenv("AUDIT_SECRET_KEY", "e2e")
     summary = anyio.run(lambda: run(compile_file(folder / "pipeline.toml"), workspace=ws))
     assert summary.ok, summary.error
     with AuditSystem(workspace=ws) as system:
