@@ -43,7 +43,7 @@ product_id = "join('', ['PROD_', sku])"
 name = "name"
 quantity = {{ expr = "to_number(quantity)", required = true }}
 delta = "subtract(to_number(quantity), to_number(previous_quantity))"
-product_type = {{ expr = "category || null", default = "General" }}
+product_type = {{ expr = "category", default = "General" }}
 
 [transforms.in_stock]
 type = "filter"

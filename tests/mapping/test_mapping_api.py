@@ -143,6 +143,18 @@ def test_required_null_rejects_only_that_record() -> None:
     assert "null" in rejected[0].reason
 
 
+def test_empty_string_counts_as_missing_for_default_and_required() -> None:
+    out, rejected = compile_map(INVENTORY)(
+        [{"sku": "A", "quantity": "1", "category": ""}, {"sku": "B", "quantity": ""}]
+    )
+    assert out == [
+        {"product_id": "PROD_A", "quantity": 1, "product_type": "General", "tags": ["new"]}
+    ]
+    assert "required" in rejected[0].reason
+    name_required = compile_map([FieldRule("name", "name", required=True)])
+    assert name_required([{"name": ""}])[0] == []
+
+
 def test_required_field_satisfied_by_its_default() -> None:
     mapper = compile_map([FieldRule("kind", "kind", required=True, default="x")])
     assert mapper([{}]) == ([{"kind": "x"}], [])

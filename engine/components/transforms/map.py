@@ -23,8 +23,12 @@ class FieldSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     expr: str = Field(description="JMESPath expression over the input record.")
-    required: bool = Field(False, description="Reject the record when the value is null.")
-    default: Any = Field(None, description="Value used when the expression gives null.")
+    required: bool = Field(
+        False, description="Reject the record when the value is null or an empty string."
+    )
+    default: Any = Field(
+        None, description="Value used when the expression gives null or an empty string."
+    )
 
 
 class MapConfig(TransformConfig):

@@ -103,10 +103,13 @@ def generate_map(
                     field = body.assign(value, ANY).code
                     if default is not None:
                         factory = module.const(default)
-                        body.emit(f"if {field} is None: {field} = {factory}()")
+                        # an empty string is missing too: CSV has no other way to say null
+                        body.emit(f'if {field} is None or {field} == "": {field} = {factory}()')
                     if required:
-                        reason = f"field {name!r} is required but {source!r} evaluated to null"
-                        with body.block(f"if {field} is None"):
+                        reason = (
+                            f"field {name!r} is required but {source!r} evaluated to null or ''"
+                        )
+                        with body.block(f'if {field} is None or {field} == ""'):
                             body.emit(f"_reject(_Rejected(_r, {reason!r}))")
                             body.emit("continue")
                     value = field

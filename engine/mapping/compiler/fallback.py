@@ -80,10 +80,10 @@ def interpreted_map(
                     reason = f"field {name!r} ({source!r}) failed: {error}"
                     rejected.append(Rejected(record, reason))
                     break
-                if value is None and default is not None:
+                if (value is None or value == "") and default is not None:
                     value = default()
-                if value is None and required:
-                    reason = f"field {name!r} is required but {source!r} evaluated to null"
+                if (value is None or value == "") and required:
+                    reason = f"field {name!r} is required but {source!r} evaluated to null or ''"
                     rejected.append(Rejected(record, reason))
                     break
                 mapped[name] = value
