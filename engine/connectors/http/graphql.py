@@ -1,7 +1,9 @@
-"""GraphQL over HTTP: documents checked with graphql-core, sent through the same HttpEndpoint.
+"""GraphQL over HTTP: requests built with gql, sent through the same HttpEndpoint.
 
-Going through :class:`HttpEndpoint` (rather than a second client stack) gives GraphQL the
-http connector's auth, rate limit, circuit breaker, Retry-After and error map unchanged.
+gql parses each document once and builds the request payloads (query, variables, operation
+name). Sending them through :class:`HttpEndpoint` rather than one of gql's transports gives
+GraphQL the http connector's auth, rate limit, circuit breaker, Retry-After and error map
+unchanged (gql's transports drop Retry-After and wrap the status in their own errors).
 A response's ``errors`` are GraphQL errors: with no data they fail the request; with
 partial data the data is kept and the errors are reported as rejected input (``on_error``).
 """
@@ -75,11 +77,23 @@ class GraphQLErrors(PermanentError):
 
 
 class GraphQLDocument:
-    """A parsed query or mutation: its text and its operation kind."""
+    """A parsed query or mutation: its text, its operation kind and its gql request."""
 
     def __init__(self, text: str, where: str = "query") -> None:
         self.text = text
         self.operation = check_document(text, where)
+        from gql import gql
+
+        self.request = gql(text)
+
+    def payload(self, variables: dict[str, Any], operation_name: str | None) -> dict[str, Any]:
+        """The JSON body of one request, built by gql from the parsed document."""
+        from gql import GraphQLRequest
+
+        request = GraphQLRequest(
+            self.request, variable_values=variables, operation_name=operation_name
+        )
+        return dict(request.payload)
 
 
 def check_document(text: str, where: str = "query") -> str:
@@ -132,9 +146,7 @@ async def execute(
     operation_name: str | None = None,
 ) -> GraphQLResult:
     """One attempt (no retry): POST the operation; classify transport and GraphQL errors."""
-    payload: dict[str, Any] = {"query": document.text, "variables": variables}
-    if operation_name:
-        payload["operationName"] = operation_name
+    payload = document.payload(variables, operation_name)
     response = await endpoint.attempt(
         "POST",
         endpoint.options.url,
