@@ -99,6 +99,8 @@ def validate_document(
 
     meta = _validate_model(doc, PipelineMeta, tree.get("pipeline"), ("pipeline",), problems)
     audit = _validate_model(doc, AuditSettings, tree.get("audit", {}), ("audit",), problems)
+    if audit is not None and audit.rules_file:
+        audit = _check_rules_file(doc, audit, problems)
     dead_letter = _validate_model(
         doc, DeadLetterSettings, tree.get("dead_letter", {}), ("dead_letter",), problems
     )
@@ -162,6 +164,33 @@ def validate_document(
     if errors or meta is None or audit is None or dead_letter is None:
         raise ConfigError(problems)
     return PipelineSpec(doc, meta, audit, dead_letter, components, problems, tests)
+
+
+def _check_rules_file(
+    doc: Document, audit: AuditSettings, problems: list[Diagnostic]
+) -> AuditSettings:
+    """Validate ``[audit] rules_file`` now, and pin it to the pipeline file's folder."""
+    from engine.audit.rules.loader import load_rules_file
+
+    assert audit.rules_file is not None
+    path = Path(audit.rules_file).expanduser()
+    if not path.is_absolute() and doc.path is not None:
+        path = doc.path.resolve().parent / path
+    if not path.is_file():
+        problems.append(
+            doc.diagnostic(
+                "E121",
+                f"rules file {path} does not exist",
+                ("audit", "rules_file"),
+                "paths are relative to the pipeline file's folder",
+            )
+        )
+        return audit
+    try:
+        load_rules_file(path)
+    except ConfigError as exc:
+        problems.extend(exc.diagnostics)
+    return audit.model_copy(update={"rules_file": str(path)})
 
 
 def _valid_id(cid: str) -> bool:

@@ -164,3 +164,29 @@ def test_bad_pipeline_name(tmp_path: Path) -> None:
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     [err] = errors_of(tmp_path / "nope.toml")
     assert err.code == "E001"
+
+
+def test_rules_file_is_validated_with_the_pipeline(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[rules]]\nid = "r1"\nname = "x"\nstandard = "CUSTOM"\nseverity = "INFO"\ncolour = 1\n'
+    )
+    path = write(
+        tmp_path, GOOD.replace('name = "demo"', 'name = "demo"\n[audit]\nrules_file = "rules.toml"')
+    )
+    errs = errors_of(path)
+    assert any(e.file == str(rules) and e.line is not None for e in errs), errs
+    rules.write_text('[[rules]]\nid = "r1"\nname = "x"\nstandard = "CUSTOM"\nseverity = "INFO"\n')
+    try:
+        spec = load_pipeline(path, env={})
+    except ConfigError as exc:  # the rules file may need more fields: say which
+        raise AssertionError(str(exc)) from None
+    assert spec.audit.rules_file == str(rules)
+
+
+def test_missing_rules_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, GOOD.replace('name = "demo"', 'name = "demo"\n[audit]\nrules_file = "nope.toml"')
+    )
+    [err] = errors_of(path)
+    assert err.code == "E121" and err.line == 4
