@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import anyio
 import click
+from rich.markup import escape
 
 from engine.cli.output import (
     err_console,
@@ -86,8 +87,9 @@ def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> 
     runner_box: list[Runner] = []
     workspace = workspace_for(plan.spec.file)
 
-    async def main() -> tuple[RunSummary, RunObserver]:
+    async def main() -> tuple[RunSummary | None, RunObserver]:
         observer = NullObserver() if no_audit else make_observer(plan, workspace)
+        summary: RunSummary | None = None  # stays None when a second signal cancels the run
         async with anyio.create_task_group() as tg:
             tg.start_soon(_signals, runner_box, tg.cancel_scope)
             with progress_display(not quiet and fmt == "text") as update:
@@ -107,8 +109,11 @@ def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> 
         error = _engine_error(exc)
         if error is None:
             raise
-        err_console.print(f"[red]error:[/red] {error}", markup=True, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(error))}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
+    if summary is None:
+        err_console.print("cancelled: in-flight batches were dropped, no output was published")
+        sys.exit(EXIT_INTERRUPTED)
     roles = {cid: n.role.value for cid, n in plan.nodes.items()}
     resources = {cid: n.config.resource() for cid, n in plan.nodes.items()}
     print_summary(summary, roles, resources=resources, as_json=fmt == "json")
@@ -185,7 +190,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
         print_diagnostics(all_diags)
         for r in results:
             mark = "[green]valid[/green]" if r["valid"] else "[red]invalid[/red]"
-            err_console.print(f"{r['file']}: {mark}", markup=True)
+            err_console.print(f"{escape(r['file'])}: {mark}", markup=True)
     sys.exit(EXIT_OK if valid else EXIT_INVALID)
 
 
@@ -216,7 +221,7 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
     try:
         result = anyio.run(lambda: dry_run(plan, samples=samples, limit=limit))
     except EngineError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
     if fmt == "json":
         payload = {
@@ -228,7 +233,7 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
         for sink, records in result.sinks.items():
-            out_console.rule(f"{sink}: {len(records)} record(s) would be written")
+            out_console.rule(escape(f"{sink}: {len(records)} record(s) would be written"))
             for record in records:
                 out_console.print_json(json.dumps(record, default=str))
         for entry in result.rejected:
@@ -238,7 +243,7 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
                 markup=False,
             )
         if result.summary.error:
-            err_console.print(f"[red]error:[/red] {result.summary.error}", markup=True)
+            err_console.print(f"[red]error:[/red] {escape(result.summary.error)}", markup=True)
     sys.exit(EXIT_OK if result.summary.ok else EXIT_FAILED)
 
 
@@ -266,7 +271,7 @@ def test_cmd(file: str, fmt: str) -> None:
     else:
         for r in results:
             mark = "[green]PASS[/green]" if r.ok else "[red]FAIL[/red]"
-            err_console.print(f"{mark} {r.name}", markup=True)
+            err_console.print(f"{mark} {escape(r.name)}", markup=True)
             for failure in r.failures + ([r.error] if r.error else []):
                 err_console.print(f"    {failure}", markup=False)
         passed = sum(r.ok for r in results)
@@ -335,7 +340,9 @@ def components_cmd(fmt: str) -> None:
         sys.stdout.write(json.dumps(entries, indent=2, default=str) + "\n")
         return
     for e in entries:
-        out_console.print(f"[bold]{e['role']} {e['type']}[/bold]: {e['summary']}", markup=True)
+        out_console.print(
+            f"[bold]{e['role']} {e['type']}[/bold]: {escape(e['summary'])}", markup=True
+        )
         for name, opt in e["options"].items():
             req = "required" if opt["required"] else f"default {opt['default']!r}"
             out_console.print(f"    {name} ({req}): {opt['description']}", markup=False)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -16,16 +17,17 @@ from engine.runtime.observer import RunSummary, StageStats
 
 __all__ = ["err_console", "print_diagnostics", "print_summary", "progress_display", "summary_dict"]
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+# markup off unless a call asks for it: messages carry user text such as `[pipeline]`
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+out_console = Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     for d in diagnostics:
         style = "red" if d.severity is Severity.ERROR else "yellow"
         err_console.print(
-            f"[bold]{d.location}[/bold]: "
-            f"[{style}]{d.severity.value}[{d.code}][/{style}]: {d.message}",
+            f"[bold]{escape(d.location)}[/bold]: "
+            f"[{style}]{d.severity.value}\\[{d.code}][/{style}]: {escape(d.message)}",
             markup=True,
             soft_wrap=True,
         )
@@ -65,19 +67,19 @@ def print_summary(
     if as_json:
         sys.stdout.write(json.dumps(summary_dict(summary)) + "\n")
         return
-    table = Table(title=f"run {summary.run_id} of {summary.pipeline}", title_justify="left")
+    table = Table(title=escape(f"run {summary.run_id} of {summary.pipeline}"), title_justify="left")
     text_cols = ("component", "role", "resource")
     for col in ("component", "role", "in", "out", "rejected", "retries", "resource"):
         table.add_column(col, justify="left" if col in text_cols else "right")
     for cid, s in summary.stages.items():
         table.add_row(
-            cid,
+            escape(cid),
             roles.get(cid, ""),
             _n(s.records_in, roles.get(cid) == "source"),
             str(s.records_out),
             str(s.rejected),
             str(s.retries),
-            (resources or {}).get(cid) or "",
+            escape((resources or {}).get(cid) or ""),
         )
     err_console.print(table)
     status = "[green]ok[/green]" if summary.ok else "[red]failed[/red]"
@@ -85,7 +87,7 @@ def print_summary(
     if summary.dead_letters:
         err_console.print(f"{summary.dead_letters} record(s) written to the dead-letter file")
     if summary.error:
-        err_console.print(f"[red]error:[/red] {summary.error}", markup=True, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(summary.error)}", markup=True, soft_wrap=True)
 
 
 def _n(value: int, blank: bool) -> str:

@@ -96,6 +96,16 @@ def _scan_inline_table(line: str, start: int, prefix: Path_, lineno: int, out: P
         i += 1
 
 
+def _indexed(raw: Path_, array_counts: dict[Path_, int]) -> Path_:
+    """A header's path with the current element of every array of tables along it."""
+    built: Path_ = ()
+    for part in raw:
+        built = (*built, part)
+        if built in array_counts:
+            built = (*built, array_counts[built] - 1)
+    return built
+
+
 def scan_toml_positions(text: str, file: str) -> PositionMap:
     out = PositionMap(file)
     table: Path_ = ()
@@ -108,12 +118,15 @@ def scan_toml_positions(text: str, file: str) -> PositionMap:
             continue
         header = _HEADER.match(line)
         if header:
-            path: Path_ = tuple(_split_key(header.group(2)))
+            raw: Path_ = tuple(_split_key(header.group(2)))
             if header.group(1) == "[[":
-                index = array_counts.get(path, 0)
-                array_counts[path] = index + 1
-                out.add(path, lineno, header.start(2) + 1)
-                path = (*path, index)
+                key = (*_indexed(raw[:-1], array_counts), raw[-1])
+                index = array_counts.get(key, 0)
+                array_counts[key] = index + 1
+                out.add(key, lineno, header.start(2) + 1)
+                path: Path_ = (*key, index)
+            else:
+                path = _indexed(raw, array_counts)
             out.add(path, lineno, header.start(2) + 1)
             table = path
             continue

@@ -193,8 +193,8 @@ def _check_rules_file(
     return audit.model_copy(update={"rules_file": str(path)})
 
 
-def _valid_id(cid: str) -> bool:
-    return bool(cid) and all(ch.isalnum() or ch in "_-" for ch in cid)
+def _valid_id(cid: object) -> bool:
+    return isinstance(cid, str) and bool(cid) and all(ch.isalnum() or ch in "_-" for ch in cid)
 
 
 def _validate_component(

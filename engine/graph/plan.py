@@ -69,7 +69,7 @@ def compile_plan(spec: PipelineSpec) -> Plan:
             loc = (entry.role.table, cid, "inputs", index)
             resolved = _resolve(ref, entries, outputs)
             if isinstance(resolved, str):
-                guess = difflib.get_close_matches(ref, known, n=1)
+                guess = [g for g in difflib.get_close_matches(ref, known, n=2) if g != ref]
                 hint = f"did you mean {guess[0]!r}?" if guess else f"known: {', '.join(known)}"
                 problems.append(doc.diagnostic("E040", resolved, loc, hint))
                 continue
@@ -139,6 +139,10 @@ def _resolve(
     if ref in entries:
         if entries[ref].role is Role.SINK:
             return f"input {ref!r} is a sink; sinks have no output"
+        names = outputs.get(ref, ())
+        if names:
+            listed = ", ".join(f"{ref}.{n}" for n in names)
+            return f"input {ref!r} has only named outputs: read {listed}"
         return (ref, None)
     if "." in ref:
         base, _, name = ref.rpartition(".")

@@ -303,7 +303,9 @@ class Runner:
                     break
                 if limit is not None:
                     remaining = limit - stage.stats.records_out - stage.stats.rejected
-                    chunk = Chunk(chunk.records[:remaining], chunk.rejected[: max(remaining, 0)])
+                    records = chunk.records[:remaining]
+                    rejected = chunk.rejected[: max(remaining - len(records), 0)]
+                    chunk = Chunk(records, rejected, chunk.token)
                 await self._accept_chunk(stage, chunk)
                 if limit is not None and stage.stats.records_out + stage.stats.rejected >= limit:
                     break
@@ -312,7 +314,9 @@ class Runner:
                 await reader.aclose()
 
     async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
-        delivery = None if chunk.token is None else _Delivery(stage.component, chunk.token)
+        # dry runs never acknowledge: a queue keeps its messages for the real run
+        acked = chunk.token is not None and not self.options.dry_run
+        delivery = _Delivery(stage.component, chunk.token) if acked else None
         if chunk.rejected:
             self._reject(stage, chunk.rejected)
         if chunk.records:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import CodecConfig, Encoder
@@ -38,6 +38,24 @@ class FileSinkConfig(SinkConfig):
         None, description="How to encode; default: guessed from the file extension."
     )
     overwrite: bool = Field(True, description="Replace an existing file at the final path.")
+
+    @field_validator("path")
+    @classmethod
+    def _plain_fields(cls, value: str) -> str:
+        try:
+            parsed = list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"path template: {exc}") from None
+        for _, name, spec, conversion in parsed:
+            if name is None:
+                continue
+            if not name or not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(
+                    f"path template field {{{name}}}: use a plain field name such as {{warehouse}}"
+                )
+            if spec or conversion:
+                raise ValueError(f"path template field {{{name}}} takes no format or conversion")
+        return value
 
     def resource(self) -> str | None:
         return self.path
@@ -84,9 +102,9 @@ class FileSink(Sink[FileSinkConfig]):
         return codec
 
     def _target(self, rel: str) -> _Open:
-        target = self._open.get(rel)
+        final = Path(os.path.normpath(self.context.resolve(rel)))
+        target = self._open.get(str(final))
         if target is None:
-            final = self.context.resolve(rel)
             if final.exists() and not self.config.overwrite:
                 raise PermanentError(f"{final} exists and overwrite is false")
             codec = self._codec(final)
@@ -94,7 +112,7 @@ class FileSink(Sink[FileSinkConfig]):
             tmp = final.with_name(f".{final.name}.{self.context.run_id or os.getpid()}.tmp")
             stream = tmp.open("wb")
             target = _Open(final, tmp, stream, codec.encoder(stream))
-            self._open[rel] = target
+            self._open[str(final)] = target
         return target
 
     async def open(self) -> None:
@@ -117,17 +135,29 @@ class FileSink(Sink[FileSinkConfig]):
             ) from None
 
     async def close(self, *, success: bool) -> None:
-        for target in self._open.values():
-            try:
-                if success:
-                    target.encoder.finish()
-                target.stream.close()
-                if success:
-                    os.replace(target.tmp, target.final)
-            finally:
-                if target.tmp.exists():
-                    target.tmp.unlink()
+        """All or nothing: every output is finished first, then all are renamed into place."""
+        targets = list(self._open.values())
         self._open.clear()
+        try:
+            for target in targets:
+                try:
+                    if success:
+                        target.encoder.finish()
+                finally:
+                    target.stream.close()
+            if success:
+                blocked = [t.final for t in targets if t.final.is_dir()]
+                if blocked:
+                    raise IsADirectoryError(0, "a folder stands at the final path", str(blocked[0]))
+                for target in targets:
+                    os.replace(target.tmp, target.final)
+        except OSError as exc:
+            raise PermanentError(
+                f"cannot finish {self.config.path}: {exc.strerror or exc}"
+            ) from None
+        finally:
+            for target in targets:
+                target.tmp.unlink(missing_ok=True)
 
     def outputs(self) -> list[Path]:
         return [t.final for t in self._open.values()]
