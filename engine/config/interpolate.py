@@ -37,7 +37,7 @@ def interpolate(
                 return "${"
             body = m.group(1)
             var = _VAR.match(body)
-            if not var:
+            if not var or "${" in body:
                 problems.append(
                     doc.diagnostic(
                         "E010",
@@ -51,9 +51,10 @@ def interpolate(
             secret_paths.add(path)
             if kind == "env":
                 found = environ.get(name)
+                origin = f"environment variable {name}"
+                if found is None and default is not None:
+                    found, origin = default, f"the default of {name}"
                 if found is None:
-                    if default is not None:
-                        return default
                     problems.append(
                         doc.diagnostic(
                             "E011",
@@ -64,7 +65,6 @@ def interpolate(
                     )
                     return ""
                 text = found
-                origin = f"environment variable {name}"
             else:
                 file = Path(name).expanduser()
                 file = file if file.is_absolute() else base / file
@@ -95,7 +95,18 @@ def interpolate(
                 return ""
             return text
 
-        return _TOKEN.sub(repl, value)
+        result = _TOKEN.sub(repl, value)
+        leftover = _TOKEN.sub("", value)
+        if "${" in leftover:
+            problems.append(
+                doc.diagnostic(
+                    "E010",
+                    f"unclosed reference '${{' in {_dotted(path)}",
+                    path,
+                    "close it with } or write $${ for a literal ${",
+                )
+            )
+        return result
 
     def walk(node: Any, path: Path_) -> Any:
         if isinstance(node, dict):

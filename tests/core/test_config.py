@@ -190,3 +190,17 @@ def test_missing_rules_file(tmp_path: Path) -> None:
     )
     [err] = errors_of(path)
     assert err.code == "E121" and err.line == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ('"${env:UNSET_X:-${env:HOME}}"', "E010"),
+        ('"${env:UNSET_X"', "E010"),
+        ('"${env:UNSET_X:-a\\nb}"', "E013"),
+    ],
+)
+def test_references_that_cannot_be_read(tmp_path: Path, value: str, code: str) -> None:
+    path = write(tmp_path, GOOD.replace('"in.csv"', value))
+    errs = errors_of(path)
+    assert [e.code for e in errs] == [code] and errs[0].line == 6
