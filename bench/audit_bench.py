@@ -24,8 +24,27 @@ sys.path.insert(0, str(HERE.parent))
 from engine.audit.events import AuditCategory, AuditLevel  # noqa: E402
 from engine.audit.keys import load_public_keys  # noqa: E402
 from engine.audit.settings import AuditSettings  # noqa: E402
-from engine.audit.trail import open_resources  # noqa: E402
+from engine.audit.trail import AuditTrail, open_resources  # noqa: E402
 from engine.audit.verify import verify_store  # noqa: E402
+
+
+def emit_runtime_event(trail: AuditTrail) -> None:
+    """One event as the runtime writes it for a batch read (the benchmarks' workload)."""
+    trail.emit(
+        level=AuditLevel.INFO,
+        category=AuditCategory.INTEGRATION,
+        action="batch_read",
+        resource="data/inventory.csv",
+        user_id="bench",
+        host="bench-host",
+        pipeline="bench",
+        run_id="run-1",
+        stage="warehouse",
+        record_count=2000,
+        digest="ab" * 32,
+        details={"role": "source", "type": "file"},
+        trusted_details=True,
+    )
 
 
 def once(events: int, batch: int, store: str | None) -> tuple[float, float, float, float]:
@@ -37,24 +56,9 @@ def once(events: int, batch: int, store: str | None) -> tuple[float, float, floa
         producer = f"pipeline:bench-{time.time_ns()}"
         try:
             trail = res.trail(producer, actor="engine")
-            digest = "ab" * 32
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(events):
-                trail.emit(
-                    level=AuditLevel.INFO,
-                    category=AuditCategory.INTEGRATION,
-                    action="batch_read",
-                    resource="data/inventory.csv",
-                    user_id="bench",
-                    host="bench-host",
-                    pipeline="bench",
-                    run_id="run-1",
-                    stage="warehouse",
-                    record_count=2000,
-                    digest=digest,
-                    details={"role": "source", "type": "file"},
-                    trusted_details=True,
-                )
+                emit_runtime_event(trail)
             trail.close()
             append = (time.perf_counter() - wall, time.process_time() - cpu)
 

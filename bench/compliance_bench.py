@@ -26,23 +26,12 @@ from engine.audit.events import AuditCategory, AuditLevel, Outcome  # noqa: E402
 from engine.audit.settings import AuditSettings  # noqa: E402
 from engine.audit.trail import AuditTrail, open_resources  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+from audit_bench import emit_runtime_event  # noqa: E402
+
 
 def _runtime(trail: AuditTrail, i: int) -> None:
-    trail.emit(
-        level=AuditLevel.INFO,
-        category=AuditCategory.INTEGRATION,
-        action="batch_read",
-        resource="data/inventory.csv",
-        user_id="bench",
-        host="bench-host",
-        pipeline="bench",
-        run_id="run-1",
-        stage="warehouse",
-        record_count=2000,
-        digest="ab" * 32,
-        details={"role": "source", "type": "file"},
-        trusted_details=True,
-    )
+    emit_runtime_event(trail)
 
 
 def _api(trail: AuditTrail, i: int) -> None:

@@ -397,23 +397,19 @@ class Builder:
         return Val(out, DICT if "null" not in cur.kind else DICT | NULL)
 
     def _or_expression(self, node: Node, cur: Val) -> Val:
-        left = self.value(node["children"][0], cur)
-        falsy = self.falsy(left)
-        if falsy == "False":
-            return left
-        out = self.assign(left.code, left.kind)
-        with self.block(f"if {falsy}"):
-            right = self.value(node["children"][1], cur)
-            self.emit(f"{out.code} = {right.code}")
-        return Val(out.code, left.kind | right.kind)
+        return self._short_circuit(node, cur, self.falsy)
 
     def _and_expression(self, node: Node, cur: Val) -> Val:
+        return self._short_circuit(node, cur, self.truthy)
+
+    def _short_circuit(self, node: Node, cur: Val, go_on: Callable[[Val], str]) -> Val:
+        """`a || b` / `a && b`: the left value, or the right one when ``go_on(left)`` holds."""
         left = self.value(node["children"][0], cur)
-        truthy = self.truthy(left)
-        if truthy == "False":
+        test = go_on(left)
+        if test == "False":
             return left
         out = self.assign(left.code, left.kind)
-        with self.block(f"if {truthy}"):
+        with self.block(f"if {test}"):
             right = self.value(node["children"][1], cur)
             self.emit(f"{out.code} = {right.code}")
         return Val(out.code, left.kind | right.kind)
