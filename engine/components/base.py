@@ -11,6 +11,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from engine.state import StateStore
 
 __all__ = [
+    "RUN_FIELDS",
     "BatchPolicy",
     "ComponentConfig",
     "ComponentContext",
@@ -40,6 +42,9 @@ __all__ = [
 
 
 T = TypeVar("T")
+
+#: The fields every output path template may use, filled by ``ComponentContext.run_fields``.
+RUN_FIELDS = ("pipeline", "run_id", "date", "time", "component")
 
 
 class Role(StrEnum):
@@ -162,6 +167,17 @@ class ComponentContext:
         """Report a component event (circuit opened, token refreshed) to the audit trail."""
         if self.emitter is not None:
             self.emitter(action, level, details)
+
+    def run_fields(self) -> dict[str, str]:
+        """The per-run values of output path templates: {pipeline}, {run_id}, {date}, ..."""
+        now = datetime.now(UTC)
+        return {
+            "pipeline": self.pipeline,
+            "run_id": self.run_id,
+            "date": now.strftime("%Y-%m-%d"),
+            "time": now.strftime("%H%M%S"),
+            "component": self.component_id,
+        }
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the pipeline file, relative to the file's folder."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import string
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
@@ -12,7 +11,7 @@ from pydantic import Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import CodecConfig, Encoder
-from engine.components.base import ComponentContext, Sink, SinkConfig
+from engine.components.base import RUN_FIELDS, ComponentContext, Sink, SinkConfig
 from engine.errors import PermanentError
 from engine.records import Batch
 
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
     from engine.registry import Registry
 
 __all__ = ["FileSink", "FileSinkConfig"]
-
-RUN_FIELDS = frozenset({"pipeline", "run_id", "date", "time", "component"})
 
 
 class FileSinkConfig(SinkConfig):
@@ -74,14 +71,7 @@ class _Open:
 class FileSink(Sink[FileSinkConfig]):
     def __init__(self, config: FileSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        now = datetime.now(UTC)
-        self._run_values = {
-            "pipeline": self.context.pipeline,
-            "run_id": self.context.run_id,
-            "date": now.strftime("%Y-%m-%d"),
-            "time": now.strftime("%H%M%S"),
-            "component": self.context.component_id,
-        }
+        self._run_values = context.run_fields()
         fields = [f for _, f, _, _ in string.Formatter().parse(config.path) if f]
         self._record_fields = [f for f in fields if f not in RUN_FIELDS]
         self._open: dict[str, _Open] = {}

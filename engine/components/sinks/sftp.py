@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import posixpath
 import string
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import Encoder
-from engine.components.base import ComponentContext, Sink, SinkConfig
+from engine.components.base import RUN_FIELDS, ComponentContext, Sink, SinkConfig
 from engine.connectors.sftp.settings import SftpEndpoint
 from engine.errors import PermanentError
 from engine.records import Batch
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     from engine.registry import Registry
 
 __all__ = ["SftpSink", "SftpSinkConfig"]
-
-TEMPLATE_FIELDS = ("pipeline", "run_id", "date", "time", "component")
 
 
 class SftpSinkConfig(SftpEndpoint, SinkConfig):
@@ -49,11 +46,10 @@ class SftpSinkConfig(SftpEndpoint, SinkConfig):
             names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
         except ValueError as exc:
             raise ValueError(f"bad path template: {exc}") from None
-        unknown = [n for n in names if n not in TEMPLATE_FIELDS]
+        unknown = [n for n in names if n not in RUN_FIELDS]
         if unknown:
             raise ValueError(
-                f"unknown template field(s) {', '.join(unknown)}; valid: "
-                + ", ".join(TEMPLATE_FIELDS)
+                f"unknown template field(s) {', '.join(unknown)}; valid: " + ", ".join(RUN_FIELDS)
             )
         return value
 
@@ -68,14 +64,7 @@ class SftpSink(Sink[SftpSinkConfig]):
 
     def __init__(self, config: SftpSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        now = datetime.now(UTC)
-        self.final = config.path.format(
-            pipeline=context.pipeline,
-            run_id=context.run_id,
-            date=now.strftime("%Y-%m-%d"),
-            time=now.strftime("%H%M%S"),
-            component=context.component_id,
-        )
+        self.final = config.path.format_map(context.run_fields())
         folder, name = posixpath.split(self.final)
         self.temporary = posixpath.join(folder, f".{name}.{context.run_id or 'run'}.tmp")
         codec = config.codec or codec_for_path(self.final)
