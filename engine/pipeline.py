@@ -18,7 +18,7 @@ from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.workspace import workspace_for
 
-__all__ = ["DryRunResult", "compile_file", "dry_run", "make_observer", "run"]
+__all__ = ["DryRunResult", "SampleSource", "compile_file", "dry_run", "make_observer", "run"]
 
 
 def compile_file(
@@ -67,7 +67,7 @@ class DryRunResult:
         self.rejected = dead
 
 
-class _SampleSource(Source[Any]):
+class SampleSource(Source[Any]):
     """Feeds a sample file in place of a source, decoded by the source's codec or the extension."""
 
     def __init__(self, config: Any, context: ComponentContext, sample: Path) -> None:
@@ -90,7 +90,7 @@ class _SampleSource(Source[Any]):
 
 def _sample_factory(sample: Path) -> SourceFactory:
     def factory(node: Node, ctx: ComponentContext) -> Source[Any]:
-        return _SampleSource(node.config, ctx, sample)
+        return SampleSource(node.config, ctx, sample)
 
     return factory
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.codecs import codec_for_path
 from engine.components.base import ComponentContext, Source
 from engine.config.models import TestCase, TestExpectation
-from engine.errors import PermanentError
 from engine.graph.plan import Node, Plan
 from engine.mapping import compile_predicate
+from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
 from engine.runtime.observer import BatchAction, NullObserver, StageInfo
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
@@ -56,20 +55,6 @@ class _RecordsSource(Source[Any]):
         yield Chunk([dict(r) for r in self.records])
 
 
-class _FileSampleSource(Source[Any]):
-    def __init__(self, config: Any, context: ComponentContext, path: Path) -> None:
-        super().__init__(config, context)
-        self.path = path
-
-    async def read(self) -> AsyncIterator[Chunk]:
-        codec = getattr(self.config, "codec", None) or codec_for_path(self.path)
-        if codec is None:
-            raise PermanentError(f"cannot tell the codec of {self.path} from its extension")
-        with self.path.open("rb") as stream:
-            for chunk in codec.decode(stream, source=str(self.path)):
-                yield chunk
-
-
 class _NoInput(Source[Any]):
     async def read(self) -> AsyncIterator[Chunk]:
         return
@@ -86,7 +71,7 @@ def _factory(case: TestCase, sid: str, base: Path) -> SourceFactory:
             return _RecordsSource(node.config, ctx, spec.records)
         assert spec.file is not None
         path = Path(spec.file)
-        return _FileSampleSource(node.config, ctx, path if path.is_absolute() else base / path)
+        return SampleSource(node.config, ctx, path if path.is_absolute() else base / path)
 
     return make
 

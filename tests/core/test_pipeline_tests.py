@@ -67,3 +67,15 @@ def test_unknown_component_in_expect_is_a_config_error(tmp_path: Path) -> None:
     code, _, err = run_test(tmp_path, "outt", "count = 1")
     assert code == 78
     assert "E061" in err and "did you mean 'out'" in err
+
+
+def test_inputs_from_a_sample_file(tmp_path: Path) -> None:
+    (tmp_path / "sample.jsonl").write_text('{"sku": "S", "q": "7"}\n')
+    path = tmp_path / "t.toml"
+    path.write_text(
+        BASE.format(target="out", expect='records = [{ id = "S", qty = 7 }]').replace(
+            'records = [{ sku = "A", q = "2" }, { sku = "B", q = "x" }]', 'file = "sample.jsonl"'
+        )
+    )
+    result = CliRunner().invoke(cli, ["test", "--format", "json", str(path)])
+    assert result.exit_code == 0, result.stdout
