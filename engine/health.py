@@ -7,7 +7,6 @@ deadline, and its resources are released afterwards.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -15,6 +14,7 @@ import anyio
 from engine.components.base import ComponentContext, Role, Source
 from engine.errors import Diagnostic, EngineError
 from engine.graph.plan import Node, Plan
+from engine.workspace import base_dir_of, workspace_for
 
 __all__ = ["CHECK_TIMEOUT", "check_node", "check_plan"]
 
@@ -22,13 +22,11 @@ CHECK_TIMEOUT = 10.0
 
 
 def _context(plan: Plan, node: Node) -> ComponentContext:
-    file = plan.spec.file
-    base = file.resolve().parent if file else Path.cwd()
     return ComponentContext(
         component_id=node.id,
         pipeline=plan.name,
-        base_dir=base,
-        workspace=base / ".engine",
+        base_dir=base_dir_of(plan.spec.file),
+        workspace=workspace_for(plan.spec.file),
         dry_run=True,
     )
 

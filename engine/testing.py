@@ -15,7 +15,7 @@ from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
 from engine.runtime.observer import BatchAction, NullObserver, StageInfo
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
-from engine.workspace import workspace_for
+from engine.workspace import base_dir_of, workspace_for
 
 __all__ = ["CaseResult", "run_case"]
 
@@ -77,7 +77,7 @@ def _factory(case: TestCase, sid: str, base: Path) -> SourceFactory:
 
 
 async def run_case(plan: Plan, case: TestCase) -> CaseResult:
-    base = plan.spec.file.resolve().parent if plan.spec.file else Path.cwd()
+    base = base_dir_of(plan.spec.file)
     collector = _Collector()
     overrides = {
         node.id: _factory(case, node.id, base)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["workspace_for"]
+__all__ = ["base_dir_of", "workspace_for"]
+
+
+def base_dir_of(pipeline_file: Path | None) -> Path:
+    """The folder that a pipeline file's relative paths start from."""
+    return pipeline_file.resolve().parent if pipeline_file else Path.cwd()
 
 
 def workspace_for(pipeline_file: Path | None) -> Path:
@@ -13,5 +18,4 @@ def workspace_for(pipeline_file: Path | None) -> Path:
     home = os.environ.get("ENGINE_HOME")
     if home:
         return Path(home).expanduser()
-    base = pipeline_file.resolve().parent if pipeline_file else Path.cwd()
-    return base / ".engine"
+    return base_dir_of(pipeline_file) / ".engine"

@@ -51,6 +51,7 @@ from engine.runtime.observer import (
 )
 from engine.runtime.retry import default_policy, retry_call
 from engine.state import StateStore
+from engine.workspace import base_dir_of
 
 __all__ = ["RunOptions", "Runner", "run_plan"]
 
@@ -148,7 +149,7 @@ class Runner:
     # -- set-up ---------------------------------------------------------------------------
     def _context(self, node: Node) -> ComponentContext:
         spec = self.plan.spec
-        base = spec.file.resolve().parent if spec.file else Path.cwd()
+        base = base_dir_of(spec.file)
         if self._state is None and not self.options.dry_run:
             self._state = StateStore(self.options.workspace / "state.db")
         return ComponentContext(
