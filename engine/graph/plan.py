@@ -47,9 +47,6 @@ class Plan:
     def name(self) -> str:
         return self.spec.meta.name
 
-    def of_role(self, role: Role) -> list[Node]:
-        return [self.nodes[i] for i in self.order if self.nodes[i].role is role]
-
 
 def compile_plan(spec: PipelineSpec) -> Plan:
     """Resolve inputs, check the graph and every expression; raise ConfigError with all problems."""

@@ -53,7 +53,7 @@ from engine.runtime.retry import default_policy, retry_call
 from engine.state import StateStore
 from engine.workspace import base_dir_of
 
-__all__ = ["RunOptions", "Runner", "run_plan"]
+__all__ = ["RunOptions", "Runner"]
 
 CHANNEL_BUFFER = 4
 GC_THRESHOLD = 50_000
@@ -491,9 +491,3 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-async def run_plan(plan: Plan, options: RunOptions) -> tuple[RunSummary, Runner]:
-    runner = Runner(plan, options)
-    summary = await runner.run()
-    return summary, runner

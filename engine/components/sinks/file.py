@@ -149,9 +149,6 @@ class FileSink(Sink[FileSinkConfig]):
             for target in targets:
                 target.tmp.unlink(missing_ok=True)
 
-    def outputs(self) -> list[Path]:
-        return [t.final for t in self._open.values()]
-
 
 def register(registry: Registry) -> None:
     registry.register(FileSinkConfig, FileSink, type="file", summary=FileSinkConfig.__doc__ or "")
