@@ -277,6 +277,10 @@ class AuditObserver:
         )
         self.flush()
         if self._trail is not None:
+            from engine.audit.retention import prune_chain, retention_limits
+
+            # Prune before the final checkpoint, so it covers the retention notice.
+            prune_chain(self._trail, retention_limits(self.settings))
             self._trail.checkpoint()
 
     # --- lifecycle ------------------------------------------------------------

@@ -5,19 +5,97 @@
 is a maximum. Conflicts are reported (in the log when an ``AuditSystem`` opens and in
 every report); pruning itself does what it is told and leaves a signed
 ``retention_applied`` record, so the remaining trail still verifies.
+
+Both ``AuditSystem.apply_retention`` (every chain, on close) and the runtime's observer
+(its own ``pipeline:<name>`` chain, at run end) prune through :func:`prune_chain`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from engine.audit.errors import AuditError
 from engine.audit.events import ComplianceStandard
 from engine.audit.rules.builtin import retention_minimums
 from engine.audit.rules.model import ConfigFacts
 
-__all__ = ["config_facts", "retention_conflicts", "retention_summary"]
+if TYPE_CHECKING:
+    from engine.audit.schema import PruneAnchor
+    from engine.audit.settings import AuditSettings
+    from engine.audit.trail import AuditTrail
+
+__all__ = [
+    "RetentionLimits",
+    "config_facts",
+    "prune_chain",
+    "retention_conflicts",
+    "retention_limits",
+    "retention_summary",
+]
+
+
+@dataclass(frozen=True)
+class RetentionLimits:
+    """What pruning keeps of a chain: events of the last ``days`` and the newest
+    ``max_events``; None leaves that dimension unbounded."""
+
+    days: int | None = None
+    max_events: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.days is not None or self.max_events is not None
+
+    def cutoff(self, now: datetime | None = None) -> datetime | None:
+        """Events older than this go (None: age does not matter)."""
+        if self.days is None:
+            return None
+        return (now or datetime.now(UTC)) - timedelta(days=self.days)
+
+
+def _env_limit(name: str, env: Mapping[str, str] | None = None) -> int | None:
+    """A positive whole number from the environment, None when unset or empty."""
+    raw = (os.environ if env is None else env).get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AuditError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise AuditError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def retention_limits(
+    settings: AuditSettings | None = None, env: Mapping[str, str] | None = None
+) -> RetentionLimits:
+    """The limits in force: ``AUDIT_RETENTION_DAYS`` / ``AUDIT_MAX_EVENTS`` where set, else
+    ``[audit] retention_days`` / ``max_events``.
+
+    The environment wins so that an operator's policy, which the compliance rules and
+    reports judge, is the one applied; a pipeline file only fills in what it leaves unset.
+    """
+    days = _env_limit("AUDIT_RETENTION_DAYS", env)
+    events = _env_limit("AUDIT_MAX_EVENTS", env)
+    if settings is not None:
+        days = settings.retention_days if days is None else days
+        events = settings.max_events if events is None else events
+    return RetentionLimits(days, events)
+
+
+def prune_chain(
+    trail: AuditTrail, limits: RetentionLimits, *, now: datetime | None = None
+) -> PruneAnchor | None:
+    """Prune ``trail``'s chain to ``limits`` (a signed ``retention_applied`` event anchors
+    what went); returns the new anchor, or None when nothing was old enough."""
+    if not limits.active:
+        return None
+    return trail.prune(before=limits.cutoff(now), keep_last=limits.max_events)
 
 
 def _int(raw: str | None) -> int | None:

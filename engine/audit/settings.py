@@ -54,6 +54,20 @@ class AuditSettings(BaseModel):
     flush_every: int = Field(
         256, ge=1, description="Append buffered events to the store every N events."
     )
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Prune this pipeline's chain at the end of each run to the last N days; "
+        "AUDIT_RETENTION_DAYS wins when set. Default: keep everything.",
+        examples=[365],
+    )
+    max_events: int | None = Field(
+        None,
+        ge=1,
+        description="Prune this pipeline's chain at the end of each run to its newest N events; "
+        "AUDIT_MAX_EVENTS wins when set. Default: no cap.",
+        examples=[1_000_000],
+    )
     mask_fields: list[str] = Field(
         default_factory=list,
         description="Personal fields masked wherever they appear in event details.",

@@ -6,7 +6,7 @@ import logging
 import os
 import weakref
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import orjson
 from pydantic import SecretStr
 
 from engine.audit.compliance import ComplianceReport
-from engine.audit.errors import AuditError
 from engine.audit.events import (
     AuditCategory,
     AuditEvent,
@@ -23,6 +22,7 @@ from engine.audit.events import (
     Outcome,
 )
 from engine.audit.observer import origin
+from engine.audit.retention import RetentionLimits, prune_chain, retention_limits
 from engine.audit.risk import DEFAULT_RISK_THRESHOLDS, RiskModel
 from engine.audit.rules.model import RuleSet
 from engine.audit.rules.policy import CompliancePolicy
@@ -40,19 +40,6 @@ def default_workspace() -> Path:
     """``$ENGINE_HOME``, else ``./.engine``."""
     home = os.environ.get("ENGINE_HOME")
     return Path(home).expanduser() if home else Path.cwd() / ".engine"
-
-
-def _env_int(name: str) -> int | None:
-    raw = os.environ.get(name)
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise AuditError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise AuditError(f"{name} must be at least 1, not {value}")
-    return value
 
 
 def stored_to_event(stored: StoredEvent) -> AuditEvent:
@@ -84,8 +71,9 @@ class AuditSystem:
             checkpoint_every=checkpoint_every,
             flush_every=1,
         )
-        self.max_events = _env_int("AUDIT_MAX_EVENTS")
-        self.retention_days = _env_int("AUDIT_RETENTION_DAYS")
+        limits = retention_limits()
+        self.max_events = limits.max_events
+        self.retention_days = limits.days
         self.compliance_rules: RuleSet = RuleSet()
         self.risk_thresholds: dict[str, float] = dict(DEFAULT_RISK_THRESHOLDS)
         self._debug = False
@@ -273,11 +261,13 @@ class AuditSystem:
         Each pruned chain gets a signed ``retention_applied`` event anchoring what was
         removed, so the trail still verifies. Returns chain -> last pruned sequence number.
         """
-        days = retention_days if retention_days is not None else self.retention_days
-        keep = max_events if max_events is not None else self.max_events
-        if days is None and keep is None:
+        limits = RetentionLimits(
+            retention_days if retention_days is not None else self.retention_days,
+            max_events if max_events is not None else self.max_events,
+        )
+        if not limits.active:
             return {}
-        before = datetime.now(UTC) - timedelta(days=days) if days is not None else None
+        now = datetime.now(UTC)  # one cutoff for every chain
         pruned: dict[str, int] = {}
         for producer in self.store.producers():
             trail = (
@@ -285,7 +275,7 @@ class AuditSystem:
                 if producer == self._trail.producer
                 else self._resources.trail(producer, actor="retention")
             )
-            anchor = trail.prune(before=before, keep_last=keep)
+            anchor = prune_chain(trail, limits, now=now)
             if anchor is not None:
                 pruned[producer] = anchor.seq
             if trail is not self._trail:
