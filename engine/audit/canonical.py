@@ -67,22 +67,52 @@ def canonical_json(value: Any) -> bytes:
     return orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS)
 
 
-def canonical_event(draft: dict[str, Any]) -> bytes:
+def _plain_float(value: float) -> Any:
+    """A float orjson renders exactly as RFC 8785 does: small integers as ints, and
+    non-integers in [1e-3, 1e15), where both print the shortest round-trip digits in
+    plain decimal notation; anything else as a pre-rendered fragment."""
+    if value.is_integer():
+        if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+            return int(value)
+    elif 1e-3 <= abs(value) < 1e15:
+        return value
+    return _float(value)
+
+
+def canonical_event(draft: dict[str, Any], *, ordered: bool = False) -> bytes:
     """:func:`canonical_json` of an event body as the trail builds it, faster.
 
     Top-level keys are the event's own ASCII field names and its values are strings,
     None or small ints, except ``risk_score`` (a float) and ``details`` (any JSON).
+    ``ordered``: the caller built the draft with its keys already in sorted order, so
+    they need no sorting. Details holding only ASCII keys and string values (the
+    runtime's own) need no preparation beyond ordering.
     """
-    prepared = dict(draft)
     try:
-        prepared["risk_score"] = _prepare(prepared["risk_score"])
-        details = prepared["details"]
+        seq = draft["seq"]
+        count = draft["record_count"]
+        if not -_MAX_SAFE_INT <= seq <= _MAX_SAFE_INT or (
+            count is not None and not -_MAX_SAFE_INT <= count <= _MAX_SAFE_INT
+        ):
+            raise _NeedsReference
+        risk = draft["risk_score"]
+        details = draft["details"]
+        plain = True
         if details:
+            for key, item in details.items():
+                if type(item) is not str or type(key) is not str or not key.isascii():
+                    plain = False
+                    break
+        if ordered and plain and type(risk) is float and 1e-3 <= risk < 1e15:
+            if len(details) > 1:
+                prepared = dict(draft)
+                prepared["details"] = dict(sorted(details.items()))
+                return orjson.dumps(prepared)
+            return orjson.dumps(draft)
+        prepared = dict(draft)
+        prepared["risk_score"] = _plain_float(risk) if type(risk) is float else _prepare(risk)
+        if not plain:
             prepared["details"] = _prepare(details)
-        for name in ("seq", "record_count"):
-            value = prepared[name]
-            if value is not None and not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
-                raise _NeedsReference
     except _NeedsReference:
         return bytes(rfc8785.dumps(draft))
     return orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS)

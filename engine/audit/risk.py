@@ -129,6 +129,30 @@ class RiskModel:
     integrity_weight: float = 0.4
     sensitive_weight: float = 0.2
     _auth: dict[str, deque[float]] = field(default_factory=dict, repr=False)
+    # (action, outcome, weights) -> (failed auth, a delete, the action's own contributions)
+    _by_action: dict[tuple[Any, ...], tuple[bool, bool, list[Contribution]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def _action_facts(self, action: str, outcome: Any) -> tuple[bool, bool, list[Contribution]]:
+        """What the action name and outcome alone contribute (computed once per pair)."""
+        key = (action, outcome, self.change_weight, self.integrity_weight)
+        found = self._by_action.get(key)
+        if found is None:
+            lowered = action.lower()
+            static: list[Contribution] = []
+            if any(word in lowered for word in _PRIVILEGE_WORDS):
+                static.append(Contribution("privilege_change", self.change_weight, action))
+            elif action == "config_changed":
+                static.append(
+                    Contribution("config_change", self.change_weight, "pipeline file changed")
+                )
+            if outcome == "failure" and any(word in lowered for word in _INTEGRITY_WORDS):
+                static.append(Contribution("integrity_failure", self.integrity_weight, action))
+            found = (is_failed_auth(action, outcome), "delete" in lowered, static)
+            if len(self._by_action) < 4096:
+                self._by_action[key] = found
+        return found
 
     def contributions(
         self,
@@ -145,11 +169,20 @@ class RiskModel:
         """
         out: list[Contribution] = []
         action = str(draft.get("action") or "")
-        lowered = action.lower()
         outcome = draft.get("outcome")
         details = draft.get("details") or {}
+        known_failed_auth, deletes, static = self._action_facts(action, outcome)
         if failed_auth is None:
-            failed_auth = is_failed_auth(action, outcome)
+            failed_auth = known_failed_auth
+        if not (
+            failed_auth
+            or deletes
+            or static
+            or sensitive
+            or "quantity" in details
+            or (draft.get("category") in _PEOPLE and draft.get("actor") != "engine")
+        ):
+            return out  # most of the runtime's events: nothing can contribute
         if record and failed_auth:
             count = self.record_failed_auth(draft)
             if count >= self.burst_count:
@@ -177,7 +210,7 @@ class RiskModel:
                         "large_quantity_change", self.quantity_weight, f"changed by {change:g}"
                     )
                 )
-        if "delete" in lowered:
+        if deletes:
             counts = [draft.get("record_count")]
             if isinstance(details, dict):
                 counts += [details.get("count"), details.get("deleted"), details.get("records")]
@@ -186,12 +219,8 @@ class RiskModel:
                 out.append(
                     Contribution("bulk_delete", self.bulk_delete_weight, f"{biggest:g} records")
                 )
-        if any(word in lowered for word in _PRIVILEGE_WORDS):
-            out.append(Contribution("privilege_change", self.change_weight, action))
-        elif action == "config_changed":
-            out.append(Contribution("config_change", self.change_weight, "pipeline file changed"))
-        if outcome == "failure" and any(word in lowered for word in _INTEGRITY_WORDS):
-            out.append(Contribution("integrity_failure", self.integrity_weight, action))
+        if static:
+            out.extend(static)
         if sensitive:
             out.append(Contribution("sensitive_data", self.sensitive_weight, sensitive))
         return out

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.audit.events import AuditLevel, ComplianceStandard
 from engine.audit.redact import mask_card_numbers
+from engine.audit.risk import is_failed_auth
 from engine.audit.rules.conditions import epoch
 from engine.audit.rules.detect import (
     find_cards,
@@ -20,7 +21,7 @@ from engine.audit.rules.detect import (
     pseudonymise_fields,
     unprotected_personal_fields,
 )
-from engine.audit.rules.model import ComplianceRule, ConfigFacts, EventView
+from engine.audit.rules.model import ComplianceRule, ConfigFacts, EventKind, EventView, Scope
 
 __all__ = ["AUDIT_FAILURE_ACTIONS", "BuiltinConfig", "builtin_rules", "retention_minimums"]
 
@@ -78,6 +79,7 @@ def _rule(
     remedy: Callable[[EventView], None] | None = None,
     sensitive: bool = False,
     config_check: Callable[[ConfigFacts], str | None] | None = None,
+    scope: Scope | None = None,
 ) -> ComplianceRule:
     return ComplianceRule(
         rule_id=rule_id,
@@ -92,7 +94,34 @@ def _rule(
         remedy=remedy,
         sensitive=sensitive,
         config_check=config_check,
+        scope=scope,
     )
+
+
+# Scopes: which kinds of event a rule can fire on at all (see EventKind).
+def _given_details(kind: EventKind) -> bool:
+    """Details someone gave; the runtime's batch events carry only counts, a digest and
+    the stage's role and type, which no content rule concerns."""
+    return not (kind.trusted and kind.action in _BATCH)
+
+
+def _failed_auth_kind(kind: EventKind) -> bool:
+    return is_failed_auth(kind.action, kind.outcome)
+
+
+def _audit_failure_kind(kind: EventKind) -> bool:
+    return kind.action in AUDIT_FAILURE_ACTIONS or (
+        kind.action.startswith("audit") and kind.outcome == "failure"
+    )
+
+
+def _batch_kind(kind: EventKind) -> bool:
+    return kind.action in _BATCH
+
+
+def _stamped_kind(kind: EventKind) -> bool:
+    """A time the caller gave: the trail's own stamp is the ingest clock itself."""
+    return kind.stamped
 
 
 def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
@@ -256,18 +285,21 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
             "Personal fields in event details are replaced by a keyed pseudonym (data "
             "minimisation).",
             check=personal, remedy=pseudonymise, actions=mask, sensitive=True,
+            scope=_given_details,
         ),
         _rule(
             "PCI_DSS-3.4-pan-masked", PCI, "3.4", "No unmasked card number",
             "Card numbers (Luhn-valid, 13-19 digits) are masked to first 6 / last 4 before "
             "the event is signed.",
             check=pan, remedy=mask_pan, actions=mask, severity=AuditLevel.ERROR, sensitive=True,
+            scope=_given_details,
         ),
         _rule(
             "HIPAA-164.312.b-identifiers", HIPAA, "164.312(b)",
             "No plaintext SSN, email or phone",
             "SSNs, email addresses and phone numbers in event details are masked.",
             check=identifiers, remedy=mask_ids, actions=mask, sensitive=True,
+            scope=_given_details,
         ),
         _rule(
             "PCI_DSS-10.2.2-fields", PCI, "10.2.2", "Audit log details",
@@ -279,12 +311,14 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
             "Failed authentication recorded as a security event",
             "Invalid logical access attempts are logged in the SECURITY category.",
             check=failed_auth_category,
+            scope=_failed_auth_kind,
         ),
         _rule(
             "PCI_DSS-10.2.1.4-auth-burst", PCI, "10.2.1.4", "Failed authentication burst",
             "5 failed authentications by one user within 10 minutes raise an alert.",
             check=failed_auth, actions=raise_, severity=AuditLevel.CRITICAL,
             conditions={"window": {"count": 5, "within_s": 600, "group_by": "user_id"}},
+            scope=_failed_auth_kind,
         ),
         _rule(
             "PCI_DSS-10.5.1-retention", PCI, "10.5.1", "Audit trail kept 12 months",
@@ -295,6 +329,7 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
             "PCI_DSS-10.7-logging-failure", PCI, "10.7", "Audit logging failures alerted",
             "A failure of the audit logging itself raises a CRITICAL alert.",
             check=logging_failure, actions=raise_, severity=AuditLevel.CRITICAL,
+            scope=_audit_failure_kind,
         ),
         _rule(
             "SOX-404-change-management", SOX, "404 ITGC change management",
@@ -314,6 +349,7 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
             "HIPAA-164.312.b-phi-access", HIPAA, "164.312(b)", "Access to PHI recorded",
             "Reads and writes of phi-tagged pipelines record the actor, user and count.",
             check=phi_access,
+            scope=_batch_kind,
         ),
         _rule(
             "GDPR-5.1.e-retention", GDPR, "Art. 5(1)(e)", "Kept no longer than declared",
@@ -334,6 +370,7 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
             "ISO27001-8.17-clock", ISO, "A.8.17", "Clock synchronisation",
             "Event time and ingest time agree within the allowed skew.",
             check=clock_skew,
+            scope=_stamped_kind,
         ),
     ]  # fmt: skip
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from engine.audit.rules.model import ComplianceRule, EventView
+from engine.audit.rules.model import ComplianceRule, EventKind, EventView
 from engine.audit.rules.spec import RuleActionName, WindowSpec
 from engine.mapping import compile_expression
 
@@ -88,7 +88,7 @@ def _has_tag(tags: frozenset[str]) -> Predicate:
 class CompiledRule:
     """A rule ready to evaluate: cheap predicates first, then the window."""
 
-    __slots__ = ("_hits", "actions", "predicates", "rule", "window")
+    __slots__ = ("_hits", "_kinds", "actions", "predicates", "rule", "window")
 
     def __init__(self, rule: ComplianceRule) -> None:
         self.rule = rule
@@ -121,6 +121,24 @@ class CompiledRule:
             else:
                 self.predicates.append(_equals(name, value))
         self.actions = self._actions(rule)
+        # Conditions on the action or outcome: checked once per kind of event.
+        self._kinds = [
+            (
+                name,
+                frozenset(str(v) for v in value) if isinstance(value, list | tuple) else None,
+                str(getattr(value, "value", value)),
+            )
+            for name, value in conditions.items()
+            if name in ("action", "outcome")
+        ]
+
+    def in_scope(self, kind: EventKind) -> bool:
+        """False when the rule cannot fire on any event of this kind."""
+        for name, wanted, single in self._kinds:
+            value = kind.action if name == "action" else kind.outcome
+            if (value not in wanted) if wanted is not None else value != single:
+                return False
+        return self.rule.scope is None or self.rule.scope(kind)
 
     @staticmethod
     def _actions(rule: ComplianceRule) -> frozenset[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.audit.events import AuditLevel, ComplianceStandard
 
@@ -12,7 +12,15 @@ if TYPE_CHECKING:
     from engine.audit.events import AuditEvent
     from engine.audit.rules.spec import RuleSpec
 
-__all__ = ["ComplianceRule", "ConfigFacts", "EventView", "Hit", "PipelineFacts", "RuleSet"]
+__all__ = [
+    "ComplianceRule",
+    "ConfigFacts",
+    "EventKind",
+    "EventView",
+    "Hit",
+    "PipelineFacts",
+    "RuleSet",
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,20 @@ class EventView:
         return self._failed_auth
 
 
+class EventKind(NamedTuple):
+    """What is known of an event before its content is read: rules whose scope excludes
+    a kind are never evaluated on events of that kind."""
+
+    action: str
+    outcome: str
+    # The runtime's own details (counts, digests, the stage's role and type), not given.
+    trusted: bool
+    # The caller gave the event time; otherwise the trail stamped it (no clock skew).
+    stamped: bool
+
+
+# A built-in rule's scope: whether it can fire on events of this kind at all.
+Scope = Callable[[EventKind], bool]
 # A built-in check: the reason a rule fires on this event, or None.
 Check = Callable[[EventView], "str | None"]
 # A built-in check of settings rather than events (retention): the reason it fails, or None.
@@ -122,6 +144,7 @@ class ComplianceRule:
     # Rules that find sensitive data raise the event's risk (reason sensitive_data).
     sensitive: bool = False
     config_check: ConfigCheck | None = field(default=None, repr=False, compare=False)
+    scope: Scope | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, spec: RuleSpec) -> ComplianceRule:

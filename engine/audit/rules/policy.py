@@ -21,7 +21,14 @@ from engine.audit.redact import MASK
 from engine.audit.risk import RiskModel
 from engine.audit.rules.builtin import BuiltinConfig, builtin_rules
 from engine.audit.rules.conditions import CompiledRule, compile_rule
-from engine.audit.rules.model import ComplianceRule, EventView, Hit, PipelineFacts, RuleSet
+from engine.audit.rules.model import (
+    ComplianceRule,
+    EventKind,
+    EventView,
+    Hit,
+    PipelineFacts,
+    RuleSet,
+)
 from engine.audit.settings import AuditSettings
 
 if TYPE_CHECKING:
@@ -120,6 +127,8 @@ class CompliancePolicy:
         self.pipelines: dict[str, PipelineFacts] = {}
         self._compiled: list[CompiledRule] = []
         self._acting: list[CompiledRule] = []
+        # The acting rules in scope, per kind of event (cleared when the rules change).
+        self._plans: dict[tuple[str, str, bool, bool], list[CompiledRule]] = {}
         self._version: tuple[int, int] = (-1, -1)
         self._busy = False
         self.hits = 0
@@ -188,6 +197,7 @@ class CompliancePolicy:
                 if r.enabled and r.config_check is None and r.standard in self.standards
             ]
             self._acting = [c for c in self._compiled if c.actions]
+            self._plans = {}
             self._version = version
         return self._compiled
 
@@ -208,48 +218,71 @@ class CompliancePolicy:
 
     # --- the trail's hooks ---------------------------------------------------------
 
+    def plan(self, action: str, outcome: str, trusted: bool, stamped: bool) -> list[CompiledRule]:
+        """The acting rules that can fire on events of this kind (computed once per kind)."""
+        if (self.user.version, len(self.user)) != self._version:
+            self.compiled()
+        key = (action, outcome, trusted, stamped)
+        found = self._plans.get(key)
+        if found is None:
+            kind = EventKind(*key)
+            found = [c for c in self._acting if c.in_scope(kind)]
+            if len(self._plans) < 4096:
+                self._plans[key] = found
+        return found
+
     def inspect(
-        self, draft: dict[str, Any], raw: Mapping[str, Any] | None, *, score: bool = True
+        self,
+        draft: dict[str, Any],
+        raw: Mapping[str, Any] | None,
+        *,
+        score: bool = True,
+        stamped: bool = True,
     ) -> list[Hit] | None:
-        """Apply the acting rules and the risk model to a draft, in place."""
+        """Apply the acting rules and the risk model to a draft, in place.
+
+        ``raw``: the details as given (None for the runtime's own); ``stamped``: the
+        caller gave the event time (False when the trail stamped it).
+        """
         if self._busy:
             return None
-        if draft["action"] == "run_started":
+        action = draft["action"]
+        if action == "run_started":
             self.note_pipeline(draft)
-        view = EventView(draft, raw, self.facts(draft))
         hits: list[Hit] | None = None
         sensitive: str | None = None
         level = draft["level"]
-        for compiled in self.acting():
-            if not compiled.rule.enabled:
-                continue
-            reason = compiled.evaluate(view)
-            if reason is None:
-                continue
-            rule = compiled.rule
-            actions = compiled.actions
-            remediated = False
-            if "mask" in actions:
-                if rule.remedy is not None:
-                    rule.remedy(view)
-                if rule.mask:
-                    draft["details"] = _mask_fields(
-                        view.details, frozenset(f.lower() for f in rule.mask)
-                    )
-                remediated = True
-            if "alert" in actions and _LEVELS.index(rule.severity) > _LEVELS.index(
-                AuditLevel(draft["level"])
-            ):
-                draft["level"] = rule.severity.value
-            if rule.sensitive:
-                sensitive = rule.label
-            if hits is None:
-                hits = []
-            hits.append(Hit(rule, reason, remediated))
+        plan = self.plan(action, draft["outcome"], raw is None, stamped)
+        if plan:
+            view = EventView(draft, raw, self.facts(draft))
+            for compiled in plan:
+                if not compiled.rule.enabled:
+                    continue
+                reason = compiled.evaluate(view)
+                if reason is None:
+                    continue
+                rule = compiled.rule
+                actions = compiled.actions
+                remediated = False
+                if "mask" in actions:
+                    if rule.remedy is not None:
+                        rule.remedy(view)
+                    if rule.mask:
+                        draft["details"] = _mask_fields(
+                            view.details, frozenset(f.lower() for f in rule.mask)
+                        )
+                    remediated = True
+                if "alert" in actions and _LEVELS.index(rule.severity) > _LEVELS.index(
+                    AuditLevel(draft["level"])
+                ):
+                    draft["level"] = rule.severity.value
+                if rule.sensitive:
+                    sensitive = rule.label
+                if hits is None:
+                    hits = []
+                hits.append(Hit(rule, reason, remediated))
         if score:
-            extra = self.risk.contributions(
-                draft, sensitive=sensitive, failed_auth=view.failed_auth
-            )
+            extra = self.risk.contributions(draft, sensitive=sensitive)
             if extra or draft["level"] != level:
                 draft["risk_score"] = self.risk.score(draft["level"], draft["category"], extra)
         return hits
