@@ -10,10 +10,9 @@ stolen HMAC key (Merkle root differs from a checkpoint), and bad checkpoint sign
 from __future__ import annotations
 
 import hashlib
-import hmac
 import operator
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -25,7 +24,7 @@ from engine.audit.canonical import canonical_json
 from engine.audit.checkpoint import Checkpoint, checkpoint_files, read_checkpoint
 from engine.audit.errors import AuditError, CheckpointError
 from engine.audit.events import GENESIS_MAC
-from engine.audit.keys import HmacKeyring, PublicKeys
+from engine.audit.keys import HmacKeyring, PublicKeys, hmac_sha256
 from engine.audit.merkle import CompactRange
 from engine.audit.schema import INDEXED_FIELDS, PruneAnchor
 from engine.audit.store import AuditStore
@@ -186,6 +185,387 @@ def _compress(numbers: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
+class _Walk:
+    """The state of one chain's verification, fed events in stored order.
+
+    The expensive part (parsing, MACs, leaf hashes) of a long chain is split across
+    processes (:func:`verify_store`): each segment is walked by its own ``_Walk``,
+    which leaves its first link unchecked (``boundary``) and collects its leaf hashes
+    instead of building the tree; the first segment's walk then joins them in order.
+    """
+
+    def __init__(
+        self,
+        producer: str,
+        keyring: HmacKeyring,
+        checkpoints: Sequence[Checkpoint] = (),
+        *,
+        anchor: PruneAnchor | None = None,
+        segment: bool = False,
+    ) -> None:
+        self.report = ChainReport(producer)
+        self.keyring = keyring
+        self.anchor = anchor
+        self.pruned = anchor.seq if anchor is not None else 0
+        self.expected = self.pruned + 1
+        self.prev_mac = anchor.mac if anchor is not None else GENESIS_MAC
+        self.compact = anchor.frontier.copy() if anchor is not None else CompactRange()
+        # Checkpoints inside the pruned prefix can no longer be recomputed.
+        self.pending_cps = sorted(
+            (c for c in checkpoints if c.tree_size > self.pruned), key=lambda c: c.tree_size
+        )
+        self.cp_index = 0
+        self.anchor_signed = self.pruned == 0
+        self.seen_gaps: list[int] = []
+        self.seen: set[int] = set()
+        self.count = 0
+        self.last_seq = 0
+        # A segment: its first event's (seq, event_id, prev_mac), and its leaf hashes.
+        self.segment = segment
+        self.first: tuple[int, str, str] | None = None
+        self.leaves: bytearray | None = bytearray() if segment else None
+        self._key_cache: dict[str, list[Callable[[bytes], bytes]]] = {}
+
+    def _macs(self, key_id: str) -> list[Callable[[bytes], bytes]]:
+        found = self._key_cache.get(key_id)
+        if found is None:
+            found = self._key_cache[key_id] = [
+                hmac_sha256(k) for k in self.keyring.candidates(key_id)
+            ]
+        return found
+
+    def feed(self, events: Iterable[tuple[bytes, str, Sequence[Any] | None]]) -> None:
+        """Check every event: its MAC, its columns, its number and its link."""
+        report = self.report
+        producer = report.producer
+        keyring = self.keyring
+        expected = self.expected
+        prev_mac = self.prev_mac
+        compact = self.compact
+        append_leaf = compact.append
+        leaves = self.leaves
+        pending_cps = self.pending_cps
+        next_cp = pending_cps[self.cp_index].tree_size if self.cp_index < len(pending_cps) else -1
+        seen_gaps = self.seen_gaps
+        seen = self.seen
+        sha256 = hashlib.sha256
+        fromhex = bytes.fromhex
+        loads = orjson.loads
+        macs_for = self._macs
+        count = self.count
+        last_seq = self.last_seq
+        unlinked = self.segment and self.first is None
+
+        for body, mac, stored in events:
+            count += 1
+            try:
+                data = loads(body)
+                seq = data["seq"]
+                event_id = data["event_id"]
+                event_prev = data["prev_mac"]
+                key_id = data["key_id"]
+                message = fromhex(event_prev) + body
+                if type(seq) is not int:
+                    raise TypeError("seq")
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                where = stored[1] if stored is not None else count
+                report.add(
+                    Problem(
+                        ProblemKind.MALFORMED,
+                        producer,
+                        f"stored event #{where} is not a signed event body",
+                        seq=where,
+                        event_id=stored[2] if stored is not None else None,
+                    )
+                )
+                continue
+
+            macs = macs_for(key_id)
+            if len(macs) == 1:
+                intact = macs[0](message).hex() == mac
+            else:
+                intact = any(m(message).hex() == mac for m in macs)
+            if not intact:
+                name = _describe(seq, event_id)
+                if key_id in keyring.keys:
+                    report.add(
+                        Problem(
+                            ProblemKind.MODIFIED,
+                            producer,
+                            f"{name}: MAC mismatch under key {key_id}: the event was modified "
+                            "or forged",
+                            seq,
+                            event_id,
+                        )
+                    )
+                else:
+                    report.add(
+                        Problem(
+                            ProblemKind.WRONG_KEY,
+                            producer,
+                            f"{name}: signed with key {key_id}, which no supplied key verifies: "
+                            "forged, or verified with the wrong key",
+                            seq,
+                            event_id,
+                        )
+                    )
+
+            if stored is not None and _columns_differ(stored, data):
+                changed = [f for i, f in enumerate(_CHECKED) if stored[i] != data.get(f)]
+                report.add(
+                    Problem(
+                        ProblemKind.COLUMN_MISMATCH,
+                        producer,
+                        f"{_describe(seq, event_id)}: stored column(s) {', '.join(changed)} "
+                        "differ from the signed event (modified)",
+                        seq,
+                        event_id,
+                    )
+                )
+
+            if unlinked:
+                # A segment's first event: the walk before it checks its number and link.
+                self.first = (seq, event_id, event_prev)
+                unlinked = False
+            else:
+                if seq != expected:
+                    if seq > expected:
+                        seen_gaps.extend(range(expected, seq))
+                    else:
+                        report.add(
+                            Problem(
+                                ProblemKind.REORDERED,
+                                producer,
+                                f"{_describe(seq, event_id)} appears after event "
+                                f"#{expected - 1}: out of order or duplicated",
+                                seq,
+                                event_id,
+                            )
+                        )
+                if event_prev != prev_mac:
+                    report.add(_broken_link(producer, seq, event_id))
+            if seen_gaps:
+                seen.add(seq)
+            if not self.anchor_signed and intact and data.get("action") == RETENTION_ACTION:
+                self._note_retention(data)
+            prev_mac = mac
+            if seq >= expected:
+                expected = seq + 1
+            if seq > last_seq:
+                last_seq = seq
+
+            leaf = sha256(b"\x00" + body).digest()
+            if leaves is not None:
+                leaves += leaf
+                continue
+            append_leaf(leaf)
+            if compact.size == next_cp:
+                next_cp = self._check_checkpoints(seq, event_id)
+
+        self.expected = expected
+        self.prev_mac = prev_mac
+        self.count = count
+        self.last_seq = last_seq
+
+    def _note_retention(self, data: dict[str, Any]) -> None:
+        details = data.get("details") or {}
+        anchor = self.anchor
+        self.anchor_signed = (
+            details.get("pruned_through") == self.pruned
+            and anchor is not None
+            and details.get("anchor_mac") == anchor.mac
+        )
+
+    def _check_checkpoints(self, seq: int, event_id: str | None) -> int:
+        """Compare the tree with the checkpoints of its size; the next size to check."""
+        compact = self.compact
+        pending = self.pending_cps
+        while self.cp_index < len(pending) and pending[self.cp_index].tree_size <= compact.size:
+            cp = pending[self.cp_index]
+            self.cp_index += 1
+            if cp.tree_size == compact.size:
+                self.report.checkpoints_checked += 1
+                if compact.root().hex() != cp.root:
+                    self.report.add(
+                        Problem(
+                            ProblemKind.ROOT_MISMATCH,
+                            self.report.producer,
+                            f"the first {cp.tree_size} events do not hash to the root signed "
+                            f"in {cp.label}: history was rewritten (last event "
+                            f"{_describe(seq, event_id)})",
+                            seq,
+                            event_id,
+                        )
+                    )
+        return pending[self.cp_index].tree_size if self.cp_index < len(pending) else -1
+
+    def join(self, part: _Segment) -> None:
+        """Continue with a segment walked elsewhere, the next one in stored order."""
+        report = self.report
+        if part.first is not None:
+            seq, event_id, event_prev = part.first
+            if seq > self.expected:
+                self.seen_gaps.extend(range(self.expected, seq))
+            elif seq < self.expected:
+                report.add(
+                    Problem(
+                        ProblemKind.REORDERED,
+                        report.producer,
+                        f"{_describe(seq, event_id)} appears after event #{self.expected - 1}: "
+                        "out of order or duplicated",
+                        seq,
+                        event_id,
+                    )
+                )
+            if event_prev != self.prev_mac:
+                report.add(_broken_link(report.producer, seq, event_id))
+        for problem in part.problems:
+            report.add(problem)
+        report.suppressed += part.suppressed
+        if self.seen_gaps or part.seen_gaps:
+            self.seen.update(part.seen)
+        self.seen_gaps.extend(part.seen_gaps)
+        self.anchor_signed = self.anchor_signed or part.anchor_signed
+        compact = self.compact
+        next_cp = (
+            self.pending_cps[self.cp_index].tree_size
+            if self.cp_index < len(self.pending_cps)
+            else -1
+        )
+        leaves = part.leaves
+        for start in range(0, len(leaves), 32):
+            compact.append(leaves[start : start + 32])
+            if compact.size == next_cp:
+                next_cp = self._check_checkpoints(compact.size, None)
+        self.count += part.count
+        if part.count:
+            self.prev_mac = part.last_mac
+            self.expected = max(self.expected, part.expected)
+            self.last_seq = max(self.last_seq, part.last_seq)
+
+    def as_segment(self) -> _Segment:
+        """What the first walk needs of this one (sent back from a worker process)."""
+        report = self.report
+        return _Segment(
+            first=self.first,
+            problems=report.problems,
+            suppressed=report.suppressed,
+            seen_gaps=self.seen_gaps,
+            seen=self.seen,
+            anchor_signed=self.anchor_signed and self.pruned > 0,
+            leaves=bytes(self.leaves or b""),
+            count=self.count,
+            last_mac=self.prev_mac,
+            expected=self.expected,
+            last_seq=self.last_seq,
+        )
+
+    def finish(self, head_seq: int | None = None) -> ChainReport:
+        """The report, with what only the whole chain shows: gaps, truncation, pruning."""
+        report = self.report
+        producer = report.producer
+        compact = self.compact
+        report.events = self.count
+        report.last_seq = self.last_seq
+        anchor = self.anchor
+        anchor_signed = self.anchor_signed
+        if anchor is not None and not anchor.intact:
+            anchor_signed = False
+        if not anchor_signed:
+            report.add(
+                Problem(
+                    ProblemKind.UNSIGNED_PRUNE,
+                    producer,
+                    f"the store says events 1-{self.pruned} were removed by retention, but no "
+                    "signed retention event records that anchor: events were deleted from the "
+                    "start",
+                )
+            )
+        seen = self.seen
+        report.missing = [n for n in self.seen_gaps if n not in seen]
+        if report.missing:
+            report.add(
+                Problem(
+                    ProblemKind.MISSING,
+                    producer,
+                    f"missing sequence numbers: {_compress(report.missing)}",
+                )
+            )
+        reordered = sorted(n for n in set(self.seen_gaps) if n in seen)
+        if reordered:
+            report.add(
+                Problem(
+                    ProblemKind.REORDERED,
+                    producer,
+                    f"events stored out of order: {_compress(reordered)}",
+                )
+            )
+        beyond = [cp for cp in self.pending_cps[self.cp_index :] if cp.tree_size > compact.size]
+        report.checkpoints_checked += len(beyond)
+        cut = [cp for cp in beyond if cp.tree_size > report.last_seq]
+        if cut:
+            biggest = cut[-1]
+            report.truncated = True
+            report.add(
+                Problem(
+                    ProblemKind.TRUNCATED,
+                    producer,
+                    f"tail truncated: {biggest.label} records {biggest.tree_size} events, the "
+                    f"trail ends at event #{report.last_seq} (events {report.last_seq + 1}-"
+                    f"{biggest.tree_size} are gone)",
+                )
+            )
+        for cp in beyond:
+            if cp.tree_size <= report.last_seq:
+                report.add(
+                    Problem(
+                        ProblemKind.ROOT_MISMATCH,
+                        producer,
+                        f"{cp.label} (tree size {cp.tree_size}) cannot be reproduced: the trail "
+                        f"holds only {compact.size} events",
+                    )
+                )
+        if head_seq is not None and head_seq > report.last_seq:
+            report.truncated = True
+            report.add(
+                Problem(
+                    ProblemKind.TRUNCATED,
+                    producer,
+                    f"tail truncated: the chain head records event #{head_seq}, the last "
+                    f"stored event is #{report.last_seq}",
+                )
+            )
+        return report
+
+
+@dataclass
+class _Segment:
+    """A segment's walk, as the first walk joins it."""
+
+    first: tuple[int, str, str] | None
+    problems: list[Problem]
+    suppressed: int
+    seen_gaps: list[int]
+    seen: set[int]
+    anchor_signed: bool
+    leaves: bytes
+    count: int
+    last_mac: str
+    expected: int
+    last_seq: int
+
+
+def _broken_link(producer: str, seq: int, event_id: str | None) -> Problem:
+    return Problem(
+        ProblemKind.BROKEN_LINK,
+        producer,
+        f"{_describe(seq, event_id)}: prev_mac does not match the MAC of the event stored "
+        "before it (an event was deleted, inserted or moved before it)",
+        seq,
+        event_id,
+    )
+
+
 def verify_chain(
     producer: str,
     events: Iterable[tuple[bytes, str, Sequence[Any] | None]],
@@ -202,227 +582,9 @@ def verify_chain(
     valid signatures; ``head_seq`` is the chain head's number as the store records it
     (a second, weaker witness of truncation).
     """
-    report = ChainReport(producer)
-    pruned = anchor.seq if anchor is not None else 0
-    expected = pruned + 1
-    prev_mac = anchor.mac if anchor is not None else GENESIS_MAC
-    compact = anchor.frontier.copy() if anchor is not None else CompactRange()
-    append_leaf = compact.append
-    # Checkpoints inside the pruned prefix can no longer be recomputed.
-    pending_cps = sorted(
-        (c for c in checkpoints if c.tree_size > pruned), key=lambda c: c.tree_size
-    )
-    anchor_signed = pruned == 0
-    next_cp = pending_cps[0].tree_size if pending_cps else -1
-    cp_index = 0
-    seen_gaps: list[int] = []
-    seen: set[int] = set()
-    digest = hmac.digest
-    sha256 = hashlib.sha256
-    fromhex = bytes.fromhex
-    loads = orjson.loads
-    key_cache: dict[str, list[bytes]] = {}
-    count = 0
-    last_seq = 0
-
-    for body, mac, stored in events:
-        count += 1
-        try:
-            data = loads(body)
-            seq = data["seq"]
-            event_id = data["event_id"]
-            event_prev = data["prev_mac"]
-            key_id = data["key_id"]
-            message = fromhex(event_prev) + body
-            if type(seq) is not int:
-                raise TypeError("seq")
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            where = stored[1] if stored is not None else count
-            report.add(
-                Problem(
-                    ProblemKind.MALFORMED,
-                    producer,
-                    f"stored event #{where} is not a signed event body",
-                    seq=where,
-                    event_id=stored[2] if stored is not None else None,
-                )
-            )
-            continue
-
-        keys = key_cache.get(key_id)
-        if keys is None:
-            keys = key_cache[key_id] = keyring.candidates(key_id)
-        if len(keys) == 1:
-            intact = digest(keys[0], message, "sha256").hex() == mac
-        else:
-            intact = any(digest(k, message, "sha256").hex() == mac for k in keys)
-        if not intact:
-            name = _describe(seq, event_id)
-            if key_id in keyring.keys:
-                report.add(
-                    Problem(
-                        ProblemKind.MODIFIED,
-                        producer,
-                        f"{name}: MAC mismatch under key {key_id}: the event was modified "
-                        "or forged",
-                        seq,
-                        event_id,
-                    )
-                )
-            else:
-                report.add(
-                    Problem(
-                        ProblemKind.WRONG_KEY,
-                        producer,
-                        f"{name}: signed with key {key_id}, which no supplied key verifies: "
-                        "forged, or verified with the wrong key",
-                        seq,
-                        event_id,
-                    )
-                )
-
-        if stored is not None and _columns_differ(stored, data):
-            changed = [f for i, f in enumerate(_CHECKED) if stored[i] != data.get(f)]
-            report.add(
-                Problem(
-                    ProblemKind.COLUMN_MISMATCH,
-                    producer,
-                    f"{_describe(seq, event_id)}: stored column(s) {', '.join(changed)} differ "
-                    "from the signed event (modified)",
-                    seq,
-                    event_id,
-                )
-            )
-
-        if seq != expected:
-            if seq > expected:
-                seen_gaps.extend(range(expected, seq))
-            else:
-                report.add(
-                    Problem(
-                        ProblemKind.REORDERED,
-                        producer,
-                        f"{_describe(seq, event_id)} appears after event #{expected - 1}: out "
-                        "of order or duplicated",
-                        seq,
-                        event_id,
-                    )
-                )
-        if event_prev != prev_mac:
-            report.add(
-                Problem(
-                    ProblemKind.BROKEN_LINK,
-                    producer,
-                    f"{_describe(seq, event_id)}: prev_mac does not match the MAC of the event "
-                    "stored before it (an event was deleted, inserted or moved before it)",
-                    seq,
-                    event_id,
-                )
-            )
-        if seen_gaps:
-            seen.add(seq)
-        if not anchor_signed and intact and data.get("action") == RETENTION_ACTION:
-            details = data.get("details") or {}
-            anchor_signed = (
-                details.get("pruned_through") == pruned
-                and anchor is not None
-                and details.get("anchor_mac") == anchor.mac
-            )
-        prev_mac = mac
-        if seq >= expected:
-            expected = seq + 1
-        if seq > last_seq:
-            last_seq = seq
-
-        append_leaf(sha256(b"\x00" + body).digest())
-        if compact.size != next_cp:
-            continue
-        while cp_index < len(pending_cps) and pending_cps[cp_index].tree_size <= compact.size:
-            cp = pending_cps[cp_index]
-            cp_index += 1
-            if cp.tree_size == compact.size:
-                report.checkpoints_checked += 1
-                if compact.root().hex() != cp.root:
-                    report.add(
-                        Problem(
-                            ProblemKind.ROOT_MISMATCH,
-                            producer,
-                            f"the first {cp.tree_size} events do not hash to the root signed "
-                            f"in {cp.label}: history was rewritten (last event "
-                            f"{_describe(seq, event_id)})",
-                            seq,
-                            event_id,
-                        )
-                    )
-        next_cp = pending_cps[cp_index].tree_size if cp_index < len(pending_cps) else -1
-
-    report.events = count
-    report.last_seq = last_seq
-    if anchor is not None and not anchor.intact:
-        anchor_signed = False
-    if not anchor_signed:
-        report.add(
-            Problem(
-                ProblemKind.UNSIGNED_PRUNE,
-                producer,
-                f"the store says events 1-{pruned} were removed by retention, but no signed "
-                "retention event records that anchor: events were deleted from the start",
-            )
-        )
-    report.missing = [n for n in seen_gaps if n not in seen]
-    if report.missing:
-        report.add(
-            Problem(
-                ProblemKind.MISSING,
-                producer,
-                f"missing sequence numbers: {_compress(report.missing)}",
-            )
-        )
-    reordered = sorted(n for n in set(seen_gaps) if n in seen)
-    if reordered:
-        report.add(
-            Problem(
-                ProblemKind.REORDERED,
-                producer,
-                f"events stored out of order: {_compress(reordered)}",
-            )
-        )
-    beyond = [cp for cp in pending_cps[cp_index:] if cp.tree_size > compact.size]
-    report.checkpoints_checked += len(beyond)
-    cut = [cp for cp in beyond if cp.tree_size > report.last_seq]
-    if cut:
-        biggest = cut[-1]
-        report.truncated = True
-        report.add(
-            Problem(
-                ProblemKind.TRUNCATED,
-                producer,
-                f"tail truncated: {biggest.label} records {biggest.tree_size} events, the "
-                f"trail ends at event #{report.last_seq} (events {report.last_seq + 1}-"
-                f"{biggest.tree_size} are gone)",
-            )
-        )
-    for cp in beyond:
-        if cp.tree_size <= report.last_seq:
-            report.add(
-                Problem(
-                    ProblemKind.ROOT_MISMATCH,
-                    producer,
-                    f"{cp.label} (tree size {cp.tree_size}) cannot be reproduced: the trail "
-                    f"holds only {compact.size} events",
-                )
-            )
-    if head_seq is not None and head_seq > report.last_seq:
-        report.truncated = True
-        report.add(
-            Problem(
-                ProblemKind.TRUNCATED,
-                producer,
-                f"tail truncated: the chain head records event #{head_seq}, the last stored "
-                f"event is #{report.last_seq}",
-            )
-        )
-    return report
+    walk = _Walk(producer, keyring, checkpoints, anchor=anchor)
+    walk.feed(events)
+    return walk.finish(head_seq)
 
 
 def load_checkpoint_set(
