@@ -1,4 +1,5 @@
-"""The audit store's tables and the plain types read from and written to them."""
+"""The audit store's tables, their schema version and migrations, and the plain types read
+from and written to them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Column, Float, Index, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Float,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+)
+from sqlalchemy.schema import CreateColumn
 from sqlalchemy.sql import ColumnElement
 
 from engine.audit.events import GENESIS_MAC, format_time
@@ -16,6 +31,7 @@ from engine.audit.merkle import CompactRange
 __all__ = [
     "INDEXED_FIELDS",
     "ROW_FIELDS",
+    "SCHEMA_VERSION",
     "ChainHead",
     "EventFilter",
     "PruneAnchor",
@@ -24,7 +40,10 @@ __all__ = [
     "StoredEvent",
     "events_table",
     "heads_table",
+    "meta_table",
     "metadata",
+    "migrate_schema",
+    "stored_version",
 ]
 
 metadata = MetaData()
@@ -63,6 +82,63 @@ heads_table = Table(
     Column("pruned_mac", String(64), nullable=False, server_default=GENESIS_MAC),
     Column("pruned_frontier", Text, nullable=False, server_default=""),
 )
+
+# Facts about the store itself, one row per name: "schema_version" for now.
+meta_table = Table(
+    "audit_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# 1: events and chain heads (no audit_meta, no pruned_* columns); 2: audit_meta and retention.
+SCHEMA_VERSION = 2
+_VERSION_KEY = "schema_version"
+
+
+def stored_version(conn: Connection) -> int | None:
+    """The schema version of the store behind ``conn``: 1 for a store older than
+    ``audit_meta``, None for a database without audit tables. Raises ValueError for a
+    version that is not a number."""
+    tables = set(inspect(conn).get_table_names())
+    if meta_table.name in tables:
+        value = conn.execute(
+            select(meta_table.c.value).where(meta_table.c.name == _VERSION_KEY)
+        ).scalar()
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"unreadable schema version {value!r} in audit_meta") from None
+    if tables & {events_table.name, heads_table.name}:
+        return 1
+    return None
+
+
+def _add_retention_columns(conn: Connection) -> None:
+    present = {c["name"] for c in inspect(conn).get_columns(heads_table.name)}
+    table = conn.dialect.identifier_preparer.format_table(heads_table)
+    for name in ("pruned_seq", "pruned_mac", "pruned_frontier"):
+        if name not in present:  # stores made between the columns and audit_meta have them
+            spec = CreateColumn(heads_table.c[name]).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {spec}")
+
+
+# Version n -> n + 1, each run in the caller's transaction.
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_retention_columns}
+
+
+def migrate_schema(conn: Connection, found: int | None) -> None:
+    """Bring a store at version ``found`` (None: empty) up to :data:`SCHEMA_VERSION`:
+    migrate, create what is missing, record the version. The caller holds the schema
+    lock and the transaction."""
+    for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
+        _MIGRATIONS[version](conn)
+    metadata.create_all(conn)
+    if found != SCHEMA_VERSION:
+        conn.execute(meta_table.delete().where(meta_table.c.name == _VERSION_KEY))
+        conn.execute(meta_table.insert().values(name=_VERSION_KEY, value=str(SCHEMA_VERSION)))
+
 
 # Columns copied from the signed body; verification checks they still agree with it.
 INDEXED_FIELDS = (

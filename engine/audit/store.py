@@ -5,6 +5,10 @@ IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE``) while the next events are nu
 chained, signed and inserted, so two processes writing one store never fork a chain.
 ``(producer, seq)`` is the primary key as a second line of defence. Every database
 failure becomes :class:`AuditStoreError` naming the store without its password.
+
+A store records its schema version in ``audit_meta``. Opening one for writing migrates an
+older store in place under the schema lock; opening one read-only (``create=False``)
+writes nothing and reads an older store as it is. A store newer than this code is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from engine.audit.merkle import CompactRange
 from engine.audit.schema import (
     EVENT_COLUMNS,
     ROW_FIELDS,
+    SCHEMA_VERSION,
     ChainHead,
     EventFilter,
     PruneAnchor,
@@ -46,8 +51,9 @@ from engine.audit.schema import (
     frontier_parse,
     frontier_text,
     heads_table,
-    metadata,
+    migrate_schema,
     stored_event,
+    stored_version,
 )
 
 __all__ = [
@@ -68,7 +74,11 @@ def default_store_url(workspace: Path) -> str:
 
 
 class AuditStore:
-    """An audit store at a SQLAlchemy URL; close it when done."""
+    """An audit store at a SQLAlchemy URL; close it when done.
+
+    With ``create`` (the default) the schema is created, or migrated from an older
+    version; without it nothing is written and an older store is read as it is.
+    """
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         try:
@@ -93,14 +103,18 @@ class AuditStore:
                 raise AuditStoreError(self.url, "no such store (the file does not exist)")
         self._engine: Engine = create_engine(parsed, **kwargs)
         if self.dialect == "sqlite":
-            _sqlite_tuning(self._engine)
+            _sqlite_tuning(self._engine, wal=create)
         compiled = events_table.insert().compile(dialect=self._engine.dialect)
         positional = bool(self._engine.dialect.positional)
         if positional and tuple(compiled.positiontup or ()) != ROW_FIELDS:
             raise AssertionError("insert parameters out of column order")
         self._insert_sql = (str(compiled), positional)
-        if create:
-            self._guard(self._create_schema)
+        self.schema_version = SCHEMA_VERSION
+        try:
+            self._guard(lambda: self._open_schema(create))
+        except BaseException:
+            self._engine.dispose()
+            raise
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -114,14 +128,32 @@ class AuditStore:
         except OSError as exc:
             raise AuditStoreError(self.url, f"{type(exc).__name__}: {exc}") from exc
 
-    def _create_schema(self) -> None:
+    def _open_schema(self, create: bool) -> None:
+        """Check the schema version; with ``create``, create or migrate the schema."""
         with self._engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            if create:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
-                if self.dialect == "postgresql":
-                    # Concurrent CREATE TABLE IF NOT EXISTS races in PostgreSQL's catalog.
+                if create and self.dialect == "postgresql":
+                    # Concurrent CREATE TABLE IF NOT EXISTS races in PostgreSQL's catalog,
+                    # and two processes must not migrate one store at once.
                     conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_ID)))
-                metadata.create_all(conn)
+                try:
+                    found = stored_version(conn)
+                except ValueError as exc:
+                    raise AuditStoreError(self.url, str(exc)) from None
+                if found is not None and found > SCHEMA_VERSION:
+                    raise AuditStoreError(
+                        self.url,
+                        f"the store's schema version is {found}, newer than version "
+                        f"{SCHEMA_VERSION} that this engine knows; use a newer engine",
+                    )
+                if create:
+                    migrate_schema(conn, found)
+                elif found is None:
+                    raise AuditStoreError(self.url, "not an audit store (no audit tables)")
+                else:
+                    self.schema_version = found
 
     def close(self) -> None:
         self._engine.dispose()
@@ -192,9 +224,10 @@ class AuditStore:
 
     def head(self, producer: str) -> ChainHead | None:
         def work() -> ChainHead | None:
+            h = heads_table.c
             with self._engine.connect() as conn:
                 row = conn.execute(
-                    select(heads_table).where(heads_table.c.producer == producer)
+                    select(h.seq, h.mac, h.frontier).where(h.producer == producer)
                 ).first()
             if row is None:
                 return None
@@ -214,6 +247,8 @@ class AuditStore:
 
     def anchors(self) -> dict[str, PruneAnchor]:
         """Each pruned chain's anchor."""
+        if self.schema_version < 2:
+            return {}  # retention came with version 2: nothing was pruned before
 
         def work() -> dict[str, PruneAnchor]:
             h = heads_table.c
@@ -507,15 +542,19 @@ class AuditStore:
         return self._guard(work)
 
 
-def _sqlite_tuning(engine: Engine) -> None:
-    """WAL for concurrent readers; manual BEGIN so appends can take the write lock first."""
+def _sqlite_tuning(engine: Engine, *, wal: bool) -> None:
+    """WAL for concurrent readers; manual BEGIN so appends can take the write lock first.
+
+    Switching to WAL rewrites the file header, so a read-only open leaves the mode as it is
+    (a store this code created is in WAL already)."""
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
         finally:
             cursor.close()
