@@ -158,6 +158,10 @@ class AuditStore:
     def close(self) -> None:
         self._engine.dispose()
 
+    def forked(self) -> None:
+        """In a forked child: open new connections, leaving the parent's to the parent."""
+        self._engine.dispose(close=False)
+
     def __enter__(self) -> AuditStore:
         return self
 
@@ -379,20 +383,25 @@ class AuditStore:
 
         return self._guard(work)
 
-    def iter_chain_raw(self, producer: str, *, page: int = 50_000) -> Iterator[Sequence[Any]]:
-        """A chain's rows as driver tuples (StoredEvent field order), for the verifier."""
+    def iter_chain_raw(
+        self, producer: str, *, page: int = 50_000, after: int = -1, upto: int | None = None
+    ) -> Iterator[Sequence[Any]]:
+        """A chain's rows numbered after ``after`` (up to ``upto``) as driver tuples
+        (StoredEvent field order), for the verifier."""
         c = events_table.c
+        clauses = [c.producer == bindparam("p_producer"), c.seq > bindparam("p_after")]
+        if upto is not None:
+            clauses.append(c.seq <= bindparam("p_upto"))
         compiled = (
             select(*EVENT_COLUMNS)
-            .where(c.producer == bindparam("p_producer"), c.seq > bindparam("p_after"))
+            .where(*clauses)
             .order_by(c.seq)
             .compile(dialect=self._engine.dialect)
         )
         sql = f"{compiled} LIMIT {int(page)}"
         order = list(compiled.positiontup or ()) if self._engine.dialect.positional else None
-        after = -1
         while True:
-            values = {"p_producer": producer, "p_after": after}
+            values = {"p_producer": producer, "p_after": after, "p_upto": upto}
             params: Any = tuple(values[k] for k in order) if order is not None else values
 
             def work(params: Any = params) -> list[Sequence[Any]]:

@@ -10,11 +10,16 @@ stolen HMAC key (Merkle root differs from a checkpoint), and bad checkpoint sign
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import operator
+import os
+import threading
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +74,8 @@ class Problem:
     message: str
     seq: int | None = None
     event_id: str | None = None
+    # The event's position in stored order (1-based), which orders the report.
+    at: int | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,12 +97,16 @@ class ChainReport:
     checkpoints_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     suppressed: int = 0
+    # The position of the event being checked; problems added without one get it.
+    at: int = field(default=0, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def add(self, problem: Problem) -> None:
+        if problem.at is None:
+            problem = replace(problem, at=self.at)
         if len(self.problems) < MAX_PROBLEMS_PER_CHAIN:
             self.problems.append(problem)
         else:
@@ -224,6 +235,9 @@ class _Walk:
         self.segment = segment
         self.first: tuple[int, str, str] | None = None
         self.leaves: bytearray | None = bytearray() if segment else None
+        self.leaf_seqs = array("q")
+        self.leaf_ids: list[str] = []
+        self.leaf_ordinals = array("q")
         self._key_cache: dict[str, list[Callable[[bytes], bytes]]] = {}
 
     def _macs(self, key_id: str) -> list[Callable[[bytes], bytes]]:
@@ -244,6 +258,7 @@ class _Walk:
         compact = self.compact
         append_leaf = compact.append
         leaves = self.leaves
+        leaf_seq = self.leaf_seqs.append
         pending_cps = self.pending_cps
         next_cp = pending_cps[self.cp_index].tree_size if self.cp_index < len(pending_cps) else -1
         seen_gaps = self.seen_gaps
@@ -254,10 +269,14 @@ class _Walk:
         macs_for = self._macs
         count = self.count
         last_seq = self.last_seq
-        unlinked = self.segment and self.first is None
+        segment = self.segment
+        unlinked = segment and self.first is None
+        leaf_id = self.leaf_ids.append
+        leaf_ordinal = self.leaf_ordinals.append
 
         for body, mac, stored in events:
             count += 1
+            report.at = count
             try:
                 data = loads(body)
                 seq = data["seq"]
@@ -323,25 +342,20 @@ class _Walk:
                     )
                 )
 
-            if unlinked:
-                # A segment's first event: the walk before it checks its number and link.
-                self.first = (seq, event_id, event_prev)
-                unlinked = False
+            if segment:
+                # Numbers are checked by the walk that joins the segment; so is the link
+                # of the segment's first event.
+                if unlinked:
+                    self.first = (seq, event_id, event_prev)
+                    unlinked = False
+                elif event_prev != prev_mac:
+                    report.add(_broken_link(producer, seq, event_id))
             else:
                 if seq != expected:
                     if seq > expected:
                         seen_gaps.extend(range(expected, seq))
                     else:
-                        report.add(
-                            Problem(
-                                ProblemKind.REORDERED,
-                                producer,
-                                f"{_describe(seq, event_id)} appears after event "
-                                f"#{expected - 1}: out of order or duplicated",
-                                seq,
-                                event_id,
-                            )
-                        )
+                        report.add(_reordered(producer, seq, event_id, expected))
                 if event_prev != prev_mac:
                     report.add(_broken_link(producer, seq, event_id))
             if seen_gaps:
@@ -357,6 +371,9 @@ class _Walk:
             leaf = sha256(b"\x00" + body).digest()
             if leaves is not None:
                 leaves += leaf
+                leaf_seq(seq)
+                leaf_id(event_id)
+                leaf_ordinal(count)
                 continue
             append_leaf(leaf)
             if compact.size == next_cp:
@@ -400,47 +417,49 @@ class _Walk:
         return pending[self.cp_index].tree_size if self.cp_index < len(pending) else -1
 
     def join(self, part: _Segment) -> None:
-        """Continue with a segment walked elsewhere, the next one in stored order."""
+        """Continue with a segment walked elsewhere, the next one in stored order: its
+        numbers and first link are checked here, its leaves join the tree."""
         report = self.report
+        producer = report.producer
+        offset = self.count
         if part.first is not None:
             seq, event_id, event_prev = part.first
-            if seq > self.expected:
-                self.seen_gaps.extend(range(self.expected, seq))
-            elif seq < self.expected:
-                report.add(
-                    Problem(
-                        ProblemKind.REORDERED,
-                        report.producer,
-                        f"{_describe(seq, event_id)} appears after event #{self.expected - 1}: "
-                        "out of order or duplicated",
-                        seq,
-                        event_id,
-                    )
-                )
+            report.at = offset + 1
             if event_prev != self.prev_mac:
-                report.add(_broken_link(report.producer, seq, event_id))
+                report.add(_broken_link(producer, seq, event_id))
         for problem in part.problems:
-            report.add(problem)
+            report.add(replace(problem, at=offset + (problem.at or 0)))
         report.suppressed += part.suppressed
-        if self.seen_gaps or part.seen_gaps:
-            self.seen.update(part.seen)
-        self.seen_gaps.extend(part.seen_gaps)
         self.anchor_signed = self.anchor_signed or part.anchor_signed
+        expected = self.expected
+        seen_gaps = self.seen_gaps
+        seen = self.seen
         compact = self.compact
-        next_cp = (
-            self.pending_cps[self.cp_index].tree_size
-            if self.cp_index < len(self.pending_cps)
-            else -1
-        )
+        pending = self.pending_cps
+        next_cp = pending[self.cp_index].tree_size if self.cp_index < len(pending) else -1
         leaves = part.leaves
-        for start in range(0, len(leaves), 32):
-            compact.append(leaves[start : start + 32])
+        seqs = array("q")
+        seqs.frombytes(part.leaf_seqs)
+        ordinals = array("q")
+        ordinals.frombytes(part.leaf_ordinals)
+        for index, seq in enumerate(seqs):
+            report.at = offset + ordinals[index]
+            if seq != expected:
+                if seq > expected:
+                    seen_gaps.extend(range(expected, seq))
+                else:
+                    report.add(_reordered(producer, seq, part.leaf_ids[index], expected))
+            if seen_gaps:
+                seen.add(seq)
+            if seq >= expected:
+                expected = seq + 1
+            compact.append(leaves[index * 32 : index * 32 + 32])
             if compact.size == next_cp:
-                next_cp = self._check_checkpoints(compact.size, None)
+                next_cp = self._check_checkpoints(seq, part.leaf_ids[index])
+        self.expected = expected
         self.count += part.count
         if part.count:
             self.prev_mac = part.last_mac
-            self.expected = max(self.expected, part.expected)
             self.last_seq = max(self.last_seq, part.last_seq)
 
     def as_segment(self) -> _Segment:
@@ -450,19 +469,21 @@ class _Walk:
             first=self.first,
             problems=report.problems,
             suppressed=report.suppressed,
-            seen_gaps=self.seen_gaps,
-            seen=self.seen,
             anchor_signed=self.anchor_signed and self.pruned > 0,
             leaves=bytes(self.leaves or b""),
+            leaf_seqs=self.leaf_seqs.tobytes(),
+            leaf_ids=self.leaf_ids,
+            leaf_ordinals=self.leaf_ordinals.tobytes(),
             count=self.count,
             last_mac=self.prev_mac,
-            expected=self.expected,
             last_seq=self.last_seq,
         )
 
     def finish(self, head_seq: int | None = None) -> ChainReport:
         """The report, with what only the whole chain shows: gaps, truncation, pruning."""
         report = self.report
+        # Event by event, in the order the checks run (segments joined report late).
+        report.problems.sort(key=_problem_order)
         producer = report.producer
         compact = self.compact
         report.events = self.count
@@ -545,14 +566,45 @@ class _Segment:
     first: tuple[int, str, str] | None
     problems: list[Problem]
     suppressed: int
-    seen_gaps: list[int]
-    seen: set[int]
     anchor_signed: bool
     leaves: bytes
+    leaf_seqs: bytes  # array("q") of each leaf's sequence number
+    leaf_ids: list[str]  # and its event id
+    leaf_ordinals: bytes  # and its position in the segment (array("q"))
     count: int
     last_mac: str
-    expected: int
     last_seq: int
+
+
+_CHECK_ORDER = {
+    kind: rank
+    for rank, kind in enumerate(
+        [
+            ProblemKind.MALFORMED,
+            ProblemKind.MODIFIED,
+            ProblemKind.WRONG_KEY,
+            ProblemKind.COLUMN_MISMATCH,
+            ProblemKind.REORDERED,
+            ProblemKind.BROKEN_LINK,
+            ProblemKind.ROOT_MISMATCH,
+        ]
+    )
+}
+
+
+def _problem_order(problem: Problem) -> tuple[int, int]:
+    return (problem.at or 0, _CHECK_ORDER.get(problem.kind, 99))
+
+
+def _reordered(producer: str, seq: int, event_id: str | None, expected: int) -> Problem:
+    return Problem(
+        ProblemKind.REORDERED,
+        producer,
+        f"{_describe(seq, event_id)} appears after event #{expected - 1}: out of order or "
+        "duplicated",
+        seq,
+        event_id,
+    )
 
 
 def _broken_link(producer: str, seq: int, event_id: str | None) -> Problem:
@@ -619,12 +671,102 @@ def load_checkpoint_set(
     return dict(good), problems, count
 
 
-def _store_events(store: AuditStore, producer: str) -> Iterator[tuple[bytes, str, Sequence[Any]]]:
-    for row in store.iter_chain_raw(producer):
+def _store_events(
+    store: AuditStore, producer: str, *, after: int = -1, upto: int | None = None
+) -> Iterator[tuple[bytes, str, Sequence[Any]]]:
+    for row in store.iter_chain_raw(producer, after=after, upto=upto):
         body = row[13]
         if type(body) is not bytes:  # a tamperer may store text; verify what is there
             body = body.encode() if isinstance(body, str) else bytes(body)
         yield body, row[12], row
+
+
+# Chains at least this long are verified in several processes (one per core, each
+# walking at least this many events).
+PARALLEL_MIN_EVENTS = 50_000
+
+
+def _workers(events: int, wanted: int | None) -> int:
+    if wanted is not None:
+        return max(1, wanted)
+    # Forking a process that runs other threads can deadlock the child: walk alone then.
+    if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(os.cpu_count() or 1, events // PARALLEL_MIN_EVENTS, 8))
+
+
+def _walk_segment(
+    conn: Connection,
+    store: AuditStore,
+    producer: str,
+    keyring: HmacKeyring,
+    anchor: PruneAnchor | None,
+    after: int,
+    upto: int | None,
+) -> None:
+    """In a forked worker: walk the events numbered after..upto and send the segment."""
+    try:
+        store.forked()
+        walk = _Walk(producer, keyring, anchor=anchor, segment=True)
+        walk.feed(_store_events(store, producer, after=after, upto=upto))
+        conn.send(walk.as_segment())
+    except BaseException as exc:
+        conn.send(AuditError(f"verifying {producer} events {after + 1}-{upto or ''}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _verify_stored_chain(
+    store: AuditStore,
+    producer: str,
+    keyring: HmacKeyring,
+    checkpoints: Sequence[Checkpoint],
+    *,
+    head_seq: int | None,
+    anchor: PruneAnchor | None,
+    workers: int | None,
+) -> ChainReport:
+    first = anchor.seq if anchor is not None else 0
+    count = (head_seq or 0) - first
+    jobs = _workers(count, workers) if head_seq is not None else 1
+    walk = _Walk(producer, keyring, checkpoints, anchor=anchor)
+    if jobs <= 1 or count < jobs:
+        walk.feed(_store_events(store, producer))
+        return walk.finish(head_seq)
+    # Segments by sequence number; the last also takes anything stored past the head.
+    bounds = [first + count * i // jobs for i in range(jobs)]
+    context = multiprocessing.get_context("fork")
+    started: list[tuple[Any, Connection]] = []
+    try:
+        for i in range(1, jobs):
+            upto = bounds[i + 1] if i + 1 < jobs else None
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_walk_segment,
+                args=(send, store, producer, keyring, anchor, bounds[i], upto),
+                daemon=True,
+            )
+            process.start()
+            send.close()
+            started.append((process, receive))
+        walk.feed(_store_events(store, producer, upto=bounds[1]))
+        for process, receive in started:
+            try:
+                part = receive.recv()
+            except EOFError:
+                raise AuditError(
+                    f"a verification worker for {producer} exited (code {process.exitcode})"
+                ) from None
+            if isinstance(part, BaseException):
+                raise part
+            walk.join(part)
+    finally:
+        for process, receive in started:
+            receive.close()
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+    return walk.finish(head_seq)
 
 
 def verify_store(
@@ -634,8 +776,14 @@ def verify_store(
     checkpoint_paths: Iterable[Path] = (),
     public_keys: PublicKeys | None = None,
     producers: Sequence[str] | None = None,
+    workers: int | None = None,
 ) -> VerifyReport:
-    """Verify every chain of a store (or the named ones) against the checkpoints."""
+    """Verify every chain of a store (or the named ones) against the checkpoints.
+
+    A chain of at least :data:`PARALLEL_MIN_EVENTS` events is split into segments
+    walked by forked worker processes, one per core (``workers`` sets the number;
+    1 walks every chain in this process). The report is the same either way.
+    """
     report = VerifyReport()
     checkpoints, problems, report.checkpoints = load_checkpoint_set(
         checkpoint_paths, public_keys or PublicKeys()
@@ -648,13 +796,14 @@ def verify_store(
         if producers is not None and producer not in producers:
             continue
         report.chains.append(
-            verify_chain(
+            _verify_stored_chain(
+                store,
                 producer,
-                _store_events(store, producer),
                 keyring,
                 checkpoints.get(producer, ()),
                 head_seq=heads.get(producer),
                 anchor=anchors.get(producer),
+                workers=workers,
             )
         )
     return report
