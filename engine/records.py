@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.runtime.digest import ContentDigest
 
 __all__ = ["Batch", "Chunk", "Record", "Rejected"]
 
@@ -29,3 +32,6 @@ class Chunk:
     #: set by sources that acknowledge input (queues): handed back to ``Source.ack`` once
     #: every record of this chunk was delivered (or dead-lettered) by every sink downstream
     token: object | None = None
+    #: set by sources that read a byte stream while auditing: the SHA-256 of the input
+    #: bytes read for this chunk, with their offsets
+    content: ContentDigest | None = None

@@ -13,6 +13,7 @@ from engine.graph.plan import Node, Plan
 from engine.mapping import compile_predicate
 from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
+from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, NullObserver, StageInfo
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.workspace import base_dir_of, workspace_for
@@ -38,7 +39,13 @@ class _Collector(NullObserver):
         self.outputs: dict[str, list[Record]] = {}
         self.rejected_counts: dict[str, int] = {}
 
-    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None:
+    def batch(
+        self,
+        stage: StageInfo,
+        action: BatchAction,
+        records: Sequence[Record],
+        content: ContentDigest | None = None,
+    ) -> None:
         self.outputs.setdefault(stage.component, []).extend(records)
 
     def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:

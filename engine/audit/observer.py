@@ -1,8 +1,10 @@
 """The runtime's audit hook: a :class:`~engine.runtime.observer.RunObserver` that signs events.
 
-One chain per pipeline (producer ``pipeline:<name>``). Per batch it costs one orjson
-encoding and one SHA-256 of the batch; events are buffered and appended in batches
-(``[audit] flush_every``). A store failure raises, which fails the run (fail closed).
+One chain per pipeline (producer ``pipeline:<name>``). A batch's digest is the SHA-256
+of the input bytes its source read for it, hashed on a background thread (file
+sources; the event's details give the byte range), else of the batch as orjson encodes
+it; a sink's batch reuses the digest of the transform that produced that very list.
+Events are buffered and appended in batches (``[audit] flush_every``). A store failure raises, which fails the run (fail closed).
 Create it before the run with :func:`create_observer`, close it after.
 """
 
@@ -12,6 +14,7 @@ import getpass
 import hashlib
 import socket
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from engine.audit.redact import redact, redact_text
 from engine.audit.settings import AuditSettings
 from engine.audit.trail import AuditResources, AuditTrail, json_safe, open_resources
 from engine.records import Record, Rejected
+from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import (
     BatchAction,
     NullObserver,
@@ -85,6 +89,9 @@ def _short(text: str) -> str:
 class AuditObserver:
     """Turns every runtime call into a signed event on the pipeline's chain."""
 
+    # Sources that read bytes hand over the digest of their input (see engine.runtime.digest).
+    wants_content = True
+
     def __init__(
         self,
         settings: AuditSettings,
@@ -131,7 +138,7 @@ class AuditObserver:
         stage: StageInfo | None = None,
         outcome: Outcome = Outcome.SUCCESS,
         record_count: int | None = None,
-        digest: str | None = None,
+        digest: str | Future[str] | None = None,
         details: Mapping[str, Any] | None = None,
         trusted: bool = True,
     ) -> str:
@@ -183,15 +190,37 @@ class AuditObserver:
                 details={"sha256": sha, "previous_sha256": before, "file": run.pipeline_file},
             )
 
-    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None:
+    def batch(
+        self,
+        stage: StageInfo,
+        action: BatchAction,
+        records: Sequence[Record],
+        content: ContentDigest | None = None,
+    ) -> None:
+        if content is None:
+            self._emit(
+                level=AuditLevel.INFO,
+                category=AuditCategory.INTEGRATION,
+                action=action.value,
+                stage=stage,
+                record_count=len(records),
+                digest=self._digest(records),
+                details={"role": stage.role, "type": stage.type},
+            )
+            return
+        # The digest of the input bytes read for this batch, hashed off the event loop.
         self._emit(
             level=AuditLevel.INFO,
             category=AuditCategory.INTEGRATION,
             action=action.value,
             stage=stage,
             record_count=len(records),
-            digest=self._digest(records),
-            details={"role": stage.role, "type": stage.type},
+            digest=content.digest,
+            details={
+                "role": stage.role,
+                "type": stage.type,
+                "input_bytes": [content.start, content.end],
+            },
         )
 
     def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:

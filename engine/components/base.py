@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from engine.records import Batch, Chunk, Rejected
 
 if TYPE_CHECKING:
+    from engine.runtime.digest import Digester
     from engine.state import StateStore
 
 __all__ = [
@@ -156,6 +157,9 @@ class ComponentContext:
     emitter: Callable[[str, str, Mapping[str, object]], None] | None = None
     # The pipeline's [audit] settings (an AuditSettings), for the `audit` sink.
     audit: Any = None
+    # Set while auditing: sources that read a byte stream hash it through this
+    # (``digester.reader(stream)``) and put each chunk's digest on it.
+    digester: Digester | None = None
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one connector operation under the runtime's timeout, retry policy and audit."""

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from engine.records import Record, Rejected
+from engine.runtime.digest import ContentDigest
 
 __all__ = [
     "BatchAction",
@@ -78,7 +79,15 @@ class RunSummary:
 class RunObserver(Protocol):
     def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None: ...
 
-    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None: ...
+    # ``content``: the digest of the input bytes a source read for this batch (passed
+    # only to observers whose ``wants_content`` is true, and only for sources that can).
+    def batch(
+        self,
+        stage: StageInfo,
+        action: BatchAction,
+        records: Sequence[Record],
+        content: ContentDigest | None = None,
+    ) -> None: ...
 
     def rejected(
         self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str
@@ -101,7 +110,13 @@ class NullObserver:
     def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None:
         pass
 
-    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None:
+    def batch(
+        self,
+        stage: StageInfo,
+        action: BatchAction,
+        records: Sequence[Record],
+        content: ContentDigest | None = None,
+    ) -> None:
         pass
 
     def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:

@@ -40,6 +40,7 @@ from engine.errors import (
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.runtime.deadletter import DeadLetters
+from engine.runtime.digest import Digester
 from engine.runtime.observer import (
     BatchAction,
     NullObserver,
@@ -117,6 +118,8 @@ class Runner:
         self.plan = plan
         self.options = options
         self.observer = options.observer
+        # Input digests for observers that record them (the audit trail), off the loop.
+        self._digester = Digester() if getattr(self.observer, "wants_content", False) else None
         self.captured: dict[str, Batch] = {}  # dry runs: what each sink would receive
         self._stages: dict[str, _Stage] = {}
         self._errors: list[BaseException] = []
@@ -161,6 +164,7 @@ class Runner:
             state=self._state,
             dry_run=self.options.dry_run,
             audit=self.plan.spec.audit,
+            digester=self._digester,
         )
 
     def _build(self) -> None:
@@ -233,6 +237,8 @@ class Runner:
             self.dead_letters.close()
             if self._state is not None:
                 self._state.close()
+            if self._digester is not None:
+                self._digester.close()
         summary = RunSummary(
             run_id=self.options.run_id,
             pipeline=self.plan.name,
@@ -323,7 +329,10 @@ class Runner:
         if chunk.records:
             stage.stats.records_out += len(chunk.records)
             stage.stats.batches += 1
-            self.observer.batch(stage.info, BatchAction.READ, chunk.records)
+            if chunk.content is None:
+                self.observer.batch(stage.info, BatchAction.READ, chunk.records)
+            else:
+                self.observer.batch(stage.info, BatchAction.READ, chunk.records, chunk.content)
             for output in stage.outputs:
                 await self._emit(stage, output, chunk.records, delivery)
         await _release(delivery)

@@ -61,8 +61,16 @@ class FileSource(Source[FileSourceConfig]):
                 stream = path.open("rb")
             except OSError as exc:
                 raise PermanentError(f"cannot open {path}: {exc.strerror or exc}") from None
-            with stream:
-                for chunk in codec.decode(stream, source=str(path), batch_size=size):
+            digester = self.context.digester
+            if digester is None:
+                with stream:
+                    for chunk in codec.decode(stream, source=str(path), batch_size=size):
+                        yield chunk
+                        await anyio.lowlevel.checkpoint()
+                continue
+            with digester.reader(stream) as hashed:
+                for chunk in codec.decode(hashed, source=str(path), batch_size=size):
+                    chunk.content = hashed.take()
                     yield chunk
                     await anyio.lowlevel.checkpoint()
 

@@ -1,0 +1,97 @@
+"""SHA-256 of the bytes a source reads, per chunk, hashed on a background thread.
+
+Hashing a buffer larger than 2 KiB releases the GIL, so a file source that hands its
+stream through :class:`HashingReader` pays almost nothing for the digest of its input:
+the bytes are hashed on the other core while the codec decodes them. Each chunk carries
+a :class:`ContentDigest` of the bytes read since the chunk before it, with their byte
+offsets, so anyone holding the file can recompute it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+__all__ = ["ContentDigest", "Digester", "HashingReader"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDigest:
+    """SHA-256 (hex, or a future of it) of bytes ``start``..``end`` of a source's input."""
+
+    digest: str | Future[str]
+    start: int
+    end: int
+
+
+class Digester:
+    """One background thread that hashes in submission order; close it when done."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-digest")
+
+    def reader(self, stream: BinaryIO) -> HashingReader:
+        """``stream`` as a buffered reader whose every byte read is hashed."""
+        return HashingReader(stream, self)
+
+    def update(self, hasher: hashlib._Hash, data: bytes) -> None:
+        self._pool.submit(hasher.update, data)
+
+    def hexdigest(self, hasher: hashlib._Hash) -> Future[str]:
+        return self._pool.submit(hasher.hexdigest)
+
+    def close(self) -> None:
+        """Finish every pending hash, then stop the thread."""
+        self._pool.shutdown(wait=True)
+
+
+class _HashingRaw(io.RawIOBase):
+    def __init__(self, stream: BinaryIO, digester: Digester) -> None:
+        super().__init__()
+        self._stream = stream
+        self._digester = digester
+        self.hasher = hashlib.sha256()
+        self.position = 0
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self._stream, "name", "<stream>"))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        n = len(data)
+        if n:
+            buffer[:n] = data
+            self.position += n
+            self._digester.update(self.hasher, data)
+        return n
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            super().close()
+
+
+class HashingReader(io.BufferedReader):
+    """A buffered reader that hashes what it reads; :meth:`take` closes one chunk's digest."""
+
+    def __init__(self, stream: BinaryIO, digester: Digester, buffer_size: int = 1 << 16) -> None:
+        self._raw = _HashingRaw(stream, digester)
+        super().__init__(self._raw, buffer_size)
+        self._digester = digester
+        self._start = 0
+
+    def take(self) -> ContentDigest:
+        """The digest of the bytes read from the file since the last ``take``."""
+        raw = self._raw
+        digest = ContentDigest(self._digester.hexdigest(raw.hasher), self._start, raw.position)
+        raw.hasher = hashlib.sha256()
+        self._start = raw.position
+        return digest
