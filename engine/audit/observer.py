@@ -1,11 +1,12 @@
 """The runtime's audit hook: a :class:`~engine.runtime.observer.RunObserver` that signs events.
 
 One chain per pipeline (producer ``pipeline:<name>``). A batch's digest is the SHA-256
-of the input bytes its source read for it, hashed on a background thread (file
-sources; the event's details give the byte range), else of the batch as orjson encodes
-it; a sink's batch reuses the digest of the transform that produced that very list.
-Events are buffered and appended in batches (``[audit] flush_every``). A store failure raises, which fails the run (fail closed).
-Create it before the run with :func:`create_observer`, close it after.
+of the bytes a file source read or a file sink wrote for it, hashed on a background
+thread (the event's details give the byte range); other batches are digested as their
+records in JSON Lines, the bytes a JSON Lines file sink writes, so a transform's batch
+takes the digest of the sink that writes it. Events are buffered and appended in
+batches (``[audit] flush_every``). A store failure raises, which fails the run (fail
+closed). Create it before the run with :func:`create_observer`, close it after.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from engine.audit.checkpoint import Checkpoint
 from engine.audit.events import AuditCategory, AuditLevel, Outcome
 from engine.audit.redact import redact, redact_text
 from engine.audit.settings import AuditSettings
-from engine.audit.trail import AuditResources, AuditTrail, json_safe, open_resources
+from engine.audit.trail import (
+    AuditResources,
+    AuditTrail,
+    DigestResult,
+    json_safe,
+    open_resources,
+)
+from engine.codecs.jsonl import encode_lines
 from engine.records import Record, Rejected
 from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import (
@@ -50,20 +58,50 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def _encode(records: Sequence[Any]) -> bytes:
+_ANY_KEYS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+def _encode(records: Sequence[Any]) -> bytes | bytearray:
     try:
-        return orjson.dumps(records, default=_default)
-    except orjson.JSONEncodeError:  # non-string keys: the slower option, only when needed
-        return orjson.dumps(records, default=_default, option=orjson.OPT_NON_STR_KEYS)
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+        return encode_lines(records)
+    except TypeError:  # values no codec writes, or non-string keys: described, not refused
+        out = bytearray()
+        for record in records:
+            out += orjson.dumps(record, default=_default, option=_ANY_KEYS)
+        return out
 
 
 def batch_digest(records: Sequence[Any]) -> str:
-    """SHA-256 (hex) of the batch as orjson encodes it; stable for equal batches."""
-    return _sha256_hex(_encode(records))
+    """SHA-256 (hex) of the records as JSON Lines: each one compact orjson object and a
+    newline, the very bytes a JSON Lines file sink writes for them."""
+    return hashlib.sha256(_encode(records)).hexdigest()
+
+
+class _Deferred:
+    """A batch's digest, taken from the JSON Lines file sink that writes that very batch
+    when one does (it hashes those bytes anyway), else computed when first needed."""
+
+    __slots__ = ("records", "value")
+
+    def __init__(self, records: Sequence[Any]) -> None:
+        self.records: Sequence[Any] | None = records
+        self.value: str | Future[str] | None = None
+
+    def resolve(self, value: str | Future[str]) -> None:
+        self.value = value
+        self.records = None
+
+    def result(self) -> str:
+        if self.value is None:
+            assert self.records is not None
+            self.resolve(batch_digest(self.records))
+        value = self.value
+        assert value is not None
+        return value if isinstance(value, str) else value.result()
+
+
+# Batches whose digest waits for their sink; older ones are computed (bounded memory).
+_MAX_DEFERRED = 4
 
 
 @lru_cache(maxsize=1)
@@ -107,18 +145,30 @@ class AuditObserver:
         self._run: RunInfo | None = None
         user, host, ip = origin()
         self._user, self._host, self._ip = user, host, ip
-        # The last batch digested: a sink usually receives the very list the transform
-        # before it produced, so its digest is reused. One slot only: holding more
-        # batches alive costs the garbage collector more than the digests it saves.
-        self._last: tuple[Sequence[Any], str] | None = None
+        # Digests of batches not yet written, by the list's id: a sink usually receives
+        # the very list the stage before it produced, so one digest serves both events.
+        self._deferred: dict[int, _Deferred] = {}
 
-    def _digest(self, records: Sequence[Any]) -> str:
-        last = self._last
-        if last is not None and last[0] is records:
-            return last[1]
-        digest = batch_digest(records)
-        self._last = (records, digest)
-        return digest
+    def _digest(self, records: Sequence[Any]) -> _Deferred:
+        deferred = self._deferred
+        found = deferred.get(id(records))
+        if found is not None and found.records is records:
+            return found
+        found = deferred[id(records)] = _Deferred(records)
+        while len(deferred) > _MAX_DEFERRED:
+            oldest = deferred.pop(next(iter(deferred)))
+            oldest.result()
+        return found
+
+    def _written(self, records: Sequence[Any], content: ContentDigest) -> None:
+        """A sink wrote ``records`` as these bytes: a batch waiting for them takes them."""
+        found = self._deferred.pop(id(records), None)
+        if found is None or found.records is not records:
+            return
+        if content.records_jsonl:
+            found.resolve(content.digest)
+        else:
+            found.result()
 
     # --- helpers --------------------------------------------------------------
 
@@ -138,7 +188,7 @@ class AuditObserver:
         stage: StageInfo | None = None,
         outcome: Outcome = Outcome.SUCCESS,
         record_count: int | None = None,
-        digest: str | Future[str] | None = None,
+        digest: str | DigestResult | None = None,
         details: Mapping[str, Any] | None = None,
         trusted: bool = True,
     ) -> str:
@@ -208,7 +258,10 @@ class AuditObserver:
                 details={"role": stage.role, "type": stage.type},
             )
             return
-        # The digest of the input bytes read for this batch, hashed off the event loop.
+        # The digest of the bytes read or written for this batch, hashed off the loop.
+        if action is BatchAction.WRITTEN:
+            self._written(records, content)
+        where = "input_bytes" if action is BatchAction.READ else "output_bytes"
         self._emit(
             level=AuditLevel.INFO,
             category=AuditCategory.INTEGRATION,
@@ -216,11 +269,7 @@ class AuditObserver:
             stage=stage,
             record_count=len(records),
             digest=content.digest,
-            details={
-                "role": stage.role,
-                "type": stage.type,
-                "input_bytes": [content.start, content.end],
-            },
+            details={"role": stage.role, "type": stage.type, where: [content.start, content.end]},
         )
 
     def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:
@@ -329,7 +378,7 @@ class AuditObserver:
             if self._trail is not None:
                 self._trail.close()
         finally:
-            self._last = None
+            self._deferred.clear()
             if self._owns_resources:
                 self._resources.close()
 

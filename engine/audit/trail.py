@@ -14,11 +14,10 @@ import logging
 import os
 import time
 from collections.abc import Collection, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -46,6 +45,7 @@ __all__ = [
     "RETENTION_ACTION",
     "AuditResources",
     "AuditTrail",
+    "DigestResult",
     "json_safe",
     "new_event_id",
     "now_text",
@@ -60,6 +60,12 @@ _RISK = {(lv.value, cat.value): risk_score(lv, cat) for lv in AuditLevel for cat
 _LEVEL_TEXT = {lv: lv.value for lv in AuditLevel}
 _CATEGORY_TEXT = {cat: cat.value for cat in AuditCategory}
 _OUTCOME_TEXT = {o: o.value for o in Outcome}
+
+
+class DigestResult(Protocol):
+    """A digest computed elsewhere (a future, or a deferred one): resolved at sealing."""
+
+    def result(self) -> str: ...
 
 
 _clock: list[Any] = [-1, ""]
@@ -224,7 +230,7 @@ class AuditTrail:
         run_id: str | None = None,
         stage: str | None = None,
         record_count: int | None = None,
-        digest: str | Future[str] | None = None,
+        digest: str | DigestResult | None = None,
         details: Mapping[str, Any] | None = None,
         risk: float | None = None,
         timestamp: datetime | None = None,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from engine.records import Batch, Chunk, Rejected
 
 if TYPE_CHECKING:
-    from engine.runtime.digest import Digester
+    from engine.runtime.digest import ContentDigest, Digester
     from engine.state import StateStore
 
 __all__ = [
@@ -158,7 +158,8 @@ class ComponentContext:
     # The pipeline's [audit] settings (an AuditSettings), for the `audit` sink.
     audit: Any = None
     # Set while auditing: sources that read a byte stream hash it through this
-    # (``digester.reader(stream)``) and put each chunk's digest on it.
+    # (``digester.reader(stream)``) and put each chunk's digest on it; sinks that write
+    # bytes hash them (``digester.writer(stream)``) and report them in ``take_content``.
     digester: Digester | None = None
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
@@ -254,6 +255,11 @@ class Sink(_Component[C], ABC):
 
     @abstractmethod
     async def write(self, batch: Batch) -> None: ...
+
+    def take_content(self) -> ContentDigest | None:
+        """The digest of the bytes the last ``write`` produced, for sinks that write bytes
+        through ``context.digester``; None otherwise."""
+        return None
 
     async def close(self, *, success: bool) -> None:
         """Flush and release; on success make the output visible (rename, commit)."""

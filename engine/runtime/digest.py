@@ -1,10 +1,10 @@
-"""SHA-256 of the bytes a source reads, per chunk, hashed on a background thread.
+"""SHA-256 of the bytes a source reads or a sink writes, per batch, on a background thread.
 
 Hashing a buffer larger than 2 KiB releases the GIL, so a file source that hands its
-stream through :class:`HashingReader` pays almost nothing for the digest of its input:
-the bytes are hashed on the other core while the codec decodes them. Each chunk carries
-a :class:`ContentDigest` of the bytes read since the chunk before it, with their byte
-offsets, so anyone holding the file can recompute it.
+stream through :class:`HashingReader` (or a file sink through :class:`HashingWriter`)
+pays almost nothing for the digest: the bytes are hashed on the other core while the
+codec works. Each batch gets a :class:`ContentDigest` of the bytes read or written since
+the batch before it, with their byte offsets, so anyone holding the file can recompute it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["ContentDigest", "Digester", "HashingReader"]
+__all__ = ["ContentDigest", "Digester", "HashingReader", "HashingWriter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,9 @@ class ContentDigest:
     digest: str | Future[str]
     start: int
     end: int
+    # The bytes are exactly the batch's records as JSON Lines (a JSON Lines file sink
+    # wrote them), which is also how the records themselves are digested.
+    records_jsonl: bool = False
 
 
 class Digester:
@@ -36,6 +39,10 @@ class Digester:
     def reader(self, stream: BinaryIO) -> HashingReader:
         """``stream`` as a buffered reader whose every byte read is hashed."""
         return HashingReader(stream, self)
+
+    def writer(self, stream: BinaryIO) -> HashingWriter:
+        """``stream`` as a writer whose every byte written is hashed."""
+        return HashingWriter(stream, self)
 
     def update(self, hasher: hashlib._Hash, data: bytes) -> None:
         self._pool.submit(hasher.update, data)
@@ -95,3 +102,50 @@ class HashingReader(io.BufferedReader):
         raw.hasher = hashlib.sha256()
         self._start = raw.position
         return digest
+
+
+class HashingWriter(io.RawIOBase):
+    """Passes writes through, hashing them; :meth:`take` closes one batch's digest."""
+
+    def __init__(self, stream: BinaryIO, digester: Digester) -> None:
+        super().__init__()
+        self._stream = stream
+        self._digester = digester
+        self._hasher = hashlib.sha256()
+        self._start = 0
+        self.position = 0
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self._stream, "name", "<stream>"))
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        chunk = bytes(data)
+        written = self._stream.write(chunk)
+        if chunk:
+            self.position += len(chunk)
+            self._digester.update(self._hasher, chunk)
+        return written if written is not None else len(chunk)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def take(self, *, records_jsonl: bool = False) -> ContentDigest:
+        """The digest of the bytes written since the last ``take``."""
+        digest = ContentDigest(
+            self._digester.hexdigest(self._hasher), self._start, self.position, records_jsonl
+        )
+        self._hasher = hashlib.sha256()
+        self._start = self.position
+        return digest
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            super().close()  # flushes the stream first
+        finally:
+            self._stream.close()

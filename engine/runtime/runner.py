@@ -373,8 +373,11 @@ class Runner:
                     delivered = [r for r in batch if id(r) not in refused]
                     self._reject(stage, exc.rejected)
                     stage.stats.records_out += len(delivered)
-                    if delivered:
+                    content = sink.take_content()  # the bytes this write produced
+                    if delivered and content is None:
                         self.observer.batch(stage.info, BatchAction.WRITTEN, delivered)
+                    elif delivered:
+                        self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
                 except EngineError as exc:
                     if stage.node.config.on_error is OnError.FAIL:
                         if delivery is not None:
@@ -383,7 +386,11 @@ class Runner:
                     self._reject(stage, [Rejected(r, str(exc)) for r in batch])
                 else:
                     stage.stats.records_out += len(batch)
-                    self.observer.batch(stage.info, BatchAction.WRITTEN, batch)
+                    content = sink.take_content()
+                    if content is None:
+                        self.observer.batch(stage.info, BatchAction.WRITTEN, batch)
+                    else:
+                        self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
                 await _release(delivery)
 
     def _component_event(

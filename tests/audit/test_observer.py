@@ -98,7 +98,9 @@ def test_every_runtime_call_becomes_a_signed_event(workspace: Path) -> None:
     ]
     first_read = got[2]
     assert first_read.record_count == 10
-    assert first_read.digest == hashlib.sha256(orjson.dumps(sent[0])).hexdigest()
+    # The records as JSON Lines: what a JSON Lines file sink would write for them.
+    lines = b"".join(orjson.dumps(r) + b"\n" for r in sent[0])
+    assert first_read.digest == hashlib.sha256(lines).hexdigest()
     assert first_read.stage == "warehouse" and first_read.resource == "data/inventory.csv"
     assert first_read.user_id == "alice" and first_read.host == "build-01"
     assert first_read.pipeline == "inventory-sync" and first_read.run_id == "run-1"

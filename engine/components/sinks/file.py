@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import string
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, BinaryIO, Literal, cast
 
 from pydantic import Field, field_validator
 
@@ -14,6 +14,7 @@ from engine.codecs.base import CodecConfig, Encoder
 from engine.components.base import RUN_FIELDS, ComponentContext, Sink, SinkConfig
 from engine.errors import PermanentError
 from engine.records import Batch
+from engine.runtime.digest import ContentDigest, HashingWriter
 
 if TYPE_CHECKING:
     from engine.registry import Registry
@@ -59,13 +60,14 @@ class FileSinkConfig(SinkConfig):
 
 
 class _Open:
-    __slots__ = ("encoder", "final", "stream", "tmp")
+    __slots__ = ("encoder", "final", "jsonl", "stream", "tmp")
 
     def __init__(self, final: Path, tmp: Path, stream: IO[bytes], encoder: Encoder) -> None:
         self.final = final
         self.tmp = tmp
         self.stream = stream
         self.encoder = encoder
+        self.jsonl = False
 
 
 class FileSink(Sink[FileSinkConfig]):
@@ -100,8 +102,11 @@ class FileSink(Sink[FileSinkConfig]):
             codec = self._codec(final)
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = final.with_name(f".{final.name}.{self.context.run_id or os.getpid()}.tmp")
-            stream = tmp.open("wb")
+            stream = cast(BinaryIO, tmp.open("wb"))
+            if self.context.digester is not None:
+                stream = cast(BinaryIO, self.context.digester.writer(stream))
             target = _Open(final, tmp, stream, codec.encoder(stream))
+            target.jsonl = codec.type == "jsonl"
             self._open[str(final)] = target
         return target
 
@@ -123,6 +128,16 @@ class FileSink(Sink[FileSinkConfig]):
             raise PermanentError(
                 f"cannot write {self.config.path}: {exc.strerror or exc}"
             ) from None
+
+    def take_content(self) -> ContentDigest | None:
+        """The digest of the bytes the last batch added to the output file (one file only:
+        a batch split over several files is digested as records)."""
+        if self._record_fields or len(self._open) != 1:
+            return None
+        target = next(iter(self._open.values()))
+        if not isinstance(target.stream, HashingWriter):
+            return None
+        return target.stream.take(records_jsonl=target.jsonl)
 
     async def close(self, *, success: bool) -> None:
         """All or nothing: every output is finished first, then all are renamed into place."""

@@ -1,4 +1,4 @@
-"""batch_read events of file sources sign the SHA-256 of the input bytes read for them."""
+"""Batch digests of file sources and sinks: the SHA-256 of the bytes read or written."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import anyio
 import orjson
 import pytest
 
+from engine.audit.observer import batch_digest
 from engine.audit.store import AuditStore, default_store_url
 from engine.pipeline import compile_file, run
 
@@ -35,10 +36,10 @@ path = "out.jsonl"
     return path
 
 
-def _read_events(workspace: Path) -> list[dict[str, object]]:
+def _read_events(workspace: Path, action: str = "batch_read") -> list[dict[str, object]]:
     with AuditStore(default_store_url(workspace), create=False) as store:
         bodies = [orjson.loads(e.body) for e in store.iter_chain("pipeline:digests")]
-    return [b for b in bodies if b["action"] == "batch_read"]
+    return [b for b in bodies if b["action"] == action]
 
 
 @pytest.mark.parametrize(
@@ -91,3 +92,38 @@ def test_a_changed_input_byte_changes_its_batch_digest(tmp_path: Path) -> None:
         digests.append([e["digest"] for e in _read_events(folder / ".e")])
     changed = [i for i, (a, b) in enumerate(zip(*digests, strict=True)) if a != b]
     assert len(changed) == 1  # only the batch that read the changed byte
+
+
+def test_written_digests_cover_the_output_and_serve_the_transform(tmp_path: Path) -> None:
+    lines = ["sku,quantity"] + [f"S{i},{i}" for i in range(ROWS)]
+    path = _pipeline(tmp_path, "csv", ("\n".join(lines) + "\n").encode())
+    text = path.read_text().replace('inputs = ["src"]', 'inputs = ["double"]')
+    text += """
+[transforms.double]
+type = "map"
+inputs = ["src"]
+[transforms.double.fields]
+sku = "sku"
+twice = "multiply(to_number(quantity), `2`)"
+"""
+    path.write_text(text)
+    workspace = tmp_path / ".engine"
+    summary = anyio.run(lambda: run(compile_file(path), workspace=workspace))
+    assert summary.ok, summary.error
+    output = (tmp_path / "out.jsonl").read_bytes()
+    written = _read_events(workspace, "batch_written")
+    transformed = _read_events(workspace, "batch_transformed")
+    assert len(written) == len(transformed) == ROWS // 1000
+    position = 0
+    for done, made in zip(written, transformed, strict=True):
+        details = done["details"]
+        assert isinstance(details, dict)
+        start, end = details["output_bytes"]
+        assert start == position
+        assert done["digest"] == hashlib.sha256(output[start:end]).hexdigest()
+        # The transform's batch is those very records: as JSON Lines, the same bytes.
+        assert made["digest"] == done["digest"]
+        records = [orjson.loads(line) for line in output[start:end].splitlines()]
+        assert made["digest"] == batch_digest(records)
+        position = end
+    assert position == len(output)
