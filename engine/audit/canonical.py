@@ -98,17 +98,28 @@ def canonical_event(draft: dict[str, Any], *, ordered: bool = False) -> bytes:
         risk = draft["risk_score"]
         details = draft["details"]
         plain = True
+        in_order = True
         if details:
+            previous = ""
             for key, item in details.items():
                 if type(item) is not str or type(key) is not str or not key.isascii():
                     plain = False
                     break
-        if ordered and plain and type(risk) is float and 1e-3 <= risk < 1e15:
-            if len(details) > 1:
-                prepared = dict(draft)
-                prepared["details"] = dict(sorted(details.items()))
-                return orjson.dumps(prepared)
-            return orjson.dumps(draft)
+                if key < previous:
+                    in_order = False
+                previous = key
+        if (
+            ordered
+            and plain
+            and type(risk) is float
+            and 1e-3 <= risk < 1e15
+            and not risk.is_integer()  # 1.0 is "1" in RFC 8785, "1.0" to orjson
+        ):
+            if in_order:
+                return orjson.dumps(draft)
+            prepared = dict(draft)
+            prepared["details"] = dict(sorted(details.items()))
+            return orjson.dumps(prepared)
         prepared = dict(draft)
         prepared["risk_score"] = _plain_float(risk) if type(risk) is float else _prepare(risk)
         if not plain:

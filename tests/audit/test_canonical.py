@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given
@@ -61,3 +63,40 @@ def test_event_fast_path_matches_reference(
         "resource": None,
     }
     assert canonical_event(draft) == rfc8785.dumps(draft)
+
+
+@given(
+    st.dictionaries(st.text(max_size=6), st.one_of(st.text(max_size=8), json_values), max_size=4),
+    st.floats(0, 1),
+    st.text(),
+)
+def test_ordered_drafts_match_reference(details: dict[str, Any], risk: float, action: str) -> None:
+    # The trail builds drafts with their keys in sorted order and says so (ordered=True).
+    draft = {
+        "action": action,
+        "details": details,
+        "event_id": "0" * 32,
+        "record_count": None,
+        "risk_score": risk,
+        "seq": 7,
+    }
+    assert canonical_event(draft, ordered=True) == rfc8785.dumps(draft)
+
+
+def test_trail_drafts_are_built_in_canonical_key_order(tmp_path: Path) -> None:
+    from engine.audit.settings import AuditSettings
+    from engine.audit.trail import open_resources
+
+    res = open_resources(AuditSettings(compliance=False), tmp_path / ".engine")
+    try:
+        trail = res.trail("api", actor="api")
+        trail.emit(level="INFO", category="SYSTEM", action="x", details={"b": "1", "a": "2"})
+        [draft] = trail._pending
+        assert list(draft) == sorted(draft)
+        trail.close()
+        trail.prune(keep_last=0)
+        stored = list(res.store.iter_chain("api"))
+        assert [orjson.loads(s.body)["action"] for s in stored] == ["retention_applied"]
+        assert all(canonical_json(orjson.loads(s.body)) == s.body for s in stored)
+    finally:
+        res.close()
