@@ -247,29 +247,25 @@ class AuditObserver:
         records: Sequence[Record],
         content: ContentDigest | None = None,
     ) -> None:
+        details: dict[str, Any] = {"role": stage.role, "type": stage.type}
+        digest: str | DigestResult
         if content is None:
-            self._emit(
-                level=AuditLevel.INFO,
-                category=AuditCategory.INTEGRATION,
-                action=action.value,
-                stage=stage,
-                record_count=len(records),
-                digest=self._digest(records),
-                details={"role": stage.role, "type": stage.type},
-            )
-            return
-        # The digest of the bytes read or written for this batch, hashed off the loop.
-        if action is BatchAction.WRITTEN:
-            self._written(records, content)
-        where = "input_bytes" if action is BatchAction.READ else "output_bytes"
+            digest = self._digest(records)
+        else:
+            # The digest of the bytes read or written for this batch, hashed off the loop.
+            if action is BatchAction.WRITTEN:
+                self._written(records, content)
+            where = "input_bytes" if action is BatchAction.READ else "output_bytes"
+            details[where] = [content.start, content.end]
+            digest = content.digest
         self._emit(
             level=AuditLevel.INFO,
             category=AuditCategory.INTEGRATION,
             action=action.value,
             stage=stage,
             record_count=len(records),
-            digest=content.digest,
-            details={"role": stage.role, "type": stage.type, where: [content.start, content.end]},
+            digest=digest,
+            details=details,
         )
 
     def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:
