@@ -53,11 +53,12 @@ def emit_runtime_event(trail: AuditTrail) -> None:
 
 
 def floor(rows: list[tuple[object, ...]], batch: int) -> tuple[float, float]:
-    """Seconds to insert ``rows`` with bare sqlite3 into the same table (same indexes,
-    WAL, synchronous=FULL, one transaction per ``batch``), and to read them back."""
+    """Seconds to insert ``rows`` with bare sqlite3 into the same table (same indexes and
+    pragmas as the store, one transaction per ``batch``), and to read them back."""
     with tempfile.TemporaryDirectory() as tmp:
         db = sqlite3.connect(Path(tmp) / "floor.db", isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA wal_autocheckpoint=10000")
         db.execute("PRAGMA synchronous=FULL")
         with create_engine(f"sqlite:///{Path(tmp) / 'floor.db'}").begin() as conn:
             metadata.create_all(conn)
