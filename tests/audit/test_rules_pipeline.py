@@ -214,3 +214,41 @@ def test_declarations_phi_and_completeness(tmp_path: Path) -> None:
     assert go(path).ok
     fired = {t["rule_id"] for t in triggered(declared / ".engine")}
     assert "GDPR-30-records" not in fired and "GDPR-5.1.e-retention" in fired
+
+
+@pytest.mark.parametrize("tags", [["phi"], ["other"]])
+def test_phi_batches_without_a_user_are_flagged(tmp_path: Path, tags: list[str]) -> None:
+    from engine.audit.events import AuditCategory, AuditLevel
+    from engine.audit.settings import AuditSettings
+    from engine.audit.trail import open_resources
+
+    res = open_resources(AuditSettings(), tmp_path / ".engine")
+    try:
+        trail = res.trail("pipeline:p", actor="engine")
+        common = {"pipeline": "p", "run_id": "r1", "host": "h"}
+        trail.emit(
+            level=AuditLevel.INFO,
+            category=AuditCategory.SYSTEM,
+            action="run_started",
+            details={"tags": tags},
+            trusted_details=True,
+            **common,
+        )
+        for user in ("alice", None):
+            trail.emit(
+                level=AuditLevel.INFO,
+                category=AuditCategory.INTEGRATION,
+                action="batch_read",
+                user_id=user,
+                record_count=3,
+                details={"role": "source", "type": "file"},
+                trusted_details=True,
+                **common,
+            )
+        trail.close()
+        bodies = [orjson.loads(e.body) for e in res.store.iter_chain("pipeline:p")]
+    finally:
+        res.close()
+    fired = [b["details"]["rule_id"] for b in bodies if b["action"] == "compliance_rule_triggered"]
+    expected = ["HIPAA-164.312.b-phi-access"] if tags == ["phi"] else []
+    assert [f for f in fired if f.startswith("HIPAA")] == expected

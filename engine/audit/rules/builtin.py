@@ -115,8 +115,8 @@ def _audit_failure_kind(kind: EventKind) -> bool:
     )
 
 
-def _batch_kind(kind: EventKind) -> bool:
-    return kind.action in _BATCH
+def _phi_batch_kind(kind: EventKind) -> bool:
+    return kind.action in _BATCH and "phi" in kind.tags
 
 
 def _stamped_kind(kind: EventKind) -> bool:
@@ -349,7 +349,7 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
             "HIPAA-164.312.b-phi-access", HIPAA, "164.312(b)", "Access to PHI recorded",
             "Reads and writes of phi-tagged pipelines record the actor, user and count.",
             check=phi_access,
-            scope=_batch_kind,
+            scope=_phi_batch_kind,
         ),
         _rule(
             "GDPR-5.1.e-retention", GDPR, "Art. 5(1)(e)", "Kept no longer than declared",

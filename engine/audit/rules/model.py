@@ -103,6 +103,8 @@ class EventKind(NamedTuple):
     trusted: bool
     # The caller gave the event time; otherwise the trail stamped it (no clock skew).
     stamped: bool
+    # The tags of the event's pipeline (from its run_started event).
+    tags: frozenset[str] = frozenset()
 
 
 # A built-in rule's scope: whether it can fire on events of this kind at all.

@@ -47,6 +47,7 @@ log = logging.getLogger("engine.audit.compliance")
 TRIGGERED_ACTION = "compliance_rule_triggered"
 _LEVELS = list(AuditLevel)
 _FALSE = ("0", "false", "no", "off")
+_NO_TAGS: frozenset[str] = frozenset()
 
 
 class ComplianceHalt(AuditError):
@@ -128,7 +129,7 @@ class CompliancePolicy:
         self._compiled: list[CompiledRule] = []
         self._acting: list[CompiledRule] = []
         # The acting rules in scope, per kind of event (cleared when the rules change).
-        self._plans: dict[tuple[str, str, bool, bool], list[CompiledRule]] = {}
+        self._plans: dict[tuple[str, str, bool, bool, frozenset[str]], list[CompiledRule]] = {}
         self._version: tuple[int, int] = (-1, -1)
         self._busy = False
         self.hits = 0
@@ -218,11 +219,18 @@ class CompliancePolicy:
 
     # --- the trail's hooks ---------------------------------------------------------
 
-    def plan(self, action: str, outcome: str, trusted: bool, stamped: bool) -> list[CompiledRule]:
+    def plan(
+        self,
+        action: str,
+        outcome: str,
+        trusted: bool,
+        stamped: bool,
+        tags: frozenset[str] = frozenset(),
+    ) -> list[CompiledRule]:
         """The acting rules that can fire on events of this kind (computed once per kind)."""
         if (self.user.version, len(self.user)) != self._version:
             self.compiled()
-        key = (action, outcome, trusted, stamped)
+        key = (action, outcome, trusted, stamped, tags)
         found = self._plans.get(key)
         if found is None:
             kind = EventKind(*key)
@@ -252,9 +260,11 @@ class CompliancePolicy:
         hits: list[Hit] | None = None
         sensitive: str | None = None
         level = draft["level"]
-        plan = self.plan(action, draft["outcome"], raw is None, stamped)
+        facts = self.facts(draft)
+        tags = facts.tags if facts is not None else _NO_TAGS
+        plan = self.plan(action, draft["outcome"], raw is None, stamped, tags)
         if plan:
-            view = EventView(draft, raw, self.facts(draft))
+            view = EventView(draft, raw, facts)
             for compiled in plan:
                 if not compiled.rule.enabled:
                     continue
