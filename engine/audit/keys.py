@@ -1,23 +1,29 @@
-"""Keys of the trail: the HMAC keyring (with rotation) and the Ed25519 checkpoint key.
+"""Keys of the trail: the HMAC keyring and the Ed25519 checkpoint key, both rotatable.
 
 Resolution order for both: the pipeline's ``[audit]`` setting, then the environment
 (``AUDIT_SECRET_KEY`` / ``AUDIT_SIGNING_KEY``), then a key file in the workspace, which
-the first run generates with mode 0600 and names in a log line.
+the first run generates with mode 0600 and names in a log line. Only the workspace files
+are rotated here; a key given by setting or environment is rotated where it lives.
+The ``.pub`` file lists every checkpoint key ever used there, one base64 key a line,
+the current one first, so checkpoints signed before a rotation keep verifying.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
 import logging
 import os
+import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -33,6 +39,8 @@ __all__ = [
     "SIGNING_KEY_FILE",
     "SIGNING_PUBLIC_FILE",
     "HmacKeyring",
+    "KeyKind",
+    "KeyRotation",
     "PublicKeys",
     "SigningKey",
     "derive_key_id",
@@ -42,6 +50,8 @@ __all__ = [
     "load_signing_key",
     "public_key_from_b64",
     "rotate_hmac_key",
+    "rotate_keys",
+    "rotate_signing_key",
     "write_private_file",
 ]
 
@@ -201,21 +211,6 @@ def load_keyring(
     return HmacKeyring(file_current, {**file_keys, **keys})
 
 
-def rotate_hmac_key(workspace: Path) -> str:
-    """Add a fresh key to the workspace keyring and make it current; old keys still verify."""
-    path = workspace / HMAC_KEYRING_FILE
-    current, keys = _read_keyring_file(path) if path.exists() else ("", {})
-    raw = secrets.token_bytes(32)
-    new_id = derive_key_id(raw)
-    keys[new_id] = raw
-    tmp = path.with_name(path.name + ".rotating")
-    tmp.unlink(missing_ok=True)
-    write_private_file(tmp, _keyring_bytes(new_id, keys))
-    os.replace(tmp, path)
-    log.warning("rotated audit HMAC key: %s replaces %s in %s", new_id, current or "-", path)
-    return new_id
-
-
 def _key_id_of(public: Ed25519PublicKey) -> str:
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "ed-" + hashlib.sha256(raw).hexdigest()[:16]
@@ -269,6 +264,22 @@ def _parse_private(text: str, where: str) -> Ed25519PrivateKey:
     return key
 
 
+def _read_private_file(path: Path) -> Ed25519PrivateKey:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise AuditKeyError(f"cannot read the checkpoint signing key {path}: {exc}") from exc
+    return _parse_private(text, str(path))
+
+
+def _private_pem(private: Ed25519PrivateKey) -> bytes:
+    return private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 def load_signing_key(
     workspace: Path, *, key: str | None = None, create: bool = True
 ) -> SigningKey | None:
@@ -286,21 +297,13 @@ def load_signing_key(
         if not create:
             return None
         private = Ed25519PrivateKey.generate()
-        pem = private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        if write_private_file(path, pem):
+        if write_private_file(path, _private_pem(private)):
             log.warning(
                 "generated audit checkpoint signing key %s at %s (mode 0600)",
                 _key_id_of(private.public_key()),
                 path,
             )
-    try:
-        signing = SigningKey(_parse_private(path.read_text(), str(path)))
-    except OSError as exc:
-        raise AuditKeyError(f"cannot read the checkpoint signing key {path}: {exc}") from exc
+    signing = SigningKey(_read_private_file(path))
     public_path = workspace / SIGNING_PUBLIC_FILE
     if not public_path.exists():
         public_path.write_text(signing.public_b64 + "\n")
@@ -341,26 +344,207 @@ class PublicKeys:
         return True
 
 
+_PEM_BLOCK = re.compile(r"-----BEGIN [^-]+-----.*?-----END [^-]+-----", re.DOTALL)
+
+
+def _read_public_file(path: Path) -> list[Ed25519PublicKey]:
+    """Every key in a public key file: PEM blocks, or base64 keys one a line (``#`` comments)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise AuditKeyError(f"cannot read public key {path}: {exc}") from exc
+    keys: list[Ed25519PublicKey] = []
+    if "-----BEGIN" in text:
+        for block in _PEM_BLOCK.findall(text):
+            try:
+                loaded = serialization.load_pem_public_key(block.encode())
+            except ValueError as exc:
+                raise AuditKeyError(f"{path}: not a PEM public key: {exc}") from exc
+            if not isinstance(loaded, Ed25519PublicKey):
+                raise AuditKeyError(f"{path}: not an Ed25519 public key")
+            keys.append(loaded)
+        return keys
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            keys.append(public_key_from_b64(line))
+        except AuditKeyError as exc:
+            raise AuditKeyError(f"{path}:{number}: {exc}") from exc
+    return keys
+
+
 def load_public_keys(
     workspace: Path, *, files: Iterable[Path] = (), signing: SigningKey | None = None
 ) -> PublicKeys:
-    """Public keys from the workspace's ``.pub`` file, extra files and a signing key."""
+    """Keys from the workspace's ``.pub`` file (current and retired), ``files`` and ``signing``."""
     keys = PublicKeys()
     if signing is not None:
         keys.add(signing.public)
-    candidates = [workspace / SIGNING_PUBLIC_FILE, *files]
-    for path in candidates:
-        if not path.exists():
-            continue
-        try:
-            text = path.read_text().strip()
-        except OSError as exc:
-            raise AuditKeyError(f"cannot read public key {path}: {exc}") from exc
-        if text.startswith("-----BEGIN"):
-            loaded = serialization.load_pem_public_key(text.encode())
-            if not isinstance(loaded, Ed25519PublicKey):
-                raise AuditKeyError(f"{path}: not an Ed25519 public key")
-            keys.add(loaded)
-        else:
-            keys.add(public_key_from_b64(text))
+    for path in [workspace / SIGNING_PUBLIC_FILE, *files]:
+        if path.exists():
+            for key in _read_public_file(path):
+                keys.add(key)
     return keys
+
+
+# --- rotation ---------------------------------------------------------------------
+
+KeyKind = Literal["hmac", "signing"]
+
+
+@dataclass(frozen=True)
+class KeyRotation:
+    """One rotated workspace key, by id (never the key itself)."""
+
+    kind: KeyKind
+    old_id: str | None
+    new_id: str
+    path: Path
+
+
+@contextlib.contextmanager
+def _key_lock(workspace: Path) -> Iterator[None]:
+    """Serialise rotations of one workspace, so no concurrent rotation loses a key.
+
+    The lock is an flock on the workspace folder itself: no lock file, and the kernel
+    releases it when the process dies.
+    """
+    try:
+        workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(workspace, os.O_RDONLY)
+    except OSError as exc:
+        raise AuditKeyError(f"cannot lock the workspace {workspace}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _refuse_external(kind: KeyKind, setting: str | None) -> None:
+    if kind == "hmac":
+        env, name, hint = (
+            "AUDIT_SECRET_KEY",
+            "[audit] key",
+            "set the new key there and keep the old one in [audit] previous_keys "
+            "(or pass both to `engine audit verify --key`)",
+        )
+    else:
+        env, name, hint = (
+            "AUDIT_SIGNING_KEY",
+            "[audit] signing_key",
+            "set the new key there and give verifiers the old and the new public key "
+            "(`engine audit verify --public-key`)",
+        )
+    source = name if setting else env if os.environ.get(env) else None
+    if source is not None:
+        what = "HMAC key" if kind == "hmac" else "checkpoint signing key"
+        raise AuditKeyError(
+            f"the audit {what} is set by {source}, not kept in the workspace: "
+            f"rotate it where it lives; {hint}"
+        )
+
+
+def _replace_file(path: Path, data: bytes, *, private: bool) -> None:
+    """Write ``path`` anew through a temporary file and a rename (0600 when private)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.rotating")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise AuditKeyError(f"cannot write key file {path}: {exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _rotate_hmac(workspace: Path) -> KeyRotation:
+    path = workspace / HMAC_KEYRING_FILE
+    current, keys = _read_keyring_file(path) if path.exists() else (None, {})
+    raw = secrets.token_bytes(32)
+    new_id = derive_key_id(raw)
+    keys[new_id] = raw
+    _replace_file(path, _keyring_bytes(new_id, keys), private=True)
+    log.warning("rotated audit HMAC key: %s replaces %s in %s", new_id, current or "-", path)
+    return KeyRotation("hmac", current, new_id, path)
+
+
+def _signing_state(workspace: Path) -> tuple[str | None, list[Ed25519PublicKey]]:
+    """The current key's id (None without a key file) and every public key to keep."""
+    key_path = workspace / SIGNING_KEY_FILE
+    pub_path = workspace / SIGNING_PUBLIC_FILE
+    keep = _read_public_file(pub_path) if pub_path.exists() else []
+    if not key_path.exists():
+        return None, keep
+    current = _read_private_file(key_path).public_key()
+    return _key_id_of(current), [current, *keep]
+
+
+def _rotate_signing(workspace: Path) -> KeyRotation:
+    key_path = workspace / SIGNING_KEY_FILE
+    pub_path = workspace / SIGNING_PUBLIC_FILE
+    old_id, keep = _signing_state(workspace)
+    private = Ed25519PrivateKey.generate()
+    listed: dict[str, Ed25519PublicKey] = {}
+    for key in [private.public_key(), *keep]:
+        listed.setdefault(_key_id_of(key), key)
+    # The new public key is listed before anything is signed with it: a crash in between
+    # leaves a key that signed nothing, never a checkpoint that no listed key verifies.
+    _replace_file(
+        pub_path, "".join(_public_b64(k) + "\n" for k in listed.values()).encode(), private=False
+    )
+    _replace_file(key_path, _private_pem(private), private=True)
+    new_id = _key_id_of(private.public_key())
+    log.warning(
+        "rotated audit checkpoint signing key: %s replaces %s in %s (public keys kept in %s)",
+        new_id,
+        old_id or "-",
+        key_path,
+        pub_path,
+    )
+    return KeyRotation("signing", old_id, new_id, key_path)
+
+
+def rotate_keys(
+    workspace: Path,
+    kinds: Collection[KeyKind],
+    *,
+    hmac_setting: str | None = None,
+    signing_setting: str | None = None,
+) -> list[KeyRotation]:
+    """Give the workspace new current keys of the given kinds; old ones keep verifying.
+
+    An HMAC rotation adds a key to the keyring file; a signing rotation replaces the
+    private key and lists the new public key first in the ``.pub`` file, above every
+    older one. ``hmac_setting`` / ``signing_setting`` are the pipeline's ``[audit] key`` /
+    ``signing_key``: a key given there or in the environment is refused, as are unreadable
+    key files, before any key changes.
+    """
+    order: Sequence[KeyKind] = [k for k in ("hmac", "signing") if k in kinds]
+    for kind in order:
+        _refuse_external(kind, hmac_setting if kind == "hmac" else signing_setting)
+    with _key_lock(workspace):
+        if "hmac" in order and (workspace / HMAC_KEYRING_FILE).exists():
+            _read_keyring_file(workspace / HMAC_KEYRING_FILE)
+        if "signing" in order:
+            _signing_state(workspace)
+        return [
+            _rotate_hmac(workspace) if kind == "hmac" else _rotate_signing(workspace)
+            for kind in order
+        ]
+
+
+def rotate_hmac_key(workspace: Path, *, key: str | None = None) -> str:
+    """Add a fresh key to the workspace keyring and make it current; old keys still verify."""
+    return rotate_keys(workspace, ["hmac"], hmac_setting=key)[0].new_id
+
+
+def rotate_signing_key(workspace: Path, *, key: str | None = None) -> str:
+    """Replace the workspace's checkpoint key; its public half joins the retired ones."""
+    return rotate_keys(workspace, ["signing"], signing_setting=key)[0].new_id

@@ -1,8 +1,9 @@
-"""``engine audit``: verify, prove (inclusion, consistency), query, stats, report, export.
+"""``engine audit``: verify, prove, query, stats, report and export the trail; rotate its keys.
 
 Every command reads the store at ``--store`` (a SQLAlchemy URL; ``verify`` also takes a
 ``.jsonl`` export), by default the SQLite store in the workspace (``$ENGINE_HOME`` or
-``./.engine``). Reading a store is itself recorded, on the ``audit-access`` chain.
+``./.engine``). Reading a store is itself recorded, on the ``audit-access`` chain, and so
+is a key rotation.
 Exit codes: 0 ok, 1 tampered or failed, 2 usage error.
 """
 
@@ -86,9 +87,14 @@ def _open_store(store_url: str | None, workspace: Path) -> AuditStore:
 
 
 def _record_access(
-    store_url: str | None, workspace: Path, operation: str, details: dict[str, Any]
+    store_url: str | None,
+    workspace: Path,
+    operation: str,
+    details: dict[str, Any],
+    *,
+    action: str = "audit_trail_read",
 ) -> None:
-    """Reading the trail is itself an audit event (SECURITY, ``audit_trail_read``)."""
+    """Reading the trail (or, by ``action``, changing its keys) is itself a SECURITY event."""
     from engine.audit.observer import origin
 
     user, host, ip = origin()
@@ -98,7 +104,7 @@ def _record_access(
         trail.emit(
             level=AuditLevel.INFO,
             category=AuditCategory.SECURITY,
-            action="audit_trail_read",
+            action=action,
             resource=resources.store.url,
             user_id=user,
             host=host,
@@ -153,7 +159,7 @@ def _keyring(workspace: Path, keys: Sequence[str]) -> HmacKeyring:
 
 @click.group("audit")
 def audit() -> None:
-    """Verify, prove, query and export the signed audit trail.
+    """Verify, prove, query and export the signed audit trail, and rotate its keys.
 
     Proofs are JSON files that `verify-proof` checks offline, with no store and no HMAC
     key: `prove EVENT_ID` shows that an event is in a signed checkpoint's tree, and
@@ -460,8 +466,9 @@ def export_cmd(
 
 
 # prove, prove-consistency and verify-proof live in engine.cli.audit_proof;
-# report, explain and approve in engine.cli.audit_compliance.
-from engine.cli import audit_compliance, audit_proof  # noqa: E402
+# report, explain and approve in engine.cli.audit_compliance; rotate-key in audit_keys.
+from engine.cli import audit_compliance, audit_keys, audit_proof  # noqa: E402
 
 audit_proof.register(audit)
 audit_compliance.register(audit)
+audit_keys.register(audit)
