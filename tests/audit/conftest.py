@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from engine.audit.events import AuditCategory, AuditLevel
 from engine.audit.settings import AuditSettings
+from engine.audit.system import AuditSystem
 from engine.audit.trail import AuditResources, AuditTrail, open_resources
 
 
@@ -63,3 +65,27 @@ def fill(trail: AuditTrail, n: int, *, action: str = "batch_read") -> list[str]:
 
 def env_requires_services() -> bool:
     return os.environ.get("ENGINE_REQUIRE_SERVICES") == "1"
+
+
+def store_sql(workspace: Path, statement: str, **params: object) -> list[tuple[object, ...]]:
+    """Run SQL against a workspace's default SQLite store, as an attacker with file access."""
+    engine = create_engine(f"sqlite:///{workspace / 'audit.db'}")
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return [tuple(r) for r in result.all()] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def log_events(ws: Path, n: int, start: int = 0, producer: str = "pipeline:sync") -> None:
+    """``n`` API events on one chain through AuditSystem (checkpoints every 5)."""
+    with AuditSystem(workspace=ws, producer=producer, checkpoint_every=5) as system:
+        for i in range(start, start + n):
+            system.log_event(
+                level=AuditLevel.INFO,
+                category=AuditCategory.INVENTORY,
+                action="batch_read",
+                resource=f"SKU{i:03d}",
+                details={"quantity": i},
+            )

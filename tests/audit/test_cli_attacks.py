@@ -9,42 +9,33 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
 
 from engine.audit import AuditCategory, AuditLevel, AuditSystem
 from engine.audit.canonical import canonical_json
 from engine.cli.audit import audit
 
+from .conftest import store_sql
+
 KEY = "attack-test-key"
 
 
-def sql(ws: Path, statement: str, **params: object) -> list[tuple[object, ...]]:
-    engine = create_engine(f"sqlite:///{ws / 'audit.db'}")
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(r) for r in result.all()] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 def change_field(ws: Path) -> None:
-    (body,) = sql(ws, "select body from audit_events where seq = 3")[0]
+    (body,) = store_sql(ws, "select body from audit_events where seq = 3")[0]
     data = orjson.loads(body)  # type: ignore[arg-type]
     data["resource"] = "SKU-FORGED"
-    sql(ws, "update audit_events set body = :b where seq = 3", b=canonical_json(data))
+    store_sql(ws, "update audit_events set body = :b where seq = 3", b=canonical_json(data))
 
 
 def delete_middle(ws: Path) -> None:
-    sql(ws, "delete from audit_events where seq = 3")
+    store_sql(ws, "delete from audit_events where seq = 3")
 
 
 def swap_two(ws: Path) -> None:
-    a = sql(ws, "select event_id, mac, body from audit_events where seq = 3")[0]
-    b = sql(ws, "select event_id, mac, body from audit_events where seq = 4")[0]
-    sql(ws, "update audit_events set event_id = 'x' where seq = 4")
+    a = store_sql(ws, "select event_id, mac, body from audit_events where seq = 3")[0]
+    b = store_sql(ws, "select event_id, mac, body from audit_events where seq = 4")[0]
+    store_sql(ws, "update audit_events set event_id = 'x' where seq = 4")
     for seq, (event_id, mac, body) in ((3, b), (4, a)):
-        sql(
+        store_sql(
             ws,
             "update audit_events set event_id = :e, mac = :m, body = :b where seq = :s",
             e=event_id,
@@ -55,12 +46,12 @@ def swap_two(ws: Path) -> None:
 
 
 def forge_insert(ws: Path) -> None:
-    (body, mac) = sql(ws, "select body, mac from audit_events where seq = 6")[0]
+    (body, mac) = store_sql(ws, "select body, mac from audit_events where seq = 6")[0]
     data = orjson.loads(body)  # type: ignore[arg-type]
     data.update(seq=7, event_id="e" * 32, prev_mac=mac, resource="SKU-FREE")
     forged = canonical_json(data)
     forged_mac = hmac.new(b"guessed", bytes.fromhex(str(mac)) + forged, "sha256").hexdigest()
-    sql(
+    store_sql(
         ws,
         "insert into audit_events select producer, 7, :e, timestamp, level, category, "
         "action, pipeline, run_id, user_id, stage, risk_score, :m, :b "
@@ -72,9 +63,9 @@ def forge_insert(ws: Path) -> None:
 
 
 def truncate_tail(ws: Path) -> None:
-    (mac,) = sql(ws, "select mac from audit_events where seq = 4")[0]
-    sql(ws, "delete from audit_events where seq > 4")
-    sql(ws, "update audit_chain_heads set seq = 4, mac = :m", m=mac)
+    (mac,) = store_sql(ws, "select mac from audit_events where seq = 4")[0]
+    store_sql(ws, "delete from audit_events where seq > 4")
+    store_sql(ws, "update audit_chain_heads set seq = 4, mac = :m", m=mac)
 
 
 def corrupt_checkpoint(ws: Path) -> None:

@@ -12,29 +12,16 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import create_engine, text
 
 from engine.audit.canonical import canonical_json
 from engine.audit.checkpoint import sign_checkpoint
-from engine.audit.events import AuditCategory, AuditLevel
 from engine.audit.keys import SigningKey, load_signing_key
 from engine.audit.merkle import consistency_proof, leaf_hash, root_from_hashes
-from engine.audit.system import AuditSystem
 from engine.cli.audit import audit
 
+from .conftest import log_events, store_sql
+
 CHAIN = "pipeline:sync"
-
-
-def log_events(ws: Path, n: int) -> None:
-    with AuditSystem(workspace=ws, producer=CHAIN, checkpoint_every=5) as system:
-        for i in range(n):
-            system.log_event(
-                level=AuditLevel.INFO,
-                category=AuditCategory.INVENTORY,
-                action="batch_read",
-                resource=f"SKU{i:03d}",
-                details={"quantity": i},
-            )
 
 
 def chain_checkpoints(ws: Path) -> list[Path]:
@@ -263,22 +250,12 @@ def test_pinned_key_rejects_a_proof_signed_by_another_key(home: Home, tmp_path: 
     assert "the old checkpoint's signature does not verify" in output
 
 
-def sql(ws: Path, statement: str, **params: object) -> list[tuple[object, ...]]:
-    engine = create_engine(f"sqlite:///{ws / 'audit.db'}")
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(r) for r in result.all()] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 def test_rewritten_history_cannot_be_proved(home: Home, tmp_path: Path) -> None:
     where = "producer = :p and seq = 3"
-    (body,) = sql(home.ws, f"select body from audit_events where {where}", p=CHAIN)[0]
+    (body,) = store_sql(home.ws, f"select body from audit_events where {where}", p=CHAIN)[0]
     event = orjson.loads(body)  # type: ignore[arg-type]
     event["resource"] = "SKU-REWRITTEN"
-    sql(
+    store_sql(
         home.ws,
         f"update audit_events set body = :b where {where}",
         b=canonical_json(event),

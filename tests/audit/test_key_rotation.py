@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine.audit.errors import AuditKeyError
-from engine.audit.events import AuditCategory, AuditLevel
 from engine.audit.keys import (
     HMAC_KEYRING_FILE,
     SIGNING_KEY_FILE,
@@ -25,22 +24,11 @@ from engine.audit.keys import (
     load_signing_key,
     rotate_signing_key,
 )
-from engine.audit.system import AuditSystem
 from engine.cli.audit import audit
 
+from .conftest import log_events
+
 CHAIN = "pipeline:sync"
-
-
-def log_events(ws: Path, n: int, start: int = 0) -> None:
-    with AuditSystem(workspace=ws, producer=CHAIN, checkpoint_every=5) as system:
-        for i in range(start, start + n):
-            system.log_event(
-                level=AuditLevel.INFO,
-                category=AuditCategory.INVENTORY,
-                action="batch_read",
-                resource=f"SKU{i:03d}",
-                details={"quantity": i},
-            )
 
 
 def run(*args: str, **env: str) -> tuple[int, str]:

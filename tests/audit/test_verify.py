@@ -7,7 +7,6 @@ import hmac
 from pathlib import Path
 
 import orjson
-from sqlalchemy import create_engine, text
 
 from engine.audit.canonical import canonical_json
 from engine.audit.checkpoint import load_checkpoints
@@ -17,7 +16,7 @@ from engine.audit.merkle import leaf_hash, merkle_root
 from engine.audit.trail import AuditResources
 from engine.audit.verify import ProblemKind, VerifyReport, verify_store
 
-from .conftest import fill
+from .conftest import fill, store_sql
 
 PRODUCER = "pipeline:sync"
 
@@ -36,13 +35,7 @@ def db_path(res: AuditResources) -> Path:
 
 
 def sql(res: AuditResources, statement: str, **params: object) -> list[tuple[object, ...]]:
-    engine = create_engine(f"sqlite:///{db_path(res)}")
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(r) for r in result.all()] if result.returns_rows else []
-    finally:
-        engine.dispose()
+    return store_sql(res.workspace, statement, **params)
 
 
 def kinds(report: VerifyReport) -> set[ProblemKind]:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from engine.audit.keys import load_public_keys
 from engine.audit.trail import AuditResources
 from engine.audit.verify import ProblemKind, VerifyReport, verify_store
 
-from .conftest import fill
+from .conftest import fill, store_sql
 
 PRODUCER = "pipeline:sync"
 EVENTS = 60
@@ -28,13 +26,8 @@ def verify(res: AuditResources, workers: int) -> VerifyReport:
     )
 
 
-def sql(res: AuditResources, statement: str, **params: object) -> None:
-    engine = create_engine(f"sqlite:///{Path(res.workspace) / 'audit.db'}")
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(statement), params)
-    finally:
-        engine.dispose()
+def sql(res: AuditResources, statement: str, **params: object) -> list[tuple[object, ...]]:
+    return store_sql(res.workspace, statement, **params)
 
 
 def _no_change(res: AuditResources) -> None:
