@@ -67,6 +67,21 @@ def env_requires_services() -> bool:
     return os.environ.get("ENGINE_REQUIRE_SERVICES") == "1"
 
 
+def require_postgres() -> None:
+    """Skip the test when the machine's PostgreSQL is unreachable (fail under
+    ENGINE_REQUIRE_SERVICES=1)."""
+    try:
+        import psycopg
+
+        psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
+        ).close()
+    except Exception:
+        if env_requires_services():
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 (db test) is required but unreachable")
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 (user postgres, db test) is not reachable")
+
+
 def store_sql(workspace: Path, statement: str, **params: object) -> list[tuple[object, ...]]:
     """Run SQL against a workspace's default SQLite store, as an attacker with file access."""
     engine = create_engine(f"sqlite:///{workspace / 'audit.db'}")

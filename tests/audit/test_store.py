@@ -21,7 +21,7 @@ from engine.audit.store import AuditStore
 from engine.audit.trail import open_resources
 from engine.audit.verify import verify_store
 
-from .conftest import env_requires_services, fill
+from .conftest import fill, require_postgres
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -118,24 +118,9 @@ def test_two_processes_append_to_one_sqlite_chain(workspace: Path) -> None:
         res.close()
 
 
-def _pg_available() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
-        ).close()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.fixture
 def pg_url() -> str:
-    if not _pg_available():
-        if env_requires_services():
-            pytest.fail("PostgreSQL at 127.0.0.1:5432 (db test) is required but unreachable")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (user postgres, db test) is not reachable")
+    require_postgres()
     from sqlalchemy import create_engine, text
 
     engine = create_engine(PG_URL)

@@ -23,7 +23,7 @@ from engine.audit.trail import AuditResources, open_resources
 from engine.audit.verify import VerifyReport, verify_store
 from engine.cli.main import cli
 
-from .conftest import env_requires_services, fill
+from .conftest import fill, require_postgres
 
 PRODUCER = "pipeline:legacy"
 PG = "postgresql+psycopg://postgres{password}@127.0.0.1:5432/test"
@@ -68,18 +68,6 @@ class Backend:
             return {c["name"] for c in inspect(conn).get_columns("audit_chain_heads")}
 
 
-def _pg_reachable() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
-        ).close()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)],
 )
@@ -91,10 +79,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         yield Backend(url, raw, ("BLOB", "FLOAT"), path)
         raw.dispose()
         return
-    if not _pg_reachable():
-        if env_requires_services():
-            pytest.fail("PostgreSQL at 127.0.0.1:5432 (db test) is required but unreachable")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (user postgres, db test) is not reachable")
+    require_postgres()
     # A schema of its own, so other tests' tables in public are neither seen nor touched.
     schema = f"audit_migration_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG.format(password=""))
@@ -257,10 +242,7 @@ def test_a_newer_store_is_refused(backend: Backend, workspace: Path) -> None:
 
 @pytest.mark.services
 def test_the_refusal_hides_the_password() -> None:
-    if not _pg_reachable():
-        if env_requires_services():
-            pytest.fail("PostgreSQL at 127.0.0.1:5432 (db test) is required but unreachable")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (user postgres, db test) is not reachable")
+    require_postgres()
     schema = f"audit_migration_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG.format(password=""))
     with admin.begin() as conn:
