@@ -145,6 +145,16 @@ def test_postgresql_two_processes_and_verify(pg_url: str, workspace: Path) -> No
             public_keys=load_public_keys(workspace),
         )
         assert report.ok, report.to_dict()
+        # Split across forked workers, each with its own PostgreSQL connections.
+        split = verify_store(
+            res.store,
+            res.keyring,
+            checkpoint_paths=[res.checkpoint_dir],
+            public_keys=load_public_keys(workspace),
+            workers=3,
+        )
+        assert split.to_dict() == report.to_dict()
+        assert split.events == 300
         stats = res.store.stats()
         assert stats.total_events == 300
     finally:
