@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -31,10 +32,15 @@ class ContentDigest:
 
 
 class Digester:
-    """One background thread that hashes in submission order; close it when done."""
+    """One background thread that hashes in submission order; close it when done.
 
-    def __init__(self) -> None:
+    At most ``pending`` buffers wait to be hashed: a reader faster than the hashing
+    waits for it rather than holding the whole input in memory.
+    """
+
+    def __init__(self, pending: int = 64) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-digest")
+        self._slots = threading.BoundedSemaphore(pending)
 
     def reader(self, stream: BinaryIO) -> HashingReader:
         """``stream`` as a buffered reader whose every byte read is hashed."""
@@ -45,7 +51,16 @@ class Digester:
         return HashingWriter(stream, self)
 
     def update(self, hasher: hashlib._Hash, data: bytes) -> None:
-        self._pool.submit(hasher.update, data)
+        self._slots.acquire()
+        try:
+            done = self._pool.submit(hasher.update, data)
+        except BaseException:
+            self._slots.release()
+            raise
+        done.add_done_callback(self._release)
+
+    def _release(self, _done: Future[None]) -> None:
+        self._slots.release()
 
     def hexdigest(self, hasher: hashlib._Hash) -> Future[str]:
         return self._pool.submit(hasher.hexdigest)

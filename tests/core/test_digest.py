@@ -1,0 +1,53 @@
+"""Digests of the bytes read and written, hashed on the digest thread."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+
+from engine.runtime.digest import Digester
+
+
+def _result(value: object) -> str:
+    return value if isinstance(value, str) else value.result()  # type: ignore[attr-defined]
+
+
+def test_reader_digests_each_stretch_and_covers_the_stream() -> None:
+    data = os.urandom(1_000_003)
+    digester = Digester(pending=2)
+    try:
+        reader = digester.reader(io.BytesIO(data))
+        taken = []
+        while reader.read(150_000):
+            taken.append(reader.take())
+        taken.append(reader.take())
+    finally:
+        digester.close()
+    assert taken[0].start == 0 and taken[-1].end == len(data)
+    for before, after in itertools.pairwise(taken):
+        assert after.start == before.end
+    for part in taken:
+        assert _result(part.digest) == hashlib.sha256(data[part.start : part.end]).hexdigest()
+    assert any(part.end > part.start for part in taken[1:])
+
+
+def test_writer_digests_what_reaches_the_stream() -> None:
+    sink = io.BytesIO()
+    digester = Digester()
+    try:
+        writer = digester.writer(sink)
+        writer.write(b"first batch\n")
+        first = writer.take(records_jsonl=True)
+        writer.write(bytearray(b"second "))
+        writer.write(memoryview(b"batch\n"))
+        second = writer.take()
+        writer.flush()
+    finally:
+        digester.close()
+    assert sink.getvalue() == b"first batch\nsecond batch\n"
+    assert (first.start, first.end, first.records_jsonl) == (0, 12, True)
+    assert (second.start, second.end, second.records_jsonl) == (12, 25, False)
+    assert _result(first.digest) == hashlib.sha256(b"first batch\n").hexdigest()
+    assert _result(second.digest) == hashlib.sha256(b"second batch\n").hexdigest()
