@@ -17,6 +17,18 @@ import orjson
 from engine.audit.events import AuditCategory, AuditLevel, ComplianceStandard
 from engine.audit.settings import AuditSettings
 from engine.audit.trail import open_resources
+
+# The options decorate at import, so these come in at module level: load this module through
+# engine.cli.audit, which imports it at its end and calls register().
+from engine.cli.audit import (
+    _consoles,
+    _fail,
+    _open_store,
+    _record_access,
+    _store_options,
+    _when,
+    _workspace,
+)
 from engine.errors import EngineError
 
 __all__ = ["approve_cmd", "explain_cmd", "register", "report_cmd"]
@@ -25,29 +37,6 @@ __all__ = ["approve_cmd", "explain_cmd", "register", "report_cmd"]
 def register(group: click.Group) -> None:
     for command in (report_cmd, explain_cmd, approve_cmd):
         group.add_command(command)
-
-
-def _helpers() -> Any:
-    from engine.cli import audit as helpers
-
-    return helpers
-
-
-def _store_options(func: Any) -> Any:
-    func = click.option(
-        "--workspace",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Workspace folder (keys, checkpoints, default store); "
-        "default $ENGINE_HOME or ./.engine.",
-    )(func)
-    return click.option(
-        "--store",
-        "store_url",
-        default=None,
-        metavar="URL",
-        help="SQLAlchemy URL of the audit store; default: the workspace's SQLite store.",
-    )(func)
 
 
 @click.command("report")
@@ -98,30 +87,29 @@ def report_cmd(
     from engine.audit.reports.render import render
     from engine.audit.reports.service import report_from_store
 
-    h = _helpers()
-    ws = h._workspace(workspace)
-    start = h._when(since) or datetime.now(UTC) - timedelta(days=30)
-    end = h._when(until) or datetime.now(UTC)
+    ws = _workspace(workspace)
+    start = _when(since) or datetime.now(UTC) - timedelta(days=30)
+    end = _when(until) or datetime.now(UTC)
     chosen = [ComplianceStandard(s.upper()) for s in standards]
     try:
-        h._open_store(store_url, ws).close()  # a clean "no such store" error first
+        _open_store(store_url, ws).close()  # a clean "no such store" error first
         resources = open_resources(AuditSettings(), ws, store_url=store_url, create=False)
         try:
             report = report_from_store(resources, start, end, chosen)
         finally:
             resources.close()
-        h._record_access(
+        _record_access(
             store_url,
             ws,
             "compliance_report",
             {"report_id": report.report_id, "standards": [s.value for s in report.standards]},
         )
     except EngineError as exc:
-        raise h._fail(exc) from exc
+        raise _fail(exc) from exc
     text = _human(report) if fmt == "human" else render(report, fmt)
     if output is not None:
         output.write_text(text, encoding="utf-8")
-        h._consoles.err.print(f"report {report.report_id} written to {output}", markup=False)
+        _consoles.err.print(f"report {report.report_id} written to {output}", markup=False)
     else:
         sys.stdout.write(text)
 
@@ -153,14 +141,13 @@ def explain_cmd(event_id: str, store_url: str | None, workspace: Path | None, fm
     """How an event's risk score is made up, and the compliance rules that fired on it."""
     from engine.audit.reports.service import explain_event
 
-    h = _helpers()
-    ws = h._workspace(workspace)
+    ws = _workspace(workspace)
     try:
-        with h._open_store(store_url, ws) as store:
+        with _open_store(store_url, ws) as store:
             explanation = explain_event(store, event_id)
-        h._record_access(store_url, ws, "explain", {"event_id": event_id})
+        _record_access(store_url, ws, "explain", {"event_id": event_id})
     except EngineError as exc:
-        raise h._fail(exc) from exc
+        raise _fail(exc) from exc
     if explanation is None:
         raise click.ClickException(f"no event {event_id} in the store")
     if fmt == "json":
@@ -196,8 +183,7 @@ def approve_cmd(
     from engine.audit.observer import origin
     from engine.audit.rules.setup import APPROVAL_ACTION
 
-    h = _helpers()
-    ws = h._workspace(workspace)
+    ws = _workspace(workspace)
     sha = hashlib.sha256(pipeline_file.read_text(encoding="utf-8").encode()).hexdigest()
     user, host, ip = origin()
     try:
@@ -218,5 +204,5 @@ def approve_cmd(
         finally:
             resources.close()
     except EngineError as exc:
-        raise h._fail(exc) from exc
+        raise _fail(exc) from exc
     click.echo(f"approved {pipeline_file} (sha256 {sha}) as event {event_id}")
