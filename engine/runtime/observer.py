@@ -79,8 +79,8 @@ class RunSummary:
 class RunObserver(Protocol):
     def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None: ...
 
-    # ``content``: the digest of the input bytes a source read for this batch (passed
-    # only to observers whose ``wants_content`` is true, and only for sources that can).
+    # ``content``: the digest of the bytes a source read or a sink wrote for this batch
+    # (set only for observers whose ``wants_content`` is true, by components that can).
     def batch(
         self,
         stage: StageInfo,

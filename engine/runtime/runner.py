@@ -329,10 +329,7 @@ class Runner:
         if chunk.records:
             stage.stats.records_out += len(chunk.records)
             stage.stats.batches += 1
-            if chunk.content is None:
-                self.observer.batch(stage.info, BatchAction.READ, chunk.records)
-            else:
-                self.observer.batch(stage.info, BatchAction.READ, chunk.records, chunk.content)
+            self.observer.batch(stage.info, BatchAction.READ, chunk.records, chunk.content)
             for output in stage.outputs:
                 await self._emit(stage, output, chunk.records, delivery)
         await _release(delivery)
@@ -374,9 +371,7 @@ class Runner:
                     self._reject(stage, exc.rejected)
                     stage.stats.records_out += len(delivered)
                     content = sink.take_content()  # the bytes this write produced
-                    if delivered and content is None:
-                        self.observer.batch(stage.info, BatchAction.WRITTEN, delivered)
-                    elif delivered:
+                    if delivered:
                         self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
                 except EngineError as exc:
                     if stage.node.config.on_error is OnError.FAIL:
@@ -387,10 +382,7 @@ class Runner:
                 else:
                     stage.stats.records_out += len(batch)
                     content = sink.take_content()
-                    if content is None:
-                        self.observer.batch(stage.info, BatchAction.WRITTEN, batch)
-                    else:
-                        self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
+                    self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
                 await _release(delivery)
 
     def _component_event(

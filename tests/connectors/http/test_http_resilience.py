@@ -18,6 +18,7 @@ from engine.connectors.http.options import HttpOptions
 from engine.pipeline import compile_file, run
 from engine.records import Record, Rejected
 from engine.resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakerConfig
+from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo
 
 
@@ -27,7 +28,13 @@ class Events:
         self.errors: list[str] = []
 
     def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None: ...
-    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None: ...
+    def batch(
+        self,
+        stage: StageInfo,
+        action: BatchAction,
+        records: Sequence[Record],
+        content: ContentDigest | None = None,
+    ) -> None: ...
     def rejected(
         self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str
     ) -> None: ...

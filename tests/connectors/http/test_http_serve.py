@@ -17,6 +17,7 @@ from http_test_server import free_port
 from engine.cli.serve import serve as serve_command
 from engine.pipeline import compile_file
 from engine.records import Record, Rejected
+from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo
 from engine.serve.app import EngineServer
 
@@ -47,7 +48,13 @@ class Recorder:
         self.events: list[tuple[str, str, dict[str, object]]] = []
 
     def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None: ...
-    def batch(self, stage: StageInfo, action: BatchAction, records: Sequence[Record]) -> None: ...
+    def batch(
+        self,
+        stage: StageInfo,
+        action: BatchAction,
+        records: Sequence[Record],
+        content: ContentDigest | None = None,
+    ) -> None: ...
     def rejected(
         self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str
     ) -> None: ...
