@@ -58,17 +58,11 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-_ANY_KEYS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
-
-
-def _encode(records: Sequence[Any]) -> bytes | bytearray:
+def _encode(records: Sequence[Any]) -> bytearray:
     try:
         return encode_lines(records)
     except TypeError:  # values no codec writes, or non-string keys: described, not refused
-        out = bytearray()
-        for record in records:
-            out += orjson.dumps(record, default=_default, option=_ANY_KEYS)
-        return out
+        return encode_lines(records, _default, non_str_keys=True)
 
 
 def batch_digest(records: Sequence[Any]) -> str:

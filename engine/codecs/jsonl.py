@@ -73,13 +73,21 @@ class JsonlEncoder(Encoder):
         self._count += len(records)
 
 
-def encode_lines(records: Sequence[Any], default: Callable[[Any], Any] = dump_default) -> bytearray:
+def encode_lines(
+    records: Sequence[Any],
+    default: Callable[[Any], Any] = dump_default,
+    *,
+    non_str_keys: bool = False,
+) -> bytearray:
     """Records as JSON Lines: one compact orjson object and a newline each (raises
-    TypeError for a value neither orjson nor ``default`` can encode)."""
+    TypeError for a value neither orjson nor ``default`` can encode, or for a key that is
+    not a string unless ``non_str_keys``)."""
     # Appending each line to one buffer at once is ~10x faster than keeping a list of
     # orjson results for a join (each kept result is a separate heap allocation).
     out = bytearray()
     dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    if non_str_keys:
+        option |= orjson.OPT_NON_STR_KEYS
     for record in records:
         out += dumps(record, default=default, option=option)
     return out
