@@ -108,20 +108,17 @@ def canonical_event(draft: dict[str, Any], *, ordered: bool = False) -> bytes:
                 if key < previous:
                     in_order = False
                 previous = key
-        if (
-            ordered
-            and plain
-            and type(risk) is float
-            and 1e-3 <= risk < 1e15
-            and not risk.is_integer()  # 1.0 is "1" in RFC 8785, "1.0" to orjson
-        ):
+        rendered = _plain_float(risk) if type(risk) is float else _prepare(risk)
+        # The score as orjson writes it is already canonical (not 1.0, which RFC 8785
+        # writes as 1): with keys in order, the draft is encoded as it stands.
+        if ordered and plain and rendered is risk:
             if in_order:
                 return orjson.dumps(draft)
             prepared = dict(draft)
             prepared["details"] = dict(sorted(details.items()))
             return orjson.dumps(prepared)
         prepared = dict(draft)
-        prepared["risk_score"] = _plain_float(risk) if type(risk) is float else _prepare(risk)
+        prepared["risk_score"] = rendered
         if not plain:
             prepared["details"] = _prepare(details)
     except _NeedsReference:
