@@ -174,15 +174,6 @@ class RiskModel:
         known_failed_auth, deletes, static = self._action_facts(action, outcome)
         if failed_auth is None:
             failed_auth = known_failed_auth
-        if not (
-            failed_auth
-            or deletes
-            or static
-            or sensitive
-            or "quantity" in details
-            or (draft.get("category") in _PEOPLE and draft.get("actor") != "engine")
-        ):
-            return out  # most of the runtime's events: nothing can contribute
         if record and failed_auth:
             count = self.record_failed_auth(draft)
             if count >= self.burst_count:
@@ -199,7 +190,11 @@ class RiskModel:
             hour = int(str(draft.get("timestamp", ""))[11:13] or 12)
             if not hours[0] <= hour < hours[1]:
                 out.append(Contribution("off_hours", self.off_hours_weight, f"at {hour:02d}h UTC"))
-        quantity = _number(details.get("quantity")) if isinstance(details, dict) else None
+        quantity = (
+            _number(details["quantity"])
+            if isinstance(details, dict) and "quantity" in details
+            else None
+        )
         if quantity is not None:
             previous = _number(details.get("previous_quantity"))
             change = abs(quantity - previous) if previous is not None else 0.0
