@@ -70,13 +70,33 @@ class Digester:
         self._pool.shutdown(wait=True)
 
 
+class _Stretch:
+    """The bytes passed through a stream since the last ``take``: hashed as they pass."""
+
+    def __init__(self, digester: Digester) -> None:
+        self._digester = digester
+        self._hasher = hashlib.sha256()
+        self._start = 0
+        self.position = 0
+
+    def add(self, data: bytes) -> None:
+        self.position += len(data)
+        self._digester.update(self._hasher, data)
+
+    def take(self, records_jsonl: bool = False) -> ContentDigest:
+        digest = ContentDigest(
+            self._digester.hexdigest(self._hasher), self._start, self.position, records_jsonl
+        )
+        self._hasher = hashlib.sha256()
+        self._start = self.position
+        return digest
+
+
 class _HashingRaw(io.RawIOBase):
     def __init__(self, stream: BinaryIO, digester: Digester) -> None:
         super().__init__()
         self._stream = stream
-        self._digester = digester
-        self.hasher = hashlib.sha256()
-        self.position = 0
+        self.stretch = _Stretch(digester)
 
     @property
     def name(self) -> str:
@@ -90,8 +110,7 @@ class _HashingRaw(io.RawIOBase):
         n = len(data)
         if n:
             buffer[:n] = data
-            self.position += n
-            self._digester.update(self.hasher, data)
+            self.stretch.add(data)
         return n
 
     def close(self) -> None:
@@ -107,16 +126,10 @@ class HashingReader(io.BufferedReader):
     def __init__(self, stream: BinaryIO, digester: Digester, buffer_size: int = 1 << 16) -> None:
         self._raw = _HashingRaw(stream, digester)
         super().__init__(self._raw, buffer_size)
-        self._digester = digester
-        self._start = 0
 
     def take(self) -> ContentDigest:
         """The digest of the bytes read from the file since the last ``take``."""
-        raw = self._raw
-        digest = ContentDigest(self._digester.hexdigest(raw.hasher), self._start, raw.position)
-        raw.hasher = hashlib.sha256()
-        self._start = raw.position
-        return digest
+        return self._raw.stretch.take()
 
 
 class HashingWriter(io.RawIOBase):
@@ -125,10 +138,7 @@ class HashingWriter(io.RawIOBase):
     def __init__(self, stream: BinaryIO, digester: Digester) -> None:
         super().__init__()
         self._stream = stream
-        self._digester = digester
-        self._hasher = hashlib.sha256()
-        self._start = 0
-        self.position = 0
+        self._stretch = _Stretch(digester)
 
     @property
     def name(self) -> str:
@@ -141,8 +151,7 @@ class HashingWriter(io.RawIOBase):
         chunk = bytes(data)
         written = self._stream.write(chunk)
         if chunk:
-            self.position += len(chunk)
-            self._digester.update(self._hasher, chunk)
+            self._stretch.add(chunk)
         return written if written is not None else len(chunk)
 
     def flush(self) -> None:
@@ -150,12 +159,7 @@ class HashingWriter(io.RawIOBase):
 
     def take(self, *, records_jsonl: bool = False) -> ContentDigest:
         """The digest of the bytes written since the last ``take``."""
-        digest = ContentDigest(
-            self._digester.hexdigest(self._hasher), self._start, self.position, records_jsonl
-        )
-        self._hasher = hashlib.sha256()
-        self._start = self.position
-        return digest
+        return self._stretch.take(records_jsonl)
 
     def close(self) -> None:
         if self.closed:
