@@ -121,7 +121,7 @@ def _short(text: str) -> str:
 class AuditObserver:
     """Turns every runtime call into a signed event on the pipeline's chain."""
 
-    # Sources that read bytes hand over the digest of their input (see engine.runtime.digest).
+    # Sources and sinks that move bytes hand over their digest (see engine.runtime.digest).
     wants_content = True
 
     def __init__(

@@ -239,8 +239,9 @@ class AuditTrail:
         """Buffer one event; returns its id. Flushes when ``flush_every`` are waiting.
 
         ``details`` are made JSON-safe and redacted unless ``trusted_details`` (the
-        runtime's own counters and digests, already plain). ``digest`` may be a future
-        (computed off the event loop); it is resolved when the event is sealed.
+        runtime's own counters and digests, already plain). ``digest`` may be a
+        :class:`DigestResult` (hashed off the event loop, or left to the sink that writes
+        the batch); it is resolved when the event is sealed.
         """
         level_text = _LEVEL_TEXT.get(level) or AuditLevel(level).value
         category_text = _CATEGORY_TEXT.get(category) or AuditCategory(category).value
