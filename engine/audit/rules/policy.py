@@ -228,13 +228,12 @@ class CompliancePolicy:
         tags: frozenset[str] = frozenset(),
     ) -> list[CompiledRule]:
         """The acting rules that can fire on events of this kind (computed once per kind)."""
-        if (self.user.version, len(self.user)) != self._version:
-            self.compiled()
+        acting = self.acting()  # rebuilds (and forgets the plans) when the rules changed
         key = (action, outcome, trusted, stamped, tags)
         found = self._plans.get(key)
         if found is None:
             kind = EventKind(*key)
-            found = [c for c in self._acting if c.in_scope(kind)]
+            found = [c for c in acting if c.in_scope(kind)]
             if len(self._plans) < 4096:
                 self._plans[key] = found
         return found
