@@ -18,6 +18,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from itertools import chain
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +30,7 @@ from engine.audit.events import AuditCategory, AuditLevel  # noqa: E402
 from engine.audit.keys import load_public_keys  # noqa: E402
 from engine.audit.schema import metadata  # noqa: E402
 from engine.audit.settings import AuditSettings  # noqa: E402
+from engine.audit.store import SQLITE_PAGE_SIZE, SQLITE_WAL_PAGES  # noqa: E402
 from engine.audit.trail import AuditTrail, open_resources  # noqa: E402
 from engine.audit.verify import verify_store  # noqa: E402
 
@@ -53,20 +55,26 @@ def emit_runtime_event(trail: AuditTrail) -> None:
 
 
 def floor(rows: list[tuple[object, ...]], batch: int) -> tuple[float, float]:
-    """Seconds to insert ``rows`` with bare sqlite3 into the same table (same indexes and
-    pragmas as the store, one transaction per ``batch``), and to read them back."""
+    """Seconds to insert ``rows`` with bare sqlite3 into the same table (same indexes,
+    pragmas and statements of many rows as the store, one transaction per ``batch``), and
+    to read them back."""
     with tempfile.TemporaryDirectory() as tmp:
         db = sqlite3.connect(Path(tmp) / "floor.db", isolation_level=None)
+        db.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA wal_autocheckpoint=10000")
+        db.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_PAGES}")
         db.execute("PRAGMA synchronous=FULL")
         with create_engine(f"sqlite:///{Path(tmp) / 'floor.db'}").begin() as conn:
             metadata.create_all(conn)
-        marks = ",".join("?" * len(rows[0]))
+        marks = f"({','.join('?' * len(rows[0]))})"
+        per = 32_766 // len(rows[0])
         start = time.perf_counter()
         for i in range(0, len(rows), batch):
             db.execute("BEGIN IMMEDIATE")
-            db.executemany(f"INSERT INTO audit_events VALUES ({marks})", rows[i : i + batch])
+            for j in range(i, min(i + batch, len(rows)), per):
+                chunk = rows[j : min(j + per, i + batch, len(rows))]
+                values = ",".join([marks] * len(chunk))
+                db.execute(f"INSERT INTO audit_events VALUES {values}", list(chain(*chunk)))
             db.execute("COMMIT")
         insert = time.perf_counter() - start
         start = time.perf_counter()

@@ -7,7 +7,7 @@ Leaves are hashed as ``SHA-256(0x00 || data)`` and interior nodes as
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "EMPTY_ROOT",
@@ -196,6 +196,22 @@ class CompactRange:
             size >>= 1
         nodes.append(node)
         self.size += 1
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """Add many leaf hashes (:meth:`append` each, without a call per leaf)."""
+        size = self.size
+        nodes = self.nodes
+        pop = nodes.pop
+        push = nodes.append
+        sha256 = _sha256
+        for node in leaves:
+            carry = size
+            while carry & 1:
+                node = sha256(b"\x01" + pop() + node).digest()
+                carry >>= 1
+            push(node)
+            size += 1
+        self.size = size
 
     def root(self) -> bytes:
         """The Merkle tree hash of everything appended so far."""

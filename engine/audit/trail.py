@@ -304,7 +304,8 @@ class AuditTrail:
         producer = self.producer
         ingested = now_text()
         frontier = head.frontier.copy()
-        append_leaf = frontier.append
+        leaves: list[bytes] = []
+        append_leaf = leaves.append
         prev = head.mac
         prev_raw = bytes.fromhex(prev)
         seq = head.seq
@@ -344,6 +345,7 @@ class AuditTrail:
                 )
             )
             prev = mac
+        frontier.extend(leaves)
         return rows, ChainHead(producer, seq, prev, frontier)
 
     def flush(self) -> ChainHead | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from engine.audit.keys import (
     load_public_keys,
 )
 from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore
+from engine.audit.store import SQLITE_PAGE_SIZE, AuditStore
 from engine.audit.trail import open_resources
 from engine.audit.verify import verify_store
 
@@ -72,6 +73,28 @@ def test_store_failure_during_append_raises(workspace: Path) -> None:
         with pytest.raises(AuditStoreError, match=r"audit store sqlite:///.*audit\.db"):
             trail.flush()
         assert trail.pending == 1  # nothing was dropped silently
+    finally:
+        res.close()
+
+
+def test_one_flush_larger_than_a_statement_lands_whole(workspace: Path) -> None:
+    # SQLite binds at most 32,766 parameters per statement: a batch of 5,000 events is
+    # inserted as several statements of many rows, in one transaction, in order.
+    res = open_resources(AuditSettings(flush_every=100_000), workspace)
+    try:
+        ids = fill(res.trail("pipeline:big"), 5_000)
+        stored = list(res.store.iter_chain("pipeline:big"))
+        assert [e.seq for e in stored] == list(range(1, 5_001))
+        assert [e.event_id for e in stored] == ids
+        report = verify_store(
+            res.store,
+            res.keyring,
+            checkpoint_paths=[res.checkpoint_dir],
+            public_keys=load_public_keys(workspace),
+        )
+        assert report.ok and report.events == 5_000, report.to_dict()
+        with sqlite3.connect(workspace / "audit.db") as db:
+            assert db.execute("PRAGMA page_size").fetchone() == (SQLITE_PAGE_SIZE,)
     finally:
         res.close()
 
