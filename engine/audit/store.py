@@ -13,7 +13,6 @@ writes nothing and reads an older store as it is. A store newer than this code i
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -38,7 +37,7 @@ from sqlalchemy.sql import ColumnElement
 
 from engine.audit.errors import AuditStoreError
 from engine.audit.events import GENESIS_MAC, format_time
-from engine.audit.merkle import CompactRange
+from engine.audit.merkle import CompactRange, leaf_hash
 from engine.audit.schema import (
     EVENT_COLUMNS,
     ROW_FIELDS,
@@ -353,7 +352,7 @@ class AuditStore:
                         .order_by(c.seq)
                     ):
                         data = body if isinstance(body, bytes) else bytes(body)
-                        frontier.append(hashlib.sha256(b"\x00" + data).digest())
+                        frontier.append(leaf_hash(data))
                         mac = row_mac
                     if frontier.size != through:
                         raise AuditStoreError(

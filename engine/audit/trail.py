@@ -8,7 +8,6 @@ and on :meth:`AuditTrail.close`.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import os
@@ -32,6 +31,7 @@ from engine.audit.keys import (
     load_keyring,
     load_signing_key,
 )
+from engine.audit.merkle import LEAF_PREFIX
 from engine.audit.redact import redact
 from engine.audit.risk import risk_score
 from engine.audit.schema import ChainHead, PruneAnchor
@@ -71,9 +71,11 @@ class DigestResult(Protocol):
 _clock: list[Any] = [-1, ""]
 
 
-def now_text() -> str:
-    """The current UTC time as :func:`format_time` renders it, cheaply (cached per second)."""
-    ns = time.time_ns()
+def now_text(ns: int | None = None) -> str:
+    """The current UTC time (or ``ns``, nanoseconds since the epoch) as :func:`format_time`
+    renders it, cheaply (cached per second)."""
+    if ns is None:
+        ns = time.time_ns()
     second = ns // 1_000_000_000
     if _clock[0] != second:
         moment = datetime.fromtimestamp(second, UTC)
@@ -93,13 +95,16 @@ _reset_ids()
 os.register_at_fork(after_in_child=_reset_ids)
 
 
-def new_event_id() -> str:
-    """32 hex digits: milliseconds since the epoch, 48 random bits drawn once per process,
-    then a 32-bit counter (ordered, like UUIDv7, and unique without a system call each).
+def new_event_id(ns: int | None = None) -> str:
+    """32 hex digits: milliseconds since the epoch (now, or ``ns`` nanoseconds), 48 random
+    bits drawn once per process, then a 32-bit counter (ordered, like UUIDv7, and unique
+    without a system call each).
 
     Time-ordered ids keep the unique index append-mostly, which makes inserts cheaper.
     """
-    return f"{time.time_ns() // 1_000_000:012x}{_ids[0]}{next(_ids[1]) & 0xFFFFFFFF:08x}"
+    if ns is None:
+        ns = time.time_ns()
+    return f"{ns // 1_000_000:012x}{_ids[0]}{next(_ids[1]) & 0xFFFFFFFF:08x}"
 
 
 def json_safe(value: Any) -> Any:
@@ -252,6 +257,8 @@ class AuditTrail:
                 if trusted_details
                 else redact(json_safe(dict(details)), self.mask_fields)
             )
+        ns = time.time_ns()
+        event_id = new_event_id(ns)
         # Keys in sorted order (the canonical order): the body is encoded without sorting.
         # The trail's own fields are filled in when the event is sealed.
         draft = {
@@ -260,7 +267,7 @@ class AuditTrail:
             "category": category_text,
             "details": clean,
             "digest": digest,
-            "event_id": new_event_id(),
+            "event_id": event_id,
             "host": host,
             "ingested_at": None,
             "ip_address": ip_address,
@@ -276,7 +283,7 @@ class AuditTrail:
             "run_id": run_id,
             "seq": None,
             "stage": stage,
-            "timestamp": format_time(timestamp) if timestamp else now_text(),
+            "timestamp": format_time(timestamp) if timestamp else now_text(ns),
             "user_id": user_id,
         }
         policy = self.policy
@@ -296,7 +303,7 @@ class AuditTrail:
             policy.follow_up(self, draft, hits)
         if len(self._pending) >= self.flush_every:
             self.flush()
-        return str(draft["event_id"])
+        return event_id
 
     def _seal(self, head: ChainHead) -> tuple[list[tuple[Any, ...]], ChainHead]:
         mac_of = hmac_sha256(self.keyring.current)
@@ -310,7 +317,7 @@ class AuditTrail:
         prev_raw = bytes.fromhex(prev)
         seq = head.seq
         rows: list[tuple[Any, ...]] = []
-        sha256 = hashlib.sha256
+        leaf_state = LEAF_PREFIX.copy
         for draft in self._pending:
             seq += 1
             pending_digest = draft["digest"]
@@ -324,7 +331,9 @@ class AuditTrail:
             body = canonical_event(draft, ordered=True)
             prev_raw = mac_of(prev_raw + body)
             mac = prev_raw.hex()
-            append_leaf(sha256(b"\x00" + body).digest())
+            leaf = leaf_state()
+            leaf.update(body)
+            append_leaf(leaf.digest())
             # In ROW_FIELDS order (the table's columns).
             rows.append(
                 (

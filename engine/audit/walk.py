@@ -7,7 +7,6 @@ sequence number into segments walked by forked worker processes, one per core
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import operator
 import os
@@ -31,7 +30,7 @@ from engine.audit.findings import (
     describe_event,
 )
 from engine.audit.keys import HmacKeyring, hmac_sha256
-from engine.audit.merkle import CompactRange
+from engine.audit.merkle import LEAF_PREFIX, CompactRange
 from engine.audit.schema import INDEXED_FIELDS, PruneAnchor
 from engine.audit.store import AuditStore
 from engine.audit.trail import RETENTION_ACTION
@@ -118,7 +117,7 @@ class ChainWalk:
         next_cp = pending_cps[self.cp_index].tree_size if self.cp_index < len(pending_cps) else -1
         seen_gaps = self.seen_gaps
         seen = self.seen
-        sha256 = hashlib.sha256
+        leaf_state = LEAF_PREFIX.copy
         fromhex = bytes.fromhex
         loads = orjson.loads
         macs_for = self._macs
@@ -223,7 +222,9 @@ class ChainWalk:
             if seq > last_seq:
                 last_seq = seq
 
-            leaf = sha256(b"\x00" + body).digest()
+            hashing = leaf_state()
+            hashing.update(body)
+            leaf = hashing.digest()
             if leaves is not None:
                 leaves += leaf
                 leaf_seq(seq)
