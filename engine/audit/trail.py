@@ -68,31 +68,47 @@ class DigestResult(Protocol):
     def result(self) -> str: ...
 
 
-_clock: list[Any] = [-1, ""]
-
-
-def now_text(ns: int | None = None) -> str:
-    """The current UTC time (or ``ns``, nanoseconds since the epoch) as :func:`format_time`
-    renders it, cheaply (cached per second)."""
-    if ns is None:
-        ns = time.time_ns()
-    second = ns // 1_000_000_000
-    if _clock[0] != second:
-        moment = datetime.fromtimestamp(second, UTC)
-        _clock[0] = second
-        _clock[1] = moment.strftime("%Y-%m-%dT%H:%M:%S.")
-    return f"{_clock[1]}{(ns // 1000) % 1_000_000:06d}Z"
-
-
+# Event ids and times are rendered from parts cached per millisecond and per 256 ids, and
+# lookup tables for the rest: formatting integers costs more than the rest of an event's
+# bookkeeping, and a busy trail stamps dozens of events each millisecond.
+_HEX2 = [f"{i:02x}" for i in range(256)]
+_DEC3 = [f"{i:03d}" for i in range(1000)]
+# [millisecond, its id prefix, its time prefix, second, its time prefix]
+_stamp: list[Any] = [-1, "", "", -1, ""]
+# [random id part, counter, counter >> 8, its 6 hex digits]
 _ids: list[Any] = []
 
 
 def _reset_ids() -> None:
-    _ids[:] = [os.urandom(6).hex(), itertools.count(int.from_bytes(os.urandom(3)))]
+    _ids[:] = [os.urandom(6).hex(), itertools.count(int.from_bytes(os.urandom(3))), -1, ""]
+    _stamp[0] = -1  # the id prefix holds the random part
 
 
 _reset_ids()
 os.register_at_fork(after_in_child=_reset_ids)
+
+
+def _millisecond(ms: int) -> None:
+    stamp = _stamp
+    second = ms // 1000
+    if stamp[3] != second:
+        stamp[3] = second
+        stamp[4] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+    stamp[0] = ms
+    stamp[1] = f"{ms:012x}{_ids[0]}"
+    stamp[2] = stamp[4] + _DEC3[ms % 1000]
+
+
+def now_text(ns: int | None = None) -> str:
+    """The current UTC time (or ``ns``, nanoseconds since the epoch) as :func:`format_time`
+    renders it, cheaply."""
+    if ns is None:
+        ns = time.time_ns()
+    us = ns // 1000
+    ms = us // 1000
+    if _stamp[0] != ms:
+        _millisecond(ms)
+    return _stamp[2] + _DEC3[us % 1000] + "Z"
 
 
 def new_event_id(ns: int | None = None) -> str:
@@ -104,7 +120,16 @@ def new_event_id(ns: int | None = None) -> str:
     """
     if ns is None:
         ns = time.time_ns()
-    return f"{ns // 1_000_000:012x}{_ids[0]}{next(_ids[1]) & 0xFFFFFFFF:08x}"
+    ms = ns // 1_000_000
+    if _stamp[0] != ms:
+        _millisecond(ms)
+    ids = _ids
+    n = next(ids[1]) & 0xFFFFFFFF
+    high = n >> 8
+    if ids[2] != high:
+        ids[2] = high
+        ids[3] = f"{high:06x}"
+    return _stamp[1] + ids[3] + _HEX2[n & 0xFF]
 
 
 def json_safe(value: Any) -> Any:
