@@ -108,7 +108,8 @@ def now_text(ns: int | None = None) -> str:
     ms = us // 1000
     if _stamp[0] != ms:
         _millisecond(ms)
-    return _stamp[2] + _DEC3[us % 1000] + "Z"
+    text: str = _stamp[2] + _DEC3[us % 1000] + "Z"
+    return text
 
 
 def new_event_id(ns: int | None = None) -> str:
@@ -129,7 +130,8 @@ def new_event_id(ns: int | None = None) -> str:
     if ids[2] != high:
         ids[2] = high
         ids[3] = f"{high:06x}"
-    return _stamp[1] + ids[3] + _HEX2[n & 0xFF]
+    event_id: str = _stamp[1] + ids[3] + _HEX2[n & 0xFF]
+    return event_id
 
 
 def json_safe(value: Any) -> Any:
