@@ -6,13 +6,12 @@ statistics); components only read, transform or write.
 
 from __future__ import annotations
 
-import gc
 import getpass
 import socket
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -41,6 +40,7 @@ from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.runtime.deadletter import DeadLetters
 from engine.runtime.digest import Digester
+from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
     BatchAction,
     NullObserver,
@@ -57,7 +57,6 @@ from engine.workspace import base_dir_of
 __all__ = ["RunOptions", "Runner"]
 
 CHANNEL_BUFFER = 4
-GC_THRESHOLD = 50_000
 CLEANUP_DEADLINE = 30.0
 
 SourceFactory = Callable[[Node, ComponentContext], Source[Any]]
@@ -199,7 +198,7 @@ class Runner:
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> RunSummary:
-        with _gc_tuned():
+        with gc_tuned():
             return await self._run()
 
     async def _run(self) -> RunSummary:
@@ -466,25 +465,6 @@ class _CaptureSink(Sink[Any]):
 
     async def write(self, batch: Batch) -> None:
         self.into.extend(batch)
-
-
-@contextmanager
-def _gc_tuned() -> Iterator[None]:
-    """Cheaper garbage collection while records flow.
-
-    Records are plain dicts without cycles, yet each one allocated counts towards a collection,
-    and every full collection walks every object the process has imported. Freezing what exists
-    before the run and collecting the young generation less often cuts that work; the previous
-    settings come back afterwards.
-    """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def _as_run_error(stage: _Stage, exc: BaseException) -> RunError:
