@@ -15,7 +15,6 @@ import getpass
 import hashlib
 import socket
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -79,9 +78,9 @@ class _Deferred:
 
     def __init__(self, records: Sequence[Any]) -> None:
         self.records: Sequence[Any] | None = records
-        self.value: str | Future[str] | None = None
+        self.value: str | None = None
 
-    def resolve(self, value: str | Future[str]) -> None:
+    def resolve(self, value: str) -> None:
         self.value = value
         self.records = None
 
@@ -89,9 +88,8 @@ class _Deferred:
         if self.value is None:
             assert self.records is not None
             self.resolve(batch_digest(self.records))
-        value = self.value
-        assert value is not None
-        return value if isinstance(value, str) else value.result()
+        assert self.value is not None
+        return self.value
 
 
 # Batches whose digest waits for their sink; older ones are computed (bounded memory).

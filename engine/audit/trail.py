@@ -63,7 +63,7 @@ _OUTCOME_TEXT = {o: o.value for o in Outcome}
 
 
 class DigestResult(Protocol):
-    """A digest computed elsewhere (a future, or a deferred one): resolved at sealing."""
+    """A digest computed later (one a sink will hand over, say): resolved at sealing."""
 
     def result(self) -> str: ...
 
@@ -272,8 +272,8 @@ class AuditTrail:
 
         ``details`` are made JSON-safe and redacted unless ``trusted_details`` (the
         runtime's own counters and digests, already plain). ``digest`` may be a
-        :class:`DigestResult` (hashed off the event loop, or left to the sink that writes
-        the batch); it is resolved when the event is sealed.
+        :class:`DigestResult` (left to the sink that writes the batch); it is resolved when
+        the event is sealed.
         """
         level_text = _LEVEL_TEXT.get(level) or AuditLevel(level).value
         category_text = _CATEGORY_TEXT.get(category) or AuditCategory(category).value
