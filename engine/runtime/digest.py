@@ -57,7 +57,7 @@ class _Stretch:
         self._start = 0
         self.position = 0
 
-    def add(self, data: bytes) -> None:
+    def add(self, data: bytes | memoryview) -> None:
         self.position += len(data)
         self._hasher.update(data)
 
@@ -82,11 +82,15 @@ class _HashingRaw(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buffer))
-        n = len(data)
-        if n:
+        fill = getattr(self._stream, "readinto", None)
+        if fill is not None:  # straight into the buffer: no copy
+            n = fill(buffer) or 0
+        else:
+            data = self._stream.read(len(buffer))
+            n = len(data)
             buffer[:n] = data
-            self.stretch.add(data)
+        if n:
+            self.stretch.add(buffer[:n])
         return n
 
     def close(self) -> None:

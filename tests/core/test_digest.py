@@ -47,3 +47,25 @@ def test_writer_digests_what_reaches_the_stream() -> None:
     assert (second.start, second.end, second.records_jsonl) == (12, 25, False)
     assert first.digest == hashlib.sha256(b"first batch\n").hexdigest()
     assert second.digest == hashlib.sha256(b"second batch\n").hexdigest()
+
+
+class _ReadOnly:
+    """A stream with ``read`` alone (no ``readinto``), as some connectors hand over."""
+
+    def __init__(self, data: bytes) -> None:
+        self._inner = io.BytesIO(data)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._inner.read(min(n, 777) if n > 0 else n)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_reader_digests_a_stream_without_readinto() -> None:
+    data = os.urandom(100_000)
+    reader = Digester().reader(_ReadOnly(data))  # type: ignore[arg-type]
+    assert reader.read() == data
+    part = reader.take()
+    assert (part.start, part.end) == (0, len(data))
+    assert part.digest == hashlib.sha256(data).hexdigest()
