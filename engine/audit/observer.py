@@ -1,8 +1,8 @@
 """The runtime's audit hook: a :class:`~engine.runtime.observer.RunObserver` that signs events.
 
 One chain per pipeline (producer ``pipeline:<name>``). A batch's digest is the SHA-256
-of the bytes a file source read or a file sink wrote for it, hashed on a background
-thread (the event's details give the byte range); other batches are digested as their
+of the bytes a file source read or a file sink wrote for it, hashed as they pass (the
+event's details give the byte range); other batches are digested as their
 records in JSON Lines, the bytes a JSON Lines file sink writes, so a transform's batch
 takes the digest of the sink that writes it. Events are buffered and appended in
 batches (``[audit] flush_every``). A store failure raises, which fails the run (fail
@@ -244,7 +244,7 @@ class AuditObserver:
         if content is None:
             digest = self._digest(records)
         else:
-            # The digest of the bytes read or written for this batch, hashed off the loop.
+            # The digest of the bytes read or written for this batch.
             if action is BatchAction.WRITTEN:
                 self._written(records, content)
             where = "input_bytes" if action is BatchAction.READ else "output_bytes"

@@ -45,9 +45,6 @@ class Digester:
         """``stream`` as a writer whose every byte written is hashed."""
         return HashingWriter(stream)
 
-    def close(self) -> None:
-        """Nothing to release (kept so a run closes what it opened)."""
-
 
 class _Stretch:
     """The bytes passed through a stream since the last ``take``: hashed as they pass."""

@@ -117,7 +117,8 @@ class Runner:
         self.plan = plan
         self.options = options
         self.observer = options.observer
-        # Input digests for observers that record them (the audit trail), off the loop.
+        # Digests of the bytes sources read and sinks write, for observers that record
+        # them (the audit trail).
         self._digester = Digester() if getattr(self.observer, "wants_content", False) else None
         self.captured: dict[str, Batch] = {}  # dry runs: what each sink would receive
         self._stages: dict[str, _Stage] = {}
@@ -236,8 +237,6 @@ class Runner:
             self.dead_letters.close()
             if self._state is not None:
                 self._state.close()
-            if self._digester is not None:
-                self._digester.close()
         summary = RunSummary(
             run_id=self.options.run_id,
             pipeline=self.plan.name,

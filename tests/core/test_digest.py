@@ -12,15 +12,11 @@ from engine.runtime.digest import Digester
 
 def test_reader_digests_each_stretch_and_covers_the_stream() -> None:
     data = os.urandom(1_000_003)
-    digester = Digester()
-    try:
-        reader = digester.reader(io.BytesIO(data))
-        taken = []
-        while reader.read(150_000):
-            taken.append(reader.take())
+    reader = Digester().reader(io.BytesIO(data))
+    taken = []
+    while reader.read(150_000):
         taken.append(reader.take())
-    finally:
-        digester.close()
+    taken.append(reader.take())
     assert taken[0].start == 0 and taken[-1].end == len(data)
     for before, after in itertools.pairwise(taken):
         assert after.start == before.end
@@ -31,17 +27,13 @@ def test_reader_digests_each_stretch_and_covers_the_stream() -> None:
 
 def test_writer_digests_what_reaches_the_stream() -> None:
     sink = io.BytesIO()
-    digester = Digester()
-    try:
-        writer = digester.writer(sink)
-        writer.write(b"first batch\n")
-        first = writer.take(records_jsonl=True)
-        writer.write(bytearray(b"second "))
-        writer.write(memoryview(b"batch\n"))
-        second = writer.take()
-        writer.flush()
-    finally:
-        digester.close()
+    writer = Digester().writer(sink)
+    writer.write(b"first batch\n")
+    first = writer.take(records_jsonl=True)
+    writer.write(bytearray(b"second "))
+    writer.write(memoryview(b"batch\n"))
+    second = writer.take()
+    writer.flush()
     assert sink.getvalue() == b"first batch\nsecond batch\n"
     assert (first.start, first.end, first.records_jsonl) == (0, 12, True)
     assert (second.start, second.end, second.records_jsonl) == (12, 25, False)
