@@ -7,7 +7,7 @@ Leaves are hashed as ``SHA-256(0x00 || data)`` and interior nodes as
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 __all__ = [
     "EMPTY_ROOT",
@@ -26,20 +26,20 @@ __all__ = [
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 # SHA-256 after the leaf and the node prefix. Copying one of these costs a fifth less than
 # constructing a hash object, which OpenSSL 3 looks up by name every time.
-LEAF_PREFIX = hashlib.sha256(b"\x00")
-NODE_PREFIX = hashlib.sha256(b"\x01")
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
+_NODE_PREFIX = hashlib.sha256(b"\x01")
 
 
 def leaf_hash(data: bytes) -> bytes:
     """Hash of one leaf: SHA-256(0x00 || data)."""
-    h = LEAF_PREFIX.copy()
+    h = _LEAF_PREFIX.copy()
     h.update(data)
     return h.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """Hash of an interior node: SHA-256(0x01 || left || right)."""
-    h = NODE_PREFIX.copy()
+    h = _NODE_PREFIX.copy()
     h.update(left + right)
     return h.digest()
 
@@ -203,24 +203,6 @@ class CompactRange:
             size >>= 1
         nodes.append(node)
         self.size += 1
-
-    def extend(self, leaves: Iterable[bytes]) -> None:
-        """Add many leaf hashes (:meth:`append` each, without a call per leaf)."""
-        size = self.size
-        nodes = self.nodes
-        pop = nodes.pop
-        push = nodes.append
-        node_state = NODE_PREFIX.copy
-        for node in leaves:
-            carry = size
-            while carry & 1:
-                h = node_state()
-                h.update(pop() + node)
-                node = h.digest()
-                carry >>= 1
-            push(node)
-            size += 1
-        self.size = size
 
     def root(self) -> bytes:
         """The Merkle tree hash of everything appended so far."""

@@ -31,7 +31,7 @@ from engine.audit.keys import (
     load_keyring,
     load_signing_key,
 )
-from engine.audit.merkle import LEAF_PREFIX
+from engine.audit.merkle import leaf_hash
 from engine.audit.redact import redact
 from engine.audit.risk import risk_score
 from engine.audit.schema import ChainHead, PruneAnchor
@@ -338,13 +338,11 @@ class AuditTrail:
         producer = self.producer
         ingested = now_text()
         frontier = head.frontier.copy()
-        leaves: list[bytes] = []
-        append_leaf = leaves.append
+        append_leaf = frontier.append
         prev = head.mac
         prev_raw = bytes.fromhex(prev)
         seq = head.seq
         rows: list[tuple[Any, ...]] = []
-        leaf_state = LEAF_PREFIX.copy
         for draft in self._pending:
             seq += 1
             pending_digest = draft["digest"]
@@ -358,9 +356,7 @@ class AuditTrail:
             body = canonical_event(draft, ordered=True)
             prev_raw = mac_of(prev_raw + body)
             mac = prev_raw.hex()
-            leaf = leaf_state()
-            leaf.update(body)
-            append_leaf(leaf.digest())
+            append_leaf(leaf_hash(body))
             # In ROW_FIELDS order (the table's columns).
             rows.append(
                 (
@@ -381,7 +377,6 @@ class AuditTrail:
                 )
             )
             prev = mac
-        frontier.extend(leaves)
         return rows, ChainHead(producer, seq, prev, frontier)
 
     def flush(self) -> ChainHead | None:

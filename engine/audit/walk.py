@@ -30,7 +30,7 @@ from engine.audit.findings import (
     describe_event,
 )
 from engine.audit.keys import HmacKeyring, hmac_sha256
-from engine.audit.merkle import LEAF_PREFIX, CompactRange
+from engine.audit.merkle import CompactRange, leaf_hash
 from engine.audit.schema import INDEXED_FIELDS, PruneAnchor
 from engine.audit.store import AuditStore
 from engine.audit.trail import RETENTION_ACTION
@@ -117,7 +117,6 @@ class ChainWalk:
         next_cp = pending_cps[self.cp_index].tree_size if self.cp_index < len(pending_cps) else -1
         seen_gaps = self.seen_gaps
         seen = self.seen
-        leaf_state = LEAF_PREFIX.copy
         fromhex = bytes.fromhex
         loads = orjson.loads
         macs_for = self._macs
@@ -222,9 +221,7 @@ class ChainWalk:
             if seq > last_seq:
                 last_seq = seq
 
-            hashing = leaf_state()
-            hashing.update(body)
-            leaf = hashing.digest()
+            leaf = leaf_hash(body)
             if leaves is not None:
                 leaves += leaf
                 leaf_seq(seq)

@@ -156,18 +156,6 @@ def test_compact_range_matches_roots(size: int) -> None:
     assert restored.root() == ROOTS[size - 1]
 
 
-@pytest.mark.parametrize("size", range(1, 9))
-@pytest.mark.parametrize("first", [0, 1, 3])
-def test_compact_range_extend_matches_roots(size: int, first: int) -> None:
-    # Extending a range that already holds leaves (an odd, then a non-power-of-two count)
-    # must carry the existing nodes exactly as appending one by one does.
-    compact = CompactRange()
-    compact.extend(leaf_hash(x) for x in LEAVES[: min(first, size)])
-    compact.extend([leaf_hash(x) for x in LEAVES[min(first, size) : size]])
-    assert compact.size == size
-    assert compact.root() == ROOTS[size - 1]
-
-
 @pytest.mark.parametrize(("leaf", "size", "proof"), INCLUSION)
 def test_inclusion_vectors(leaf: int, size: int, proof: list[bytes]) -> None:
     hashes = [leaf_hash(x) for x in LEAVES[:size]]
