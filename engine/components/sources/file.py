@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import anyio
 from pydantic import Field
@@ -62,15 +62,12 @@ class FileSource(Source[FileSourceConfig]):
             except OSError as exc:
                 raise PermanentError(f"cannot open {path}: {exc.strerror or exc}") from None
             digester = self.context.digester
-            if digester is None:
-                with stream:
-                    for chunk in codec.decode(stream, source=str(path), batch_size=size):
-                        yield chunk
-                        await anyio.lowlevel.checkpoint()
-                continue
-            with digester.reader(stream) as hashed:
-                for chunk in codec.decode(hashed, source=str(path), batch_size=size):
-                    chunk.content = hashed.take()
+            hashed = digester.reader(stream) if digester is not None else None
+            readable: BinaryIO = hashed if hashed is not None else stream
+            with readable:
+                for chunk in codec.decode(readable, source=str(path), batch_size=size):
+                    if hashed is not None:
+                        chunk.content = hashed.take()
                     yield chunk
                     await anyio.lowlevel.checkpoint()
 
