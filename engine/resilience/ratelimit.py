@@ -12,7 +12,7 @@ import math
 import os
 import re
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Protocol
 
 import anyio
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -28,6 +28,7 @@ __all__ = [
     "RateLimitSpecField",
     "RateLimiter",
     "RedisTokenBucket",
+    "Reservation",
     "build_limiter",
     "parse_rate",
 ]
@@ -121,6 +122,17 @@ RateLimitSpecField = Annotated[
 ]
 
 
+class Reservation(NamedTuple):
+    """A bucket's decision: taken at ``at`` (the bucket's clock), usable ``wait`` seconds later."""
+
+    at: float
+    wait: float
+
+    @property
+    def due(self) -> float:
+        return self.at + self.wait
+
+
 class RateLimiter(Protocol):
     async def acquire(self) -> None:
         """Wait until one call may go."""
@@ -140,11 +152,15 @@ class LocalTokenBucket:
 
     def reserve(self, n: float = 1.0) -> float:
         """Take ``n`` tokens now; return how long to wait before using them."""
+        return self.schedule(n).wait
+
+    def schedule(self, n: float = 1.0) -> Reservation:
+        """Take ``n`` tokens now; return when, on this bucket's clock, they may be used."""
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
         self._tokens -= n
-        return max(0.0, -self._tokens / self.rate)
+        return Reservation(now, max(0.0, -self._tokens / self.rate))
 
     async def acquire(self) -> None:
         wait = self.reserve()
@@ -156,8 +172,8 @@ class LocalTokenBucket:
 
 
 # Runs atomically in Redis, timed by the Redis server's clock so processes on hosts with
-# different clocks still share one bucket. Returns the wait in seconds as a string (Lua
-# numbers returned to Redis are truncated to integers).
+# different clocks still share one bucket. Returns the server time (seconds, microseconds) and
+# the wait in seconds as a string (Lua numbers returned to Redis are truncated to integers).
 _LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -173,13 +189,15 @@ if tokens == nil or ts == nil then
 end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 tokens = tokens - n
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+-- tostring keeps 14 digits, which rounds epoch seconds to 0.1 ms: a drift every call
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%.6f', now))
 local idle = (burst - tokens) / rate
 redis.call('PEXPIRE', KEYS[1], math.ceil(idle * 1000) + 1000)
-if tokens >= 0 then
-  return '0'
+local wait = 0
+if tokens < 0 then
+  wait = -tokens / rate
 end
-return tostring(-tokens / rate)
+return {t[1], t[2], string.format('%.17g', wait)}
 """
 
 
@@ -196,17 +214,24 @@ class RedisTokenBucket:
         self._script = self._redis.register_script(_LUA)
 
     async def reserve(self) -> float:
+        """Take a token now; return how long to wait before using it."""
+        return (await self.schedule()).wait
+
+    async def schedule(self) -> Reservation:
+        """Take a token now; return when, on the Redis server's clock, it may be used."""
         from redis.exceptions import RedisError
 
         try:
-            raw = await self._script(keys=[self.key], args=[self.rate, self.burst, 1])
+            seconds, micros, wait = await self._script(
+                keys=[self.key], args=[self.rate, self.burst, 1]
+            )
         except RedisError as exc:
             # The limit is a contract with the endpoint: without Redis, wait and retry rather
             # than overrun it from every process at once.
             raise TransientError(
                 f"rate limiter: Redis unavailable ({type(exc).__name__})"
             ) from None
-        return float(raw.decode() if isinstance(raw, bytes) else raw)
+        return Reservation(int(seconds) + int(micros) / 1e6, float(wait))
 
     async def acquire(self) -> None:
         wait = await self.reserve()
