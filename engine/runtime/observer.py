@@ -74,6 +74,15 @@ class RunSummary:
     stages: dict[str, StageStats] = field(default_factory=dict)
     error: str | None = None
     dead_letters: int = 0
+    #: stopped by a signal before its input ran out (then ``ok`` is false)
+    interrupted: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """``success``, ``interrupted`` or ``failure``: the word summaries and the trail use."""
+        if self.interrupted:
+            return "interrupted"
+        return "success" if self.ok else "failure"
 
 
 class RunObserver(Protocol):
@@ -100,6 +109,11 @@ class RunObserver(Protocol):
     def component_event(
         self, stage: StageInfo, action: str, level: str, details: Mapping[str, object]
     ) -> None: ...
+
+    def flush(self) -> None:
+        """Make every event observed so far durable in the store. The runtime calls this
+        before it acknowledges input, commits a cursor or publishes output, so the trail
+        describes a delivery before the fact."""
 
     def run_finished(self, run: RunInfo, summary: RunSummary) -> None: ...
 
@@ -130,6 +144,9 @@ class NullObserver:
     def component_event(
         self, stage: StageInfo, action: str, level: str, details: Mapping[str, object]
     ) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
