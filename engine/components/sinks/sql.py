@@ -1,4 +1,11 @@
-"""``sql`` sink: insert or upsert records into a table, one transaction per batch."""
+"""``sql`` sink: insert or upsert records into a table, one transaction per batch.
+
+Values are converted to the form of their column's type (:mod:`engine.connectors.sql.values`).
+A record the database refuses (a bad value, a constraint) is a record-level error: under
+``on_error = "skip"`` or ``"dead_letter"`` the batch is written again row by row, in one
+transaction with a savepoint per row, so the other records are written and each refused one
+is routed with its reason; under ``"fail"`` the batch is rolled back whole.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,16 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from engine.components.base import Sink, SinkConfig
-from engine.errors import PermanentError
-from engine.records import Batch
+from engine.components.base import OnError, Sink, SinkConfig
+from engine.errors import PartialWriteError, PermanentError
+from engine.records import Batch, Record, Rejected
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
     from sqlalchemy.sql.dml import Insert
 
     from engine.registry import Registry
@@ -100,6 +109,13 @@ class SqlSink(Sink[SqlSinkConfig]):
                 f"its columns: {', '.join(sorted(self._columns))}"
             )
         self._dialect = engine.dialect.name
+        from engine.connectors.sql.values import converter
+
+        self._converters: dict[str, Callable[[Any], Any]] = {}
+        for col in self._table.c:
+            convert = converter(col)
+            if convert is not None:
+                self._converters[col.key] = convert
 
     async def check(self) -> None:
         from engine.connectors.sql.database import probe
@@ -121,8 +137,10 @@ class SqlSink(Sink[SqlSinkConfig]):
             self._statements[columns] = stmt
         return stmt
 
-    def rows(self, batch: Batch) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
-        """The columns written and one parameter dict per record (values are bound)."""
+    def rows(
+        self, batch: Batch
+    ) -> tuple[tuple[str, ...], list[tuple[int, Record, dict[str, Any]]], list[Rejected]]:
+        """The columns written, each record with its bound values, and the records refused."""
         table_cols = self._columns
         if self.config.columns is not None:
             cols = tuple(self.config.columns)
@@ -142,21 +160,96 @@ class SqlSink(Sink[SqlSinkConfig]):
             raise PermanentError(f"upsert key column(s) {missing} missing from the records")
         if not cols:
             raise PermanentError(f"no record field matches a column of {self.config.table}")
-        return cols, [{c: r.get(c) for c in cols} for r in batch]
+        convert = [(c, self._converters.get(c)) for c in cols]
+        rows: list[tuple[int, Record, dict[str, Any]]] = []
+        refused: list[Rejected] = []
+        for index, record in enumerate(batch):
+            values: dict[str, Any] = {}
+            for name, fn in convert:
+                value = record.get(name)
+                if value is not None and fn is not None:
+                    try:
+                        value = fn(value)
+                    except ValueError as exc:
+                        column = self._table.c[name] if self._table is not None else None
+                        kind = column.type if column is not None else "?"
+                        refused.append(
+                            Rejected(
+                                record,
+                                f"{self.config.table}.{name} ({kind}): {exc}",
+                                f"record {index + 1} of the batch",
+                            )
+                        )
+                        break
+                values[name] = value
+            else:
+                rows.append((index, record, values))
+        return cols, rows, refused
 
     async def write(self, batch: Batch) -> None:
         if not batch:
             return
-        from engine.connectors.sql.errors import map_sql_error
+        from engine.connectors.sql.errors import SqlDataError, map_sql_error
 
         assert self._engine is not None, "open() first"
-        cols, rows = self.rows(batch)
+        cols, rows, refused = self.rows(batch)
+        # on_error = "fail": a bad record fails the batch whole, nothing of it is written
+        per_record = self.config.on_error is not OnError.FAIL
+        if refused and not per_record:
+            first = refused[0]
+            raise PermanentError(f"{first.location}: {first.reason}")
         stmt = self._statement(cols)
+        if rows:
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(stmt, [values for _, _, values in rows])
+            except Exception as exc:
+                error = map_sql_error(exc, action=f"sql sink: write {len(rows)} rows")
+                if not isinstance(error, SqlDataError) or not per_record:
+                    raise error from None
+                refused += await self._write_each(stmt, rows)
+        if refused:
+            first = refused[0]
+            raise PartialWriteError(
+                f"{len(refused)} of {len(batch)} records refused: {first.location}: {first.reason}",
+                refused,
+            )
+
+    async def _write_each(
+        self, stmt: Insert, rows: list[tuple[int, Record, dict[str, Any]]]
+    ) -> list[Rejected]:
+        """Row by row, a savepoint each: the refused rows, with the database's reason."""
+        from engine.connectors.sql.errors import SqlDataError, map_sql_error
+
+        assert self._engine is not None
+        refused: list[Rejected] = []
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(stmt, rows)
+                for index, record, values in rows:
+                    reason = await self._write_one(conn, stmt, values)
+                    if reason is not None:
+                        location = f"record {index + 1} of the batch"
+                        refused.append(Rejected(record, reason, location))
+        except SqlDataError:
+            raise
         except Exception as exc:
             raise map_sql_error(exc, action=f"sql sink: write {len(rows)} rows") from None
+        return refused
+
+    async def _write_one(
+        self, conn: AsyncConnection, stmt: Insert, values: dict[str, Any]
+    ) -> str | None:
+        from engine.connectors.sql.errors import SqlDataError, map_sql_error
+
+        try:
+            async with conn.begin_nested():
+                await conn.execute(stmt, [values])
+        except Exception as exc:
+            error = map_sql_error(exc, action="sql sink: write")
+            if isinstance(error, SqlDataError):
+                return str(error)
+            raise error from None
+        return None
 
     async def close(self, *, success: bool) -> None:
         if self._engine is not None:

@@ -1,0 +1,147 @@
+"""Record values in the form each column's type takes, read from the reflected table.
+
+Records carry JSON-ish values (ISO-8601 strings for timestamps, strings or floats for
+decimals); drivers and databases differ in what they accept for them. The ``sql`` sink
+converts each value by its column's type before binding it:
+
+- timestamps: ISO-8601 strings (``Z`` and offsets allowed) become datetimes; a column
+  without a time zone (MySQL/MariaDB ``DATETIME``, PostgreSQL ``timestamp``, SQLite) gets the
+  instant in UTC without offset, a ``timestamptz`` column keeps the offset;
+- dates and times from ISO-8601; decimals exactly (``Decimal`` of the text, never a float);
+- booleans from ``true``/``false`` (and ``1``/``0``); integers from integral numbers or text;
+- numbers into text columns as their text.
+
+A value that does not fit raises :class:`ColumnValueError`, naming the column and its type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Column, types
+
+__all__ = ["ColumnValueError", "converter"]
+
+Converter = Callable[[Any], Any]
+
+_TRUE = frozenset({"true", "t", "1", "yes"})
+_FALSE = frozenset({"false", "f", "0", "no"})
+
+
+class ColumnValueError(ValueError):
+    """A record value that the column's type cannot hold."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _datetime(aware: bool) -> Converter:
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ColumnValueError(f"{_shown(value)} is not an ISO-8601 timestamp") from None
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        if not isinstance(value, datetime):
+            raise ColumnValueError(f"{_shown(value)} is not a timestamp")
+        if not aware and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    return convert
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ColumnValueError(f"{_shown(value)} is not an ISO-8601 date") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise ColumnValueError(f"{_shown(value)} is not a date")
+
+
+def _time(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return time.fromisoformat(value.strip())
+        except ValueError:
+            raise ColumnValueError(f"{_shown(value)} is not an ISO-8601 time") from None
+    if isinstance(value, time):
+        return value
+    raise ColumnValueError(f"{_shown(value)} is not a time")
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ColumnValueError(f"{_shown(value)} is not a number")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ColumnValueError(f"{_shown(value)} is not a number") from None
+    if not number.is_finite():
+        raise ColumnValueError(f"{_shown(value)} is not a finite number")
+    return number
+
+
+def _float(value: Any) -> Any:
+    return value if isinstance(value, float) else float(_decimal(value))
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    number = _decimal(value)
+    if number != number.to_integral_value():
+        raise ColumnValueError(f"{_shown(value)} is not an integer")
+    return int(number)
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ColumnValueError(f"{_shown(value)} is not a boolean (true/false, 1/0)")
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise ColumnValueError(f"{_shown(value)} is not text")
+
+
+def converter(column: Column[Any]) -> Converter | None:
+    """How to convert a record value for ``column``; None when values are bound as they are."""
+    kind = column.type
+    if isinstance(kind, types.DateTime):
+        return _datetime(aware=bool(kind.timezone))
+    if isinstance(kind, types.Date):
+        return _date
+    if isinstance(kind, types.Time):
+        return _time
+    if isinstance(kind, types.Boolean):
+        return _boolean
+    if isinstance(kind, types.Integer):
+        return _integer
+    if isinstance(kind, types.Float) or (isinstance(kind, types.Numeric) and not kind.asdecimal):
+        return _float
+    if isinstance(kind, types.Numeric):
+        return _decimal
+    if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
+        return _text
+    return None
