@@ -8,7 +8,8 @@ converts each value by its column's type before binding it:
   without a time zone (MySQL/MariaDB ``DATETIME``, PostgreSQL ``timestamp``, SQLite) gets the
   instant in UTC without offset, a ``timestamptz`` column keeps the offset;
 - dates and times from ISO-8601; decimals exactly (``Decimal`` of the text, never a float);
-- booleans from ``true``/``false`` (and ``1``/``0``); integers from integral numbers or text;
+- booleans from ``true``/``false`` (and ``1``/``0``), also into MySQL/MariaDB ``BOOLEAN``
+  (``TINYINT(1)``); integers from integral numbers or text;
 - numbers into text columns as their text.
 
 A value that does not fit raises :class:`ColumnValueError`, naming the column and its type.
@@ -117,6 +118,13 @@ def _boolean(value: Any) -> Any:
     raise ColumnValueError(f"{_shown(value)} is not a boolean (true/false, 1/0)")
 
 
+def _tinyint_boolean(value: Any) -> Any:
+    """MySQL/MariaDB ``BOOLEAN`` is ``TINYINT(1)``: booleans as 1/0, other integers as they are."""
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return int(value.strip().lower() in _TRUE)
+    return _integer(value)
+
+
 def _text(value: Any) -> Any:
     if isinstance(value, str):
         return value
@@ -136,6 +144,8 @@ def converter(column: Column[Any]) -> Converter | None:
         return _time
     if isinstance(kind, types.Boolean):
         return _boolean
+    if type(kind).__name__ == "TINYINT" and getattr(kind, "display_width", None) == 1:
+        return _tinyint_boolean  # MySQL/MariaDB BOOLEAN
     if isinstance(kind, types.Integer):
         return _integer
     if isinstance(kind, types.Float) or (isinstance(kind, types.Numeric) and not kind.asdecimal):
