@@ -59,26 +59,24 @@ def _datetime(aware: bool) -> Converter:
     return convert
 
 
-def _date(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            raise ColumnValueError(f"{_shown(value)} is not an ISO-8601 date") from None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    raise ColumnValueError(f"{_shown(value)} is not a date")
+def _iso(parse: Callable[[str], Any], kind: type, name: str) -> Converter:
+    """Dates or times: ISO-8601 text parsed, values of ``kind`` (not datetimes) kept."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse(value.strip())
+            except ValueError:
+                raise ColumnValueError(f"{_shown(value)} is not an ISO-8601 {name}") from None
+        if isinstance(value, kind) and not isinstance(value, datetime):
+            return value
+        raise ColumnValueError(f"{_shown(value)} is not a {name}")
+
+    return convert
 
 
-def _time(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return time.fromisoformat(value.strip())
-        except ValueError:
-            raise ColumnValueError(f"{_shown(value)} is not an ISO-8601 time") from None
-    if isinstance(value, time):
-        return value
-    raise ColumnValueError(f"{_shown(value)} is not a time")
+_date = _iso(date.fromisoformat, date, "date")
+_time = _iso(time.fromisoformat, time, "time")
 
 
 def _decimal(value: Any) -> Decimal:

@@ -27,24 +27,24 @@ from engine.state import StateStore
 HELD, LATER = 400001, 400002
 
 
+def late_table(url: str, service: str, options: str = "") -> Iterator[str]:
+    """A table holding id 400000, dropped afterwards."""
+    require_service(service, url)
+    name = f"late_{uuid.uuid4().hex[:10]}"
+    sql(url, f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, note TEXT) {options}")
+    sql(url, f"INSERT INTO {name} VALUES (400000, 'first')")
+    yield name
+    sql(url, f"DROP TABLE IF EXISTS {name}")
+
+
 @pytest.fixture
 def pg_table() -> Iterator[str]:
-    require_service("postgres", POSTGRES_URL)
-    name = f"late_{uuid.uuid4().hex[:10]}"
-    sql(POSTGRES_URL, f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, note TEXT)")
-    sql(POSTGRES_URL, f"INSERT INTO {name} VALUES (400000, 'first')")
-    yield name
-    sql(POSTGRES_URL, f"DROP TABLE IF EXISTS {name}")
+    yield from late_table(POSTGRES_URL, "postgres")
 
 
 @pytest.fixture
 def maria_table() -> Iterator[str]:
-    require_service("mariadb", MARIADB_URL)
-    name = f"late_{uuid.uuid4().hex[:10]}"
-    sql(MARIADB_URL, f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, note TEXT) ENGINE=InnoDB")
-    sql(MARIADB_URL, f"INSERT INTO {name} VALUES (400000, 'first')")
-    yield name
-    sql(MARIADB_URL, f"DROP TABLE IF EXISTS {name}")
+    yield from late_table(MARIADB_URL, "mariadb", "ENGINE=InnoDB")
 
 
 class Reader:

@@ -17,9 +17,9 @@ from typing import Any
 import anyio
 import pytest
 from data_support import MARIADB_URL, POSTGRES_URL, require_service, sql
+from test_sql_connector import write
 
 from engine.components.base import ComponentContext
-from engine.components.sinks.sql import SqlSink, SqlSinkConfig
 from engine.components.sources.sql import SqlSource, SqlSourceConfig
 from engine.errors import PartialWriteError, PermanentError
 from engine.pipeline import compile_file, run
@@ -84,21 +84,6 @@ def typed_table(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]
 
 def context(tmp_path: Path) -> ComponentContext:
     return ComponentContext(component_id="db", pipeline="p", base_dir=tmp_path, workspace=tmp_path)
-
-
-def write(url: str, tmp_path: Path, batches: list[Batch], **options: Any) -> None:
-    config = SqlSinkConfig(url=url, inputs=["x"], **options)
-    sink = SqlSink(config, context(tmp_path))
-
-    async def main() -> None:
-        await sink.open()
-        try:
-            for batch in batches:
-                await sink.write(batch)
-        finally:
-            await sink.close(success=True)
-
-    anyio.run(main)
 
 
 def read_back(url: str, tmp_path: Path, table: str) -> dict[int, dict[str, Any]]:
