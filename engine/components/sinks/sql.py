@@ -18,13 +18,12 @@ from engine.errors import PartialWriteError, PermanentError
 from engine.records import Batch, Record, Rejected
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
     from sqlalchemy.sql.dml import Insert
 
+    from engine.connectors.sql.values import Conversion
     from engine.registry import Registry
 
 __all__ = ["SqlSink", "SqlSinkConfig"]
@@ -111,11 +110,11 @@ class SqlSink(Sink[SqlSinkConfig]):
         self._dialect = engine.dialect.name
         from engine.connectors.sql.values import converter
 
-        self._converters: dict[str, Callable[[Any], Any]] = {}
+        self._conversions: dict[str, Conversion] = {}
         for col in self._table.c:
-            convert = converter(col)
-            if convert is not None:
-                self._converters[col.key] = convert
+            conversion = converter(col, self._dialect)
+            if conversion is not None:
+                self._conversions[col.key] = conversion
 
     async def check(self) -> None:
         from engine.connectors.sql.database import probe
@@ -160,31 +159,33 @@ class SqlSink(Sink[SqlSinkConfig]):
             raise PermanentError(f"upsert key column(s) {missing} missing from the records")
         if not cols:
             raise PermanentError(f"no record field matches a column of {self.config.table}")
-        convert = [(c, self._converters.get(c)) for c in cols]
-        rows: list[tuple[int, Record, dict[str, Any]]] = []
+        plan = [(c, *self._conversions.get(c, (None, ()))) for c in cols]
+        try:
+            return cols, _bind_all(batch, plan), []
+        except ValueError:
+            pass
+        rows = []
         refused: list[Rejected] = []
         for index, record in enumerate(batch):
             values: dict[str, Any] = {}
-            for name, fn in convert:
+            for name, fn, _ in plan:
                 value = record.get(name)
                 if value is not None and fn is not None:
                     try:
                         value = fn(value)
                     except ValueError as exc:
-                        column = self._table.c[name] if self._table is not None else None
-                        kind = column.type if column is not None else "?"
-                        refused.append(
-                            Rejected(
-                                record,
-                                f"{self.config.table}.{name} ({kind}): {exc}",
-                                f"record {index + 1} of the batch",
-                            )
-                        )
+                        refused.append(self._refused(record, index, name, exc))
                         break
                 values[name] = value
             else:
                 rows.append((index, record, values))
         return cols, rows, refused
+
+    def _refused(self, record: Record, index: int, name: str, exc: ValueError) -> Rejected:
+        assert self._table is not None
+        kind = self._table.c[name].type
+        reason = f"{self.config.table}.{name} ({kind}): {exc}"
+        return Rejected(record, reason, f"record {index + 1} of the batch")
 
     async def write(self, batch: Batch) -> None:
         if not batch:
@@ -255,6 +256,23 @@ class SqlSink(Sink[SqlSinkConfig]):
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+
+def _bind_all(
+    batch: Batch, plan: list[tuple[str, Any, tuple[type, ...]]]
+) -> list[tuple[int, Record, dict[str, Any]]]:
+    """The fast path of :meth:`SqlSink.rows`: values of their column's type kept as they are;
+    raises ``ValueError`` at the first that does not fit (the slow path then names it)."""
+    out = []
+    for index, record in enumerate(batch):
+        values = {}
+        for name, fn, keep in plan:
+            value = record.get(name)
+            if value is not None and fn is not None and type(value) not in keep:
+                value = fn(value)
+            values[name] = value
+        out.append((index, record, values))
+    return out
 
 
 def register(registry: Registry) -> None:

@@ -29,7 +29,7 @@ class CursorTypeError(ValueError):
 
 
 def _decimal(value: Any, kind: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise CursorTypeError(f"{value!r} is not a number")
     if isinstance(value, str) and not _NUMERIC.fullmatch(value.strip()):
         raise CursorTypeError(f"{value!r} is not {'an integer' if kind == 'int' else 'a number'}")
@@ -69,7 +69,7 @@ def cursor_key(value: Any, kind: CursorType) -> CursorKey:
     # auto: JSON numbers and plain numeric strings as numbers, ISO timestamps as instants
     if isinstance(value, bool):
         raise CursorTypeError(f"{value!r} is a boolean, not a cursor value")
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return ("number", _decimal(value, "decimal"))
     if isinstance(value, str):
         text = value.strip()

@@ -6,7 +6,7 @@ converts each value by its column's type before binding it:
 
 - timestamps: ISO-8601 strings (``Z`` and offsets allowed) become datetimes; a column
   without a time zone (MySQL/MariaDB ``DATETIME``, PostgreSQL ``timestamp``, SQLite) gets the
-  instant in UTC without offset, a ``timestamptz`` column keeps the offset;
+  instant in UTC without offset; PostgreSQL parses text into a ``timestamptz`` itself;
 - dates and times from ISO-8601; decimals exactly (``Decimal`` of the text, never a float);
 - booleans from ``true``/``false`` (and ``1``/``0``), also into MySQL/MariaDB ``BOOLEAN``
   (``TINYINT(1)``); integers from integral numbers or text;
@@ -17,6 +17,7 @@ A value that does not fit raises :class:`ColumnValueError`, naming the column an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Column, types
 
-__all__ = ["ColumnValueError", "converter"]
+__all__ = ["ColumnValueError", "Conversion", "converter"]
 
 Converter = Callable[[Any], Any]
 
@@ -80,12 +81,20 @@ _time = _iso(time.fromisoformat, time, "time")
 
 
 def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise ColumnValueError(f"{_shown(value)} is not a finite number")
+        return Decimal(repr(value))  # the shortest text of the float: what the JSON said
+    if kind is int or kind is Decimal:
+        number = Decimal(value)
+    elif kind is str:
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise ColumnValueError(f"{_shown(value)} is not a number") from None
+    else:
         raise ColumnValueError(f"{_shown(value)} is not a number")
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ColumnValueError(f"{_shown(value)} is not a number") from None
     if not number.is_finite():
         raise ColumnValueError(f"{_shown(value)} is not a finite number")
     return number
@@ -126,30 +135,37 @@ def _tinyint_boolean(value: Any) -> Any:
 def _text(value: Any) -> Any:
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+    if type(value) in (int, float, Decimal):
         return str(value)
     raise ColumnValueError(f"{_shown(value)} is not text")
 
 
-def converter(column: Column[Any]) -> Converter | None:
+#: a conversion and the value types it keeps as they are (checked first: the fast path)
+Conversion = tuple[Converter, tuple[type, ...]]
+
+
+def converter(column: Column[Any], dialect: str) -> Conversion | None:
     """How to convert a record value for ``column``; None when values are bound as they are."""
     kind = column.type
     if isinstance(kind, types.DateTime):
-        return _datetime(aware=bool(kind.timezone))
+        aware = bool(kind.timezone)
+        # PostgreSQL parses ISO-8601 text into a timestamptz itself, offsets and all
+        keep: tuple[type, ...] = (str,) if aware and dialect == "postgresql" else ()
+        return _datetime(aware=aware), keep
     if isinstance(kind, types.Date):
-        return _date
+        return _date, (date,)
     if isinstance(kind, types.Time):
-        return _time
+        return _time, (time,)
     if isinstance(kind, types.Boolean):
-        return _boolean
+        return _boolean, (bool,)
     if type(kind).__name__ == "TINYINT" and getattr(kind, "display_width", None) == 1:
-        return _tinyint_boolean  # MySQL/MariaDB BOOLEAN
+        return _tinyint_boolean, (int, bool)  # MySQL/MariaDB BOOLEAN
     if isinstance(kind, types.Integer):
-        return _integer
+        return _integer, (int,)
     if isinstance(kind, types.Float) or (isinstance(kind, types.Numeric) and not kind.asdecimal):
-        return _float
+        return _float, (float, int)
     if isinstance(kind, types.Numeric):
-        return _decimal
+        return _decimal, (Decimal, int)
     if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
-        return _text
+        return _text, (str,)
     return None
