@@ -112,7 +112,7 @@ class SqlSink(Sink[SqlSinkConfig]):
 
         self._conversions: dict[str, Conversion] = {}
         for col in self._table.c:
-            conversion = converter(col, self._dialect)
+            conversion = converter(col)
             if conversion is not None:
                 self._conversions[col.key] = conversion
 

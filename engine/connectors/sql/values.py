@@ -6,7 +6,7 @@ converts each value by its column's type before binding it:
 
 - timestamps: ISO-8601 strings (``Z`` and offsets allowed) become datetimes; a column
   without a time zone (MySQL/MariaDB ``DATETIME``, PostgreSQL ``timestamp``, SQLite) gets the
-  instant in UTC without offset; PostgreSQL parses text into a ``timestamptz`` itself;
+  instant in UTC without offset, a ``timestamptz`` column keeps the offset;
 - dates and times from ISO-8601; decimals exactly (``Decimal`` of the text, never a float);
 - booleans from ``true``/``false`` (and ``1``/``0``), also into MySQL/MariaDB ``BOOLEAN``
   (``TINYINT(1)``); integers from integral numbers or text;
@@ -144,14 +144,12 @@ def _text(value: Any) -> Any:
 Conversion = tuple[Converter, tuple[type, ...]]
 
 
-def converter(column: Column[Any], dialect: str) -> Conversion | None:
+def converter(column: Column[Any]) -> Conversion | None:
     """How to convert a record value for ``column``; None when values are bound as they are."""
     kind = column.type
     if isinstance(kind, types.DateTime):
-        aware = bool(kind.timezone)
-        # PostgreSQL parses ISO-8601 text into a timestamptz itself, offsets and all
-        keep: tuple[type, ...] = (str,) if aware and dialect == "postgresql" else ()
-        return _datetime(aware=aware), keep
+        # text is always parsed here, also for PostgreSQL: it would take 'now' or 'yesterday'
+        return _datetime(aware=bool(kind.timezone)), ()
     if isinstance(kind, types.Date):
         return _date, (date,)
     if isinstance(kind, types.Time):

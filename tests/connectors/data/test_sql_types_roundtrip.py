@@ -163,6 +163,10 @@ def test_a_value_the_column_cannot_hold_is_a_record_error(
     assert "'lots' is not a number" in refused[1].reason
     assert sql(url, f"SELECT id FROM {table} ORDER BY id") == [(10,), (13,)]
 
+    # PostgreSQL would take 'yesterday' or 'now' for a timestamp: the sink refuses them
+    with pytest.raises(PartialWriteError, match="'now' is not an ISO-8601 timestamp"):
+        write(url, tmp_path, [[{"id": 14, "ts": "now"}]], table=table, on_error="skip")
+
     # on_error = "fail": the batch is refused whole, nothing of it written
     with pytest.raises(PermanentError, match="record 2 of the batch"):
         write(url, tmp_path, [[{"id": 20, "flag": 1}, {"id": 21, "flag": "maybe"}]], table=table)
