@@ -196,6 +196,7 @@ class SqlSource(Source[SqlSourceConfig]):
         from engine.connectors.sql.errors import map_sql_error
 
         stmt, params = self.statement()
+        settled_flag = self._snapshot_bound()
         size = self.config.batch.size
         conn = await self.context.call(self._connect)
         try:
@@ -203,7 +204,13 @@ class SqlSource(Source[SqlSourceConfig]):
                 result = await conn.stream(stmt.execution_options(yield_per=size), params)
                 keys = list(map(str, result.keys()))  # plain str: orjson refuses subclasses
             except Exception as exc:
-                raise map_sql_error(exc, action="sql source: query") from None
+                error = map_sql_error(exc, action="sql source: query")
+                if settled_flag and "xmin" in str(error):
+                    raise type(error)(
+                        f"{error}; cursor_snapshot reads the xmin of a table's rows: "
+                        "set cursor_snapshot = false to read a view"
+                    ) from None
+                raise error from None
             settled = keys[-1] == SETTLED_COLUMN
             if settled:
                 keys = keys[:-1]

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from engine.components.base import ComponentContext
 from engine.components.sources.sql import SqlSource, SqlSourceConfig
 from engine.connectors.sql.database import create_engine
+from engine.errors import PermanentError
 from engine.state import StateStore
 
 HELD, LATER = 400001, 400002
@@ -171,3 +172,20 @@ def test_lookback_on_timestamps_and_its_rules(tmp_path: Path) -> None:
     state.close()
     with pytest.raises(ValidationError, match="cursor_lookback"):
         SqlSourceConfig(url=url, table="ev", cursor_lookback=5)
+
+
+def test_a_view_read_with_the_snapshot_bound_says_how_to_read_it(
+    tmp_path: Path, pg_table: str
+) -> None:
+    view = f"{pg_table}_v"
+    sql(POSTGRES_URL, f"CREATE VIEW {view} AS SELECT * FROM {pg_table}")
+    try:
+        bound = Reader(tmp_path, POSTGRES_URL, view)
+        with pytest.raises(PermanentError, match="set cursor_snapshot = false to read a view"):
+            anyio.run(bound.run)
+        bound.state.close()
+        reader = Reader(tmp_path, POSTGRES_URL, view, cursor_snapshot=False)
+        assert anyio.run(reader.run) == [400000]
+        reader.state.close()
+    finally:
+        sql(POSTGRES_URL, f"DROP VIEW IF EXISTS {view}")
