@@ -237,3 +237,34 @@ def test_a_saved_cursor_that_does_not_fit_the_declared_type_is_refused(tmp_path:
     with pytest.raises(PermanentError, match=r"saved cursor .* does not fit cursor_type 'int'"):
         tracker(tmp_path, state, cursor_field="v", cursor_type="int")
     state.close()
+
+
+def test_a_read_only_state_store_reads_what_a_writer_saved_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state" / "state.db"
+    reader = StateStore(path, read_only=True)
+    assert reader.get("p", "api", "cursor", "none") == "none"
+    reader.set("p", "api", "cursor", 1)
+    reader.close()
+    assert not path.parent.exists()  # not even the folder
+
+    writer = StateStore(path)
+    writer.set("p", "api", "cursor", "2026-03-01T08:00:00Z")
+    files = sorted(p.name for p in path.parent.iterdir())  # the writer's WAL is open
+    reader = StateStore(path, read_only=True)
+    assert reader.get("p", "api", "cursor") == "2026-03-01T08:00:00Z"
+    writer.set("p", "api", "cursor", "2026-03-01T09:00:00Z")
+    assert reader.get("p", "api", "cursor") == "2026-03-01T09:00:00Z"
+    reader.set("p", "api", "cursor", "1999")
+    assert writer.get("p", "api", "cursor") == "2026-03-01T09:00:00Z"
+    reader.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == files
+    writer.close()
+
+    before = path.read_bytes()
+    reader = StateStore(path, read_only=True)  # no writer: the file is read as it is
+    assert reader.get("p", "api", "cursor") == "2026-03-01T09:00:00Z"
+    reader.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.db"]
+    assert path.read_bytes() == before
