@@ -216,3 +216,22 @@ on_error = "dead_letter"
     dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
     assert sorted(d["record"]["id"] for d in dead) == [2, 4]
     assert "x" * 100 not in json.dumps([d.get("reason") for d in dead])
+
+
+def test_constraint_violations_are_routed_per_record_on_every_backend(
+    db_url: str, table_name: str, tmp_path: Path
+) -> None:
+    sql(db_url, f"CREATE TABLE {table_name} (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL)")
+    batch: Batch = [
+        {"id": 1, "name": "a"},
+        {"id": 2, "name": None},  # NOT NULL
+        {"id": 3, "name": "c"},
+        {"id": 1, "name": "again"},  # duplicate key in an insert
+    ]
+    with pytest.raises(PartialWriteError) as caught:
+        write(db_url, tmp_path, [batch], table=table_name, on_error="skip")
+    assert [(r.record["id"], r.location) for r in caught.value.rejected] == [
+        (2, "record 2 of the batch"),
+        (1, "record 4 of the batch"),
+    ]
+    assert sql(db_url, f"SELECT id, name FROM {table_name} ORDER BY id") == [(1, "a"), (3, "c")]
