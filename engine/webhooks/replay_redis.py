@@ -52,7 +52,7 @@ class RedisReplayStore:
     @staticmethod
     def _keys(keys: Sequence[str]) -> list[str]:
         # one hash tag per scope keeps a request's keys in one slot of a Redis cluster
-        return [f"{PREFIX}{{{key.split('|', 1)[0]}}}{key}" for key in keys]
+        return ["{}{{{}}}|{}".format(PREFIX, *key.split("|", 1)) for key in keys]
 
     async def claim(self, keys: Sequence[str], ttl: float) -> Claim | None:
         from redis.exceptions import RedisError

@@ -104,6 +104,10 @@ class WebhookSource(Source[WebhookSourceConfig]):
         if self.intake is not None:
             self.intake.acknowledge(token)
 
+    async def nack(self, token: object, *, permanent: bool) -> None:
+        if self.intake is not None:
+            self.intake.refuse(token, "a sink could not deliver the records; retry")
+
 
 def register(registry: Registry) -> None:
     registry.register(

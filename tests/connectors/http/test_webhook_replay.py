@@ -1,0 +1,255 @@
+"""Replay protection: one atomic claim per delivery, keyed by id and signed bytes, that lasts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import signal
+import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from http_test_server import free_port
+from serve_process import ServeProcess, sql_pipeline, stored_ids
+
+from engine.pipeline import compile_file
+from engine.runtime.observer import NullObserver
+from engine.serve.app import EngineServer
+from engine.webhooks.replay import SqliteReplayStore, replay_keys
+from engine.webhooks.signatures import Verified
+
+SECRET = "replay-secret"
+GITHUB = f'signature = {{ type = "github", secret = "{SECRET}" }}'
+SHOPIFY = f'signature = {{ type = "shopify", secret = "{SECRET}" }}'
+
+Client = Callable[[httpx.AsyncClient], Awaitable[None]]
+
+
+def github(body: bytes, delivery: str | None) -> dict[str, str]:
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
+    if delivery is not None:
+        headers["X-GitHub-Delivery"] = delivery
+    return headers
+
+
+def shopify(body: bytes, delivery: str | None) -> dict[str, str]:
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).digest()
+    headers = {"X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode()}
+    if delivery is not None:
+        headers["X-Shopify-Webhook-Id"] = delivery
+    return headers
+
+
+async def serve_in_process(pipeline: Path, home: Path, client: Client) -> EngineServer:
+    server = EngineServer(compile_file(pipeline), workspace=home, observer=NullObserver())
+    port = free_port()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, "127.0.0.1", port)
+        with anyio.fail_after(30):
+            await server.started.wait()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            try:
+                await client(http)
+            finally:
+                server.stop()
+    return server
+
+
+def forget(redis_url: str, name: str) -> None:
+    """Delete the test pipeline's claims from the shared Redis."""
+    from engine.resilience.ratelimit import redis_client
+
+    async def main() -> None:
+        client = redis_client(redis_url)
+        async for key in client.scan_iter(match=f"engine:webhook-replay:{{{name}/*"):
+            await client.delete(key)
+        await client.aclose()
+
+    anyio.run(main)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def replay_backend(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A unique pipeline name, its replay claims in the workspace or in Redis."""
+    name = f"replay-{uuid.uuid4().hex}"
+    if request.param == "sqlite":
+        monkeypatch.delenv("INTEGRATION_REDIS_URL", raising=False)
+        yield name
+        return
+    url = request.getfixturevalue("redis_url")
+    monkeypatch.setenv("INTEGRATION_REDIS_URL", url)
+    yield name
+    forget(url, name)
+
+
+def test_of_20_concurrent_copies_exactly_one_is_ingested(
+    tmp_path: Path, replay_backend: str
+) -> None:
+    pipeline = sql_pipeline(tmp_path, name=replay_backend, source_extra=GITHUB)
+    body = b'{"id": 7}'
+    answers: list[httpx.Response] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        async def post() -> None:
+            answers.append(
+                await http.post("/hooks/orders", content=body, headers=github(body, "d-race"))
+            )
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(post)
+
+    anyio.run(serve_in_process, pipeline, tmp_path / "home", client)
+    assert [a.status_code for a in answers] == [200] * 20
+    bodies = sorted((a.json() for a in answers), key=str)
+    assert bodies.count({"accepted": 1}) == 1
+    assert bodies.count({"accepted": 0, "duplicate": True}) == 19
+    assert stored_ids(tmp_path) == [7]
+
+
+@pytest.mark.parametrize("headers", [github, shopify], ids=["github", "shopify"])
+def test_a_captured_body_is_refused_under_a_new_or_missing_id(
+    tmp_path: Path, replay_backend: str, headers: Callable[[bytes, str | None], dict[str, str]]
+) -> None:
+    preset = GITHUB if headers is github else SHOPIFY
+    pipeline = sql_pipeline(tmp_path, name=replay_backend, source_extra=preset)
+    body, other = b'{"id": 1}', b'{"id": 2}'
+    answers: list[dict[str, object]] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for content, delivery in (
+            (body, "first"),
+            (body, "second"),  # the same signed body under a new id
+            (body, None),  # ... or under none
+            (other, "first"),  # a new body under a delivery id already seen
+            (other, "third"),
+        ):
+            answer = await http.post(
+                "/hooks/orders", content=content, headers=headers(content, delivery)
+            )
+            assert answer.status_code == 200
+            answers.append(answer.json())
+
+    anyio.run(serve_in_process, pipeline, tmp_path / "home", client)
+    duplicate = {"accepted": 0, "duplicate": True}
+    assert answers == [{"accepted": 1}, duplicate, duplicate, duplicate, {"accepted": 1}]
+    assert sorted(stored_ids(tmp_path)) == [1, 2]
+
+
+def test_two_servers_sharing_redis_refuse_each_others_replays(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTEGRATION_REDIS_URL", redis_url)
+    name = f"replicas-{uuid.uuid4().hex}"
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    pipelines = [sql_pipeline(d, name=name, source_extra=GITHUB) for d in (first, second)]
+    body = b'{"id": 5}'
+    answers: list[dict[str, object]] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        answer = await http.post("/hooks/orders", content=body, headers=github(body, "r-1"))
+        answers.append(answer.json())
+
+    async def replayed(http: httpx.AsyncClient) -> None:
+        for delivery in ("r-1", "r-2"):
+            answer = await http.post("/hooks/orders", content=body, headers=github(body, delivery))
+            answers.append(answer.json())
+
+    async def both() -> None:
+        # two replicas up at once, each with its own workspace: only Redis is shared
+        async with anyio.create_task_group() as tg:
+            done = anyio.Event()
+
+            async def hold(http: httpx.AsyncClient) -> None:
+                await client(http)
+                await done.wait()
+
+            tg.start_soon(serve_in_process, pipelines[0], first / "home", hold)
+            with anyio.fail_after(30):
+                while not answers:
+                    await anyio.sleep(0.05)
+            await serve_in_process(pipelines[1], second / "home", replayed)
+            done.set()
+
+    anyio.run(both)
+    duplicate = {"accepted": 0, "duplicate": True}
+    forget(redis_url, name)
+    assert answers == [{"accepted": 1}, duplicate, duplicate]
+    assert stored_ids(first) == [5] and stored_ids(second) == []
+
+
+def test_a_replay_is_refused_after_a_restart(tmp_path: Path) -> None:
+    pipeline = sql_pipeline(tmp_path, source_extra=GITHUB)
+    body = b'{"id": 9}'
+    answers: list[dict[str, object]] = []
+    for _ in range(2):
+        server = ServeProcess(pipeline, tmp_path / "home", env={"INTEGRATION_REDIS_URL": ""})
+        try:
+            server.ready()
+            answer = httpx.post(
+                server.url + "/hooks/orders", content=body, headers=github(body, "boot"), timeout=60
+            )
+            answers.append(answer.json())
+            server.signal(signal.SIGTERM)
+            assert server.wait() == 0, server.stderr
+        finally:
+            server.stop()
+    assert answers == [{"accepted": 1}, {"accepted": 0, "duplicate": True}]
+    assert stored_ids(tmp_path) == [9]
+
+
+def test_a_claim_whose_delivery_failed_is_released(tmp_path: Path) -> None:
+    pipeline = sql_pipeline(tmp_path, source_extra=GITHUB)
+    with sqlite3.connect(tmp_path / "out.db") as conn:  # the sink cannot write: it has no `id`
+        conn.execute("DROP TABLE orders")
+        conn.execute("CREATE TABLE orders (note TEXT NOT NULL)")
+    body = b'{"id": 3, "note": null}'
+    statuses: list[int] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        answer = await http.post("/hooks/orders", content=body, headers=github(body, "retry-me"))
+        statuses.append(answer.status_code)
+
+    failed = anyio.run(serve_in_process, pipeline, tmp_path / "home", client)
+    assert statuses == [503]
+    assert failed.summary is not None and not failed.summary.ok
+    with sqlite3.connect(tmp_path / "out.db") as conn:  # fixed; the provider retries
+        conn.execute("DROP TABLE orders")
+        conn.execute("CREATE TABLE orders (id INTEGER NOT NULL, note TEXT)")
+    anyio.run(serve_in_process, pipeline, tmp_path / "home", client)
+    assert statuses == [503, 200]
+    assert stored_ids(tmp_path) == [3]
+
+
+def test_sqlite_store_claims_all_keys_or_none(tmp_path: Path) -> None:
+    store = SqliteReplayStore(tmp_path / "state.db")
+    one = replay_keys("p/s", Verified("id-1", "a" * 64))
+    same_body_new_id = replay_keys("p/s", Verified("id-2", "a" * 64))
+    other_scope = replay_keys("q/s", Verified("id-1", "a" * 64))
+
+    async def main() -> None:
+        claim = await store.claim(one, ttl=60)
+        assert claim is not None
+        assert await store.claim(same_body_new_id, ttl=60) is None
+        assert await store.claim(other_scope, ttl=60) is not None
+        # the refused claim took nothing: id-2 alone is still free
+        assert await store.claim(replay_keys("p/s", Verified("id-2", "b" * 64)), 60) is not None
+        await store.release(claim)
+        again = await store.claim(one, ttl=-1)  # released, so free; and this one expires at once
+        assert again is not None
+        assert await store.claim(one, ttl=60) is not None  # an expired claim is taken over
+        await store.release(again)  # a stale token releases nothing
+        assert await store.claim(one, ttl=60) is None
+        await store.aclose()
+
+    anyio.run(main)
