@@ -9,11 +9,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 from http_test_server import free_port
+
+from engine.pipeline import compile_file
+from engine.runtime.observer import NullObserver
+from engine.serve.app import EngineServer
 
 DEADLINE = 60.0
 
@@ -59,6 +65,29 @@ def wait_for(condition: Callable[[], bool], what: str, deadline: float = DEADLIN
         if time.monotonic() > end:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.05)
+
+
+async def serve_in_process(
+    pipeline: Path,
+    home: Path,
+    client: Callable[[httpx.AsyncClient], Awaitable[None]],
+    **options: Any,
+) -> EngineServer:
+    """Serve ``pipeline`` in this process while ``client`` talks to it; then stop and drain."""
+    server = EngineServer(
+        compile_file(pipeline), workspace=home, observer=NullObserver(), **options
+    )
+    port = free_port()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, "127.0.0.1", port)
+        with anyio.fail_after(30):
+            await server.started.wait()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            try:
+                await client(http)
+            finally:
+                server.stop()
+    return server
 
 
 class ServeProcess:

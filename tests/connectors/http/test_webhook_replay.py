@@ -8,26 +8,20 @@ import hmac
 import signal
 import sqlite3
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
-from http_test_server import free_port
-from serve_process import ServeProcess, sql_pipeline, stored_ids
+from serve_process import ServeProcess, serve_in_process, sql_pipeline, stored_ids
 
-from engine.pipeline import compile_file
-from engine.runtime.observer import NullObserver
-from engine.serve.app import EngineServer
 from engine.webhooks.replay import SqliteReplayStore, replay_keys
 from engine.webhooks.signatures import Verified
 
 SECRET = "replay-secret"
 GITHUB = f'signature = {{ type = "github", secret = "{SECRET}" }}'
 SHOPIFY = f'signature = {{ type = "shopify", secret = "{SECRET}" }}'
-
-Client = Callable[[httpx.AsyncClient], Awaitable[None]]
 
 
 def github(body: bytes, delivery: str | None) -> dict[str, str]:
@@ -44,21 +38,6 @@ def shopify(body: bytes, delivery: str | None) -> dict[str, str]:
     if delivery is not None:
         headers["X-Shopify-Webhook-Id"] = delivery
     return headers
-
-
-async def serve_in_process(pipeline: Path, home: Path, client: Client) -> EngineServer:
-    server = EngineServer(compile_file(pipeline), workspace=home, observer=NullObserver())
-    port = free_port()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, "127.0.0.1", port)
-        with anyio.fail_after(30):
-            await server.started.wait()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            try:
-                await client(http)
-            finally:
-                server.stop()
-    return server
 
 
 def forget(redis_url: str, name: str) -> None:
