@@ -152,13 +152,13 @@ class EngineServer:
 
     def _hook(self, runner: Runner) -> None:
         self.runner = runner
-        self.metrics.up = True
         if self.stopping:
             runner.stop()
 
     def stop(self) -> None:
         """Stop taking requests, let the pipeline deliver what it holds, then end."""
         self.stopping = True
+        self.metrics.up = False  # /healthz turns 503: load balancers stop sending
         if self._server is not None:
             self._server.should_exit = True
 
@@ -213,9 +213,14 @@ class EngineServer:
                 self.stop()
 
     async def _mark_started(self) -> None:
+        # started (and up): listening, and every webhook source is taking requests
         assert self._server is not None
-        while not self._server.started:
+        intakes = [route.intake for route in self.routes.values()]
+        while not (self._server.started and self.runner is not None) or not all(
+            intake.open for intake in intakes
+        ):
             await anyio.sleep(0.01)
+        self.metrics.up = not self.stopping
         self.started.set()
 
     @property

@@ -74,7 +74,7 @@ def slack_headers(body: bytes, ts: str | None = None) -> dict[str, str]:
     }
 
 
-def test_form_and_text_bodies_become_records(tmp_path: Path) -> None:
+def forms_pipeline(tmp_path: Path) -> Path:
     db = tmp_path / "out.db"
     with sqlite3.connect(db) as conn:
         conn.execute(
@@ -83,6 +83,12 @@ def test_form_and_text_bodies_become_records(tmp_path: Path) -> None:
         )
     pipeline = tmp_path / "pipeline.toml"
     pipeline.write_text(FORMS.format(secret=SLACK_SECRET, db=db.as_posix()), encoding="utf-8")
+    return pipeline
+
+
+def test_form_and_text_bodies_become_records(tmp_path: Path) -> None:
+    pipeline = forms_pipeline(tmp_path)
+    db = tmp_path / "out.db"
     slash = urlencode({"command": "/deploy", "text": "api now", "user_name": "ada"}).encode()
     form = urlencode({"payload": json.dumps({"action": "opened", "number": 1})}).encode()
     github = {
@@ -162,10 +168,7 @@ def test_timestamps_that_are_not_whole_seconds_are_refused(ts: str) -> None:
 
 
 def test_a_nan_timestamp_gets_a_401_with_its_reason(tmp_path: Path) -> None:
-    pipeline = tmp_path / "pipeline.toml"
-    pipeline.write_text(
-        FORMS.format(secret=SLACK_SECRET, db=(tmp_path / "out.db").as_posix()), encoding="utf-8"
-    )
+    pipeline = forms_pipeline(tmp_path)
     body = b"command=%2Fx"
     answers: list[httpx.Response] = []
 
