@@ -78,7 +78,7 @@ def test_sigkill_loses_no_request_answered_2xx(tmp_path: Path) -> None:
     pipeline = sql_pipeline(tmp_path)
     rng = random.Random(12)
     accepted: list[int] = []
-    for round_ in range(3):
+    for round_ in range(3):  # kills at random points
         server = ServeProcess(pipeline, tmp_path / "home").ready()
         posters = Posters(server.url, start=round_ * 1_000_000)
         target = rng.randint(10, 80)
