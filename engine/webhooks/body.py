@@ -13,6 +13,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
+from jmespath.exceptions import JMESPathError
 
 from engine.codecs import CodecConfig, decode_bytes
 from engine.connectors.http.decode import split_records
@@ -64,6 +65,16 @@ def _form(body: bytes, where: str, content_type: str | None) -> Any:
     return fields
 
 
+def _select(records: Expression | None, document: Any, where: str) -> Any:
+    if records is None:
+        return document
+    try:
+        return records.search(document)
+    except JMESPathError as exc:  # a function given a value of the wrong type
+        reason = f"request body: `records` cannot select from it: {exc}"
+        raise DataError(reason, source=where) from None
+
+
 def decode_request_body(
     body: bytes,
     content_type: str | None,
@@ -86,9 +97,8 @@ def decode_request_body(
         document = (
             _form(body, where, content_type) if kind == "form" else _json(body, where, content_type)
         )
-        selected = records.search(document) if records is not None else document
-        chunk = split_records(selected, where)
+        chunk = split_records(_select(records, document, where), where)
     if chunk.rejected:
         first = chunk.rejected[0]
-        raise DataError(f"{first.location or where}: {first.reason}")
+        raise DataError(f"request body: {first.reason}", source=first.location or where)
     return chunk.records

@@ -15,11 +15,15 @@ from urllib.parse import urlencode
 import anyio
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from serve_process import serve_in_process
 
 from engine.errors import ConfigError, DataError
+from engine.mapping import compile_expression
 from engine.pipeline import compile_file
+from engine.webhooks.body import FORM as FORM_TYPE
 from engine.webhooks.body import decode_request_body
 from engine.webhooks.signatures import (
     SignatureError,
@@ -150,6 +154,17 @@ def test_form_decoding_edges() -> None:
         decode(b"\xfe", "text")
     with pytest.raises(DataError, match=r"request body is not JSON: .*\(byte offset 1\)"):
         decode(b"{x", "json")
+    with pytest.raises(DataError, match=r"^webhook:/h\[0\]: request body: expected an object"):
+        decode(b"[5]", "json")
+    with pytest.raises(DataError, match=r"^webhook:/h: request body: `records` cannot select"):
+        decode_request_body(
+            b'{"x": 5}',
+            None,
+            kind="json",
+            codec=None,
+            records=compile_expression("length(x)"),
+            where="webhook:/h",
+        )
 
 
 @pytest.mark.parametrize(
@@ -224,3 +239,65 @@ inputs = ["hook"]
     assert f"{pipeline}:7:" in message
     assert "sources.hook.signature.secret" in message and "not whsec_ + base64" in message
     assert "not*base64" not in message  # the secret is never echoed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=100).map(str.encode),
+        st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4).map(
+            lambda d: urlencode(d).encode()
+        ),
+    ),
+    kind=st.sampled_from(["auto", "json", "form", "text"]),
+    content_type=st.sampled_from([None, "application/json", FORM_TYPE, "text/plain; charset=x"]),
+)
+@example(body=b"5", kind="json", content_type=None)
+@example(body=b"payload=%5B1%5D", kind="auto", content_type=FORM_TYPE)
+def test_any_body_decodes_or_is_a_located_data_error(
+    body: bytes, kind: str, content_type: str | None
+) -> None:
+    try:
+        records = decode_request_body(
+            body,
+            content_type,
+            kind=kind,  # type: ignore[arg-type]
+            codec=None,
+            records=None,
+            where="webhook:/h",
+        )
+    except DataError as exc:
+        assert str(exc).startswith("webhook:/h") and "request body" in str(exc)
+    else:
+        assert all(isinstance(r, dict) for r in records)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(
+            [
+                "x-slack-request-timestamp",
+                "x-slack-signature",
+                "stripe-signature",
+                "webhook-id",
+                "webhook-timestamp",
+                "webhook-signature",
+            ]
+        ),
+        st.text(max_size=40),
+    ),
+    body=st.binary(max_size=50),
+)
+def test_any_headers_verify_or_raise_a_signature_error(
+    headers: dict[str, str], body: bytes
+) -> None:
+    specs = [
+        SlackSignature(secret=SecretStr(SLACK_SECRET)),
+        StripeSignature(secret=SecretStr("s")),
+        StandardWebhooksSignature(secret=SecretStr("whsec_" + "A" * 22)),
+    ]
+    for spec in specs:
+        with pytest.raises(SignatureError):
+            verify(spec, headers, body)
