@@ -27,7 +27,7 @@ from starlette.routing import Route
 from engine.codecs import JsonCodec
 from engine.components.base import ComponentContext, Source
 from engine.components.sources.webhook import WebhookSource, WebhookSourceConfig
-from engine.errors import DataError, TransientError
+from engine.errors import EngineError, TransientError
 from engine.graph.plan import Node, Plan
 from engine.health import check_node
 from engine.mapping import compile_expression
@@ -39,7 +39,7 @@ from engine.serve.http import Server, http_server
 from engine.serve.metrics import CONTENT_TYPE, Metrics
 from engine.webhooks.body import decode_request_body
 from engine.webhooks.intake import Intake, IntakeClosed
-from engine.webhooks.replay import Claim, ReplayStore, open_replay_store, replay_keys
+from engine.webhooks.replay import Claim, ReplayStore, Seen, open_replay_store, replay_keys
 from engine.webhooks.signatures import SignatureError, verify
 from engine.workspace import workspace_for
 
@@ -48,6 +48,8 @@ __all__ = ["EngineServer", "WebhookRoute"]
 HEALTH_CACHE_SECONDS = 10.0
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
+#: a claim's lease outlasts the wait for delivery by this much; a crash leaves it to expire
+LEASE_MARGIN = 30.0
 _RETRY = {"Retry-After": "5"}
 
 
@@ -283,36 +285,53 @@ class EngineServer:
                 return JSONResponse({"error": f"invalid signature: {exc}"}, 401)
         try:
             records = route.decode(body, request.headers.get("content-type"))
-        except DataError as exc:
+        except EngineError as exc:  # a codec's located error, never a 500
             return JSONResponse({"error": str(exc)}, 400)
         claim: Claim | None = None
         if keys:
-            try:
-                claim = await self.replay.claim(keys, config.replay_ttl)
-            except TransientError as exc:
-                return JSONResponse({"error": str(exc)}, 503, headers=_RETRY)
-            if claim is None:
-                self.metrics.replays[route.cid] += 1
-                route.emit("webhook_replay_ignored", "WARNING", path=config.path)
-                return JSONResponse({"accepted": 0, "duplicate": True}, 200)
+            claimed = await self._claim(route, keys)
+            if isinstance(claimed, Response):
+                return claimed
+            claim = claimed
         try:
             response = await self._deliver(route, records)
         except BaseException:
-            await self._release(route, claim)
+            await self._settle(route, claim, delivered=False)
             raise
-        if response.status_code != 200:
-            await self._release(route, claim)
+        await self._settle(route, claim, delivered=response.status_code == 200)
         return response
 
-    async def _release(self, route: WebhookRoute, claim: Claim | None) -> None:
-        """A claim whose delivery failed: the provider's retry of it must get through."""
+    async def _claim(self, route: WebhookRoute, keys: tuple[str, ...]) -> Claim | Response:
+        """This delivery's claim, or the answer to a copy of one made or being made."""
+        config = route.config
+        try:
+            claimed = await self.replay.claim(
+                keys, config.replay_ttl, lease=config.ack_timeout + LEASE_MARGIN
+            )
+        except TransientError as exc:
+            return JSONResponse({"error": str(exc)}, 503, headers=_RETRY)
+        if claimed is Seen.IN_FLIGHT:
+            # not a 2xx: if the copy in flight fails, the provider must still retry
+            error = "this delivery is being processed; retry"
+            return JSONResponse({"error": error}, 409, headers=_RETRY)
+        if claimed is Seen.DELIVERED:
+            self.metrics.replays[route.cid] += 1
+            route.emit("webhook_replay_ignored", "WARNING", path=config.path)
+            return JSONResponse({"accepted": 0, "duplicate": True}, 200)
+        return claimed
+
+    async def _settle(self, route: WebhookRoute, claim: Claim | None, *, delivered: bool) -> None:
+        """Delivered: copies are duplicates from now on; not: the provider's retry gets through."""
         if claim is None:
             return
         with anyio.CancelScope(shield=True):
             try:
-                await self.replay.release(claim)
+                if delivered:
+                    await self.replay.confirm(claim)
+                else:
+                    await self.replay.release(claim)
             except TransientError as exc:
-                route.emit("webhook_replay_release_failed", "ERROR", reason=str(exc))
+                route.emit("webhook_replay_store_failed", "ERROR", reason=str(exc))
 
     async def _deliver(self, route: WebhookRoute, records: Batch) -> Response:
         if records:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from engine.webhooks.intake import Intake, IntakeClosed, Pending
-from engine.webhooks.replay import Claim, ReplayStore, SqliteReplayStore, open_replay_store
+from engine.webhooks.replay import (
+    Claim,
+    ReplayStore,
+    Seen,
+    SqliteReplayStore,
+    open_replay_store,
+)
 from engine.webhooks.signatures import (
     SignatureError,
     SignatureSpec,
@@ -19,6 +25,7 @@ __all__ = [
     "IntakeClosed",
     "Pending",
     "ReplayStore",
+    "Seen",
     "SignatureError",
     "SignatureSpec",
     "SqliteReplayStore",

@@ -3,8 +3,11 @@
 A request is keyed twice: by the provider's delivery id (when it sends one) and by the
 SHA-256 of the bytes its signature covers. GitHub and Shopify do not sign their delivery-id
 header, so a captured body resent under a new (or no) id still meets its digest key. A claim
-takes every key of a request or none of them; the handler releases it when the delivery fails,
-so the provider's retry is not refused as a replay.
+takes every key of a request or none of them. It starts as a short lease while the request is
+delivered (a copy arriving meanwhile is told to retry, not that it was delivered); the handler
+confirms it once delivered (copies are then duplicates for the whole replay window) or releases
+it when delivery fails, so the provider's retry gets through. A lease left by a crashed process
+expires on its own.
 
 The claims live in the workspace's SQLite state database, so they survive a restart; with
 ``INTEGRATION_REDIS_URL`` set they live in Redis (see :mod:`engine.webhooks.replay_redis`),
@@ -20,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
@@ -28,7 +32,14 @@ import anyio
 from engine.errors import TransientError
 from engine.webhooks.signatures import Verified
 
-__all__ = ["Claim", "ReplayStore", "SqliteReplayStore", "open_replay_store", "replay_keys"]
+__all__ = [
+    "Claim",
+    "ReplayStore",
+    "Seen",
+    "SqliteReplayStore",
+    "open_replay_store",
+    "replay_keys",
+]
 
 #: expired claims are swept after this many new ones
 _SWEEP_EVERY = 1000
@@ -36,16 +47,30 @@ _SWEEP_EVERY = 1000
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The keys one request holds, and the token that proves it holds them."""
+    """The keys one request holds, the token that proves it, and how long once delivered."""
 
     keys: tuple[str, ...]
     token: str
+    ttl: float
+
+
+class Seen(Enum):
+    """Why a claim was refused: the delivery was made, or is being made right now."""
+
+    DELIVERED = "delivered"
+    IN_FLIGHT = "in_flight"
 
 
 class ReplayStore(Protocol):
-    """Where claims live; ``claim`` returns None when any key is already held."""
+    """Where claims live.
 
-    async def claim(self, keys: Sequence[str], ttl: float) -> Claim | None: ...
+    ``claim`` takes every key for ``lease`` seconds, or none and says why; ``confirm`` keeps
+    them for the claim's ``ttl``; ``release`` gives them up.
+    """
+
+    async def claim(self, keys: Sequence[str], ttl: float, lease: float) -> Claim | Seen: ...
+
+    async def confirm(self, claim: Claim) -> None: ...
 
     async def release(self, claim: Claim) -> None: ...
 
@@ -77,16 +102,19 @@ class SqliteReplayStore:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS webhook_replay "
-                "(key TEXT PRIMARY KEY, token TEXT NOT NULL, expires REAL NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS webhook_replay (key TEXT PRIMARY KEY, "
+                "token TEXT NOT NULL, expires REAL NOT NULL, delivered INTEGER NOT NULL)"
             )
             self._conn = conn
         return self._conn
 
-    async def claim(self, keys: Sequence[str], ttl: float) -> Claim | None:
-        claim = Claim(tuple(keys), secrets.token_hex(16))
-        taken = await anyio.to_thread.run_sync(self._claim, claim, ttl)
-        return claim if taken else None
+    async def claim(self, keys: Sequence[str], ttl: float, lease: float) -> Claim | Seen:
+        claim = Claim(tuple(keys), secrets.token_hex(16), ttl)
+        seen = await anyio.to_thread.run_sync(self._claim, claim, lease)
+        return claim if seen is None else seen
+
+    async def confirm(self, claim: Claim) -> None:
+        await anyio.to_thread.run_sync(self._confirm, claim)
 
     async def release(self, claim: Claim) -> None:
         await anyio.to_thread.run_sync(self._release, claim)
@@ -97,45 +125,65 @@ class SqliteReplayStore:
                 self._conn.close()
                 self._conn = None
 
-    def _claim(self, claim: Claim, ttl: float) -> bool:
+    def _claim(self, claim: Claim, lease: float) -> Seen | None:
         now = time.time()
         with self._lock:
             try:
                 db = self._db()
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    for key in claim.keys:
-                        # a key whose claim expired is taken over; a live one is not
-                        cursor = db.execute(
-                            "INSERT INTO webhook_replay (key, token, expires) VALUES (?, ?, ?) "
-                            "ON CONFLICT (key) DO UPDATE SET token = excluded.token, "
-                            "expires = excluded.expires WHERE webhook_replay.expires <= ?",
-                            (key, claim.token, now + ttl, now),
-                        )
-                        if cursor.rowcount != 1:
-                            db.execute("ROLLBACK")
-                            return False
-                    self._claims += 1
-                    if self._claims % _SWEEP_EVERY == 0:
-                        db.execute("DELETE FROM webhook_replay WHERE expires <= ?", (now,))
-                    db.execute("COMMIT")
+                    seen = self._take(db, claim, now, lease)
+                    db.execute("ROLLBACK" if seen is not None else "COMMIT")
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise TransientError(f"replay store {self.path}: {exc}") from None
-        return True
+                raise _unavailable(self.path, exc) from None
+        return seen
+
+    def _take(self, db: sqlite3.Connection, claim: Claim, now: float, lease: float) -> Seen | None:
+        for key in claim.keys:
+            # a key whose claim expired is taken over; a live one is not
+            cursor = db.execute(
+                "INSERT INTO webhook_replay (key, token, expires, delivered) "
+                "VALUES (?, ?, ?, 0) ON CONFLICT (key) DO UPDATE SET token = excluded.token, "
+                "expires = excluded.expires, delivered = 0 WHERE webhook_replay.expires <= ?",
+                (key, claim.token, now + lease, now),
+            )
+            if cursor.rowcount != 1:
+                row = db.execute(
+                    "SELECT delivered FROM webhook_replay WHERE key = ?", (key,)
+                ).fetchone()
+                return Seen.DELIVERED if row and row[0] else Seen.IN_FLIGHT
+        self._claims += 1
+        if self._claims % _SWEEP_EVERY == 0:
+            db.execute("DELETE FROM webhook_replay WHERE expires <= ?", (now,))
+        return None
+
+    def _confirm(self, claim: Claim) -> None:
+        expires = time.time() + claim.ttl
+        self._write(
+            "UPDATE webhook_replay SET expires = ?, delivered = 1 WHERE key = ? AND token = ?",
+            [(expires, key, claim.token) for key in claim.keys],
+        )
 
     def _release(self, claim: Claim) -> None:
+        self._write(
+            "DELETE FROM webhook_replay WHERE key = ? AND token = ?",
+            [(key, claim.token) for key in claim.keys],
+        )
+
+    def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
         with self._lock:
             try:
-                self._db().executemany(
-                    "DELETE FROM webhook_replay WHERE key = ? AND token = ?",
-                    [(key, claim.token) for key in claim.keys],
-                )
+                self._db().executemany(sql, rows)
             except sqlite3.Error as exc:
-                raise TransientError(f"replay store {self.path}: {exc}") from None
+                raise _unavailable(self.path, exc) from None
+
+
+def _unavailable(path: Path, exc: sqlite3.Error) -> TransientError:
+    return TransientError(f"replay store {path}: {exc}")
 
 
 def open_replay_store(workspace: Path, env: dict[str, str] | None = None) -> ReplayStore:
