@@ -215,8 +215,17 @@ def test_unpadded_standard_webhooks_secret_matches_the_reference_library() -> No
     assert verify(spec, headers, body, now=ts).delivery_id == msg_id
 
 
-def test_a_bad_standard_webhooks_secret_is_a_located_validate_error(tmp_path: Path) -> None:
-    secret = "whsec_not*base64!"
+@pytest.mark.parametrize(
+    ("preset", "secret", "reason"),
+    [
+        ("standard-webhooks", "whsec_not*base64!", "not whsec_ + base64"),
+        ("standard-webhooks", "whsec_", "not whsec_ + base64"),
+        ("github", "", "the signing secret is empty"),
+    ],
+)
+def test_a_bad_secret_is_a_located_validate_error(
+    tmp_path: Path, preset: str, secret: str, reason: str
+) -> None:
     pipeline = tmp_path / "pipeline.toml"
     pipeline.write_text(
         f"""[pipeline]
@@ -225,7 +234,7 @@ name = "sw"
 [sources.hook]
 type = "webhook"
 path = "/hook"
-signature = {{ type = "standard-webhooks", secret = "{secret}" }}
+signature = {{ type = "{preset}", secret = "{secret}" }}
 
 [sinks.out]
 type = "stdout"
@@ -237,7 +246,7 @@ inputs = ["hook"]
         compile_file(pipeline)
     message = str(info.value)
     assert f"{pipeline}:7:" in message
-    assert "sources.hook.signature.secret" in message and "not whsec_ + base64" in message
+    assert "sources.hook.signature.secret" in message and reason in message
     assert "not*base64" not in message  # the secret is never echoed
 
 
