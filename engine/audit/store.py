@@ -265,6 +265,22 @@ class AuditStore:
 
         return self._guard(work)
 
+    def head_event(self, producer: str) -> StoredEvent | None:
+        """The newest event of a chain (the one its head row names), if stored."""
+
+        def work() -> StoredEvent | None:
+            c = events_table.c
+            h = heads_table.c
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(*EVENT_COLUMNS)
+                    .join(heads_table, h.producer == c.producer)
+                    .where(c.producer == producer, c.seq == h.seq)
+                ).first()
+            return stored_event(row) if row is not None else None
+
+        return self._guard(work)
+
     def heads(self) -> dict[str, int]:
         """Each chain's head sequence number."""
 
