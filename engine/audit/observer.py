@@ -247,6 +247,9 @@ class AuditObserver:
                 action="config_changed" if changed or before is None else "config_loaded",
                 details={"sha256": sha, "previous_sha256": before, "file": run.pipeline_file},
             )
+        # Stored at once: a run killed before its first delivery is still on the trail
+        # (and reported abandoned).
+        trail.flush()
 
     def batch(
         self,

@@ -432,8 +432,9 @@ class AuditTrail:
     def flush(self, *, settled: bool = False) -> ChainHead | None:
         """Seal and store every buffered event in one transaction; raises on store failure.
 
-        Once this returns the events are committed, durably: a SQLite store syncs its
-        write-ahead log on every commit (``synchronous=FULL``), PostgreSQL its WAL.
+        Once this returns the events are committed: they survive a crash of the process
+        (a SQLite store's write-ahead log is synced to disk at each signed checkpoint,
+        PostgreSQL's at each commit).
         With ``settled``, events whose digest still waits for the sink that writes their
         batch stay buffered for a later flush (so they are stored after the events stored
         now): they describe no delivery yet, and digesting them now would hash the batch
@@ -473,6 +474,8 @@ class AuditTrail:
             return None
         if self.last_checkpoint is not None and self.last_checkpoint.tree_size == head.seq:
             return self.last_checkpoint
+        # A signed size the store could lose in a power cut would read as truncation.
+        self.store.sync()
         cp = sign_checkpoint(self.producer, head.seq, head.frontier.root(), self.signing)
         self.last_checkpoint_path = write_checkpoint(self.checkpoint_dir, cp)
         self.last_checkpoint = cp

@@ -75,6 +75,9 @@ def live_leases(state_path: Path) -> list[Lease]:
     try:
         now, host = time.time(), socket.gethostname()
         return [lease for lease in store.leases() if _alive(lease, now, host)]
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("cannot read the run leases in %s: %s", state_path, exc)
+        return []
     finally:
         store.close()
 
@@ -109,7 +112,7 @@ class RunLease:
         """Take the lease if it is free; else the live holder."""
         try:
             return self._try_acquire()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             self.close()
             raise EngineError(f"cannot take the run lease in {self.state_path}: {exc}") from exc
 
