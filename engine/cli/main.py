@@ -95,7 +95,7 @@ def cli() -> None:
     type=click.FloatRange(min=0),
     default=None,
     metavar="SECONDS",
-    help="With --wait: fail after waiting this long (default: wait as long as it takes).",
+    help="Wait at most this long (implies --wait; default: as long as it takes).",
 )
 def run_cmd(
     file: str,
@@ -167,7 +167,10 @@ def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) 
         err_console.print(f"waiting for {describe_holder(holder)} to end...", markup=False)
 
     try:
-        lease.acquire((math.inf if timeout is None else timeout) if wait else None, on_wait=waiting)
+        if timeout is not None:
+            lease.acquire(timeout, on_wait=waiting)
+        else:
+            lease.acquire(math.inf if wait else None, on_wait=waiting)
     except EngineError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)

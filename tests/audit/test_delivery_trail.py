@@ -62,17 +62,8 @@ def written(records: Sequence[object]) -> ContentDigest:
 
 
 def test_flush_commits_deliveries_and_keeps_unwritten_batches_for_their_sink(
-    workspace: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, digest_calls: list[int]
 ) -> None:
-    import engine.audit.observer as module
-
-    digested: list[int] = []
-
-    def counting(records: Sequence[object]) -> str:
-        digested.append(1)
-        return batch_digest(records)
-
-    monkeypatch.setattr(module, "batch_digest", counting)
     first: list[dict[str, object]] = [{"id": 1}]
     second: list[dict[str, object]] = [{"id": 2}]
     with AuditObserver(AuditSettings(flush_every=10_000), workspace) as observer:
@@ -89,7 +80,7 @@ def test_flush_commits_deliveries_and_keeps_unwritten_batches_for_their_sink(
         got = chain(workspace)
         assert [e.action for e in got[3:]] == ["batch_transformed", "batch_written"]
         assert got[3].digest == got[4].digest == written(second).digest
-    assert digested == []  # every digest came from the sink, none computed twice
+    assert digest_calls == []  # every digest came from the sink, none computed twice
     assert [e.seq for e in chain(workspace)] == list(range(1, len(chain(workspace)) + 1))
 
 

@@ -195,9 +195,7 @@ def test_two_engine_runs_one_waits_and_a_killed_holder_blocks_nobody(
     assert "pipeline 'fifo-orders' is already running" in message
     assert f"run {lease.run_id} on host {lease.host}, pid {holder.pid}, since" in message
 
-    gave_up = _engine_run(
-        fifo_pipeline, "--wait", "--wait-timeout", "0.5", stderr=tmp_path / "gave_up.err"
-    )
+    gave_up = _engine_run(fifo_pipeline, "--wait-timeout", "0.5", stderr=tmp_path / "gave_up.err")
     processes.append(gave_up)
     assert gave_up.wait(timeout=DEADLINE) == 1
     assert "(waited 0.5s)" in (tmp_path / "gave_up.err").read_text()
