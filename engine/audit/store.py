@@ -106,6 +106,8 @@ class AuditStore:
             elif not Path(database).expanduser().exists():
                 raise AuditStoreError(self.url, "no such store (the file does not exist)")
         self._engine: Engine = create_engine(parsed, **kwargs)
+        # Appends take the write lock first (SQLite: BEGIN IMMEDIATE).
+        self._writer = self._engine.execution_options(sqlite_begin="IMMEDIATE")
         if self.dialect == "sqlite":
             _sqlite_tuning(self._engine, wal=create)
         compiled = events_table.insert().compile(dialect=self._engine.dialect)
@@ -237,25 +239,23 @@ class AuditStore:
         """Lock the chain head, let ``seal`` number and sign rows after it, insert, commit."""
 
         def work() -> ChainHead:
-            with self._engine.connect() as conn:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    head = self._lock_head(conn, producer)
-                    rows, new_head = seal(head)
-                    if rows:
-                        self._insert_events(conn, rows)
-                        self._run(
-                            conn,
-                            self._head_update_sql,
-                            {
-                                "p_producer": producer,
-                                "p_seq": new_head.seq,
-                                "p_mac": new_head.mac,
-                                "p_frontier": frontier_text(new_head.frontier),
-                                "p_updated": format_time(datetime.now(UTC)),
-                            },
-                        )
-                    return new_head
+            with self._writer.connect() as conn, conn.begin():
+                head = self._lock_head(conn, producer)
+                rows, new_head = seal(head)
+                if rows:
+                    self._insert_events(conn, rows)
+                    self._run(
+                        conn,
+                        self._head_update_sql,
+                        {
+                            "p_producer": producer,
+                            "p_seq": new_head.seq,
+                            "p_mac": new_head.mac,
+                            "p_frontier": frontier_text(new_head.frontier),
+                            "p_updated": format_time(datetime.now(UTC)),
+                        },
+                    )
+                return new_head
 
         return self._guard(work)
 
