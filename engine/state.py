@@ -1,14 +1,28 @@
-"""Values kept between runs (incremental cursors), in the workspace's SQLite state database."""
+"""Values kept between runs (incremental cursors) and run leases, in the workspace's SQLite
+state database."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StateStore"]
+__all__ = ["Lease", "StateStore"]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who runs a pipeline now: the row of the lease table (see engine.runtime.lease)."""
+
+    pipeline: str
+    run_id: str
+    host: str
+    pid: int
+    since: str  # ISO 8601 UTC, when the run took the lease
+    expires: float  # seconds since the epoch; renewed while the run goes on
 
 
 class StateStore:
@@ -42,6 +56,10 @@ class StateStore:
                 "value TEXT, updated_at TEXT DEFAULT CURRENT_TIMESTAMP, "
                 "PRIMARY KEY (pipeline, component, key))"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS leases (pipeline TEXT PRIMARY KEY, run_id TEXT, "
+                "host TEXT, pid INTEGER, since TEXT, expires REAL)"
+            )
             self._conn = conn
         return self._conn
 
@@ -72,6 +90,63 @@ class StateStore:
                 "ON CONFLICT (pipeline, component, key) DO UPDATE SET value=excluded.value, "
                 "updated_at=CURRENT_TIMESTAMP",
                 (pipeline, component, key, json.dumps(value)),
+            )
+
+    # --- leases: each change is one statement, atomic between processes ---------------
+
+    def lease(self, pipeline: str) -> Lease | None:
+        with self._lock:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT pipeline, run_id, host, pid, since, expires FROM leases "
+                    "WHERE pipeline=?",
+                    (pipeline,),
+                )
+                .fetchone()
+            )
+        return Lease(*row) if row else None
+
+    def leases(self) -> list[Lease]:
+        with self._lock:
+            rows = (
+                self._db()
+                .execute("SELECT pipeline, run_id, host, pid, since, expires FROM leases")
+                .fetchall()
+            )
+        return [Lease(*row) for row in rows]
+
+    def take_lease(self, lease: Lease, *, replacing: Lease | None = None) -> bool:
+        """Write ``lease`` if the pipeline has none (or still has exactly ``replacing``)."""
+        with self._lock:
+            db = self._db()
+            if replacing is None:
+                cursor = db.execute(
+                    "INSERT INTO leases (pipeline, run_id, host, pid, since, expires) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pipeline) DO NOTHING",
+                    astuple(lease),
+                )
+            else:
+                cursor = db.execute(
+                    "UPDATE leases SET run_id=?, host=?, pid=?, since=?, expires=? "
+                    "WHERE pipeline=? AND run_id=? AND expires=?",
+                    (*astuple(lease)[1:], lease.pipeline, replacing.run_id, replacing.expires),
+                )
+            return cursor.rowcount == 1
+
+    def renew_lease(self, pipeline: str, run_id: str, expires: float) -> bool:
+        """Move the expiry of ``run_id``'s lease; False when it no longer holds it."""
+        with self._lock:
+            cursor = self._db().execute(
+                "UPDATE leases SET expires=? WHERE pipeline=? AND run_id=?",
+                (expires, pipeline, run_id),
+            )
+            return cursor.rowcount == 1
+
+    def release_lease(self, pipeline: str, run_id: str) -> None:
+        with self._lock:
+            self._db().execute(
+                "DELETE FROM leases WHERE pipeline=? AND run_id=?", (pipeline, run_id)
             )
 
     def close(self) -> None:
