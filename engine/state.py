@@ -63,6 +63,13 @@ class StateStore:
             self._conn = conn
         return self._conn
 
+    def _writer(self) -> sqlite3.Connection:
+        if self.read_only:
+            raise RuntimeError(f"state store {self.path} is open read-only")
+        db = self._db()
+        assert db is not None
+        return db
+
     def get(self, pipeline: str, component: str, key: str, default: Any = None) -> Any:
         with self._lock:
             db = self._db()
@@ -83,9 +90,7 @@ class StateStore:
         if self.read_only:
             return
         with self._lock:
-            db = self._db()
-            assert db is not None
-            db.execute(
+            self._writer().execute(
                 "INSERT INTO state (pipeline, component, key, value) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (pipeline, component, key) DO UPDATE SET value=excluded.value, "
                 "updated_at=CURRENT_TIMESTAMP",
@@ -95,31 +100,28 @@ class StateStore:
     # --- leases: each change is one statement, atomic between processes ---------------
 
     def lease(self, pipeline: str) -> Lease | None:
-        with self._lock:
-            row = (
-                self._db()
-                .execute(
-                    "SELECT pipeline, run_id, host, pid, since, expires FROM leases "
-                    "WHERE pipeline=?",
-                    (pipeline,),
-                )
-                .fetchone()
-            )
-        return Lease(*row) if row else None
+        found = [lease for lease in self.leases() if lease.pipeline == pipeline]
+        return found[0] if found else None
 
     def leases(self) -> list[Lease]:
         with self._lock:
-            rows = (
-                self._db()
-                .execute("SELECT pipeline, run_id, host, pid, since, expires FROM leases")
-                .fetchall()
-            )
+            db = self._db()
+            if db is None:
+                return []
+            try:
+                rows = db.execute(
+                    "SELECT pipeline, run_id, host, pid, since, expires FROM leases"
+                ).fetchall()
+            except sqlite3.OperationalError:
+                if not self.read_only:
+                    raise
+                rows = []  # a database without the lease table yet
         return [Lease(*row) for row in rows]
 
     def take_lease(self, lease: Lease, *, replacing: Lease | None = None) -> bool:
         """Write ``lease`` if the pipeline has none (or still has exactly ``replacing``)."""
         with self._lock:
-            db = self._db()
+            db = self._writer()
             if replacing is None:
                 cursor = db.execute(
                     "INSERT INTO leases (pipeline, run_id, host, pid, since, expires) "
@@ -137,7 +139,7 @@ class StateStore:
     def renew_lease(self, pipeline: str, run_id: str, expires: float) -> bool:
         """Move the expiry of ``run_id``'s lease; False when it no longer holds it."""
         with self._lock:
-            cursor = self._db().execute(
+            cursor = self._writer().execute(
                 "UPDATE leases SET expires=? WHERE pipeline=? AND run_id=?",
                 (expires, pipeline, run_id),
             )
@@ -145,7 +147,7 @@ class StateStore:
 
     def release_lease(self, pipeline: str, run_id: str) -> None:
         with self._lock:
-            self._db().execute(
+            self._writer().execute(
                 "DELETE FROM leases WHERE pipeline=? AND run_id=?", (pipeline, run_id)
             )
 
