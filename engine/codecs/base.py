@@ -8,9 +8,43 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.errors import DataError
 from engine.records import Batch, Chunk
 
-__all__ = ["CodecConfig", "Encoder"]
+__all__ = ["CodecConfig", "CodecError", "Encoder"]
+
+
+class CodecError(DataError):
+    """Bad input to a codec, with a stable ``code`` (``json.non-finite``) beside the location.
+
+    Without a source (an encoder does not know its file) the record number leads instead
+    of a placeholder: ``record 3: cannot encode as JSON: ... [json.unencodable]``; the
+    sink running the encoder adds its own name and path.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        offset: int | None = None,
+        record: int | None = None,
+    ) -> None:
+        self.code = code
+        super().__init__(
+            message, source=source, line=line, column=column, offset=offset, record=record
+        )
+
+    def _render(self) -> str:
+        if self.source is None:
+            where = f"record {self.record}: " if self.record is not None else ""
+            text = where + self.reason
+        else:
+            text = super()._render()
+        return f"{text} [{self.code}]"
 
 
 class Encoder(ABC):
