@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, islice
 from typing import Any, BinaryIO, Literal
@@ -10,18 +11,43 @@ import orjson
 from pydantic import Field
 
 from engine.codecs.base import CodecConfig, Encoder
-from engine.codecs.json import dump_default, json_type_name, locate_encode_error
+from engine.codecs.json import (
+    NonFinite,
+    dump_default,
+    json_type_name,
+    loads_non_finite_as_null,
+    locate_encode_error,
+    refuse_non_finite,
+)
 from engine.records import Batch, Chunk, Record, Rejected
 
 __all__ = ["JsonlCodec", "JsonlEncoder", "encode_lines"]
 
 _BOM = b"\xef\xbb\xbf"
+_FAILED = object()
+# What makes orjson refuse a line that a float-tolerant reader would take.
+_NON_FINITE = re.compile(rb"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
+
+
+def _nulled(line: bytes) -> Any:
+    """A line read with NaN, Infinity and overflowing numbers as null (else ``_FAILED``)."""
+    try:
+        return loads_non_finite_as_null(line.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return _FAILED
 
 
 class JsonlCodec(CodecConfig):
     """One JSON object per line (JSON Lines / NDJSON); blank lines are skipped."""
 
     type: Literal["jsonl"] = Field("jsonl", description="Codec name.")
+    non_finite: NonFinite = Field(
+        "refuse",
+        description=(
+            "`NaN`, `Infinity`, `-Infinity` and numbers too large for a float (`1e400`) are"
+            " not JSON (RFC 8259): `refuse` rejects their line; `null` reads them as null."
+        ),
+    )
 
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
         """Yield a chunk per ``batch_size`` lines; malformed or non-object lines are rejected."""
@@ -41,12 +67,12 @@ class JsonlCodec(CodecConfig):
             try:
                 values = list(map(loads, block))
             except orjson.JSONDecodeError:
-                chunk = _slow_chunk(block, lineno, source)
+                chunk = _slow_chunk(block, lineno, source, self.non_finite)
             else:
                 if all(type(v) is dict for v in values):
                     chunk = Chunk(values)
                 else:
-                    chunk = _slow_chunk(block, lineno, source)
+                    chunk = _slow_chunk(block, lineno, source, self.non_finite)
             lineno += len(block)
             if chunk.records or chunk.rejected:
                 yield chunk
@@ -69,6 +95,7 @@ class JsonlEncoder(Encoder):
             out = encode_lines(records)
         except TypeError:
             raise locate_encode_error(records, self._count) from None
+        refuse_non_finite(records, out, self._count)
         self._stream.write(out)
         self._count += len(records)
 
@@ -93,7 +120,7 @@ def encode_lines(
     return out
 
 
-def _slow_chunk(block: list[bytes], lineno: int, source: str) -> Chunk:
+def _slow_chunk(block: list[bytes], lineno: int, source: str, non_finite: NonFinite) -> Chunk:
     """Decode a block line by line so each bad line is rejected with its own location."""
     records: list[Record] = []
     rejected: list[Rejected] = []
@@ -101,11 +128,16 @@ def _slow_chunk(block: list[bytes], lineno: int, source: str) -> Chunk:
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            if line.strip():
+            if not line.strip():
+                continue
+            value = _nulled(line) if non_finite == "null" else _FAILED
+            if value is _FAILED:
                 text = line.decode("utf-8", "replace").rstrip("\r\n")
                 reason = f"invalid JSON at column {exc.colno}: {exc.msg}"
+                if _NON_FINITE.search(line):
+                    reason += " (RFC 8259 has no NaN or Infinity; see the codec's `non_finite`)"
                 rejected.append(Rejected(text, reason, f"{source}:{number}"))
-            continue
+                continue
         if type(value) is dict:
             records.append(value)
         else:
