@@ -23,6 +23,7 @@ __all__ = [
     "JsonEncoder",
     "NonFinite",
     "dump_default",
+    "exact_ints",
     "json_type_name",
     "loads_non_finite_as_null",
     "refuse_non_finite",
@@ -140,7 +141,10 @@ class JsonEncoder(Encoder):
             # One orjson call per batch: its array without the brackets is our elements.
             array = orjson.dumps(records, default=dump_default, option=option)
         except TypeError:
-            raise locate_encode_error(records, self._count) from None
+            try:
+                array = orjson.dumps(exact_ints(records), default=dump_default, option=option)
+            except (TypeError, RecursionError):
+                raise locate_encode_error(records, self._count) from None
         refuse_non_finite(records, array, self._count)
         if self._pretty:
             body, head, sep = array[2:-2], b"[\n", b",\n"
@@ -172,12 +176,28 @@ def locate_encode_error(records: Batch, offset: int) -> DataError:
     """Find which record of a batch orjson refused, to name it in the error."""
     for index, record in enumerate(records):
         try:
-            orjson.dumps(record, default=dump_default)
+            orjson.dumps(exact_ints(record), default=dump_default)
+        except RecursionError:
+            return CodecError(
+                "json.unencodable", "record nested too deeply for JSON", record=offset + index + 1
+            )
         except TypeError as exc:
             return CodecError(
                 "json.unencodable", f"cannot encode as JSON: {exc}", record=offset + index + 1
             )
     return CodecError("json.unencodable", "cannot encode as JSON")
+
+
+def exact_ints(value: Any) -> Any:
+    """``value`` with integers orjson cannot hold (past 64 bits) as exact JSON numbers."""
+    kind = type(value)
+    if kind is int and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value))
+    if kind is dict:
+        return {k: exact_ints(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [exact_ints(v) for v in value]
+    return value
 
 
 def refuse_non_finite(records: Batch, encoded: bytes | bytearray, offset: int) -> None:
@@ -414,9 +434,13 @@ class _Scanner:
             if match.group(1) == text:
                 at = match.start()
                 break
+        what = (
+            "is not a JSON number (RFC 8259 has no NaN or Infinity)"
+            if text.lstrip("-") in ("NaN", "Infinity")
+            else "is too large for a float"
+        )
         return self._error(
-            f"{text[:40]} is not a JSON number (RFC 8259 has no NaN or Infinity, and a float"
-            ' cannot hold it); set `non_finite = "null"` to read it as null',
+            f'{text[:40]} {what}; set `non_finite = "null"` to read it as null',
             at,
             code="json.non-finite",
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, islice
@@ -14,6 +16,7 @@ from engine.codecs.base import CodecConfig, Encoder
 from engine.codecs.json import (
     NonFinite,
     dump_default,
+    exact_ints,
     json_type_name,
     loads_non_finite_as_null,
     locate_encode_error,
@@ -25,6 +28,49 @@ __all__ = ["JsonlCodec", "JsonlEncoder", "encode_lines"]
 
 _BOM = b"\xef\xbb\xbf"
 _FAILED = object()
+# A run of digits that may be an integer orjson cannot hold exactly (past 64 bits).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+class _Exactly(Exception):
+    """The block holds a long digit run: decode it line by line."""
+
+
+class _Invalid(ValueError):
+    """A line the exact (stdlib) reader refuses; shaped like orjson's error."""
+
+    def __init__(self, msg: str, colno: int) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.colno = colno
+
+
+def _exact(line: bytes, non_finite: NonFinite) -> Any:
+    """A line read with Python's json module: integers of any size stay exact."""
+    try:
+        text = line.decode("utf-8")
+        if non_finite == "null":
+            return loads_non_finite_as_null(text)
+        return json.loads(text, parse_constant=_refuse, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise _Invalid(exc.msg, exc.colno) from None
+    except UnicodeDecodeError as exc:
+        raise _Invalid(f"invalid UTF-8: {exc.reason}", exc.start + 1) from None
+    except (ValueError, RecursionError) as exc:
+        raise _Invalid(str(exc) or type(exc).__name__, 1) from None
+
+
+def _refuse(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large for a float")
+    return value
+
+
 # What makes orjson refuse a line that a float-tolerant reader would take.
 _NON_FINITE = re.compile(rb"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
 
@@ -65,8 +111,10 @@ class JsonlCodec(CodecConfig):
             if not block:
                 return
             try:
+                if _LONG_DIGITS.search(b"".join(block)):
+                    raise _Exactly  # orjson would read an integer past 64 bits as a float
                 values = list(map(loads, block))
-            except orjson.JSONDecodeError:
+            except (orjson.JSONDecodeError, _Exactly):
                 chunk = _slow_chunk(block, lineno, source, self.non_finite)
             else:
                 if all(type(v) is dict for v in values):
@@ -94,7 +142,10 @@ class JsonlEncoder(Encoder):
         try:
             out = encode_lines(records)
         except TypeError:
-            raise locate_encode_error(records, self._count) from None
+            try:
+                out = encode_lines(list(map(exact_ints, records)))
+            except (TypeError, RecursionError):
+                raise locate_encode_error(records, self._count) from None
         refuse_non_finite(records, out, self._count)
         self._stream.write(out)
         self._count += len(records)
@@ -126,8 +177,8 @@ def _slow_chunk(block: list[bytes], lineno: int, source: str, non_finite: NonFin
     rejected: list[Rejected] = []
     for number, line in enumerate(block, lineno + 1):
         try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
+            value = _exact(line, non_finite) if _LONG_DIGITS.search(line) else orjson.loads(line)
+        except (orjson.JSONDecodeError, _Invalid) as exc:
             if not line.strip():
                 continue
             value = _nulled(line) if non_finite == "null" else _FAILED

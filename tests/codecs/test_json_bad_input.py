@@ -92,10 +92,36 @@ def test_encoders_refuse_non_finite_floats_instead_of_writing_null(
 
 
 @pytest.mark.parametrize("codec", [JsonCodec(), JsonlCodec()])
-@pytest.mark.parametrize("bad", [b"bytes", {1, 2j}, 2**70, {1: "non-str key"}])
+@pytest.mark.parametrize("bad", [b"bytes", {1, 2j}, {1: "non-str key"}])
 def test_encoders_name_the_record_json_cannot_hold(
     codec: JsonCodec | JsonlCodec, bad: object
 ) -> None:
     with pytest.raises(CodecError) as info:
         encode(codec, [{"a": 1}, {"a": 2}, {"a": bad}])
     assert (info.value.record, info.value.code) == (3, "json.unencodable")
+
+
+def test_jsonl_keeps_integers_past_64_bits_exact() -> None:
+    big = 2**64
+    data = f'{{"a": {big}, "id": "12345678901234567890123"}}\n{{"b": -{big}0}}\n'.encode()
+    assert orjson.loads(data.splitlines()[0])["a"] == float(big)  # what orjson alone reads
+    chunk = decode_bytes(JsonlCodec(), data, source="big.jsonl")
+    assert chunk.records == [{"a": big, "id": "12345678901234567890123"}, {"b": -big * 10}]
+    assert chunk.records == [json.loads(line) for line in data.splitlines()]
+
+
+@pytest.mark.parametrize("codec", [JsonCodec(), JsonCodec(pretty=True), JsonlCodec()])
+def test_integers_past_64_bits_are_written_exactly(codec: JsonCodec | JsonlCodec) -> None:
+    records: list[Record] = [{"a": 2**70, "b": [-(2**65), {"c": 2**64}], "d": 1.5}]
+    data = encode(codec, records)
+    loaded = json.loads(data) if isinstance(codec, JsonCodec) else json.loads(data.splitlines()[0])
+    assert loaded == (records if isinstance(codec, JsonCodec) else records[0])
+
+
+def test_a_record_too_deep_for_json_is_named() -> None:
+    deep: Record = {"a": 1}
+    for _ in range(300):
+        deep = {"a": deep}
+    with pytest.raises(CodecError) as info:
+        encode(JsonlCodec(), [{"ok": 1}, deep])
+    assert info.value.record == 2
