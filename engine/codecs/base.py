@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import codecs
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
 from engine.errors import DataError
 from engine.records import Batch, Chunk
 
-__all__ = ["CodecConfig", "CodecError", "Encoder"]
+__all__ = ["CodecConfig", "CodecError", "Encoder", "known_encoding"]
+
+
+def known_encoding(value: str) -> str:
+    """Validate a codec's ``encoding`` option: a text encoding Python knows."""
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"unknown text encoding {value!r}") from None
+    return value
 
 
 class CodecError(DataError):
@@ -22,21 +32,9 @@ class CodecError(DataError):
     sink running the encoder adds its own name and path.
     """
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        source: str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        offset: int | None = None,
-        record: int | None = None,
-    ) -> None:
+    def __init__(self, code: str, message: str, **where: Any) -> None:
         self.code = code
-        super().__init__(
-            message, source=source, line=line, column=column, offset=offset, record=record
-        )
+        super().__init__(message, **where)
 
     def _render(self) -> str:
         if self.source is None:

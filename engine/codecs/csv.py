@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Literal
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from engine.codecs.base import CodecConfig, CodecError, Encoder
+from engine.codecs.base import CodecConfig, CodecError, Encoder, known_encoding
 from engine.codecs.json import dump_default
 from engine.errors import DataError
 from engine.records import Batch, Chunk, Record, Rejected
@@ -93,14 +93,7 @@ class CsvCodec(CodecConfig):
             raise ValueError(f"must be exactly one character, not a line break; got {value!r}")
         return value
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"unknown text encoding {value!r}") from None
-        return value
+    _known_encoding = field_validator("encoding")(known_encoding)
 
     @model_validator(mode="after")
     def _distinct_characters(self) -> CsvCodec:

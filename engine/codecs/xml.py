@@ -16,7 +16,7 @@ from defusedxml.common import (
 )
 from pydantic import Field, field_validator
 
-from engine.codecs.base import CodecConfig, CodecError, Encoder
+from engine.codecs.base import CodecConfig, CodecError, Encoder, known_encoding
 from engine.errors import DataError
 from engine.records import Batch, Chunk, Record
 
@@ -149,6 +149,8 @@ class XmlCodec(CodecConfig):
         if not value.strip("/") or any(p != "*" and not _NAME.match(p) for p in parts):
             raise ValueError(f"records must be a path of element names or `*`, got {value!r}")
         return value
+
+    _known_encoding = field_validator("encoding")(known_encoding)
 
     @field_validator("root", "item")
     @classmethod

@@ -19,13 +19,12 @@ ST and SE are not in ``segments`` (ST03 is ``implementation`` when present); loo
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.codecs.base import CodecConfig, Encoder
+from engine.codecs.base import CodecConfig, Encoder, known_encoding
 from engine.codecs.edi.ack997 import acknowledge
 from engine.codecs.edi.envelope import Interchange, Issue, TransactionSet, read_interchanges
 from engine.codecs.edi.loops import nest, segment_to_dict
@@ -141,14 +140,7 @@ class EdiCodec(CodecConfig):
             self.segment_terminator,
         )
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"unknown text encoding {value!r}") from None
-        return value
+    _known_encoding = field_validator("encoding")(known_encoding)
 
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
         """Records per transaction set (and TA1); a strict interchange with problems is
