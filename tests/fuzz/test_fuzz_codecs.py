@@ -25,7 +25,7 @@ from engine.errors import DataError, EngineError
 # Derandomized: the same examples on every run, so CI is stable; bounded so the whole
 # file runs in seconds.
 FUZZ = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     database=None,
