@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from itertools import chain
 from json.scanner import make_scanner
 from typing import Any, BinaryIO, Literal, cast
 
@@ -201,11 +202,13 @@ def exact_ints(value: Any) -> Any:
 
 
 def refuse_non_finite(records: Batch, encoded: bytes | bytearray, offset: int) -> None:
-    """Raise for a NaN or infinite float, which orjson would have written as ``null``.
-
-    Only output holding ``null`` can hide one, so the walk is skipped for most batches.
-    """
-    if b"null" not in encoded:
+    """Raise for a NaN or infinite float, which orjson would have written as ``null``."""
+    nulls = encoded.count(b"null")
+    if not nulls:
+        return
+    # Every `null` written is a None, a NaN/infinity or text inside a string: when the
+    # records' top-level Nones account for all of them, there is no NaN to find.
+    if list(chain.from_iterable(map(dict.values, records))).count(None) == nulls:
         return
     for index, record in enumerate(records):
         path = _non_finite_path(record, "")
