@@ -81,7 +81,8 @@ def cli() -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 @click.option("--no-audit", is_flag=True, help="Run without the audit trail.")
 def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> None:
-    """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid."""
+    """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
+    130 when a signal stopped it."""
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
@@ -125,7 +126,7 @@ def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> 
             f"check it with: engine audit verify --workspace {workspace}",
             markup=False,
         )
-    if runner_box and runner_box[0].interrupted:
+    if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
 

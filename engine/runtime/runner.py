@@ -39,6 +39,7 @@ from engine.errors import (
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.runtime.deadletter import DeadLetters
+from engine.runtime.delivery import Delivery, Held
 from engine.runtime.digest import Digester
 from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
@@ -74,30 +75,11 @@ class RunOptions:
     on_progress: Callable[[dict[str, StageStats]], None] | None = None
 
 
-@dataclass(slots=True)
-class _Delivery:
-    """Pieces of one acknowledgeable source chunk still in flight; the source is told at zero."""
-
-    source: Source[Any]
-    token: object
-    pending: int = 1
-
-    async def release(self) -> None:
-        self.pending -= 1
-        if self.pending == 0:
-            await self.source.ack(self.token)
-
-    async def fail(self, *, permanent: bool) -> None:
-        """A sink could not deliver part of this chunk: the source may dead-letter or requeue."""
-        self.pending = -1  # never acked now
-        await self.source.nack(self.token, permanent=permanent)
-
-
 #: what travels on a channel: a batch and, for acknowledgeable input, its delivery tracker
-_Msg = tuple[Batch, _Delivery | None]
+_Msg = tuple[Batch, Delivery | None]
 
 
-async def _release(delivery: _Delivery | None) -> None:
+async def _release(delivery: Delivery | None) -> None:
     if delivery is not None:
         await delivery.release()
 
@@ -110,6 +92,7 @@ class _Stage:
     component: Any
     outputs: dict[str | None, list[MemoryObjectSendStream[_Msg]]] = field(default_factory=dict)
     receive: MemoryObjectReceiveStream[_Msg] | None = None
+    held: Held | None = None  # sinks: what is written and not yet published
 
 
 class Runner:
@@ -196,6 +179,25 @@ class Runner:
                 stage.outputs[output] = [sends[d].clone() for d in downstream]
         for send in sends.values():
             send.close()  # the clones keep each channel open until every producer is done
+        for cid, stage in self._stages.items():
+            if stage.node.role is Role.SINK:
+                sources = tuple(
+                    self._stages[s].component
+                    for s in self._upstream_sources(cid)
+                    if self._stages[s].component.acknowledges
+                )
+                stage.component.context.acknowledged = bool(sources)
+                stage.held = Held(stage.component, sources)
+
+    def _upstream_sources(self, cid: str) -> set[str]:
+        found: set[str] = set()
+        todo = [cid]
+        while todo:
+            node = self.plan.nodes[todo.pop()]
+            if node.role is Role.SOURCE:
+                found.add(node.id)
+            todo.extend(upstream for upstream, _ in node.inputs)
+        return found
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> RunSummary:
@@ -225,11 +227,8 @@ class Runner:
                     for stage in self._stages.values():
                         tg.start_soon(self._guard, stage, tg.cancel_scope)
                 outer.cancel_scope.cancel()
-            ok = not self._errors
-            if ok:
-                await self._close_all(success=True)
-            else:
-                await self._close_all(success=False)
+            ok = not self._errors and not self.interrupted
+            await self._close_all(success=ok)
         except BaseException:
             await self._close_all(success=False)
             raise
@@ -245,6 +244,7 @@ class Runner:
             stages={cid: s.stats for cid, s in self._stages.items()},
             error=str(self._errors[0]) if self._errors else None,
             dead_letters=self.dead_letters.count,
+            interrupted=self.interrupted and not self._errors,
         )
         self.observer.run_finished(self.info, summary)
         return summary
@@ -281,7 +281,7 @@ class Runner:
             group.cancel()
 
     async def _emit(
-        self, stage: _Stage, output: str | None, records: Batch, delivery: _Delivery | None
+        self, stage: _Stage, output: str | None, records: Batch, delivery: Delivery | None
     ) -> None:
         for send in stage.outputs.get(output, ()):
             if delivery is not None:
@@ -321,7 +321,7 @@ class Runner:
     async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
         # dry runs never acknowledge: a queue keeps its messages for the real run
         acked = chunk.token is not None and not self.options.dry_run
-        delivery = _Delivery(stage.component, chunk.token) if acked else None
+        delivery = Delivery(stage.component, chunk.token) if acked else None
         if chunk.rejected:
             self._reject(stage, chunk.rejected)
         if chunk.records:
@@ -353,35 +353,66 @@ class Runner:
 
     async def _run_sink(self, stage: _Stage) -> None:
         sink: Sink[Any] = stage.component
-        assert stage.receive is not None
-        async with stage.receive:
+        held = stage.held
+        receive = stage.receive
+        assert receive is not None and held is not None
+        async with receive:
             await self._call(stage, sink.open)
-            async for batch, delivery in stage.receive:
-                stage.stats.records_in += len(batch)
-                stage.stats.batches += 1
+            while True:
+                wait = held.wait()
                 try:
-                    await self._call(stage, lambda b=batch: sink.write(b))  # type: ignore[misc]
-                except PartialWriteError as exc:
-                    if stage.node.config.on_error is OnError.FAIL:
-                        raise
-                    refused = {id(r.record) for r in exc.rejected}
-                    delivered = [r for r in batch if id(r) not in refused]
-                    self._reject(stage, exc.rejected)
-                    stage.stats.records_out += len(delivered)
-                    content = sink.take_content()  # the bytes this write produced
-                    if delivered:
-                        self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
-                except EngineError as exc:
-                    if stage.node.config.on_error is OnError.FAIL:
-                        if delivery is not None:
-                            await delivery.fail(permanent=isinstance(exc, PermanentError))
-                        raise
-                    self._reject(stage, [Rejected(r, str(exc)) for r in batch])
-                else:
-                    stage.stats.records_out += len(batch)
-                    content = sink.take_content()
-                    self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
-                await _release(delivery)
+                    if wait is None:
+                        batch, delivery = await receive.receive()
+                    else:
+                        # the oldest staged record may wait `wait` seconds more, no longer
+                        with anyio.move_on_after(wait) as timer:
+                            batch, delivery = await receive.receive()
+                        if timer.cancelled_caught:
+                            await self._publish(stage, held)
+                            continue
+                except anyio.EndOfStream:
+                    break
+                await self._write(stage, sink, batch, delivery)
+                held.staged = True
+                if delivery is not None:
+                    held.deliveries.append(delivery)
+                if held.due_now():
+                    await self._publish(stage, held)
+
+    async def _publish(self, stage: _Stage, held: Held) -> None:
+        try:
+            await held.publish(self.observer)
+        except EngineError as exc:
+            self.observer.connector_error(stage.info, exc, attempt=1, will_retry=False)
+            raise
+
+    async def _write(
+        self, stage: _Stage, sink: Sink[Any], batch: Batch, delivery: Delivery | None
+    ) -> None:
+        stage.stats.records_in += len(batch)
+        stage.stats.batches += 1
+        try:
+            await self._call(stage, lambda b=batch: sink.write(b))  # type: ignore[misc]
+        except PartialWriteError as exc:
+            if stage.node.config.on_error is OnError.FAIL:
+                raise
+            refused = {id(r.record) for r in exc.rejected}
+            delivered = [r for r in batch if id(r) not in refused]
+            self._reject(stage, exc.rejected)
+            stage.stats.records_out += len(delivered)
+            content = sink.take_content()  # the bytes this write produced
+            if delivered:
+                self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
+        except EngineError as exc:
+            if stage.node.config.on_error is OnError.FAIL:
+                if delivery is not None:
+                    await delivery.fail(permanent=isinstance(exc, PermanentError))
+                raise
+            self._reject(stage, [Rejected(r, str(exc)) for r in batch])
+        else:
+            stage.stats.records_out += len(batch)
+            content = sink.take_content()
+            self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
 
     def _component_event(
         self, stage: _Stage, action: str, level: str, details: Mapping[str, object]
@@ -428,15 +459,30 @@ class Runner:
         self.observer.rejected(stage.info, rejected, policy.value)
 
     async def _close_all(self, *, success: bool) -> None:
-        """Sinks close first (their output becomes visible); only then do sources commit."""
+        """Sinks publish first (the trail made durable before), then their input is released,
+        then sources commit. A failed or interrupted run publishes only what acknowledging
+        sources are waiting for: a partial output never replaces a complete one."""
         sinks = [s for s in self._stages.values() if s.node.role is Role.SINK]
         sources = [s for s in self._stages.values() if s.node.role is Role.SOURCE]
+        drained = self.interrupted and not self._errors  # stopped, everything in flight written
         with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
+            try:
+                if success or drained:
+                    self.observer.flush()
+            except Exception as exc:
+                success = drained = False
+                self._errors.append(RunError("audit trail", str(exc), exc))
             for stage in sinks:
+                held = stage.held
                 try:
+                    if drained and held is not None and stage.component.context.acknowledged:
+                        await held.publish(self.observer)
                     await stage.component.close(success=success)
+                    if success and held is not None:
+                        held.staged = False
+                        await held.publish(self.observer)  # releases what close published
                 except Exception as exc:
-                    success = False
+                    success = drained = False
                     self._errors.append(_as_run_error(stage, exc))
             for stage in sources:
                 try:

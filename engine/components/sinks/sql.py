@@ -1,9 +1,12 @@
-"""``sql`` sink: insert or upsert records into a table, one transaction per batch."""
+"""``sql`` sink: insert or upsert records into a table; a batch is staged in a transaction that
+``publish`` commits, once the audit trail describing it is durable."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+import anyio
 from pydantic import Field, SecretStr, model_validator
 
 from engine.components.base import Sink, SinkConfig
@@ -13,7 +16,7 @@ from engine.records import Batch
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
     from sqlalchemy.sql.dml import Insert
 
     from engine.registry import Registry
@@ -22,7 +25,8 @@ __all__ = ["SqlSink", "SqlSinkConfig"]
 
 
 class SqlSinkConfig(SinkConfig):
-    """Inserts or upserts records into a database table; each batch is one transaction."""
+    """Inserts or upserts records into a database table; each batch is one transaction,
+    committed once the audit trail describing it is durable."""
 
     type: Literal["sql"] = "sql"
     url: SecretStr = Field(
@@ -61,8 +65,11 @@ class SqlSinkConfig(SinkConfig):
 
 
 class SqlSink(Sink[SqlSinkConfig]):
+    durable_on_write = False
     _engine: AsyncEngine | None = None
     _table: Table | None = None
+    _conn: AsyncConnection | None = None
+    _tx: AsyncTransaction | None = None
 
     def _url(self) -> str:
         from engine.connectors.sql.database import resolve_sqlite
@@ -153,15 +160,49 @@ class SqlSink(Sink[SqlSinkConfig]):
         cols, rows = self.rows(batch)
         stmt = self._statement(cols)
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(stmt, rows)
+            if self._conn is None:
+                self._conn = await self._engine.connect()
+            if self._tx is None:
+                self._tx = await self._conn.begin()
+            await self._conn.execute(stmt, rows)
         except Exception as exc:
+            await self._discard()
             raise map_sql_error(exc, action=f"sql sink: write {len(rows)} rows") from None
 
+    async def publish(self) -> None:
+        """Commit the staged transaction."""
+        from engine.connectors.sql.errors import map_sql_error
+
+        tx, self._tx = self._tx, None
+        if tx is None:
+            return
+        try:
+            await tx.commit()
+        except Exception as exc:
+            await self._discard()
+            raise map_sql_error(exc, action="sql sink: commit") from None
+
+    async def _discard(self) -> None:
+        """Roll back what is staged and drop the connection (it may be broken)."""
+        tx, conn = self._tx, self._conn
+        self._tx = self._conn = None
+        with contextlib.suppress(Exception):  # the rollback of a connection already gone
+            if tx is not None and tx.is_active:
+                await tx.rollback()
+        with contextlib.suppress(Exception):
+            if conn is not None:
+                await conn.close()
+
     async def close(self, *, success: bool) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        try:
+            if success:
+                await self.publish()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._discard()
+                if self._engine is not None:
+                    await self._engine.dispose()
+                    self._engine = None
 
 
 def register(registry: Registry) -> None:

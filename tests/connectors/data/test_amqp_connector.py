@@ -122,14 +122,22 @@ def run_pipeline(tmp_path: Path, url: str, queue: str, extra: str = "") -> Any:
     return anyio.run(lambda: run(plan, observer=NullObserver(), workspace=tmp_path / "ws"))
 
 
+def published_ids(folder: Path) -> list[int]:
+    """The ids in the file sink's rolling segments (`out-<run_id>-<n>.jsonl`), in order."""
+    return [
+        json.loads(line)["id"]
+        for segment in sorted(folder.glob("out-*.jsonl"))
+        for line in segment.read_text().splitlines()
+    ]
+
+
 def test_consumes_until_idle_and_acks_everything_delivered(
     amqp_url: str, queue: str, tmp_path: Path
 ) -> None:
     publish(amqp_url, queue, [json.dumps({"id": i}).encode() for i in range(25)])
     summary = run_pipeline(tmp_path, amqp_url, queue)
     assert summary.ok, summary.error
-    ids = [json.loads(x)["id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert sorted(ids) == list(range(25))
+    assert sorted(published_ids(tmp_path)) == list(range(25))
     assert depth(amqp_url, queue) == 0
 
 
@@ -151,8 +159,7 @@ def test_unreadable_body_is_dead_lettered_and_max_messages_stops(
     summary = run_pipeline(tmp_path, amqp_url, queue, 'on_error = "skip"\nmax_messages = 4')
     assert summary.ok, summary.error
     assert summary.stages["mq"].rejected == 1
-    ids = [json.loads(x)["id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert ids == [0, 1, 2]
+    assert published_ids(tmp_path) == [0, 1, 2]
     assert [m.body for m in drain(amqp_url, f"{queue}.dlq")] == [b"{not json"]
     assert depth(amqp_url, queue) == 3
 
