@@ -235,18 +235,34 @@ def test_sink_routes_by_template_persistent_and_confirmed(
     assert all(m.content_type == "application/json" for m in got)
 
 
-def close_all_connections() -> None:
+def close_named_connections(connection_name: str) -> int:
+    """Close, from the broker side, only the connections this test opened under its own name;
+    every other client of the shared broker keeps its connection."""
     ctl = shutil.which("rabbitmqctl")
     if ctl is None:
         pytest.skip("rabbitmqctl not on PATH: cannot close connections from the broker side")
-    done = subprocess.run(
-        [ctl, "close_all_connections", "engine reconnect test"],
+    listed = subprocess.run(
+        [ctl, "-q", "list_connections", "--no-table-headers", "pid", "client_properties"],
         capture_output=True,
+        text=True,
         timeout=30,
         check=False,
     )
-    if done.returncode != 0:
-        pytest.skip(f"rabbitmqctl close_all_connections failed: {done.stderr.decode()[:200]}")
+    if listed.returncode != 0:
+        pytest.skip(f"rabbitmqctl list_connections failed: {listed.stderr[:200]}")
+    ours = [
+        line.split("\t", 1)[0]
+        for line in listed.stdout.splitlines()
+        if f'{{"connection_name","{connection_name}"}}' in line
+    ]
+    for pid in ours:  # the connection's Erlang process id, e.g. <rabbit@host.1.2.0>
+        subprocess.run(
+            [ctl, "-q", "close_connection", pid, "engine reconnect test"],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+    return len(ours)
 
 
 async def retrying(fn: Callable[[], Awaitable[None]]) -> int:
@@ -263,11 +279,11 @@ async def retrying(fn: Callable[[], Awaitable[None]]) -> int:
 def test_sink_and_source_reconnect_after_the_broker_drops_them(
     amqp_url: str, queue: str, tmp_path: Path
 ) -> None:
-    sink = sink_for(amqp_url, tmp_path, routing_key=queue)
+    name = f"engine-reconnect-{uuid.uuid4().hex[:8]}"
+    url = f"{amqp_url}?name={name}"
+    sink = sink_for(url, tmp_path, routing_key=queue)
     source = AmqpSource(
-        AmqpSourceConfig(
-            url=amqp_url, queue=queue, idle_timeout=3, batch={"size": 5, "timeout": 0.1}
-        ),
+        AmqpSourceConfig(url=url, queue=queue, idle_timeout=3, batch={"size": 5, "timeout": 0.1}),
         context(tmp_path),
     )
     seen: list[int] = []
@@ -283,7 +299,8 @@ def test_sink_and_source_reconnect_after_the_broker_drops_them(
                 await source.ack(chunk.token)
                 if len(seen) >= 5:
                     break
-            await anyio.to_thread.run_sync(close_all_connections)
+            closed = await anyio.to_thread.run_sync(close_named_connections, name)
+            assert closed == 2  # the sink's and the source's, nobody else's
             await retrying(lambda: sink.write([{"id": i} for i in range(5, 10)]))
             async for chunk in source.read():
                 seen.extend(r["id"] for r in chunk.records)
