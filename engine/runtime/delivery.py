@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from engine.components.base import Sink, Source
 from engine.runtime.observer import RunObserver
 
@@ -59,10 +61,13 @@ class Held:
     async def publish(self, observer: RunObserver) -> None:
         """Trail, then output, then input: the events describing the staged records become
         durable, the sink makes the records durable, and only then is the input released."""
-        if self.staged and (self.deliveries or not self.sink.durable_on_write):
-            observer.flush()
-            await self.sink.publish()
-        self.staged = False
-        deliveries, self.deliveries = self.deliveries, []
-        for delivery in deliveries:
-            await delivery.release()
+        # shielded: a run failing elsewhere must not cut this between publish and release,
+        # or published input would be delivered again by the next run
+        with anyio.CancelScope(shield=True):
+            if self.staged and (self.deliveries or not self.sink.durable_on_write):
+                observer.flush()
+                await self.sink.publish()
+            self.staged = False
+            deliveries, self.deliveries = self.deliveries, []
+            for delivery in deliveries:
+                await delivery.release()
