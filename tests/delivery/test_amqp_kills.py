@@ -12,7 +12,8 @@ from typing import Any
 import aio_pika
 import anyio
 import pytest
-from kill_support import (
+
+from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
     Counts,
     count,
     finish,
@@ -23,6 +24,7 @@ from kill_support import (
     wait_for,
     written_per_run,
 )
+from data_support import AMQP_URL, require_service
 from rabbit_node import RabbitNode
 
 PIPELINE = """\
@@ -109,6 +111,23 @@ def pipeline(folder: Path, url: str, queue: str, idle: float) -> Path:
     path = folder / f"p-{idle}.toml"
     path.write_text(PIPELINE.format(url=url, queue=queue, idle=idle))
     return path
+
+
+@pytest.fixture
+def amqp_url() -> str:
+    require_service("rabbitmq", AMQP_URL)
+    return AMQP_URL
+
+
+@pytest.fixture
+def rabbit_node(tmp_path: Path) -> Iterator[RabbitNode]:
+    """A RabbitMQ node of this test's own, on free ports; stopped by its process group."""
+    node = RabbitNode(tmp_path / "rabbit")
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()
 
 
 @pytest.fixture

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from data_support import sql
-from kill_support import (
+
+from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
     Counts,
     finish,
     kill_later,
@@ -19,6 +21,7 @@ from kill_support import (
     wait_for,
     written_per_run,
 )
+from data_support import POSTGRES_URL, require_service, sql
 
 ROWS = 150_000
 KILLS = 5
@@ -109,6 +112,13 @@ def test_ctrl_c_is_interrupted_and_keeps_the_previous_output(
     assert summary["outcome"] == "interrupted" and summary["error"] is None
     assert (tmp_path / "out.jsonl").read_bytes() == previous
     assert temps(tmp_path) == []
+
+
+@pytest.fixture
+def postgres_table() -> Iterator[tuple[str, str]]:
+    """The machine's PostgreSQL and a unique table name prefix (tables dropped by the test)."""
+    require_service("postgres", POSTGRES_URL)
+    yield POSTGRES_URL, f"t_delivery_{uuid.uuid4().hex[:10]}"
 
 
 SQL_PIPELINE = """\
