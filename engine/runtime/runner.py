@@ -108,7 +108,8 @@ class Runner:
         self._errors: list[BaseException] = []
         self._source_scopes: set[anyio.CancelScope] = set()
         self._state: StateStore | None = None
-        self.interrupted = False
+        self.interrupted = False  # stop() was called
+        self._cut_short = False  # a source stopped before its input ran out
         spec = plan.spec
         dl_path: Path | None = None
         if not options.dry_run:
@@ -227,7 +228,7 @@ class Runner:
                     for stage in self._stages.values():
                         tg.start_soon(self._guard, stage, tg.cancel_scope)
                 outer.cancel_scope.cancel()
-            ok = not self._errors and not self.interrupted
+            ok = not self._errors and not self._cut_short
             await self._close_all(success=ok)
         except BaseException:
             await self._close_all(success=False)
@@ -244,7 +245,7 @@ class Runner:
             stages={cid: s.stats for cid, s in self._stages.items()},
             error=str(self._errors[0]) if self._errors else None,
             dead_letters=self.dead_letters.count,
-            interrupted=self.interrupted and not self._errors,
+            interrupted=self._cut_short and not self._errors,
         )
         self.observer.run_finished(self.info, summary)
         return summary
@@ -294,7 +295,10 @@ class Runner:
         limit = self.options.limit
         reader = cast(AsyncGenerator[Chunk, None], source.read())
         try:
-            while not self.interrupted:
+            while True:
+                if self.interrupted:
+                    self._cut_short = True
+                    break
                 # only waiting for input is cancelled by stop(): a chunk in hand is delivered
                 with anyio.CancelScope() as scope:
                     self._source_scopes.add(scope)
@@ -305,6 +309,7 @@ class Runner:
                     finally:
                         self._source_scopes.discard(scope)
                 if scope.cancelled_caught:
+                    self._cut_short = True
                     break
                 if limit is not None:
                     remaining = limit - stage.stats.records_out - stage.stats.rejected
@@ -458,13 +463,21 @@ class Runner:
             self.dead_letters.write(stage.node.id, stage.node.role.value, list(rejected))
         self.observer.rejected(stage.info, rejected, policy.value)
 
+    @staticmethod
+    def _publishes_as_it_goes(stage: _Stage) -> bool:
+        """A sink that publishes before the end of a run (segments, a commit per batch):
+        a stopped run publishes what it drained into it."""
+        sink: Sink[Any] = stage.component
+        return sink.context.acknowledged or sink.publish_due() is not None
+
     async def _close_all(self, *, success: bool) -> None:
         """Sinks publish first (the trail made durable before), then their input is released,
-        then sources commit. A failed or interrupted run publishes only what acknowledging
-        sources are waiting for: a partial output never replaces a complete one."""
+        then sources commit. A failed run publishes nothing more. An interrupted one publishes
+        in the sinks that publish as they go, never in one that publishes once at the end (a
+        partial output never replaces a complete one), and then its sources do not commit."""
         sinks = [s for s in self._stages.values() if s.node.role is Role.SINK]
         sources = [s for s in self._stages.values() if s.node.role is Role.SOURCE]
-        drained = self.interrupted and not self._errors  # stopped, everything in flight written
+        drained = self._cut_short and not self._errors  # stopped, everything in flight written
         with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
             try:
                 if success or drained:
@@ -472,24 +485,27 @@ class Runner:
             except Exception as exc:
                 success = drained = False
                 self._errors.append(RunError("audit trail", str(exc), exc))
+            commit = success
+            if drained:  # sources commit if every sink could publish what it was given
+                commit = all(self._publishes_as_it_goes(stage) for stage in sinks)
             for stage in sinks:
                 held = stage.held
                 try:
-                    if drained and held is not None and stage.component.context.acknowledged:
+                    if drained and held is not None and self._publishes_as_it_goes(stage):
                         await held.publish(self.observer)
                     await stage.component.close(success=success)
                     if success and held is not None:
                         held.staged = False
                         await held.publish(self.observer)  # releases what close published
                 except Exception as exc:
-                    success = drained = False
+                    success = drained = commit = False
                     self._errors.append(_as_run_error(stage, exc))
             for stage in sources:
                 try:
-                    if success:
+                    if commit:
                         await stage.component.commit()
                 except Exception as exc:
-                    success = False
+                    commit = False
                     self._errors.append(_as_run_error(stage, exc))
                 finally:
                     try:

@@ -199,6 +199,11 @@ class EndlessConfig(SourceConfig):
 
 
 class EndlessSource(Source[EndlessConfig]):
+    commits = 0
+
+    async def commit(self) -> None:
+        type(self).commits += 1
+
     async def read(self) -> AsyncIterator[Chunk]:
         n = 0
         while True:
@@ -299,6 +304,25 @@ def test_interrupted_run_is_interrupted_and_keeps_the_previous_output(tmp_path: 
     assert summary.stages["out"].records_out == summary.stages["src"].records_out > 0
     assert (tmp_path / "out.jsonl").read_text() == '{"complete": true}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "s.toml"]  # no temp
+
+
+@pytest.mark.parametrize(
+    ("sink", "commits"),
+    [('type = "flaky"\nfailures = 0', 1), ('type = "file"\npath = "out.jsonl"', 0)],
+)
+def test_a_stopped_run_commits_its_sources_only_if_every_sink_published(
+    tmp_path: Path, sink: str, commits: int
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[pipeline]\nname = "s"\n[sources.src]\ntype = "endless"\n'
+        f'[sinks.out]\ninputs = ["src"]\n{sink}\n'
+    )
+    EndlessSource.commits = 0
+    summary, _ = stop_after(compile_file(path, registry=registry(), env={}), 0.2)
+    assert summary.outcome == "interrupted"
+    # a sink that delivers as it goes has everything read; one publishing at the end has not
+    assert EndlessSource.commits == commits
 
 
 class QueueConfig(SourceConfig):

@@ -26,23 +26,31 @@ from data_support import POSTGRES_URL, require_service, sql
 ROWS = 150_000
 KILLS = 5
 
-FILE_PIPELINE = """\
+#: a CSV file read in batches of 500 and shaped; a sink follows
+READ = """\
 [pipeline]
-name = "kill-file"
+name = "{name}"
 [sources.src]
 type = "file"
 path = "in.csv"
+batch = {{ size = 500 }}
 [transforms.shape]
 type = "map"
 inputs = ["src"]
 [transforms.shape.fields]
 id = "to_number(id)"
 name = "name"
+"""
+
+FILE_PIPELINE = (
+    READ.format(name="kill-file")
+    + """\
 [sinks.out]
 type = "file"
 inputs = ["shape"]
 path = "out.jsonl"
 """
+)
 
 
 def csv_rows(folder: Path, rows: int = ROWS) -> Path:
@@ -121,19 +129,7 @@ def postgres_table() -> Iterator[tuple[str, str]]:
     yield POSTGRES_URL, f"t_delivery_{uuid.uuid4().hex[:10]}"
 
 
-SQL_PIPELINE = """\
-[pipeline]
-name = "kill-sql"
-[sources.src]
-type = "file"
-path = "in.csv"
-batch = {{ size = 500 }}
-[transforms.shape]
-type = "map"
-inputs = ["src"]
-[transforms.shape.fields]
-id = "to_number(id)"
-name = "name"
+SQL_SINK = """\
 [sinks.db]
 type = "sql"
 inputs = ["shape"]
@@ -158,7 +154,9 @@ def test_kill_9_of_file_to_sql_leaves_no_committed_row_without_its_event(
         for table in tables:
             sql(url, f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT)")
             pipeline = tmp_path / f"{table}.toml"
-            pipeline.write_text(SQL_PIPELINE.format(url=url, table=table))
+            pipeline.write_text(
+                READ.format(name="kill-sql") + SQL_SINK.format(url=url, table=table)
+            )
 
             def committed(table: str = table) -> int:
                 return int(sql(url, f"SELECT count(*) FROM {table}")[0][0])
