@@ -122,6 +122,20 @@ def test_ctrl_c_is_interrupted_and_keeps_the_previous_output(
     assert temps(tmp_path) == []
 
 
+def test_the_text_summary_of_an_interrupted_run_says_so(tmp_path: Path) -> None:
+    csv_rows(tmp_path)
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(FILE_PIPELINE)
+    proc = start(pipeline, tmp_path / ".engine", "--format", "text")  # the last one counts
+    if not wait_for(lambda: bool(temps(tmp_path)), proc):
+        pytest.fail("the run ended before it could be interrupted")
+    proc.send_signal(signal.SIGINT)
+    code, _ = finish(proc)
+    said = (tmp_path / "p.log").read_text()
+    assert code == 130, said[-2000:]
+    assert "interrupted in" in said and "\nok in" not in said
+
+
 @pytest.fixture
 def postgres_table() -> Iterator[tuple[str, str]]:
     """The machine's PostgreSQL and a unique table name prefix (tables dropped by the test)."""
