@@ -106,7 +106,8 @@ def run_cmd(
     wait: bool,
     wait_timeout: float | None,
 ) -> None:
-    """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid."""
+    """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
+    130 when a signal stopped it."""
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
@@ -153,7 +154,7 @@ def run_cmd(
             f"check it with: engine audit verify --workspace {workspace}",
             markup=False,
         )
-    if runner_box and runner_box[0].interrupted:
+    if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
 

@@ -40,6 +40,7 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
         "run_id": summary.run_id,
         "pipeline": summary.pipeline,
         "ok": summary.ok,
+        "outcome": summary.outcome,
         "duration_s": round(summary.duration_s, 3),
         "error": summary.error,
         "dead_letters": summary.dead_letters,
@@ -82,8 +83,16 @@ def print_summary(
             escape((resources or {}).get(cid) or ""),
         )
     err_console.print(table)
-    status = "[green]ok[/green]" if summary.ok else "[red]failed[/red]"
+    status = {
+        "success": "[green]ok[/green]",
+        "interrupted": "[yellow]interrupted[/yellow]",
+    }.get(summary.outcome, "[red]failed[/red]")
     err_console.print(f"{status} in {summary.duration_s:.2f}s", markup=True)
+    if summary.interrupted:
+        err_console.print(
+            "stopped by a signal: outputs published only at the end of a run were left as "
+            "they were; input is released only for what was published"
+        )
     if summary.dead_letters:
         err_console.print(f"{summary.dead_letters} record(s) written to the dead-letter file")
     if summary.error:

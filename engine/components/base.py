@@ -157,6 +157,9 @@ class ComponentContext:
     emitter: Callable[[str, str, Mapping[str, object]], None] | None = None
     # The pipeline's [audit] settings (an AuditSettings), for the `audit` sink.
     audit: Any = None
+    # Set for sinks fed by a source that releases its input chunk by chunk while the run
+    # goes on (a queue, webhooks): output that is staged is published in segments.
+    acknowledged: bool = False
     # Set while auditing: sources that read a byte stream hash it through this
     # (``digester.reader(stream)``) and put each chunk's digest on it; sinks that write
     # bytes hash them (``digester.writer(stream)``) and report them in ``take_content``.
@@ -209,6 +212,10 @@ class _Component(Generic[C]):
 class Source(_Component[C], ABC):
     """Reads from the outside world; yields chunks of records."""
 
+    #: True for sources whose chunks carry tokens that release input while the run goes on
+    #: (a queue ack, a webhook's 2xx): sinks downstream then publish as they go.
+    acknowledges: ClassVar[bool] = False
+
     async def open(self) -> None:
         pass
 
@@ -224,6 +231,11 @@ class Source(_Component[C], ABC):
 
     async def ack(self, token: object) -> None:
         """A chunk carrying ``token`` was delivered by every sink downstream (at-least-once)."""
+
+    def awaits_ack(self) -> bool:
+        """True when the source cannot read more until some of its chunks are acknowledged
+        (a queue's prefetch window is full): sinks holding its chunks publish now."""
+        return False
 
     async def nack(self, token: object, *, permanent: bool) -> None:
         """A sink failed to deliver part of the chunk carrying ``token``; the run fails next.
@@ -248,7 +260,17 @@ class Transform(_Component[C], ABC):
 
 
 class Sink(_Component[C], ABC):
-    """Delivers records; a batch is either delivered whole or raises."""
+    """Delivers records; a batch is either delivered whole or raises.
+
+    ``write`` delivers or stages a batch; ``publish`` makes every staged record durable. The
+    runtime acknowledges a source's input only once every sink downstream has published it,
+    and makes the audit trail durable just before each publish.
+    """
+
+    #: True when ``write`` returns only once its records are durable (an HTTP call answered,
+    #: a confirmed publish); False when it stages them for ``publish`` (a temp file, an open
+    #: transaction).
+    durable_on_write: ClassVar[bool] = True
 
     async def open(self) -> None:
         pass
@@ -256,13 +278,21 @@ class Sink(_Component[C], ABC):
     @abstractmethod
     async def write(self, batch: Batch) -> None: ...
 
+    def publish_due(self) -> float | None:
+        """Seconds until what is staged must be published: 0 for now (after every write),
+        None for only at ``close``."""
+        return 0.0
+
+    async def publish(self) -> None:
+        """Make every record staged so far durable (commit, fsync and rename)."""
+
     def take_content(self) -> ContentDigest | None:
         """The digest of the bytes the last ``write`` produced, for sinks that write bytes
         through ``context.digester``; None otherwise."""
         return None
 
     async def close(self, *, success: bool) -> None:
-        """Flush and release; on success make the output visible (rename, commit)."""
+        """Release; on success publish what is still staged, otherwise discard it."""
 
 
 def describe(model: type[BaseModel]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from engine.errors import (
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.runtime.deadletter import DeadLetters
+from engine.runtime.delivery import Delivery, Held
 from engine.runtime.digest import Digester
 from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
@@ -74,30 +75,11 @@ class RunOptions:
     on_progress: Callable[[dict[str, StageStats]], None] | None = None
 
 
-@dataclass(slots=True)
-class _Delivery:
-    """Pieces of one acknowledgeable source chunk still in flight; the source is told at zero."""
-
-    source: Source[Any]
-    token: object
-    pending: int = 1
-
-    async def release(self) -> None:
-        self.pending -= 1
-        if self.pending == 0:
-            await self.source.ack(self.token)
-
-    async def fail(self, *, permanent: bool) -> None:
-        """A sink could not deliver part of this chunk: the source may dead-letter or requeue."""
-        self.pending = -1  # never acked now
-        await self.source.nack(self.token, permanent=permanent)
-
-
 #: what travels on a channel: a batch and, for acknowledgeable input, its delivery tracker
-_Msg = tuple[Batch, _Delivery | None]
+_Msg = tuple[Batch, Delivery | None]
 
 
-async def _release(delivery: _Delivery | None) -> None:
+async def _release(delivery: Delivery | None) -> None:
     if delivery is not None:
         await delivery.release()
 
@@ -110,6 +92,7 @@ class _Stage:
     component: Any
     outputs: dict[str | None, list[MemoryObjectSendStream[_Msg]]] = field(default_factory=dict)
     receive: MemoryObjectReceiveStream[_Msg] | None = None
+    held: Held | None = None  # sinks: what is written and not yet published
 
 
 class Runner:
@@ -125,7 +108,8 @@ class Runner:
         self._errors: list[BaseException] = []
         self._source_scopes: set[anyio.CancelScope] = set()
         self._state: StateStore | None = None
-        self.interrupted = False
+        self.interrupted = False  # stop() was called
+        self._cut_short = False  # a source stopped before its input ran out
         spec = plan.spec
         dl_path: Path | None = None
         if not options.dry_run:
@@ -199,6 +183,25 @@ class Runner:
                 stage.outputs[output] = [sends[d].clone() for d in downstream]
         for send in sends.values():
             send.close()  # the clones keep each channel open until every producer is done
+        for cid, stage in self._stages.items():
+            if stage.node.role is Role.SINK:
+                sources = tuple(
+                    self._stages[s].component
+                    for s in self._upstream_sources(cid)
+                    if self._stages[s].component.acknowledges
+                )
+                stage.component.context.acknowledged = bool(sources)
+                stage.held = Held(stage.component, sources)
+
+    def _upstream_sources(self, cid: str) -> set[str]:
+        found: set[str] = set()
+        todo = [cid]
+        while todo:
+            node = self.plan.nodes[todo.pop()]
+            if node.role is Role.SOURCE:
+                found.add(node.id)
+            todo.extend(upstream for upstream, _ in node.inputs)
+        return found
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> RunSummary:
@@ -228,11 +231,8 @@ class Runner:
                     for stage in self._stages.values():
                         tg.start_soon(self._guard, stage, tg.cancel_scope)
                 outer.cancel_scope.cancel()
-            ok = not self._errors
-            if ok:
-                await self._close_all(success=True)
-            else:
-                await self._close_all(success=False)
+            ok = not self._errors and not self._cut_short
+            await self._close_all(success=ok)
         except BaseException:
             await self._close_all(success=False)
             raise
@@ -248,6 +248,7 @@ class Runner:
             stages={cid: s.stats for cid, s in self._stages.items()},
             error=str(self._errors[0]) if self._errors else None,
             dead_letters=self.dead_letters.count,
+            interrupted=self._cut_short and not self._errors,
         )
         self.observer.run_finished(self.info, summary)
         return summary
@@ -284,7 +285,7 @@ class Runner:
             group.cancel()
 
     async def _emit(
-        self, stage: _Stage, output: str | None, records: Batch, delivery: _Delivery | None
+        self, stage: _Stage, output: str | None, records: Batch, delivery: Delivery | None
     ) -> None:
         for send in stage.outputs.get(output, ()):
             if delivery is not None:
@@ -297,7 +298,10 @@ class Runner:
         limit = self.options.limit
         reader = cast(AsyncGenerator[Chunk, None], source.read())
         try:
-            while not self.interrupted:
+            while True:
+                if self.interrupted:
+                    self._cut_short = True
+                    break
                 # only waiting for input is cancelled by stop(): a chunk in hand is delivered
                 with anyio.CancelScope() as scope:
                     self._source_scopes.add(scope)
@@ -308,6 +312,7 @@ class Runner:
                     finally:
                         self._source_scopes.discard(scope)
                 if scope.cancelled_caught:
+                    self._cut_short = True
                     break
                 if limit is not None:
                     remaining = limit - stage.stats.records_out - stage.stats.rejected
@@ -324,7 +329,7 @@ class Runner:
     async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
         # dry runs never acknowledge: a queue keeps its messages for the real run
         acked = chunk.token is not None and not self.options.dry_run
-        delivery = _Delivery(stage.component, chunk.token) if acked else None
+        delivery = Delivery(stage.component, chunk.token) if acked else None
         if chunk.rejected:
             self._reject(stage, chunk.rejected)
         if chunk.records:
@@ -356,35 +361,66 @@ class Runner:
 
     async def _run_sink(self, stage: _Stage) -> None:
         sink: Sink[Any] = stage.component
-        assert stage.receive is not None
-        async with stage.receive:
+        held = stage.held
+        receive = stage.receive
+        assert receive is not None and held is not None
+        async with receive:
             await self._call(stage, sink.open)
-            async for batch, delivery in stage.receive:
-                stage.stats.records_in += len(batch)
-                stage.stats.batches += 1
+            while True:
+                wait = held.wait()
                 try:
-                    await self._call(stage, lambda b=batch: sink.write(b))  # type: ignore[misc]
-                except PartialWriteError as exc:
-                    if stage.node.config.on_error is OnError.FAIL:
-                        raise
-                    refused = {id(r.record) for r in exc.rejected}
-                    delivered = [r for r in batch if id(r) not in refused]
-                    self._reject(stage, exc.rejected)
-                    stage.stats.records_out += len(delivered)
-                    content = sink.take_content()  # the bytes this write produced
-                    if delivered:
-                        self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
-                except EngineError as exc:
-                    if stage.node.config.on_error is OnError.FAIL:
-                        if delivery is not None:
-                            await delivery.fail(permanent=isinstance(exc, PermanentError))
-                        raise
-                    self._reject(stage, [Rejected(r, str(exc)) for r in batch])
-                else:
-                    stage.stats.records_out += len(batch)
-                    content = sink.take_content()
-                    self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
-                await _release(delivery)
+                    if wait is None:
+                        batch, delivery = await receive.receive()
+                    else:
+                        # the oldest staged record may wait `wait` seconds more, no longer
+                        with anyio.move_on_after(wait) as timer:
+                            batch, delivery = await receive.receive()
+                        if timer.cancelled_caught:
+                            await self._publish(stage, held)
+                            continue
+                except anyio.EndOfStream:
+                    break
+                await self._write(stage, sink, batch, delivery)
+                held.staged = True
+                if delivery is not None:
+                    held.deliveries.append(delivery)
+                if held.due_now():
+                    await self._publish(stage, held)
+
+    async def _publish(self, stage: _Stage, held: Held) -> None:
+        try:
+            await held.publish(self.observer)
+        except EngineError as exc:
+            self.observer.connector_error(stage.info, exc, attempt=1, will_retry=False)
+            raise
+
+    async def _write(
+        self, stage: _Stage, sink: Sink[Any], batch: Batch, delivery: Delivery | None
+    ) -> None:
+        stage.stats.records_in += len(batch)
+        stage.stats.batches += 1
+        try:
+            await self._call(stage, lambda b=batch: sink.write(b))  # type: ignore[misc]
+        except PartialWriteError as exc:
+            if stage.node.config.on_error is OnError.FAIL:
+                raise
+            refused = {id(r.record) for r in exc.rejected}
+            delivered = [r for r in batch if id(r) not in refused]
+            self._reject(stage, exc.rejected)
+            stage.stats.records_out += len(delivered)
+            content = sink.take_content()  # the bytes this write produced
+            if delivered:
+                self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
+        except EngineError as exc:
+            if stage.node.config.on_error is OnError.FAIL:
+                if delivery is not None:
+                    await delivery.fail(permanent=isinstance(exc, PermanentError))
+                raise
+            self._reject(stage, [Rejected(r, str(exc)) for r in batch])
+        else:
+            stage.stats.records_out += len(batch)
+            content = sink.take_content()
+            self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
 
     def _component_event(
         self, stage: _Stage, action: str, level: str, details: Mapping[str, object]
@@ -430,23 +466,49 @@ class Runner:
             self.dead_letters.write(stage.node.id, stage.node.role.value, list(rejected))
         self.observer.rejected(stage.info, rejected, policy.value)
 
+    @staticmethod
+    def _publishes_as_it_goes(stage: _Stage) -> bool:
+        """A sink that publishes before the end of a run (segments, a commit per batch):
+        a stopped run publishes what it drained into it."""
+        sink: Sink[Any] = stage.component
+        return sink.context.acknowledged or sink.publish_due() is not None
+
     async def _close_all(self, *, success: bool) -> None:
-        """Sinks close first (their output becomes visible); only then do sources commit."""
+        """Sinks publish first (the trail made durable before), then their input is released,
+        then sources commit. A failed run publishes nothing more. An interrupted one publishes
+        in the sinks that publish as they go, never in one that publishes once at the end (a
+        partial output never replaces a complete one), and then its sources do not commit."""
         sinks = [s for s in self._stages.values() if s.node.role is Role.SINK]
         sources = [s for s in self._stages.values() if s.node.role is Role.SOURCE]
+        drained = self._cut_short and not self._errors  # stopped, everything in flight written
         with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
+            try:
+                if success or drained:
+                    self.observer.flush()
+            except Exception as exc:
+                success = drained = False
+                self._errors.append(RunError("audit trail", str(exc), exc))
+            commit = success
+            if drained:  # sources commit if every sink could publish what it was given
+                commit = all(self._publishes_as_it_goes(stage) for stage in sinks)
             for stage in sinks:
+                held = stage.held
                 try:
+                    if drained and held is not None and self._publishes_as_it_goes(stage):
+                        await held.publish(self.observer)
                     await stage.component.close(success=success)
+                    if success and held is not None:
+                        held.staged = False
+                        await held.publish(self.observer)  # releases what close published
                 except Exception as exc:
-                    success = False
+                    success = drained = commit = False
                     self._errors.append(_as_run_error(stage, exc))
             for stage in sources:
                 try:
-                    if success:
+                    if commit:
                         await stage.component.commit()
                 except Exception as exc:
-                    success = False
+                    commit = False
                     self._errors.append(_as_run_error(stage, exc))
                 finally:
                     try:

@@ -73,9 +73,11 @@ def test_million_rows_in_flat_memory(tmp_path: Path, million_csv: Path) -> None:
 
 @pytest.mark.slow
 def test_sigterm_drains_and_flushes_a_real_run(tmp_path: Path, million_csv: Path) -> None:
-    """SIGTERM mid-run: sources stop, what was read is written whole, exit 130."""
+    """SIGTERM mid-run: sources stop, what was read is drained, exit 130, outcome
+    interrupted, and the partial output does not replace the previous complete one."""
     (tmp_path / "in.csv").symlink_to(million_csv)
     (tmp_path / "p.toml").write_text(PIPELINE)
+    (tmp_path / "out.jsonl").write_bytes(b'{"previous": "complete"}\n')
     engine = str(Path(sys.executable).with_name("engine"))
     proc = subprocess.Popen(
         [engine, "run", "-q", "--format", "json", str(tmp_path / "p.toml")],
@@ -91,10 +93,9 @@ def test_sigterm_drains_and_flushes_a_real_run(tmp_path: Path, million_csv: Path
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err.decode()[-2000:]
     summary = json.loads(out)
+    assert summary["ok"] is False and summary["outcome"] == "interrupted"
     written = summary["components"]["out"]["records_out"]
     assert 0 < written < 1_000_000
     assert written == summary["components"]["inv"]["records_out"]
-    with (tmp_path / "out.jsonl").open("rb") as f:
-        lines = f.read().splitlines()
-    assert len(lines) == written
-    assert json.loads(lines[-1])["id"] == f"SKU{written - 1:08d}"
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"previous": "complete"}\n'
+    assert not list(tmp_path.glob(".out.jsonl.*"))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import anyio
 import pytest
@@ -198,6 +199,11 @@ class EndlessConfig(SourceConfig):
 
 
 class EndlessSource(Source[EndlessConfig]):
+    commits = 0
+
+    async def commit(self) -> None:
+        type(self).commits += 1
+
     async def read(self) -> AsyncIterator[Chunk]:
         n = 0
         while True:
@@ -269,30 +275,111 @@ def test_fan_in_and_fan_out(tmp_path: Path) -> None:
     assert len(read_jsonl(tmp_path / "parts" / "b.jsonl")) == 2
 
 
-def test_graceful_stop_drains_and_flushes(tmp_path: Path) -> None:
-    path = tmp_path / "s.toml"
-    path.write_text(
-        '[pipeline]\nname = "s"\n[sources.src]\ntype = "endless"\n'
-        '[sinks.out]\ntype = "file"\ninputs = ["src"]\npath = "out.jsonl"\n'
-    )
-    plan = compile_file(path, registry=registry(), env={})
+def stop_after(plan: Any, seconds: float) -> tuple[Any, Runner]:
     box: list[Runner] = []
 
     async def main() -> Any:
         async with anyio.create_task_group() as tg:
 
             async def stop_soon() -> None:
-                await anyio.sleep(0.2)
+                await anyio.sleep(seconds)
                 box[0].stop()
 
             tg.start_soon(stop_soon)
             return await run(plan, observer=NullObserver(), runner_hook=box.append)
 
-    summary = anyio.run(main)
-    assert summary.ok and box[0].interrupted
-    written = read_jsonl(tmp_path / "out.jsonl")
-    assert len(written) == summary.stages["src"].records_out > 0
-    assert [r["n"] for r in written] == list(range(len(written)))
+    return anyio.run(main), box[0]
+
+
+def test_interrupted_run_is_interrupted_and_keeps_the_previous_output(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[pipeline]\nname = "s"\n[sources.src]\ntype = "endless"\n'
+        '[sinks.out]\ntype = "file"\ninputs = ["src"]\npath = "out.jsonl"\n'
+    )
+    (tmp_path / "out.jsonl").write_text('{"complete": true}\n')
+    summary, runner = stop_after(compile_file(path, registry=registry(), env={}), 0.2)
+    assert runner.interrupted and summary.interrupted
+    assert not summary.ok and summary.outcome == "interrupted" and summary.error is None
+    assert summary.stages["out"].records_out == summary.stages["src"].records_out > 0
+    assert (tmp_path / "out.jsonl").read_text() == '{"complete": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "s.toml"]  # no temp
+
+
+@pytest.mark.parametrize(
+    ("sink", "commits"),
+    [('type = "flaky"\nfailures = 0', 1), ('type = "file"\npath = "out.jsonl"', 0)],
+)
+def test_a_stopped_run_commits_its_sources_only_if_every_sink_published(
+    tmp_path: Path, sink: str, commits: int
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[pipeline]\nname = "s"\n[sources.src]\ntype = "endless"\n'
+        f'[sinks.out]\ninputs = ["src"]\n{sink}\n'
+    )
+    EndlessSource.commits = 0
+    summary, _ = stop_after(compile_file(path, registry=registry(), env={}), 0.2)
+    assert summary.outcome == "interrupted"
+    # a sink that delivers as it goes has everything read; one publishing at the end has not
+    assert EndlessSource.commits == commits
+
+
+class QueueConfig(SourceConfig):
+    type: Literal["queue"] = "queue"
+
+
+class QueueSource(Source[QueueConfig]):
+    """An endless queue: every chunk carries a token to acknowledge, and a window of 3."""
+
+    acknowledges = True
+    acked: ClassVar[list[int]] = []
+    window = 3
+
+    def __init__(self, config: QueueConfig, context: Any) -> None:
+        super().__init__(config, context)
+        self.unacked: set[int] = set()
+
+    async def read(self) -> AsyncIterator[Chunk]:
+        n = 0
+        while True:
+            while self.awaits_ack():
+                await anyio.sleep(0.001)
+            self.unacked.add(n)
+            yield Chunk([{"n": n}], token=n)
+            n += 1
+
+    def awaits_ack(self) -> bool:
+        return len(self.unacked) >= self.window
+
+    async def ack(self, token: object) -> None:
+        assert isinstance(token, int)
+        self.unacked.discard(token)
+        QueueSource.acked.append(token)
+
+
+def test_acknowledging_source_gets_rolling_segments_and_acks_only_published(
+    tmp_path: Path,
+) -> None:
+    reg = registry()
+    reg.register(QueueConfig, QueueSource, type="queue")
+    QueueSource.acked = []
+    path = tmp_path / "q.toml"
+    path.write_text(
+        '[pipeline]\nname = "q"\n[sources.src]\ntype = "queue"\n'
+        '[sinks.out]\ntype = "file"\ninputs = ["src"]\npath = "out/q.jsonl"\n'
+        "segment = { max_records = 1000, max_age = 60 }\n"
+    )
+    plan = compile_file(path, registry=reg, env={})
+    summary, _ = stop_after(plan, 0.3)
+    assert summary.outcome == "interrupted"
+    segments = sorted((tmp_path / "out").iterdir())
+    assert len(segments) > 2  # published whenever the source's window of 3 was full
+    assert all(re.fullmatch(rf"q-{summary.run_id}-\d{{6}}\.jsonl", p.name) for p in segments)
+    published = [r["n"] for p in segments for r in read_jsonl(p)]
+    # drained on stop: every record read was published, and acked only once published
+    assert published == list(range(summary.stages["src"].records_out))
+    assert sorted(QueueSource.acked) == published
 
 
 def test_source_error_fails_with_component_name(tmp_path: Path) -> None:
@@ -331,6 +418,8 @@ class AckingSource(Source[AckingConfig]):
     acked: list[object] = []
     nacked: list[tuple[object, bool]] = []
     written_when_acked: list[int] = []
+    watch: Path | None = None  # a sink's output, to see whether it was published at the ack
+    published_when_acked: list[bool] = []
 
     async def read(self) -> AsyncIterator[Chunk]:
         for i in range(self.config.chunks):
@@ -339,6 +428,8 @@ class AckingSource(Source[AckingConfig]):
     async def ack(self, token: object) -> None:
         type(self).acked.append(token)
         type(self).written_when_acked.append(len(FlakySink.written))
+        watch = type(self).watch
+        type(self).published_when_acked.append(watch is not None and watch.exists())
 
     async def nack(self, token: object, *, permanent: bool) -> None:
         type(self).nacked.append((token, permanent))
@@ -348,6 +439,7 @@ def test_ack_only_after_every_sink_downstream_delivered(tmp_path: Path) -> None:
     reg = registry()
     reg.register(AckingConfig, AckingSource, type="acking")
     AckingSource.acked, AckingSource.written_when_acked = [], []
+    AckingSource.watch, AckingSource.published_when_acked = tmp_path / "e.jsonl", []
     path = tmp_path / "a.toml"
     path.write_text(
         '[pipeline]\nname = "a"\n[sources.q]\ntype = "acking"\n'
@@ -357,9 +449,11 @@ def test_ack_only_after_every_sink_downstream_delivered(tmp_path: Path) -> None:
     )
     summary = run_file(path, reg)
     assert summary.ok, summary.error
-    assert AckingSource.acked == ["t0", "t1", "t2"]
-    # each chunk was acked only once the flaky sink had written it
-    assert AckingSource.written_when_acked == [1, 2, 3]
+    # t1 went to the flaky sink only (durable on write); t0 and t2 also to the file sink,
+    # which publishes once, at the end of this run: they are released only then
+    assert AckingSource.acked == ["t1", "t0", "t2"]
+    assert AckingSource.written_when_acked == [2, 3, 3]
+    assert AckingSource.published_when_acked == [False, True, True]
 
 
 def test_no_ack_when_the_sink_fails(tmp_path: Path) -> None:

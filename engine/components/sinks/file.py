@@ -1,13 +1,18 @@
-"""``file`` sink: a path template, a codec, written to a temporary name and renamed on success."""
+"""``file`` sink: a path template, a codec, written to a temporary name and published by an
+fsync and an atomic rename: once at the end of a run, or in rolling segments in runs that
+acknowledge input as they go (queue and webhook sources)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import string
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, Literal, cast
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import CodecConfig, Encoder
@@ -19,7 +24,27 @@ from engine.runtime.digest import ContentDigest, HashingWriter
 if TYPE_CHECKING:
     from engine.registry import Registry
 
-__all__ = ["FileSink", "FileSinkConfig"]
+__all__ = ["FileSink", "FileSinkConfig", "SegmentPolicy"]
+
+#: the path field naming a segment: ``<run_id>-<sequence>``
+SEGMENT_FIELD = "segment"
+
+
+class SegmentPolicy(BaseModel):
+    """When a rolling segment is published: whichever limit is reached first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_records: int = Field(100_000, ge=1, description="Records per segment.")
+    max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="Bytes per segment (checked after each batch)."
+    )
+    max_age: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds the first record of a segment waits before the segment is "
+        "published (and its input acknowledged).",
+    )
 
 
 class FileSinkConfig(SinkConfig):
@@ -28,14 +53,21 @@ class FileSinkConfig(SinkConfig):
     type: Literal["file"] = "file"
     path: str = Field(
         description="Path template relative to the pipeline file. `{pipeline}`, `{run_id}`, "
-        "`{date}`, `{time}`, `{component}` are filled per run; any other `{field}` "
-        "splits the output by that record field.",
+        "`{date}`, `{time}`, `{component}` are filled per run, `{segment}` per rolling "
+        "segment (`<run_id>-<sequence>`; inserted before the extension when absent in runs "
+        "that roll segments); any other `{field}` splits the output by that record field.",
         examples=["out/products.jsonl", "out/{warehouse}/{date}.csv"],
     )
     codec: CodecSpec | None = Field(
         None, description="How to encode; default: guessed from the file extension."
     )
     overwrite: bool = Field(True, description="Replace an existing file at the final path.")
+    segment: SegmentPolicy = Field(
+        default_factory=SegmentPolicy,
+        description="Rolling segments, used when the input is acknowledged as the run goes "
+        "(queue and webhook sources): each segment is fsynced and renamed into place, and "
+        "the input it holds is acknowledged only then.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -60,32 +92,47 @@ class FileSinkConfig(SinkConfig):
 
 
 class _Open:
-    __slots__ = ("encoder", "final", "jsonl", "stream", "tmp")
+    __slots__ = ("encoder", "final", "jsonl", "raw", "stream", "tmp")
 
-    def __init__(self, final: Path, tmp: Path, stream: IO[bytes], encoder: Encoder) -> None:
+    def __init__(
+        self, final: Path, tmp: Path, raw: IO[bytes], stream: IO[bytes], encoder: Encoder
+    ) -> None:
         self.final = final
         self.tmp = tmp
+        self.raw = raw
         self.stream = stream
         self.encoder = encoder
         self.jsonl = False
 
 
 class FileSink(Sink[FileSinkConfig]):
+    durable_on_write = False
+
     def __init__(self, config: FileSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self._run_values = context.run_fields()
         fields = [f for _, f, _, _ in string.Formatter().parse(config.path) if f]
-        self._record_fields = [f for f in fields if f not in RUN_FIELDS]
+        self._record_fields = [f for f in fields if f not in RUN_FIELDS and f != SEGMENT_FIELD]
+        self._template = config.path
         self._open: dict[str, _Open] = {}
+        self._cleaned: set[Path] = set()  # folders already rid of orphaned temp files
+        self._sequence = 1
+        self._records = 0  # in the current segment
+        self._since = 0.0  # monotonic time of the current segment's first write
+
+    @property
+    def _rolling(self) -> bool:
+        return self.context.acknowledged
 
     def _path_for(self, record: dict[str, object] | None) -> str:
         values: dict[str, object] = dict(self._run_values)
+        values[SEGMENT_FIELD] = f"{self.context.run_id or 'run'}-{self._sequence:06d}"
         if record is not None:
             for name in self._record_fields:
                 value = record.get(name)
                 text = "_" if value is None or value == "" else str(value)
                 values[name] = text.replace("/", "_").replace("\\", "_").replace("..", "_")
-        return self.config.path.format_map(values)
+        return self._template.format_map(values)
 
     def _codec(self, path: Path) -> CodecConfig:
         codec = self.config.codec or codec_for_path(path)
@@ -101,20 +148,36 @@ class FileSink(Sink[FileSinkConfig]):
                 raise PermanentError(f"{final} exists and overwrite is false")
             codec = self._codec(final)
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{final.name}.{self.context.run_id or os.getpid()}.tmp")
-            stream = cast(BinaryIO, tmp.open("wb"))
+            if final.parent not in self._cleaned:
+                self._cleaned.add(final.parent)
+                _remove_orphans(final.parent, _name_pattern(self._template))
+            run = self.context.run_id or "run"
+            tmp = final.with_name(f".{final.name}.{run}.{os.getpid()}.tmp")
+            raw = cast(BinaryIO, tmp.open("wb"))
+            stream = raw
             if self.context.digester is not None:
-                stream = cast(BinaryIO, self.context.digester.writer(stream))
-            target = _Open(final, tmp, stream, codec.encoder(stream))
+                stream = cast(BinaryIO, self.context.digester.writer(raw))
+            target = _Open(final, tmp, raw, stream, codec.encoder(stream))
             target.jsonl = codec.type == "jsonl"
             self._open[str(final)] = target
         return target
 
     async def open(self) -> None:
-        if not self._record_fields:
-            self._target(self._path_for(None))
+        if self._rolling and SEGMENT_FIELD not in self._fields():
+            stem, dot, ext = self._template.rpartition(".")
+            if not dot or "/" in ext or "}" in ext:
+                stem, ext = self._template, ""
+            self._template = f"{stem}-{{{SEGMENT_FIELD}}}" + (f".{ext}" if ext else "")
+        if not self._record_fields and not self._rolling:
+            self._target(self._path_for(None))  # a run with no records still writes its file
+
+    def _fields(self) -> list[str]:
+        return [f for _, f, _, _ in string.Formatter().parse(self._template) if f]
 
     async def write(self, batch: Batch) -> None:
+        if not self._open:
+            self._since = time.monotonic()
+        self._records += len(batch)
         try:
             if not self._record_fields:
                 self._target(self._path_for(None)).encoder.write(batch)
@@ -139,30 +202,127 @@ class FileSink(Sink[FileSinkConfig]):
             return None
         return target.stream.take(records_jsonl=target.jsonl)
 
-    async def close(self, *, success: bool) -> None:
-        """All or nothing: every output is finished first, then all are renamed into place."""
+    def publish_due(self) -> float | None:
+        if not self._rolling:
+            return None  # one publish, at the end of the run
+        if not self._open:
+            return None
+        limits = self.config.segment
+        if self._records >= limits.max_records:
+            return 0.0
+        if any(t.raw.tell() >= limits.max_bytes for t in self._open.values()):
+            return 0.0
+        return limits.max_age - (time.monotonic() - self._since)
+
+    async def publish(self) -> None:
+        """Publish the current segment: every output finished and fsynced, then renamed."""
+        if not self._open:
+            return
         targets = list(self._open.values())
         self._open.clear()
+        self._records = 0
+        self._sequence += 1
         try:
-            for target in targets:
-                try:
-                    if success:
-                        target.encoder.finish()
-                finally:
-                    target.stream.close()
-            if success:
-                blocked = [t.final for t in targets if t.final.is_dir()]
-                if blocked:
-                    raise IsADirectoryError(0, "a folder stands at the final path", str(blocked[0]))
-                for target in targets:
-                    os.replace(target.tmp, target.final)
+            _publish(targets)
         except OSError as exc:
             raise PermanentError(
                 f"cannot finish {self.config.path}: {exc.strerror or exc}"
             ) from None
-        finally:
-            for target in targets:
-                target.tmp.unlink(missing_ok=True)
+
+    async def close(self, *, success: bool) -> None:
+        """All or nothing: every output is finished first, then all are renamed into place."""
+        if success:
+            await self.publish()
+            return
+        targets = list(self._open.values())
+        self._open.clear()
+        for target in targets:
+            with contextlib.suppress(OSError):
+                target.stream.close()
+            target.tmp.unlink(missing_ok=True)
+
+
+def _publish(targets: list[_Open]) -> None:
+    try:
+        for target in targets:
+            try:
+                target.encoder.finish()
+                target.stream.flush()
+                os.fsync(target.raw.fileno())
+            finally:
+                target.stream.close()
+        blocked = [t.final for t in targets if t.final.is_dir()]
+        if blocked:
+            raise IsADirectoryError(0, "a folder stands at the final path", str(blocked[0]))
+        folders: set[Path] = set()
+        for target in targets:
+            os.replace(target.tmp, target.final)
+            folders.add(target.final.parent)
+        for folder in folders:
+            _fsync_folder(folder)  # the renames themselves survive a crash
+    finally:
+        for target in targets:
+            target.tmp.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _name_pattern(template: str) -> re.Pattern[str]:
+    """The file names a path template's last part can produce (fields match anything), with
+    the segment suffix a rolling run inserts."""
+    name = template.replace("\\", "/").rsplit("/", 1)[-1]
+    suffix = ""
+    if SEGMENT_FIELD not in name:
+        stem, dot, ext = name.rpartition(".")
+        if dot and "}" not in ext:
+            name, suffix = stem, f".{ext}"
+        return re.compile(f"{_fields_regex(name)}(?:-.*)?{_fields_regex(suffix)}")
+    return re.compile(_fields_regex(name))
+
+
+def _fields_regex(text: str) -> str:
+    parts = []
+    for literal, field, _, _ in string.Formatter().parse(text):
+        parts.append(re.escape(literal))
+        if field is not None:
+            parts.append(".*")
+    return "".join(parts)
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.[^.]+\.(?P<pid>\d+)\.tmp$")
+
+
+def _remove_orphans(folder: Path, names: re.Pattern[str]) -> None:
+    """Delete temp files this sink's outputs left when their process died (kill -9, power)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        found = _TEMP.match(entry.name)
+        if found is None or not names.fullmatch(found["name"]):
+            continue
+        pid = int(found["pid"])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def register(registry: Registry) -> None:

@@ -58,6 +58,11 @@ class SftpSinkConfig(SftpEndpoint, SinkConfig):
 
 
 class SftpSink(Sink[SftpSinkConfig]):
+    durable_on_write = False  # staged in a remote temp file, renamed into place by close
+
+    def publish_due(self) -> float | None:
+        return None  # one rename, at the end of the run: its input is released only then
+
     _session: SftpSession | None = None
     _sftp: asyncssh.SFTPClient | None = None
     _file: asyncssh.SFTPClientFile | None = None

@@ -1,4 +1,5 @@
-"""``sql`` sink: insert or upsert records into a table, one transaction per batch.
+"""``sql`` sink: insert or upsert records into a table, one transaction per batch, staged by
+``write`` and committed by ``publish`` once the audit trail describing it is durable.
 
 Values are converted to the form of their column's type (:mod:`engine.connectors.sql.values`).
 A record the database refuses (a bad value, a constraint) is a record-level error: under
@@ -9,8 +10,10 @@ is routed with its reason; under ``"fail"`` the batch is rolled back whole.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+import anyio
 from pydantic import Field, SecretStr, model_validator
 
 from engine.components.base import OnError, Sink, SinkConfig
@@ -20,7 +23,7 @@ from engine.records import Batch, Record, Rejected
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
     from sqlalchemy.sql.dml import Insert
 
     from engine.connectors.sql.values import Conversion
@@ -30,7 +33,8 @@ __all__ = ["SqlSink", "SqlSinkConfig"]
 
 
 class SqlSinkConfig(SinkConfig):
-    """Inserts or upserts records into a database table; each batch is one transaction."""
+    """Inserts or upserts records into a database table; each batch is one transaction,
+    committed once the audit trail describing it is durable."""
 
     type: Literal["sql"] = "sql"
     url: SecretStr = Field(
@@ -69,8 +73,11 @@ class SqlSinkConfig(SinkConfig):
 
 
 class SqlSink(Sink[SqlSinkConfig]):
+    durable_on_write = False
     _engine: AsyncEngine | None = None
     _table: Table | None = None
+    _conn: AsyncConnection | None = None
+    _tx: AsyncTransaction | None = None
 
     def _url(self) -> str:
         from engine.connectors.sql.database import resolve_sqlite
@@ -202,9 +209,11 @@ class SqlSink(Sink[SqlSinkConfig]):
         stmt = self._statement(cols)
         if rows:
             try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(stmt, [values for _, _, values in rows])
+                conn = await self._begin()
+                await conn.execute(stmt, [values for _, _, values in rows])
             except Exception as exc:
+                # what is staged since the last publish goes (the runtime publishes each batch)
+                await self._discard()
                 error = map_sql_error(exc, action=f"sql sink: write {len(rows)} rows")
                 if not isinstance(error, SqlDataError) or not per_record:
                     raise error from None
@@ -216,6 +225,15 @@ class SqlSink(Sink[SqlSinkConfig]):
                 refused,
             )
 
+    async def _begin(self) -> AsyncConnection:
+        """The staged transaction's connection, begun by the first write after a publish."""
+        assert self._engine is not None, "open() first"
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        if self._tx is None:
+            self._tx = await self._conn.begin()
+        return self._conn
+
     async def _write_each(
         self, stmt: Insert, rows: list[tuple[int, Record, dict[str, Any]]]
     ) -> list[Rejected]:
@@ -225,15 +243,17 @@ class SqlSink(Sink[SqlSinkConfig]):
         assert self._engine is not None
         refused: list[Rejected] = []
         try:
-            async with self._engine.begin() as conn:
-                for index, record, values in rows:
-                    reason = await self._write_one(conn, stmt, values)
-                    if reason is not None:
-                        location = f"record {index + 1} of the batch"
-                        refused.append(Rejected(record, reason, location))
+            conn = await self._begin()
+            for index, record, values in rows:
+                reason = await self._write_one(conn, stmt, values)
+                if reason is not None:
+                    location = f"record {index + 1} of the batch"
+                    refused.append(Rejected(record, reason, location))
         except SqlDataError:
+            await self._discard()
             raise
         except Exception as exc:
+            await self._discard()
             raise map_sql_error(exc, action=f"sql sink: write {len(rows)} rows") from None
         return refused
 
@@ -252,10 +272,40 @@ class SqlSink(Sink[SqlSinkConfig]):
             raise error from None
         return None
 
+    async def publish(self) -> None:
+        """Commit the staged transaction."""
+        from engine.connectors.sql.errors import map_sql_error
+
+        tx, self._tx = self._tx, None
+        if tx is None:
+            return
+        try:
+            await tx.commit()
+        except Exception as exc:
+            await self._discard()
+            raise map_sql_error(exc, action="sql sink: commit") from None
+
+    async def _discard(self) -> None:
+        """Roll back what is staged and drop the connection (it may be broken)."""
+        tx, conn = self._tx, self._conn
+        self._tx = self._conn = None
+        with contextlib.suppress(Exception):  # the rollback of a connection already gone
+            if tx is not None and tx.is_active:
+                await tx.rollback()
+        with contextlib.suppress(Exception):
+            if conn is not None:
+                await conn.close()
+
     async def close(self, *, success: bool) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        try:
+            if success:
+                await self.publish()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._discard()
+                if self._engine is not None:
+                    await self._engine.dispose()
+                    self._engine = None
 
 
 def _bind_all(

@@ -68,6 +68,7 @@ class AmqpSourceConfig(AmqpEndpoint, SourceConfig):
 
 
 class AmqpSource(Source[AmqpSourceConfig]):
+    acknowledges = True
     _connection: AbstractRobustConnection | None = None
     _channel: AbstractRobustChannel | None = None
     _queue: AbstractQueue | None = None
@@ -183,6 +184,10 @@ class AmqpSource(Source[AmqpSourceConfig]):
                 self.context.emit(
                     "amqp_ack_lost", "WARNING", queue=self.config.queue, error=type(exc).__name__
                 )
+
+    def awaits_ack(self) -> bool:
+        """The broker sends nothing more until some of the `prefetch` messages are acked."""
+        return len(self._unsettled) >= self.config.prefetch
 
     async def _settle(self, messages: Messages, *, requeue: bool) -> None:
         for message in messages:

@@ -82,6 +82,8 @@ class WebhookSourceConfig(SourceConfig):
 class WebhookSource(Source[WebhookSourceConfig]):
     """Yields what `engine serve` puts into its intake; without one it refuses to run."""
 
+    acknowledges = True  # a request is answered 2xx once its records are published
+
     def __init__(
         self,
         config: WebhookSourceConfig,

@@ -122,14 +122,22 @@ def run_pipeline(tmp_path: Path, url: str, queue: str, extra: str = "") -> Any:
     return anyio.run(lambda: run(plan, observer=NullObserver(), workspace=tmp_path / "ws"))
 
 
+def published_ids(folder: Path) -> list[int]:
+    """The ids in the file sink's rolling segments (`out-<run_id>-<n>.jsonl`), in order."""
+    return [
+        json.loads(line)["id"]
+        for segment in sorted(folder.glob("out-*.jsonl"))
+        for line in segment.read_text().splitlines()
+    ]
+
+
 def test_consumes_until_idle_and_acks_everything_delivered(
     amqp_url: str, queue: str, tmp_path: Path
 ) -> None:
     publish(amqp_url, queue, [json.dumps({"id": i}).encode() for i in range(25)])
     summary = run_pipeline(tmp_path, amqp_url, queue)
     assert summary.ok, summary.error
-    ids = [json.loads(x)["id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert sorted(ids) == list(range(25))
+    assert sorted(published_ids(tmp_path)) == list(range(25))
     assert depth(amqp_url, queue) == 0
 
 
@@ -151,8 +159,7 @@ def test_unreadable_body_is_dead_lettered_and_max_messages_stops(
     summary = run_pipeline(tmp_path, amqp_url, queue, 'on_error = "skip"\nmax_messages = 4')
     assert summary.ok, summary.error
     assert summary.stages["mq"].rejected == 1
-    ids = [json.loads(x)["id"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert ids == [0, 1, 2]
+    assert published_ids(tmp_path) == [0, 1, 2]
     assert [m.body for m in drain(amqp_url, f"{queue}.dlq")] == [b"{not json"]
     assert depth(amqp_url, queue) == 3
 
@@ -238,18 +245,34 @@ def test_sink_routes_by_template_persistent_and_confirmed(
     assert all(m.content_type == "application/json" for m in got)
 
 
-def close_all_connections() -> None:
+def close_named_connections(connection_name: str) -> int:
+    """Close, from the broker side, only the connections this test opened under its own name;
+    every other client of the shared broker keeps its connection."""
     ctl = shutil.which("rabbitmqctl")
     if ctl is None:
         pytest.skip("rabbitmqctl not on PATH: cannot close connections from the broker side")
-    done = subprocess.run(
-        [ctl, "close_all_connections", "engine reconnect test"],
+    listed = subprocess.run(
+        [ctl, "-q", "list_connections", "--no-table-headers", "pid", "client_properties"],
         capture_output=True,
+        text=True,
         timeout=30,
         check=False,
     )
-    if done.returncode != 0:
-        pytest.skip(f"rabbitmqctl close_all_connections failed: {done.stderr.decode()[:200]}")
+    if listed.returncode != 0:
+        pytest.skip(f"rabbitmqctl list_connections failed: {listed.stderr[:200]}")
+    ours = [
+        line.split("\t", 1)[0]
+        for line in listed.stdout.splitlines()
+        if f'{{"connection_name","{connection_name}"}}' in line
+    ]
+    for pid in ours:  # the connection's Erlang process id, e.g. <rabbit@host.1.2.0>
+        subprocess.run(
+            [ctl, "-q", "close_connection", pid, "engine reconnect test"],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+    return len(ours)
 
 
 async def retrying(fn: Callable[[], Awaitable[None]]) -> int:
@@ -266,11 +289,11 @@ async def retrying(fn: Callable[[], Awaitable[None]]) -> int:
 def test_sink_and_source_reconnect_after_the_broker_drops_them(
     amqp_url: str, queue: str, tmp_path: Path
 ) -> None:
-    sink = sink_for(amqp_url, tmp_path, routing_key=queue)
+    name = f"engine-reconnect-{uuid.uuid4().hex[:8]}"
+    url = f"{amqp_url}?name={name}"
+    sink = sink_for(url, tmp_path, routing_key=queue)
     source = AmqpSource(
-        AmqpSourceConfig(
-            url=amqp_url, queue=queue, idle_timeout=3, batch={"size": 5, "timeout": 0.1}
-        ),
+        AmqpSourceConfig(url=url, queue=queue, idle_timeout=3, batch={"size": 5, "timeout": 0.1}),
         context(tmp_path),
     )
     seen: list[int] = []
@@ -286,7 +309,8 @@ def test_sink_and_source_reconnect_after_the_broker_drops_them(
                 await source.ack(chunk.token)
                 if len(seen) >= 5:
                     break
-            await anyio.to_thread.run_sync(close_all_connections)
+            closed = await anyio.to_thread.run_sync(close_named_connections, name)
+            assert closed == 2  # the sink's and the source's, nobody else's
             await retrying(lambda: sink.write([{"id": i} for i in range(5, 10)]))
             async for chunk in source.read():
                 seen.extend(r["id"] for r in chunk.records)

@@ -57,6 +57,7 @@ def write(url: str, tmp_path: Path, batches: list[Batch], **options: Any) -> Non
         try:
             for batch in batches:
                 await sink.write(batch)
+                await sink.publish()  # what the runtime does after each write
         finally:
             await sink.close(success=True)
 
