@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from engine.config.positions import Path_, PositionMap, scan_toml_positions
+from engine.config.yaml12 import MAX_DEPTH, parse_yaml
 from engine.errors import ConfigError, Diagnostic
 
 __all__ = ["Document", "load_document", "parse_document"]
@@ -56,13 +55,14 @@ def load_document(path: str | Path) -> Document:
 def parse_document(text: str, *, fmt: str = "toml", path: Path | None = None) -> Document:
     name = str(path) if path else "<pipeline>"
     if fmt == "yaml":
-        tree, positions = _parse_yaml(text, name)
+        tree, positions = parse_yaml(text, name)
     else:
         tree, positions = _parse_toml(text, name)
     return Document(path, text, tree, positions)
 
 
 def _parse_toml(text: str, name: str) -> tuple[dict[str, Any], PositionMap]:
+    _check_toml_depth(text, name)
     try:
         tree = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -76,48 +76,47 @@ def _parse_toml(text: str, name: str) -> tuple[dict[str, Any], PositionMap]:
     return tree, scan_toml_positions(text, name)
 
 
-def _parse_yaml(text: str, name: str) -> tuple[dict[str, Any], PositionMap]:
-    positions = PositionMap(name)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is None:
-            return {}, positions
-        problems: list[Diagnostic] = []
-        _walk_yaml(node, (), positions, problems, name)
-        if problems:
-            raise ConfigError(problems)
-        tree = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        reason = exc.problem or exc.context or "syntax error"
-        raise ConfigError(
-            [Diagnostic("E002", f"invalid YAML: {reason}", name, line, col)]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([Diagnostic("E002", f"invalid YAML: {exc}", name)]) from None
-    if not isinstance(tree, dict):
-        raise ConfigError(
-            [Diagnostic("E002", "a pipeline file must be a mapping at the top", name, 1, 1)]
-        )
-    return tree, positions
-
-
-def _walk_yaml(
-    node: yaml.Node, path: Path_, out: PositionMap, problems: list[Diagnostic], name: str
-) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            if key in seen:
-                problems.append(Diagnostic("E003", f"duplicate key {key!r}", name, line, col))
-            seen.add(key)
-            out.add((*path, key), line, col)
-            _walk_yaml(value_node, (*path, key), out, problems, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out.add((*path, i), item.start_mark.line + 1, item.start_mark.column + 1)
-            _walk_yaml(item, (*path, i), out, problems, name)
+def _check_toml_depth(text: str, name: str) -> None:
+    """Refuse arrays and inline tables nested past ``MAX_DEPTH`` before tomllib recurses."""
+    depth = 0
+    line, line_start = 1, 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line, line_start = line + 1, i + 1
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif ch in "\"'":
+            quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else ch
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if text[i] == "\\" and ch == '"':
+                    i += 1
+                elif text[i] == "\n":
+                    if len(quote) == 1:
+                        break
+                    line, line_start = line + 1, i + 1
+                i += 1
+            i += len(quote)
+            continue
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(
+                    [
+                        Diagnostic(
+                            "E004",
+                            f"nesting deeper than {MAX_DEPTH} levels",
+                            name,
+                            line,
+                            i - line_start + 1,
+                            "a pipeline file needs only a few levels of tables and lists",
+                        )
+                    ]
+                )
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
