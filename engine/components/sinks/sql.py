@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from engine.components.base import Sink, SinkConfig
 from engine.errors import PermanentError
@@ -47,6 +47,17 @@ class SqlSinkConfig(SinkConfig):
     extra_fields: Literal["error", "ignore"] = Field(
         "error", description="A record field that is not a column of the table: fail, or drop it."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_connects(cls, url: SecretStr) -> SecretStr:
+        from engine.connectors.sql.urls import check_url
+
+        try:
+            check_url(url.get_secret_value())
+        except PermanentError as exc:
+            raise ValueError(str(exc)) from None
+        return url
 
     @model_validator(mode="after")
     def _upsert_needs_key(self) -> Self:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from engine.components.base import Source, SourceConfig
 from engine.connectors.sql.cursor import dump_cursor, load_cursor
@@ -55,6 +55,17 @@ class SqlSourceConfig(SourceConfig):
     cursor_start: Scalar = Field(
         None, description="Lower bound (exclusive) of the first incremental run; default: none."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_connects(cls, url: SecretStr) -> SecretStr:
+        from engine.connectors.sql.urls import check_url
+
+        try:
+            check_url(url.get_secret_value())
+        except PermanentError as exc:
+            raise ValueError(str(exc)) from None
+        return url
 
     @model_validator(mode="after")
     def _one_of_table_or_query(self) -> Self:
