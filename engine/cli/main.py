@@ -23,6 +23,7 @@ from engine.cli.output import (
 )
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.plan import Plan
+from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.runner import Runner
@@ -168,7 +169,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
     for file in files:
         try:
             plan = compile_file(file)
-            diags = list(plan.warnings)
+            diags = [*plan.warnings, *preflight(plan)]
             if connect:
                 from engine.health import check_plan
 
