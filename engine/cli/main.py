@@ -210,10 +210,16 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
     """Show what each sink would receive. Opens no sink and writes nothing."""
     plan = _compile(file)
     samples: dict[str, Path] = {}
+    sources = sorted(cid for cid, node in plan.nodes.items() if node.role.value == "source")
     for item in inputs:
         key, sep, value = item.partition("=")
-        if sep and key in plan.nodes:
+        if sep and key in sources:
             samples[key] = Path(value)
+        elif sep and not Path(item).exists():
+            what = "is not a source" if key in plan.nodes else "is an unknown source"
+            raise click.BadParameter(
+                f"{key!r} {what}; sources: {', '.join(sources)}", param_hint="--input"
+            )
         else:
             samples["*"] = Path(item)
     for path in samples.values():

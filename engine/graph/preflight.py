@@ -21,6 +21,8 @@ def preflight(plan: Plan) -> list[Diagnostic]:
     base = spec.file.resolve().parent if spec.file is not None else Path.cwd()
     found: list[Diagnostic] = []
     for cid, node in plan.nodes.items():
+        if node.entry.spec.type == "sql" and node.role is Role.SOURCE:
+            found.extend(_missing_database(plan, cid, base))
         if node.entry.spec.type != "file":
             continue
         path = getattr(node.config, "path", None)
@@ -49,6 +51,30 @@ def preflight(plan: Plan) -> list[Diagnostic]:
                 )
             )
     return found
+
+
+def _missing_database(plan: Plan, cid: str, base: Path) -> list[Diagnostic]:
+    from engine.connectors.sql.urls import sqlite_file
+
+    url = plan.nodes[cid].config.url.get_secret_value()  # type: ignore[attr-defined]
+    db = sqlite_file(url)
+    if db is None:
+        return []
+    db = db.expanduser() if db.expanduser().is_absolute() else base / db
+    if db.is_file():
+        return []
+    line, col = plan.spec.document.where(("sources", cid, "url"))
+    return [
+        Diagnostic(
+            "W012",
+            f"source {cid!r}: SQLite database {db} does not exist",
+            plan.spec.document.name,
+            line,
+            col,
+            "a source reads a database; it never creates one",
+            Severity.WARNING,
+        )
+    ]
 
 
 def _missing_input(target: Path) -> str | None:

@@ -95,8 +95,13 @@ class SqlSource(Source[SqlSourceConfig]):
 
     def _url(self) -> str:
         from engine.connectors.sql.database import resolve_sqlite
+        from engine.connectors.sql.urls import sqlite_file
 
-        return resolve_sqlite(self.config.url.get_secret_value(), self.context.resolve)
+        url = resolve_sqlite(self.config.url.get_secret_value(), self.context.resolve)
+        db = sqlite_file(url)
+        if db is not None and not db.is_file():  # connecting would create an empty one
+            raise PermanentError(f"SQLite database {db} does not exist")
+        return url
 
     async def open(self) -> None:
         from engine.connectors.sql.database import create_engine

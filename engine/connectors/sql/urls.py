@@ -6,12 +6,14 @@ loading the async engine machinery.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.errors import PermanentError
 
-__all__ = ["ASYNC_DRIVERS", "async_url", "check_url", "parse_url"]
+__all__ = ["ASYNC_DRIVERS", "async_url", "check_url", "parse_url", "sqlite_file"]
 
 #: backend -> the async driver used when a URL names none (or a sync one)
 ASYNC_DRIVERS: dict[str, str] = {
@@ -55,3 +57,12 @@ def async_url(url: str) -> URL:
             f"no async driver known for {backend!r}; supported: {', '.join(sorted(ASYNC_DRIVERS))}"
         )
     return parsed.set(drivername=f"{backend}+{replacement}")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file a SQLite URL names (None for other databases and in-memory ones)."""
+    parsed = parse_url(url)
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db.startswith((":memory:", "file:")):
+        return None
+    return Path(db)
