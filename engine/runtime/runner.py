@@ -38,7 +38,7 @@ from engine.errors import (
 )
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
-from engine.runtime.deadletter import DeadLetters
+from engine.runtime.deadletter import DeadLetters, rejection_breach
 from engine.runtime.digest import Digester
 from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
@@ -225,6 +225,7 @@ class Runner:
                     for stage in self._stages.values():
                         tg.start_soon(self._guard, stage, tg.cancel_scope)
                 outer.cancel_scope.cancel()
+            self._check_rejected()
             ok = not self._errors
             if ok:
                 await self._close_all(success=True)
@@ -245,9 +246,26 @@ class Runner:
             stages={cid: s.stats for cid, s in self._stages.items()},
             error=str(self._errors[0]) if self._errors else None,
             dead_letters=self.dead_letters.count,
+            dead_letter_path=str(written) if (written := self.dead_letters.written) else None,
         )
         self.observer.run_finished(self.info, summary)
         return summary
+
+    def _check_rejected(self) -> None:
+        """Fail the run, before anything is published, when it rejected too many records."""
+        if self._errors or self.interrupted:
+            return
+        stages = self._stages.values()
+        breach = rejection_breach(
+            self.plan.spec.dead_letter,
+            read=sum(
+                s.stats.records_out + s.stats.rejected for s in stages if s.node.role is Role.SOURCE
+            ),
+            rejected=sum(s.stats.rejected for s in stages),
+            file=self.dead_letters.written,
+        )
+        if breach is not None:
+            self._errors.append(RunError(self.plan.name, breach))
 
     def stop(self) -> None:
         """Graceful stop: sources stop reading, in-flight batches drain, sinks flush."""
