@@ -237,12 +237,12 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
             "sinks": result.sinks,
             "rejected": result.rejected,
         }
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        sys.stdout.write(_as_sinks_write(payload, indent=True) + "\n")
     else:
         for sink, records in result.sinks.items():
             out_console.rule(escape(f"{sink}: {len(records)} record(s) would be written"))
             for record in records:
-                out_console.print_json(json.dumps(record, default=str))
+                out_console.print_json(_as_sinks_write(record))
         for entry in result.rejected:
             err_console.print(
                 f"rejected at {entry['component']}: {entry['reason']}"
@@ -252,6 +252,22 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
         if result.summary.error:
             err_console.print(f"[red]error:[/red] {escape(result.summary.error)}", markup=True)
     sys.exit(EXIT_OK if result.summary.ok else EXIT_FAILED)
+
+
+def _as_sinks_write(value: object, *, indent: bool = False) -> str:
+    """JSON text of records as the JSON sinks encode them (decimals as exact numbers)."""
+    import orjson
+
+    from engine.codecs.json import dump_default
+
+    def default(item: object) -> object:
+        try:
+            return dump_default(item)
+        except TypeError:
+            return str(item)
+
+    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(value, default=default, option=option).decode()
 
 
 @cli.command("test")

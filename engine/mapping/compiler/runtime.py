@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from decimal import Decimal
 from numbers import Number
 from typing import Any
 
@@ -31,8 +32,8 @@ __all__ = [
 
 #: Classes compared with <, <=, >, >= directly (jmespath.py: numbers and strings).
 CMP_TYPES = frozenset({int, float, str})
-#: Classes jmespath.py's type checks call "number".
-NUM_TYPES = frozenset({int, float})
+#: Classes the type checks call "number" (jmespath.py's, and decimals).
+NUM_TYPES = frozenset({int, float, Decimal})
 
 _ORDER: dict[str, Callable[[Any, Any], Any]] = {
     "lt": operator.lt,
