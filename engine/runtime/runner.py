@@ -359,7 +359,7 @@ class Runner:
                 stage.stats.batches += 1
                 result = transform.process(batch)
                 if result.rejected:
-                    self._reject(stage, result.rejected)
+                    self._reject(stage, self._locate(stage, batch, result.rejected))
                 produced: Batch = []
                 for output, records in result.outputs.items():
                     stage.stats.records_out += len(records)
@@ -432,6 +432,22 @@ class Runner:
             )
             raise
 
+    def _locate(self, stage: _Stage, batch: Batch, rejected: list[Rejected]) -> list[Rejected]:
+        """Name each rejected input record by its number among those this stage received, or
+        among those its source read when the stage reads one source directly."""
+        first = stage.stats.records_in - len(batch)
+        ups = stage.node.inputs
+        origin = f"{stage.node.id} input"
+        if len(ups) == 1 and self._stages[ups[0][0]].node.role is Role.SOURCE:
+            source = self._stages[ups[0][0]]
+            origin = f"{source.info.resource or source.node.id} record"
+        index = {id(record): i for i, record in enumerate(batch)}
+        for item in rejected:
+            i = index.get(id(item.record))
+            if item.location is None and i is not None:
+                item.location = f"{origin} {first + i + 1}"
+        return rejected
+
     def _reject(self, stage: _Stage, rejected: Sequence[Rejected]) -> None:
         policy = stage.node.config.on_error
         if policy is OnError.FAIL:
@@ -487,7 +503,13 @@ class _CaptureSink(Sink[Any]):
 def _as_run_error(stage: _Stage, exc: BaseException) -> RunError:
     if isinstance(exc, RunError):
         return exc
-    message = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, EngineError):
+        message = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        # the engine's words, not `FileNotFoundError: [Errno 2] ...`
+        message = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        message = f"{type(exc).__name__}: {exc}"
     return RunError(stage.node.id, message, exc)
 
 
