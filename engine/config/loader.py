@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.config.positions import Path_, PositionMap, scan_toml_positions
 from engine.config.yaml12 import MAX_DEPTH, parse_yaml
-from engine.errors import ConfigError, Diagnostic
+from engine.errors import ConfigError, Diagnostic, Severity
 
 __all__ = ["Document", "load_document", "parse_document"]
 
@@ -34,10 +34,18 @@ class Document:
         return self.positions.locate(path)
 
     def diagnostic(
-        self, code: str, message: str, path: Path_, hint: str | None = None
+        self,
+        code: str,
+        message: str,
+        path: Path_,
+        hint: str | None = None,
+        severity: Severity = Severity.ERROR,
     ) -> Diagnostic:
+        """A finding at ``path``, or at the file's start when nothing along it is in the file."""
         line, col = self.where(path)
-        return Diagnostic(code, message, self.name, line, col, hint)
+        if line is None:
+            line, col = 1, 1
+        return Diagnostic(code, message, self.name, line, col, hint, severity)
 
 
 def load_document(path: str | Path) -> Document:
@@ -68,8 +76,12 @@ def _parse_toml(text: str, name: str) -> tuple[dict[str, Any], PositionMap]:
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = _TOML_ERR_POS.search(msg)
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        reason = _TOML_ERR_POS.sub("", msg).strip()
+        if m:
+            line, col = int(m.group(1)), int(m.group(2))
+        else:  # "(at end of document)"
+            line = text.count("\n") + 1
+            col = len(text) - text.rfind("\n")
+        reason = _TOML_ERR_POS.sub("", msg).replace("(at end of document)", "at the end").strip()
         raise ConfigError(
             [Diagnostic("E002", f"invalid TOML: {reason}", name, line, col)]
         ) from None

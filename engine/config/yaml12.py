@@ -78,8 +78,24 @@ def parse_yaml(text: str, name: str) -> tuple[dict[str, Any], PositionMap]:
         raise ConfigError(
             [Diagnostic("E002", f"invalid YAML: {reason}", name, line, col)]
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, unmarked
+        at = min(exc.position, len(text))
+        line = text.count("\n", 0, at) + 1
+        column = at - text.rfind("\n", 0, at)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise ConfigError(
+            [
+                Diagnostic(
+                    "E002",
+                    f"invalid YAML: character U+{ord(char):04X} is not allowed",
+                    name,
+                    line,
+                    column,
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([Diagnostic("E002", f"invalid YAML: {exc}", name)]) from None
+        raise ConfigError([Diagnostic("E002", f"invalid YAML: {exc}", name, 1, 1)]) from None
     if node is None:
         return {}, positions
     builder = _Builder(name, positions)

@@ -139,5 +139,4 @@ def _template_fields(spec: PipelineSpec, inputs: Inputs, order: Sequence[str]) -
 def _warn(
     spec: PipelineSpec, path: tuple[str | int, ...], code: str, message: str, hint: str
 ) -> Diagnostic:
-    line, col = spec.document.where(path)
-    return Diagnostic(code, message, spec.document.name, line, col, hint, Severity.WARNING)
+    return spec.document.diagnostic(code, message, path, hint, Severity.WARNING)

@@ -38,14 +38,11 @@ def preflight(plan: Plan) -> list[Diagnostic]:
         else:
             continue
         if message is not None:
-            line, col = spec.document.where(loc)
             found.append(
-                Diagnostic(
+                spec.document.diagnostic(
                     "W012" if node.role is Role.SOURCE else "W013",
                     f"{node.role.value} {cid!r}: {message}",
-                    spec.document.name,
-                    line,
-                    col,
+                    loc,
                     "paths are relative to the pipeline file's folder",
                     Severity.WARNING,
                 )
@@ -63,14 +60,11 @@ def _missing_database(plan: Plan, cid: str, base: Path) -> list[Diagnostic]:
     db = db.expanduser() if db.expanduser().is_absolute() else base / db
     if db.is_file():
         return []
-    line, col = plan.spec.document.where(("sources", cid, "url"))
     return [
-        Diagnostic(
+        plan.spec.document.diagnostic(
             "W012",
             f"source {cid!r}: SQLite database {db} does not exist",
-            plan.spec.document.name,
-            line,
-            col,
+            ("sources", cid, "url"),
             "a source reads a database; it never creates one",
             Severity.WARNING,
         )
