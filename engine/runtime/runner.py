@@ -384,7 +384,7 @@ class Runner:
                         raise
                     refused = {id(r.record) for r in exc.rejected}
                     delivered = [r for r in batch if id(r) not in refused]
-                    self._reject(stage, exc.rejected)
+                    self._reject(stage, self._locate(stage, batch, exc.rejected))
                     stage.stats.records_out += len(delivered)
                     content = sink.take_content()  # the bytes this write produced
                     if delivered:
@@ -394,7 +394,9 @@ class Runner:
                         if delivery is not None:
                             await delivery.fail(permanent=isinstance(exc, PermanentError))
                         raise
-                    self._reject(stage, [Rejected(r, str(exc)) for r in batch])
+                    self._reject(
+                        stage, self._locate(stage, batch, [Rejected(r, str(exc)) for r in batch])
+                    )
                 else:
                     stage.stats.records_out += len(batch)
                     content = sink.take_content()

@@ -255,6 +255,12 @@ def test_a_run_that_dead_letters_every_record_fails_by_default(tmp_path: Path) -
     assert not summary.ok
     assert summary.error is not None and "all 2 records read were rejected" in summary.error
     assert summary.dead_letters == 2
+    assert summary.dead_letter_path is not None
+    lines = Path(summary.dead_letter_path).read_text().splitlines()
+    assert [json.loads(line)["location"] for line in lines] == [
+        "in.jsonl record 1",
+        "in.jsonl record 2",
+    ]
 
 
 def test_fan_in_and_fan_out(tmp_path: Path) -> None:
