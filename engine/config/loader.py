@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.config.limits import MAX_DEPTH, too_deep
 from engine.config.positions import Path_, PositionMap, scan_toml_positions
-from engine.config.yaml12 import MAX_DEPTH, parse_yaml
+from engine.config.yaml12 import parse_yaml
 from engine.errors import ConfigError, Diagnostic, Severity
 
 __all__ = ["Document", "load_document", "parse_document"]
@@ -117,18 +118,7 @@ def _check_toml_depth(text: str, name: str) -> None:
         elif ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                raise ConfigError(
-                    [
-                        Diagnostic(
-                            "E004",
-                            f"nesting deeper than {MAX_DEPTH} levels",
-                            name,
-                            line,
-                            i - line_start + 1,
-                            "a pipeline file needs only a few levels of tables and lists",
-                        )
-                    ]
-                )
+                raise too_deep(name, line, i - line_start + 1)
         elif ch in "]}":
             depth = max(depth - 1, 0)
         i += 1

@@ -16,16 +16,11 @@ from typing import Any
 
 import yaml
 
+from engine.config.limits import MAX_DEPTH, MAX_NODES, too_deep
 from engine.config.positions import Path_, PositionMap
 from engine.errors import ConfigError, Diagnostic
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "parse_yaml"]
-
-MAX_DEPTH = 64
-"""Deepest nesting of mappings and sequences a pipeline file may have."""
-
-MAX_NODES = 100_000
-"""Most values a pipeline file may expand to, aliases included."""
+__all__ = ["parse_yaml"]
 
 _MAX_INT_DIGITS = 4000  # Python refuses to parse longer integers
 
@@ -122,19 +117,7 @@ def _check_depth(text: str, name: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                line, column = _where(event.start_mark)
-                raise ConfigError(
-                    [
-                        Diagnostic(
-                            "E004",
-                            f"nesting deeper than {MAX_DEPTH} levels",
-                            name,
-                            line,
-                            column,
-                            "a pipeline file needs only a few levels of tables and lists",
-                        )
-                    ]
-                )
+                raise too_deep(name, *_where(event.start_mark))
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 

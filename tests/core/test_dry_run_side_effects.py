@@ -8,16 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from engine.cli.main import cli
+from cli_support import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture

@@ -6,17 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_support import invoke
 
-from engine.cli.main import cli
 from engine.mapping.compiler import batch, fallback
 from engine.mapping.expression import parse
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
 
 PIPELINE = """\
 [pipeline]

@@ -7,21 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from engine.cli.main import cli
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
+from cli_support import invoke, write
 
 SQL = """\
 [pipeline]

@@ -58,14 +58,10 @@ class SqlSourceConfig(SourceConfig):
 
     @field_validator("url")
     @classmethod
-    def _url_connects(cls, url: SecretStr) -> SecretStr:
+    def _url_parses(cls, url: SecretStr) -> SecretStr:
         from engine.connectors.sql.urls import check_url
 
-        try:
-            check_url(url.get_secret_value())
-        except PermanentError as exc:
-            raise ValueError(str(exc)) from None
-        return url
+        return check_url(url)
 
     @model_validator(mode="after")
     def _one_of_table_or_query(self) -> Self:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -39,9 +40,12 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
-def check_url(url: str) -> str:
-    """The URL unchanged if it parses (dialect, host, a port from 1 to 65535)."""
-    parse_url(url)
+def check_url(url: SecretStr) -> SecretStr:
+    """A config model's URL, unchanged if it parses; a ValueError (a located E032) if not."""
+    try:
+        parse_url(url.get_secret_value())
+    except PermanentError as exc:
+        raise ValueError(str(exc)) from None
     return url
 
 
