@@ -252,8 +252,10 @@ class Runner:
         return summary
 
     def _check_rejected(self) -> None:
-        """Fail the run, before anything is published, when it rejected too many records."""
-        if self._errors or self.interrupted:
+        """Fail the run, before anything is published, when it rejected too many records.
+
+        Dry runs and `engine test` cases list their rejections instead."""
+        if self._errors or self.interrupted or self.options.dry_run:
             return
         stages = self._stages.values()
         breach = rejection_breach(

@@ -94,3 +94,12 @@ def test_a_bad_threshold_is_a_located_error(tmp_path: Path, value: str) -> None:
     code, _, err = invoke("validate", str(path))
     assert code == 78
     assert f"{path}:17:1: error[E032]: dead_letter.max_rejected" in err
+
+
+def test_dry_run_lists_rejections_without_the_bound(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("a,b\nbad\nbad\n,z\n")
+    path = tmp_path / "p.toml"
+    path.write_text(PIPELINE.format(extra=""))
+    code, out, err = invoke("dry-run", "--format", "json", str(path))
+    assert code == 0, err
+    assert len(json.loads(out)["rejected"]) == 2  # the dead-lettered ones; skipped go unlisted
