@@ -52,11 +52,18 @@ class Document:
 def load_document(path: str | Path) -> Document:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError([Diagnostic("E001", f"no such file: {p}", str(p))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError([Diagnostic("E001", f"cannot read {p}: {exc}", str(p))]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        message = f"not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}"
+        raise ConfigError([Diagnostic("E001", message, str(p), line, column)]) from None
     fmt = "yaml" if p.suffix.lower() in (".yaml", ".yml") else "toml"
     return parse_document(text, fmt=fmt, path=p)
 

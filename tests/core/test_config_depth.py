@@ -153,3 +153,13 @@ def test_cli_validate_exits_78_with_a_code(tmp_path: Path, name: str, text: str)
     assert proc.returncode == 78, proc.stderr + proc.stdout
     assert "internal error" not in proc.stdout + proc.stderr
     assert f"{path}:3:" in proc.stdout + proc.stderr
+
+
+def test_a_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_bytes(b'[pipeline]\nname = "caf\xe9"\n')
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(path, env={})
+    [err] = info.value.errors
+    assert (err.code, err.line, err.column) == ("E001", 2, 12)
+    assert "byte offset 22" in err.message
