@@ -114,13 +114,14 @@ def _check_toml_depth(text: str, name: str) -> None:
             i += len(quote)
             while i < n and not text.startswith(quote, i):
                 if text[i] == "\\" and ch == '"':
-                    i += 1
-                elif text[i] == "\n":
+                    i += 1  # the escaped character; a newline is counted below
+                if i < n and text[i] == "\n":
                     if len(quote) == 1:
-                        break
+                        break  # an unterminated string: the newline ends it
                     line, line_start = line + 1, i + 1
                 i += 1
-            i += len(quote)
+            else:
+                i += len(quote)
             continue
         elif ch in "[{":
             depth += 1
