@@ -95,7 +95,11 @@ def produced_fields(
         if entry.role is Role.SOURCE:
             known[cid] = None
         elif entry.spec.type == "map":
-            known[cid] = frozenset(fields) if isinstance(fields, dict) else None
+            known[cid] = (
+                frozenset(fields)
+                if isinstance(fields, dict)
+                else _object_keys(getattr(entry.config, "expression", None))
+            )
         else:
             ups = [known.get(up) for up, _ in inputs.get(cid, ())]
             if not ups or any(u is None for u in ups):
@@ -103,6 +107,23 @@ def produced_fields(
             else:
                 known[cid] = frozenset().union(*(u for u in ups if u is not None))
     return known
+
+
+def _object_keys(expression: object) -> frozenset[str] | None:
+    """The keys of a whole-record expression that builds an object literal ``{a: x, b: y}``."""
+    import jmespath.exceptions
+
+    from engine.mapping.expression import parse
+
+    if not isinstance(expression, str):
+        return None
+    try:
+        ast = parse(expression)
+    except jmespath.exceptions.JMESPathError:
+        return None
+    if ast["type"] != "multi_select_dict":
+        return None
+    return frozenset(str(pair["value"]) for pair in ast["children"])
 
 
 def _template_fields(spec: PipelineSpec, inputs: Inputs, order: Sequence[str]) -> list[Diagnostic]:

@@ -86,6 +86,10 @@ fields = {{ category = "cat", id = "id" }}
 type = "filter"
 inputs = ["shape"]
 condition = "id > `0`"
+[transforms.whole]
+type = "map"
+inputs = ["src"]
+expression = "{{category: cat, id: id}}"
 [sinks.out]
 type = "file"
 inputs = ["{upstream}"]
@@ -100,6 +104,8 @@ path = "{template}"
         ("shape", "out/{date}/{categry}-{run_id}.jsonl", True),
         ("keep", "out/{category}.jsonl", False),
         ("src", "out/{categry}.jsonl", False),  # a raw source's fields are not known
+        ("whole", "out/{categry}.jsonl", True),
+        ("whole", "out/{category}.jsonl", False),
     ],
 )
 def test_a_path_field_nothing_upstream_produces_is_warned(
@@ -111,7 +117,7 @@ def test_a_path_field_nothing_upstream_produces_is_warned(
     assert code == 0, err
     assert ("W011" in err) is warned
     if warned:
-        assert f"{path}:17:1: warning[W011]: sink 'out': path field {{categry}}" in err
+        assert f"{path}:21:1: warning[W011]: sink 'out': path field {{categry}}" in err
         assert "did you mean {category}?" in err
         code, _, err = invoke("validate", "--strict", str(path))
         assert code == 78
