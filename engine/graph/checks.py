@@ -4,6 +4,7 @@ path-template fields that nothing upstream produces. Pure: paths are compared as
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import string
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ Inputs = Mapping[str, Sequence[tuple[str, str | None]]]
 def check_files(spec: PipelineSpec, inputs: Inputs, order: Sequence[str]) -> list[Diagnostic]:
     """Problems with the files a pipeline reads and writes that are visible in the file alone."""
     problems = _shared_outputs(spec)
+    problems.extend(_overwritten_inputs(spec))
     problems.extend(_unknown_codecs(spec))
     problems.extend(_template_fields(spec, inputs, order))
     return problems
@@ -58,6 +60,46 @@ def _shared_outputs(spec: PipelineSpec) -> list[Diagnostic]:
                     "give each sink its own path, or read both streams into one sink",
                 )
             )
+    return problems
+
+
+def _overwritten_inputs(spec: PipelineSpec) -> list[Diagnostic]:
+    """A file sink that writes a file a source reads would replace the run's own input."""
+    doc = spec.document
+    reads = {
+        cid: os.path.normpath(path)
+        for cid, entry in spec.components.items()
+        if entry.role is Role.SOURCE and (path := _file_path(entry)) is not None
+    }
+    problems = []
+    for cid, entry in spec.components.items():
+        path = _file_path(entry)
+        if entry.role is not Role.SINK or path is None:
+            continue
+        written = os.path.normpath(path)
+        for source, pattern in reads.items():
+            line, col = doc.where(("sources", source, "path"))
+            where = f"({doc.name}:{line}:{col})"
+            if written == pattern:
+                problems.append(
+                    doc.diagnostic(
+                        "E044",
+                        f"sink {cid!r} writes {written}, which source {source!r} reads {where}",
+                        ("sinks", cid, "path"),
+                        "write the output to another path",
+                    )
+                )
+            elif fnmatch.fnmatchcase(written, pattern):
+                problems.append(
+                    doc.diagnostic(
+                        "W014",
+                        f"sink {cid!r} writes {written}, which source {source!r} {where} "
+                        f"matches with {pattern}: the next run reads its own output",
+                        ("sinks", cid, "path"),
+                        "write the output outside the source's pattern",
+                        Severity.WARNING,
+                    )
+                )
     return problems
 
 

@@ -72,6 +72,26 @@ def test_two_sinks_writing_one_path_is_an_error_naming_both(tmp_path: Path) -> N
     assert code == 78 and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("read", "found"),
+    [
+        ("out/all.jsonl", "error[E044]"),
+        ("./out/all.jsonl", "error[E044]"),
+        ("out/*.jsonl", "warning[W014]"),
+    ],
+)
+def test_a_sink_that_writes_a_source_input_is_refused(
+    tmp_path: Path, read: str, found: str
+) -> None:
+    text = TWO_SINKS.replace('path = "in.jsonl"', f'path = "{read}"').replace(
+        '[sinks.b]\ntype = "file"\ninputs = ["src"]\npath = "out/../out/all.jsonl"\n', ""
+    )
+    path = write(tmp_path, text)
+    code, _, err = invoke("validate", "--strict", str(path))
+    assert code == 78
+    assert f"{path}:9:1: {found}: sink 'a' writes out/all.jsonl, which source 'src'" in err
+
+
 MAPPED = """\
 [pipeline]
 name = "tmpl"
