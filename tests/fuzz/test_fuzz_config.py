@@ -134,7 +134,7 @@ def mutated(draw: st.DrawFn) -> tuple[str, str]:
     return text, fmt
 
 
-@FUZZ
+@settings(FUZZ, max_examples=400)
 @given(mutated())
 def test_mutated_bundled_pipelines(case: tuple[str, str]) -> None:
     check(*case)
