@@ -108,12 +108,18 @@ class DataError(EngineError):
         self.record = record
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    @property
+    def location(self) -> str:
+        """``source:line:column``, as far as known."""
         where = self.source or "<data>"
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
+        return where
+
+    def _render(self) -> str:
+        where = self.location
         extra = []
         if self.offset is not None:
             extra.append(f"byte offset {self.offset}")

@@ -53,6 +53,8 @@ class ComplianceStandard(StrEnum):
 class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
+    #: a run stopped by a signal before its input ran out
+    INTERRUPTED = "interrupted"
     UNKNOWN = "unknown"
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "Problem",
     "ProblemKind",
     "VerifyReport",
+    "VerifyStatus",
     "compress_numbers",
     "describe_event",
 ]
@@ -36,6 +37,12 @@ class ProblemKind(StrEnum):
     UNSIGNED_PRUNE = "unsigned_prune"  # a retention anchor no signed event vouches for
 
 
+class VerifyStatus(StrEnum):
+    INTACT = "intact"
+    TAMPERED = "tampered"
+    UNVERIFIABLE = "unverifiable"  # no trail, or signed with keys that were not supplied
+
+
 @dataclass(frozen=True)
 class Problem:
     kind: ProblemKind
@@ -45,6 +52,13 @@ class Problem:
     event_id: str | None = None
     # The event's position in stored order (1-based), which orders the report.
     at: int | None = field(default=None, compare=False, repr=False)
+    # WRONG_KEY: the key id the event names, which no supplied key has.
+    key_id: str | None = field(default=None, compare=False)
+
+    @property
+    def unknown_key(self) -> bool:
+        """An event signed with a key that was not supplied: no verdict on it."""
+        return self.kind is ProblemKind.WRONG_KEY and self.key_id is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +80,8 @@ class ChainReport:
     checkpoints_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     suppressed: int = 0
+    # How many of the suppressed are other than events signed with a key not supplied.
+    suppressed_other: int = 0
     # The position of the event being checked; problems added without one get it.
     at: int = field(default=0, repr=False, compare=False)
 
@@ -80,6 +96,8 @@ class ChainReport:
             self.problems.append(problem)
         else:
             self.suppressed += 1
+            if not problem.unknown_key:
+                self.suppressed_other += 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +127,25 @@ class VerifyReport:
     def events(self) -> int:
         return sum(c.events for c in self.chains)
 
+    @property
+    def unknown_keys(self) -> list[str]:
+        """Key ids that events name and no supplied key has."""
+        return sorted({p.key_id for p in self.all_problems() if p.key_id is not None})
+
+    @property
+    def status(self) -> VerifyStatus:
+        """``intact``; ``unverifiable`` when there is nothing to verify or the only
+        problems are events signed with keys not supplied (no verdict either way);
+        else ``tampered``."""
+        problems = self.all_problems()
+        if not problems:
+            return VerifyStatus.INTACT if self.chains else VerifyStatus.UNVERIFIABLE
+        if all(p.unknown_key for p in problems) and not any(
+            c.suppressed_other for c in self.chains
+        ):
+            return VerifyStatus.UNVERIFIABLE
+        return VerifyStatus.TAMPERED
+
     def all_problems(self) -> list[Problem]:
         return [*self.problems, *(p for c in self.chains for p in c.problems)]
 
@@ -125,6 +162,8 @@ class VerifyReport:
         first = self.first_broken
         return {
             "ok": self.ok,
+            "status": self.status.value,
+            "unknown_keys": self.unknown_keys,
             "events": self.events,
             "checkpoints": self.checkpoints,
             "first_broken": first.to_dict() if first else None,

@@ -5,8 +5,10 @@ of the bytes a file source read or a file sink wrote for it, hashed as they pass
 event's details give the byte range); other batches are digested as their
 records in JSON Lines, the bytes a JSON Lines file sink writes, so a transform's batch
 takes the digest of the sink that writes it. Events are buffered and appended in
-batches (``[audit] flush_every``). A store failure raises, which fails the run (fail
-closed). Create it before the run with :func:`create_observer`, close it after.
+batches (``[audit] flush_every``), and committed whenever the runtime is about to
+acknowledge input, commit a cursor or publish output (:meth:`AuditObserver.flush`), so
+the trail records every delivery before the fact. A store failure raises, which fails
+the run (fail closed). Create it before the run with :func:`create_observer`, close it after.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ __all__ = ["AuditObserver", "batch_digest", "create_observer", "origin"]
 
 CONFIG_ACTIONS = ("config_loaded", "config_changed")
 _MAX_REASONS = 5
+_FINISHED_LEVEL = {
+    Outcome.SUCCESS: AuditLevel.INFO,
+    Outcome.INTERRUPTED: AuditLevel.WARNING,
+    Outcome.FAILURE: AuditLevel.ERROR,
+}
 _MAX_TEXT = 300
 
 
@@ -84,11 +91,14 @@ class _Deferred:
         self.value = value
         self.records = None
 
+    def ready(self) -> bool:
+        return self.value is not None
+
     def result(self) -> str:
         if self.value is None:
             assert self.records is not None
-            self.resolve(batch_digest(self.records))
-        assert self.value is not None
+            # The records stay: another sink writing this very list finds the digest.
+            self.value = batch_digest(self.records)
         return self.value
 
 
@@ -149,7 +159,7 @@ class AuditObserver:
         found = deferred[id(records)] = _Deferred(records)
         while len(deferred) > _MAX_DEFERRED:
             oldest = deferred.pop(next(iter(deferred)))
-            oldest.result()
+            oldest.resolve(oldest.result())
         return found
 
     def _written(self, records: Sequence[Any], content: ContentDigest) -> None:
@@ -157,10 +167,7 @@ class AuditObserver:
         found = self._deferred.pop(id(records), None)
         if found is None or found.records is not records:
             return
-        if content.records_jsonl:
-            found.resolve(content.digest)
-        else:
-            found.result()
+        found.resolve(content.digest if content.records_jsonl else found.result())
 
     # --- helpers --------------------------------------------------------------
 
@@ -191,7 +198,7 @@ class AuditObserver:
             level=level,
             category=category,
             action=action,
-            resource=stage.resource if stage else run.pipeline_file,
+            resource=self._resource(run, stage),
             outcome=outcome,
             user_id=run.user or self._user,
             host=run.host or self._host,
@@ -204,6 +211,15 @@ class AuditObserver:
             details=details,
             trusted_details=trusted,
         )
+
+    @staticmethod
+    def _resource(run: RunInfo, stage: StageInfo | None) -> str:
+        """What an event concerns (PCI DSS 10.2.2): the stage's resource (a path, a URL),
+        else the stage by its pipeline-qualified name (a transform touches no resource of
+        its own); for run events, the pipeline file, else the pipeline."""
+        if stage is None:
+            return run.pipeline_file or f"pipeline:{run.pipeline}"
+        return stage.resource or f"pipeline:{run.pipeline}/{stage.component}"
 
     # --- RunObserver ----------------------------------------------------------
 
@@ -231,6 +247,9 @@ class AuditObserver:
                 action="config_changed" if changed or before is None else "config_loaded",
                 details={"sha256": sha, "previous_sha256": before, "file": run.pipeline_file},
             )
+        # Stored at once: a run killed before its first delivery is still on the trail
+        # (and reported abandoned).
+        trail.flush()
 
     def batch(
         self,
@@ -242,7 +261,10 @@ class AuditObserver:
         details: dict[str, Any] = {"role": stage.role, "type": stage.type}
         digest: str | DigestResult
         if content is None:
-            digest = self._digest(records)
+            found = self._digest(records)
+            if action is BatchAction.WRITTEN:
+                found.result()  # a delivery: its event is stored before the ack, settled
+            digest = found
         else:
             # The digest of the bytes read or written for this batch.
             if action is BatchAction.WRITTEN:
@@ -329,11 +351,12 @@ class AuditObserver:
             }
             for name, s in summary.stages.items()
         }
+        outcome = Outcome(summary.outcome)
         self._emit(
-            level=AuditLevel.INFO if summary.ok else AuditLevel.ERROR,
+            level=_FINISHED_LEVEL[outcome],
             category=AuditCategory.SYSTEM,
             action="run_finished",
-            outcome=Outcome.SUCCESS if summary.ok else Outcome.FAILURE,
+            outcome=outcome,
             details={
                 "duration_s": round(summary.duration_s, 6),
                 "stages": stages,
@@ -341,8 +364,8 @@ class AuditObserver:
                 "error": _short(summary.error) if summary.error else None,
             },
         )
-        self.flush()
         if self._trail is not None:
+            self._trail.flush()
             from engine.audit.retention import prune_chain, retention_limits
 
             # Prune before the final checkpoint, so it covers the retention notice.
@@ -352,9 +375,11 @@ class AuditObserver:
     # --- lifecycle ------------------------------------------------------------
 
     def flush(self) -> None:
-        """Append every buffered event now (raises AuditStoreError on failure)."""
+        """Commit every event that describes a delivery so far (raises AuditStoreError on
+        failure): called before each ack, cursor commit or publish, so one cheap
+        transaction. Events of batches not yet written wait for their sink's digest."""
         if self._trail is not None:
-            self._trail.flush()
+            self._trail.flush(settled=True)
 
     @property
     def last_checkpoint(self) -> Checkpoint | None:

@@ -106,6 +106,8 @@ class AuditStore:
             elif not Path(database).expanduser().exists():
                 raise AuditStoreError(self.url, "no such store (the file does not exist)")
         self._engine: Engine = create_engine(parsed, **kwargs)
+        # Appends take the write lock first (SQLite: BEGIN IMMEDIATE).
+        self._writer = self._engine.execution_options(sqlite_begin="IMMEDIATE")
         if self.dialect == "sqlite":
             _sqlite_tuning(self._engine, wal=create)
         compiled = events_table.insert().compile(dialect=self._engine.dialect)
@@ -120,6 +122,23 @@ class AuditStore:
             limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
             self._rows_per_insert = limit // len(ROW_FIELDS)
         self._multi_insert: dict[int, str] = {}
+        # The head's statements, compiled once: an append per acknowledgement is common,
+        # and building them each time costs more than running them.
+        h = heads_table.c
+        head_query = select(h.seq, h.mac, h.frontier).where(h.producer == bindparam("p_producer"))
+        if self.dialect == "postgresql":
+            head_query = head_query.with_for_update()
+        self._head_sql = self._prepared(head_query)
+        self._head_update_sql = self._prepared(
+            heads_table.update()
+            .where(h.producer == bindparam("p_producer"))
+            .values(
+                seq=bindparam("p_seq"),
+                mac=bindparam("p_mac"),
+                frontier=bindparam("p_frontier"),
+                updated_at=bindparam("p_updated"),
+            )
+        )
         self.schema_version = SCHEMA_VERSION
         try:
             self._guard(lambda: self._open_schema(create))
@@ -128,6 +147,21 @@ class AuditStore:
             raise
 
     # --- plumbing -----------------------------------------------------------------
+
+    def _prepared(self, statement: Any) -> tuple[str, tuple[str, ...] | None]:
+        """A statement's SQL for the driver, and its parameter order when positional."""
+        compiled = statement.compile(dialect=self._engine.dialect)
+        order = tuple(compiled.positiontup or ()) if self._engine.dialect.positional else None
+        return str(compiled), order
+
+    @staticmethod
+    def _run(
+        conn: Connection, prepared: tuple[str, tuple[str, ...] | None], values: dict[str, Any]
+    ) -> Any:
+        sql, order = prepared
+        return conn.exec_driver_sql(
+            sql, tuple(values[k] for k in order) if order is not None else values
+        )
 
     def _guard(self, work: Callable[[], _T]) -> _T:
         try:
@@ -166,6 +200,26 @@ class AuditStore:
                 else:
                     self.schema_version = found
 
+    def sync(self) -> None:
+        """Make every committed event durable against power loss too: a SQLite store's
+        commits survive a crash of the process, and checkpointing its log syncs them to
+        disk (PostgreSQL syncs on commit)."""
+        if self.dialect != "sqlite":
+            return
+
+        def work() -> None:
+            raw = self._engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    cursor.close()
+            finally:
+                raw.close()
+
+        self._guard(work)
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -185,24 +239,23 @@ class AuditStore:
         """Lock the chain head, let ``seal`` number and sign rows after it, insert, commit."""
 
         def work() -> ChainHead:
-            with self._engine.connect() as conn:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    head = self._lock_head(conn, producer)
-                    rows, new_head = seal(head)
-                    if rows:
-                        self._insert_events(conn, rows)
-                        conn.execute(
-                            heads_table.update()
-                            .where(heads_table.c.producer == producer)
-                            .values(
-                                seq=new_head.seq,
-                                mac=new_head.mac,
-                                frontier=frontier_text(new_head.frontier),
-                                updated_at=format_time(datetime.now(UTC)),
-                            )
-                        )
-                    return new_head
+            with self._writer.connect() as conn, conn.begin():
+                head = self._lock_head(conn, producer)
+                rows, new_head = seal(head)
+                if rows:
+                    self._insert_events(conn, rows)
+                    self._run(
+                        conn,
+                        self._head_update_sql,
+                        {
+                            "p_producer": producer,
+                            "p_seq": new_head.seq,
+                            "p_mac": new_head.mac,
+                            "p_frontier": frontier_text(new_head.frontier),
+                            "p_updated": format_time(datetime.now(UTC)),
+                        },
+                    )
+                return new_head
 
         return self._guard(work)
 
@@ -231,6 +284,10 @@ class AuditStore:
         return found
 
     def _lock_head(self, conn: Connection, producer: str) -> ChainHead:
+        found = self._run(conn, self._head_sql, {"p_producer": producer}).first()
+        if found is not None:
+            seq, mac, frontier = found
+            return ChainHead(producer, seq, mac, frontier_parse(seq, frontier))
         values = {
             "producer": producer,
             "seq": 0,
@@ -262,6 +319,22 @@ class AuditStore:
             if row is None:
                 return None
             return ChainHead(producer, row.seq, row.mac, frontier_parse(row.seq, row.frontier))
+
+        return self._guard(work)
+
+    def head_event(self, producer: str) -> StoredEvent | None:
+        """The newest event of a chain (the one its head row names), if stored."""
+
+        def work() -> StoredEvent | None:
+            c = events_table.c
+            h = heads_table.c
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(*EVENT_COLUMNS)
+                    .join(heads_table, h.producer == c.producer)
+                    .where(c.producer == producer, c.seq == h.seq)
+                ).first()
+            return stored_event(row) if row is not None else None
 
         return self._guard(work)
 
@@ -580,6 +653,11 @@ class AuditStore:
 def _sqlite_tuning(engine: Engine, *, wal: bool) -> None:
     """WAL for concurrent readers; manual BEGIN so appends can take the write lock first.
 
+    ``synchronous=NORMAL``: a commit is written to the log, which a crash of the process
+    cannot undo, without waiting for the disk; the runtime commits before every
+    acknowledgement, so a sync each time would cost more than the rest of the append.
+    :meth:`AuditStore.sync` syncs the log to disk before each signed checkpoint.
+
     Switching to WAL rewrites the file header, so a read-only open leaves the mode as it is
     (a store this code created is in WAL already). A new store gets 16 KiB pages: an event
     row is about 1 KiB, and with 4 KiB pages writing each batch costs a third more (more
@@ -597,7 +675,7 @@ def _sqlite_tuning(engine: Engine, *, wal: bool) -> None:
                 cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_PAGES}")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
 

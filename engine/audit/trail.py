@@ -22,7 +22,7 @@ import orjson
 
 from engine.audit.canonical import canonical_event
 from engine.audit.checkpoint import Checkpoint, sign_checkpoint, write_checkpoint
-from engine.audit.errors import AuditError
+from engine.audit.errors import AuditError, AuditKeyError
 from engine.audit.events import AuditCategory, AuditLevel, Outcome, format_time
 from engine.audit.keys import (
     HmacKeyring,
@@ -66,6 +66,15 @@ class DigestResult(Protocol):
     """A digest computed later (one a sink will hand over, say): resolved at sealing."""
 
     def result(self) -> str: ...
+
+    def ready(self) -> bool:
+        """Whether :meth:`result` is known without computing it."""
+        ...
+
+
+def _settled(draft: dict[str, Any]) -> bool:
+    digest = draft["digest"]
+    return digest is None or type(digest) is str or bool(digest.ready())
 
 
 # Event ids and times are rendered from parts cached per millisecond and per 256 ids, and
@@ -241,10 +250,49 @@ class AuditTrail:
         self.last_checkpoint: Checkpoint | None = None
         self.last_checkpoint_path: Path | None = None
         self._pending: list[dict[str, Any]] = []
+        self._head_checked = False
 
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def check_head(self) -> None:
+        """Refuse to extend a chain whose newest event this trail's keys do not verify.
+
+        Two workspaces with different HMAC keys writing one shared store would otherwise
+        interleave events that neither can verify. Checked once, before the first event.
+        """
+        self._head_checked = True
+        last = self.store.head_event(self.producer)
+        if last is None:
+            return
+        try:
+            data = orjson.loads(last.body)
+            key_id = str(data["key_id"])
+            message = bytes.fromhex(data["prev_mac"]) + last.body
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return  # not a signed body: verification reports it
+        key = self.keyring.keys.get(key_id)
+        if key is not None and hmac_sha256(key)(message).hex() == last.mac:
+            return
+        where = f"audit chain {self.producer} in {self.store.url}"
+        if key is None:
+            why = (
+                f"{where} ends with event #{last.seq} signed with HMAC key {key_id}, which "
+                f"this workspace does not hold (its key is {self.keyring.current_id})"
+            )
+        else:
+            why = (
+                f"{where} ends with event #{last.seq}, which does not verify under key "
+                f"{key_id}: another writer uses a different key under that id, or the event "
+                "was modified (run `engine audit verify`)"
+            )
+        raise AuditKeyError(
+            f"{why}; nothing was appended. Every writer of a shared store needs the same "
+            "key: set AUDIT_SECRET_KEY (or the pipeline's [audit] key) to the key the "
+            "chain's other writers use, with [audit] previous_keys for keys rotated out, "
+            "or give this workspace its own store ([audit] store)"
+        )
 
     def emit(
         self,
@@ -275,6 +323,8 @@ class AuditTrail:
         :class:`DigestResult` (left to the sink that writes the batch); it is resolved when
         the event is sealed.
         """
+        if not self._head_checked:
+            self.check_head()
         level_text = _LEVEL_TEXT.get(level) or AuditLevel(level).value
         category_text = _CATEGORY_TEXT.get(category) or AuditCategory(category).value
         clean: dict[str, Any] = {}
@@ -379,12 +429,33 @@ class AuditTrail:
             prev = mac
         return rows, ChainHead(producer, seq, prev, frontier)
 
-    def flush(self) -> ChainHead | None:
-        """Seal and store every buffered event in one transaction; raises on store failure."""
-        if not self._pending:
+    def flush(self, *, settled: bool = False) -> ChainHead | None:
+        """Seal and store every buffered event in one transaction; raises on store failure.
+
+        Once this returns the events are committed: they survive a crash of the process
+        (a SQLite store's write-ahead log is synced to disk at each signed checkpoint,
+        PostgreSQL's at each commit).
+        With ``settled``, events whose digest still waits for the sink that writes their
+        batch stay buffered for a later flush (so they are stored after the events stored
+        now): they describe no delivery yet, and digesting them now would hash the batch
+        a second time.
+        """
+        pending = self._pending
+        if not pending:
             return self.head
-        self.head = self.store.append(self.producer, self._seal)
-        self._pending.clear()
+        waiting: list[dict[str, Any]] = []
+        if settled and not all(_settled(d) for d in pending):
+            waiting = [d for d in pending if not _settled(d)]
+            self._pending = [d for d in pending if _settled(d)]
+            if not self._pending:
+                self._pending = pending
+                return self.head
+        try:
+            self.head = self.store.append(self.producer, self._seal)
+        except BaseException:
+            self._pending = pending
+            raise
+        self._pending = waiting
         every = self.checkpoint_every
         done = self.last_checkpoint.tree_size if self.last_checkpoint else 0
         if self.checkpoint_dir is not None and self.head.seq // every > done // every:
@@ -403,6 +474,8 @@ class AuditTrail:
             return None
         if self.last_checkpoint is not None and self.last_checkpoint.tree_size == head.seq:
             return self.last_checkpoint
+        # A signed size the store could lose in a power cut would read as truncation.
+        self.store.sync()
         cp = sign_checkpoint(self.producer, head.seq, head.frontier.root(), self.signing)
         self.last_checkpoint_path = write_checkpoint(self.checkpoint_dir, cp)
         self.last_checkpoint = cp
@@ -415,6 +488,8 @@ class AuditTrail:
         """Delete this chain's events older than ``before`` or beyond the newest
         ``keep_last``, leaving a signed ``retention_applied`` event that anchors what was
         removed (so verification resumes there and can tell pruning from deletion)."""
+        if not self._head_checked:
+            self.check_head()
         self.flush()
         notice_id = new_event_id()
 

@@ -19,7 +19,7 @@ import orjson
 from engine.audit.canonical import canonical_json
 from engine.audit.checkpoint import Checkpoint, checkpoint_files, read_checkpoint
 from engine.audit.errors import AuditError, CheckpointError
-from engine.audit.findings import ChainReport, Problem, ProblemKind, VerifyReport
+from engine.audit.findings import ChainReport, Problem, ProblemKind, VerifyReport, VerifyStatus
 from engine.audit.keys import HmacKeyring, PublicKeys
 from engine.audit.merkle import CompactRange
 from engine.audit.schema import PruneAnchor
@@ -33,6 +33,7 @@ __all__ = [
     "Problem",
     "ProblemKind",
     "VerifyReport",
+    "VerifyStatus",
     "iter_jsonl",
     "load_checkpoint_set",
     "verify_chain",

@@ -179,6 +179,7 @@ class ChainWalk:
                             "forged, or verified with the wrong key",
                             seq,
                             event_id,
+                            key_id=str(key_id),
                         )
                     )
 
@@ -283,6 +284,7 @@ class ChainWalk:
         for problem in part.problems:
             report.add(replace(problem, at=offset + (problem.at or 0)))
         report.suppressed += part.suppressed
+        report.suppressed_other += part.suppressed_other
         self.anchor_signed = self.anchor_signed or part.anchor_signed
         expected = self.expected
         seen_gaps = self.seen_gaps
@@ -322,6 +324,7 @@ class ChainWalk:
             first=self.first,
             problems=report.problems,
             suppressed=report.suppressed,
+            suppressed_other=report.suppressed_other,
             anchor_signed=self.anchor_signed and self.pruned > 0,
             leaves=bytes(self.leaves or b""),
             leaf_seqs=self.leaf_seqs.tobytes(),
@@ -419,6 +422,7 @@ class _Segment:
     first: tuple[int, str, str] | None
     problems: list[Problem]
     suppressed: int
+    suppressed_other: int
     anchor_signed: bool
     leaves: bytes
     leaf_seqs: bytes  # array("q") of each leaf's sequence number

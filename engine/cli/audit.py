@@ -4,7 +4,8 @@ Every command reads the store at ``--store`` (a SQLAlchemy URL; ``verify`` also 
 ``.jsonl`` export), by default the SQLite store in the workspace (``$ENGINE_HOME`` or
 ``./.engine``). Reading a store is itself recorded, on the ``audit-access`` chain, and so
 is a key rotation.
-Exit codes: 0 ok, 1 tampered or failed, 2 usage error.
+Exit codes: 0 ok, 1 tampered or failed, 2 usage error; ``verify`` exits 3 when it cannot
+verify (no trail, no key, or events signed with keys it was not given).
 """
 
 from __future__ import annotations
@@ -14,25 +15,35 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine.audit.canonical import canonical_json
 from engine.audit.errors import AuditKeyError
 from engine.audit.events import AuditCategory, AuditLevel, parse_time
 from engine.audit.keys import HmacKeyring, derive_key_id, load_keyring, load_public_keys
+from engine.audit.runs import OpenRun, open_runs, running_run_ids
 from engine.audit.settings import AuditSettings
 from engine.audit.store import AuditStore, EventFilter, StoredEvent, default_store_url
 from engine.audit.system import default_workspace, stored_to_event
 from engine.audit.trail import open_resources
-from engine.audit.verify import VerifyReport, verify_jsonl, verify_store
+from engine.audit.verify import VerifyReport, VerifyStatus, verify_jsonl, verify_store
 from engine.errors import EngineError
 
-__all__ = ["audit"]
+__all__ = ["EXIT_INTACT", "EXIT_TAMPERED", "EXIT_UNVERIFIABLE", "audit"]
+
+EXIT_INTACT = 0
+EXIT_TAMPERED = 1
+EXIT_UNVERIFIABLE = 3
+_KEY_HINT = (
+    "set AUDIT_SECRET_KEY (or the pipeline's [audit] key and previous_keys) to the keys "
+    "that signed the trail, or pass them with --key"
+)
 
 ACCESS_PRODUCER = "audit-access"
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -171,14 +182,43 @@ def audit() -> None:
 # --- verify ---------------------------------------------------------------------
 
 
-def _print_report(report: VerifyReport) -> None:
+def _print_runs(runs: Sequence[OpenRun]) -> None:
+    abandoned = [r for r in runs if not r.running]
+    running = [r for r in runs if r.running]
+    if abandoned:
+        _consoles.out.print(
+            f"abandoned: {len(abandoned)} run(s) started and never finished", markup=False
+        )
+        for run in abandoned:
+            _consoles.out.print(f"  - {run.describe()}", markup=False)
+    for run in running:
+        _consoles.out.print(f"running: {run.describe()}", markup=False)
+
+
+def _print_report(report: VerifyReport, runs: Sequence[OpenRun]) -> None:
     chains = len(report.chains)
-    if report.ok:
+    status = report.status
+    if status is VerifyStatus.INTACT:
         _consoles.out.print(
             f"[green]intact[/green]: {report.events} events in {chains} chain(s), "
             f"{report.checkpoints} signed checkpoint(s) checked",
             markup=True,
         )
+        _print_runs(runs)
+        return
+    if status is VerifyStatus.UNVERIFIABLE:
+        if not report.chains:
+            why = "the store holds no audit trail"
+        else:
+            why = (
+                f"events are signed with key(s) {', '.join(report.unknown_keys)}, which were "
+                f"not supplied; {_KEY_HINT}"
+            )
+        _consoles.out.print(f"[yellow]cannot verify[/yellow]: {escape(why)}", markup=True)
+        first = report.first_broken
+        if first is not None:
+            _consoles.out.print(f"first: {first.producer}: {first.message}", markup=False)
+        _print_runs(runs)
         return
     _consoles.out.print(
         "[red bold]TAMPERED[/red bold]: the audit trail does not verify", markup=True
@@ -241,8 +281,13 @@ def verify_cmd(
     public_keys: tuple[Path, ...],
     fmt: str,
 ) -> None:
-    """Check every MAC, link and checkpoint; exit 1 naming the first broken event."""
+    """Check every MAC, link and checkpoint; list runs that never finished.
+
+    Exit 0 intact, 1 tampered (naming the first broken event), 3 cannot verify (no trail,
+    no key, or events signed with keys not supplied).
+    """
     ws = _workspace(workspace)
+    runs: list[OpenRun] = []
     try:
         ring = _keyring(ws, keys)
         pubs = load_public_keys(ws, files=public_keys)
@@ -261,14 +306,46 @@ def verify_cmd(
                     checkpoint_paths=list(checkpoints) or [ws / "checkpoints"],
                     public_keys=pubs,
                 )
-            _record_access(store_url, ws, "verify", {"ok": report.ok, "events": report.events})
+                runs = open_runs(store, running_run_ids(ws))
     except (EngineError, AuditKeyError) as exc:
-        raise _fail(exc) from exc
+        _cannot_verify(str(exc), fmt)
+    status = report.status
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(report.to_dict()).decode() + "\n")
+        data = report.to_dict()
+        data["abandoned_runs"] = [r.to_dict() for r in runs if not r.running]
+        data["running_runs"] = [r.to_dict() for r in runs if r.running]
+        sys.stdout.write(orjson.dumps(data).decode() + "\n")
     else:
-        _print_report(report)
-    sys.exit(0 if report.ok else 1)
+        _print_report(report, runs)
+    if not is_export:
+        try:
+            _record_access(
+                store_url,
+                ws,
+                "verify",
+                {"ok": report.ok, "status": status.value, "events": report.events},
+            )
+        except EngineError as exc:
+            _consoles.err.print(f"error: cannot record this read: {exc}", markup=False)
+            if status is VerifyStatus.INTACT:
+                sys.exit(EXIT_UNVERIFIABLE)
+    sys.exit(
+        {
+            VerifyStatus.INTACT: EXIT_INTACT,
+            VerifyStatus.TAMPERED: EXIT_TAMPERED,
+            VerifyStatus.UNVERIFIABLE: EXIT_UNVERIFIABLE,
+        }[status]
+    )
+
+
+def _cannot_verify(reason: str, fmt: str) -> NoReturn:
+    """Exit 3: verification could not be done (no store, no key...), which is no verdict."""
+    if fmt == "json":
+        data = {"ok": False, "status": VerifyStatus.UNVERIFIABLE.value, "error": reason}
+        sys.stdout.write(orjson.dumps(data).decode() + "\n")
+    else:
+        _consoles.out.print(f"[yellow]cannot verify[/yellow]: {escape(reason)}", markup=True)
+    sys.exit(EXIT_UNVERIFIABLE)
 
 
 # --- query / stats / export --------------------------------------------------------
@@ -389,6 +466,7 @@ def stats_cmd(store_url: str | None, workspace: Path | None, fmt: str) -> None:
     try:
         with _open_store(store_url, ws) as store:
             stats = store.stats()
+            runs = open_runs(store, running_run_ids(ws))
         _record_access(store_url, ws, "stats", {})
     except EngineError as exc:
         raise _fail(exc) from exc
@@ -400,6 +478,8 @@ def stats_cmd(store_url: str | None, workspace: Path | None, fmt: str) -> None:
         "chains": stats.chains,
         "first_event_at": stats.first_timestamp,
         "last_event_at": stats.last_timestamp,
+        "abandoned_runs": [r.to_dict() for r in runs if not r.running],
+        "running_runs": [r.to_dict() for r in runs if r.running],
     }
     if fmt == "json":
         sys.stdout.write(orjson.dumps(data).decode() + "\n")
@@ -420,6 +500,7 @@ def stats_cmd(store_url: str | None, workspace: Path | None, fmt: str) -> None:
         for key, count in sorted(counts.items()):
             table.add_row(key, str(count))
         _consoles.out.print(table)
+    _print_runs(runs)
 
 
 @audit.command("export")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,8 +27,10 @@ from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.plan import Plan
 from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
+from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.runner import Runner
+from engine.state import Lease
 from engine.workspace import workspace_for
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "cli", "main"]
@@ -81,12 +85,34 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 @click.option("--no-audit", is_flag=True, help="Run without the audit trail.")
-def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> None:
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="When another run of this pipeline holds its lease, wait for it to end instead of "
+    "failing.",
+)
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Wait at most this long (implies --wait; default: as long as it takes).",
+)
+def run_cmd(
+    file: str,
+    fmt: str,
+    quiet: bool,
+    verbose: bool,
+    no_audit: bool,
+    wait: bool,
+    wait_timeout: float | None,
+) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid."""
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
     workspace = workspace_for(plan.spec.file)
+    lease = _take_lease(plan, workspace, wait, wait_timeout)
 
     async def main() -> tuple[RunSummary | None, RunObserver]:
         observer = NullObserver() if no_audit else make_observer(plan, workspace)
@@ -100,12 +126,14 @@ def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> 
                     observer=observer,
                     runner_hook=runner_box.append,
                     on_progress=update,
+                    run_id=lease.run_id,
                 )
             tg.cancel_scope.cancel()
         return summary, observer
 
     try:
-        summary, observer = anyio.run(main)
+        with lease:
+            summary, observer = anyio.run(main)
     except (EngineError, BaseExceptionGroup) as exc:
         error = _engine_error(exc)
         if error is None:
@@ -129,6 +157,28 @@ def run_cmd(file: str, fmt: str, quiet: bool, verbose: bool, no_audit: bool) -> 
     if runner_box and runner_box[0].interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) -> RunLease:
+    """The pipeline's run lease (one run per pipeline per state store), or exit 1 naming
+    the run that holds it."""
+    lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
+
+    def waiting(holder: Lease) -> None:
+        err_console.print(f"waiting for {describe_holder(holder)} to end...", markup=False)
+
+    try:
+        if timeout is not None:
+            lease.acquire(timeout, on_wait=waiting)
+        else:
+            lease.acquire(math.inf if wait else None, on_wait=waiting)
+    except EngineError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        lease.close()
+        sys.exit(EXIT_INTERRUPTED)
+    return lease
 
 
 def _engine_error(exc: BaseException) -> EngineError | None:

@@ -17,13 +17,36 @@ __all__ = ["serve"]
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a connection may take to send a request's headers before it is closed.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a request may take to send its body before it gets 408.",
+)
 @click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
-def serve(file: str, host: str, port: int, no_audit: bool, verbose: bool) -> None:
+def serve(
+    file: str,
+    host: str,
+    port: int,
+    header_timeout: float,
+    body_timeout: float,
+    no_audit: bool,
+    verbose: bool,
+) -> None:
     """Serve FILE: webhook sources at their paths, /healthz and /metrics.
 
-    Runs until SIGINT/SIGTERM, then stops taking requests and lets the pipeline deliver what
-    it holds. Exit 0 when the pipeline ended cleanly, 1 when it failed, 78 when FILE is invalid.
+    Runs until SIGINT/SIGTERM, then stops taking requests, answers those in flight and lets
+    the pipeline deliver what it holds. Exit 0 when the pipeline ended cleanly (a signal is a
+    clean end), 1 when it failed, 78 when FILE is invalid.
     """
     from engine.runtime.observer import NullObserver
     from engine.serve.app import EngineServer
@@ -33,17 +56,26 @@ def serve(file: str, host: str, port: int, no_audit: bool, verbose: bool) -> Non
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(78)
-    server = EngineServer(plan, observer=NullObserver() if no_audit else None)
+    server = EngineServer(
+        plan,
+        observer=NullObserver() if no_audit else None,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+    )
     paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
     click.echo(
         f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)", err=True
     )
 
     async def main() -> int:
-        summary = await server.serve(host, port, log_level="info" if verbose else "warning")
+        summary = await server.serve(
+            host, port, log_level="info" if verbose else "warning", handle_signals=True
+        )
         if summary.error:
             click.echo(f"error: {summary.error}", err=True)
-        return 0 if summary.ok else 1
+            return 1
+        # stopped by a signal is how a served pipeline ends: not a failure
+        return 0 if summary.ok or summary.interrupted else 1
 
     try:
         code = anyio.run(main)

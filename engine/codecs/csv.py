@@ -6,15 +6,18 @@ import codecs
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any, BinaryIO, Literal
 
+import orjson
 from pydantic import Field, field_validator, model_validator
 
-from engine.codecs.base import CodecConfig, Encoder
+from engine.codecs.base import CodecConfig, CodecError, Encoder, known_encoding
+from engine.codecs.json import dump_default
 from engine.errors import DataError
 from engine.records import Batch, Chunk, Record, Rejected
 
@@ -29,7 +32,11 @@ _QUOTING = {
     "nonnumeric": csv.QUOTE_NONNUMERIC,
     "none": csv.QUOTE_NONE,
 }
+# Values written as JSON text: csv.writer would write their Python repr.
+_NESTED = frozenset({dict, list, tuple})
 _line_breaks = re.compile(r"\r\n?|\n").findall
+# csv's strict-mode message for a character after a closing quote (`2,"x"y`).
+_STRAY_QUOTE = "expected after"
 
 
 def _breaks(row: list[str]) -> int:
@@ -73,6 +80,11 @@ class CsvCodec(CodecConfig):
     null_values: tuple[str, ...] = Field(
         (), description="Field values read as null (None).", examples=[["", "NULL", "N/A"]]
     )
+    max_field_size: int = Field(
+        16 * 1024 * 1024,
+        ge=1,
+        description=("Longest field read, in characters; a longer one stops the read at its line."),
+    )
 
     @field_validator("delimiter", "quotechar", "escapechar")
     @classmethod
@@ -81,14 +93,7 @@ class CsvCodec(CodecConfig):
             raise ValueError(f"must be exactly one character, not a line break; got {value!r}")
         return value
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"unknown text encoding {value!r}") from None
-        return value
+    _known_encoding = field_validator("encoding")(known_encoding)
 
     @model_validator(mode="after")
     def _distinct_characters(self) -> CsvCodec:
@@ -109,52 +114,93 @@ class CsvCodec(CodecConfig):
         return "tsv" if self.delimiter == "\t" else "csv"
 
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
-        """Yield chunks of rows as dicts; rows of the wrong width or type are rejected."""
+        """Yield chunks of rows as dicts; rows of the wrong width or type, or with a stray
+        quote, are rejected; an unterminated quote or an oversized field raises."""
         counter = _CountingReader(stream)
         text = io.TextIOWrapper(counter, encoding=self._read_encoding(), newline="")
+        lines = _Lines(text)
         reader = csv.reader(
-            text,
+            lines,
             delimiter=self.delimiter,
             quotechar=self.quotechar,
             escapechar=self.escapechar,
             doublequote=True,
-            strict=False,
+            strict=True,
         )
         decoder = _RowDecoder(self, source)
         skipped = 0
         try:
             while skipped < self.skip_rows and text.readline():
                 skipped += 1
-            header = next((row for row in reader if row), None) if self.header else None
         except UnicodeDecodeError as exc:
             raise counter.locate(exc, source, self.encoding) from None
-        except csv.Error as exc:
-            line = skipped + reader.line_num
-            raise DataError(f"malformed CSV: {exc}", source=source, line=line) from None
         if self.header:
-            if header is None:
-                return
-            decoder.use_header(header, skipped + reader.line_num - _breaks(header))
+            header: list[str] = []
+            while not header:
+                start = skipped + reader.line_num + 1
+                try:
+                    csv.field_size_limit(self.max_field_size)
+                    row = next(reader, None)
+                except UnicodeDecodeError as exc:
+                    raise counter.locate(exc, source, self.encoding) from None
+                except csv.Error as exc:
+                    raise self._fatal(exc, source, start, skipped + reader.line_num) from None
+                if row is None:
+                    return
+                header = row
+            decoder.use_header(header, start)
         while True:
             block: list[list[str]] = []
             first_line = skipped + reader.line_num + 1
             error: DataError | None = None
+            stray: Rejected | None = None
             try:
+                csv.field_size_limit(self.max_field_size)
                 block.extend(islice(reader, batch_size))
             except csv.Error as exc:
-                line = skipped + reader.line_num
-                error = DataError(f"malformed CSV: {exc}", source=source, line=line)
+                start = first_line + sum(1 + _breaks(row) for row in block)
+                at = skipped + reader.line_num
+                if _STRAY_QUOTE in str(exc):
+                    reason = (
+                        f"stray {self.quotechar} in a field: a quoted field must end at a"
+                        f" {self.delimiter!r} or the line's end (quote a quote by doubling it)"
+                    )
+                    stray = Rejected(lines.last.rstrip("\r\n"), reason, f"{source}:{at}")
+                else:
+                    error = self._fatal(exc, source, start, at)
             except UnicodeDecodeError as exc:
                 error = counter.locate(exc, source, self.encoding)
             # Rows read before an error are still delivered (list.extend keeps them).
-            if block:
-                chunk = decoder.chunk(block, first_line)
-                if chunk.records or chunk.rejected:
-                    yield chunk
+            chunk = decoder.chunk(block, first_line) if block else Chunk([])
+            if stray is not None:
+                chunk.rejected.append(stray)
+            if chunk.records or chunk.rejected:
+                yield chunk
             if error is not None:
                 raise error
-            if len(block) < batch_size:
+            if stray is None and len(block) < batch_size:
                 return
+
+    def _fatal(self, exc: csv.Error, source: str, start: int, at: int) -> DataError:
+        """The error for csv input that leaves the rest unreadable, at the record's first line."""
+        message = str(exc)
+        if message == "unexpected end of data":
+            return CodecError(
+                "csv.unterminated-quote",
+                f"unterminated quoted field: the {self.quotechar} opened in the record at line"
+                f" {start} never closes (the input ends at line {at})",
+                source=source,
+                line=start,
+            )
+        if message.startswith("field larger than field limit"):
+            return CodecError(
+                "csv.field-too-large",
+                f"malformed CSV: field larger than max_field_size ({self.max_field_size:,}"
+                " characters); raise `max_field_size` if the field is meant to be that long",
+                source=source,
+                line=start,
+            )
+        return CodecError("csv.malformed", f"malformed CSV: {exc}", source=source, line=at)
 
     def encoder(self, stream: BinaryIO) -> Encoder:
         return CsvEncoder(stream, self)
@@ -162,6 +208,23 @@ class CsvCodec(CodecConfig):
     def _read_encoding(self) -> str:
         """utf-8 reads as utf-8-sig, so a byte order mark never ends up in the first column name."""
         return "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
+
+
+class _Lines:
+    """Passes text lines to csv.reader, keeping the last one to dead-letter a bad row."""
+
+    __slots__ = ("_next", "last")
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self._next = text.__next__
+        self.last = ""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        self.last = line = self._next()
+        return line
 
 
 class _CountingReader(io.BufferedIOBase):
@@ -279,7 +342,7 @@ class _RowDecoder:
                 )
             self._set_names(columns, line)
             return
-        repeated = sorted({name for name in row if row.count(name) > 1})
+        repeated = sorted(name for name, n in Counter(row).items() if n > 1)
         if repeated:
             raise DataError(
                 f"header repeats column names {repeated}; name them with `columns`",
@@ -393,15 +456,18 @@ class CsvEncoder(Encoder):
             self._started = True
             if self._header:
                 self._writerows([columns], header=True)
-        self._writerows(self._rows(records, columns))
-        self._count += len(records)
+        rows = self._rows(records, columns)
+        if not _NESTED.isdisjoint(map(type, chain.from_iterable(rows))):
+            rows = [self._flat(row, index) for index, row in enumerate(rows)]
+        self._writerows(rows)
         data = self._buffer.getvalue()
         self._buffer.seek(0)
         self._buffer.truncate()
         try:
             self._stream.write(self._encode(data))
         except UnicodeEncodeError as exc:
-            raise DataError(f"cannot encode as {self._encoding}: {exc}") from None
+            raise self._locate_encoding_error(rows, exc) from None
+        self._count += len(records)
 
     def _rows(self, records: Batch, columns: tuple[str, ...]) -> list[Sequence[Any]]:
         """Values in column order; missing keys are empty, unknown keys an error unless selected."""
@@ -425,13 +491,30 @@ class CsvEncoder(Encoder):
         for index, record in enumerate(records):
             extra = [k for k in record if k not in known]
             if extra and not self._explicit:
-                raise DataError(
+                raise CodecError(
+                    "csv.unknown-keys",
                     f"record has keys not in the CSV header {list(columns)}: {extra}"
                     " (list every column in `columns` to choose which are written)",
                     record=self._count + index + 1,
                 )
             rows.append([record.get(c) for c in columns])
         return rows
+
+    def _flat(self, row: Sequence[Any], index: int) -> Sequence[Any]:
+        """A row with its objects and arrays as JSON text (``{"name":"Ada"}``), not reprs."""
+        if _NESTED.isdisjoint(map(type, row)):
+            return row
+        try:
+            return [
+                orjson.dumps(v, default=dump_default).decode() if type(v) in _NESTED else v
+                for v in row
+            ]
+        except TypeError as exc:
+            raise CodecError(
+                "csv.unencodable",
+                f"cannot write a nested value as JSON text: {exc}",
+                record=self._count + index + 1,
+            ) from None
 
     def _writerows(self, rows: Sequence[Sequence[Any]], *, header: bool = False) -> None:
         try:
@@ -441,7 +524,19 @@ class CsvEncoder(Encoder):
             self._buffer.truncate()
             raise self._locate_error(rows, header) from None
 
-    def _locate_error(self, rows: Sequence[Sequence[Any]], header: bool) -> DataError:
+    def _locate_encoding_error(
+        self, rows: Sequence[Sequence[Any]], exc: UnicodeEncodeError
+    ) -> CodecError:
+        """Name the record holding a character the codec's encoding cannot write."""
+        where = next((i for i, row in enumerate(rows) if not _encodable(row, self._encoding)), None)
+        char = exc.object[exc.start]
+        return CodecError(
+            "csv.unencodable",
+            f"cannot encode as {self._encoding}: {char!r} is not in it",
+            record=None if where is None else self._count + where + 1,
+        )
+
+    def _locate_error(self, rows: Sequence[Sequence[Any]], header: bool) -> CodecError:
         """Find the row csv.writer refused (e.g. a delimiter with quoting = "none")."""
         scratch = csv.writer(io.StringIO(), **self._dialect)
         for index, row in enumerate(rows):
@@ -449,6 +544,16 @@ class CsvEncoder(Encoder):
                 scratch.writerow(row)
             except csv.Error as exc:
                 if header:
-                    return DataError(f"cannot write the CSV header: {exc}")
-                return DataError(f"cannot write as CSV: {exc}", record=self._count + index + 1)
-        return DataError("cannot write as CSV")
+                    return CodecError("csv.unwritable", f"cannot write the CSV header: {exc}")
+                return CodecError(
+                    "csv.unwritable", f"cannot write as CSV: {exc}", record=self._count + index + 1
+                )
+        return CodecError("csv.unwritable", "cannot write as CSV")
+
+
+def _encodable(row: Sequence[Any], encoding: str) -> bool:
+    try:
+        "".join(str(v) for v in row if v is not None).encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from itertools import chain
 from json.scanner import make_scanner
 from typing import Any, BinaryIO, Literal, cast
 
 import orjson
 from pydantic import Field
 
-from engine.codecs.base import CodecConfig, Encoder
+from engine.codecs.base import CodecConfig, CodecError, Encoder
 from engine.errors import DataError
 from engine.records import Batch, Chunk, Record, Rejected
 
-__all__ = ["JsonCodec", "JsonEncoder", "dump_default", "json_type_name"]
+__all__ = [
+    "JsonCodec",
+    "JsonEncoder",
+    "NonFinite",
+    "dump_default",
+    "exact_ints",
+    "json_type_name",
+    "loads_non_finite_as_null",
+    "refuse_non_finite",
+]
+
+NonFinite = Literal["refuse", "null"]
 
 _BOM = b"\xef\xbb\xbf"
 _READ_SIZE = 1 << 16
@@ -25,7 +38,49 @@ _READ_SIZE = 1 << 16
 _TRUNCATION_MARGIN = 16
 # The pattern matches the empty string, so match() never returns None here.
 _skip_ws = cast(Callable[[str, int], re.Match[str]], re.compile(r"[ \t\n\r]*").match)
-_scan_once: Callable[[str, int], tuple[Any, int]] = make_scanner(cast(Any, json.JSONDecoder()))
+
+
+class _NonFiniteNumber(Exception):
+    """Raised from inside the scanner for a number JSON cannot hold; carries its text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _NonFiniteNumber(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NonFiniteNumber(text)
+    return value
+
+
+def _float_or_null(text: str) -> float | None:
+    value = float(text)
+    return None if math.isinf(value) else value
+
+
+def _make_scanner(non_finite: NonFinite) -> Callable[[str, int], tuple[Any, int]]:
+    if non_finite == "null":
+        decoder = json.JSONDecoder(parse_constant=lambda _: None, parse_float=_float_or_null)
+    else:
+        decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+    return cast(Callable[[str, int], tuple[Any, int]], make_scanner(cast(Any, decoder)))
+
+
+_SCANNERS = {kind: _make_scanner(kind) for kind in ("refuse", "null")}
+
+
+def loads_non_finite_as_null(text: str) -> Any:
+    """One JSON document, with NaN, Infinity and overflowing numbers read as null."""
+    return json.loads(text, parse_constant=lambda _: None, parse_float=_float_or_null)
+
+
+# Strings (skipped whole) or a number/constant, to find where a refused number sits.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN|-?[0-9][0-9.eE+-]*)')
 _BLANK = frozenset(" \t\n\r")
 
 
@@ -34,6 +89,14 @@ class JsonCodec(CodecConfig):
 
     type: Literal["json"] = Field("json", description="Codec name.")
     pretty: bool = Field(False, description="Indent the written array by two spaces.")
+    non_finite: NonFinite = Field(
+        "refuse",
+        description=(
+            "`NaN`, `Infinity`, `-Infinity` and numbers too large for a float (`1e400`) are"
+            " not JSON (RFC 8259): `refuse` stops the read at their byte offset; `null`"
+            " reads them as null."
+        ),
+    )
 
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
         """Yield chunks of objects; non-objects are rejected, malformed JSON raises DataError."""
@@ -41,7 +104,7 @@ class JsonCodec(CodecConfig):
         rejected: list[Rejected] = []
         error: DataError | None = None
         try:
-            for item in _Scanner(stream, source).items():
+            for item in _Scanner(stream, source, self.non_finite).items():
                 if isinstance(item, Rejected):
                     rejected.append(item)
                 else:
@@ -79,7 +142,11 @@ class JsonEncoder(Encoder):
             # One orjson call per batch: its array without the brackets is our elements.
             array = orjson.dumps(records, default=dump_default, option=option)
         except TypeError:
-            raise locate_encode_error(records, self._count) from None
+            try:
+                array = orjson.dumps(exact_ints(records), default=dump_default, option=option)
+            except (TypeError, RecursionError):
+                raise locate_encode_error(records, self._count) from None
+        refuse_non_finite(records, array, self._count)
         if self._pretty:
             body, head, sep = array[2:-2], b"[\n", b",\n"
         else:
@@ -110,18 +177,79 @@ def locate_encode_error(records: Batch, offset: int) -> DataError:
     """Find which record of a batch orjson refused, to name it in the error."""
     for index, record in enumerate(records):
         try:
-            orjson.dumps(record, default=dump_default)
+            orjson.dumps(exact_ints(record), default=dump_default)
+        except RecursionError:
+            return CodecError(
+                "json.unencodable", "record nested too deeply for JSON", record=offset + index + 1
+            )
         except TypeError as exc:
-            return DataError(f"cannot encode as JSON: {exc}", record=offset + index + 1)
-    return DataError("cannot encode as JSON")
+            return CodecError(
+                "json.unencodable", f"cannot encode as JSON: {exc}", record=offset + index + 1
+            )
+    return CodecError("json.unencodable", "cannot encode as JSON")
+
+
+def exact_ints(value: Any) -> Any:
+    """``value`` with integers orjson cannot hold (past 64 bits) as exact JSON numbers."""
+    kind = type(value)
+    if kind is int and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value))
+    if kind is dict:
+        return {k: exact_ints(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [exact_ints(v) for v in value]
+    return value
+
+
+def refuse_non_finite(records: Batch, encoded: bytes | bytearray, offset: int) -> None:
+    """Raise for a NaN or infinite float, which orjson would have written as ``null``."""
+    nulls = encoded.count(b"null")
+    if not nulls:
+        return
+    # Every `null` written is a None, a NaN/infinity or text inside a string: when the
+    # records' top-level Nones account for all of them, there is no NaN to find.
+    if list(chain.from_iterable(map(dict.values, records))).count(None) == nulls:
+        return
+    for index, record in enumerate(records):
+        path = _non_finite_path(record, "")
+        if path is not None:
+            raise CodecError(
+                "json.non-finite",
+                f"cannot encode as JSON: {path.lstrip('.')} is not a finite number"
+                " (RFC 8259 has no NaN or Infinity)",
+                record=offset + index + 1,
+            )
+
+
+def _non_finite_path(value: Any, path: str) -> str | None:
+    kind = type(value)
+    if kind is float:
+        return None if math.isfinite(value) else f"{path} ({value})"
+    if kind is dict:
+        for key, item in value.items():
+            if type(item) in _CONTAINERS:
+                found = _non_finite_path(item, f"{path}.{key}")
+                if found is not None:
+                    return found
+    elif kind in (list, tuple):
+        for i, item in enumerate(value):
+            if type(item) in _CONTAINERS:
+                found = _non_finite_path(item, f"{path}[{i}]")
+                if found is not None:
+                    return found
+    return None
+
+
+_CONTAINERS = frozenset({float, dict, list, tuple})
 
 
 class _Scanner:
     """A sliding text window over a byte stream that knows the byte offset and line of its start."""
 
-    def __init__(self, stream: BinaryIO, source: str) -> None:
+    def __init__(self, stream: BinaryIO, source: str, non_finite: NonFinite = "refuse") -> None:
         self._stream = stream
         self._source = source
+        self._scan = _SCANNERS[non_finite]
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._bytes_read = 0
         self._eof = False
@@ -155,15 +283,15 @@ class _Scanner:
             self.pos += 1
             return
         index = 0
-        scan = _scan_once
+        scan = self._scan
         while True:
             # Fast path: the element parses inside the window and a delimiter follows at once;
             # anything else (window edge, blanks, errors) takes the careful methods.
             buf, start = self.buf, self.pos
             try:
                 value, end = scan(buf, start)
-            except (StopIteration, json.JSONDecodeError):
-                end = len(buf)
+            except (StopIteration, ValueError, _NonFiniteNumber, RecursionError):
+                end = len(buf)  # the careful path below says what is wrong, and where
             if end < len(buf):
                 self._start, self.pos = start, end
                 char = buf[end]
@@ -197,11 +325,21 @@ class _Scanner:
         """Parse the value at ``pos``, reading more input when the value runs past the window."""
         while True:
             try:
-                value, end = _scan_once(self.buf, self.pos)
+                value, end = self._scan(self.buf, self.pos)
             except StopIteration as stop:
                 message, at = "Expecting value", int(stop.value)
             except json.JSONDecodeError as exc:
                 message, at = exc.msg, exc.pos
+            except _NonFiniteNumber as exc:
+                raise self._non_finite(exc.text) from None
+            except RecursionError:
+                raise self._error(
+                    "value nested too deeply to read", self.pos, code="json.depth"
+                ) from None
+            except ValueError as exc:  # int(): more digits than Python converts
+                raise self._error(
+                    f"number too long: {exc}", self.pos, code="json.number-too-long"
+                ) from None
             else:
                 if end < len(self.buf) or self._eof:
                     self._start, self.pos = self.pos, end
@@ -281,14 +419,33 @@ class _Scanner:
         line, _, _ = self._position(pos)
         return f"{self._source}:{line}"
 
-    def _error(self, message: str, pos: int) -> DataError:
+    def _error(self, message: str, pos: int, *, code: str = "json.malformed") -> DataError:
         line, column, offset = self._position(pos)
-        return DataError(
+        return CodecError(
+            code,
             f"malformed JSON: {message}",
             source=self._source,
             line=line,
             column=column,
             offset=offset,
+        )
+
+    def _non_finite(self, text: str) -> DataError:
+        """The error for NaN, Infinity or an overflowing number, at the number itself."""
+        at = self.pos
+        for match in _TOKEN.finditer(self.buf, self.pos):
+            if match.group(1) == text:
+                at = match.start()
+                break
+        what = (
+            "is not a JSON number (RFC 8259 has no NaN or Infinity)"
+            if text.lstrip("-") in ("NaN", "Infinity")
+            else "is too large for a float"
+        )
+        return self._error(
+            f'{text[:40]} {what}; set `non_finite = "null"` to read it as null',
+            at,
+            code="json.non-finite",
         )
 
 

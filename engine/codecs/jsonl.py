@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, islice
 from typing import Any, BinaryIO, Literal
@@ -10,18 +13,95 @@ import orjson
 from pydantic import Field
 
 from engine.codecs.base import CodecConfig, Encoder
-from engine.codecs.json import dump_default, json_type_name, locate_encode_error
+from engine.codecs.json import (
+    NonFinite,
+    dump_default,
+    exact_ints,
+    json_type_name,
+    loads_non_finite_as_null,
+    locate_encode_error,
+    refuse_non_finite,
+)
 from engine.records import Batch, Chunk, Record, Rejected
 
 __all__ = ["JsonlCodec", "JsonlEncoder", "encode_lines"]
 
 _BOM = b"\xef\xbb\xbf"
+_FAILED = object()
+_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_DIGIT_RUN = b"0" * 19
+
+
+def _long_digits(data: bytes) -> bool:
+    """A run of digits that may be an integer orjson cannot hold exactly (past 64 bits).
+
+    translate + find is about 20 times faster than a regular expression here.
+    """
+    return data.translate(_ZERO_DIGITS).find(_DIGIT_RUN) >= 0
+
+
+class _Exactly(Exception):
+    """The block holds a long digit run: decode it line by line."""
+
+
+class _Invalid(ValueError):
+    """A line the exact (stdlib) reader refuses; shaped like orjson's error."""
+
+    def __init__(self, msg: str, colno: int) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.colno = colno
+
+
+def _exact(line: bytes, non_finite: NonFinite) -> Any:
+    """A line read with Python's json module: integers of any size stay exact."""
+    try:
+        text = line.decode("utf-8")
+        if non_finite == "null":
+            return loads_non_finite_as_null(text)
+        return json.loads(text, parse_constant=_refuse, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise _Invalid(exc.msg, exc.colno) from None
+    except UnicodeDecodeError as exc:
+        raise _Invalid(f"invalid UTF-8: {exc.reason}", exc.start + 1) from None
+    except (ValueError, RecursionError) as exc:
+        raise _Invalid(str(exc) or type(exc).__name__, 1) from None
+
+
+def _refuse(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large for a float")
+    return value
+
+
+# What makes orjson refuse a line that a float-tolerant reader would take.
+_NON_FINITE = re.compile(rb"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
+
+
+def _nulled(line: bytes) -> Any:
+    """A line read with NaN, Infinity and overflowing numbers as null (else ``_FAILED``)."""
+    try:
+        return loads_non_finite_as_null(line.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return _FAILED
 
 
 class JsonlCodec(CodecConfig):
     """One JSON object per line (JSON Lines / NDJSON); blank lines are skipped."""
 
     type: Literal["jsonl"] = Field("jsonl", description="Codec name.")
+    non_finite: NonFinite = Field(
+        "refuse",
+        description=(
+            "`NaN`, `Infinity`, `-Infinity` and numbers too large for a float (`1e400`) are"
+            " not JSON (RFC 8259): `refuse` rejects their line; `null` reads them as null."
+        ),
+    )
 
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
         """Yield a chunk per ``batch_size`` lines; malformed or non-object lines are rejected."""
@@ -39,14 +119,16 @@ class JsonlCodec(CodecConfig):
             if not block:
                 return
             try:
+                if _long_digits(b"".join(block)):
+                    raise _Exactly  # orjson would read an integer past 64 bits as a float
                 values = list(map(loads, block))
-            except orjson.JSONDecodeError:
-                chunk = _slow_chunk(block, lineno, source)
+            except (orjson.JSONDecodeError, _Exactly):
+                chunk = _slow_chunk(block, lineno, source, self.non_finite)
             else:
                 if all(type(v) is dict for v in values):
                     chunk = Chunk(values)
                 else:
-                    chunk = _slow_chunk(block, lineno, source)
+                    chunk = _slow_chunk(block, lineno, source, self.non_finite)
             lineno += len(block)
             if chunk.records or chunk.rejected:
                 yield chunk
@@ -68,7 +150,11 @@ class JsonlEncoder(Encoder):
         try:
             out = encode_lines(records)
         except TypeError:
-            raise locate_encode_error(records, self._count) from None
+            try:
+                out = encode_lines(list(map(exact_ints, records)))
+            except (TypeError, RecursionError):
+                raise locate_encode_error(records, self._count) from None
+        refuse_non_finite(records, out, self._count)
         self._stream.write(out)
         self._count += len(records)
 
@@ -93,19 +179,24 @@ def encode_lines(
     return out
 
 
-def _slow_chunk(block: list[bytes], lineno: int, source: str) -> Chunk:
+def _slow_chunk(block: list[bytes], lineno: int, source: str, non_finite: NonFinite) -> Chunk:
     """Decode a block line by line so each bad line is rejected with its own location."""
     records: list[Record] = []
     rejected: list[Rejected] = []
     for number, line in enumerate(block, lineno + 1):
         try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            if line.strip():
+            value = _exact(line, non_finite) if _long_digits(line) else orjson.loads(line)
+        except (orjson.JSONDecodeError, _Invalid) as exc:
+            if not line.strip():
+                continue
+            value = _nulled(line) if non_finite == "null" else _FAILED
+            if value is _FAILED:
                 text = line.decode("utf-8", "replace").rstrip("\r\n")
                 reason = f"invalid JSON at column {exc.colno}: {exc.msg}"
+                if _NON_FINITE.search(line):
+                    reason += " (RFC 8259 has no NaN or Infinity; see the codec's `non_finite`)"
                 rejected.append(Rejected(text, reason, f"{source}:{number}"))
-            continue
+                continue
         if type(value) is dict:
             records.append(value)
         else:

@@ -16,13 +16,14 @@ from defusedxml.common import (
 )
 from pydantic import Field, field_validator
 
-from engine.codecs.base import CodecConfig, Encoder
+from engine.codecs.base import CodecConfig, CodecError, Encoder, known_encoding
 from engine.errors import DataError
 from engine.records import Batch, Chunk, Record
 
 __all__ = ["XmlCodec"]
 
 _READ_SIZE = 1 << 16
+_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']{0,40})""")
 _NAME = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?$")
 
 
@@ -35,6 +36,25 @@ class _StreamingHandler(xmltodict._DictSAXHandler):  # type: ignore[misc]
 
     data: list[str]
     item: Any
+    path: list[tuple[str, Any]]
+
+    def __init__(self, *, want: list[str], max_depth: int, **options: Any) -> None:
+        super().__init__(**options)
+        self._want = want
+        self._max_depth = max_depth
+        #: the first element where the document leaves the records path, with its line
+        self.diverged: tuple[str, int] | None = None
+        self.line: Callable[[], int] = lambda: 0
+
+    def startElement(self, full_name: str, attrs: Any) -> None:
+        super().startElement(full_name, attrs)
+        depth = len(self.path)
+        if depth > self._max_depth:
+            raise _TooDeep(depth)
+        if self.diverged is None and depth <= len(self._want):
+            names = [name for name, _ in self.path]
+            if not all(w in ("*", n) for w, n in zip(self._want, names, strict=False)):
+                self.diverged = ("/".join(names), self.line())
 
     def endElement(self, full_name: str) -> None:
         if len(self.path) == self.item_depth:
@@ -49,6 +69,13 @@ class _StreamingHandler(xmltodict._DictSAXHandler):  # type: ignore[misc]
             else:
                 self.data = []
         super().endElement(full_name)
+
+
+class _TooDeep(Exception):
+    """Raised from the parser's element handler past ``max_depth``."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
 
 
 class _StripAll(dict[str, str]):
@@ -92,6 +119,14 @@ class XmlCodec(CodecConfig):
         description="Element names that always decode to a list, even when they occur once.",
         examples=[["line"]],
     )
+    max_depth: int = Field(
+        default=256,
+        ge=1,
+        description=(
+            "Deepest element nesting read; a deeper document stops at the element that"
+            " passes it (records that deep cannot be written as JSON or XML either)."
+        ),
+    )
     strip_whitespace: bool = Field(
         default=True, description="Strip leading and trailing whitespace from text."
     )
@@ -115,6 +150,8 @@ class XmlCodec(CodecConfig):
             raise ValueError(f"records must be a path of element names or `*`, got {value!r}")
         return value
 
+    _known_encoding = field_validator("encoding")(known_encoding)
+
     @field_validator("root", "item")
     @classmethod
     def _check_name(cls, value: str) -> str:
@@ -137,14 +174,25 @@ class XmlCodec(CodecConfig):
                 found.append(self._as_record(item))
             return True
 
-        parser = self._parser(on_item)
+        parser, handler = self._parser(on_item)
         error: DataError | None = None
         done = False
+        matched = 0
+        head = b""
         while not done:
             data = stream.read(_READ_SIZE)
             done = not data
+            head = head or data
             try:
                 parser.Parse(data, done)
+            except _TooDeep as exc:
+                error = CodecError(
+                    "xml.depth",
+                    f"elements nested {exc.depth} deep, deeper than max_depth ({self.max_depth})",
+                    source=source,
+                    line=parser.CurrentLineNumber,
+                    column=parser.CurrentColumnNumber + 1,
+                )
             except expat.ExpatError as exc:
                 error = DataError(
                     f"malformed XML: {expat.ErrorString(exc.code)}",
@@ -159,12 +207,32 @@ class XmlCodec(CodecConfig):
                     line=parser.CurrentLineNumber,
                     column=parser.CurrentColumnNumber + 1,
                 )
+            except (LookupError, ValueError) as exc:
+                # Parse() looks up the declared encoding: unknown, or one expat cannot read.
+                error = CodecError(
+                    "xml.encoding",
+                    f"cannot read the encoding the XML declaration names ({_declared(head)}):"
+                    f" {exc} (expat reads UTF-8, UTF-16, ISO-8859-1, US-ASCII and one-byte"
+                    " encodings)",
+                    source=source,
+                    line=parser.CurrentLineNumber or 1,
+                )
             # Records completed before a fault are whole: deliver them, then raise.
+            matched += len(found)
             while len(found) >= batch_size or (found and (done or error)):
                 yield Chunk(records=found[:batch_size])
                 del found[:batch_size]
             if error is not None:
                 raise error
+        if not matched and handler.diverged is not None:
+            names, line = handler.diverged
+            raise CodecError(
+                "xml.no-records",
+                f"records = {self.records!r} matches no element of the document (it has"
+                f" <{names}> at line {line}); check the path, or `namespaces`",
+                source=source,
+                line=line,
+            )
 
     def _as_record(self, item: Any) -> Record:
         if isinstance(item, dict):
@@ -173,7 +241,9 @@ class XmlCodec(CodecConfig):
             return {}
         return {self.text_key: item}
 
-    def _parser(self, on_item: Callable[[list[tuple[str, Any]], Any], bool]) -> Any:
+    def _parser(
+        self, on_item: Callable[[list[tuple[str, Any]], Any], bool]
+    ) -> tuple[Any, _StreamingHandler]:
         namespaces: dict[str, str] | None
         if self.namespaces == "keep":
             namespaces, separator = None, None
@@ -182,6 +252,8 @@ class XmlCodec(CodecConfig):
         else:
             namespaces, separator = dict(self.namespaces), ":"
         handler = _StreamingHandler(
+            want=self._path(),
+            max_depth=self.max_depth,
             item_depth=len(self._path()),
             item_callback=on_item,
             attr_prefix=self.attr_prefix,
@@ -205,7 +277,8 @@ class XmlCodec(CodecConfig):
         parser.ExternalEntityRefHandler = _forbid_external
         if self.forbid_dtd:
             parser.StartDoctypeDeclHandler = _forbid_dtd
-        return parser
+        handler.line = lambda: int(parser.CurrentLineNumber)
+        return parser, handler
 
     # -- encoding -------------------------------------------------------------------------
 
@@ -214,6 +287,12 @@ class XmlCodec(CodecConfig):
 
     def file_extension(self) -> str:
         return "xml"
+
+
+def _declared(head: bytes) -> str:
+    """The encoding an XML declaration at the start of ``head`` names, for messages."""
+    match = _ENCODING.match(head)
+    return repr(match.group(1).decode("ascii", "replace")) if match else "unknown"
 
 
 def _forbid_entity(
@@ -286,13 +365,20 @@ class _XmlEncoder(Encoder):
                     cdata_key=c.text_key,
                     pretty=c.pretty,
                     indent="  ",
+                    depth=1,  # indented inside the root; text content is left as it is
                     encoding=c.encoding,
                 )
+            except RecursionError:
+                raise CodecError(
+                    "xml.depth", "record nested too deeply to write as XML", record=self._count
+                ) from None
             except (ValueError, TypeError, AttributeError) as exc:
-                raise DataError(
-                    f"record cannot be written as XML: {exc}", record=self._count
-                ) from exc
-            parts.append(("\n  " + text.replace("\n", "\n  ")) if c.pretty else text)
+                raise CodecError(
+                    "xml.unencodable",
+                    f"record cannot be written as XML: {exc}",
+                    record=self._count,
+                ) from None
+            parts.append(("\n" + text.rstrip("\n")) if c.pretty else text)
         self._stream.write("".join(parts).encode(c.encoding, "xmlcharrefreplace"))
 
     def finish(self) -> None:

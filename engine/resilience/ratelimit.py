@@ -190,7 +190,8 @@ end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 tokens = tokens - n
 -- tostring keeps 14 digits, which rounds epoch seconds to 0.1 ms: a drift every call
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%.6f', now))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
+  'ts', string.format('%.6f', now))
 local idle = (burst - tokens) / rate
 redis.call('PEXPIRE', KEYS[1], math.ceil(idle * 1000) + 1000)
 local wait = 0

@@ -153,8 +153,11 @@ class Runner:
     def _context(self, node: Node) -> ComponentContext:
         spec = self.plan.spec
         base = base_dir_of(spec.file)
-        if self._state is None and not self.options.dry_run:
-            self._state = StateStore(self.options.workspace / "state.db")
+        if self._state is None:
+            # dry runs read the saved cursors (the preview starts where a run would) and
+            # keep nothing
+            path = self.options.workspace / "state.db"
+            self._state = StateStore(path, read_only=self.options.dry_run)
         return ComponentContext(
             component_id=node.id,
             pipeline=self.plan.name,

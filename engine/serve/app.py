@@ -3,28 +3,31 @@
 One ASGI app (Starlette) serves each webhook source at its path, ``/healthz`` and
 ``/metrics``. A webhook request is answered 2xx only after every sink downstream delivered
 its records (the runtime's acknowledgement); a bad signature gets 401 and a SECURITY event;
-a replayed delivery id is answered 200 without being ingested again.
+a replayed delivery is answered 200 without being ingested again.
+
+On SIGTERM or SIGINT (``serve(handle_signals=True)``) the server stops taking requests (the
+listener closes; a request arriving on an open connection gets 503), answers the requests in
+flight, then stops the pipeline, which delivers what it holds and closes its sinks.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from engine.codecs import JsonCodec, decode_bytes
+from engine.codecs import JsonCodec
 from engine.components.base import ComponentContext, Source
 from engine.components.sources.webhook import WebhookSource, WebhookSourceConfig
-from engine.connectors.http.decode import decode_body
-from engine.errors import DataError
+from engine.errors import EngineError, TransientError
 from engine.graph.plan import Node, Plan
 from engine.health import check_node
 from engine.mapping import compile_expression
@@ -32,14 +35,22 @@ from engine.pipeline import run
 from engine.records import Batch
 from engine.runtime.observer import RunObserver, RunSummary, StageStats
 from engine.runtime.runner import Runner
+from engine.serve.http import Server, http_server
 from engine.serve.metrics import CONTENT_TYPE, Metrics
+from engine.webhooks.body import decode_request_body
 from engine.webhooks.intake import Intake, IntakeClosed
-from engine.webhooks.replay import ReplayCache
+from engine.webhooks.replay import Claim, ReplayStore, Seen, open_replay_store, replay_keys
 from engine.webhooks.signatures import SignatureError, verify
+from engine.workspace import workspace_for
 
 __all__ = ["EngineServer", "WebhookRoute"]
 
 HEALTH_CACHE_SECONDS = 10.0
+HEADER_TIMEOUT = 10.0
+BODY_TIMEOUT = 30.0
+#: a claim's lease outlasts the wait for delivery by this much; a crash leaves it to expire
+LEASE_MARGIN = 30.0
+_RETRY = {"Retry-After": "5"}
 
 
 class _BodyTooLarge(Exception):
@@ -47,13 +58,13 @@ class _BodyTooLarge(Exception):
 
 
 class WebhookRoute:
-    """One webhook source: its intake queue, replay cache and the source once built."""
+    """One webhook source: its intake queue, replay scope and the source once built."""
 
-    def __init__(self, cid: str, config: WebhookSourceConfig) -> None:
+    def __init__(self, pipeline: str, cid: str, config: WebhookSourceConfig) -> None:
         self.cid = cid
         self.config = config
+        self.scope = f"{pipeline}/{cid}"
         self.intake = Intake(config.queue)
-        self.replay = ReplayCache(config.replay_ttl)
         self.records = compile_expression(config.records) if config.records else None
         self.source: WebhookSource | None = None
 
@@ -65,17 +76,17 @@ class WebhookRoute:
         if self.source is not None:
             self.source.context.emit(action, level, **details)
 
-    def decode(self, body: bytes) -> Batch:
+    def decode(self, body: bytes, content_type: str | None) -> Batch:
         codec = self.config.codec
-        where = f"webhook:{self.config.path}"
-        if codec is None or isinstance(codec, JsonCodec):
-            _, chunk = decode_body(body, None, self.records, where)
-        else:
-            chunk = decode_bytes(codec, body, source=where)
-        if chunk.rejected:
-            first = chunk.rejected[0]
-            raise DataError(f"{first.location or where}: {first.reason}")
-        return chunk.records
+        json_codec = isinstance(codec, JsonCodec)
+        return decode_request_body(
+            body,
+            content_type,
+            kind="json" if json_codec else self.config.content,
+            codec=None if json_codec else codec,
+            records=self.records,
+            where=f"webhook:{self.config.path}",
+        )
 
 
 class EngineServer:
@@ -87,19 +98,26 @@ class EngineServer:
         *,
         workspace: Path | None = None,
         observer: RunObserver | None = None,
+        replay: ReplayStore | None = None,
+        header_timeout: float = HEADER_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self.plan = plan
         self.workspace = workspace
         self.observer = observer
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
         self.routes: dict[str, WebhookRoute] = {}
         for node in plan.nodes.values():
             if isinstance(node.config, WebhookSourceConfig):
-                self.routes[node.id] = WebhookRoute(node.id, node.config)
+                self.routes[node.id] = WebhookRoute(plan.name, node.id, node.config)
+        self.replay = replay or open_replay_store(workspace or workspace_for(plan.spec.file))
         self.metrics = Metrics(plan.name)
         self.runner: Runner | None = None
         self.summary: RunSummary | None = None
         self.started = anyio.Event()
-        self._server: uvicorn.Server | None = None
+        self.stopping = False
+        self._server: Server | None = None
         self._health: tuple[float, dict[str, str | None]] | None = None
         routes = [
             Route(r.config.path, self._endpoint(r), methods=["POST"]) for r in self.routes.values()
@@ -136,41 +154,75 @@ class EngineServer:
 
     def _hook(self, runner: Runner) -> None:
         self.runner = runner
-        self.metrics.up = True
+        if self.stopping:
+            runner.stop()
 
     def stop(self) -> None:
         """Stop taking requests, let the pipeline deliver what it holds, then end."""
+        self.stopping = True
+        self.metrics.up = False  # /healthz turns 503: load balancers stop sending
         if self._server is not None:
             self._server.should_exit = True
 
     async def serve(
-        self, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning"
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        log_level: str = "warning",
+        *,
+        handle_signals: bool = False,
     ) -> RunSummary:
-        config = uvicorn.Config(
-            self.app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False
+        """Serve until stopped (or, with ``handle_signals``, until SIGTERM/SIGINT); then drain."""
+        self._server = http_server(
+            self.app, host, port, log_level=log_level, header_timeout=self.header_timeout
         )
-        self._server = uvicorn.Server(config)
         summary: RunSummary | None = None
+        finished = anyio.Event()
 
         async def pipeline() -> None:
             nonlocal summary
-            summary = await self.run_pipeline()
-            self.stop()  # the pipeline ended (failed, or had no long-running source)
+            try:
+                summary = await self.run_pipeline()
+            finally:
+                finished.set()
+                self.stop()  # the pipeline ended (failed, or had no long-running source)
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pipeline)
-            tg.start_soon(self._mark_started)
-            await self._server.serve()
-            # uvicorn has answered every request in flight; now drain the pipeline
-            if self.runner is not None:
-                self.runner.stop()
+        try:
+            async with anyio.create_task_group() as tg:
+                if handle_signals:
+                    tg.start_soon(self._signals)
+                tg.start_soon(pipeline)
+                tg.start_soon(self._mark_started)
+                await self._server.serve()
+                # uvicorn has answered every request in flight; now drain the pipeline
+                self.stopping = True
+                if self.runner is not None:
+                    self.runner.stop()
+                await finished.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.replay.aclose()
         assert summary is not None
         return summary
 
+    async def _signals(self) -> None:
+        # the first signal stops taking requests; a second one stops waiting for open ones
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+            async for _ in received:
+                if self.stopping and self._server is not None:
+                    self._server.force_exit = True
+                self.stop()
+
     async def _mark_started(self) -> None:
+        # started (and up): listening, and every webhook source is taking requests
         assert self._server is not None
-        while not self._server.started:
+        intakes = [route.intake for route in self.routes.values()]
+        while not (self._server.started and self.runner is not None) or not all(
+            intake.open for intake in intakes
+        ):
             await anyio.sleep(0.01)
+        self.metrics.up = not self.stopping
         self.started.set()
 
     @property
@@ -185,7 +237,11 @@ class EngineServer:
     # -- webhook requests -----------------------------------------------------------------------
     def _endpoint(self, route: WebhookRoute) -> Any:
         async def endpoint(request: Request) -> Response:
-            response = await self._handle(route, request)
+            self.metrics.in_flight[route.cid] += 1
+            try:
+                response = await self._handle(route, request)
+            finally:
+                self.metrics.in_flight[route.cid] -= 1
             self.metrics.request(route.cid, response.status_code)
             return response
 
@@ -193,17 +249,28 @@ class EngineServer:
 
     async def _handle(self, route: WebhookRoute, request: Request) -> Response:
         config = route.config
+        if self.stopping:
+            return JSONResponse(
+                {"error": "shutting down; retry"}, 503, headers={**_RETRY, "Connection": "close"}
+            )
         try:
-            body = await _read_body(request, config.max_body)
+            with anyio.fail_after(self.body_timeout):
+                body = await _read_body(request, config.max_body)
         except _BodyTooLarge:
             return JSONResponse({"error": f"body larger than {config.max_body} bytes"}, 413)
         except ClientDisconnect:
             return Response(status_code=400)
-        delivery_id: str | None = None
+        except TimeoutError:
+            return JSONResponse(
+                {"error": f"request body not received within {self.body_timeout:g}s"},
+                408,
+                headers={"Connection": "close"},
+            )
+        keys: tuple[str, ...] = ()
         if config.signature is not None:
             headers = {k.lower(): v for k, v in request.headers.items()}
             try:
-                delivery_id = verify(config.signature, headers, body).delivery_id
+                keys = replay_keys(route.scope, verify(config.signature, headers, body))
             except SignatureError as exc:
                 self.metrics.signature_failures[route.cid] += 1
                 route.emit(
@@ -215,27 +282,66 @@ class EngineServer:
                     reason=str(exc),
                     client=request.client.host if request.client else None,
                 )
-                return JSONResponse({"error": "invalid signature"}, 401)
-            if delivery_id is not None and route.replay.seen(delivery_id):
-                self.metrics.replays[route.cid] += 1
-                route.emit("webhook_replay_ignored", "WARNING", path=config.path)
-                return JSONResponse({"accepted": 0, "duplicate": True}, 200)
+                return JSONResponse({"error": f"invalid signature: {exc}"}, 401)
         try:
-            records = route.decode(body)
-        except DataError as exc:
+            records = route.decode(body, request.headers.get("content-type"))
+        except EngineError as exc:  # a codec's located error, never a 500
             return JSONResponse({"error": str(exc)}, 400)
+        claim: Claim | None = None
+        if keys:
+            claimed = await self._claim(route, keys)
+            if isinstance(claimed, Response):
+                return claimed
+            claim = claimed
+        try:
+            response = await self._deliver(route, records)
+        except BaseException:
+            await self._settle(route, claim, delivered=False)
+            raise
+        await self._settle(route, claim, delivered=response.status_code == 200)
+        return response
+
+    async def _claim(self, route: WebhookRoute, keys: tuple[str, ...]) -> Claim | Response:
+        """This delivery's claim, or the answer to a copy of one made or being made."""
+        config = route.config
+        try:
+            claimed = await self.replay.claim(
+                keys, config.replay_ttl, lease=config.ack_timeout + LEASE_MARGIN
+            )
+        except TransientError as exc:
+            return JSONResponse({"error": str(exc)}, 503, headers=_RETRY)
+        if claimed is Seen.IN_FLIGHT:
+            # not a 2xx: if the copy in flight fails, the provider must still retry
+            error = "this delivery is being processed; retry"
+            return JSONResponse({"error": error}, 409, headers=_RETRY)
+        if claimed is Seen.DELIVERED:
+            self.metrics.replays[route.cid] += 1
+            route.emit("webhook_replay_ignored", "WARNING", path=config.path)
+            return JSONResponse({"accepted": 0, "duplicate": True}, 200)
+        return claimed
+
+    async def _settle(self, route: WebhookRoute, claim: Claim | None, *, delivered: bool) -> None:
+        """Delivered: copies are duplicates from now on; not: the provider's retry gets through."""
+        if claim is None:
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                if delivered:
+                    await self.replay.confirm(claim)
+                else:
+                    await self.replay.release(claim)
+            except TransientError as exc:
+                route.emit("webhook_replay_store_failed", "ERROR", reason=str(exc))
+
+    async def _deliver(self, route: WebhookRoute, records: Batch) -> Response:
         if records:
             try:
                 pending = await route.intake.submit(records)
-                delivered = await pending.wait(config.ack_timeout)
+                delivered = await pending.wait(route.config.ack_timeout)
             except IntakeClosed as exc:
-                return JSONResponse({"error": str(exc)}, 503, headers={"Retry-After": "5"})
+                return JSONResponse({"error": str(exc)}, 503, headers=_RETRY)
             if not delivered:
-                return JSONResponse(
-                    {"error": "not delivered in time; retry"}, 503, headers={"Retry-After": "5"}
-                )
-        if delivery_id is not None:
-            route.replay.add(delivery_id)
+                return JSONResponse({"error": "not delivered in time; retry"}, 503, headers=_RETRY)
         self.metrics.accepted_records[route.cid] += len(records)
         return JSONResponse({"accepted": len(records)}, 200)
 

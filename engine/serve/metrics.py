@@ -38,6 +38,7 @@ class Metrics:
         self.accepted_records: dict[str, int] = defaultdict(int)
         self.signature_failures: dict[str, int] = defaultdict(int)
         self.replays: dict[str, int] = defaultdict(int)
+        self.in_flight: dict[str, int] = defaultdict(int)
         self.stages: Mapping[str, StageStats] = {}
         self.up = False
 
@@ -50,6 +51,14 @@ class Metrics:
             "# HELP engine_pipeline_up Whether the served pipeline is running.",
             "# TYPE engine_pipeline_up gauge",
             f"engine_pipeline_up{_labels(pipeline=p)} {int(self.up)}",
+            "# HELP engine_webhook_requests_in_flight Webhook requests being read or delivered.",
+            "# TYPE engine_webhook_requests_in_flight gauge",
+        ]
+        for source, count in sorted(self.in_flight.items()):
+            lines.append(
+                f"engine_webhook_requests_in_flight{_labels(pipeline=p, source=source)} {count}"
+            )
+        lines += [
             "# HELP engine_webhook_requests_total Webhook requests answered, by status code.",
             "# TYPE engine_webhook_requests_total counter",
         ]

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from engine.webhooks.intake import Intake, IntakeClosed, Pending
-from engine.webhooks.replay import ReplayCache
+from engine.webhooks.replay import (
+    Claim,
+    ReplayStore,
+    Seen,
+    SqliteReplayStore,
+    open_replay_store,
+)
 from engine.webhooks.signatures import (
     SignatureError,
     SignatureSpec,
@@ -14,13 +20,17 @@ from engine.webhooks.signatures import (
 )
 
 __all__ = [
+    "Claim",
     "Intake",
     "IntakeClosed",
     "Pending",
-    "ReplayCache",
+    "ReplayStore",
+    "Seen",
     "SignatureError",
     "SignatureSpec",
+    "SqliteReplayStore",
     "Verified",
+    "open_replay_store",
     "sign_standard_webhook",
     "standard_webhook_key",
     "verify",

@@ -98,11 +98,15 @@ class Intake:
             self.open = False
 
     def acknowledge(self, token: object) -> None:
-        if isinstance(token, list):
-            for pending in token:
-                if isinstance(pending, Pending):
-                    pending.accept()
-                    self._outstanding.discard(pending)
+        for pending in _requests(token):
+            pending.accept()
+            self._outstanding.discard(pending)
+
+    def refuse(self, token: object, reason: str) -> None:
+        """A sink could not deliver these requests' records: their clients get a 503."""
+        for pending in _requests(token):
+            pending.fail(reason)
+            self._outstanding.discard(pending)
 
     def close(self, reason: str = "the pipeline stopped") -> None:
         """No more requests; fail every one not yet delivered."""
@@ -112,3 +116,8 @@ class Intake:
         for pending in list(self._outstanding):
             pending.fail(reason)
         self._outstanding.clear()
+
+
+def _requests(token: object) -> list[Pending]:
+    """The waiting requests a chunk's token stands for."""
+    return [p for p in token if isinstance(p, Pending)] if isinstance(token, list) else []

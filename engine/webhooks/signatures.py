@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 __all__ = [
     "GithubSignature",
@@ -45,6 +45,13 @@ class _Sig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     secret: SecretStr = Field(description="The signing secret; use `${env:NAME}`.")
+
+    @field_validator("secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("the signing secret is empty")
+        return value
 
 
 class _Timed(_Sig):
@@ -95,6 +102,15 @@ class StandardWebhooksSignature(_Timed):
 
     type: Literal["standard-webhooks"] = "standard-webhooks"
 
+    @field_validator("secret")
+    @classmethod
+    def _base64_key(cls, value: SecretStr) -> SecretStr:
+        try:
+            standard_webhook_key(value.get_secret_value())
+        except SignatureError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
 
 SignatureSpec = Annotated[
     HmacSignature
@@ -109,9 +125,19 @@ SignatureSpec = Annotated[
 
 @dataclass(frozen=True, slots=True)
 class Verified:
-    """A request whose signature checked out; ``delivery_id`` keys the replay cache."""
+    """A request whose signature checked out.
+
+    ``delivery_id`` is the provider's id of the delivery (None when it sends none) and
+    ``digest`` the SHA-256 of the bytes the signature covers; replay protection keys on both,
+    because most providers do not sign their delivery-id header.
+    """
 
     delivery_id: str | None
+    digest: str
+
+
+def _verified(delivery_id: str | None, signed: bytes) -> Verified:
+    return Verified(delivery_id or None, hashlib.sha256(signed).hexdigest())
 
 
 def _mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
@@ -129,22 +155,33 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
+#: whole seconds since the epoch, as every timed preset sends them (12 digits reach year 33658)
+_TIMESTAMP_DIGITS = 12
+
+
 def _timestamp(value: str, tolerance: float, now: float) -> None:
-    try:
-        ts = float(value)
-    except ValueError:
-        raise SignatureError("malformed signature timestamp") from None
-    if abs(now - ts) > tolerance:
+    # whole seconds only: float() would take "nan" (which compares false, so passes any
+    # tolerance), "1e400" (inf) and fractions no provider sends
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= _TIMESTAMP_DIGITS):
+        raise SignatureError(
+            "malformed signature timestamp (expected whole seconds since the epoch)"
+        )
+    if abs(now - int(text)) > tolerance:
         raise SignatureError(f"signature timestamp outside the {tolerance:g}s tolerance")
 
 
 def standard_webhook_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret (``whsec_`` + base64)."""
-    raw = secret.removeprefix("whsec_")
+    """The HMAC key of a Standard Webhooks secret (``whsec_`` + base64, padding optional)."""
+    raw = secret.removeprefix("whsec_").strip()
+    raw += "=" * (-len(raw) % 4)  # the reference libraries accept unpadded secrets
     try:
-        return base64.b64decode(raw, validate=True)
+        key = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise SignatureError("standard-webhooks secret is not whsec_ + base64") from None
+        key = b""
+    if not key:
+        raise SignatureError("standard-webhooks secret is not whsec_ + base64")
+    return key
 
 
 def sign_standard_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -166,21 +203,21 @@ def verify(
         expected = "sha256=" + _mac(key, body).hex()
         if not _same(given, expected):
             raise SignatureError("X-Hub-Signature-256 does not match")
-        return Verified(headers.get("x-github-delivery"))
+        return _verified(headers.get("x-github-delivery"), body)
     if isinstance(spec, ShopifySignature):
         given = _header(headers, "X-Shopify-Hmac-Sha256")
         expected = base64.b64encode(_mac(key, body)).decode()
         if not _same(given, expected):
             raise SignatureError("X-Shopify-Hmac-Sha256 does not match")
-        return Verified(headers.get("x-shopify-webhook-id"))
+        return _verified(headers.get("x-shopify-webhook-id"), body)
     if isinstance(spec, SlackSignature):
         ts = _header(headers, "X-Slack-Request-Timestamp")
         given = _header(headers, "X-Slack-Signature")
         _timestamp(ts, spec.tolerance, now)
-        expected = "v0=" + _mac(key, b"v0:" + ts.encode() + b":" + body).hex()
-        if not _same(given, expected):
+        signed = b"v0:" + ts.encode() + b":" + body
+        if not _same(given, "v0=" + _mac(key, signed).hex()):
             raise SignatureError("X-Slack-Signature does not match")
-        return Verified(f"slack:{ts}:{given}")
+        return _verified(None, signed)
     if isinstance(spec, StripeSignature):
         return _verify_stripe(spec, key, headers, body, now)
     if isinstance(spec, StandardWebhooksSignature):
@@ -200,7 +237,7 @@ def _verify_hmac(
     if not _same(given, expected):
         raise SignatureError(f"{spec.header} does not match")
     delivery = headers.get(spec.id_header.lower()) if spec.id_header else None
-    return Verified(delivery or f"hmac:{given}")
+    return _verified(delivery, body)
 
 
 def _verify_stripe(
@@ -218,11 +255,12 @@ def _verify_stripe(
     if ts is None or not candidates:
         raise SignatureError("malformed Stripe-Signature (needs t= and v1=)")
     _timestamp(ts, spec.tolerance, now)
-    expected = _mac(key, ts.encode() + b"." + body).hex()
+    signed = ts.encode() + b"." + body
+    expected = _mac(key, signed).hex()
     # compare against every candidate: a rolled secret sends two v1 values
     if not any(_same(c, expected) for c in candidates):
         raise SignatureError("Stripe-Signature does not match")
-    return Verified(f"stripe:{ts}:{expected}")
+    return _verified(None, signed)
 
 
 def _verify_standard(
@@ -245,4 +283,4 @@ def _verify_standard(
         matched |= version == "v1" and _same(signature, expected)
     if not matched:
         raise SignatureError("webhook-signature does not match")
-    return Verified(msg_id)
+    return _verified(msg_id, content)

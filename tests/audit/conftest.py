@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,22 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     return tmp_path / ".engine"
+
+
+@pytest.fixture
+def digest_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the batches the audit observer digests itself (rather than taking a sink's)."""
+    import engine.audit.observer as module
+
+    calls: list[int] = []
+    original = module.batch_digest
+
+    def counting(records: Sequence[object]) -> str:
+        calls.append(1)
+        return original(records)
+
+    monkeypatch.setattr(module, "batch_digest", counting)
+    return calls
 
 
 @pytest.fixture

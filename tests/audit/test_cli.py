@@ -73,9 +73,14 @@ def test_verify_detects_truncation_against_checkpoint(home: Path) -> None:
 
 
 def test_verify_wrong_key(home: Path) -> None:
+    # Events signed with a key that was not supplied: no verdict either way (exit 3).
     code, output = run("verify", "--key", "not-the-key")
-    assert code == 1
-    assert "wrong key" in output and "event #1" in output
+    assert code == 3
+    assert "cannot verify" in output and "AUDIT_SECRET_KEY" in output
+    code, output = run("verify", "--key", "not-the-key", "--format", "json")
+    data = orjson.loads(output)
+    assert code == 3 and data["status"] == "unverifiable" and data["unknown_keys"]
+    assert data["first_broken"]["kind"] == "wrong_key" and data["first_broken"]["seq"] == 1
 
 
 def test_verify_corrupted_checkpoint(home: Path) -> None:

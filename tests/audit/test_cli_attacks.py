@@ -82,7 +82,6 @@ ATTACKS: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
     "two events swapped": (swap_two, [], "out of order"),
     "forged insertion": (forge_insert, [], "event #7 (eeeeeeee"),
     "tail truncated": (truncate_tail, [], "tail truncated against checkpoint: yes"),
-    "wrong key": (lambda ws: None, ["--key", "some-other-key"], "wrong key"),
     "corrupted checkpoint signature": (corrupt_checkpoint, [], "signature does not verify"),
 }
 
@@ -118,3 +117,10 @@ def test_attack_exits_1_with_a_clear_message(trail: Path, name: str) -> None:
     assert code == 1, output
     assert "TAMPERED" in output
     assert expected in output, output
+
+
+def test_a_key_not_supplied_is_no_verdict_exit_3(trail: Path) -> None:
+    code, output = verify(trail, "--key", "some-other-key")
+    assert code == 3, output
+    assert "TAMPERED" not in output and "cannot verify" in output
+    assert "AUDIT_SECRET_KEY" in output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -175,17 +174,9 @@ def test_store_url_from_settings(tmp_path: Path, workspace: Path) -> None:
 
 
 def test_a_batch_passed_on_unchanged_is_digested_once(
-    workspace: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, digest_calls: list[int]
 ) -> None:
-    import engine.audit.observer as module
-
-    calls: list[int] = []
-
-    def counting(records: Sequence[object]) -> str:
-        calls.append(1)
-        return batch_digest(records)
-
-    monkeypatch.setattr(module, "batch_digest", counting)
+    calls = digest_calls
     with AuditObserver(AuditSettings(), workspace) as observer:
         observer.run_started(run_info(), {})
         produced: list[dict[str, object]] = [{"sku": "A"}]

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from engine.codecs.edi import EdiCodec, element_labels, schema_for
+from engine.codecs.edi.schemas import LoopSpec
 from engine.codecs.edi.tokenizer import Tokenizer
 from engine.errors import DataError
+from engine.records import Rejected
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "edi"
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -28,6 +30,16 @@ def decode(data: bytes, batch_size: int = 1000, **options: Any) -> list[dict[str
     for chunk in codec.decode(io.BytesIO(data), source="in.edi", batch_size=batch_size):
         records.extend(chunk.records)
     return records
+
+
+def refused(data: bytes, **options: Any) -> Rejected:
+    """The one interchange a strict reader rejects (it raises nothing)."""
+    rejected: list[Rejected] = []
+    for chunk in EdiCodec(**options).decode(io.BytesIO(data), source="in.edi"):
+        assert chunk.records == []
+        rejected.extend(chunk.rejected)
+    [rejection] = rejected
+    return rejection
 
 
 def golden(name: str, value: Any) -> None:
@@ -101,13 +113,13 @@ def test_sample_decodes(name: str) -> None:
 
 @needs_samples
 @pytest.mark.parametrize("name", sorted(FAILS))
-def test_sample_fails_located(name: str) -> None:
+def test_sample_is_rejected_located(name: str) -> None:
     line, message = FAILS[name]
-    with pytest.raises(DataError) as info:
-        decode((SAMPLES / name).read_bytes())
-    assert info.value.line == line
-    assert info.value.source == "in.edi"
-    assert str(info.value) == f"in.edi:{line}: {message}"
+    rejection = refused((SAMPLES / name).read_bytes())
+    assert rejection.location == f"in.edi:{line}"
+    assert rejection.reason.startswith(message)
+    # the dead letter holds the interchange as X12 text
+    assert isinstance(rejection.record, str) and rejection.record.startswith("ISA")
 
 
 @needs_samples
@@ -235,44 +247,46 @@ def test_segment_positions_and_lines() -> None:
 
 def test_se_count_mismatch_is_refused_whole() -> None:
     text = interchange(PO).replace("SE*6*0001", "SE*9*0001")
-    with pytest.raises(DataError, match=r"segment 8 \(SE\), element SE01: declares 9 segments "
-                       "but there are 6"):  # fmt: skip
-        decode(text.encode())
+    rejection = refused(text.encode())
+    assert rejection.reason == "segment 8 (SE), element SE01: declares 9 segments but there are 6"
+    assert rejection.record == text
 
 
 def test_control_number_mismatches() -> None:
     text = interchange(PO).replace("SE*6*0001", "SE*6*0002")
-    with pytest.raises(DataError, match=r"SE02: control number '0002' does not match ST02"):
-        decode(text.encode())
+    assert "SE02: control number '0002' does not match ST02" in refused(text.encode()).reason
     text = interchange(PO).replace("IEA*1*000000001", "IEA*1*000000009")
-    with pytest.raises(DataError, match=r"IEA02: control number '000000009' does not match"):
-        decode(text.encode())
+    assert "IEA02: control number '000000009' does not match" in refused(text.encode()).reason
 
 
 def test_ge_and_iea_counts() -> None:
-    with pytest.raises(DataError, match=r"GE01: declares 2 transaction sets but there are 1"):
-        decode(interchange(PO).replace("GE*1*7", "GE*2*7").encode())
-    with pytest.raises(DataError, match=r"IEA01: declares 3 functional groups but there are 1"):
-        decode(interchange(PO).replace("IEA*1*", "IEA*3*").encode())
+    reason = refused(interchange(PO).replace("GE*1*7", "GE*2*7").encode()).reason
+    assert "GE01: declares 2 transaction sets but there are 1" in reason
+    reason = refused(interchange(PO).replace("IEA*1*", "IEA*3*").encode()).reason
+    assert "IEA01: declares 3 functional groups but there are 1" in reason
 
 
-def test_bad_interchange_is_not_half_read() -> None:
-    good = interchange(PO)
-    bad = interchange(PO).replace("IEA*1*", "IEA*3*")
+def test_bad_interchange_is_rejected_whole_and_reading_goes_on() -> None:
+    good = interchange(PO, term="~\n")
+    bad = interchange(PO, term="~\n").replace("IEA*1*", "IEA*3*")
     got: list[dict[str, Any]] = []
-    with pytest.raises(DataError, match="IEA01"):
-        for chunk in EdiCodec().decode(io.BytesIO((good + bad).encode()), source="x", batch_size=1):
-            got.extend(chunk.records)
-    assert len(got) == 1  # the first interchange, never a part of the second
+    rejected: list[Rejected] = []
+    data = (good + bad + good).encode()
+    for chunk in EdiCodec().decode(io.BytesIO(data), source="x", batch_size=1):
+        got.extend(chunk.records)
+        rejected.extend(chunk.rejected)
+    assert len(got) == 2  # the first and third interchanges, never a part of the second
+    [rejection] = rejected
+    assert "IEA01" in rejection.reason
+    assert rejection.location == "x:20"  # the second interchange's IEA
+    assert rejection.record == bad.replace("\n", "")
 
 
 def test_missing_trailers() -> None:
     text = interchange(PO).replace("SE*6*0001~", "")
-    with pytest.raises(DataError, match="has no SE trailer"):
-        decode(text.encode())
+    assert "has no SE trailer" in refused(text.encode()).reason
     truncated = interchange(PO).split("GE*")[0]
-    with pytest.raises(DataError, match="no IEA"):
-        decode(truncated.encode())
+    assert "no IEA" in refused(truncated.encode()).reason
 
 
 def test_structure_errors_are_located() -> None:
@@ -320,6 +334,13 @@ def test_830_schema_uses_pyedi830_forecast_loops() -> None:
     lin = spec.child_by_trigger["LIN"]
     assert "PO4" in lin.members
     assert "SDQ" in lin.child_by_trigger["FST"].members
+
+    def segments(loop: LoopSpec) -> set[str]:
+        return {loop.trigger, *loop.members}.union(*(segments(c) for c in loop.children))
+
+    # pyedi830 builds its 830 on its 810: the invoice segments are not the 830's
+    assert not {"BIG", "IT1", "TDS", "ISS"} & segments(spec)
+    assert {"BFR", "LIN", "FST", "SDQ", "CTT", "N1"} <= segments(spec)
     labels = element_labels()
     assert labels["FST01"] == "Qty"
     assert labels["BFR01"]

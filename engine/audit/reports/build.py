@@ -20,6 +20,7 @@ from engine.audit.risk import DEFAULT_RISK_THRESHOLDS, aggregate_risk, risk_band
 from engine.audit.rules.conditions import compile_rule
 from engine.audit.rules.model import ComplianceRule, ConfigFacts, EventView, PipelineFacts
 from engine.audit.rules.policy import TRIGGERED_ACTION
+from engine.audit.runs import OpenRun
 
 __all__ = ["ComplianceReport", "RuleResult", "build_report"]
 
@@ -143,8 +144,12 @@ def build_report(
     config: ConfigFacts | None = None,
     verification: Mapping[str, Any] | None = None,
     retention: Mapping[str, Any] | None = None,
+    abandoned: Iterable[OpenRun] = (),
 ) -> ComplianceReport:
-    """Counts, risk, rule verdicts with evidence, and recommendations for a period."""
+    """Counts, risk, rule verdicts with evidence, and recommendations for a period.
+
+    ``abandoned``: runs that started and never finished; those that started in the
+    period fail the rules that flag them (SOX completeness)."""
     chosen = _select(rules.values() if isinstance(rules, Mapping) else rules, standards)
     results = {
         r.rule_id: RuleResult(r.rule_id, r.name, r.standard.value, r.clause, r.severity.value)
@@ -159,6 +164,7 @@ def build_report(
     by_pipeline: dict[str, list[float]] = defaultdict(list)
     pipelines: dict[str, PipelineFacts] = {}
     scored: list[tuple[float, str, str]] = []
+    started: set[str] = set()
     risk_sum = 0.0
     total = 0
     ordered = sorted(events, key=lambda e: (e.timestamp, e.producer, e.seq))
@@ -191,13 +197,24 @@ def build_report(
         if event.action in _SKIP:
             continue
         body = event.signed_body()
-        if event.action == "run_started" and event.pipeline:
-            pipelines[event.pipeline] = PipelineFacts.from_details(event.details)
+        if event.action == "run_started":
+            started.add(event.event_id)
+            if event.pipeline:
+                pipelines[event.pipeline] = PipelineFacts.from_details(event.details)
         view = EventView(body, None, pipelines.get(event.pipeline or ""))
         for each in compiled:
             reason = each.evaluate(view)
             if reason is not None:
                 results[each.rule.rule_id].add(event.event_id, reason, remediated=False)
+    flagging = [results[r.rule_id] for r in chosen if r.flags_abandoned]
+    for run in abandoned:
+        if run.event_id in started and not run.running:
+            for result in flagging:
+                result.add(
+                    run.event_id,
+                    f"run {run.run_id} started and never finished (abandoned)",
+                    remediated=False,
+                )
     facts = config or ConfigFacts()
     for rule in chosen:
         if rule.config_check is not None:

@@ -16,6 +16,7 @@ from engine.audit.retention import config_facts, retention_conflicts, retention_
 from engine.audit.risk import DEFAULT_RISK_THRESHOLDS, RiskModel, is_failed_auth
 from engine.audit.rules.model import ComplianceRule
 from engine.audit.rules.policy import TRIGGERED_ACTION, CompliancePolicy
+from engine.audit.runs import open_runs, running_run_ids
 from engine.audit.store import AuditStore, EventFilter
 from engine.audit.trail import AuditResources
 from engine.audit.verify import verify_store
@@ -84,6 +85,7 @@ def report_from_store(
             "problems": [p.to_dict() for p in verification.all_problems()[:20]],
         },
         retention=retention_summary(facts, chosen),
+        abandoned=open_runs(store, running_run_ids(resources.workspace)),
     )
 
 

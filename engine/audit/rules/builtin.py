@@ -80,6 +80,7 @@ def _rule(
     sensitive: bool = False,
     config_check: Callable[[ConfigFacts], str | None] | None = None,
     scope: Scope | None = None,
+    flags_abandoned: bool = False,
 ) -> ComplianceRule:
     return ComplianceRule(
         rule_id=rule_id,
@@ -95,6 +96,7 @@ def _rule(
         sensitive=sensitive,
         config_check=config_check,
         scope=scope,
+        flags_abandoned=flags_abandoned,
     )
 
 
@@ -341,9 +343,10 @@ def builtin_rules(cfg: BuiltinConfig) -> list[ComplianceRule]:
         ),
         _rule(
             "SOX-404-completeness", SOX, "404 ITGC completeness", "Records accounted for",
-            "In every stage of a run, records in = records out + rejected.",
+            "In every stage of a run, records in = records out + rejected; a run that "
+            "started and never finished (abandoned) accounts for nothing.",
             check=completeness, severity=AuditLevel.ERROR,
-            conditions={"action": ["run_finished"]},
+            conditions={"action": ["run_finished"]}, flags_abandoned=True,
         ),
         _rule(
             "HIPAA-164.312.b-phi-access", HIPAA, "164.312(b)", "Access to PHI recorded",

@@ -147,6 +147,8 @@ class ComplianceRule:
     sensitive: bool = False
     config_check: ConfigCheck | None = field(default=None, repr=False, compare=False)
     scope: Scope | None = field(default=None, repr=False, compare=False)
+    # Also fails on every run that started and never finished (judged in reports).
+    flags_abandoned: bool = False
 
     @classmethod
     def from_spec(cls, spec: RuleSpec) -> ComplianceRule:

@@ -22,16 +22,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from engine.codecs.base import CodecConfig, Encoder
+from engine.codecs.base import CodecConfig, Encoder, known_encoding
 from engine.codecs.edi.ack997 import acknowledge
-from engine.codecs.edi.envelope import Interchange, TransactionSet, read_interchanges
+from engine.codecs.edi.envelope import Interchange, Issue, TransactionSet, read_interchanges
 from engine.codecs.edi.loops import nest, segment_to_dict
 from engine.codecs.edi.schemas import schema_for
 from engine.codecs.edi.tokenizer import Delimiters, Tokenizer
 from engine.codecs.edi.writer import X12Encoder
-from engine.records import Chunk, Record
+from engine.records import Chunk, Record, Rejected
 
 __all__ = ["EdiCodec"]
 
@@ -73,8 +73,10 @@ class EdiCodec(CodecConfig):
         default=True,
         description=(
             "Refuse an interchange whose counts (SE01, GE01, IEA01) or control numbers do not "
-            "match, or whose trailers are missing. When false its records are delivered with "
-            "the problems listed under `errors`."
+            "match, whose trailers are missing or that holds an empty segment (`~~`): it is "
+            "rejected whole, as X12 text, and routed by `on_error`; reading goes on with the "
+            "next interchange. When false its records are delivered with the problems listed "
+            "under `errors`."
         ),
     )
     loops: bool = Field(
@@ -138,24 +140,32 @@ class EdiCodec(CodecConfig):
             self.segment_terminator,
         )
 
+    _known_encoding = field_validator("encoding")(known_encoding)
+
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
+        """Records per transaction set (and TA1); a strict interchange with problems is
+        rejected whole and reading goes on with the next one."""
         tokens = Tokenizer(stream, source=source, encoding=self.encoding)
         batch: list[Record] = []
+        rejected: list[Rejected] = []
         for interchange in read_interchanges(tokens):
             if self.emit == "acknowledgments":
                 batch.extend(acknowledge(interchange, group) for group in interchange.groups)
+            elif self.strict and (issues := list(interchange.all_issues())):
+                rejected.append(_refusal(interchange, issues, source))
             else:
-                batch.extend(self._records(interchange, source))
+                batch.extend(self._records(interchange))
             while len(batch) >= batch_size:
-                yield Chunk(records=batch[:batch_size])
+                yield Chunk(records=batch[:batch_size], rejected=rejected)
                 del batch[:batch_size]
-        if batch:
-            yield Chunk(records=batch)
+                rejected = []
+            if len(rejected) >= batch_size:
+                yield Chunk(records=[], rejected=rejected)
+                rejected = []
+        if batch or rejected:
+            yield Chunk(records=batch, rejected=rejected)
 
-    def _records(self, interchange: Interchange, source: str) -> Iterator[Record]:
-        if self.strict:
-            for issue in interchange.all_issues():
-                raise issue.error(source)
+    def _records(self, interchange: Interchange) -> Iterator[Record]:
         isa = interchange.header.elements
         isa_fields = {
             name: isa[i].rstrip() if i < len(isa) else ""
@@ -163,6 +173,17 @@ class EdiCodec(CodecConfig):
             if name is not None
         }
         shared = [str(i) for i in interchange.issues]
+        for ack in interchange.acks:
+            record: Record = {
+                "interchange": dict(isa_fields),
+                "group": None,
+                "transaction_set": "TA1",
+                "control_number": ack.elements[1] if len(ack.elements) > 1 else "",
+                "segments": [segment_to_dict(ack.elements, interchange.delimiters)],
+            }
+            if shared:
+                record["errors"] = list(shared)
+            yield record
         for group in interchange.groups:
             gs = group.header.elements
             gs_fields = {n: gs[i] if i < len(gs) else "" for i, n in enumerate(_GS_NAMES, 1)}
@@ -197,3 +218,14 @@ class EdiCodec(CodecConfig):
 
     def file_extension(self) -> str:
         return "edi"
+
+
+def _refusal(interchange: Interchange, issues: list[Issue], source: str) -> Rejected:
+    """A strict reader's rejection of a whole interchange: its X12 text and every problem."""
+    d = interchange.delimiters
+    text = "".join(d.element.join(seg.elements) + d.segment for seg in interchange.segments())
+    first = issues[0]
+    more = (
+        f" (and {len(issues) - 1} more: {'; '.join(map(str, issues[1:4]))})" if issues[1:] else ""
+    )
+    return Rejected(text, f"{first}{more}", f"{source}:{first.segment.line}")

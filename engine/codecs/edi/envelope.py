@@ -38,7 +38,7 @@ class Issue:
     @property
     def where(self) -> str:
         tag = self.segment.elements[0]
-        text = f"segment {self.segment.position} ({tag})"
+        text = f"segment {self.segment.position}" + (f" ({tag})" if tag else "")
         return f"{text}, element {self.element}" if self.element else text
 
     def error(self, source: str) -> DataError:
@@ -53,6 +53,7 @@ class TransactionSet:
     header: Segment
     segments: list[Segment] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    trailer: Segment | None = None
 
 
 @dataclass(slots=True)
@@ -69,6 +70,25 @@ class Interchange:
     delimiters: Delimiters
     groups: list[Group] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    #: TA1 interchange acknowledgments it carries (between its functional groups)
+    acks: list[Segment] = field(default_factory=list)
+    trailer: Segment | None = None
+
+    def segments(self) -> Iterator[Segment]:
+        """Its segments in order (TA1s first), for writing it out again whole."""
+        yield self.header
+        yield from self.acks
+        for group in self.groups:
+            yield group.header
+            for ts in group.sets:
+                yield ts.header
+                yield from ts.segments
+                if ts.trailer is not None:
+                    yield ts.trailer
+            if group.trailer is not None:
+                yield group.trailer
+        if self.trailer is not None:
+            yield self.trailer
 
     def all_issues(self) -> Iterator[Issue]:
         yield from self.issues
@@ -188,6 +208,13 @@ def read_interchanges(tokens: Tokenizer) -> Iterator[Interchange]:
     for seg in tokens:
         previous = seg
         tag = seg.elements[0]
+        if not tag and ich is not None:
+            message = "empty segment: two segment terminators in a row"
+            if ts is not None:
+                ts.issues.append(Issue("set", "5", message, seg))
+            else:
+                ich.issues.append(Issue("interchange", "024", message, seg))
+            continue
         if ts is not None and tag not in ("SE", "ST", "GE", "GS", "IEA", "ISA"):
             if not _TAG.match(tag):
                 raise DataError(
@@ -259,6 +286,7 @@ def read_interchanges(tokens: Tokenizer) -> Iterator[Interchange]:
                 )
             _check_count(ts.issues, "set", "4", seg, "SE01", len(ts.segments) + 2, "segments")
             _check_control(ts.issues, "set", "3", seg, "SE02", ts.header, "ST02", 2)
+            ts.trailer = seg
             group.sets.append(ts)
             ts = None
         elif tag == "GE":
@@ -274,8 +302,11 @@ def read_interchanges(tokens: Tokenizer) -> Iterator[Interchange]:
             _check_control(group.issues, "group", "4", seg, "GE02", group.header, "GS06", 6)
             ich.groups.append(group)
             group = None
+        elif tag == "TA1" and group is None:
+            ich.acks.append(seg)
         elif tag == "IEA":
             close_group(seg)
+            ich.trailer = seg
             _check_count(
                 ich.issues, "interchange", "021", seg, "IEA01", len(ich.groups), "functional groups"
             )
@@ -285,7 +316,7 @@ def read_interchanges(tokens: Tokenizer) -> Iterator[Interchange]:
         else:
             raise DataError(
                 f"segment {seg.position} ({tag[:20]}) between transaction sets: "
-                "expected ST, GE, GS or IEA",
+                "expected ST, GE, GS, TA1 or IEA",
                 source=source,
                 line=seg.line,
             )

@@ -189,8 +189,11 @@ def _830() -> LoopSpec:
     if formats is None:
         return _830_FALLBACK
     items = json.loads((formats / "830_Forecast.json").read_text(encoding="utf-8"))
+    # pyedi830 builds its 830 on its 810 (BIG, IT1, TDS...): only what it adds is the 830's.
+    invoice = json.loads((formats / "810.json").read_text(encoding="utf-8"))
+    forecast = [item for item in items if item not in invoice]
     # pyedi830 knows the forecast loops (LIN > FST > SDQ); the general 830 adds the rest.
-    return _merge(_830_FALLBACK, _from_pyedi830(items, "ST"))
+    return _merge(_830_FALLBACK, _from_pyedi830(forecast, "ST"))
 
 
 def _merge(a: LoopSpec, b: LoopSpec) -> LoopSpec:

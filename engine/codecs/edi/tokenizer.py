@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
+from engine.codecs.base import CodecError
 from engine.errors import DataError
 
 __all__ = ["Delimiters", "Segment", "Tokenizer"]
@@ -45,6 +46,7 @@ class Tokenizer:
     def __init__(self, stream: BinaryIO, *, source: str, encoding: str = "utf-8") -> None:
         self._stream = stream
         self.source = source
+        self._encoding = encoding
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
         self._bytes_read = 0
         self._eof = False
@@ -56,12 +58,21 @@ class Tokenizer:
         try:
             text = self._decoder.decode(data, final=self._eof)
         except UnicodeDecodeError as exc:
-            raise DataError(
-                f"input is not valid {self._decoder.__class__.__module__} text: {exc.reason} "
+            raise CodecError(
+                "x12.encoding",
+                f"input is not valid {self._encoding} text: {exc.reason} "
                 "(set the codec's `encoding`)",
                 source=self.source,
                 offset=self._bytes_read + exc.start,
-            ) from exc
+            ) from None
+        except UnicodeError as exc:  # e.g. "utf-16" without a byte order mark
+            raise CodecError(
+                "x12.encoding",
+                f"input is not valid {self._encoding} text: {exc} (name the byte order in"
+                " the codec's `encoding`, e.g. utf-16-le or utf-16-be)",
+                source=self.source,
+                offset=self._bytes_read,
+            ) from None
         self._bytes_read += len(data)
         return text
 
@@ -81,8 +92,15 @@ class Tokenizer:
             if not buf:
                 return
             if not buf.startswith("ISA"):
-                raise DataError(
-                    f"expected an ISA interchange header, found {buf[:20]!r}",
+                hint = (
+                    " (NUL bytes between letters: UTF-16 text? set the codec's `encoding`,"
+                    " e.g. utf-16-le)"
+                    if "\x00" in buf[:8]
+                    else ""
+                )
+                raise CodecError(
+                    "x12.structure",
+                    f"expected an ISA interchange header, found {buf[:20]!r}{hint}",
                     source=self.source,
                     line=line,
                 )
@@ -100,12 +118,17 @@ class Tokenizer:
             while not done:
                 pieces = buf.split(term)
                 buf = "" if self._eof else pieces.pop()
+                last = len(pieces) - 1 if self._eof else -1  # the piece no terminator ends
                 for at, piece in enumerate(pieces):
                     text = piece.lstrip(_BLANK)
                     newlines = piece.count("\n")
                     start = line + piece[: len(piece) - len(text)].count("\n")
                     line += newlines + (term == "\n")
                     if not text:
+                        if wrapped and at != last:
+                            # `~~`: an empty segment, which the envelope reader reports
+                            index += 1
+                            yield Segment([""], start, index)
                         continue
                     if wrapped:
                         if newlines or "\r" in text:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from engine.codecs.base import Encoder
+from engine.codecs.base import CodecError, Encoder
 from engine.codecs.edi.loops import flatten, segment_to_elements
-from engine.errors import DataError
 from engine.records import Batch, Record
 
 if TYPE_CHECKING:
@@ -189,7 +188,9 @@ class X12Encoder(Encoder):
             try:
                 self._write_set(record)
             except _Error as exc:
-                raise DataError(f"cannot write X12: {exc}", record=self._count) from None
+                raise CodecError(
+                    "x12.unwritable", f"cannot write X12: {exc}", record=self._count
+                ) from None
 
     def _write_set(self, record: Record) -> None:
         ts_id = str(record.get("transaction_set", ""))

@@ -18,8 +18,9 @@ from engine.connectors.http.graphql import (
 )
 from engine.connectors.http.lifecycle import EndpointLifecycle
 from engine.connectors.http.options import HttpOptions
+from engine.errors import EngineError, PartialWriteError, TransientError
 from engine.mapping import compile_expression
-from engine.records import Batch, Record
+from engine.records import Batch, Record, Rejected
 
 if TYPE_CHECKING:
     from engine.registry import Registry
@@ -60,6 +61,9 @@ class GraphQLSink(EndpointLifecycle, Sink[GraphQLSinkConfig]):
             name: compile_expression(expr) for name, expr in (config.variables or {}).items()
         }
         self._document: GraphQLDocument | None = None
+        # ids of the records of the batch in hand the server accepted, kept across retries
+        self._batch: Batch | None = None
+        self._accepted: set[int] = set()
 
     async def open(self) -> None:
         await self.endpoint.open()
@@ -86,9 +90,45 @@ class GraphQLSink(EndpointLifecycle, Sink[GraphQLSinkConfig]):
             raise GraphQLErrors(result.messages)
 
     async def write(self, batch: Batch) -> None:
+        """Every record is tried; the ones refused are a :class:`PartialWriteError`.
+
+        The records the server accepted count as delivered, the others are routed by
+        ``on_error``, each with its own reason.
+        """
         if self._document is None:
             await self.open()
-        await self.delivery.deliver(batch, self._send)
+        if batch is not self._batch:
+            self._batch, self._accepted = batch, set()
+        accepted, refused = self._accepted, dict[int, str]()
+
+        async def send(record: Record) -> None:
+            try:
+                await self._send(record)
+            except TransientError:
+                raise
+            except EngineError as exc:
+                refused[id(record)] = str(exc)
+                raise
+            accepted.add(id(record))
+
+        try:
+            await self.delivery.deliver(batch, send)
+        except TransientError:
+            raise  # retried as a whole; accepted records are not sent again
+        except EngineError as exc:
+            rejected = [
+                Rejected(r, refused.get(id(r), f"not sent: {exc}"))
+                for r in batch
+                if id(r) not in accepted
+            ]
+            self._batch, self._accepted = None, set()
+            if not rejected:
+                raise
+            first = rejected[0].reason
+            raise PartialWriteError(
+                f"{len(rejected)} of {len(batch)} records not delivered: {first}", rejected
+            ) from None
+        self._batch, self._accepted = None, set()
 
 
 def register(registry: Registry) -> None:

@@ -160,7 +160,7 @@ class AmqpSource(Source[AmqpSourceConfig]):
                     # a body that cannot be read is a permanent failure: dead-letter it
                     await self._settle([message], requeue=False)
                     self.dead_lettered += 1
-                    rejected.append(Rejected(message.body[:1000], str(exc), exc.source))
+                    rejected.append(Rejected(message.body[:1000], exc.reason, exc.location))
                     continue
                 messages.append(message)
                 records.extend(got)

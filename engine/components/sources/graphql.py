@@ -105,7 +105,7 @@ class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
                     )
                 )
             if self._cursor is not None:
-                self._cursor.observe(chunk.records)
+                self._cursor.observe(chunk.records, source)
             yield chunk
             pages += 1
             if self._page_info is None or not chunk.records:

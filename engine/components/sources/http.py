@@ -96,7 +96,7 @@ class HttpSource(EndpointLifecycle, Source[HttpSourceConfig]):
             source = redact_url(response.request.url, self.endpoint.secret_params)
             document, chunk = decode_body(response.content, cfg.codec, self._records, source)
             if self._cursor is not None:
-                self._cursor.observe(chunk.records)
+                self._cursor.observe(chunk.records, source)
             yield chunk
             page = Page(response.request.url, document, len(chunk.records), response.links)
             following = paginator.next(page)

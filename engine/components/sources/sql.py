@@ -8,12 +8,20 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from engine.components.base import Source, SourceConfig
-from engine.connectors.sql.cursor import dump_cursor, load_cursor
+from engine.connectors.sql.cursor import (
+    SETTLED_COLUMN,
+    SETTLED_SQL,
+    dump_cursor,
+    load_cursor,
+    lookback_bound,
+)
 from engine.errors import PermanentError
 from engine.records import Chunk
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, TextClause
+    from collections.abc import Sequence
+
+    from sqlalchemy import ColumnElement, Row, TextClause
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
     from sqlalchemy.sql import Executable
 
@@ -55,6 +63,23 @@ class SqlSourceConfig(SourceConfig):
     cursor_start: Scalar = Field(
         None, description="Lower bound (exclusive) of the first incremental run; default: none."
     )
+    cursor_snapshot: bool = Field(
+        True,
+        description="PostgreSQL `table` reads: the saved cursor advances only past rows "
+        "written by transactions older than every transaction still in flight when the run "
+        "read (the snapshot's xmin), so a row committed late (id 41 after 42) is read by a "
+        "later run. Rows after it are read again then: use an idempotent sink (upsert). "
+        "Ignored for other databases and `query` reads.",
+    )
+    cursor_lookback: float | None = Field(
+        None,
+        gt=0,
+        description="Re-read rows whose cursor is at most this far below the saved value, "
+        "every run: a number for numeric cursors, seconds for date and timestamp cursors. "
+        "Catches rows committed late within the window on any database; they are read "
+        "again, so use an idempotent sink (upsert).",
+        examples=[1000, 300],
+    )
 
     @field_validator("url")
     @classmethod
@@ -71,6 +96,8 @@ class SqlSourceConfig(SourceConfig):
             raise ValueError("`params` are bound into `query`; a `table` read takes none")
         if self.columns is not None and self.table is None:
             raise ValueError("`columns` selects from `table`; write them in `query` instead")
+        if self.cursor_lookback is not None and self.cursor is None:
+            raise ValueError("`cursor_lookback` applies to incremental reads: set `cursor`")
         return self
 
     def resource(self) -> str | None:
@@ -82,8 +109,11 @@ class SqlSourceConfig(SourceConfig):
 
 class SqlSource(Source[SqlSourceConfig]):
     _engine: AsyncEngine | None = None
+    _start: Any = None
     _last: Any = None
     _seen_cursor = False
+    #: a row not yet settled was read: the saved cursor stays before it
+    _held = False
 
     @property
     def _state_key(self) -> str:
@@ -123,7 +153,7 @@ class SqlSource(Source[SqlSourceConfig]):
 
     def statement(self) -> tuple[Executable, dict[str, Any]]:
         """The SELECT to run and its bound values; identifiers quoted, values never inlined."""
-        from sqlalchemy import bindparam, column, select, table, text
+        from sqlalchemy import bindparam, column, literal_column, select, table, text
 
         from engine.connectors.sql.database import split_table_name
 
@@ -144,11 +174,24 @@ class SqlSource(Source[SqlSourceConfig]):
             stmt = select(text("*")).select_from(sub)
             cursor_col = sub.c[cfg.cursor]
         if cursor_col is not None:
-            start = self._start_value()
+            start = self._start = self._start_value()
+            if start is not None and cfg.cursor_lookback is not None:
+                start = lookback_bound(start, cfg.cursor_lookback)
             if start is not None:
                 stmt = stmt.where(cursor_col > bindparam("engine_cursor_start", start))
+            if self._snapshot_bound():
+                stmt = stmt.add_columns(literal_column(SETTLED_SQL).label(SETTLED_COLUMN))
             stmt = stmt.order_by(cursor_col)
         return stmt, params
+
+    def _snapshot_bound(self) -> bool:
+        """Whether reads carry the settled flag: PostgreSQL table reads with a cursor."""
+        from engine.connectors.sql.database import async_url
+
+        cfg = self.config
+        if not (cfg.cursor_snapshot and cfg.cursor and cfg.table is not None):
+            return False
+        return async_url(self._url()).get_backend_name() == "postgresql"
 
     async def _connect(self) -> AsyncConnection:
         from engine.connectors.sql.errors import map_sql_error
@@ -165,6 +208,7 @@ class SqlSource(Source[SqlSourceConfig]):
         from engine.connectors.sql.errors import map_sql_error
 
         stmt, params = self.statement()
+        settled_flag = self._snapshot_bound()
         size = self.config.batch.size
         conn = await self.context.call(self._connect)
         try:
@@ -172,7 +216,16 @@ class SqlSource(Source[SqlSourceConfig]):
                 result = await conn.stream(stmt.execution_options(yield_per=size), params)
                 keys = list(map(str, result.keys()))  # plain str: orjson refuses subclasses
             except Exception as exc:
-                raise map_sql_error(exc, action="sql source: query") from None
+                error = map_sql_error(exc, action="sql source: query")
+                if settled_flag and "xmin" in str(error):
+                    raise type(error)(
+                        f"{error}; cursor_snapshot reads the xmin of a table's rows: "
+                        "set cursor_snapshot = false to read a view"
+                    ) from None
+                raise error from None
+            settled = keys[-1] == SETTLED_COLUMN
+            if settled:
+                keys = keys[:-1]
             position = self._cursor_position(keys)
             partitions = result.partitions(size).__aiter__()
             while True:
@@ -183,11 +236,29 @@ class SqlSource(Source[SqlSourceConfig]):
                 except Exception as exc:
                     raise map_sql_error(exc, action="sql source: fetch") from None
                 if position is not None and rows:
-                    self._last = rows[-1][position]
-                    self._seen_cursor = True
-                yield Chunk([dict(zip(keys, row, strict=True)) for row in rows])
+                    if settled:
+                        self._observe_settled(rows, position)
+                    else:
+                        self._last = rows[-1][position]
+                        self._seen_cursor = True
+                if settled:
+                    yield Chunk([dict(zip(keys, row[:-1], strict=True)) for row in rows])
+                else:
+                    yield Chunk([dict(zip(keys, row, strict=True)) for row in rows])
         finally:
             await conn.close()
+
+    def _observe_settled(self, rows: Sequence[Row[Any]], position: int) -> None:
+        """Advance over the settled rows, up to the first one whose transaction may be
+        younger than a transaction still in flight."""
+        if self._held:
+            return
+        for row in rows:
+            if not row[-1]:
+                self._held = True
+                return
+            self._last = row[position]
+            self._seen_cursor = True
 
     def _cursor_position(self, keys: list[str]) -> int | None:
         wanted = self.config.cursor
@@ -206,6 +277,8 @@ class SqlSource(Source[SqlSourceConfig]):
             return
         if self._last is None:
             return
+        if self._start is not None and not self._last > self._start:
+            return  # only re-read rows (look-back): the cursor never moves back
         state.set(
             self.context.pipeline,
             self.context.component_id,

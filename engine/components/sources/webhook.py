@@ -11,6 +11,7 @@ from engine.codecs import CodecSpec, JsonCodec
 from engine.components.base import ComponentContext, Source, SourceConfig
 from engine.errors import PermanentError
 from engine.records import Chunk
+from engine.webhooks.body import BodyKind
 from engine.webhooks.intake import Intake
 from engine.webhooks.signatures import SignatureSpec
 
@@ -30,9 +31,17 @@ class WebhookSourceConfig(SourceConfig):
         description="hmac, github, stripe, shopify, slack or standard-webhooks; "
         "without it requests are not authenticated.",
     )
-    codec: CodecSpec | None = Field(None, description="Body format; default json.")
+    content: BodyKind = Field(
+        "auto",
+        description="How a body becomes records: `auto` (form-encoded bodies as forms, others "
+        "as JSON), `json`, `form` (one record of the fields; a lone `payload` field is read "
+        "as JSON) or `text` (one record {body, content_type}).",
+    )
+    codec: CodecSpec | None = Field(
+        None, description="Body format read by a codec (csv, xml, ...) instead of `content`."
+    )
     records: str | None = Field(
-        None, description="JMESPath to the records in a JSON body; default the body."
+        None, description="JMESPath to the records in a JSON or form body; default the body."
     )
     max_body: int = Field(1_048_576, ge=1, description="Largest body accepted, in bytes (413).")
     replay_ttl: float = Field(
@@ -56,6 +65,10 @@ class WebhookSourceConfig(SourceConfig):
             self.codec is None or isinstance(self.codec, JsonCodec)
         ):
             raise ValueError("`records` selects from a JSON body; this codec is not json")
+        if self.codec is not None and self.content != "auto":
+            raise ValueError("set `content` or `codec`, not both")
+        if self.records is not None and self.content == "text":
+            raise ValueError("`records` selects from a JSON or form body, not `content = text`")
         return self
 
     def resource(self) -> str | None:
@@ -90,6 +103,10 @@ class WebhookSource(Source[WebhookSourceConfig]):
     async def ack(self, token: object) -> None:
         if self.intake is not None:
             self.intake.acknowledge(token)
+
+    async def nack(self, token: object, *, permanent: bool) -> None:
+        if self.intake is not None:
+            self.intake.refuse(token, "a sink could not deliver the records; retry")
 
 
 def register(registry: Registry) -> None:

@@ -14,7 +14,12 @@ import anyio
 import httpx
 
 from engine.connectors.http.auth import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2Auth
-from engine.connectors.http.errors import HttpPermanentError, error_for_status, map_http_errors
+from engine.connectors.http.errors import (
+    HttpPermanentError,
+    HttpTransientError,
+    error_for_status,
+    map_http_errors,
+)
 from engine.connectors.http.redact import redact_url
 
 if TYPE_CHECKING:
@@ -105,7 +110,12 @@ class TokenCache:
             response = await self._client.post(spec.token_url, data=data, auth=auth)
         error: EngineError | None = error_for_status(response)
         if error is not None:
-            raise type(error)(f"oauth2 token request refused: {error}")
+            message = f"oauth2 token request refused: {error}{_oauth_reason(response, secret)}"
+            if isinstance(error, HttpTransientError):
+                raise HttpTransientError(
+                    message, status=error.status, retry_after=error.retry_after
+                )
+            raise HttpPermanentError(message, status=response.status_code)
         try:
             body = response.json()
             token = str(body["access_token"])
@@ -179,3 +189,26 @@ def build_auth(
         return httpx.BasicAuth(spec.username, spec.password.get_secret_value()), None
     cache = TokenCache(spec, verify=verify, timeout=timeout, on_event=on_event)
     return OAuth2Flow(cache), cache
+
+
+def _oauth_reason(response: httpx.Response, secret: str) -> str:
+    """The RFC 6749 (5.2) ``error`` code and description of a refused token request, if any.
+
+    Only these two fields are shown, shortened, with the client secret masked should a
+    server echo it back.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return ""
+
+    def masked(text: str, limit: int) -> str:
+        return (text.replace(secret, "***") if secret else text)[:limit]
+
+    parts = [f"error={masked(body['error'], 100)}"]
+    description = body.get("error_description")
+    if isinstance(description, str) and description:
+        parts.append(f"error_description={masked(description, 300)!r}")
+    return " (" + ", ".join(parts) + ")"

@@ -157,6 +157,16 @@ def test_unreadable_body_is_dead_lettered_and_max_messages_stops(
     assert depth(amqp_url, queue) == 3
 
 
+def test_an_unreadable_body_is_named_once_by_queue_and_delivery(
+    amqp_url: str, queue: str, tmp_path: Path
+) -> None:
+    publish(amqp_url, queue, [b"{not json"])
+    summary = run_pipeline(tmp_path, amqp_url, queue, 'on_error = "fail"\nmax_messages = 1')
+    assert not summary.ok
+    assert f"{queue}#1:1:2: malformed JSON" in str(summary.error)
+    assert str(summary.error).count(f"{queue}#1") == 1
+
+
 def test_nack_dead_letters_permanent_and_requeues_transient(
     amqp_url: str, queue: str, tmp_path: Path
 ) -> None:

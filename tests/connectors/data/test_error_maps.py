@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 
 from engine.connectors.amqp.errors import map_amqp_error
 from engine.connectors.sftp.errors import map_ssh_error
-from engine.connectors.sql.errors import map_sql_error
+from engine.connectors.sql.errors import SqlDataError, map_sql_error
 from engine.errors import PermanentError, TransientError
 
 
@@ -80,7 +80,10 @@ class _Orig(Exception):
         (sa_exc.OperationalError("x", {}, _Orig("auth failed", sqlstate="28P01")), PermanentError),
         (sa_exc.OperationalError("x", {}, _Orig(1213, "Deadlock found")), TransientError),
         (sa_exc.OperationalError("x", {}, _Orig(1045, "Access denied")), PermanentError),
-        (sa_exc.IntegrityError("x", {}, _Orig("dup", sqlstate="23505")), PermanentError),
+        (sa_exc.IntegrityError("x", {}, _Orig("dup", sqlstate="23505")), SqlDataError),
+        (sa_exc.OperationalError("x", {}, _Orig(1292, "Incorrect datetime")), SqlDataError),
+        (sa_exc.DataError("x", {}, _Orig(1366, "Incorrect integer value")), SqlDataError),
+        (sa_exc.DataError("x", {}, _Orig("bad", sqlstate="22007")), SqlDataError),
         (sa_exc.ProgrammingError("x", {}, _Orig("syntax", sqlstate="42601")), PermanentError),
         (sa_exc.TimeoutError("pool"), TransientError),
         (ConnectionRefusedError(111, "refused"), TransientError),

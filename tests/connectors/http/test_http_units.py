@@ -34,7 +34,6 @@ from engine.connectors.http.redact import redact_url
 from engine.errors import PermanentError, TransientError
 from engine.health import check_plan
 from engine.pipeline import compile_file
-from engine.webhooks.replay import ReplayCache
 from engine.webhooks.signatures import (
     GithubSignature,
     HmacSignature,
@@ -137,18 +136,6 @@ def test_shopify_base64_and_generic_hmac_variants() -> None:
     with pytest.raises(SignatureError) as info:
         verify(b64, {"x-sig": "nope"}, body)
     assert "k" not in str(info.value).split()  # the secret never appears
-
-
-def test_replay_cache_expires_and_is_bounded() -> None:
-    now = [0.0]
-    cache = ReplayCache(ttl=10, max_size=2, clock=lambda: now[0])
-    cache.add("a")
-    assert cache.seen("a")
-    cache.add("b")
-    cache.add("c")
-    assert not cache.seen("a") and len(cache) == 2
-    now[0] = 11
-    assert not cache.seen("b")
 
 
 # -- the error map -----------------------------------------------------------------------------
