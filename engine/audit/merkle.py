@@ -142,8 +142,15 @@ def verify_inclusion(
 def verify_consistency(
     size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
 ) -> bool:
-    """True when ``proof`` shows the tree (size1, root1) is a prefix of (size2, root2)."""
+    """True when ``proof`` shows the tree (size1, root1) is a prefix of (size2, root2).
+
+    RFC 9162 §2.1.4 defines proofs for 0 < size1 < size2 only. At the edges the proof must
+    be empty: equal sizes need equal roots, and the empty tree's root is ``EMPTY_ROOT``
+    (MTH({}) = SHA-256()), so size 0 with any other root1 is no prefix of anything.
+    """
     if size2 < size1 or size1 < 0:
+        return False
+    if size1 == 0 and root1 != EMPTY_ROOT:
         return False
     if size1 == size2:
         return not proof and root1 == root2

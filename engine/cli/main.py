@@ -25,6 +25,7 @@ from engine.cli.output import (
 )
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.plan import Plan
+from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
@@ -219,7 +220,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
     for file in files:
         try:
             plan = compile_file(file)
-            diags = list(plan.warnings)
+            diags = [*plan.warnings, *preflight(plan)]
             if connect:
                 from engine.health import check_plan
 
@@ -260,10 +261,16 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
     """Show what each sink would receive. Opens no sink and writes nothing."""
     plan = _compile(file)
     samples: dict[str, Path] = {}
+    sources = sorted(cid for cid, node in plan.nodes.items() if node.role.value == "source")
     for item in inputs:
         key, sep, value = item.partition("=")
-        if sep and key in plan.nodes:
+        if sep and key in sources:
             samples[key] = Path(value)
+        elif sep and not Path(item).exists():
+            what = "is not a source" if key in plan.nodes else "is an unknown source"
+            raise click.BadParameter(
+                f"{key!r} {what}; sources: {', '.join(sources)}", param_hint="--input"
+            )
         else:
             samples["*"] = Path(item)
     for path in samples.values():
@@ -281,12 +288,12 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
             "sinks": result.sinks,
             "rejected": result.rejected,
         }
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        sys.stdout.write(_as_sinks_write(payload, indent=True) + "\n")
     else:
         for sink, records in result.sinks.items():
             out_console.rule(escape(f"{sink}: {len(records)} record(s) would be written"))
             for record in records:
-                out_console.print_json(json.dumps(record, default=str))
+                out_console.print_json(_as_sinks_write(record))
         for entry in result.rejected:
             err_console.print(
                 f"rejected at {entry['component']}: {entry['reason']}"
@@ -296,6 +303,22 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
         if result.summary.error:
             err_console.print(f"[red]error:[/red] {escape(result.summary.error)}", markup=True)
     sys.exit(EXIT_OK if result.summary.ok else EXIT_FAILED)
+
+
+def _as_sinks_write(value: object, *, indent: bool = False) -> str:
+    """JSON text of records as the JSON sinks encode them (decimals as exact numbers)."""
+    import orjson
+
+    from engine.codecs.json import dump_default
+
+    def default(item: object) -> object:
+        try:
+            return dump_default(item)
+        except TypeError:
+            return str(item)
+
+    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(value, default=default, option=option).decode()
 
 
 @cli.command("test")

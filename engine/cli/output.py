@@ -44,6 +44,7 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
         "duration_s": round(summary.duration_s, 3),
         "error": summary.error,
         "dead_letters": summary.dead_letters,
+        "dead_letter_path": summary.dead_letter_path,
         "components": {
             cid: {
                 "records_in": s.records_in,
@@ -94,7 +95,11 @@ def print_summary(
             "they were; input is released only for what was published"
         )
     if summary.dead_letters:
-        err_console.print(f"{summary.dead_letters} record(s) written to the dead-letter file")
+        where = f" {summary.dead_letter_path}" if summary.dead_letter_path else ""
+        err_console.print(
+            f"{summary.dead_letters} record(s) written to the dead-letter file{where}",
+            soft_wrap=True,
+        )
     if summary.error:
         err_console.print(f"[red]error:[/red] {escape(summary.error)}", markup=True, soft_wrap=True)
 

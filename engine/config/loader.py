@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from engine.config.limits import MAX_DEPTH, too_deep
 from engine.config.positions import Path_, PositionMap, scan_toml_positions
-from engine.errors import ConfigError, Diagnostic
+from engine.config.yaml12 import parse_yaml
+from engine.errors import ConfigError, Diagnostic, Severity
 
 __all__ = ["Document", "load_document", "parse_document"]
 
@@ -35,20 +35,35 @@ class Document:
         return self.positions.locate(path)
 
     def diagnostic(
-        self, code: str, message: str, path: Path_, hint: str | None = None
+        self,
+        code: str,
+        message: str,
+        path: Path_,
+        hint: str | None = None,
+        severity: Severity = Severity.ERROR,
     ) -> Diagnostic:
+        """A finding at ``path``, or at the file's start when nothing along it is in the file."""
         line, col = self.where(path)
-        return Diagnostic(code, message, self.name, line, col, hint)
+        if line is None:
+            line, col = 1, 1
+        return Diagnostic(code, message, self.name, line, col, hint, severity)
 
 
 def load_document(path: str | Path) -> Document:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError([Diagnostic("E001", f"no such file: {p}", str(p))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError([Diagnostic("E001", f"cannot read {p}: {exc}", str(p))]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        message = f"not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}"
+        raise ConfigError([Diagnostic("E001", message, str(p), line, column)]) from None
     fmt = "yaml" if p.suffix.lower() in (".yaml", ".yml") else "toml"
     return parse_document(text, fmt=fmt, path=p)
 
@@ -56,68 +71,62 @@ def load_document(path: str | Path) -> Document:
 def parse_document(text: str, *, fmt: str = "toml", path: Path | None = None) -> Document:
     name = str(path) if path else "<pipeline>"
     if fmt == "yaml":
-        tree, positions = _parse_yaml(text, name)
+        tree, positions = parse_yaml(text, name)
     else:
         tree, positions = _parse_toml(text, name)
     return Document(path, text, tree, positions)
 
 
 def _parse_toml(text: str, name: str) -> tuple[dict[str, Any], PositionMap]:
+    _check_toml_depth(text, name)
     try:
         tree = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = _TOML_ERR_POS.search(msg)
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        reason = _TOML_ERR_POS.sub("", msg).strip()
+        if m:
+            line, col = int(m.group(1)), int(m.group(2))
+        else:  # "(at end of document)"
+            line = text.count("\n") + 1
+            col = len(text) - text.rfind("\n")
+        reason = _TOML_ERR_POS.sub("", msg).replace("(at end of document)", "at the end").strip()
         raise ConfigError(
             [Diagnostic("E002", f"invalid TOML: {reason}", name, line, col)]
         ) from None
     return tree, scan_toml_positions(text, name)
 
 
-def _parse_yaml(text: str, name: str) -> tuple[dict[str, Any], PositionMap]:
-    positions = PositionMap(name)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is None:
-            return {}, positions
-        problems: list[Diagnostic] = []
-        _walk_yaml(node, (), positions, problems, name)
-        if problems:
-            raise ConfigError(problems)
-        tree = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        reason = exc.problem or exc.context or "syntax error"
-        raise ConfigError(
-            [Diagnostic("E002", f"invalid YAML: {reason}", name, line, col)]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([Diagnostic("E002", f"invalid YAML: {exc}", name)]) from None
-    if not isinstance(tree, dict):
-        raise ConfigError(
-            [Diagnostic("E002", "a pipeline file must be a mapping at the top", name, 1, 1)]
-        )
-    return tree, positions
-
-
-def _walk_yaml(
-    node: yaml.Node, path: Path_, out: PositionMap, problems: list[Diagnostic], name: str
-) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            if key in seen:
-                problems.append(Diagnostic("E003", f"duplicate key {key!r}", name, line, col))
-            seen.add(key)
-            out.add((*path, key), line, col)
-            _walk_yaml(value_node, (*path, key), out, problems, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out.add((*path, i), item.start_mark.line + 1, item.start_mark.column + 1)
-            _walk_yaml(item, (*path, i), out, problems, name)
+def _check_toml_depth(text: str, name: str) -> None:
+    """Refuse arrays and inline tables nested past ``MAX_DEPTH`` before tomllib recurses."""
+    depth = 0
+    line, line_start = 1, 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line, line_start = line + 1, i + 1
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif ch in "\"'":
+            quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else ch
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if text[i] == "\\" and ch == '"':
+                    i += 1  # the escaped character; a newline is counted below
+                if i < n and text[i] == "\n":
+                    if len(quote) == 1:
+                        break  # an unterminated string: the newline ends it
+                    line, line_start = line + 1, i + 1
+                i += 1
+            else:
+                i += len(quote)
+            continue
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise too_deep(name, line, i - line_start + 1)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+        i += 1

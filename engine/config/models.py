@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from engine.audit.settings import AuditSettings
 from engine.components.base import Role
@@ -65,6 +65,42 @@ class DeadLetterSettings(BaseModel):
         description="JSON Lines file; `{pipeline}` and `{run_id}` are filled in. Default: "
         "the workspace's dead_letter/{pipeline}/{run_id}.jsonl.",
     )
+    max_rejected: int | str | None = Field(
+        None,
+        description="Most records a run may reject (dead-lettered or skipped, at any stage) "
+        'and still succeed: a count, or a share of the records read such as `"5%"`. '
+        "Past it the run fails and publishes nothing. Default: a run fails when it rejects "
+        "every record it read.",
+        examples=[0, 100, "5%", "0.5%"],
+    )
+
+    @field_validator("max_rejected", mode="before")
+    @classmethod
+    def _count_or_share(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError('give a count such as 10 or a share such as "5%"')
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("a count of records cannot be negative")
+            return value
+        if isinstance(value, str):
+            share = value.strip().removesuffix("%")
+            try:
+                number = float(share)
+            except ValueError:
+                number = -1.0
+            if not value.strip().endswith("%") or not 0 <= number <= 100:
+                raise ValueError(f'{value!r}: give a count such as 10 or a share such as "5%"')
+        return value
+
+    def rejected_limit(self, read: int) -> float | None:
+        """The most rejections allowed when ``read`` records were read (None: no limit)."""
+        value = self.max_rejected
+        if value is None:
+            return max(read - 1, 0) if read else None
+        if isinstance(value, int):
+            return value
+        return read * float(value.strip().removesuffix("%")) / 100
 
 
 class TestInput(BaseModel):

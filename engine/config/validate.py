@@ -306,7 +306,8 @@ def _from_pydantic(
             (*path, *loc),
             f"one of: {ctx.get('expected_tags')}",
         )
-    return doc.diagnostic("E032", f"{where}: {err['msg']}", (*path, *loc))
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return doc.diagnostic("E032", f"{where}: {message}", (*path, *loc))
 
 
 def _parent(path: Path_, loc: tuple[str | int, ...]) -> str:

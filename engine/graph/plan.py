@@ -9,6 +9,7 @@ from typing import Any
 from engine.components.base import ComponentConfig, Role
 from engine.config.validate import ComponentEntry, PipelineSpec
 from engine.errors import ConfigError, Diagnostic, Severity
+from engine.graph.checks import check_files
 from engine.graph.expressions import compile_expressions
 
 __all__ = ["Node", "Plan", "compile_plan"]
@@ -117,6 +118,8 @@ def compile_plan(spec: PipelineSpec) -> Plan:
     expressions, expr_problems = compile_expressions(spec.document, spec.components)
     problems.extend(expr_problems)
     problems.extend(_check_tests(spec))
+    if not cycle:
+        problems.extend(check_files(spec, inputs, order))
     if any(d.severity is Severity.ERROR for d in problems):
         raise ConfigError(problems)
     nodes = {cid: Node(entries[cid], tuple(inputs[cid]), consumers[cid]) for cid in order}

@@ -4,6 +4,9 @@ Each function is a plain Python callable plus a signature in jmespath.py's own f
 interpreter (through :class:`EngineFunctions`) and the compiler share one implementation and one
 set of type rules. Types are checked like jmespath.py checks them: by exact type name, so a boolean
 is not a number.
+
+A :class:`~decimal.Decimal` (a CSV column typed ``decimal``, a SQL NUMERIC) is a number, and
+keeps its exact value: arithmetic with a float turns the float into the decimal it prints as.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 from jmespath import exceptions
-from jmespath.functions import TYPES_MAP, Functions
+from jmespath.functions import TYPES_MAP, Functions, signature
 
 __all__ = [
     "ALL_FUNCTIONS",
@@ -78,38 +82,59 @@ class FunctionSpec:
 
 def jmespath_type(value: Any) -> str:
     """The JMESPath type name of ``value``, decided as jmespath.py decides it (by class name)."""
+    if value.__class__ is Decimal:
+        return "number"
     name: str = TYPES_MAP.get(type(value).__name__, "unknown")
     return name
 
 
-def _int_arg(function_name: str, value: float, what: str) -> int:
-    if isinstance(value, float):
-        if not value.is_integer():
+Number = int | float | Decimal
+
+
+def _int_arg(function_name: str, value: Number, what: str) -> int:
+    if value.__class__ is not int:
+        if not float(value).is_integer():
             raise InvalidValueError(function_name, f"{what} must be a whole number, got {value}")
         return int(value)
-    return value
+    return int(value)
 
 
-def fn_add(a: float, b: float) -> float:
-    return a + b
+def exact(a: Number, b: Number) -> tuple[Number, Number]:
+    """Operands Python can combine: beside a decimal, a float becomes the decimal it prints as."""
+    if a.__class__ is Decimal and b.__class__ is float:
+        return a, Decimal(repr(b))
+    if b.__class__ is Decimal and a.__class__ is float:
+        return Decimal(repr(a)), b
+    return a, b
 
 
-def fn_subtract(a: float, b: float) -> float:
-    return a - b
+def fn_add(a: Number, b: Number) -> Number:
+    a, b = exact(a, b)
+    return a + b  # type: ignore[operator]
 
 
-def fn_multiply(a: float, b: float) -> float:
-    return a * b
+def fn_subtract(a: Number, b: Number) -> Number:
+    a, b = exact(a, b)
+    return a - b  # type: ignore[operator]
 
 
-def fn_divide(a: float, b: float) -> float:
+def fn_multiply(a: Number, b: Number) -> Number:
+    a, b = exact(a, b)
+    return a * b  # type: ignore[operator]
+
+
+def fn_divide(a: Number, b: Number) -> Number:
     if b == 0:
         raise InvalidValueError("divide", "division by zero")
-    return a / b
+    a, b = exact(a, b)
+    return a / b  # type: ignore[operator]
 
 
-def fn_round(x: float, ndigits: float) -> float:
-    return round(x, _int_arg("round", ndigits, "ndigits"))
+def fn_round(x: Number, ndigits: Number) -> Number:
+    digits = _int_arg("round", ndigits, "ndigits")
+    if isinstance(x, Decimal):
+        return round(x, digits)
+    return round(x, digits)
 
 
 def fn_upper(s: str) -> str:
@@ -136,7 +161,7 @@ def fn_split(s: str, sep: str) -> list[str]:
     return s.split(sep)
 
 
-def fn_pad_left(s: str, width: float, fill: str) -> str:
+def fn_pad_left(s: str, width: Number, fill: str) -> str:
     if len(fill) != 1:
         raise InvalidValueError("pad_left", f"fill must be one character, got {fill!r}")
     return s.rjust(_int_arg("pad_left", width, "width"), fill)
@@ -181,7 +206,7 @@ def fn_sha256(s: str) -> str:
     return hashlib.sha256(s.encode("utf-8")).hexdigest()
 
 
-def fn_mask(s: str, keep: float) -> str:
+def fn_mask(s: str, keep: Number) -> str:
     count = _int_arg("mask", keep, "keep")
     if count < 0:
         raise InvalidValueError("mask", f"keep must not be negative, got {count}")
@@ -228,8 +253,52 @@ ALL_FUNCTIONS: dict[str, FunctionSpec] = {
 }
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _signature(*params: dict[str, Any]) -> Callable[[F], F]:
+    """jmespath.py's ``@signature``, typed."""
+    return cast("Callable[[F], F]", signature(*params))
+
+
 class EngineFunctions(Functions):  # type: ignore[misc]
-    """jmespath.py's built-in functions plus the engine's library, for the interpreter path."""
+    """jmespath.py's built-in functions plus the engine's library, for the interpreter path.
+
+    The built-ins also take decimals where they take numbers, and keep them exact.
+    """
+
+    def _get_allowed_pytypes(self, types: list[str]) -> tuple[list[str], list[list[str]]]:
+        allowed, subtypes = super()._get_allowed_pytypes(types)
+        if "float" in allowed:
+            allowed = [*allowed, "Decimal"]
+        return allowed, [[*sub, "Decimal"] if "float" in sub else sub for sub in subtypes]
+
+    @_signature({"types": []})
+    def _func_to_number(self, arg: Any) -> Any:
+        if arg.__class__ is Decimal:
+            return arg
+        return super()._func_to_number(arg)
+
+    @_signature({"types": []})
+    def _func_to_string(self, arg: Any) -> Any:
+        if arg.__class__ is Decimal:
+            return str(arg)
+        return super()._func_to_string(arg)
+
+    @_signature({"types": []})
+    def _func_type(self, arg: Any) -> Any:
+        return jmespath_type(arg) if arg.__class__ is Decimal else super()._func_type(arg)
+
+    @_signature({"types": ["array-number"]})
+    def _func_sum(self, arg: list[Any]) -> Any:
+        total: Number = 0
+        for item in arg:
+            total = fn_add(total, item)
+        return total
+
+    @_signature({"types": ["array-number"]})
+    def _func_avg(self, arg: list[Any]) -> Any:
+        return fn_divide(self._func_sum(arg), len(arg)) if arg else None
 
     def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:
         spec = CUSTOM_FUNCTIONS.get(function_name)

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from engine.records import Rejected
 
-__all__ = ["DeadLetters"]
+if TYPE_CHECKING:
+    from engine.config.models import DeadLetterSettings
+
+__all__ = ["DeadLetters", "rejection_breach"]
+
+
+def rejection_breach(
+    settings: DeadLetterSettings, *, read: int, rejected: int, file: Path | None
+) -> str | None:
+    """Why a run that rejected ``rejected`` of ``read`` records fails (None: it need not)."""
+    limit = settings.rejected_limit(read)
+    if limit is None or rejected <= limit:
+        return None
+    where = f"; dead letters in {file}" if file is not None else ""
+    if settings.max_rejected is None:
+        return (
+            f"all {read} records read were rejected{where} "
+            "(set [dead_letter] max_rejected to allow rejections)"
+        )
+    return (
+        f"{rejected} of {read} records read were rejected, more than "
+        f"[dead_letter] max_rejected = {json.dumps(settings.max_rejected)}{where}"
+    )
 
 
 class DeadLetters:
@@ -23,6 +46,11 @@ class DeadLetters:
         self.count = 0
         self.kept: list[dict[str, Any]] = []
         self._stream: IO[bytes] | None = None
+
+    @property
+    def written(self) -> Path | None:
+        """The file holding this run's dead letters, once one was written."""
+        return self.path if self.path is not None and self.count else None
 
     def write(self, component: str, stage: str, rejected: list[Rejected]) -> None:
         now = datetime.now(UTC).isoformat()

@@ -74,6 +74,8 @@ class RunSummary:
     stages: dict[str, StageStats] = field(default_factory=dict)
     error: str | None = None
     dead_letters: int = 0
+    #: the file the dead letters went to (None when there were none, or nothing was written)
+    dead_letter_path: str | None = None
     #: stopped by a signal before its input ran out (then ``ok`` is false)
     interrupted: bool = False
 

@@ -38,7 +38,7 @@ from engine.errors import (
 )
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
-from engine.runtime.deadletter import DeadLetters
+from engine.runtime.deadletter import DeadLetters, rejection_breach
 from engine.runtime.delivery import Delivery, Held
 from engine.runtime.digest import Digester
 from engine.runtime.heap import gc_tuned
@@ -231,6 +231,7 @@ class Runner:
                     for stage in self._stages.values():
                         tg.start_soon(self._guard, stage, tg.cancel_scope)
                 outer.cancel_scope.cancel()
+            self._check_rejected()
             ok = not self._errors and not self._cut_short
             await self._close_all(success=ok)
         except BaseException:
@@ -249,9 +250,28 @@ class Runner:
             error=str(self._errors[0]) if self._errors else None,
             dead_letters=self.dead_letters.count,
             interrupted=self._cut_short and not self._errors,
+            dead_letter_path=str(written) if (written := self.dead_letters.written) else None,
         )
         self.observer.run_finished(self.info, summary)
         return summary
+
+    def _check_rejected(self) -> None:
+        """Fail the run, before anything is published, when it rejected too many records.
+
+        Dry runs and `engine test` cases list their rejections instead."""
+        if self._errors or self.interrupted or self.options.dry_run:
+            return
+        stages = self._stages.values()
+        breach = rejection_breach(
+            self.plan.spec.dead_letter,
+            read=sum(
+                s.stats.records_out + s.stats.rejected for s in stages if s.node.role is Role.SOURCE
+            ),
+            rejected=sum(s.stats.rejected for s in stages),
+            file=self.dead_letters.written,
+        )
+        if breach is not None:
+            self._errors.append(RunError(self.plan.name, breach))
 
     def stop(self) -> None:
         """Graceful stop: sources stop reading, in-flight batches drain, sinks flush."""
@@ -349,7 +369,7 @@ class Runner:
                 stage.stats.batches += 1
                 result = transform.process(batch)
                 if result.rejected:
-                    self._reject(stage, result.rejected)
+                    self._reject(stage, self._locate(stage, batch, result.rejected))
                 produced: Batch = []
                 for output, records in result.outputs.items():
                     stage.stats.records_out += len(records)
@@ -406,7 +426,7 @@ class Runner:
                 raise
             refused = {id(r.record) for r in exc.rejected}
             delivered = [r for r in batch if id(r) not in refused]
-            self._reject(stage, exc.rejected)
+            self._reject(stage, self._locate(stage, batch, exc.rejected))
             stage.stats.records_out += len(delivered)
             content = sink.take_content()  # the bytes this write produced
             if delivered:
@@ -416,7 +436,7 @@ class Runner:
                 if delivery is not None:
                     await delivery.fail(permanent=isinstance(exc, PermanentError))
                 raise
-            self._reject(stage, [Rejected(r, str(exc)) for r in batch])
+            self._reject(stage, self._locate(stage, batch, [Rejected(r, str(exc)) for r in batch]))
         else:
             stage.stats.records_out += len(batch)
             content = sink.take_content()
@@ -452,6 +472,22 @@ class Runner:
                 stage.info, exc, attempt=policy.attempts, will_retry=False
             )
             raise
+
+    def _locate(self, stage: _Stage, batch: Batch, rejected: list[Rejected]) -> list[Rejected]:
+        """Name each rejected input record by its number among those this stage received, or
+        among those its source read when the stage reads one source directly."""
+        first = stage.stats.records_in - len(batch)
+        ups = stage.node.inputs
+        origin = f"{stage.node.id} input"
+        if len(ups) == 1 and self._stages[ups[0][0]].node.role is Role.SOURCE:
+            source = self._stages[ups[0][0]]
+            origin = f"{source.info.resource or source.node.id} record"
+        index = {id(record): i for i, record in enumerate(batch)}
+        for item in rejected:
+            i = index.get(id(item.record))
+            if item.location is None and i is not None:
+                item.location = f"{origin} {first + i + 1}"
+        return rejected
 
     def _reject(self, stage: _Stage, rejected: Sequence[Rejected]) -> None:
         policy = stage.node.config.on_error
@@ -534,7 +570,13 @@ class _CaptureSink(Sink[Any]):
 def _as_run_error(stage: _Stage, exc: BaseException) -> RunError:
     if isinstance(exc, RunError):
         return exc
-    message = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, EngineError):
+        message = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        # the engine's words, not `FileNotFoundError: [Errno 2] ...`
+        message = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        message = f"{type(exc).__name__}: {exc}"
     return RunError(stage.node.id, message, exc)
 
 

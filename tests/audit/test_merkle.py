@@ -229,8 +229,12 @@ def test_consistency_edge_cases() -> None:
     r1, r2 = b"don't care 1", b"don't care 2"
     assert not verify_consistency(0, 0, [], r1, r2)
     assert not verify_consistency(1, 1, [], r1, r2)
-    assert verify_consistency(0, 0, [], r1, r1)
-    assert verify_consistency(0, 1, [], r1, r2)
+    assert verify_consistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT)
+    assert verify_consistency(0, 1, [], EMPTY_ROOT, r2)
+    # the empty tree has one root (RFC 9162 §2.1.1): any other is no prefix of anything
+    assert not verify_consistency(0, 0, [], r1, r1)
+    assert not verify_consistency(0, 1, [], r1, r2)
+    assert not verify_consistency(0, 5, [], leaf_hash(b"x"), r2)
     assert verify_consistency(1, 1, [], r2, r2)
     assert not verify_consistency(1, 0, [], r1, r2)
     assert not verify_consistency(2, 1, [], r1, r2)

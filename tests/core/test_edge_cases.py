@@ -7,26 +7,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from click.testing import CliRunner
+from cli_support import invoke, write
 
-from engine.cli.main import cli
 from engine.config.validate import load_pipeline
 from engine.errors import ConfigError
 from engine.graph.plan import compile_plan
 from engine.pipeline import compile_file, dry_run, run
 from engine.runtime.observer import NullObserver
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
 
 HEAD = '[pipeline]\nname = "e"\n[sources.src]\ntype = "file"\npath = "in.jsonl"\n'
 

@@ -247,11 +247,26 @@ def test_retries_run_out(tmp_path: Path) -> None:
 
 
 def test_permanent_sink_error_goes_to_dead_letter(tmp_path: Path) -> None:
-    path = flaky_pipeline(tmp_path, 'permanent = true\non_error = "dead_letter"')
+    allowed = '\n[dead_letter]\nmax_rejected = "100%"'
+    path = flaky_pipeline(tmp_path, f'permanent = true\non_error = "dead_letter"{allowed}')
     summary = run_file(path, registry())
     assert summary.ok
     assert summary.dead_letters == 2
     assert FlakySink.calls == 1  # permanent: not retried
+
+
+def test_a_run_that_dead_letters_every_record_fails_by_default(tmp_path: Path) -> None:
+    path = flaky_pipeline(tmp_path, 'permanent = true\non_error = "dead_letter"')
+    summary = run_file(path, registry())
+    assert not summary.ok
+    assert summary.error is not None and "all 2 records read were rejected" in summary.error
+    assert summary.dead_letters == 2
+    assert summary.dead_letter_path is not None
+    lines = Path(summary.dead_letter_path).read_text().splitlines()
+    assert [json.loads(line)["location"] for line in lines] == [
+        "in.jsonl record 1",
+        "in.jsonl record 2",
+    ]
 
 
 def test_fan_in_and_fan_out(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from engine.components.base import OnError, Sink, SinkConfig
 from engine.errors import PartialWriteError, PermanentError
@@ -59,6 +59,13 @@ class SqlSinkConfig(SinkConfig):
     extra_fields: Literal["error", "ignore"] = Field(
         "error", description="A record field that is not a column of the table: fail, or drop it."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, url: SecretStr) -> SecretStr:
+        from engine.connectors.sql.urls import check_url
+
+        return check_url(url)
 
     @model_validator(mode="after")
     def _upsert_needs_key(self) -> Self:

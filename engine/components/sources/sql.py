@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from engine.components.base import Source, SourceConfig
 from engine.connectors.sql.cursor import (
@@ -81,6 +81,13 @@ class SqlSourceConfig(SourceConfig):
         examples=[1000, 300],
     )
 
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, url: SecretStr) -> SecretStr:
+        from engine.connectors.sql.urls import check_url
+
+        return check_url(url)
+
     @model_validator(mode="after")
     def _one_of_table_or_query(self) -> Self:
         if (self.table is None) == (self.query is None):
@@ -114,8 +121,13 @@ class SqlSource(Source[SqlSourceConfig]):
 
     def _url(self) -> str:
         from engine.connectors.sql.database import resolve_sqlite
+        from engine.connectors.sql.urls import sqlite_file
 
-        return resolve_sqlite(self.config.url.get_secret_value(), self.context.resolve)
+        url = resolve_sqlite(self.config.url.get_secret_value(), self.context.resolve)
+        db = sqlite_file(url)
+        if db is not None and not db.is_file():  # connecting would create an empty one
+            raise PermanentError(f"SQLite database {db} does not exist")
+        return url
 
     async def open(self) -> None:
         from engine.connectors.sql.database import create_engine

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from engine.connectors.sql.errors import map_sql_error
-from engine.errors import PermanentError
+from engine.connectors.sql.urls import ASYNC_DRIVERS, async_url, parse_url
 
 __all__ = [
     "ASYNC_DRIVERS",
@@ -23,42 +23,10 @@ __all__ = [
     "split_table_name",
 ]
 
-#: backend -> the async driver used when a URL names none (or a sync one)
-ASYNC_DRIVERS: dict[str, str] = {
-    "sqlite": "aiosqlite",
-    "postgresql": "psycopg",
-    "mysql": "asyncmy",
-    "mariadb": "asyncmy",
-}
-#: drivers that are async already (kept as they are)
-_ASYNC = frozenset({"aiosqlite", "psycopg", "psycopg_async", "asyncpg", "asyncmy", "aiomysql"})
-
-
-def _parse(url: str) -> URL:
-    try:
-        return make_url(url)
-    except ArgumentError:
-        # the URL text itself may carry a password: never echo it
-        raise PermanentError("not a valid SQLAlchemy URL (dialect+driver://...)") from None
-
-
-def async_url(url: str) -> URL:
-    """The URL with an async driver: ``postgresql://`` becomes ``postgresql+psycopg://``."""
-    parsed = _parse(url)
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    if driver in _ASYNC and "+" in parsed.drivername:
-        return parsed
-    replacement = ASYNC_DRIVERS.get(backend)
-    if replacement is None:
-        raise PermanentError(
-            f"no async driver known for {backend!r}; supported: {', '.join(sorted(ASYNC_DRIVERS))}"
-        )
-    return parsed.set(drivername=f"{backend}+{replacement}")
-
 
 def resolve_sqlite(url: str, resolve: Callable[[str], Path]) -> str:
     """Relative SQLite database paths are relative to the pipeline file, like file paths."""
-    parsed = _parse(url)
+    parsed = parse_url(url)
     db = parsed.database
     if parsed.get_backend_name() != "sqlite" or not db or db.startswith((":memory:", "file:")):
         return url

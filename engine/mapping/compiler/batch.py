@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.mapping.compiler.codegen import ANY, DICT, Builder, Module, Node, Val
+from engine.mapping.compiler.runtime import explain
 from engine.records import Batch, Rejected
 
 __all__ = [
@@ -30,6 +31,7 @@ def _module() -> Module:
     module.namespace["_Rejected"] = Rejected
     module.namespace["_ERRORS"] = RUNTIME_ERRORS
     module.namespace["_kind"] = _kind_name
+    module.namespace["_explain"] = explain
     return module
 
 
@@ -71,7 +73,7 @@ def _guarded(body: Builder, ast: Node, why: str) -> Val:
     with body.block("try", conditional=False):
         result = body.value(ast, Val("_r", DICT))
     with body.block("except _ERRORS as _e", conditional=False):
-        body.emit(f"_reject(_Rejected(_r, {why} + str(_e)))")
+        body.emit(f"_reject(_Rejected(_r, {why} + _explain(_e)))")
         body.emit("continue")
     return result
 

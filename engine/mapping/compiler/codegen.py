@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import count
 from typing import Any
 
@@ -100,6 +101,7 @@ class Module:
             "_ExprRef": runtime.ExprRef,
             "_CMP": runtime.CMP_TYPES,
             "_NUMS": runtime.NUM_TYPES,
+            "_Dec": Decimal,
             "_SIZED": frozenset({str, list, dict}),
             "_EMPTYABLE": (str, list, dict),
             **{f"_fn_{name}": spec.impl for name, spec in CUSTOM_FUNCTIONS.items()},

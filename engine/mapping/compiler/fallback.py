@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from engine.mapping.compiler.batch import RUNTIME_ERRORS, BatchFunction, FieldSpec
+from engine.mapping.compiler.runtime import explain
 from engine.records import Batch, Rejected
 
 __all__ = ["interpreted", "interpreted_filter", "interpreted_map", "interpreted_test"]
@@ -54,7 +55,9 @@ def interpreted_map(
                 try:
                     result = search(record)
                 except _ERRORS as error:
-                    rejected.append(Rejected(record, f"expression {source!r} failed: {error}"))
+                    rejected.append(
+                        Rejected(record, f"expression {source!r} failed: {explain(error)}")
+                    )
                     continue
                 if isinstance(result, dict):
                     out.append(result)
@@ -77,7 +80,7 @@ def interpreted_map(
                 try:
                     value = search(record)
                 except _ERRORS as error:
-                    reason = f"field {name!r} ({source!r}) failed: {error}"
+                    reason = f"field {name!r} ({source!r}) failed: {explain(error)}"
                     rejected.append(Rejected(record, reason))
                     break
                 if (value is None or value == "") and default is not None:
@@ -106,7 +109,7 @@ def interpreted_filter(source: str, ast: Node) -> BatchFunction:
                 if _is_true(search(record)):
                     kept.append(record)
             except _ERRORS as error:
-                rejected.append(Rejected(record, f"condition {source!r} failed: {error}"))
+                rejected.append(Rejected(record, f"condition {source!r} failed: {explain(error)}"))
         return kept, rejected
 
     return run

@@ -74,12 +74,13 @@ def _arithmetic(b: Builder, name: str, nodes: list[Node], cur: Val) -> Val:
     left, right = _args(b, nodes, cur)
     _check_number(b, name, left)
     _check_number(b, name, right)
+    lc, rc = left.code, right.code
+    # a decimal goes to the library function, which keeps it exact beside a float
+    plain = f"{lc}.__class__ is not _Dec and {rc}.__class__ is not _Dec"
     if name == "divide":
-        # a zero divisor goes to the library function, which raises the documented error
-        return b.assign(
-            f"{left.code} / {right.code} if {right.code} else _fn_divide({left.code}, 0)", NUM
-        )
-    return b.assign(f"{left.code} {_BINARY[name]} {right.code}", NUM)
+        # so does a zero divisor, for the documented error
+        return b.assign(f"{lc} / {rc} if {rc} and {plain} else _fn_divide({lc}, {rc})", NUM)
+    return b.assign(f"{lc} {_BINARY[name]} {rc} if {plain} else _fn_{name}({lc}, {rc})", NUM)
 
 
 def _round(b: Builder, name: str, nodes: list[Node], cur: Val) -> Val:

@@ -7,7 +7,9 @@ for everything else, so they replicate jmespath.py's behaviour exactly, errors i
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable
+from decimal import Decimal
 from numbers import Number
 from typing import Any
 
@@ -21,6 +23,7 @@ __all__ = [
     "ExprRef",
     "call_function",
     "element_type_error",
+    "explain",
     "is_false",
     "join_strings",
     "order",
@@ -31,8 +34,8 @@ __all__ = [
 
 #: Classes compared with <, <=, >, >= directly (jmespath.py: numbers and strings).
 CMP_TYPES = frozenset({int, float, str})
-#: Classes jmespath.py's type checks call "number".
-NUM_TYPES = frozenset({int, float})
+#: Classes the type checks call "number" (jmespath.py's, and decimals).
+NUM_TYPES = frozenset({int, float, Decimal})
 
 _ORDER: dict[str, Callable[[Any, Any], Any]] = {
     "lt": operator.lt,
@@ -125,3 +128,45 @@ def join_strings(function: str, separator: Any, items: Any) -> str:
             element_type_error(function, item, ["array-string"])
     result: str = separator.join(items)
     return result
+
+
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "a number",
+    "float": "a number",
+    "Decimal": "a number",
+    "NoneType": "null",
+    "bool": "a boolean",
+    "list": "an array",
+    "dict": "an object",
+}
+_NOT_ORDERED = re.compile(r"'(.+?)' not supported between instances of '(\w+)' and '(\w+)'")
+_NO_OPERAND = re.compile(r"unsupported operand type\(s\) for (.+?): '(\w+)' and '(\w+)'")
+
+
+def _word(python_type: str) -> str:
+    return _TYPE_WORDS.get(python_type, "a value")
+
+
+def explain(error: BaseException) -> str:
+    """An expression's run-time error in the engine's words (JSON types, not Python classes)."""
+    text = str(error)
+    if isinstance(error, exceptions.JMESPathError):
+        return text
+    if isinstance(error, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(error, OverflowError):
+        return "a number too large to compute with"
+    if isinstance(error, ArithmeticError):  # decimal.InvalidOperation and its kin
+        return "not a valid operation on these numbers"
+    found = _NOT_ORDERED.search(text)
+    if found:
+        op, left, right = found.groups()
+        return f"cannot compare {_word(left)} with {_word(right)} using {op}"
+    found = _NO_OPERAND.search(text)
+    if found:
+        op, left, right = found.groups()
+        return f"cannot apply {op} to {_word(left)} and {_word(right)}"
+    if "exceeds the limit" in text.lower() and "digits" in text:
+        return "a number with too many digits"
+    return text

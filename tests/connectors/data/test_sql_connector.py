@@ -270,6 +270,9 @@ def test_config_rules_and_resource_hides_the_password() -> None:
 def test_unreachable_server_is_transient_and_bad_sql_permanent(tmp_path: Path) -> None:
     with pytest.raises(TransientError):
         read("postgresql://postgres@127.0.0.1:1/test", tmp_path, table="t")
+    with pytest.raises(PermanentError, match=r"x\.db does not exist"):
+        read(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, table="missing")
+    sql(f"sqlite:///{tmp_path / 'x.db'}", "CREATE TABLE other (id INTEGER)")
     with pytest.raises(PermanentError, match="no such table"):
         read(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, table="missing")
     with pytest.raises(PermanentError, match="no async driver"):

@@ -1,0 +1,205 @@
+"""Compile-time checks of what a run would trip over: shared output files, unknown codecs, and
+path-template fields that nothing upstream produces. Pure: paths are compared as text."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import string
+from collections.abc import Mapping, Sequence
+
+from engine.codecs import codec_for_path
+from engine.components.base import RUN_FIELDS, Role
+from engine.config.validate import ComponentEntry, PipelineSpec
+from engine.errors import Diagnostic, Severity
+
+__all__ = ["check_files", "produced_fields"]
+
+Inputs = Mapping[str, Sequence[tuple[str, str | None]]]
+
+
+def check_files(spec: PipelineSpec, inputs: Inputs, order: Sequence[str]) -> list[Diagnostic]:
+    """Problems with the files a pipeline reads and writes that are visible in the file alone."""
+    problems = _shared_outputs(spec)
+    problems.extend(_overwritten_inputs(spec))
+    problems.extend(_unknown_codecs(spec))
+    problems.extend(_template_fields(spec, inputs, order))
+    return problems
+
+
+def _file_path(entry: ComponentEntry) -> str | None:
+    if entry.spec.type != "file":
+        return None
+    path = getattr(entry.config, "path", None)
+    return path if isinstance(path, str) else None
+
+
+def _shared_outputs(spec: PipelineSpec) -> list[Diagnostic]:
+    """Two file sinks with one path would each replace the other's output."""
+    doc = spec.document
+    writers: dict[str, list[str]] = {}
+    for cid, entry in spec.components.items():
+        path = _file_path(entry)
+        if entry.role is Role.SINK and path is not None:
+            writers.setdefault(os.path.normpath(path), []).append(cid)
+    problems = []
+    for path, cids in writers.items():
+        if len(cids) < 2:
+            continue
+        places = []
+        for cid in cids:
+            line, col = doc.where(("sinks", cid, "path"))
+            places.append(f"sinks.{cid} ({doc.name}:{line}:{col})")
+        for cid in cids[1:]:
+            problems.append(
+                doc.diagnostic(
+                    "E043",
+                    f"sinks {' and '.join(places)} both write {path}",
+                    ("sinks", cid, "path"),
+                    "give each sink its own path, or read both streams into one sink",
+                )
+            )
+    return problems
+
+
+def _overwritten_inputs(spec: PipelineSpec) -> list[Diagnostic]:
+    """A file sink that writes a file a source reads would replace the run's own input."""
+    doc = spec.document
+    reads = {
+        cid: os.path.normpath(path)
+        for cid, entry in spec.components.items()
+        if entry.role is Role.SOURCE and (path := _file_path(entry)) is not None
+    }
+    problems = []
+    for cid, entry in spec.components.items():
+        path = _file_path(entry)
+        if entry.role is not Role.SINK or path is None:
+            continue
+        written = os.path.normpath(path)
+        for source, pattern in reads.items():
+            line, col = doc.where(("sources", source, "path"))
+            where = f"({doc.name}:{line}:{col})"
+            if written == pattern:
+                problems.append(
+                    doc.diagnostic(
+                        "E044",
+                        f"sink {cid!r} writes {written}, which source {source!r} reads {where}",
+                        ("sinks", cid, "path"),
+                        "write the output to another path",
+                    )
+                )
+            elif fnmatch.fnmatchcase(written, pattern):
+                problems.append(
+                    doc.diagnostic(
+                        "W014",
+                        f"sink {cid!r} writes {written}, which source {source!r} {where} "
+                        f"matches with {pattern}: the next run reads its own output",
+                        ("sinks", cid, "path"),
+                        "write the output outside the source's pattern",
+                        Severity.WARNING,
+                    )
+                )
+    return problems
+
+
+def _unknown_codecs(spec: PipelineSpec) -> list[Diagnostic]:
+    problems = []
+    for cid, entry in spec.components.items():
+        path = _file_path(entry)
+        if path is None or getattr(entry.config, "codec", None) is not None:
+            continue
+        suffix = os.path.splitext(path)[1]
+        if "*" in suffix or "?" in suffix or "[" in suffix or "{" in suffix:
+            continue  # a glob or a template: the extension is known per file only
+        if codec_for_path(path) is None:
+            problems.append(
+                _warn(
+                    spec,
+                    (entry.role.table, cid, "path"),
+                    "W010",
+                    f"{entry.role.value} {cid!r}: cannot tell the codec of {path!r} from its "
+                    "extension, and no `codec` is set",
+                    "set `codec` (json, jsonl, csv, xml, edi)",
+                )
+            )
+    return problems
+
+
+def produced_fields(
+    spec: PipelineSpec, inputs: Inputs, order: Sequence[str]
+) -> dict[str, frozenset[str] | None]:
+    """The record fields each component outputs, where the file says (None: not known)."""
+    known: dict[str, frozenset[str] | None] = {}
+    for cid in order:
+        entry = spec.components[cid]
+        fields = getattr(entry.config, "fields", None)
+        if entry.role is Role.SOURCE:
+            known[cid] = None
+        elif entry.spec.type == "map":
+            known[cid] = (
+                frozenset(fields)
+                if isinstance(fields, dict)
+                else _object_keys(getattr(entry.config, "expression", None))
+            )
+        else:
+            ups = [known.get(up) for up, _ in inputs.get(cid, ())]
+            if not ups or any(u is None for u in ups):
+                known[cid] = None
+            else:
+                known[cid] = frozenset().union(*(u for u in ups if u is not None))
+    return known
+
+
+def _object_keys(expression: object) -> frozenset[str] | None:
+    """The keys of a whole-record expression that builds an object literal ``{a: x, b: y}``."""
+    import jmespath.exceptions
+
+    from engine.mapping.expression import parse
+
+    if not isinstance(expression, str):
+        return None
+    try:
+        ast = parse(expression)
+    except jmespath.exceptions.JMESPathError:
+        return None
+    if ast["type"] != "multi_select_dict":
+        return None
+    return frozenset(str(pair["value"]) for pair in ast["children"])
+
+
+def _template_fields(spec: PipelineSpec, inputs: Inputs, order: Sequence[str]) -> list[Diagnostic]:
+    """A `{field}` in a sink's path that no upstream map produces sends records to `_`."""
+    known = produced_fields(spec, inputs, order)
+    problems = []
+    for cid, entry in spec.components.items():
+        path = _file_path(entry)
+        if entry.role is not Role.SINK or path is None or cid not in inputs:
+            continue
+        ups = [known.get(up) for up, _ in inputs[cid]]
+        if not ups or any(u is None for u in ups):
+            continue
+        available = frozenset().union(*(u for u in ups if u is not None))
+        for _, name, _, _ in string.Formatter().parse(path):
+            if not name or name in RUN_FIELDS or name in available:
+                continue
+            guess = difflib.get_close_matches(name, sorted(available), n=1)
+            listed = ", ".join(sorted(available))
+            hint = f"did you mean {{{guess[0]}}}? " if guess else ""
+            problems.append(
+                _warn(
+                    spec,
+                    ("sinks", cid, "path"),
+                    "W011",
+                    f"sink {cid!r}: path field {{{name}}} is produced by no input, so every "
+                    "record would go to a file named `_`",
+                    f"{hint}the inputs produce: {listed}",
+                )
+            )
+    return problems
+
+
+def _warn(
+    spec: PipelineSpec, path: tuple[str | int, ...], code: str, message: str, hint: str
+) -> Diagnostic:
+    return spec.document.diagnostic(code, message, path, hint, Severity.WARNING)
