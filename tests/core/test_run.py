@@ -499,3 +499,20 @@ def test_partial_write_rejects_only_the_refused_records(tmp_path: Path) -> None:
     assert (summary.stages["out"].records_out, summary.stages["out"].rejected) == (2, 1)
     assert summary.dead_letters == 1
     assert FlakySink.written == [[{"a": 1}, {"a": 3}]]
+
+
+def test_records_without_a_value_for_a_path_field_are_counted_at_run_end(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A misspelt `{field}` sends every record to `_`: the run says how many, once."""
+    path = setup(tmp_path)
+    path.write_text(path.read_text().replace("out/products.jsonl", "out/{categry}.jsonl"))
+    with caplog.at_level("WARNING", logger="engine"):
+        summary = run_file(path)
+    assert summary.ok
+    assert len(read_jsonl(tmp_path / "out" / "_.jsonl")) == 2  # the two in stock
+    warnings = [r.getMessage() for r in caplog.records if "path field" in r.getMessage()]
+    assert warnings == [
+        "sink out: 2 record(s) had no value for path field {categry} and went to '_' in "
+        "out/{categry}.jsonl"
+    ]

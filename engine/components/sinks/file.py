@@ -9,6 +9,7 @@ import os
 import re
 import string
 import time
+from collections import Counter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, Literal, cast
 
@@ -119,6 +120,7 @@ class FileSink(Sink[FileSinkConfig]):
         self._sequence = 1
         self._records = 0  # in the current segment
         self._since = 0.0  # monotonic time of the current segment's first write
+        self._missing: Counter[str] = Counter()  # records without a value for a path field
 
     @property
     def _rolling(self) -> bool:
@@ -130,6 +132,8 @@ class FileSink(Sink[FileSinkConfig]):
         if record is not None:
             for name in self._record_fields:
                 value = record.get(name)
+                if value is None or value == "":
+                    self._missing[name] += 1
                 text = "_" if value is None or value == "" else str(value)
                 values[name] = text.replace("/", "_").replace("\\", "_").replace("..", "_")
         return self._template.format_map(values)
@@ -233,6 +237,7 @@ class FileSink(Sink[FileSinkConfig]):
         """All or nothing: every output is finished first, then all are renamed into place."""
         if success:
             await self.publish()
+            self._report_missing()
             return
         targets = list(self._open.values())
         self._open.clear()
@@ -240,6 +245,20 @@ class FileSink(Sink[FileSinkConfig]):
             with contextlib.suppress(OSError):
                 target.stream.close()
             target.tmp.unlink(missing_ok=True)
+
+    def _report_missing(self) -> None:
+        """Say how many records had no value for a path field (a misspelt `{field}` sends
+        every record to `_`), once per field at the end of the run."""
+        for name, count in sorted(self._missing.items()):
+            self.context.log.warning(
+                "sink %s: %d record(s) had no value for path field {%s} and went to '_' in %s",
+                self.context.component_id,
+                count,
+                name,
+                self.config.path,
+            )
+            self.context.emit("path_field_missing", "WARNING", field=name, records=count)
+        self._missing.clear()
 
 
 def _publish(targets: list[_Open]) -> None:
