@@ -31,6 +31,7 @@ __all__ = [
     "StandardWebhooksSignature",
     "StripeSignature",
     "Verified",
+    "checked_standard_webhook_secret",
     "sign_standard_webhook",
     "standard_webhook_key",
     "verify",
@@ -105,11 +106,7 @@ class StandardWebhooksSignature(_Timed):
     @field_validator("secret")
     @classmethod
     def _base64_key(cls, value: SecretStr) -> SecretStr:
-        try:
-            standard_webhook_key(value.get_secret_value())
-        except SignatureError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return checked_standard_webhook_secret(value)
 
 
 SignatureSpec = Annotated[
@@ -169,6 +166,16 @@ def _timestamp(value: str, tolerance: float, now: float) -> None:
         )
     if abs(now - int(text)) > tolerance:
         raise SignatureError(f"signature timestamp outside the {tolerance:g}s tolerance")
+
+
+def checked_standard_webhook_secret(value: SecretStr) -> SecretStr:
+    """A config validator's check: ``value`` is a Standard Webhooks secret (ValueError if not,
+    without the secret in the message)."""
+    try:
+        standard_webhook_key(value.get_secret_value())
+    except SignatureError as exc:
+        raise ValueError(str(exc)) from None
+    return value
 
 
 def standard_webhook_key(secret: str) -> bytes:

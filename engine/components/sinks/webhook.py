@@ -16,7 +16,10 @@ from engine.connectors.http.options import HttpOptions
 from engine.errors import PermanentError
 from engine.mapping import compile_expression
 from engine.records import Batch, Record
-from engine.webhooks.signatures import SignatureError, sign_standard_webhook, standard_webhook_key
+from engine.webhooks.signatures import (
+    checked_standard_webhook_secret,
+    sign_standard_webhook,
+)
 
 if TYPE_CHECKING:
     from engine.registry import Registry
@@ -39,11 +42,7 @@ class WebhookSinkConfig(SinkConfig, HttpOptions):
     @field_validator("secret")
     @classmethod
     def _valid_secret(cls, value: SecretStr) -> SecretStr:
-        try:
-            standard_webhook_key(value.get_secret_value())
-        except SignatureError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return checked_standard_webhook_secret(value)
 
     def resource(self) -> str | None:
         return HttpOptions.resource(self)
