@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import click
 
 from engine.errors import ConfigError, EngineError
+from engine.graph.plan import Plan
 from engine.pipeline import compile_file
+from engine.runtime.lease import RunLease, describe_holder
+from engine.workspace import workspace_for
+
+if TYPE_CHECKING:
+    from engine.serve.app import EngineServer
 
 __all__ = ["serve"]
 
@@ -46,7 +55,7 @@ def serve(
 
     Runs until SIGINT/SIGTERM, then stops taking requests, answers those in flight and lets
     the pipeline deliver what it holds. Exit 0 when the pipeline ended cleanly (a signal is a
-    clean end), 1 when it failed, 78 when FILE is invalid.
+    clean end), 1 when it failed or another run of it holds its lease, 78 when FILE is invalid.
     """
     from engine.runtime.observer import NullObserver
     from engine.serve.app import EngineServer
@@ -56,30 +65,57 @@ def serve(
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(78)
-    server = EngineServer(
-        plan,
-        observer=NullObserver() if no_audit else None,
-        header_timeout=header_timeout,
-        body_timeout=body_timeout,
-    )
-    paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
-    click.echo(
-        f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)", err=True
-    )
-
-    async def main() -> int:
-        summary = await server.serve(
-            host, port, log_level="info" if verbose else "warning", handle_signals=True
-        )
-        if summary.error:
-            click.echo(f"error: {summary.error}", err=True)
-            return 1
-        # stopped by a signal is how a served pipeline ends: not a failure
-        return 0 if summary.ok or summary.interrupted else 1
-
+    workspace = workspace_for(plan.spec.file)
+    lease = _take_lease(plan, workspace)
     try:
-        code = anyio.run(main)
+        with lease:
+            server = EngineServer(
+                plan,
+                workspace=workspace,
+                observer=NullObserver() if no_audit else None,
+                run_id=lease.run_id,
+                header_timeout=header_timeout,
+                body_timeout=body_timeout,
+            )
+            paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
+            click.echo(
+                f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)",
+                err=True,
+            )
+            code = anyio.run(_serve, server, host, port, verbose)
     except EngineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     sys.exit(code)
+
+
+async def _serve(server: EngineServer, host: str, port: int, verbose: bool) -> int:
+    summary = await server.serve(
+        host, port, log_level="info" if verbose else "warning", handle_signals=True
+    )
+    if summary.error:
+        click.echo(f"error: {summary.error}", err=True)
+        return 1
+    # stopped by a signal is how a served pipeline ends: not a failure
+    return 0 if summary.ok or summary.interrupted else 1
+
+
+def _take_lease(plan: Plan, workspace: Path) -> RunLease:
+    """The pipeline's run lease (one run per pipeline per state store), or exit 1 naming
+    the run that holds it."""
+    state = workspace / "state.db"
+    lease = RunLease(state, plan.name, uuid.uuid4().hex[:12])
+    try:
+        holder = lease.try_acquire()
+    except EngineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if holder is not None:
+        lease.close()
+        click.echo(
+            f"error: pipeline {plan.name!r} is already running: {describe_holder(holder)} "
+            f"holds its lease in {state}. Stop that run first",
+            err=True,
+        )
+        sys.exit(1)
+    return lease
