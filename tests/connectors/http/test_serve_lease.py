@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from serve_process import DEADLINE, ServeProcess, sql_pipeline
 
 from engine.state import Lease, StateStore
@@ -55,36 +56,28 @@ def test_a_second_serve_or_run_of_a_served_pipeline_is_refused_naming_the_holder
         second.stop()
 
 
-def test_the_lease_is_released_on_a_clean_stop(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [(signal.SIGTERM, 0), (signal.SIGKILL, -signal.SIGKILL)],
+    ids=["SIGTERM", "SIGKILL"],
+)
+def test_the_next_serve_takes_the_lease_after_a_stop_or_a_kill(
+    tmp_path: Path, signum: int, code: int
+) -> None:
     home = tmp_path / "home"
     pipeline = sql_pipeline(tmp_path)
     first = ServeProcess(pipeline, home).ready()
     try:
-        first.signal(signal.SIGTERM)
-        assert first.wait() == 0, first.stderr
+        first.signal(signum)
+        assert first.wait() == code, first.stderr
     finally:
         first.stop()
-    assert holder(home) is None
-    second = ServeProcess(pipeline, home).ready()
-    try:
-        lease = holder(home)
-        assert lease is not None and lease.pid == second.proc.pid
-    finally:
-        second.stop()
-
-
-def test_a_killed_holder_does_not_block_the_next_serve(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    pipeline = sql_pipeline(tmp_path)
-    first = ServeProcess(pipeline, home).ready()
-    try:
-        first.signal(signal.SIGKILL)
-        assert first.wait() == -signal.SIGKILL
-    finally:
-        first.stop()
-    killed = holder(home)
-    assert killed is not None and killed.pid == first.proc.pid  # left behind by the kill
-    second = ServeProcess(pipeline, home).ready()
+    left = holder(home)
+    if signum == signal.SIGTERM:
+        assert left is None  # given back on a clean stop
+    else:
+        assert left is not None and left.pid == first.proc.pid  # left behind by the kill
+    second = ServeProcess(pipeline, home).ready()  # a killed holder blocks nobody
     try:
         lease = holder(home)
         assert lease is not None and lease.pid == second.proc.pid

@@ -7,13 +7,17 @@ import json
 import random
 import signal
 import socket
-import sqlite3
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from serve_process import Posters, ServeProcess, sql_pipeline, stored_ids, wait_for
+
+# the kill tests' counting and their reading of the audit store
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "delivery"))
+from kill_support import Counts, count, written_per_run  # isort: skip
 
 FILE_PIPELINE = """
 [pipeline]
@@ -93,41 +97,21 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     return SqlTarget(tmp_path) if request.param == "sql" else FileTarget(tmp_path)
 
 
-def written_per_run(home: Path, stage: str) -> dict[str, int]:
-    """Records each run's `batch_written` events of ``stage`` describe, from the workspace's
-    SQLite audit store."""
-    db = home / "audit.db"
-    if not db.exists():
-        return {}
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT run_id, body FROM audit_events WHERE action = 'batch_written' AND stage = ?",
-            (stage,),
-        ).fetchall()
-    totals: Counter[str] = Counter()
-    for run_id, body in rows:
-        totals[run_id] += int(json.loads(body)["record_count"])
-    return dict(totals)
-
-
 def check_delivery(
     target: Target, home: Path, accepted: Iterable[int], scenario: str, kills: int = 0
 ) -> None:
     """Every id answered 200 is stored once, and every stored record is on the trail."""
-    sent = set(accepted)
     stored = target.stored()
-    seen = Counter(stored)
-    lost = sorted(ident for ident in sent if seen[ident] == 0)
-    duplicated = sum(n - 1 for n in seen.values() if n > 1)
-    untrailed = target.untrailed(home)
-    print(
-        f"webhook->{scenario}: sent={len(sent)} delivered={len(stored)} lost={len(lost)} "
-        f"duplicated={duplicated} without_batch_written={untrailed} kills={kills}"
+    lost, duplicated = count(accepted, stored)
+    counts = Counts(
+        len(set(accepted)), len(stored), lost, duplicated, target.untrailed(home), kills
     )
-    assert lost == [], f"answered 200 but not in the sink: {lost}"
+    print(counts.line(f"webhook->{scenario}"))
+    missing = sorted(set(accepted) - set(stored))
+    assert lost == 0, f"answered 200 but not in the sink: {missing}"
     # each client posts every id once and takes no answer as final: nothing is sent twice
-    assert duplicated == 0
-    assert untrailed == 0
+    assert counts.duplicated == 0
+    assert counts.untrailed == 0
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
