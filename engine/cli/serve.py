@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -14,6 +16,7 @@ from engine.errors import ConfigError, EngineError
 from engine.graph.plan import Plan
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
+from engine.state import Lease
 from engine.workspace import workspace_for
 
 if TYPE_CHECKING:
@@ -40,6 +43,12 @@ __all__ = ["serve"]
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds a request may take to send its body before it gets 408.",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="When another run of this pipeline holds its lease, wait for it to end instead of "
+    "failing.",
+)
 @click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
 def serve(
@@ -48,6 +57,7 @@ def serve(
     port: int,
     header_timeout: float,
     body_timeout: float,
+    wait: bool,
     no_audit: bool,
     verbose: bool,
 ) -> None:
@@ -55,7 +65,8 @@ def serve(
 
     Runs until SIGINT/SIGTERM, then stops taking requests, answers those in flight and lets
     the pipeline deliver what it holds. Exit 0 when the pipeline ended cleanly (a signal is a
-    clean end), 1 when it failed or another run of it holds its lease, 78 when FILE is invalid.
+    clean end), 1 when it failed or another run of it holds its lease (unless --wait),
+    78 when FILE is invalid.
     """
     from engine.runtime.observer import NullObserver
     from engine.serve.app import EngineServer
@@ -66,7 +77,7 @@ def serve(
         click.echo(str(exc), err=True)
         sys.exit(78)
     workspace = workspace_for(plan.spec.file)
-    lease = _take_lease(plan, workspace)
+    lease = _take_lease(plan, workspace, wait)
     try:
         with lease:
             server = EngineServer(
@@ -100,12 +111,15 @@ async def _serve(server: EngineServer, host: str, port: int, verbose: bool) -> i
     return 0 if summary.ok or summary.interrupted else 1
 
 
-def _take_lease(plan: Plan, workspace: Path) -> RunLease:
-    """The pipeline's run lease (one run per pipeline per state store), or exit 1 naming
-    the run that holds it."""
+def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
+    """The pipeline's run lease (one run per pipeline per state store); without ``wait``
+    exit 1 naming the run that holds it, with it wait (a signal meanwhile ends with 0)."""
     state = workspace / "state.db"
     lease = RunLease(state, plan.name, uuid.uuid4().hex[:12])
     try:
+        if wait:
+            _wait_for(lease)
+            return lease
         holder = lease.try_acquire()
     except EngineError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -114,8 +128,26 @@ def _take_lease(plan: Plan, workspace: Path) -> RunLease:
         lease.close()
         click.echo(
             f"error: pipeline {plan.name!r} is already running: {describe_holder(holder)} "
-            f"holds its lease in {state}. Stop that run first",
+            f"holds its lease in {state}. Stop that run, or serve with --wait",
             err=True,
         )
         sys.exit(1)
     return lease
+
+
+def _wait_for(lease: RunLease) -> None:
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def waiting(holder: Lease) -> None:
+        click.echo(f"waiting for {describe_holder(holder)} to end...", err=True)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        lease.acquire(math.inf, on_wait=waiting)
+    except KeyboardInterrupt:
+        lease.release()
+        click.echo("stopped before the lease was free", err=True)
+        sys.exit(0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

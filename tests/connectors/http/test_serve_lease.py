@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from serve_process import DEADLINE, ServeProcess, sql_pipeline
+from serve_process import DEADLINE, ServeProcess, sql_pipeline, wait_for
 
 from engine.state import Lease, StateStore
 
@@ -99,4 +99,28 @@ def test_other_pipelines_of_the_workspace_serve_side_by_side(tmp_path: Path) -> 
         ]
     finally:
         for server in servers:
+            server.stop()
+
+
+def test_wait_serves_once_the_holder_stops_and_a_signal_ends_the_wait(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    pipeline = sql_pipeline(tmp_path)
+    first = ServeProcess(pipeline, home).ready()
+    waiter = ServeProcess(pipeline, home, "--wait")
+    quitter = ServeProcess(pipeline, home, "--wait")
+    try:
+        for server in (waiter, quitter):
+            wait_for(lambda s=server: f"pid {first.proc.pid}" in s.stderr, "a waiting server")
+            assert "waiting for run" in server.stderr
+        quitter.signal(signal.SIGTERM)
+        assert quitter.wait() == 0, quitter.stderr
+        assert "stopped before the lease was free" in quitter.stderr
+        assert waiter.proc.poll() is None
+        first.signal(signal.SIGTERM)
+        assert first.wait() == 0, first.stderr
+        waiter.ready()
+        lease = holder(home)
+        assert lease is not None and lease.pid == waiter.proc.pid
+    finally:
+        for server in (first, waiter, quitter):
             server.stop()

@@ -4,7 +4,6 @@ drain and exit 0; SIGKILL loses no 2xx; every delivered record is on the audit t
 from __future__ import annotations
 
 import json
-import random
 import signal
 import socket
 import sys
@@ -17,7 +16,7 @@ from serve_process import Posters, ServeProcess, sql_pipeline, stored_ids, wait_
 
 # the kill tests' counting and their reading of the audit store
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "delivery"))
-from kill_support import Counts, count, written_per_run  # isort: skip
+from kill_support import Counts, count, seeded, written_per_run  # isort: skip
 
 FILE_PIPELINE = """
 [pipeline]
@@ -182,7 +181,7 @@ def test_request_in_flight_at_the_signal_is_finished(
 
 def test_sigkill_loses_no_request_answered_2xx(tmp_path: Path, target: Target) -> None:
     home = tmp_path / "home"
-    rng = random.Random(12)
+    rng = seeded()
     accepted: list[int] = []
     orphans: list[Path] = []  # temp files a killed server left
     kills = 0
