@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import click
 
 from engine.errors import ConfigError, EngineError
+from engine.graph.plan import Plan
 from engine.pipeline import compile_file
+from engine.runtime.lease import RunLease, describe_holder
+from engine.state import Lease
+from engine.workspace import workspace_for
+
+if TYPE_CHECKING:
+    from engine.serve.app import EngineServer
 
 __all__ = ["serve"]
 
@@ -31,6 +43,12 @@ __all__ = ["serve"]
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds a request may take to send its body before it gets 408.",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="When another run of this pipeline holds its lease, wait for it to end instead of "
+    "failing.",
+)
 @click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
 def serve(
@@ -39,6 +57,7 @@ def serve(
     port: int,
     header_timeout: float,
     body_timeout: float,
+    wait: bool,
     no_audit: bool,
     verbose: bool,
 ) -> None:
@@ -46,7 +65,8 @@ def serve(
 
     Runs until SIGINT/SIGTERM, then stops taking requests, answers those in flight and lets
     the pipeline deliver what it holds. Exit 0 when the pipeline ended cleanly (a signal is a
-    clean end), 1 when it failed, 78 when FILE is invalid.
+    clean end), 1 when it failed or another run of it holds its lease (unless --wait),
+    78 when FILE is invalid.
     """
     from engine.runtime.observer import NullObserver
     from engine.serve.app import EngineServer
@@ -56,30 +76,78 @@ def serve(
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(78)
-    server = EngineServer(
-        plan,
-        observer=NullObserver() if no_audit else None,
-        header_timeout=header_timeout,
-        body_timeout=body_timeout,
-    )
-    paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
-    click.echo(
-        f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)", err=True
-    )
-
-    async def main() -> int:
-        summary = await server.serve(
-            host, port, log_level="info" if verbose else "warning", handle_signals=True
-        )
-        if summary.error:
-            click.echo(f"error: {summary.error}", err=True)
-            return 1
-        # stopped by a signal is how a served pipeline ends: not a failure
-        return 0 if summary.ok or summary.interrupted else 1
-
+    workspace = workspace_for(plan.spec.file)
+    lease = _take_lease(plan, workspace, wait)
     try:
-        code = anyio.run(main)
+        with lease:
+            server = EngineServer(
+                plan,
+                workspace=workspace,
+                observer=NullObserver() if no_audit else None,
+                run_id=lease.run_id,
+                header_timeout=header_timeout,
+                body_timeout=body_timeout,
+            )
+            paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
+            click.echo(
+                f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)",
+                err=True,
+            )
+            code = anyio.run(_serve, server, host, port, verbose)
     except EngineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     sys.exit(code)
+
+
+async def _serve(server: EngineServer, host: str, port: int, verbose: bool) -> int:
+    summary = await server.serve(
+        host, port, log_level="info" if verbose else "warning", handle_signals=True
+    )
+    if summary.error:
+        click.echo(f"error: {summary.error}", err=True)
+        return 1
+    # stopped by a signal is how a served pipeline ends: not a failure
+    return 0 if summary.ok or summary.interrupted else 1
+
+
+def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
+    """The pipeline's run lease (one run per pipeline per state store); without ``wait``
+    exit 1 naming the run that holds it, with it wait (a signal meanwhile ends with 0)."""
+    state = workspace / "state.db"
+    lease = RunLease(state, plan.name, uuid.uuid4().hex[:12])
+    try:
+        if wait:
+            _wait_for(lease)
+            return lease
+        holder = lease.try_acquire()
+    except EngineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if holder is not None:
+        lease.close()
+        click.echo(
+            f"error: pipeline {plan.name!r} is already running: {describe_holder(holder)} "
+            f"holds its lease in {state}. Stop that run, or serve with --wait",
+            err=True,
+        )
+        sys.exit(1)
+    return lease
+
+
+def _wait_for(lease: RunLease) -> None:
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def waiting(holder: Lease) -> None:
+        click.echo(f"waiting for {describe_holder(holder)} to end...", err=True)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        lease.acquire(math.inf, on_wait=waiting)
+    except KeyboardInterrupt:
+        lease.release()
+        click.echo("stopped before the lease was free", err=True)
+        sys.exit(0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -99,12 +99,14 @@ class EngineServer:
         workspace: Path | None = None,
         observer: RunObserver | None = None,
         replay: ReplayStore | None = None,
+        run_id: str | None = None,
         header_timeout: float = HEADER_TIMEOUT,
         body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self.plan = plan
         self.workspace = workspace
         self.observer = observer
+        self.run_id = run_id
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.routes: dict[str, WebhookRoute] = {}
@@ -143,6 +145,8 @@ class EngineServer:
             kwargs["workspace"] = self.workspace
         if self.observer is not None:
             kwargs["observer"] = self.observer
+        if self.run_id is not None:
+            kwargs["run_id"] = self.run_id
         try:
             self.summary = await run(self.plan, **kwargs)
         finally:

@@ -1,19 +1,122 @@
-"""`engine serve` as a real process: SIGTERM/SIGINT drain and exit 0; SIGKILL loses no 2xx."""
+"""`engine serve` as a real process, into a SQL table or rolling file segments: SIGTERM/SIGINT
+drain and exit 0; SIGKILL loses no 2xx; every delivered record is on the audit trail."""
 
 from __future__ import annotations
 
-import random
+import json
 import signal
 import socket
+import sys
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from serve_process import Posters, ServeProcess, sql_pipeline, stored_ids, wait_for
 
+# the kill tests' counting and their reading of the audit store
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "delivery"))
+from kill_support import Counts, count, seeded, written_per_run  # isort: skip
+
+FILE_PIPELINE = """
+[pipeline]
+name = "served"
+
+[sources.orders]
+type = "webhook"
+path = "/hooks/orders"
+
+[sinks.out]
+type = "file"
+inputs = ["orders"]
+path = "out/orders.jsonl"
+segment = {{ max_records = 25, max_age = 0.1 }}
+"""
+
+
+class SqlTarget:
+    """Webhook -> SQLite table: each batch one committed transaction."""
+
+    name, stage = "sql", "db"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pipeline = sql_pipeline(folder)
+
+    def stored(self) -> list[int]:
+        return stored_ids(self.folder)
+
+    def untrailed(self, home: Path) -> int:
+        """Rows beyond what the `batch_written` events of the trail describe."""
+        return max(len(self.stored()) - sum(written_per_run(home, self.stage).values()), 0)
+
+    def temps(self) -> list[Path]:
+        return []
+
+
+class FileTarget:
+    """Webhook -> rolling JSONL segments ``out/orders-<run_id>-<sequence>.jsonl``."""
+
+    name, stage = "file", "out"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pipeline = folder / "pipeline.toml"
+        self.pipeline.write_text(FILE_PIPELINE.format(), encoding="utf-8")
+
+    def segments(self) -> list[Path]:
+        return sorted((self.folder / "out").glob("orders-*.jsonl"))
+
+    def stored(self) -> list[int]:
+        return [
+            json.loads(line)["id"]
+            for path in self.segments()
+            for line in path.read_text(encoding="utf-8").splitlines()
+        ]
+
+    def untrailed(self, home: Path) -> int:
+        """Records in published segments beyond what their run's `batch_written` events
+        describe."""
+        per_run: Counter[str] = Counter()
+        for path in self.segments():
+            run_id = path.stem.split("-")[1]
+            per_run[run_id] += len(path.read_text(encoding="utf-8").splitlines())
+        written = written_per_run(home, self.stage)
+        return sum(max(n - written.get(run_id, 0), 0) for run_id, n in per_run.items())
+
+    def temps(self) -> list[Path]:
+        return sorted((self.folder / "out").glob(".*.tmp"))
+
+
+Target = SqlTarget | FileTarget
+
+
+@pytest.fixture(params=["sql", "file"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    return SqlTarget(tmp_path) if request.param == "sql" else FileTarget(tmp_path)
+
+
+def check_delivery(
+    target: Target, home: Path, accepted: Iterable[int], scenario: str, kills: int = 0
+) -> None:
+    """Every id answered 200 is stored once, and every stored record is on the trail."""
+    stored = target.stored()
+    lost, duplicated = count(accepted, stored)
+    counts = Counts(
+        len(set(accepted)), len(stored), lost, duplicated, target.untrailed(home), kills
+    )
+    print(counts.line(f"webhook->{scenario}"))
+    missing = sorted(set(accepted) - set(stored))
+    assert lost == 0, f"answered 200 but not in the sink: {missing}"
+    # each client posts every id once and takes no answer as final: nothing is sent twice
+    assert counts.duplicated == 0
+    assert counts.untrailed == 0
+
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_under_load_drains_and_exits_0(tmp_path: Path, signum: int) -> None:
-    server = ServeProcess(sql_pipeline(tmp_path), tmp_path / "home").ready()
+def test_signal_under_load_drains_and_exits_0(tmp_path: Path, target: Target, signum: int) -> None:
+    home = tmp_path / "home"
+    server = ServeProcess(target.pipeline, home).ready()
     posters = Posters(server.url)
     try:
         wait_for(lambda: posters.count() >= 40, "40 requests answered 200")
@@ -24,15 +127,16 @@ def test_signal_under_load_drains_and_exits_0(tmp_path: Path, signum: int) -> No
         server.stop()
     assert code == 0, server.stderr
     assert "Aborted" not in server.stderr and "Traceback" not in server.stderr
-    stored = set(stored_ids(tmp_path))
     assert len(accepted) >= 40
-    missing = sorted(set(accepted) - stored)
-    assert missing == [], f"answered 200 but not in the sink: {missing}"
+    check_delivery(target, home, accepted, f"{target.name} {signal.Signals(signum).name}")
+    assert target.temps() == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_request_in_flight_at_the_signal_is_finished(tmp_path: Path, signum: int) -> None:
-    server = ServeProcess(sql_pipeline(tmp_path), tmp_path / "home").ready()
+def test_request_in_flight_at_the_signal_is_finished(
+    tmp_path: Path, target: Target, signum: int
+) -> None:
+    server = ServeProcess(target.pipeline, tmp_path / "home").ready()
     body = b'{"id": 4242}'
     try:
         conn = socket.create_connection(("127.0.0.1", server.port), timeout=60)
@@ -71,25 +175,39 @@ def test_request_in_flight_at_the_signal_is_finished(tmp_path: Path, signum: int
     assert answer.startswith(b"HTTP/1.1 200"), answer
     assert b'{"accepted":1}' in answer
     assert code == 0, server.stderr
-    assert stored_ids(tmp_path) == [4242]
+    assert target.stored() == [4242]
+    assert target.temps() == []
 
 
-def test_sigkill_loses_no_request_answered_2xx(tmp_path: Path) -> None:
-    pipeline = sql_pipeline(tmp_path)
-    rng = random.Random(12)
+def test_sigkill_loses_no_request_answered_2xx(tmp_path: Path, target: Target) -> None:
+    home = tmp_path / "home"
+    rng = seeded()
     accepted: list[int] = []
-    for round_ in range(3):  # kills at random points
-        server = ServeProcess(pipeline, tmp_path / "home").ready()
+    orphans: list[Path] = []  # temp files a killed server left
+    kills = 0
+    for round_ in range(4):  # kills at random points, then a clean stop
+        server = ServeProcess(target.pipeline, home).ready()
         posters = Posters(server.url, start=round_ * 1_000_000)
-        target = rng.randint(10, 80)
+        target_count = rng.randint(10, 80) if round_ < 3 else 1
         try:
-            wait_for(lambda p=posters, t=target: p.count() >= t, f"{target} answered 200")
-            server.signal(signal.SIGKILL)
-            assert server.wait() == -signal.SIGKILL
+            wait_for(
+                lambda p=posters, t=target_count: p.count() >= t, f"{target_count} answered 200"
+            )
+            # the server has published a segment: the killed one's temp files are gone
+            left = [path for path in orphans if path.exists()]
+            assert left == [], f"temp files of a killed server survived a restart: {left}"
+            if round_ < 3:
+                server.signal(signal.SIGKILL)
+                assert server.wait() == -signal.SIGKILL
+                kills += 1
+                orphans += target.temps()
+            else:
+                server.signal(signal.SIGTERM)
+                assert server.wait() == 0, server.stderr
         finally:
             accepted += posters.stop()
             server.stop()
-    stored = set(stored_ids(tmp_path))
-    missing = sorted(set(accepted) - stored)
-    assert len(accepted) >= 30
-    assert missing == [], f"answered 200 but not in the sink: {missing}"
+    assert len(accepted) >= 31
+    print(f"webhook->{target.name} SIGKILL: temp files left by the kills={len(orphans)}")
+    check_delivery(target, home, accepted, f"{target.name} SIGKILL", kills)
+    assert target.temps() == []
