@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
     finish,
     run,
@@ -250,3 +252,31 @@ def test_a_changed_input_or_pipeline_is_not_resumed(tmp_path: Path) -> None:
         assert code == 0 and summary is not None
         assert summary["components"]["src"]["records_out"] == ROWS + 1  # type: ignore[index]
         assert "the pipeline file changed since" in log.read_text()
+
+
+def test_a_resumed_run_killed_leaves_no_checkpoint_and_the_next_run_starts_over(
+    tmp_path: Path,
+) -> None:
+    write_csv(tmp_path / "in.csv", 0, ROWS)
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(PIPELINE.format(name="crash", source="in.csv", sink="out.jsonl"))
+    home = tmp_path / ".engine"
+    out = tmp_path / "out.jsonl"
+    expected = reference(tmp_path, pipeline, home, out)
+    if interrupt_once(tmp_path, pipeline, home, out) == ROWS:
+        return
+    proc = start(pipeline, home)  # resumes: the checkpoint is taken, its temp file renamed
+    if not wait_for(lambda: ours(tmp_path, out, proc), proc):
+        raise AssertionError("the resumed run ended before it could be killed")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    if proc.returncode != -signal.SIGKILL:
+        pytest.skip("the resumed run finished before the kill")
+    assert len(temps(tmp_path, out.name)) == 1  # the kept output, now the dead run's
+
+    code, summary = run(pipeline, home)
+    assert code == 0 and summary is not None
+    assert summary["components"]["src"]["records_out"] == ROWS  # type: ignore[index]
+    assert sha256(out) == expected
+    assert temps(tmp_path, out.name) == []  # the dead run's temp file was removed
+    assert (tmp_path / "p.log").read_text().count("resuming interrupted run") == 1
