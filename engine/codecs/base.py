@@ -49,13 +49,15 @@ class CodecError(DataError):
 
 @dataclass(slots=True)
 class DecodeAt:
-    """Where a resumable decode starts and how far it went: ``line`` physical lines precede
-    the stream's position; the decoder sets ``done`` (lines consumed from the file's start)
-    and ``names`` (the column names in use) before each chunk it yields."""
+    """Where a resumable decode starts and how far it went: ``line`` physical lines and
+    ``offset`` bytes precede the stream's position; the decoder sets ``done`` (lines consumed
+    from the file's start) and ``names`` (the column names in use) before each chunk it
+    yields."""
 
     line: int = 0
     names: list[str] | None = None
     done: int = 0
+    offset: int = 0
 
 
 class Encoder(ABC):

@@ -162,6 +162,8 @@ class CsvCodec(CodecConfig):
         if resumed:
             assert at is not None and at.names is not None
             skipped = at.line
+            # error locations count from the file's start
+            counter.newlines, counter.bytes_read = at.line, at.offset
             decoder.set_names(tuple(at.names), at.line)
         try:
             while not resumed and skipped < self.skip_rows and text.readline():

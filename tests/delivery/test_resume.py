@@ -15,6 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.codecs.base import DecodeAt
+from engine.codecs.csv import CsvCodec
+from engine.codecs.jsonl import JsonlCodec
+from engine.components.sources.file import _after_lines
+
 from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
     finish,
     run,
@@ -56,6 +61,13 @@ def write_csv(path: Path, first: int, rows: int) -> None:
             f'{i},"name {i}\nsecond line"\r\n' if i % 997 == 0 else f"{i},name {i}\r\n"
             for i in range(first, first + rows)
         )
+
+
+def prepare(folder: Path, name: str, source: str, sink: str) -> tuple[Path, Path, Path]:
+    """The pipeline file, the workspace and the output of a case."""
+    pipeline = folder / "p.toml"
+    pipeline.write_text(PIPELINE.format(name=name, source=source, sink=sink))
+    return pipeline, folder / ".engine", folder / sink
 
 
 def sha256(path: Path) -> str:
@@ -136,10 +148,7 @@ def run_started(home: Path) -> list[dict[str, object]]:
 def test_a_csv_run_interrupted_at_random_points_resumes_to_the_same_bytes(tmp_path: Path) -> None:
     rng = seeded()
     write_csv(tmp_path / "in.csv", 0, ROWS)
-    pipeline = tmp_path / "p.toml"
-    pipeline.write_text(PIPELINE.format(name="resume", source="in.csv", sink="out.jsonl"))
-    home = tmp_path / ".engine"
-    out = tmp_path / "out.jsonl"
+    pipeline, home, out = prepare(tmp_path, "resume", "in.csv", "out.jsonl")
     expected = reference(tmp_path, pipeline, home, out)
 
     interrupted = interrupt_and_resume(tmp_path, pipeline, home, out, rng)
@@ -163,10 +172,7 @@ def test_a_glob_of_files_resumes_to_the_same_bytes(tmp_path: Path) -> None:
     rng = seeded()
     for n in range(4):
         write_csv(tmp_path / "in" / f"part-{n}.csv", n * ROWS // 4, ROWS // 4)
-    pipeline = tmp_path / "p.toml"
-    pipeline.write_text(PIPELINE.format(name="resume-glob", source="in/*.csv", sink="out.jsonl"))
-    home = tmp_path / ".engine"
-    out = tmp_path / "out.jsonl"
+    pipeline, home, out = prepare(tmp_path, "resume-glob", "in/*.csv", "out.jsonl")
     expected = reference(tmp_path, pipeline, home, out)
 
     interrupted = interrupt_and_resume(tmp_path, pipeline, home, out, rng)
@@ -178,10 +184,7 @@ def test_a_glob_of_files_resumes_to_the_same_bytes(tmp_path: Path) -> None:
 def test_a_csv_output_resumed_has_its_header_once(tmp_path: Path) -> None:
     rng = seeded()
     write_csv(tmp_path / "in.csv", 0, ROWS // 2)
-    pipeline = tmp_path / "p.toml"
-    pipeline.write_text(PIPELINE.format(name="resume-csv", source="in.csv", sink="out.csv"))
-    home = tmp_path / ".engine"
-    out = tmp_path / "out.csv"
+    pipeline, home, out = prepare(tmp_path, "resume-csv", "in.csv", "out.csv")
     expected = reference(tmp_path, pipeline, home, out)
 
     interrupt_and_resume(tmp_path, pipeline, home, out, rng)
@@ -211,10 +214,7 @@ def interrupt_once(folder: Path, pipeline: Path, home: Path, out: Path) -> int:
 
 def test_restart_discards_the_checkpoint_and_starts_over(tmp_path: Path) -> None:
     write_csv(tmp_path / "in.csv", 0, ROWS)
-    pipeline = tmp_path / "p.toml"
-    pipeline.write_text(PIPELINE.format(name="restart", source="in.csv", sink="out.jsonl"))
-    home = tmp_path / ".engine"
-    out = tmp_path / "out.jsonl"
+    pipeline, home, out = prepare(tmp_path, "restart", "in.csv", "out.jsonl")
     expected = reference(tmp_path, pipeline, home, out)
     if interrupt_once(tmp_path, pipeline, home, out) == ROWS:
         return
@@ -230,10 +230,7 @@ def test_restart_discards_the_checkpoint_and_starts_over(tmp_path: Path) -> None
 def test_a_changed_input_or_pipeline_is_not_resumed(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     write_csv(source, 0, ROWS)
-    pipeline = tmp_path / "p.toml"
-    pipeline.write_text(PIPELINE.format(name="changed", source="in.csv", sink="out.jsonl"))
-    home = tmp_path / ".engine"
-    out = tmp_path / "out.jsonl"
+    pipeline, home, out = prepare(tmp_path, "changed", "in.csv", "out.jsonl")
     log = tmp_path / "p.log"
 
     if interrupt_once(tmp_path, pipeline, home, out) < ROWS:
@@ -258,10 +255,7 @@ def test_a_resumed_run_killed_leaves_no_checkpoint_and_the_next_run_starts_over(
     tmp_path: Path,
 ) -> None:
     write_csv(tmp_path / "in.csv", 0, ROWS)
-    pipeline = tmp_path / "p.toml"
-    pipeline.write_text(PIPELINE.format(name="crash", source="in.csv", sink="out.jsonl"))
-    home = tmp_path / ".engine"
-    out = tmp_path / "out.jsonl"
+    pipeline, home, out = prepare(tmp_path, "crash", "in.csv", "out.jsonl")
     expected = reference(tmp_path, pipeline, home, out)
     if interrupt_once(tmp_path, pipeline, home, out) == ROWS:
         return
@@ -280,3 +274,42 @@ def test_a_resumed_run_killed_leaves_no_checkpoint_and_the_next_run_starts_over(
     assert sha256(out) == expected
     assert temps(tmp_path, out.name) == []  # the dead run's temp file was removed
     assert (tmp_path / "p.log").read_text().count("resuming interrupted run") == 1
+
+
+@pytest.mark.parametrize(
+    ("codec", "text", "names"),
+    [
+        (
+            CsvCodec(types={"n": "int"}),
+            'n,s\r\n1,a\r\n2,"b\nb"\r\n3,c\r\nx,d\r\n4,e\r\n',
+            ["n", "s"],
+        ),
+        (JsonlCodec(), '{"n":1}\n{"n":2}\n\n{"n":3}\n[4]\n{"n":5}\n', None),
+    ],
+)
+def test_a_decode_resumed_at_an_offset_reads_on_and_locates_by_the_whole_file(
+    tmp_path: Path, codec: CsvCodec | JsonlCodec, text: str, names: list[str] | None
+) -> None:
+    path = tmp_path / "in"
+    path.write_bytes(text.encode())
+    with path.open("rb") as f:
+        whole = list(codec.decode(f, source="in", batch_size=2))
+    first = DecodeAt()
+    with path.open("rb") as f:
+        chunks = codec.decode(f, source="in", batch_size=2, at=first)
+        head = next(chunks)  # stopped after the first chunk
+        chunks.close()
+    pattern = codec.line_ends()
+    assert pattern is not None
+    offset = _after_lines(path, 0, first.done, pattern)
+    assert first.names == names
+    at = DecodeAt(first.done, first.names, first.done, offset)
+    with path.open("rb") as f:
+        f.seek(offset)
+        rest = list(codec.decode(f, source="in", batch_size=2, at=at))
+    records = [r for c in [head, *rest] for r in c.records]
+    assert records == [r for c in whole for r in c.records]
+    # the bad line: the CSV's 6th (a quoted value spans lines 3-4), the JSON Lines' 5th
+    bad = [r.location for c in whole for r in c.rejected]
+    assert bad == [f"in:{6 if names else 5}"]
+    assert [r.location for c in rest for r in c.rejected] == bad

@@ -79,7 +79,7 @@ class FileSource(Source[FileSourceConfig]):
             if codec.line_ends() is not None:
                 at = DecodeAt(0, None, 0)
                 if offset:
-                    at = DecodeAt(start["line"], start["names"], start["line"])
+                    at = DecodeAt(start["line"], start["names"], start["line"], offset)
             self._at = (index, path, offset, at)
             try:
                 stream = path.open("rb")
