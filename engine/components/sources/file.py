@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from itertools import islice
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import anyio
@@ -83,7 +84,8 @@ class FileSource(Source[FileSourceConfig]):
             self._at = (index, path, offset, at)
             try:
                 stream = path.open("rb")
-                stream.seek(offset)
+                if offset:
+                    stream.seek(offset)
             except OSError as exc:
                 raise PermanentError(f"cannot open {path}: {exc.strerror or exc}") from None
             digester = self.context.digester
@@ -104,9 +106,13 @@ class FileSource(Source[FileSourceConfig]):
 
     # -- resuming -------------------------------------------------------------------------
     def _identity(self) -> list[list[object]]:
+        """Each file with its size and modification time (OSError for one that is not a
+        regular file, such as a pipe: it cannot be read again from an offset)."""
         found = []
         for path in self.files():
             stat = path.stat()
+            if not S_ISREG(stat.st_mode):
+                raise OSError(0, "not a regular file", str(path))
             found.append([str(path), stat.st_size, stat.st_mtime_ns])
         return found
 
@@ -116,18 +122,21 @@ class FileSource(Source[FileSourceConfig]):
             files = self._identity()
         except OSError:
             return None
-        if self._at is None:
-            return {"files": files, "index": 0, "offset": 0, "line": 0, "names": None}
+        if self._at is None:  # stopped before it read: where it was to start
+            first = self._from or {"index": 0, "offset": 0, "line": 0, "names": None}
+            return {**first, "files": files}
         index, path, start, at = self._at
         if index >= len(files):
             return {"files": files, "index": index, "offset": 0, "line": 0, "names": None}
         pattern = self.codec_for(path).line_ends()
         if at is None or pattern is None:
             return None
-        if at.done == at.line:
+        try:
             offset = start
-        else:
-            offset = _after_lines(path, start, at.done - at.line, pattern)
+            if at.done != at.line:
+                offset = _after_lines(path, start, at.done - at.line, pattern)
+        except OSError:
+            return None
         return {
             "files": files,
             "index": index,
