@@ -114,7 +114,8 @@ def run_cmd(
     restart: bool,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
-    130 when a signal stopped it."""
+    130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
+    and the next run resumes from it (--restart starts over)."""
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
