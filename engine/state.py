@@ -97,6 +97,15 @@ class StateStore:
                 (pipeline, component, key, json.dumps(value)),
             )
 
+    def delete(self, pipeline: str, component: str, key: str) -> None:
+        if self.read_only:
+            return
+        with self._lock:
+            self._writer().execute(
+                "DELETE FROM state WHERE pipeline=? AND component=? AND key=?",
+                (pipeline, component, key),
+            )
+
     # --- leases: each change is one statement, atomic between processes ---------------
 
     def lease(self, pipeline: str) -> Lease | None:

@@ -98,6 +98,11 @@ def cli() -> None:
     metavar="SECONDS",
     help="Wait at most this long (implies --wait; default: as long as it takes).",
 )
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Discard the checkpoint of an interrupted run and start over (default: resume).",
+)
 def run_cmd(
     file: str,
     fmt: str,
@@ -106,9 +111,11 @@ def run_cmd(
     no_audit: bool,
     wait: bool,
     wait_timeout: float | None,
+    restart: bool,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
-    130 when a signal stopped it."""
+    130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
+    and the next run resumes from it (--restart starts over)."""
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
@@ -128,6 +135,8 @@ def run_cmd(
                     runner_hook=runner_box.append,
                     on_progress=update,
                     run_id=lease.run_id,
+                    restart=restart,
+                    notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
                 )
             tg.cancel_scope.cancel()
         return summary, observer

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict
@@ -12,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from engine.errors import DataError
 from engine.records import Batch, Chunk
 
-__all__ = ["CodecConfig", "CodecError", "Encoder", "known_encoding"]
+__all__ = ["CodecConfig", "CodecError", "DecodeAt", "Encoder", "known_encoding"]
 
 
 def known_encoding(value: str) -> str:
@@ -45,6 +47,19 @@ class CodecError(DataError):
         return f"{text} [{self.code}]"
 
 
+@dataclass(slots=True)
+class DecodeAt:
+    """Where a resumable decode starts and how far it went: ``line`` physical lines and
+    ``offset`` bytes precede the stream's position; the decoder sets ``done`` (lines consumed
+    from the file's start) and ``names`` (the column names in use) before each chunk it
+    yields."""
+
+    line: int = 0
+    names: list[str] | None = None
+    done: int = 0
+    offset: int = 0
+
+
 class Encoder(ABC):
     """Writes records to a binary stream; ``finish`` writes any trailer (e.g. ``]``)."""
 
@@ -53,6 +68,14 @@ class Encoder(ABC):
 
     def finish(self) -> None:  # noqa: B027 - an optional hook: most encoders have no trailer
         pass
+
+    def state(self) -> dict[str, object] | None:
+        """What a later encoder needs to go on appending to this output (None: it cannot)."""
+        return None
+
+    def resume(self, state: dict[str, object]) -> None:
+        """Go on after the output another encoder wrote, as :meth:`state` described it."""
+        raise NotImplementedError
 
 
 class CodecConfig(BaseModel, ABC):
@@ -74,6 +97,11 @@ class CodecConfig(BaseModel, ABC):
 
     @abstractmethod
     def encoder(self, stream: BinaryIO) -> Encoder: ...
+
+    def line_ends(self) -> re.Pattern[bytes] | None:
+        """The line breaks of the byte stream when ``decode`` can resume at a line start
+        (it takes ``at: DecodeAt``); None when it cannot."""
+        return None
 
     def file_extension(self) -> str:
         return self.type

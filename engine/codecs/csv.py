@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import chain, islice
 from operator import itemgetter
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from engine.codecs.base import CodecConfig, CodecError, Encoder, known_encoding
+from engine.codecs.base import CodecConfig, CodecError, DecodeAt, Encoder, known_encoding
 from engine.codecs.json import dump_default
 from engine.errors import DataError
 from engine.records import Batch, Chunk, Record, Rejected
@@ -35,6 +35,10 @@ _QUOTING = {
 # Values written as JSON text: csv.writer would write their Python repr.
 _NESTED = frozenset({dict, list, tuple})
 _line_breaks = re.compile(r"\r\n?|\n").findall
+# Line breaks as csv reads them (text mode, newline=""), and the encodings that write them as
+# these bytes: the byte offset after a number of lines can be found in the raw file.
+_BYTE_BREAK = re.compile(rb"\r\n|\r|\n")
+_ASCII_BREAKS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-15", "cp1252"})
 # csv's strict-mode message for a character after a closing quote (`2,"x"y`).
 _STRAY_QUOTE = "expected after"
 
@@ -113,9 +117,35 @@ class CsvCodec(CodecConfig):
     def file_extension(self) -> str:
         return "tsv" if self.delimiter == "\t" else "csv"
 
-    def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
+    def line_ends(self) -> re.Pattern[bytes] | None:
+        """Lines end as text mode with ``newline=""`` ends them; resumable only in encodings
+        that write those breaks as the ASCII bytes."""
+        if codecs.lookup(self.encoding).name not in _ASCII_BREAKS:
+            return None
+        return _BYTE_BREAK
+
+    def decode(
+        self,
+        stream: BinaryIO,
+        *,
+        source: str,
+        batch_size: int = 1000,
+        at: DecodeAt | None = None,
+    ) -> Iterator[Chunk]:
         """Yield chunks of rows as dicts; rows of the wrong width or type, or with a stray
-        quote, are rejected; an unterminated quote or an oversized field raises."""
+        quote, are rejected; an unterminated quote or an oversized field raises.
+
+        ``at``: the stream starts after ``at.line`` lines, with ``at.names`` as the columns
+        when set (skip_rows and the header were read before); ``at.done`` and ``at.names``
+        follow the read."""
+        if at is not None and at.names is not None:
+            yield from self._decode(stream, source, batch_size, at, resumed=True)
+            return
+        yield from self._decode(stream, source, batch_size, at, resumed=False)
+
+    def _decode(
+        self, stream: BinaryIO, source: str, batch_size: int, at: DecodeAt | None, *, resumed: bool
+    ) -> Iterator[Chunk]:
         counter = _CountingReader(stream)
         text = io.TextIOWrapper(counter, encoding=self._read_encoding(), newline="")
         lines = _Lines(text)
@@ -129,12 +159,18 @@ class CsvCodec(CodecConfig):
         )
         decoder = _RowDecoder(self, source)
         skipped = 0
+        if resumed:
+            assert at is not None and at.names is not None
+            skipped = at.line
+            # error locations count from the file's start
+            counter.newlines, counter.bytes_read = at.line, at.offset
+            decoder.set_names(tuple(at.names), at.line)
         try:
-            while skipped < self.skip_rows and text.readline():
+            while not resumed and skipped < self.skip_rows and text.readline():
                 skipped += 1
         except UnicodeDecodeError as exc:
             raise counter.locate(exc, source, self.encoding) from None
-        if self.header:
+        if self.header and not resumed:
             header: list[str] = []
             while not header:
                 start = skipped + reader.line_num + 1
@@ -159,21 +195,24 @@ class CsvCodec(CodecConfig):
                 block.extend(islice(reader, batch_size))
             except csv.Error as exc:
                 start = first_line + sum(1 + _breaks(row) for row in block)
-                at = skipped + reader.line_num
+                line = skipped + reader.line_num
                 if _STRAY_QUOTE in str(exc):
                     reason = (
                         f"stray {self.quotechar} in a field: a quoted field must end at a"
                         f" {self.delimiter!r} or the line's end (quote a quote by doubling it)"
                     )
-                    stray = Rejected(lines.last.rstrip("\r\n"), reason, f"{source}:{at}")
+                    stray = Rejected(lines.last.rstrip("\r\n"), reason, f"{source}:{line}")
                 else:
-                    error = self._fatal(exc, source, start, at)
+                    error = self._fatal(exc, source, start, line)
             except UnicodeDecodeError as exc:
                 error = counter.locate(exc, source, self.encoding)
             # Rows read before an error are still delivered (list.extend keeps them).
             chunk = decoder.chunk(block, first_line) if block else Chunk([])
             if stray is not None:
                 chunk.rejected.append(stray)
+            if at is not None:
+                at.done = skipped + reader.line_num
+                at.names = decoder.names
             if chunk.records or chunk.rejected:
                 yield chunk
             if error is not None:
@@ -280,7 +319,7 @@ class _RowDecoder:
             width = next((len(row) for row in block if row), 0)
             if columns is None and not width:
                 return Chunk([])
-            self._set_names(columns or tuple(f"column_{i}" for i in range(1, width + 1)), 0)
+            self.set_names(columns or tuple(f"column_{i}" for i in range(1, width + 1)), 0)
         names = self._names
         assert names is not None
         if len(set(map(len, block))) == 1 and len(block[0]) == len(names):
@@ -340,7 +379,7 @@ class _RowDecoder:
                     source=self._source,
                     line=line,
                 )
-            self._set_names(columns, line)
+            self.set_names(columns, line)
             return
         repeated = sorted(name for name, n in Counter(row).items() if n > 1)
         if repeated:
@@ -349,9 +388,13 @@ class _RowDecoder:
                 source=self._source,
                 line=line,
             )
-        self._set_names(tuple(row), line)
+        self.set_names(tuple(row), line)
 
-    def _set_names(self, names: tuple[str, ...], line: int) -> None:
+    @property
+    def names(self) -> list[str] | None:
+        return list(self._names) if self._names is not None else None
+
+    def set_names(self, names: tuple[str, ...], line: int) -> None:
         self._names = names
         self._converters = _converters(names, self._codec.types, self._source, line)
 
@@ -468,6 +511,17 @@ class CsvEncoder(Encoder):
         except UnicodeEncodeError as exc:
             raise self._locate_encoding_error(rows, exc) from None
         self._count += len(records)
+
+    def state(self) -> dict[str, object]:
+        columns = list(self._columns) if self._columns is not None else None
+        return {"count": self._count, "started": self._started, "columns": columns}
+
+    def resume(self, state: dict[str, object]) -> None:
+        self._count = int(cast(int, state["count"]))
+        self._started = bool(state["started"])
+        columns = cast("list[str] | None", state["columns"])
+        if columns is not None:
+            self._columns = tuple(columns)
 
     def _rows(self, records: Batch, columns: tuple[str, ...]) -> list[Sequence[Any]]:
         """Values in column order; missing keys are empty, unknown keys an error unless selected."""

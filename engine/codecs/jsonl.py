@@ -7,12 +7,12 @@ import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, islice
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 import orjson
 from pydantic import Field
 
-from engine.codecs.base import CodecConfig, Encoder
+from engine.codecs.base import CodecConfig, DecodeAt, Encoder
 from engine.codecs.json import (
     NonFinite,
     dump_default,
@@ -27,6 +27,7 @@ from engine.records import Batch, Chunk, Record, Rejected
 __all__ = ["JsonlCodec", "JsonlEncoder", "encode_lines"]
 
 _BOM = b"\xef\xbb\xbf"
+_LINE_END = re.compile(b"\n")
 _FAILED = object()
 _ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _DIGIT_RUN = b"0" * 19
@@ -103,8 +104,19 @@ class JsonlCodec(CodecConfig):
         ),
     )
 
-    def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
-        """Yield a chunk per ``batch_size`` lines; malformed or non-object lines are rejected."""
+    def line_ends(self) -> re.Pattern[bytes]:
+        return _LINE_END
+
+    def decode(
+        self,
+        stream: BinaryIO,
+        *,
+        source: str,
+        batch_size: int = 1000,
+        at: DecodeAt | None = None,
+    ) -> Iterator[Chunk]:
+        """Yield a chunk per ``batch_size`` lines; malformed or non-object lines are rejected.
+        ``at``: the stream starts after ``at.line`` lines, and ``at.done`` follows the read."""
         lines: Iterator[bytes] = iter(stream)
         first = next(lines, None)
         if first is None:
@@ -112,7 +124,7 @@ class JsonlCodec(CodecConfig):
         if first.startswith(_BOM):
             first = first[len(_BOM) :]
         lines = chain((first,), lines)
-        lineno = 0
+        lineno = at.line if at is not None else 0
         loads = orjson.loads
         while True:
             block = list(islice(lines, batch_size))
@@ -130,6 +142,8 @@ class JsonlCodec(CodecConfig):
                 else:
                     chunk = _slow_chunk(block, lineno, source, self.non_finite)
             lineno += len(block)
+            if at is not None:
+                at.done = lineno
             if chunk.records or chunk.rejected:
                 yield chunk
 
@@ -157,6 +171,12 @@ class JsonlEncoder(Encoder):
         refuse_non_finite(records, out, self._count)
         self._stream.write(out)
         self._count += len(records)
+
+    def state(self) -> dict[str, object]:
+        return {"count": self._count}
+
+    def resume(self, state: dict[str, object]) -> None:
+        self._count = int(cast(int, state["count"]))
 
 
 def encode_lines(

@@ -37,13 +37,18 @@ class ContentDigest:
 class Digester:
     """Wraps the streams of a run's sources and sinks so that what they move is hashed."""
 
-    def reader(self, stream: BinaryIO) -> HashingReader:
-        """``stream`` as a buffered reader whose every byte read is hashed."""
-        return HashingReader(stream)
+    def reader(self, stream: BinaryIO, start: int = 0) -> HashingReader:
+        """``stream`` as a buffered reader whose every byte read is hashed; ``start``: the
+        byte offset of the stream's position (the ranges of a resumed read go on from it)."""
+        reader = HashingReader(stream)
+        reader._raw.stretch.restart(start)
+        return reader
 
-    def writer(self, stream: BinaryIO) -> HashingWriter:
-        """``stream`` as a writer whose every byte written is hashed."""
-        return HashingWriter(stream)
+    def writer(self, stream: BinaryIO, start: int = 0) -> HashingWriter:
+        """``stream`` as a writer whose every byte written is hashed (from offset ``start``)."""
+        writer = HashingWriter(stream)
+        writer._stretch.restart(start)
+        return writer
 
 
 class _Stretch:
@@ -53,6 +58,9 @@ class _Stretch:
         self._hasher = hashlib.sha256()
         self._start = 0
         self.position = 0
+
+    def restart(self, position: int) -> None:
+        self._start = self.position = position
 
     def add(self, data: bytes | memoryview) -> None:
         self.position += len(data)

@@ -38,6 +38,7 @@ from engine.errors import (
 )
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
+from engine.runtime import checkpoint
 from engine.runtime.deadletter import DeadLetters, rejection_breach
 from engine.runtime.delivery import Delivery, Held
 from engine.runtime.digest import Digester
@@ -73,6 +74,10 @@ class RunOptions:
     #: replaces a source by another (dry-run samples); keyed by source id, "*" for all
     source_overrides: dict[str, SourceFactory] = field(default_factory=dict)
     on_progress: Callable[[dict[str, StageStats]], None] | None = None
+    #: discard the checkpoint of an interrupted run instead of resuming from it
+    restart: bool = False
+    #: told, in one line, whether the run resumes an interrupted one or keeps a checkpoint
+    notify: Callable[[str], None] | None = None
 
 
 #: what travels on a channel: a batch and, for acknowledgeable input, its delivery tracker
@@ -211,17 +216,18 @@ class Runner:
     async def _run(self) -> RunSummary:
         started = time.perf_counter()
         self._build()
-        self.observer.run_started(
-            self.info,
-            {
-                "pipeline_sha256": self.plan.spec.sha256,
-                "components": {cid: s.info.type for cid, s in self._stages.items()},
-                # GDPR Art. 30 declarations, for the compliance rules.
-                "pipeline_meta": self.plan.spec.meta.model_dump(
-                    include={"purpose", "data_categories", "retention_days"}
-                ),
-            },
-        )
+        details: dict[str, object] = {
+            "pipeline_sha256": self.plan.spec.sha256,
+            "components": {cid: s.info.type for cid, s in self._stages.items()},
+            # GDPR Art. 30 declarations, for the compliance rules.
+            "pipeline_meta": self.plan.spec.meta.model_dump(
+                include={"purpose", "data_categories", "retention_days"}
+            ),
+        }
+        resumed = self._take_checkpoint()
+        if resumed is not None:
+            details["resumes"] = resumed.details()
+        self.observer.run_started(self.info, details)
         ok = False
         try:
             async with anyio.create_task_group() as outer:
@@ -254,6 +260,43 @@ class Runner:
         )
         self.observer.run_finished(self.info, summary)
         return summary
+
+    def _by_role(self, role: Role) -> dict[str, Any]:
+        return {cid: s.component for cid, s in self._stages.items() if s.node.role is role}
+
+    def _take_checkpoint(self) -> checkpoint.Resumed | None:
+        """Resume an interrupted run of this pipeline where that is still sound."""
+        if self.options.dry_run or self.options.source_overrides or self._state is None:
+            return None
+        if not self._state.path.is_file():
+            return None  # no state kept yet, and none made here
+        resumed, said = checkpoint.take(
+            self._state,
+            self.plan.name,
+            pipeline_sha256=self.plan.spec.sha256,
+            sources=self._by_role(Role.SOURCE),
+            sinks=self._by_role(Role.SINK),
+            restart=self.options.restart,
+        )
+        if said is not None and self.options.notify is not None:
+            self.options.notify(said)
+        return resumed
+
+    def _keep_checkpoint(self) -> None:
+        """After a drained interruption: keep where the sources stopped and what the sinks
+        staged, for the next run to go on from."""
+        if self.options.dry_run or self.options.source_overrides or self._state is None:
+            return
+        kept = checkpoint.save(
+            self._state,
+            self.plan.name,
+            run_id=self.options.run_id,
+            pipeline_sha256=self.plan.spec.sha256,
+            sources=self._by_role(Role.SOURCE),
+            sinks=self._by_role(Role.SINK),
+        )
+        if kept and self.options.notify is not None:
+            self.options.notify("checkpoint kept: the next run resumes from where this one stopped")
 
     def _check_rejected(self) -> None:
         """Fail the run, before anything is published, when it rejected too many records.
@@ -527,6 +570,11 @@ class Runner:
             commit = success
             if drained:  # sources commit if every sink could publish what it was given
                 commit = all(self._publishes_as_it_goes(stage) for stage in sinks)
+                if not commit:
+                    try:
+                        self._keep_checkpoint()
+                    except Exception as exc:
+                        self._errors.append(RunError("checkpoint", str(exc), exc))
             for stage in sinks:
                 held = stage.held
                 try:

@@ -98,4 +98,6 @@ def test_sigterm_drains_and_flushes_a_real_run(tmp_path: Path, million_csv: Path
     assert 0 < written < 1_000_000
     assert written == summary["components"]["inv"]["records_out"]
     assert (tmp_path / "out.jsonl").read_bytes() == b'{"previous": "complete"}\n'
-    assert not list(tmp_path.glob(".out.jsonl.*"))
+    # what was drained is kept under its temp name, for the next run to resume
+    (kept,) = tmp_path.glob(".out.jsonl.*")
+    assert kept.read_bytes().count(b"\n") == written

@@ -121,6 +121,7 @@ class FileSink(Sink[FileSinkConfig]):
         self._records = 0  # in the current segment
         self._since = 0.0  # monotonic time of the current segment's first write
         self._missing: Counter[str] = Counter()  # records without a value for a path field
+        self._adopt: dict[str, object] | None = None  # a suspended output this run goes on
 
     @property
     def _rolling(self) -> bool:
@@ -157,14 +158,79 @@ class FileSink(Sink[FileSinkConfig]):
                 _remove_orphans(final.parent, _name_pattern(self._template))
             run = self.context.run_id or "run"
             tmp = final.with_name(f".{final.name}.{run}.{os.getpid()}.tmp")
-            raw = cast(BinaryIO, tmp.open("wb"))
+            length = 0
+            adopt, self._adopt = self._adopt, None
+            if adopt is not None:
+                # a suspended output (under this run's temp name), cut to what was fsynced
+                raw = cast(BinaryIO, tmp.open("r+b"))
+                length = int(cast(int, adopt["length"]))
+                raw.truncate(length)
+                raw.seek(length)
+            else:
+                raw = cast(BinaryIO, tmp.open("wb"))
             stream = raw
             if self.context.digester is not None:
-                stream = cast(BinaryIO, self.context.digester.writer(raw))
+                stream = cast(BinaryIO, self.context.digester.writer(raw, length))
             target = _Open(final, tmp, raw, stream, codec.encoder(stream))
+            if adopt is not None:
+                target.encoder.resume(cast("dict[str, object]", adopt["encoder"]))
             target.jsonl = codec.type == "jsonl"
             self._open[str(final)] = target
         return target
+
+    # -- resuming -------------------------------------------------------------------------
+    def _final(self) -> Path:
+        return Path(os.path.normpath(self.context.resolve(self._path_for(None))))
+
+    def suspend(self) -> dict[str, object] | None:
+        """Keep what an interrupted run staged for a later run to go on: the output is
+        fsynced and kept under its temp name. None (and nothing kept) when this sink cannot
+        go on: paths from record fields, rolling segments, an encoder with a trailer."""
+        target = next(iter(self._open.values()), None)
+        if self._record_fields or self._rolling or len(self._open) != 1 or target is None:
+            return None
+        state = target.encoder.state()
+        if state is None:
+            return None
+        try:
+            target.stream.flush()
+            os.fsync(target.raw.fileno())
+            length = target.raw.tell()
+            target.stream.close()
+            _fsync_folder(target.tmp.parent)
+        except OSError:
+            return None
+        self._open.clear()
+        return {
+            "final": str(target.final),
+            "tmp": str(target.tmp),
+            "length": length,
+            "encoder": state,
+        }
+
+    def resume_problem(self, saved: dict[str, object]) -> str | None:
+        """Why this sink cannot go on with ``saved`` (its suspended output), or None."""
+        if self._record_fields or self._rolling:
+            return f"sink {self.context.component_id} writes paths from record fields"
+        final = self._final()
+        if str(final) != saved["final"]:
+            return f"sink {self.context.component_id} now writes {final}, not {saved['final']}"
+        try:
+            size = Path(str(saved["tmp"])).stat().st_size
+        except OSError:
+            return f"the staged output {saved['tmp']} is gone"
+        if size < int(cast(int, saved["length"])):
+            return f"the staged output {saved['tmp']} is shorter than when it was kept"
+        return None
+
+    def resume_from(self, saved: dict[str, object]) -> None:
+        """Go on with a suspended output: it takes this run's temp name at once, so that no
+        clean-up of dead processes' temp files removes it."""
+        final = self._final()
+        run = self.context.run_id or "run"
+        tmp = final.with_name(f".{final.name}.{run}.{os.getpid()}.tmp")
+        os.replace(str(saved["tmp"]), tmp)
+        self._adopt = saved
 
     async def open(self) -> None:
         if self._rolling and SEGMENT_FIELD not in self._fields():
