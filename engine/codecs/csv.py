@@ -6,10 +6,10 @@ import codecs
 import csv
 import io
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from itertools import chain, islice
+from itertools import chain, islice, tee
 from operator import itemgetter
 from typing import Any, BinaryIO, Literal, cast
 
@@ -148,7 +148,10 @@ class CsvCodec(CodecConfig):
     ) -> Iterator[Chunk]:
         counter = _CountingReader(stream)
         text = io.TextIOWrapper(counter, encoding=self._read_encoding(), newline="")
-        lines = _Lines(text)
+        # A second view of the lines the reader takes, walked after each block in C (no Python
+        # call per line), so the raw text of a row with a stray quote can be dead-lettered.
+        lines, seen = tee(text)
+        walked = 0
         reader = csv.reader(
             lines,
             delimiter=self.delimiter,
@@ -201,11 +204,16 @@ class CsvCodec(CodecConfig):
                         f"stray {self.quotechar} in a field: a quoted field must end at a"
                         f" {self.delimiter!r} or the line's end (quote a quote by doubling it)"
                     )
-                    stray = Rejected(lines.last.rstrip("\r\n"), reason, f"{source}:{line}")
+                    last = deque(islice(seen, reader.line_num - walked), maxlen=1)
+                    walked = reader.line_num
+                    raw = last[0] if last else ""
+                    stray = Rejected(raw.rstrip("\r\n"), reason, f"{source}:{line}")
                 else:
                     error = self._fatal(exc, source, start, line)
             except UnicodeDecodeError as exc:
                 error = counter.locate(exc, source, self.encoding)
+            deque(islice(seen, reader.line_num - walked), maxlen=0)
+            walked = reader.line_num
             # Rows read before an error are still delivered (list.extend keeps them).
             chunk = decoder.chunk(block, first_line) if block else Chunk([])
             if stray is not None:
@@ -247,23 +255,6 @@ class CsvCodec(CodecConfig):
     def _read_encoding(self) -> str:
         """utf-8 reads as utf-8-sig, so a byte order mark never ends up in the first column name."""
         return "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
-
-
-class _Lines:
-    """Passes text lines to csv.reader, keeping the last one to dead-letter a bad row."""
-
-    __slots__ = ("_next", "last")
-
-    def __init__(self, text: io.TextIOWrapper) -> None:
-        self._next = text.__next__
-        self.last = ""
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        self.last = line = self._next()
-        return line
 
 
 class _CountingReader(io.BufferedIOBase):
