@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import anyio
+import anyio.abc
 import click
 from rich.markup import escape
 
@@ -126,7 +127,8 @@ def run_cmd(
         observer = NullObserver() if no_audit else make_observer(plan, workspace)
         summary: RunSummary | None = None  # stays None when a second signal cancels the run
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_signals, runner_box, tg.cancel_scope)
+            # listening before the run starts: a resumed run adopts its output at once
+            await tg.start(_signals, runner_box, tg.cancel_scope)
             with progress_display(not quiet and fmt == "text") as update:
                 summary = await run(
                     plan,
@@ -144,6 +146,9 @@ def run_cmd(
     try:
         with lease:
             summary, observer = anyio.run(main)
+            # The run is over: a late signal must not kill the process before it reports.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except (EngineError, BaseExceptionGroup) as exc:
         error = _engine_error(exc)
         if error is None:
@@ -203,9 +208,15 @@ def _engine_error(exc: BaseException) -> EngineError | None:
     return None
 
 
-async def _signals(runner_box: list[Runner], scope: anyio.CancelScope) -> None:
+async def _signals(
+    runner_box: list[Runner],
+    scope: anyio.CancelScope,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
     """First Ctrl-C/SIGTERM: stop sources and drain; the second: cancel everything."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
         count = 0
         async for signum in signals:
             count += 1
