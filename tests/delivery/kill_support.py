@@ -21,6 +21,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "connectors" / "dat
 
 DEADLINE = 120.0  # generous: only a hang reaches it
 
+#: a CSV file (``source``) read in batches of 500 and shaped; a sink follows
+READ = """\
+[pipeline]
+name = "{name}"
+[sources.src]
+type = "file"
+path = "{source}"
+batch = {{ size = 500 }}
+[transforms.shape]
+type = "map"
+inputs = ["src"]
+[transforms.shape.fields]
+id = "to_number(id)"
+name = "name"
+"""
+
 
 def seeded() -> random.Random:
     """Random kill points; ENGINE_KILL_SEED replays a failing sequence (the seed is printed)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
+    READ,
     Counts,
     finish,
     kill_later,
@@ -26,24 +27,8 @@ from data_support import POSTGRES_URL, require_service, sql
 ROWS = 150_000
 KILLS = 5
 
-#: a CSV file read in batches of 500 and shaped; a sink follows
-READ = """\
-[pipeline]
-name = "{name}"
-[sources.src]
-type = "file"
-path = "in.csv"
-batch = {{ size = 500 }}
-[transforms.shape]
-type = "map"
-inputs = ["src"]
-[transforms.shape.fields]
-id = "to_number(id)"
-name = "name"
-"""
-
 FILE_PIPELINE = (
-    READ.format(name="kill-file")
+    READ.format(name="kill-file", source="in.csv")
     + """\
 [sinks.out]
 type = "file"
@@ -173,7 +158,8 @@ def test_kill_9_of_file_to_sql_leaves_no_committed_row_without_its_event(
             sql(url, f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT)")
             pipeline = tmp_path / f"{table}.toml"
             pipeline.write_text(
-                READ.format(name="kill-sql") + SQL_SINK.format(url=url, table=table)
+                READ.format(name="kill-sql", source="in.csv")
+                + SQL_SINK.format(url=url, table=table)
             )
 
             def committed(table: str = table) -> int:

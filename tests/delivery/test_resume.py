@@ -24,6 +24,7 @@ from engine.components.base import ComponentContext
 from engine.components.sources.file import FileSource, FileSourceConfig, _after_lines
 
 from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
+    READ,
     finish,
     run,
     seeded,
@@ -34,19 +35,7 @@ from kill_support import (  # isort: skip  (it puts the data connector helpers o
 ROWS = 200_000
 INTERRUPTIONS = 3
 
-PIPELINE = """\
-[pipeline]
-name = "{name}"
-[sources.src]
-type = "file"
-path = "{source}"
-batch = {{ size = 500 }}
-[transforms.shape]
-type = "map"
-inputs = ["src"]
-[transforms.shape.fields]
-id = "to_number(id)"
-name = "name"
+SINK = """\
 [sinks.out]
 type = "file"
 inputs = ["shape"]
@@ -69,7 +58,7 @@ def write_csv(path: Path, first: int, rows: int) -> None:
 def prepare(folder: Path, name: str, source: str, sink: str) -> tuple[Path, Path, Path]:
     """The pipeline file, the workspace and the output of a case."""
     pipeline = folder / "p.toml"
-    pipeline.write_text(PIPELINE.format(name=name, source=source, sink=sink))
+    pipeline.write_text(READ.format(name=name, source=source) + SINK.format(sink=sink))
     return pipeline, folder / ".engine", folder / sink
 
 
