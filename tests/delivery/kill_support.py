@@ -93,6 +93,19 @@ def kill_later(proc: subprocess.Popen[bytes], rng: random.Random, most: float) -
     return True
 
 
+def kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool]) -> bool:
+    """SIGKILL as soon as `ready()` holds, a point in the run's progress rather than in
+    time; False if the process ended first."""
+    while proc.poll() is None:
+        if ready():
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=DEADLINE)
+            return True
+        time.sleep(0.002)
+    proc.communicate(timeout=DEADLINE)
+    return False
+
+
 @dataclass
 class Counts:
     """What a scenario measured: records lost, duplicated, delivered without a trail event."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from kill_support import (  # isort: skip  (it puts the data connector helpers o
     READ,
     Counts,
     finish,
-    kill_later,
+    kill_when,
     run,
     seeded,
     start,
@@ -50,6 +52,16 @@ def temps(folder: Path) -> list[Path]:
     return sorted(folder.glob(".out.jsonl.*.tmp"))
 
 
+def staged(folder: Path, proc: subprocess.Popen[bytes]) -> int:
+    """How many bytes the process has staged in its temp file (0 before it has one)."""
+    total = 0
+    for path in temps(folder):
+        if path.name.endswith(f".{proc.pid}.tmp"):
+            with contextlib.suppress(FileNotFoundError):  # renamed meanwhile
+                total += path.stat().st_size
+    return total
+
+
 @pytest.mark.slow
 def test_kill_9_never_replaces_the_output_and_the_next_run_cleans_up(tmp_path: Path) -> None:
     rng = seeded()
@@ -62,16 +74,14 @@ def test_kill_9_never_replaces_the_output_and_the_next_run_cleans_up(tmp_path: P
     complete = (tmp_path / "out.jsonl").read_bytes()
     assert complete.count(b"\n") == ROWS
 
-    kills = orphaned = attempts = 0
-    most = 1.0  # the latest kill point, in seconds after the temp file appears
-    while (attempts < KILLS or kills == 0) and attempts < 4 * KILLS:
-        attempts += 1
+    kills = orphaned = 0
+    for _ in range(KILLS):
+        # kill once the run has staged a random share of the output: a point in its
+        # progress, whatever the machine's speed, and always before the rename
+        share = rng.uniform(0.05, 0.8) * len(complete)
         proc = start(pipeline, home)
-        if wait_for(lambda: bool(temps(tmp_path)), proc) and kill_later(proc, rng, most):
+        if kill_when(proc, lambda p=proc, s=share: staged(tmp_path, p) >= s):
             kills += 1
-        else:
-            finish(proc)
-            most /= 2  # the run outran the kill: aim earlier, whatever the machine's speed
         # killed or not, the final name holds a complete output, never a partial one
         assert (tmp_path / "out.jsonl").read_bytes() == complete
         orphaned = max(orphaned, len(temps(tmp_path)))
@@ -165,8 +175,9 @@ def test_kill_9_of_file_to_sql_leaves_no_committed_row_without_its_event(
             def committed(table: str = table) -> int:
                 return int(sql(url, f"SELECT count(*) FROM {table}")[0][0])
 
+            share = rng.uniform(0.05, 0.8) * rows
             proc = start(pipeline, home)
-            killed = wait_for(lambda: committed() > 0, proc) and kill_later(proc, rng, 1.5)
+            killed = kill_when(proc, lambda s=share: committed() >= s)
             if not killed:
                 assert proc.wait(timeout=60) == 0
             totals.kills += killed
