@@ -75,6 +75,11 @@ class EngineError(Exception):
     """Base of every error the engine raises on purpose."""
 
 
+class FatalError(EngineError):
+    """Stops the run whatever the component's `on_error` says: never routed to a dead letter,
+    never retried (a compliance halt, a broken rules file, a misuse of the engine's API)."""
+
+
 class ConfigError(EngineError):
     """A pipeline file is invalid; carries every diagnostic found, not just the first."""
 
