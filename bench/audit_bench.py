@@ -26,8 +26,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from sqlalchemy import create_engine  # noqa: E402
-
 from engine.audit.events import AuditCategory, AuditLevel  # noqa: E402
 from engine.audit.keys import load_public_keys  # noqa: E402
 from engine.audit.schema import metadata  # noqa: E402
@@ -35,6 +33,8 @@ from engine.audit.settings import AuditSettings  # noqa: E402
 from engine.audit.store import SQLITE_PAGE_SIZE, SQLITE_WAL_PAGES  # noqa: E402
 from engine.audit.trail import AuditResources, AuditTrail, open_resources  # noqa: E402
 from engine.audit.verify import verify_store  # noqa: E402
+from sqlalchemy import create_engine  # noqa: E402
+
 from engine.runtime.heap import gc_tuned  # noqa: E402
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import engine.audit  # noqa: F401  (the audit sink's chain opener; loads no store)
 from engine.codecs import codec_for_path
 from engine.components.base import ComponentContext, Source
 from engine.config.validate import load_pipeline

@@ -1,12 +1,13 @@
-"""The signed, chained, provable audit trail.
+"""The audit trail's façade: the seed's Python API, the run observer, access records.
 
 ``AuditSystem`` is the Python API of the seed; ``AuditObserver`` / ``create_observer``
-is what the runtime plugs in; ``verify_store`` and ``engine.audit.merkle`` are what
-``engine audit verify|prove`` use.
+is what the runtime plugs in; ``verify_store`` is what ``engine audit verify`` uses. The
+provable log itself is :mod:`engine.ledger`; the rules, risk and reports over it are
+:mod:`engine.compliance`; :mod:`engine.audit.wiring` joins the two.
 
-Names are imported on first use (PEP 562): ``engine.config`` imports
-``engine.audit.settings``, and validating a pipeline must not pay for SQLAlchemy and
-cryptography.
+Names are imported on first use (PEP 562): running a pipeline that writes no audit
+events must not pay for SQLAlchemy and cryptography. Importing this package makes the
+``audit`` sink able to open its chain (:mod:`engine.audit.ingest`).
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+import engine.audit.ingest  # noqa: F401  (the audit sink's chain opener)
+
 if TYPE_CHECKING:
     from engine.audit.compliance import ComplianceReport, ComplianceRule
-    from engine.audit.errors import AuditError, AuditKeyError, AuditStoreError, CheckpointError
-    from engine.audit.events import (
+    from engine.audit.observer import AuditObserver, create_observer
+    from engine.audit.system import AuditSystem
+    from engine.compliance.settings import AuditSettings
+    from engine.ledger.errors import AuditError, AuditKeyError, AuditStoreError, CheckpointError
+    from engine.ledger.events import (
         AuditCategory,
         AuditEvent,
         AuditLevel,
         ComplianceStandard,
         Outcome,
     )
-    from engine.audit.observer import AuditObserver, create_observer
-    from engine.audit.settings import AuditSettings
-    from engine.audit.system import AuditSystem
-    from engine.audit.verify import VerifyReport, verify_jsonl, verify_store
+    from engine.ledger.verify import VerifyReport, verify_jsonl, verify_store
 
 __all__ = [
     "AuditCategory",
@@ -51,24 +54,24 @@ __all__ = [
 ]
 
 _HOME = {
-    "AuditCategory": "events",
-    "AuditError": "errors",
-    "AuditEvent": "events",
-    "AuditKeyError": "errors",
-    "AuditLevel": "events",
-    "AuditObserver": "observer",
-    "AuditSettings": "settings",
-    "AuditStoreError": "errors",
-    "AuditSystem": "system",
-    "CheckpointError": "errors",
-    "ComplianceReport": "compliance",
-    "ComplianceRule": "compliance",
-    "ComplianceStandard": "events",
-    "Outcome": "events",
-    "VerifyReport": "verify",
-    "create_observer": "observer",
-    "verify_jsonl": "verify",
-    "verify_store": "verify",
+    "AuditCategory": "engine.ledger.events",
+    "AuditError": "engine.ledger.errors",
+    "AuditEvent": "engine.ledger.events",
+    "AuditKeyError": "engine.ledger.errors",
+    "AuditLevel": "engine.ledger.events",
+    "AuditObserver": "engine.audit.observer",
+    "AuditSettings": "engine.compliance.settings",
+    "AuditStoreError": "engine.ledger.errors",
+    "AuditSystem": "engine.audit.system",
+    "CheckpointError": "engine.ledger.errors",
+    "ComplianceReport": "engine.audit.compliance",
+    "ComplianceRule": "engine.audit.compliance",
+    "ComplianceStandard": "engine.ledger.events",
+    "Outcome": "engine.ledger.events",
+    "VerifyReport": "engine.ledger.verify",
+    "create_observer": "engine.audit.observer",
+    "verify_jsonl": "engine.ledger.verify",
+    "verify_store": "engine.ledger.verify",
 }
 
 
@@ -76,7 +79,7 @@ def __getattr__(name: str) -> Any:
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'engine.audit' has no attribute {name!r}")
-    value = getattr(import_module(f"engine.audit.{module}"), name)
+    value = getattr(import_module(module), name)
     globals()[name] = value
     return value
 

@@ -13,29 +13,25 @@ the run (fail closed). Create it before the run with :func:`create_observer`, cl
 
 from __future__ import annotations
 
-import getpass
 import hashlib
-import socket
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from engine.audit.checkpoint import Checkpoint
-from engine.audit.events import AuditCategory, AuditLevel, Outcome
-from engine.audit.redact import redact, redact_text
-from engine.audit.settings import AuditSettings
-from engine.audit.trail import (
-    AuditResources,
-    AuditTrail,
-    DigestResult,
-    json_safe,
-    open_resources,
-)
+from engine.audit.access import origin
+from engine.audit.wiring import AuditResources, open_resources
 from engine.codecs.jsonl import encode_lines
+from engine.compliance.retention import retention_limits
+from engine.compliance.settings import AuditSettings
+from engine.ledger.canonical import json_safe
+from engine.ledger.checkpoint import Checkpoint
+from engine.ledger.events import AuditCategory, AuditLevel, DigestResult, Outcome
+from engine.ledger.pruning import prune_chain
+from engine.ledger.writer import AuditTrail
 from engine.records import Record, Rejected
+from engine.redact import redact, redact_text
 from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import (
     BatchAction,
@@ -104,21 +100,6 @@ class _Deferred:
 
 # Batches whose digest waits for their sink; older ones are computed (bounded memory).
 _MAX_DEFERRED = 4
-
-
-@lru_cache(maxsize=1)
-def origin() -> tuple[str, str, str | None]:
-    """(user, host, ip address) of this process, looked up once."""
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):
-        user = "unknown"
-    host = socket.gethostname()
-    try:
-        ip: str | None = socket.gethostbyname(host)
-    except OSError:
-        ip = None
-    return user, host, ip
 
 
 def _short(text: str) -> str:
@@ -366,8 +347,6 @@ class AuditObserver:
         )
         if self._trail is not None:
             self._trail.flush()
-            from engine.audit.retention import prune_chain, retention_limits
-
             # Prune before the final checkpoint, so it covers the retention notice.
             prune_chain(self._trail, retention_limits(self.settings))
             self._trail.checkpoint()

@@ -13,23 +13,25 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from engine.audit.compliance import ComplianceReport
-from engine.audit.events import (
+from engine.audit.access import origin, record_access
+from engine.audit.wiring import AuditResources, open_resources
+from engine.compliance.reports.build import ComplianceReport
+from engine.compliance.reports.service import report_from_store, report_retention_conflicts
+from engine.compliance.retention import retention_limits
+from engine.compliance.risk import DEFAULT_RISK_THRESHOLDS, RiskModel
+from engine.compliance.rules.model import RuleSet
+from engine.compliance.rules.policy import CompliancePolicy
+from engine.compliance.settings import AuditSettings
+from engine.ledger.events import (
     AuditCategory,
     AuditEvent,
     AuditLevel,
     ComplianceStandard,
     Outcome,
 )
-from engine.audit.observer import origin
-from engine.audit.retention import RetentionLimits, prune_chain, retention_limits
-from engine.audit.risk import DEFAULT_RISK_THRESHOLDS, RiskModel
-from engine.audit.rules.model import RuleSet
-from engine.audit.rules.policy import CompliancePolicy
-from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore, EventFilter, StoredEvent
-from engine.audit.trail import AuditResources, open_resources
-from engine.audit.verify import ProblemKind, verify_chain
+from engine.ledger.pruning import RetentionLimits, prune_chain
+from engine.ledger.store import AuditStore, EventFilter, StoredEvent
+from engine.ledger.verify import ProblemKind, verify_chain
 
 __all__ = ["AuditSystem", "default_workspace", "stored_to_event"]
 
@@ -81,12 +83,10 @@ class AuditSystem:
         if self._resources.policy is not None:
             # Rules added to compliance_rules apply to the next event logged.
             self._resources.policy.user = self.compliance_rules
-            from engine.audit.reports.service import report_retention_conflicts
-
             report_retention_conflicts(self._resources.policy)
         self._trail = self._resources.trail(producer, actor="api")
         self._finalizer = weakref.finalize(self, self._resources.close)
-        self._user, self._host, self._ip = origin()
+        self._host = origin()[1]
 
     # --- seed API -------------------------------------------------------------
 
@@ -112,7 +112,7 @@ class AuditSystem:
 
     @property
     def risk_model(self) -> RiskModel:
-        """The weights of the risk contributions (see engine.audit.risk)."""
+        """The weights of the risk contributions (see engine.compliance.risk)."""
         policy = self._resources.policy
         return policy.risk if policy is not None else RiskModel()
 
@@ -222,9 +222,7 @@ class AuditSystem:
         standards: Sequence[ComplianceStandard] = (),
     ) -> ComplianceReport:
         """Counts, risk, every rule's verdict with evidence, recommendations and the
-        chain verification for the period (see engine.audit.reports)."""
-        from engine.audit.reports.service import report_from_store
-
+        chain verification for the period (see engine.compliance.reports)."""
         report = report_from_store(
             self._resources,
             start_date,
@@ -240,17 +238,8 @@ class AuditSystem:
         return report
 
     def _audit_read(self, what: str, details: Mapping[str, Any]) -> None:
-        self._trail.emit(
-            level=AuditLevel.INFO,
-            category=AuditCategory.SECURITY,
-            action="audit_trail_read",
-            resource=self.store.url,
-            user_id=self._user,
-            host=self._host,
-            ip_address=self._ip,
-            details={"operation": what, **details},
-        )
-        self._trail.flush()
+        """A read through the API lands where the CLI's do (see engine.audit.access)."""
+        record_access(self._resources, what, details, actor="api")
 
     def apply_retention(
         self, *, retention_days: int | None = None, max_events: int | None = None

@@ -10,162 +10,45 @@ verify (no trail, no key, or events signed with keys it was not given).
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 import orjson
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.audit.canonical import canonical_json
-from engine.audit.errors import AuditKeyError
-from engine.audit.events import AuditCategory, AuditLevel, parse_time
-from engine.audit.keys import HmacKeyring, derive_key_id, load_keyring, load_public_keys
-from engine.audit.runs import OpenRun, open_runs, running_run_ids
-from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore, EventFilter, StoredEvent, default_store_url
-from engine.audit.system import default_workspace, stored_to_event
-from engine.audit.trail import open_resources
-from engine.audit.verify import VerifyReport, VerifyStatus, verify_jsonl, verify_store
+from engine.audit.system import stored_to_event
+from engine.cli import audit_compliance, audit_keys, audit_proof
+from engine.cli.audit_common import (
+    _F,
+    _KEY_HINT,
+    EXIT_INTACT,
+    EXIT_TAMPERED,
+    EXIT_UNVERIFIABLE,
+    _consoles,
+    _fail,
+    _format_option,
+    _keyring,
+    _open_store,
+    _record_access,
+    _store_options,
+    _when,
+    _workspace,
+)
+from engine.compliance.runs import OpenRun, open_runs, running_run_ids
 from engine.errors import EngineError
+from engine.ledger.canonical import canonical_json
+from engine.ledger.errors import AuditKeyError
+from engine.ledger.events import AuditCategory, AuditLevel
+from engine.ledger.keys import load_public_keys
+from engine.ledger.store import EventFilter, StoredEvent
+from engine.ledger.verify import VerifyReport, VerifyStatus, verify_jsonl, verify_store
 
 __all__ = ["EXIT_INTACT", "EXIT_TAMPERED", "EXIT_UNVERIFIABLE", "audit"]
-
-EXIT_INTACT = 0
-EXIT_TAMPERED = 1
-EXIT_UNVERIFIABLE = 3
-_KEY_HINT = (
-    "set AUDIT_SECRET_KEY (or the pipeline's [audit] key and previous_keys) to the keys "
-    "that signed the trail, or pass them with --key"
-)
-
-ACCESS_PRODUCER = "audit-access"
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-class _Consoles:
-    """Created on use, so output follows the current stdout and terminal width."""
-
-    @property
-    def out(self) -> Console:
-        return Console(highlight=False, soft_wrap=True, markup=False)
-
-    @property
-    def err(self) -> Console:
-        return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-
-
-_consoles = _Consoles()
-
-
-def _store_options(func: _F) -> _F:
-    func = click.option(
-        "--workspace",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Workspace folder (keys, checkpoints, default store); "
-        "default $ENGINE_HOME or ./.engine.",
-    )(func)
-    func = click.option(
-        "--store",
-        "store_url",
-        default=None,
-        metavar="URL",
-        help="SQLAlchemy URL of the audit store; default: the workspace's SQLite store.",
-    )(func)
-    return func
-
-
-def _format_option(func: _F, choices: Sequence[str] = ("human", "json")) -> _F:
-    return click.option(
-        "--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True
-    )(func)
-
-
-def _workspace(value: Path | None) -> Path:
-    return value if value is not None else default_workspace()
-
-
-def _open_store(store_url: str | None, workspace: Path) -> AuditStore:
-    url = store_url or default_store_url(workspace)
-    return AuditStore(url, create=False)
-
-
-def _record_access(
-    store_url: str | None,
-    workspace: Path,
-    operation: str,
-    details: dict[str, Any],
-    *,
-    action: str = "audit_trail_read",
-) -> None:
-    """Reading the trail (or, by ``action``, changing its keys) is itself a SECURITY event."""
-    from engine.audit.observer import origin
-
-    user, host, ip = origin()
-    resources = open_resources(AuditSettings(), workspace, store_url=store_url)
-    try:
-        trail = resources.trail(ACCESS_PRODUCER, actor="cli")
-        trail.emit(
-            level=AuditLevel.INFO,
-            category=AuditCategory.SECURITY,
-            action=action,
-            resource=resources.store.url,
-            user_id=user,
-            host=host,
-            ip_address=ip,
-            details={"operation": operation, **details},
-        )
-        trail.close()
-    finally:
-        resources.close()
-
-
-def _fail(exc: BaseException) -> click.ClickException:
-    return click.ClickException(str(exc))
-
-
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _when(value: str | None) -> datetime | None:
-    """ISO 8601 time, or a duration ago such as 30m, 24h, 7d."""
-    if value is None:
-        return None
-    match = _RELATIVE.match(value.strip())
-    if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return datetime.now(UTC) - delta
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: use ISO 8601 (2024-01-15T10:30:00Z) or a duration like 24h or 7d"
-        ) from None
-
-
-def _read_key(value: str) -> bytes:
-    if value.startswith("@"):
-        try:
-            return Path(value[1:]).read_text().strip().encode()
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read key file {value[1:]}: {exc}") from None
-    return value.encode()
-
-
-def _keyring(workspace: Path, keys: Sequence[str]) -> HmacKeyring:
-    """Given --key values, exactly those; else AUDIT_SECRET_KEY and the workspace keyring."""
-    if keys:
-        raw = [_read_key(k) for k in keys]
-        return HmacKeyring(derive_key_id(raw[0]), {derive_key_id(k): k for k in raw})
-    return load_keyring(workspace, create=False)
 
 
 @click.group("audit")
@@ -548,8 +431,6 @@ def export_cmd(
 
 # prove, prove-consistency and verify-proof live in engine.cli.audit_proof;
 # report, explain and approve in engine.cli.audit_compliance; rotate-key in audit_keys.
-from engine.cli import audit_compliance, audit_keys, audit_proof  # noqa: E402
-
 audit_proof.register(audit)
 audit_compliance.register(audit)
 audit_keys.register(audit)

@@ -14,13 +14,9 @@ from typing import Any
 import click
 import orjson
 
-from engine.audit.events import AuditCategory, AuditLevel, ComplianceStandard
-from engine.audit.settings import AuditSettings
-from engine.audit.trail import open_resources
-
-# The options decorate at import, so these come in at module level: load this module through
-# engine.cli.audit, which imports it at its end and calls register().
-from engine.cli.audit import (
+from engine.audit.access import origin
+from engine.audit.wiring import open_resources
+from engine.cli.audit_common import (
     _consoles,
     _fail,
     _open_store,
@@ -29,7 +25,12 @@ from engine.cli.audit import (
     _when,
     _workspace,
 )
+from engine.compliance.approvals import APPROVAL_ACTION
+from engine.compliance.reports.render import render
+from engine.compliance.reports.service import explain_event, report_from_store
+from engine.compliance.settings import AuditSettings
 from engine.errors import EngineError
+from engine.ledger.events import AuditCategory, AuditLevel, ComplianceStandard
 
 __all__ = ["approve_cmd", "explain_cmd", "register", "report_cmd"]
 
@@ -84,8 +85,6 @@ def report_cmd(
     output: Path | None,
 ) -> None:
     """A compliance report: every rule's verdict with evidence, risk, verification."""
-    from engine.audit.reports.render import render
-    from engine.audit.reports.service import report_from_store
 
     ws = _workspace(workspace)
     start = _when(since) or datetime.now(UTC) - timedelta(days=30)
@@ -139,7 +138,6 @@ def _human(report: Any) -> str:
 @click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
 def explain_cmd(event_id: str, store_url: str | None, workspace: Path | None, fmt: str) -> None:
     """How an event's risk score is made up, and the compliance rules that fired on it."""
-    from engine.audit.reports.service import explain_event
 
     ws = _workspace(workspace)
     try:
@@ -180,8 +178,6 @@ def approve_cmd(
     Records a signed ``change_approved`` event with the file's SHA-256 on the
     ``approvals`` chain; runs of that exact content are then not flagged as changes.
     """
-    from engine.audit.observer import origin
-    from engine.audit.rules.setup import APPROVAL_ACTION
 
     ws = _workspace(workspace)
     sha = hashlib.sha256(pipeline_file.read_text(encoding="utf-8").encode()).hexdigest()

@@ -12,12 +12,7 @@ from typing import Any
 import click
 import orjson
 
-from engine.audit.errors import AuditError
-from engine.audit.keys import KeyKind, KeyRotation, rotate_keys
-
-# The options decorate at import, so these come in at module level: load this module through
-# engine.cli.audit, which imports it at its end and calls register().
-from engine.cli.audit import (
+from engine.cli.audit_common import (
     _consoles,
     _fail,
     _format_option,
@@ -26,6 +21,8 @@ from engine.cli.audit import (
     _workspace,
 )
 from engine.errors import EngineError
+from engine.ledger.errors import AuditError
+from engine.ledger.keys import KeyKind, KeyRotation, rotate_keys
 
 __all__ = ["register", "rotate_key_cmd"]
 

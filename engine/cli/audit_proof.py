@@ -13,14 +13,7 @@ from typing import Any
 import click
 import orjson
 
-from engine.audit.checkpoint import Checkpoint, load_checkpoints, read_checkpoint
-from engine.audit.errors import AuditError
-from engine.audit.keys import PublicKeys, load_public_keys, load_signing_key
-from engine.audit.proof import build_consistency_proof, build_proof, check_proof
-
-# The options decorate at import, so these come in at module level: load this module through
-# engine.cli.audit, which imports it at its end and calls register().
-from engine.cli.audit import (
+from engine.cli.audit_common import (
     _F,
     _consoles,
     _fail,
@@ -30,6 +23,10 @@ from engine.cli.audit import (
     _workspace,
 )
 from engine.errors import EngineError
+from engine.ledger.checkpoint import Checkpoint, load_checkpoints, read_checkpoint
+from engine.ledger.errors import AuditError
+from engine.ledger.keys import PublicKeys, load_public_keys, load_signing_key
+from engine.ledger.proof import build_consistency_proof, build_proof, check_proof
 
 __all__ = ["prove_cmd", "prove_consistency_cmd", "register", "verify_proof_cmd"]
 

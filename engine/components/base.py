@@ -255,6 +255,11 @@ class TransformResult:
 class Transform(_Component[C], ABC):
     """A pure, synchronous function of a batch."""
 
+    #: How the records out relate to the records in, for the audit trail's completeness
+    #: check: "exact" (each record in leaves once, or is rejected), "may_drop" (some are
+    #: dropped on purpose), "fan_out" (one record may leave on several outputs).
+    accounting: ClassVar[str] = "exact"
+
     @abstractmethod
     def process(self, batch: Batch) -> TransformResult: ...
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from engine.audit.settings import AuditSettings
+from engine.compliance.settings import AuditSettings
 from engine.components.base import Role
 from engine.registry import Registry
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from engine.audit.settings import AuditSettings
+from engine.compliance.settings import AuditSettings
 from engine.components.base import ComponentConfig, Role
 from engine.config.interpolate import interpolate
 from engine.config.loader import Document, load_document, parse_document
@@ -170,7 +170,7 @@ def _check_rules_file(
     doc: Document, audit: AuditSettings, problems: list[Diagnostic]
 ) -> AuditSettings:
     """Validate ``[audit] rules_file`` now, and pin it to the pipeline file's folder."""
-    from engine.audit.rules.loader import load_rules_file
+    from engine.config.rules_file import load_rules_file
 
     assert audit.rules_file is not None
     path = Path(audit.rules_file).expanduser()

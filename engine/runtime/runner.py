@@ -31,6 +31,7 @@ from engine.components.base import (
 )
 from engine.errors import (
     EngineError,
+    FatalError,
     PartialWriteError,
     PermanentError,
     RunError,
@@ -219,6 +220,12 @@ class Runner:
         details: dict[str, object] = {
             "pipeline_sha256": self.plan.spec.sha256,
             "components": {cid: s.info.type for cid, s in self._stages.items()},
+            # How each transform accounts for its records (SOX completeness).
+            "accounting": {
+                cid: s.component.accounting
+                for cid, s in self._stages.items()
+                if isinstance(s.component, Transform)
+            },
             # GDPR Art. 30 declarations, for the compliance rules.
             "pipeline_meta": self.plan.spec.meta.model_dump(
                 include={"purpose", "data_categories", "retention_days"}
@@ -464,6 +471,8 @@ class Runner:
         stage.stats.batches += 1
         try:
             await self._call(stage, lambda b=batch: sink.write(b))  # type: ignore[misc]
+        except FatalError:
+            raise  # never routed: it stops the run whatever on_error says
         except PartialWriteError as exc:
             if stage.node.config.on_error is OnError.FAIL:
                 raise

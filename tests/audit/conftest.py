@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine.audit.events import AuditCategory, AuditLevel
-from engine.audit.settings import AuditSettings
 from engine.audit.system import AuditSystem
-from engine.audit.trail import AuditResources, AuditTrail, open_resources
+from engine.audit.wiring import AuditResources, open_resources
+from engine.compliance.settings import AuditSettings
+from engine.ledger.events import AuditCategory, AuditLevel
+from engine.ledger.writer import AuditTrail
 
 
 @pytest.fixture(autouse=True)

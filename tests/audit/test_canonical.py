@@ -11,7 +11,8 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.audit.canonical import canonical_event, canonical_json
+from engine.ledger.canonical import canonical_event, canonical_json
+from engine.ledger.pruning import prune
 
 json_values = st.recursive(
     st.none()
@@ -84,8 +85,8 @@ def test_ordered_drafts_match_reference(details: dict[str, Any], risk: float, ac
 
 
 def test_trail_drafts_are_built_in_canonical_key_order(tmp_path: Path) -> None:
-    from engine.audit.settings import AuditSettings
-    from engine.audit.trail import open_resources
+    from engine.audit.wiring import open_resources
+    from engine.compliance.settings import AuditSettings
 
     res = open_resources(AuditSettings(compliance=False), tmp_path / ".engine")
     try:
@@ -94,7 +95,7 @@ def test_trail_drafts_are_built_in_canonical_key_order(tmp_path: Path) -> None:
         [draft] = trail._pending
         assert list(draft) == sorted(draft)
         trail.close()
-        trail.prune(keep_last=0)
+        prune(trail, keep_last=0)
         stored = list(res.store.iter_chain("api"))
         assert [orjson.loads(s.body)["action"] for s in stored] == ["retention_applied"]
         assert all(canonical_json(orjson.loads(s.body)) == s.body for s in stored)

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from engine.audit.events import AuditCategory, AuditLevel
 from engine.audit.system import AuditSystem
 from engine.cli.audit import audit
+from engine.ledger.events import AuditCategory, AuditLevel
 
 
 @pytest.fixture

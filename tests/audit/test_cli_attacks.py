@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from engine.audit import AuditCategory, AuditLevel, AuditSystem
-from engine.audit.canonical import canonical_json
 from engine.cli.audit import audit
+from engine.ledger.canonical import canonical_json
 
 from .conftest import store_sql
 

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from engine.audit import AuditCategory, AuditLevel, AuditSystem, ComplianceStandard, Outcome
-from engine.audit.reports.render import to_html
-from engine.audit.rules.policy import TRIGGERED_ACTION
 from engine.cli.audit import audit
+from engine.compliance.reports.render import to_html
+from engine.compliance.rules.policy import TRIGGERED_ACTION
 from engine.pipeline import compile_file, run
 
 CARD = "4111 1111 1111 1111"

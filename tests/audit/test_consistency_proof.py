@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.audit.canonical import canonical_json
-from engine.audit.checkpoint import sign_checkpoint
-from engine.audit.keys import SigningKey, load_signing_key
-from engine.audit.merkle import consistency_proof, leaf_hash, root_from_hashes
 from engine.cli.audit import audit
+from engine.ledger.canonical import canonical_json
+from engine.ledger.checkpoint import sign_checkpoint
+from engine.ledger.keys import SigningKey, load_signing_key
+from engine.ledger.merkle import consistency_proof, leaf_hash, root_from_hashes
 
 from .conftest import log_events, store_sql
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from engine.audit.observer import batch_digest
-from engine.audit.store import AuditStore, default_store_url
+from engine.ledger.store import AuditStore, default_store_url
 from engine.pipeline import compile_file, run
 
 ROWS = 20_000

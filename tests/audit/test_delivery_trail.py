@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner
 
 from engine.audit import AuditSystem, ComplianceStandard
-from engine.audit.events import AuditEvent
 from engine.audit.observer import AuditObserver, batch_digest
-from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore, default_store_url
 from engine.cli.audit import audit
+from engine.compliance.settings import AuditSettings
+from engine.ledger.events import AuditEvent
+from engine.ledger.store import AuditStore, default_store_url
 from engine.pipeline import compile_file, run
 from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo, StageStats
@@ -102,7 +102,7 @@ _KILLED_RUN = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
     from engine.audit.observer import AuditObserver
-    from engine.audit.settings import AuditSettings
+    from engine.compliance.settings import AuditSettings
     from engine.runtime.observer import BatchAction, RunInfo, StageInfo
 
     source = StageInfo("orders", "source", "file", "data/orders.csv")

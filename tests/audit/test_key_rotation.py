@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.audit.errors import AuditKeyError
-from engine.audit.keys import (
+from engine.cli.audit import audit
+from engine.ledger.errors import AuditKeyError
+from engine.ledger.keys import (
     HMAC_KEYRING_FILE,
     SIGNING_KEY_FILE,
     SIGNING_PUBLIC_FILE,
@@ -24,7 +25,6 @@ from engine.audit.keys import (
     load_signing_key,
     rotate_signing_key,
 )
-from engine.cli.audit import audit
 
 from .conftest import log_events
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.audit.merkle import (
+from engine.ledger.merkle import (
     EMPTY_ROOT,
     CompactRange,
     consistency_proof,

@@ -9,15 +9,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine.audit.errors import AuditStoreError
-from engine.audit.events import AuditEvent
-from engine.audit.keys import load_public_keys
 from engine.audit.observer import AuditObserver, batch_digest, create_observer
-from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore
-from engine.audit.trail import open_resources
-from engine.audit.verify import verify_store
+from engine.audit.wiring import open_resources
+from engine.compliance.settings import AuditSettings
 from engine.errors import TransientError
+from engine.ledger.errors import AuditStoreError
+from engine.ledger.events import AuditEvent
+from engine.ledger.keys import load_public_keys
+from engine.ledger.store import AuditStore
+from engine.ledger.verify import verify_store
 from engine.records import Rejected
 from engine.runtime.observer import (
     BatchAction,

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from engine.audit import AuditCategory, AuditLevel, AuditSystem, ComplianceStandard, Outcome
-from engine.audit.events import ComplianceStandard as Std
-from engine.audit.reports.render import render, to_markdown
-from engine.audit.retention import config_facts, retention_conflicts
 from engine.cli.audit import audit
+from engine.compliance.reports.render import render, to_markdown
+from engine.compliance.retention import config_facts, retention_conflicts
+from engine.ledger.events import ComplianceStandard as Std
 
 
 def _fill(system: AuditSystem) -> list[str]:

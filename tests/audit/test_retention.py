@@ -10,10 +10,11 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from engine.audit import AuditCategory, AuditLevel, AuditSystem
-from engine.audit.keys import load_public_keys
-from engine.audit.trail import AuditResources
-from engine.audit.verify import ProblemKind, verify_store
+from engine.audit.wiring import AuditResources
 from engine.cli.audit import audit
+from engine.ledger.keys import load_public_keys
+from engine.ledger.pruning import prune
+from engine.ledger.verify import ProblemKind, verify_store
 
 from .conftest import fill
 
@@ -33,14 +34,14 @@ def check(res: AuditResources) -> list[ProblemKind]:
 def test_prune_keeps_the_trail_verifiable(resources: AuditResources) -> None:
     fill(resources.trail(PRODUCER), 10)
     trail = resources.trail(PRODUCER)
-    anchor = trail.prune(keep_last=4)
+    anchor = prune(trail, keep_last=4)
     assert anchor is not None and anchor.seq == 6
     fill(trail, 3)  # the chain goes on after pruning
     seqs = [e.seq for e in resources.store.iter_chain(PRODUCER)]
     assert seqs == list(range(7, 15))  # 7..10, the retention notice #11, then 12..14
     assert check(resources) == []
     # Pruning again with nothing old enough is a no-op.
-    assert trail.prune(keep_last=100) is None
+    assert prune(trail, keep_last=100) is None
 
 
 def test_deleting_from_the_start_is_not_pruning(resources: AuditResources) -> None:
@@ -68,7 +69,7 @@ def test_prune_by_age(resources: AuditResources) -> None:
             timestamp=old,
         )
     fill(trail, 2)
-    anchor = trail.prune(before=datetime.now(UTC) - timedelta(days=365))
+    anchor = prune(trail, before=datetime.now(UTC) - timedelta(days=365))
     assert anchor is not None and anchor.seq == 3
     assert [e.action for e in resources.store.iter_chain(PRODUCER)] == [
         "batch_read",

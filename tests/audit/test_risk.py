@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from engine.audit import AuditCategory, AuditLevel, AuditSystem, Outcome
-from engine.audit.risk import RiskModel, aggregate_risk, risk_band, risk_score
 from engine.cli.audit import audit
+from engine.compliance.risk import RiskModel, aggregate_risk, risk_band, risk_score
 
 
 def draft(**fields: Any) -> dict[str, Any]:

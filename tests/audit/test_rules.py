@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from engine.audit import AuditCategory, AuditLevel, AuditSystem, ComplianceRule, Outcome
-from engine.audit.events import ComplianceStandard
-from engine.audit.rules.conditions import RuleError, compile_rule
-from engine.audit.rules.detect import find_cards, find_identifiers, pseudonym
-from engine.audit.rules.loader import load_rules_file, parse_rules
-from engine.audit.rules.model import EventView
-from engine.audit.rules.policy import TRIGGERED_ACTION, ComplianceHalt, enabled_standards
-from engine.audit.settings import AuditSettings
+from engine.compliance.rules.conditions import RuleError, compile_rule
+from engine.compliance.rules.detect import find_cards, find_identifiers, pseudonym
+from engine.compliance.rules.model import EventView
+from engine.compliance.rules.policy import TRIGGERED_ACTION, ComplianceHalt, enabled_standards
+from engine.compliance.settings import AuditSettings
+from engine.config.rules_file import load_rules_file, parse_rules
 from engine.errors import ConfigError
+from engine.ledger.events import ComplianceStandard
 
 STAMP = "2024-01-15T10:30:00.000000Z"
 

@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine.audit.checkpoint import load_checkpoints
-from engine.audit.errors import AuditError
-from engine.audit.events import AuditCategory, AuditLevel
-from engine.audit.retention import RetentionLimits, retention_limits
-from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore, StoredEvent, default_store_url
-from engine.audit.trail import open_resources
+from engine.audit.wiring import open_resources
 from engine.cli.main import cli
+from engine.compliance.retention import retention_limits
+from engine.compliance.settings import AuditSettings
+from engine.ledger.checkpoint import load_checkpoints
+from engine.ledger.errors import AuditError
+from engine.ledger.events import AuditCategory, AuditLevel
+from engine.ledger.pruning import RetentionLimits
+from engine.ledger.store import AuditStore, StoredEvent, default_store_url
 
 PRODUCER = "pipeline:keep"
 PIPELINE = """\

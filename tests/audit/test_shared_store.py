@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine.audit.errors import AuditKeyError
 from engine.audit.observer import AuditObserver
-from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore
 from engine.cli.audit import audit
+from engine.compliance.settings import AuditSettings
+from engine.ledger.errors import AuditKeyError
+from engine.ledger.store import AuditStore
 
 from .conftest import fill, require_postgres
 from .test_delivery_trail import run_info
@@ -141,8 +141,8 @@ def test_verify_cannot_verify_without_a_trail_or_a_key(tmp_path: Path, workspace
     cli = CliRunner(env={"COLUMNS": "200"})
     missing = cli.invoke(audit, ["verify", "--workspace", str(tmp_path / "nothing-here")])
     assert missing.exit_code == 3 and "cannot verify" in missing.output
-    from engine.audit.settings import AuditSettings as Settings
-    from engine.audit.trail import open_resources
+    from engine.audit.wiring import open_resources
+    from engine.compliance.settings import AuditSettings as Settings
 
     resources = open_resources(Settings(compliance=False), workspace)
     try:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.audit.events import format_time
-from engine.audit.trail import new_event_id, now_text
+from engine.ledger.clock import new_event_id, now_text
+from engine.ledger.events import format_time
 
 # Instants around second, millisecond and day boundaries, and a spread of ordinary ones.
 EDGES = [

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from engine.audit.errors import AuditStoreError
-from engine.audit.events import AuditCategory, AuditLevel
-from engine.audit.keys import (
+from engine.audit.wiring import open_resources
+from engine.compliance.settings import AuditSettings
+from engine.ledger.errors import AuditStoreError
+from engine.ledger.events import AuditCategory, AuditLevel
+from engine.ledger.keys import (
     HMAC_KEYRING_FILE,
     SIGNING_KEY_FILE,
     load_keyring,
     load_public_keys,
 )
-from engine.audit.settings import AuditSettings
-from engine.audit.store import SQLITE_PAGE_SIZE, AuditStore
-from engine.audit.trail import open_resources
-from engine.audit.verify import verify_store
+from engine.ledger.store import SQLITE_PAGE_SIZE, AuditStore
+from engine.ledger.verify import verify_store
 
 from .conftest import fill, require_postgres
 
@@ -185,7 +185,7 @@ def test_postgresql_two_processes_and_verify(pg_url: str, workspace: Path) -> No
 
 
 def test_unusable_workspace_is_a_key_error(tmp_path: Path) -> None:
-    from engine.audit.errors import AuditKeyError
+    from engine.ledger.errors import AuditKeyError
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")

@@ -14,14 +14,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from engine.audit.errors import AuditStoreError
-from engine.audit.keys import load_public_keys
-from engine.audit.schema import SCHEMA_VERSION, frontier_text
-from engine.audit.settings import AuditSettings
-from engine.audit.store import AuditStore
-from engine.audit.trail import AuditResources, open_resources
-from engine.audit.verify import VerifyReport, verify_store
+from engine.audit.wiring import AuditResources, open_resources
 from engine.cli.main import cli
+from engine.compliance.settings import AuditSettings
+from engine.ledger.errors import AuditStoreError
+from engine.ledger.keys import load_public_keys
+from engine.ledger.pruning import prune
+from engine.ledger.schema import SCHEMA_VERSION, frontier_text
+from engine.ledger.store import AuditStore
+from engine.ledger.verify import VerifyReport, verify_store
 
 from .conftest import fill, require_postgres
 
@@ -158,7 +159,7 @@ def test_a_version_1_store_is_migrated_and_keeps_verifying(
         trail = res.trail(PRODUCER)
         fill(trail, 3)  # appends continue the old chain
         assert [e.seq for e in res.store.iter_chain(PRODUCER)] == list(range(1, 10))
-        anchor = trail.prune(keep_last=4)  # the added columns work
+        anchor = prune(trail, keep_last=4)  # the added columns work
         assert anchor is not None and anchor.seq == 5
         report = verify(res)
         assert report.ok, report.to_dict()

@@ -16,7 +16,7 @@ from engine.audit import (
     ComplianceRule,
     ComplianceStandard,
 )
-from engine.audit.errors import AuditError
+from engine.ledger.errors import AuditError
 
 
 def test_public_api_is_pinned() -> None:
@@ -168,7 +168,7 @@ def test_settings_import_stays_light() -> None:
     import sys
 
     code = (
-        "import sys, engine.audit.settings; "
+        "import sys, engine.compliance.settings; "
         "print('sqlalchemy' in sys.modules, 'cryptography' in sys.modules)"
     )
     out = subprocess.run(

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import orjson
 
-from engine.audit.canonical import canonical_json
-from engine.audit.checkpoint import load_checkpoints
-from engine.audit.events import GENESIS_MAC, AuditEvent
-from engine.audit.keys import derive_key_id, load_keyring, load_public_keys
-from engine.audit.merkle import leaf_hash, merkle_root
-from engine.audit.trail import AuditResources
-from engine.audit.verify import ProblemKind, VerifyReport, verify_store
+from engine.audit.wiring import AuditResources
+from engine.ledger.canonical import canonical_json
+from engine.ledger.checkpoint import load_checkpoints
+from engine.ledger.events import GENESIS_MAC, AuditEvent
+from engine.ledger.keys import derive_key_id, load_keyring, load_public_keys
+from engine.ledger.merkle import leaf_hash, merkle_root
+from engine.ledger.verify import ProblemKind, VerifyReport, verify_store
 
 from .conftest import fill, store_sql
 
@@ -228,7 +228,7 @@ def test_rewritten_history_with_stolen_hmac_key_caught_by_checkpoint(
 
 
 def test_rotated_key_still_verifies(workspace: Path, resources: AuditResources) -> None:
-    from engine.audit.keys import rotate_hmac_key
+    from engine.ledger.keys import rotate_hmac_key
 
     fill(resources.trail(PRODUCER), 3)
     old_id = resources.keyring.current_id
@@ -236,7 +236,7 @@ def test_rotated_key_still_verifies(workspace: Path, resources: AuditResources) 
     assert new_id != old_id
     ring = load_keyring(workspace)
     assert ring.current_id == new_id and old_id in ring.keys
-    from engine.audit.trail import AuditTrail
+    from engine.ledger.writer import AuditTrail
 
     trail = AuditTrail(
         resources.store,

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from engine.audit.keys import load_public_keys
-from engine.audit.trail import AuditResources
-from engine.audit.verify import ProblemKind, VerifyReport, verify_store
+from engine.audit.wiring import AuditResources
+from engine.ledger.keys import load_public_keys
+from engine.ledger.verify import ProblemKind, VerifyReport, verify_store
 
 from .conftest import fill, store_sql
 

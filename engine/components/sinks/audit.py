@@ -5,27 +5,49 @@ elsewhere: the events pass through the same compliance rules (masking, windows, 
 as the Python API's. A record's ``level``, ``category``, ``action``, ``resource``,
 ``outcome``, ``user_id``, ``ip_address`` and ``timestamp`` fill those fields; the other
 fields (or its ``details`` object) become the details.
+
+The sink writes through an :class:`IngestTrail` that the audit layer opens for it
+(:func:`set_trail_opener`, called by ``engine.audit``): components sit below the audit
+trail's wiring and do not import it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import Field
 
 from engine.components.base import ComponentContext, Sink, SinkConfig
-from engine.errors import PartialWriteError
+from engine.errors import FatalError, PartialWriteError
+from engine.ledger.events import AuditCategory, AuditLevel, Outcome, parse_time
+from engine.ledger.hooks import Emitter
 from engine.records import Batch, Rejected
 
 if TYPE_CHECKING:
-    from engine.audit.trail import AuditResources, AuditTrail
     from engine.registry import Registry
 
-__all__ = ["AuditHalt", "AuditSink", "AuditSinkConfig"]
+__all__ = [
+    "AuditHalt",
+    "AuditSink",
+    "AuditSinkConfig",
+    "IngestTrail",
+    "TrailOpener",
+    "set_trail_opener",
+]
 
 
-class AuditHalt(RuntimeError):
-    """A compliance rule with the ``halt`` action fired on a record: the run stops."""
+class AuditHalt(FatalError):
+    """A compliance rule with the ``halt`` action fired on a record: the run stops,
+    whatever the sink's ``on_error`` says."""
+
+
+class IngestTrail(Emitter, Protocol):
+    """The chain an audit sink writes to, opened for it by the audit layer."""
+
+    def close(self) -> None:
+        """Flush, write the final checkpoint and release what was opened."""
+        ...
 
 
 _FIELDS = ("level", "category", "action", "resource", "outcome", "user_id", "ip_address")
@@ -53,35 +75,30 @@ class AuditSinkConfig(SinkConfig):
         return "audit"
 
 
+#: Opens the chain of one audit sink (its config, its context): set by ``engine.audit``.
+TrailOpener = Callable[[AuditSinkConfig, ComponentContext], IngestTrail]
+_opener: list[TrailOpener] = []
+
+
+def set_trail_opener(opener: TrailOpener) -> None:
+    """Name the function that opens audit sinks' chains (the audit layer's wiring)."""
+    _opener[:] = [opener]
+
+
 class AuditSink(Sink[AuditSinkConfig]):
     def __init__(self, config: AuditSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self._resources: AuditResources | None = None
-        self._trail: AuditTrail | None = None
+        self._trail: IngestTrail | None = None
 
     async def open(self) -> None:
-        from engine.audit.settings import AuditSettings
-        from engine.audit.trail import open_resources
-
-        cfg = self.config
-        # The pipeline's [audit] table (keys, rules, notify, masking), then this sink's own.
-        base = self.context.audit if isinstance(self.context.audit, AuditSettings) else None
-        update: dict[str, Any] = {}
-        if cfg.store is not None:
-            update["store"] = cfg.store
-        if cfg.standards:
-            update["standards"] = cfg.standards
-        if cfg.rules_file:
-            update["rules_file"] = str(self.context.resolve(cfg.rules_file))
-        settings = (base or AuditSettings()).model_copy(update=update)
-        self._resources = open_resources(settings, self.context.workspace)
-        producer = cfg.producer.replace("{pipeline}", self.context.pipeline)
-        self._trail = self._resources.trail(producer, actor="pipeline")
+        if not _opener:
+            raise FatalError(
+                "the audit sink needs the audit trail's wiring: import engine.audit before "
+                "running the pipeline"
+            )
+        self._trail = _opener[0](self.config, self.context)
 
     async def write(self, batch: Batch) -> None:
-        from engine.audit.events import AuditCategory, AuditLevel, Outcome, parse_time
-        from engine.audit.rules.policy import ComplianceHalt
-
         trail = self._trail
         assert trail is not None
         cfg = self.config
@@ -119,22 +136,19 @@ class AuditSink(Sink[AuditSinkConfig]):
                     details=details,
                     timestamp=when,
                 )
-            except ComplianceHalt as exc:
-                # An EngineError from a sink is a record failure, routed by on_error; a
-                # halt must stop the run, so it leaves as a plain exception.
+            except AuditHalt:
+                raise
+            except FatalError as exc:
+                # A compliance halt: never routed by on_error, it stops the run.
                 raise AuditHalt(str(exc)) from exc
         trail.flush()
         if refused:
             raise PartialWriteError(f"{len(refused)} record(s) are not audit events", refused)
 
     async def close(self, *, success: bool) -> None:
-        try:
-            if self._trail is not None:
-                self._trail.close()
-        finally:
-            if self._resources is not None:
-                self._resources.close()
-            self._trail = self._resources = None
+        trail, self._trail = self._trail, None
+        if trail is not None:
+            trail.close()
 
 
 def _text(value: Any) -> str | None:

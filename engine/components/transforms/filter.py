@@ -28,6 +28,8 @@ class FilterConfig(TransformConfig):
 
 
 class FilterTransform(Transform[FilterConfig]):
+    accounting = "may_drop"  # drops the records its condition refuses
+
     def __init__(self, config: FilterConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self._filter = compile_filter(config.condition)

@@ -47,6 +47,8 @@ class RouteConfig(TransformConfig):
 
 
 class RouteTransform(Transform[RouteConfig]):
+    accounting = "fan_out"  # may send one record to several outputs
+
     def __init__(self, config: RouteConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self._routes = [(name, compile_predicate(cond)) for name, cond in config.routes.items()]

@@ -1,0 +1,686 @@
+"""The audit store: SQLAlchemy tables for events and chain heads (SQLite or PostgreSQL).
+
+Appends are serialised per chain: the chain-head row is locked (SQLite: ``BEGIN
+IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE``) while the next events are numbered,
+chained, signed and inserted, so two processes writing one store never fork a chain.
+``(producer, seq)`` is the primary key as a second line of defence. Every database
+failure becomes :class:`AuditStoreError` naming the store without its password.
+
+A store records its schema version in ``audit_meta``. Opening one for writing migrates an
+older store in place under the schema lock; opening one read-only (``create=False``)
+writes nothing and reads an older store as it is. A store newer than this code is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import ColumnElement
+
+from engine.ledger.errors import AuditStoreError
+from engine.ledger.events import GENESIS_MAC, format_time
+from engine.ledger.merkle import CompactRange, leaf_hash
+from engine.ledger.schema import (
+    EVENT_COLUMNS,
+    ROW_FIELDS,
+    SCHEMA_VERSION,
+    ChainHead,
+    EventFilter,
+    PruneAnchor,
+    Sealer,
+    StoredEvent,
+    StoreStats,
+    events_table,
+    frontier_parse,
+    frontier_text,
+    heads_table,
+    migrate_schema,
+    stored_event,
+    stored_version,
+)
+
+__all__ = [
+    "AuditStore",
+    "ChainHead",
+    "EventFilter",
+    "StoreStats",
+    "StoredEvent",
+    "default_store_url",
+]
+
+_T = TypeVar("_T")
+_SCHEMA_LOCK_ID = 0x617564_6974  # "audit", an arbitrary advisory lock key
+# A new SQLite store's page size, and how many pages the WAL holds before a checkpoint.
+SQLITE_PAGE_SIZE = 16_384
+SQLITE_WAL_PAGES = 40 * 1024 * 1024 // SQLITE_PAGE_SIZE
+
+
+def default_store_url(workspace: Path) -> str:
+    return f"sqlite:///{workspace / 'audit.db'}"
+
+
+class AuditStore:
+    """An audit store at a SQLAlchemy URL; close it when done.
+
+    With ``create`` (the default) the schema is created, or migrated from an older
+    version; without it nothing is written and an older store is read as it is.
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise AuditStoreError("<invalid URL>", f"not a SQLAlchemy URL: {exc}") from None
+        self.url = parsed.render_as_string(hide_password=True)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise AuditStoreError(self.url, "unsupported store; use sqlite:// or postgresql://")
+        if self.dialect == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            database = parsed.database
+            kwargs["connect_args"] = {"timeout": 60}
+            if not database or database == ":memory:":
+                kwargs["poolclass"] = StaticPool
+            elif create:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            elif not Path(database).expanduser().exists():
+                raise AuditStoreError(self.url, "no such store (the file does not exist)")
+        self._engine: Engine = create_engine(parsed, **kwargs)
+        # Appends take the write lock first (SQLite: BEGIN IMMEDIATE).
+        self._writer = self._engine.execution_options(sqlite_begin="IMMEDIATE")
+        if self.dialect == "sqlite":
+            _sqlite_tuning(self._engine, wal=create)
+        compiled = events_table.insert().compile(dialect=self._engine.dialect)
+        positional = bool(self._engine.dialect.positional)
+        if positional and tuple(compiled.positiontup or ()) != ROW_FIELDS:
+            raise AssertionError("insert parameters out of column order")
+        self._insert_sql = (str(compiled), positional)
+        # SQLite: many rows per INSERT statement (see _insert_events), as many as fit in
+        # its limit on bound parameters (32,766 since 3.32; 999 before).
+        self._rows_per_insert = 0
+        if self.dialect == "sqlite" and positional:
+            limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+            self._rows_per_insert = limit // len(ROW_FIELDS)
+        self._multi_insert: dict[int, str] = {}
+        # The head's statements, compiled once: an append per acknowledgement is common,
+        # and building them each time costs more than running them.
+        h = heads_table.c
+        head_query = select(h.seq, h.mac, h.frontier).where(h.producer == bindparam("p_producer"))
+        if self.dialect == "postgresql":
+            head_query = head_query.with_for_update()
+        self._head_sql = self._prepared(head_query)
+        self._head_update_sql = self._prepared(
+            heads_table.update()
+            .where(h.producer == bindparam("p_producer"))
+            .values(
+                seq=bindparam("p_seq"),
+                mac=bindparam("p_mac"),
+                frontier=bindparam("p_frontier"),
+                updated_at=bindparam("p_updated"),
+            )
+        )
+        self.schema_version = SCHEMA_VERSION
+        try:
+            self._guard(lambda: self._open_schema(create))
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    # --- plumbing -----------------------------------------------------------------
+
+    def _prepared(self, statement: Any) -> tuple[str, tuple[str, ...] | None]:
+        """A statement's SQL for the driver, and its parameter order when positional."""
+        compiled = statement.compile(dialect=self._engine.dialect)
+        order = tuple(compiled.positiontup or ()) if self._engine.dialect.positional else None
+        return str(compiled), order
+
+    @staticmethod
+    def _run(
+        conn: Connection, prepared: tuple[str, tuple[str, ...] | None], values: dict[str, Any]
+    ) -> Any:
+        sql, order = prepared
+        return conn.exec_driver_sql(
+            sql, tuple(values[k] for k in order) if order is not None else values
+        )
+
+    def _guard(self, work: Callable[[], _T]) -> _T:
+        try:
+            return work()
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            message = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
+            raise AuditStoreError(self.url, f"{type(reason).__name__}: {message}") from exc
+        except OSError as exc:
+            raise AuditStoreError(self.url, f"{type(exc).__name__}: {exc}") from exc
+
+    def _open_schema(self, create: bool) -> None:
+        """Check the schema version; with ``create``, create or migrate the schema."""
+        with self._engine.connect() as conn:
+            if create:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                if create and self.dialect == "postgresql":
+                    # Concurrent CREATE TABLE IF NOT EXISTS races in PostgreSQL's catalog,
+                    # and two processes must not migrate one store at once.
+                    conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_ID)))
+                try:
+                    found = stored_version(conn)
+                except ValueError as exc:
+                    raise AuditStoreError(self.url, str(exc)) from None
+                if found is not None and found > SCHEMA_VERSION:
+                    raise AuditStoreError(
+                        self.url,
+                        f"the store's schema version is {found}, newer than version "
+                        f"{SCHEMA_VERSION} that this engine knows; use a newer engine",
+                    )
+                if create:
+                    migrate_schema(conn, found)
+                elif found is None:
+                    raise AuditStoreError(self.url, "not an audit store (no audit tables)")
+                else:
+                    self.schema_version = found
+
+    def sync(self) -> None:
+        """Make every committed event durable against power loss too: a SQLite store's
+        commits survive a crash of the process, and checkpointing its log syncs them to
+        disk (PostgreSQL syncs on commit)."""
+        if self.dialect != "sqlite":
+            return
+
+        def work() -> None:
+            raw = self._engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    cursor.close()
+            finally:
+                raw.close()
+
+        self._guard(work)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def forked(self) -> None:
+        """In a forked child: open new connections, leaving the parent's to the parent."""
+        self._engine.dispose(close=False)
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ------------------------------------------------------------------
+
+    def append(self, producer: str, seal: Sealer) -> ChainHead:
+        """Lock the chain head, let ``seal`` number and sign rows after it, insert, commit."""
+
+        def work() -> ChainHead:
+            with self._writer.connect() as conn, conn.begin():
+                head = self._lock_head(conn, producer)
+                rows, new_head = seal(head)
+                if rows:
+                    self._insert_events(conn, rows)
+                    self._run(
+                        conn,
+                        self._head_update_sql,
+                        {
+                            "p_producer": producer,
+                            "p_seq": new_head.seq,
+                            "p_mac": new_head.mac,
+                            "p_frontier": frontier_text(new_head.frontier),
+                            "p_updated": format_time(datetime.now(UTC)),
+                        },
+                    )
+                return new_head
+
+        return self._guard(work)
+
+    def _insert_events(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        # Compiled once and sent to the driver: SQLAlchemy's per-row parameter processing
+        # would cost more than signing the event. SQLite's executemany steps each row
+        # through Python; one statement of many rows costs about a sixth less per row.
+        sql, positional = self._insert_sql
+        per = self._rows_per_insert
+        if per:
+            for start in range(0, len(rows), per):
+                chunk = rows[start : start + per]
+                conn.exec_driver_sql(self._multi_row_sql(len(chunk)), tuple(chain(*chunk)))
+        elif positional:
+            conn.exec_driver_sql(sql, rows)
+        else:
+            conn.exec_driver_sql(sql, [dict(zip(ROW_FIELDS, row, strict=True)) for row in rows])
+
+    def _multi_row_sql(self, n: int) -> str:
+        found = self._multi_insert.get(n)
+        if found is None:
+            insert, values = self._insert_sql[0].split(" VALUES ", 1)
+            found = f"{insert} VALUES {', '.join([values] * n)}"
+            if len(self._multi_insert) < 64:
+                self._multi_insert[n] = found
+        return found
+
+    def _lock_head(self, conn: Connection, producer: str) -> ChainHead:
+        found = self._run(conn, self._head_sql, {"p_producer": producer}).first()
+        if found is not None:
+            seq, mac, frontier = found
+            return ChainHead(producer, seq, mac, frontier_parse(seq, frontier))
+        values = {
+            "producer": producer,
+            "seq": 0,
+            "mac": GENESIS_MAC,
+            "frontier": "",
+            "updated_at": "",
+            "pruned_seq": 0,
+            "pruned_mac": GENESIS_MAC,
+            "pruned_frontier": "",
+        }
+        if self.dialect == "postgresql":
+            conn.execute(postgresql.insert(heads_table).values(values).on_conflict_do_nothing())
+            query = select(heads_table).where(heads_table.c.producer == producer).with_for_update()
+        else:
+            conn.execute(sqlite.insert(heads_table).values(values).on_conflict_do_nothing())
+            query = select(heads_table).where(heads_table.c.producer == producer)
+        row = conn.execute(query).one()
+        return ChainHead(producer, row.seq, row.mac, frontier_parse(row.seq, row.frontier))
+
+    # --- reading ------------------------------------------------------------------
+
+    def head(self, producer: str) -> ChainHead | None:
+        def work() -> ChainHead | None:
+            h = heads_table.c
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(h.seq, h.mac, h.frontier).where(h.producer == producer)
+                ).first()
+            if row is None:
+                return None
+            return ChainHead(producer, row.seq, row.mac, frontier_parse(row.seq, row.frontier))
+
+        return self._guard(work)
+
+    def head_event(self, producer: str) -> StoredEvent | None:
+        """The newest event of a chain (the one its head row names), if stored."""
+
+        def work() -> StoredEvent | None:
+            c = events_table.c
+            h = heads_table.c
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(*EVENT_COLUMNS)
+                    .join(heads_table, h.producer == c.producer)
+                    .where(c.producer == producer, c.seq == h.seq)
+                ).first()
+            return stored_event(row) if row is not None else None
+
+        return self._guard(work)
+
+    def heads(self) -> dict[str, int]:
+        """Each chain's head sequence number."""
+
+        def work() -> dict[str, int]:
+            with self._engine.connect() as conn:
+                rows = conn.execute(select(heads_table.c.producer, heads_table.c.seq)).all()
+            return {r.producer: r.seq for r in rows}
+
+        return self._guard(work)
+
+    def anchors(self) -> dict[str, PruneAnchor]:
+        """Each pruned chain's anchor."""
+        if self.schema_version < 2:
+            return {}  # retention came with version 2: nothing was pruned before
+
+        def work() -> dict[str, PruneAnchor]:
+            h = heads_table.c
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(h.producer, h.pruned_seq, h.pruned_mac, h.pruned_frontier).where(
+                        h.pruned_seq > 0
+                    )
+                ).all()
+            found: dict[str, PruneAnchor] = {}
+            for r in rows:
+                try:
+                    frontier = frontier_parse(r.pruned_seq, r.pruned_frontier)
+                except ValueError:
+                    found[r.producer] = PruneAnchor(
+                        r.pruned_seq, r.pruned_mac, CompactRange(), False
+                    )
+                else:
+                    found[r.producer] = PruneAnchor(r.pruned_seq, r.pruned_mac, frontier)
+            return found
+
+        return self._guard(work)
+
+    def prune(
+        self,
+        producer: str,
+        *,
+        before: str | None,
+        keep_last: int | None,
+        seal: Callable[[ChainHead, PruneAnchor], tuple[list[tuple[Any, ...]], ChainHead]],
+    ) -> PruneAnchor | None:
+        """Delete a chain's events older than ``before`` (a stored timestamp) or beyond
+        the newest ``keep_last``, record the anchor, and append ``seal``'s signed notice,
+        all in one locked transaction. Returns the new anchor, or None if nothing went."""
+
+        def work() -> PruneAnchor | None:
+            c = events_table.c
+            h = heads_table.c
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    head = self._lock_head(conn, producer)
+                    row = conn.execute(
+                        select(h.pruned_seq, h.pruned_mac, h.pruned_frontier).where(
+                            h.producer == producer
+                        )
+                    ).one()
+                    old = PruneAnchor(
+                        row.pruned_seq,
+                        row.pruned_mac,
+                        frontier_parse(row.pruned_seq, row.pruned_frontier),
+                    )
+                    through = old.seq
+                    if before is not None:
+                        by_time = conn.execute(
+                            select(func.max(c.seq)).where(
+                                c.producer == producer, c.timestamp < before
+                            )
+                        ).scalar()
+                        through = max(through, int(by_time or 0))
+                    if keep_last is not None:
+                        through = max(through, head.seq - keep_last)
+                    through = min(through, head.seq)
+                    if through <= old.seq:
+                        return None
+                    frontier = old.frontier.copy()
+                    mac = old.mac
+                    for body, row_mac in conn.execute(
+                        select(c.body, c.mac)
+                        .where(c.producer == producer, c.seq > old.seq, c.seq <= through)
+                        .order_by(c.seq)
+                    ):
+                        data = body if isinstance(body, bytes) else bytes(body)
+                        frontier.append(leaf_hash(data))
+                        mac = row_mac
+                    if frontier.size != through:
+                        raise AuditStoreError(
+                            self.url,
+                            f"cannot prune {producer}: events are missing before #{through}",
+                        )
+                    anchor = PruneAnchor(through, mac, frontier)
+                    conn.execute(
+                        events_table.delete().where(c.producer == producer, c.seq <= through)
+                    )
+                    rows, new_head = seal(head, anchor)
+                    self._insert_events(conn, rows)
+                    conn.execute(
+                        heads_table.update()
+                        .where(h.producer == producer)
+                        .values(
+                            seq=new_head.seq,
+                            mac=new_head.mac,
+                            frontier=frontier_text(new_head.frontier),
+                            updated_at=format_time(datetime.now(UTC)),
+                            pruned_seq=through,
+                            pruned_mac=mac,
+                            pruned_frontier=frontier_text(frontier),
+                        )
+                    )
+                    return anchor
+
+        return self._guard(work)
+
+    def producers(self) -> list[str]:
+        """Every chain with events or a head row."""
+
+        def work() -> list[str]:
+            with self._engine.connect() as conn:
+                found = set(conn.execute(select(events_table.c.producer).distinct()).scalars())
+                found.update(conn.execute(select(heads_table.c.producer)).scalars())
+            return sorted(found)
+
+        return self._guard(work)
+
+    def _page(
+        self, producer: str, after: int, page: int, clauses: Sequence[ColumnElement[bool]] = ()
+    ) -> list[StoredEvent]:
+        def work() -> list[StoredEvent]:
+            c = events_table.c
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(*EVENT_COLUMNS)
+                    .where(c.producer == producer, c.seq > after, *clauses)
+                    .order_by(c.seq)
+                    .limit(page)
+                ).all()
+            return [stored_event(r) for r in rows]
+
+        return self._guard(work)
+
+    def iter_chain_raw(
+        self, producer: str, *, page: int = 50_000, after: int = -1, upto: int | None = None
+    ) -> Iterator[Sequence[Any]]:
+        """A chain's rows numbered after ``after`` (up to ``upto``) as driver tuples
+        (StoredEvent field order), for the verifier."""
+        c = events_table.c
+        clauses = [c.producer == bindparam("p_producer"), c.seq > bindparam("p_after")]
+        if upto is not None:
+            clauses.append(c.seq <= bindparam("p_upto"))
+        compiled = (
+            select(*EVENT_COLUMNS)
+            .where(*clauses)
+            .order_by(c.seq)
+            .compile(dialect=self._engine.dialect)
+        )
+        sql = f"{compiled} LIMIT {int(page)}"
+        order = list(compiled.positiontup or ()) if self._engine.dialect.positional else None
+        while True:
+            values = {"p_producer": producer, "p_after": after, "p_upto": upto}
+            params: Any = tuple(values[k] for k in order) if order is not None else values
+
+            def work(params: Any = params) -> list[Sequence[Any]]:
+                with self._engine.connect() as conn:
+                    result = conn.exec_driver_sql(sql, params)
+                    try:
+                        # Plain driver tuples: SQLAlchemy rows cost more than the check.
+                        rows = list(result.cursor.fetchall())
+                    finally:
+                        result.close()
+                    return rows
+
+            batch = self._guard(work)
+            yield from batch
+            if len(batch) < page:
+                return
+            after = batch[-1][1]
+
+    def iter_chain(
+        self,
+        producer: str,
+        *,
+        page: int = 20_000,
+        clauses: Sequence[ColumnElement[bool]] = (),
+    ) -> Iterator[StoredEvent]:
+        """A chain's events by stored sequence number, read page by page."""
+        after = -1
+        while True:
+            batch = self._page(producer, after, page, clauses)
+            yield from batch
+            if len(batch) < page:
+                return
+            after = batch[-1].seq
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        def work() -> StoredEvent | None:
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(*EVENT_COLUMNS).where(events_table.c.event_id == event_id)
+                ).first()
+            return stored_event(row) if row is not None else None
+
+        return self._guard(work)
+
+    def neighbours(self, producer: str, seq: int) -> tuple[StoredEvent | None, StoredEvent | None]:
+        """The events stored just before and just after ``seq`` in its chain."""
+
+        def work() -> tuple[StoredEvent | None, StoredEvent | None]:
+            c = events_table.c
+            with self._engine.connect() as conn:
+                before = conn.execute(
+                    select(*EVENT_COLUMNS)
+                    .where(c.producer == producer, c.seq < seq)
+                    .order_by(c.seq.desc())
+                    .limit(1)
+                ).first()
+                after = conn.execute(
+                    select(*EVENT_COLUMNS)
+                    .where(c.producer == producer, c.seq > seq)
+                    .order_by(c.seq)
+                    .limit(1)
+                ).first()
+            return (
+                stored_event(before) if before is not None else None,
+                stored_event(after) if after is not None else None,
+            )
+
+        return self._guard(work)
+
+    def leaf_bodies(self, producer: str, size: int) -> list[bytes]:
+        """The bodies of the first ``size`` events of a chain, for Merkle proofs."""
+        out: list[bytes] = []
+        for stored in self.iter_chain(producer):
+            if len(out) >= size:
+                break
+            out.append(stored.body)
+        return out
+
+    def query(self, where: EventFilter, *, limit: int | None = 100) -> list[StoredEvent]:
+        """Matching events, newest first."""
+
+        def work() -> list[StoredEvent]:
+            stmt = (
+                select(*EVENT_COLUMNS)
+                .where(*where.clauses())
+                .order_by(events_table.c.timestamp.desc(), events_table.c.seq.desc())
+            )
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            with self._engine.connect() as conn:
+                return [stored_event(r) for r in conn.execute(stmt).all()]
+
+        return self._guard(work)
+
+    def iter_query(self, where: EventFilter) -> Iterator[StoredEvent]:
+        """Matching events chain by chain in sequence order (for exports)."""
+        clauses = where.clauses()
+        for producer in self.producers():
+            if where.producer is None or producer == where.producer:
+                yield from self.iter_chain(producer, clauses=clauses)
+
+    def last_matching(self, producer: str, actions: Sequence[str]) -> StoredEvent | None:
+        def work() -> StoredEvent | None:
+            c = events_table.c
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(*EVENT_COLUMNS)
+                    .where(c.producer == producer, c.action.in_(list(actions)))
+                    .order_by(c.seq.desc())
+                    .limit(1)
+                ).first()
+            return stored_event(row) if row is not None else None
+
+        return self._guard(work)
+
+    def stats(self, where: EventFilter | None = None) -> StoreStats:
+        clauses = where.clauses() if where else []
+
+        def work() -> StoreStats:
+            c = events_table.c
+            with self._engine.connect() as conn:
+                total, average, first, last = conn.execute(
+                    select(
+                        func.count(),
+                        func.avg(c.risk_score),
+                        func.min(c.timestamp),
+                        func.max(c.timestamp),
+                    ).where(*clauses)
+                ).one()
+
+                def grouped(column: Any) -> dict[str, int]:
+                    rows = conn.execute(
+                        select(column, func.count()).where(*clauses).group_by(column)
+                    ).all()
+                    return {str(key): int(count) for key, count in rows}
+
+                return StoreStats(
+                    total_events=int(total),
+                    average_risk_score=float(average or 0.0),
+                    events_by_level=grouped(c.level),
+                    events_by_category=grouped(c.category),
+                    chains=grouped(c.producer),
+                    first_timestamp=first,
+                    last_timestamp=last,
+                )
+
+        return self._guard(work)
+
+
+def _sqlite_tuning(engine: Engine, *, wal: bool) -> None:
+    """WAL for concurrent readers; manual BEGIN so appends can take the write lock first.
+
+    ``synchronous=NORMAL``: a commit is written to the log, which a crash of the process
+    cannot undo, without waiting for the disk; the runtime commits before every
+    acknowledgement, so a sync each time would cost more than the rest of the append.
+    :meth:`AuditStore.sync` syncs the log to disk before each signed checkpoint.
+
+    Switching to WAL rewrites the file header, so a read-only open leaves the mode as it is
+    (a store this code created is in WAL already). A new store gets 16 KiB pages: an event
+    row is about 1 KiB, and with 4 KiB pages writing each batch costs a third more (more
+    pages, WAL frames and b-tree splits per row). The WAL is checkpointed into the database
+    every 40 MiB rather than SQLite's 4 MiB: one batch of a few thousand events fills
+    several MiB, and checkpointing after every batch costs a quarter of the append rate."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if wal:
+                # Takes effect only while the file is still empty (no-op afterwards).
+                cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_PAGES}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        options: Mapping[str, Any] = conn.get_execution_options()
+        mode = options.get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
