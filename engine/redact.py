@@ -1,18 +1,29 @@
-"""Keep secrets and personal data out of events: mask keys, card numbers and URL passwords."""
+"""The one redaction module: keep secrets and personal data out of events, messages and logs.
+
+Audit events (:func:`redact`, :func:`redact_text`: secret-named keys, card numbers, URL
+passwords, bearer tokens) and connectors (:func:`redact_url`: URLs safe to print) mask with
+the same :data:`MASK`. It imports nothing, so config validation can redact without httpx.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "MASK",
     "SECRET_KEY_NAMES",
+    "SECRET_PARAM_PARTS",
     "luhn_ok",
     "mask_card_numbers",
     "redact",
     "redact_text",
+    "redact_url",
 ]
 
 MASK = "***"
@@ -95,3 +106,39 @@ def redact(value: Any, masked_fields: Collection[str] = ()) -> Any:
     if isinstance(value, list | tuple):
         return [redact(item, masked_fields) for item in value]
     return value
+
+
+#: query parameters whose values never leave the process (matched as substrings, lowercase)
+SECRET_PARAM_PARTS = (
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
+    "sig",
+    "auth",
+    "credential",
+    "code",
+)
+
+
+def redact_url(url: str | httpx.URL, secret_params: Iterable[str] = ()) -> str:
+    """The URL without user info, and with secret-looking query values replaced by ``***``."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return "<invalid url>"
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    extra = {p.lower() for p in secret_params}
+    query = [
+        (name, MASK if _is_secret(name, extra) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*{}"), ""))
+
+
+def _is_secret(name: str, extra: set[str]) -> bool:
+    lowered = name.lower()
+    return lowered in extra or any(part in lowered for part in SECRET_PARAM_PARTS)

@@ -14,9 +14,9 @@ from engine.connectors.http.incremental import CursorTracker, IncrementalSpec
 from engine.connectors.http.lifecycle import EndpointLifecycle
 from engine.connectors.http.options import HttpOptions
 from engine.connectors.http.pagination import Page, PaginationSpec, Paginator
-from engine.connectors.http.redact import redact_url
 from engine.mapping import compile_expression
 from engine.records import Chunk
+from engine.redact import redact_url
 
 if TYPE_CHECKING:
     from engine.registry import Registry

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from yarl import URL
 
+from engine.redact import MASK
+
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractRobustConnection
 
@@ -31,7 +33,7 @@ class AmqpEndpoint(BaseModel):
         except ValueError:
             return "amqp://<invalid url>"
         if url.password is not None:
-            url = url.with_password("***")
+            url = url.with_password(MASK)
         return str(url)
 
 

@@ -20,7 +20,7 @@ from engine.connectors.http.errors import (
     error_for_status,
     map_http_errors,
 )
-from engine.connectors.http.redact import redact_url
+from engine.redact import MASK, redact_url
 
 if TYPE_CHECKING:
     from engine.errors import EngineError
@@ -205,7 +205,7 @@ def _oauth_reason(response: httpx.Response, secret: str) -> str:
         return ""
 
     def masked(text: str, limit: int) -> str:
-        return (text.replace(secret, "***") if secret else text)[:limit]
+        return (text.replace(secret, MASK) if secret else text)[:limit]
 
     parts = [f"error={masked(body['error'], 100)}"]
     description = body.get("error_description")

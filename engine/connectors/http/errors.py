@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 import httpx
 
-from engine.connectors.http.redact import redact_url
 from engine.errors import EngineError, PermanentError, TransientError
+from engine.redact import redact_url
 
 __all__ = [
     "EXCEPTION_MAP",

@@ -11,7 +11,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.connectors.http.auth import AuthSpec, secret_query_params
-from engine.connectors.http.redact import redact_url
+from engine.redact import redact_url
 from engine.resilience.breaker import CircuitBreakerConfig
 from engine.resilience.ratelimit import RateLimitSpecField
 

@@ -30,10 +30,10 @@ from engine.connectors.http.pagination import (
     PageNumberPagination,
     Paginator,
 )
-from engine.connectors.http.redact import redact_url
 from engine.errors import PermanentError, TransientError
 from engine.health import check_plan
 from engine.pipeline import compile_file
+from engine.redact import redact_url
 from engine.webhooks.signatures import (
     GithubSignature,
     HmacSignature,
