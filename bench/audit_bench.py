@@ -26,15 +26,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from engine.audit.events import AuditCategory, AuditLevel  # noqa: E402
-from engine.audit.keys import load_public_keys  # noqa: E402
-from engine.audit.schema import metadata  # noqa: E402
-from engine.audit.settings import AuditSettings  # noqa: E402
-from engine.audit.store import SQLITE_PAGE_SIZE, SQLITE_WAL_PAGES  # noqa: E402
-from engine.audit.trail import AuditResources, AuditTrail, open_resources  # noqa: E402
-from engine.audit.verify import verify_store  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
+from engine.audit.wiring import AuditResources, open_resources  # noqa: E402
+from engine.compliance.settings import AuditSettings  # noqa: E402
+from engine.ledger.events import AuditCategory, AuditLevel  # noqa: E402
+from engine.ledger.keys import load_public_keys  # noqa: E402
+from engine.ledger.schema import metadata  # noqa: E402
+from engine.ledger.store import SQLITE_PAGE_SIZE, SQLITE_WAL_PAGES  # noqa: E402
+from engine.ledger.verify import verify_store  # noqa: E402
+from engine.ledger.writer import AuditTrail  # noqa: E402
 from engine.runtime.heap import gc_tuned  # noqa: E402
 
 
