@@ -18,8 +18,7 @@ from engine.ledger.canonical import canonical_json
 from engine.ledger.checkpoint import sign_checkpoint
 from engine.ledger.keys import SigningKey, load_signing_key
 from engine.ledger.merkle import consistency_proof, leaf_hash, root_from_hashes
-
-from .conftest import log_events, store_sql
+from tests.support.audit import log_events, store_sql
 
 CHAIN = "pipeline:sync"
 

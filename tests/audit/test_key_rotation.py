@@ -25,8 +25,7 @@ from engine.ledger.keys import (
     load_signing_key,
     rotate_signing_key,
 )
-
-from .conftest import log_events
+from tests.support.audit import log_events
 
 CHAIN = "pipeline:sync"
 

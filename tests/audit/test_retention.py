@@ -15,8 +15,7 @@ from engine.cli.audit import audit
 from engine.ledger.keys import load_public_keys
 from engine.ledger.pruning import prune
 from engine.ledger.verify import ProblemKind, verify_store
-
-from .conftest import fill
+from tests.support.audit import fill
 
 PRODUCER = "pipeline:sync"
 

@@ -20,9 +20,7 @@ from engine.cli.audit import audit
 from engine.compliance.settings import AuditSettings
 from engine.ledger.errors import AuditKeyError
 from engine.ledger.store import AuditStore
-
-from .conftest import fill, require_postgres
-from .test_delivery_trail import run_info
+from tests.support.audit import fill, require_postgres, run_info
 
 ROOT = Path(__file__).resolve().parents[2]
 

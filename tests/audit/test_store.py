@@ -21,8 +21,7 @@ from engine.ledger.keys import (
 )
 from engine.ledger.store import SQLITE_PAGE_SIZE, AuditStore
 from engine.ledger.verify import verify_store
-
-from .conftest import fill, require_postgres
+from tests.support.audit import fill, require_postgres
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -23,8 +23,7 @@ from engine.ledger.pruning import prune
 from engine.ledger.schema import SCHEMA_VERSION, frontier_text
 from engine.ledger.store import AuditStore
 from engine.ledger.verify import VerifyReport, verify_store
-
-from .conftest import fill, require_postgres
+from tests.support.audit import fill, require_postgres
 
 PRODUCER = "pipeline:legacy"
 PG = "postgresql+psycopg://postgres{password}@127.0.0.1:5432/test"

@@ -15,8 +15,7 @@ from engine.ledger.events import GENESIS_MAC, AuditEvent
 from engine.ledger.keys import derive_key_id, load_keyring, load_public_keys
 from engine.ledger.merkle import leaf_hash, merkle_root
 from engine.ledger.verify import ProblemKind, VerifyReport, verify_store
-
-from .conftest import fill, store_sql
+from tests.support.audit import fill, store_sql
 
 PRODUCER = "pipeline:sync"
 
