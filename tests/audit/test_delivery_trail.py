@@ -27,7 +27,7 @@ from engine.audit.settings import AuditSettings
 from engine.audit.store import AuditStore, default_store_url
 from engine.cli.audit import audit
 from engine.pipeline import compile_file, run
-from engine.runtime.digest import ContentDigest
+from engine.records.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo, StageStats
 
 ROOT = Path(__file__).resolve().parents[2]
