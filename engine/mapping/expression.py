@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from engine.mapping.compiler import compile_ast, is_generated
-from engine.mapping.tree import Node, interpret, parse
+from jmespath import exceptions
+from jmespath.parser import Parser
+
+from engine.mapping.interpreter import interpret
+from engine.mapping.library import ALL_FUNCTIONS
 
 __all__ = ["Expression", "compile_expression", "interpret", "parse"]
+
+Node = dict[str, Any]
 
 
 class Expression:
@@ -24,6 +30,8 @@ class Expression:
     @property
     def compiled(self) -> bool:
         """Whether evaluation runs generated Python (else jmespath.py's interpreter)."""
+        from engine.mapping.compiler import is_generated
+
         return is_generated(self._search)
 
     def search(self, value: Any) -> Any:
@@ -34,7 +42,36 @@ class Expression:
         return f"Expression({self.source!r})"
 
 
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    for child in node.get("children", ()):
+        if isinstance(child, dict):
+            yield from _walk(child)
+
+
+def parse(source: str) -> Node:
+    """Parse ``source`` and check every function call's name and argument count.
+
+    Raises jmespath.py's ParseError (syntax), UnknownFunctionError, ArityError or
+    VariadictArityError: everything that is knowable before any data is seen.
+    """
+    with warnings.catch_warnings():
+        # jmespath.py still reads `foo` (unquoted JSON) as a string, with a warning; accept it.
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        ast: Node = Parser().parse(source).parsed
+    for node in _walk(ast):
+        if node["type"] == "function_expression":
+            name = node["value"]
+            spec = ALL_FUNCTIONS.get(name)
+            if spec is None:
+                raise exceptions.UnknownFunctionError(f"Unknown function: {name}()")
+            spec.check_arity(len(node["children"]))
+    return ast
+
+
 def compile_expression(source: str) -> Expression:
     """Parse and compile ``source`` once; see :func:`parse` for the errors raised."""
+    from engine.mapping.compiler import compile_ast
+
     ast = parse(source)
     return Expression(source, ast, compile_ast(ast, source))

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.mapping.compiler.batch import RUNTIME_ERRORS, BatchFunction, FieldSpec
 from engine.mapping.compiler.runtime import explain
-from engine.mapping.tree import interpret
+from engine.mapping.interpreter import interpret
 from engine.records import Batch, Rejected
 
 __all__ = ["interpreted", "interpreted_filter", "interpreted_map", "interpreted_test"]
