@@ -31,8 +31,8 @@ from engine.ledger.events import AuditCategory, AuditLevel, DigestResult, Outcom
 from engine.ledger.pruning import prune_chain
 from engine.ledger.writer import AuditTrail
 from engine.records import Record, Rejected
+from engine.records.digest import ContentDigest
 from engine.redact import redact, redact_text
-from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import (
     BatchAction,
     NullObserver,
@@ -110,7 +110,7 @@ def _short(text: str) -> str:
 class AuditObserver:
     """Turns every runtime call into a signed event on the pipeline's chain."""
 
-    # Sources and sinks that move bytes hand over their digest (see engine.runtime.digest).
+    # Sources and sinks that move bytes hand over their digest (see engine.records.digest).
     wants_content = True
 
     def __init__(
