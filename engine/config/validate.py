@@ -15,9 +15,9 @@ from engine.audit.settings import AuditSettings
 from engine.components.base import ComponentConfig, Role
 from engine.config.interpolate import interpolate
 from engine.config.loader import Document, load_document, parse_document
-from engine.config.models import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta, TestCase
 from engine.config.positions import Path_
 from engine.errors import ConfigError, Diagnostic, Severity
+from engine.model import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta, TestCase
 from engine.registry import ComponentSpec, Registry, default_registry
 
 __all__ = [

@@ -12,7 +12,7 @@ import orjson
 from engine.records import Rejected
 
 if TYPE_CHECKING:
-    from engine.config.models import DeadLetterSettings
+    from engine.model import DeadLetterSettings
 
 __all__ = ["DeadLetters", "rejection_breach"]
 
