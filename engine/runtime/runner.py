@@ -1,7 +1,9 @@
 """Runs a Plan: one task per component, bounded channels between them, shielded cleanup.
 
-The stage wrappers here own the cross-cutting work (audit, retries, ``on_error``,
-statistics); components only read, transform or write.
+The stage wrappers here own the cross-cutting work (audit, statistics, delivery) and apply
+each component's envelope: ``batch`` through :mod:`engine.runtime.rebatch`, ``timeout``,
+``retry`` and ``on_error`` through :mod:`engine.runtime.envelope`. Components only read,
+transform or write.
 """
 
 from __future__ import annotations
