@@ -35,6 +35,7 @@ from engine.errors import EngineError, PartialWriteError, PermanentError, RunErr
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.runtime import checkpoint
+from engine.runtime.capture import CaptureSink
 from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
 from engine.runtime.delivery import Delivery, Held
 from engine.runtime.digest import Digester
@@ -163,7 +164,7 @@ class Runner:
             if node.role is Role.SOURCE and (cid in overrides or "*" in overrides):
                 component = (overrides.get(cid) or overrides["*"])(node, ctx)
             elif node.role is Role.SINK and self.options.dry_run:
-                component = _CaptureSink(node.config, ctx, self.captured.setdefault(cid, []))
+                component = CaptureSink(node.config, ctx, self.captured.setdefault(cid, []))
             else:
                 component = node.entry.spec.implementation(node.config, ctx)
             info = StageInfo(cid, node.role.value, node.entry.spec.type, component.resource())
@@ -561,20 +562,6 @@ class Runner:
                         await stage.component.close()
                     except Exception as exc:
                         self._errors.append(_as_run_error(stage, exc))
-
-
-class _CaptureSink(Sink[Any]):
-    """Stands in for every sink in a dry run: keeps what it would have written."""
-
-    def __init__(self, config: Any, context: ComponentContext, into: Batch) -> None:
-        super().__init__(config, context)
-        self.into = into
-
-    def resource(self) -> str | None:
-        return None
-
-    async def write(self, batch: Batch) -> None:
-        self.into.extend(batch)
 
 
 def _as_run_error(stage: _Stage, exc: BaseException) -> RunError:
