@@ -30,7 +30,7 @@ from engine.components.envelope import (
 from engine.records import Batch, Chunk, Rejected
 
 if TYPE_CHECKING:
-    from engine.runtime.digest import ContentDigest, Digester
+    from engine.records.digest import ContentDigest, Digester
     from engine.state import StateStore
 
 __all__ = [

@@ -34,11 +34,11 @@ from engine.components.base import (
 from engine.errors import EngineError, PartialWriteError, PermanentError, RunError
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
+from engine.records.digest import Digester
 from engine.runtime import checkpoint
 from engine.runtime.capture import CaptureSink
 from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
 from engine.runtime.delivery import Delivery, Held
-from engine.runtime.digest import Digester
 from engine.runtime.envelope import Enforcer, apply_on_error
 from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
