@@ -29,13 +29,13 @@ sys.path.insert(0, str(HERE.parent))
 from sqlalchemy import create_engine  # noqa: E402
 
 from engine.audit.wiring import AuditResources, open_resources  # noqa: E402
-from engine.compliance.settings import AuditSettings  # noqa: E402
 from engine.ledger.events import AuditCategory, AuditLevel  # noqa: E402
 from engine.ledger.keys import load_public_keys  # noqa: E402
 from engine.ledger.schema import metadata  # noqa: E402
 from engine.ledger.store import SQLITE_PAGE_SIZE, SQLITE_WAL_PAGES  # noqa: E402
 from engine.ledger.verify import verify_store  # noqa: E402
 from engine.ledger.writer import AuditTrail  # noqa: E402
+from engine.model.audit import AuditSettings  # noqa: E402
 from engine.runtime.heap import gc_tuned  # noqa: E402
 
 

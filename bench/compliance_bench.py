@@ -23,9 +23,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from engine.audit.wiring import open_resources  # noqa: E402
-from engine.compliance.settings import AuditSettings  # noqa: E402
 from engine.ledger.events import AuditCategory, AuditLevel, Outcome  # noqa: E402
 from engine.ledger.writer import AuditTrail  # noqa: E402
+from engine.model.audit import AuditSettings  # noqa: E402
 
 sys.path.insert(0, str(HERE))
 from audit_bench import emit_runtime_event  # noqa: E402

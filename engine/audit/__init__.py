@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from engine.audit.compliance import ComplianceReport, ComplianceRule
     from engine.audit.observer import AuditObserver, create_observer
     from engine.audit.system import AuditSystem
-    from engine.compliance.settings import AuditSettings
     from engine.ledger.errors import AuditError, AuditKeyError, AuditStoreError, CheckpointError
     from engine.ledger.events import (
         AuditCategory,
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
         Outcome,
     )
     from engine.ledger.verify import VerifyReport, verify_jsonl, verify_store
+    from engine.model.audit import AuditSettings
 
 __all__ = [
     "AuditCategory",
@@ -60,7 +60,7 @@ _HOME = {
     "AuditKeyError": "engine.ledger.errors",
     "AuditLevel": "engine.ledger.events",
     "AuditObserver": "engine.audit.observer",
-    "AuditSettings": "engine.compliance.settings",
+    "AuditSettings": "engine.model.audit",
     "AuditStoreError": "engine.ledger.errors",
     "AuditSystem": "engine.audit.system",
     "CheckpointError": "engine.ledger.errors",

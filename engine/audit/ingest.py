@@ -36,7 +36,7 @@ def open_sink_trail(config: AuditSinkConfig, context: ComponentContext) -> SinkT
     The store and keys are imported here, when a pipeline opens an audit sink: importing
     ``engine.audit`` to register this opener must stay cheap."""
     from engine.audit.wiring import open_resources
-    from engine.compliance.settings import AuditSettings
+    from engine.model.audit import AuditSettings
 
     base = context.audit if isinstance(context.audit, AuditSettings) else None
     update: dict[str, Any] = {}

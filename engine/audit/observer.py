@@ -24,12 +24,12 @@ from engine.audit.access import origin
 from engine.audit.wiring import AuditResources, open_resources
 from engine.codecs.jsonl import encode_lines
 from engine.compliance.retention import retention_limits
-from engine.compliance.settings import AuditSettings
 from engine.ledger.canonical import json_safe
 from engine.ledger.checkpoint import Checkpoint
 from engine.ledger.events import AuditCategory, AuditLevel, DigestResult, Outcome
 from engine.ledger.pruning import prune_chain
 from engine.ledger.writer import AuditTrail
+from engine.model.audit import AuditSettings
 from engine.records import Record, Rejected
 from engine.records.digest import ContentDigest
 from engine.redact import redact, redact_text

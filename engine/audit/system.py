@@ -21,7 +21,6 @@ from engine.compliance.retention import retention_limits
 from engine.compliance.risk import DEFAULT_RISK_THRESHOLDS, RiskModel
 from engine.compliance.rules.model import RuleSet
 from engine.compliance.rules.policy import CompliancePolicy
-from engine.compliance.settings import AuditSettings
 from engine.ledger.events import (
     AuditCategory,
     AuditEvent,
@@ -32,6 +31,7 @@ from engine.ledger.events import (
 from engine.ledger.pruning import RetentionLimits, prune_chain
 from engine.ledger.store import AuditStore, EventFilter, StoredEvent
 from engine.ledger.verify import ProblemKind, verify_chain
+from engine.model.audit import AuditSettings
 
 __all__ = ["AuditSystem", "default_workspace", "stored_to_event"]
 

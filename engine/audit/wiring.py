@@ -14,12 +14,12 @@ from typing import Any
 
 from engine.compliance.approvals import approved_hashes
 from engine.compliance.rules.policy import CompliancePolicy
-from engine.compliance.settings import AuditSettings
 from engine.config.rules_file import load_rules_file
 from engine.ledger.clock import now_text
 from engine.ledger.keys import HmacKeyring, SigningKey, load_keyring, load_signing_key
 from engine.ledger.store import AuditStore, default_store_url
 from engine.ledger.writer import AuditTrail
+from engine.model.audit import AuditSettings
 from engine.redact import redact
 
 __all__ = ["AuditResources", "open_resources", "policy_for"]

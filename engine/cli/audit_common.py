@@ -19,10 +19,10 @@ from rich.console import Console
 from engine.audit.access import ACCESS_PRODUCER, READ_ACTION, record_access
 from engine.audit.system import default_workspace
 from engine.audit.wiring import open_resources
-from engine.compliance.settings import AuditSettings
 from engine.ledger.events import parse_time
 from engine.ledger.keys import HmacKeyring, derive_key_id, load_keyring
 from engine.ledger.store import AuditStore, default_store_url
+from engine.model.audit import AuditSettings
 
 __all__ = [
     "ACCESS_PRODUCER",

@@ -28,9 +28,9 @@ from engine.cli.audit_common import (
 from engine.compliance.approvals import APPROVAL_ACTION
 from engine.compliance.reports.render import render
 from engine.compliance.reports.service import explain_event, report_from_store
-from engine.compliance.settings import AuditSettings
 from engine.errors import EngineError
 from engine.ledger.events import AuditCategory, AuditLevel, ComplianceStandard
+from engine.model.audit import AuditSettings
 
 __all__ = ["approve_cmd", "explain_cmd", "register", "report_cmd"]
 

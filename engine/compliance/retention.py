@@ -18,11 +18,11 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from engine.compliance.rules.model import ConfigFacts
-from engine.compliance.settings import AuditSettings
 from engine.compliance.standards import retention_minimums
 from engine.ledger.errors import AuditError
 from engine.ledger.events import ComplianceStandard
 from engine.ledger.pruning import RetentionLimits
+from engine.model.audit import AuditSettings
 
 __all__ = [
     "RetentionLimits",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.compliance.rules.model import ComplianceRule
-from engine.compliance.rules.spec import RulesFile
 from engine.errors import ConfigError, Diagnostic
+from engine.model.rules import RulesFile
 
 __all__ = ["load_rules_file", "parse_rules"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.audit.wiring import AuditResources, open_resources
-from engine.compliance.settings import AuditSettings
+from engine.model.audit import AuditSettings
 
 
 @pytest.fixture(autouse=True)

@@ -86,7 +86,7 @@ def test_ordered_drafts_match_reference(details: dict[str, Any], risk: float, ac
 
 def test_trail_drafts_are_built_in_canonical_key_order(tmp_path: Path) -> None:
     from engine.audit.wiring import open_resources
-    from engine.compliance.settings import AuditSettings
+    from engine.model.audit import AuditSettings
 
     res = open_resources(AuditSettings(compliance=False), tmp_path / ".engine")
     try:

@@ -23,9 +23,9 @@ from click.testing import CliRunner
 from engine.audit import AuditSystem, ComplianceStandard
 from engine.audit.observer import AuditObserver, batch_digest
 from engine.cli.audit import audit
-from engine.compliance.settings import AuditSettings
 from engine.ledger.events import AuditEvent
 from engine.ledger.store import AuditStore, default_store_url
+from engine.model.audit import AuditSettings
 from engine.pipeline import compile_file, run
 from engine.records.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunSummary, StageInfo, StageStats
@@ -91,7 +91,7 @@ _KILLED_RUN = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
     from engine.audit.observer import AuditObserver
-    from engine.compliance.settings import AuditSettings
+    from engine.model.audit import AuditSettings
     from engine.runtime.observer import BatchAction, RunInfo, StageInfo
 
     source = StageInfo("orders", "source", "file", "data/orders.csv")

@@ -11,13 +11,13 @@ import pytest
 
 from engine.audit.observer import AuditObserver, batch_digest, create_observer
 from engine.audit.wiring import open_resources
-from engine.compliance.settings import AuditSettings
 from engine.errors import TransientError
 from engine.ledger.errors import AuditStoreError
 from engine.ledger.events import AuditEvent
 from engine.ledger.keys import load_public_keys
 from engine.ledger.store import AuditStore
 from engine.ledger.verify import verify_store
+from engine.model.audit import AuditSettings
 from engine.records import Rejected
 from engine.runtime.observer import (
     BatchAction,

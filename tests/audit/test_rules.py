@@ -13,10 +13,10 @@ from engine.compliance.rules.conditions import RuleError, compile_rule
 from engine.compliance.rules.detect import find_cards, find_identifiers, pseudonym
 from engine.compliance.rules.model import EventView
 from engine.compliance.rules.policy import TRIGGERED_ACTION, ComplianceHalt, enabled_standards
-from engine.compliance.settings import AuditSettings
 from engine.config.rules_file import load_rules_file, parse_rules
 from engine.errors import ConfigError
 from engine.ledger.events import ComplianceStandard
+from engine.model.audit import AuditSettings
 
 STAMP = "2024-01-15T10:30:00.000000Z"
 

@@ -25,7 +25,7 @@ from engine.audit.wiring import open_resources
 from engine.cli.audit import audit
 from engine.compliance.rules.notify import verify_notification
 from engine.compliance.rules.policy import TRIGGERED_ACTION
-from engine.compliance.settings import AuditSettings
+from engine.model.audit import AuditSettings
 from engine.pipeline import compile_file, run
 
 SECRET = "hook-secret"
@@ -219,8 +219,8 @@ def test_declarations_phi_and_completeness(tmp_path: Path) -> None:
 @pytest.mark.parametrize("tags", [["phi"], ["other"]])
 def test_phi_batches_without_a_user_are_flagged(tmp_path: Path, tags: list[str]) -> None:
     from engine.audit.wiring import open_resources
-    from engine.compliance.settings import AuditSettings
     from engine.ledger.events import AuditCategory, AuditLevel
+    from engine.model.audit import AuditSettings
 
     res = open_resources(AuditSettings(), tmp_path / ".engine")
     try:

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from engine.audit.wiring import open_resources
 from engine.cli.main import cli
 from engine.compliance.retention import retention_limits
-from engine.compliance.settings import AuditSettings
 from engine.ledger.checkpoint import load_checkpoints
 from engine.ledger.errors import AuditError
 from engine.ledger.events import AuditCategory, AuditLevel
 from engine.ledger.pruning import RetentionLimits
 from engine.ledger.store import AuditStore, StoredEvent, default_store_url
+from engine.model.audit import AuditSettings
 
 PRODUCER = "pipeline:keep"
 PIPELINE = """\

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from engine.audit.observer import AuditObserver
 from engine.cli.audit import audit
-from engine.compliance.settings import AuditSettings
 from engine.ledger.errors import AuditKeyError
 from engine.ledger.store import AuditStore
+from engine.model.audit import AuditSettings
 from tests.support.audit import fill, require_postgres, run_info
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +140,7 @@ def test_verify_cannot_verify_without_a_trail_or_a_key(tmp_path: Path, workspace
     missing = cli.invoke(audit, ["verify", "--workspace", str(tmp_path / "nothing-here")])
     assert missing.exit_code == 3 and "cannot verify" in missing.output
     from engine.audit.wiring import open_resources
-    from engine.compliance.settings import AuditSettings as Settings
+    from engine.model.audit import AuditSettings as Settings
 
     resources = open_resources(Settings(compliance=False), workspace)
     try:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from engine.audit.wiring import open_resources
-from engine.compliance.settings import AuditSettings
 from engine.ledger.errors import AuditStoreError
 from engine.ledger.events import AuditCategory, AuditLevel
 from engine.ledger.keys import (
@@ -21,6 +20,7 @@ from engine.ledger.keys import (
 )
 from engine.ledger.store import SQLITE_PAGE_SIZE, AuditStore
 from engine.ledger.verify import verify_store
+from engine.model.audit import AuditSettings
 from tests.support.audit import fill, require_postgres
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -16,13 +16,13 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from engine.audit.wiring import AuditResources, open_resources
 from engine.cli.main import cli
-from engine.compliance.settings import AuditSettings
 from engine.ledger.errors import AuditStoreError
 from engine.ledger.keys import load_public_keys
 from engine.ledger.pruning import prune
 from engine.ledger.schema import SCHEMA_VERSION, frontier_text
 from engine.ledger.store import AuditStore
 from engine.ledger.verify import VerifyReport, verify_store
+from engine.model.audit import AuditSettings
 from tests.support.audit import fill, require_postgres
 
 PRODUCER = "pipeline:legacy"

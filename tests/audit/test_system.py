@@ -168,7 +168,7 @@ def test_settings_import_stays_light() -> None:
     import sys
 
     code = (
-        "import sys, engine.compliance.settings; "
+        "import sys, engine.model.audit; "
         "print('sqlalchemy' in sys.modules, 'cryptography' in sys.modules)"
     )
     out = subprocess.run(

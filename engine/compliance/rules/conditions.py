@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.compliance.rules.model import ComplianceRule, EventKind, EventView
-from engine.compliance.rules.spec import RuleActionName, WindowSpec
 from engine.errors import FatalError
 from engine.ledger.clock import epoch
 from engine.ledger.events import AuditEvent
 from engine.mapping import compile_expression
+from engine.model.rules import RuleActionName, WindowSpec
 
 __all__ = ["CompiledRule", "RuleError", "compile_rule", "epoch", "matches", "numeric_values"]
 

@@ -11,7 +11,7 @@ from engine.compliance.rules.detect import walk_strings
 from engine.ledger.events import AuditLevel, ComplianceStandard
 
 if TYPE_CHECKING:
-    from engine.compliance.rules.spec import RuleSpec
+    from engine.model.rules import RuleSpec
 
 __all__ = [
     "ComplianceRule",

@@ -82,8 +82,9 @@ class Notifier:
                     pipeline="audit",
                     base_dir=Path.cwd(),
                     workspace=Path.cwd(),
+                    timeout=self._timeout,
                 )
-                endpoint = HttpEndpoint(HttpOptions(url=self.url), context, timeout=self._timeout)
+                endpoint = HttpEndpoint(HttpOptions(url=self.url), context)
                 await endpoint.open()
                 self._endpoint = endpoint
             await self._endpoint.attempt("POST", self.url, content=body, headers=headers)

@@ -27,13 +27,13 @@ from engine.compliance.rules.model import (
     PipelineFacts,
     RuleSet,
 )
-from engine.compliance.settings import AuditSettings
 from engine.compliance.standards import BuiltinConfig, builtin_rules
 from engine.compliance.standards.custom import configured_rules
 from engine.errors import FatalError
 from engine.ledger.errors import AuditError
 from engine.ledger.events import AuditCategory, AuditLevel, ComplianceStandard, EventDraft, Outcome
 from engine.ledger.hooks import Emitter
+from engine.model.audit import AuditSettings
 from engine.redact import MASK
 
 __all__ = [

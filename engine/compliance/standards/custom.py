@@ -10,8 +10,8 @@ import os
 from collections.abc import Callable
 
 from engine.compliance.rules.model import ComplianceRule
-from engine.compliance.settings import AuditSettings
 from engine.compliance.standards.base import BuiltinConfig
+from engine.model.audit import AuditSettings
 
 __all__ = ["configured_rules", "rules"]
 

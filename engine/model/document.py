@@ -7,11 +7,12 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from engine.compliance.settings import AuditSettings
 from engine.components.base import Role
+from engine.model.audit import AuditSettings
 from engine.registry import Registry
 
 __all__ = [
+    "TOP_LEVEL_KEYS",
     "DeadLetterSettings",
     "PipelineMeta",
     "TestCase",

@@ -1,10 +1,11 @@
-"""The pipeline file's ``[audit]`` table."""
+"""The pipeline file's ``[audit]`` table: where the trail is kept, how it is signed, and
+which compliance rules apply."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from engine.compliance.rules.spec import RuleSpec
+from engine.model.rules import RuleSpec
 
 __all__ = ["DEFAULT_PERSONAL_FIELDS", "AuditSettings"]
 
