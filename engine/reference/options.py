@@ -12,7 +12,7 @@ import json
 import re
 import types
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import PurePath
@@ -55,8 +55,16 @@ class Option:
 
 
 def options(model: type[BaseModel], skip: Sequence[str] = ()) -> list[Option]:
-    """Every option of ``model`` (but ``skip``), nested ones expanded after their parent."""
-    return list(_rows(model, "", "", frozenset(skip), (model,)))
+    """Every option of ``model`` (but ``skip``), nested ones expanded after their parent; an
+    option several variants of a union share alike is one row naming them all."""
+    rows: dict[tuple[object, ...], Option] = {}
+    for row in _rows(model, "", "", frozenset(skip), (model,)):
+        key = (row.name, row.type, row.required, row.default, row.description, row.examples)
+        first = rows.get(key)
+        if first is not None and first.when and row.when:
+            row = replace(first, when=f"{first.when} | {row.when.split(' = ', 1)[1]}")
+        rows[key] = row
+    return list(rows.values())
 
 
 def _rows(
