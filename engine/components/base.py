@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from engine.records import Batch, Chunk, Rejected
 
 if TYPE_CHECKING:
-    from engine.runtime.digest import ContentDigest, Digester
+    from engine.records.digest import ContentDigest, Digester
     from engine.state import StateStore
 
 __all__ = [
