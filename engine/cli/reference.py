@@ -71,7 +71,7 @@ def components_cmd(kind: str | None, fmt: str) -> None:
                 "role": s.role.value,
                 "type": s.type,
                 "summary": s.summary,
-                "options": _json_options(options(s.config, envelope_fields(s.role, registry))),
+                "options": _json_options(options(s.config, envelope_fields(s.role))),
             }
             for s in specs
         ] + [

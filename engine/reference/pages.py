@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from engine.codecs.registry import CodecKind, CodecRegistry, default_codecs
-from engine.components.base import ComponentConfig, Role
+from engine.components.envelope import Role, envelope_of
 from engine.reference.options import Option, options, toml_value
 from engine.registry import ComponentSpec, Registry, default_registry
 
@@ -38,21 +38,9 @@ _INTROS = {
 }
 
 
-def envelope_fields(role: Role, registry: Registry | None = None) -> list[str]:
-    """The engine-owned keys of a role: the fields of the role's envelope model (the class
-    that declares the role), which every kind of the role inherits."""
-    registry = registry or default_registry()
-    for spec in registry:
-        if spec.role is role:
-            return list(_envelope_model(spec.config).model_fields)
-    return []
-
-
-def _envelope_model(config: type[ComponentConfig]) -> type[BaseModel]:
-    for klass in config.__mro__:
-        if "kind_role" in vars(klass) and issubclass(klass, BaseModel):
-            return klass
-    return ComponentConfig
+def envelope_fields(role: Role) -> list[str]:
+    """The keys the engine owns on a component of ``role``: its envelope model's fields."""
+    return list(envelope_of(role).model_fields)
 
 
 def render_reference(
@@ -84,7 +72,7 @@ def _role_page(role: Role, registry: Registry) -> str:
     specs = [s for s in registry if s.role is role]
     lines = [f"# {_TITLES[role]}", "", _GENERATED, "", _INTROS[role], ""]
     if specs:
-        envelope = _envelope_model(specs[0].config)
+        envelope = envelope_of(role)
         lines += [
             "## Every " + role.value,
             "",
@@ -103,7 +91,7 @@ def _role_page(role: Role, registry: Registry) -> str:
 
 def component_section(spec: ComponentSpec, *, level: int = 2) -> list[str]:
     """One kind's heading, summary, option table and example."""
-    skip = list(_envelope_model(spec.config).model_fields)
+    skip = envelope_fields(spec.role)
     rows = options(spec.config, skip=skip)
     lines = [f"{'#' * level} `{spec.type}`", "", _full_doc(spec.config), ""]
     lines += _table(rows) if rows else ["Only the envelope: no options of its own."]

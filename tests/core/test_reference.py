@@ -83,7 +83,7 @@ def test_values_are_written_as_toml(value: object, text: str) -> None:
 
 
 def test_defaults_are_toml_and_nested_models_are_expanded() -> None:
-    spec = default_registry().get(Role.SINK, "file")
+    spec = default_registry().get(Role.SOURCE, "file")
     assert spec is not None
     rows = {row.name: row for row in options(spec.config)}
     assert rows["batch"].default == "{ size = 1000, timeout = 1.0 }"
