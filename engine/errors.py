@@ -22,6 +22,7 @@ __all__ = [
     "PartialWriteError",
     "PermanentError",
     "RunError",
+    "SettingsError",
     "Severity",
     "TransientError",
 ]
@@ -90,6 +91,15 @@ class ConfigError(EngineError):
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+
+class SettingsError(EngineError):
+    """Environment variables that do not parse: one line per variable, naming it and the
+    problem (and the value, unless the variable holds a secret)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
 
 
 class DataError(EngineError):

@@ -16,6 +16,7 @@ from engine.records import Chunk, Record, Rejected
 from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, NullObserver, StageInfo
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
+from engine.settings import EngineSettings
 from engine.workspace import base_dir_of, workspace_for
 
 __all__ = ["CaseResult", "run_case"]
@@ -83,7 +84,11 @@ def _factory(case: TestCase, sid: str, base: Path) -> SourceFactory:
     return make
 
 
-async def run_case(plan: Plan, case: TestCase) -> CaseResult:
+async def run_case(
+    plan: Plan, case: TestCase, *, settings: EngineSettings | None = None
+) -> CaseResult:
+    """Run one ``[[tests]]`` case; ``settings`` default to the process environment's."""
+    env = settings if settings is not None else EngineSettings.load()
     base = base_dir_of(plan.spec.file)
     collector = _Collector()
     overrides = {
@@ -94,10 +99,11 @@ async def run_case(plan: Plan, case: TestCase) -> CaseResult:
     runner = Runner(
         plan,
         RunOptions(
-            workspace=workspace_for(plan.spec.file),
+            workspace=workspace_for(plan.spec.file, env),
             dry_run=True,
             observer=collector,
             source_overrides=overrides,
+            settings=env,
         ),
     )
     summary = await runner.run()

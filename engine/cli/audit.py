@@ -33,6 +33,7 @@ from engine.audit.store import AuditStore, EventFilter, StoredEvent, default_sto
 from engine.audit.system import default_workspace, stored_to_event
 from engine.audit.trail import open_resources
 from engine.audit.verify import VerifyReport, VerifyStatus, verify_jsonl, verify_store
+from engine.cli.environment import current_settings
 from engine.errors import EngineError
 
 __all__ = ["EXIT_INTACT", "EXIT_TAMPERED", "EXIT_UNVERIFIABLE", "audit"]
@@ -89,7 +90,7 @@ def _format_option(func: _F, choices: Sequence[str] = ("human", "json")) -> _F:
 
 
 def _workspace(value: Path | None) -> Path:
-    return value if value is not None else default_workspace()
+    return value if value is not None else default_workspace(current_settings())
 
 
 def _open_store(store_url: str | None, workspace: Path) -> AuditStore:
@@ -109,7 +110,9 @@ def _record_access(
     from engine.audit.observer import origin
 
     user, host, ip = origin()
-    resources = open_resources(AuditSettings(), workspace, store_url=store_url)
+    resources = open_resources(
+        AuditSettings(), workspace, store_url=store_url, env=current_settings()
+    )
     try:
         trail = resources.trail(ACCESS_PRODUCER, actor="cli")
         trail.emit(
@@ -165,7 +168,8 @@ def _keyring(workspace: Path, keys: Sequence[str]) -> HmacKeyring:
     if keys:
         raw = [_read_key(k) for k in keys]
         return HmacKeyring(derive_key_id(raw[0]), {derive_key_id(k): k for k in raw})
-    return load_keyring(workspace, create=False)
+    key = current_settings().audit_secret_key
+    return load_keyring(workspace, key=key.get_secret_value() if key else None, create=False)
 
 
 @click.group("audit")

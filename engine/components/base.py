@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.records import Batch, Chunk, Rejected
+from engine.settings import EngineSettings
 
 if TYPE_CHECKING:
     from engine.runtime.digest import ContentDigest, Digester
@@ -164,6 +165,9 @@ class ComponentContext:
     # (``digester.reader(stream)``) and put each chunk's digest on it; sinks that write
     # bytes hash them (``digester.writer(stream)``) and report them in ``take_content``.
     digester: Digester | None = None
+    # The environment's settings (INTEGRATION_TIMEOUT, INTEGRATION_REDIS_URL, ...), read by
+    # the entry point that started the run.
+    settings: EngineSettings = field(default_factory=EngineSettings.defaults)
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one connector operation under the runtime's timeout, retry policy and audit."""

@@ -53,6 +53,7 @@ from engine.runtime.observer import (
     StageStats,
 )
 from engine.runtime.retry import default_policy, retry_call
+from engine.settings import EngineSettings
 from engine.state import StateStore
 from engine.workspace import base_dir_of
 
@@ -78,6 +79,8 @@ class RunOptions:
     restart: bool = False
     #: told, in one line, whether the run resumes an interrupted one or keeps a checkpoint
     notify: Callable[[str], None] | None = None
+    #: the environment's settings, read by the entry point (default: none set)
+    settings: EngineSettings = field(default_factory=EngineSettings.defaults)
 
 
 #: what travels on a channel: a batch and, for acknowledgeable input, its delivery tracker
@@ -157,6 +160,7 @@ class Runner:
             dry_run=self.options.dry_run,
             audit=self.plan.spec.audit,
             digester=self._digester,
+            settings=self.options.settings,
         )
 
     def _build(self) -> None:
@@ -493,7 +497,7 @@ class Runner:
     async def _call(self, stage: _Stage, fn: Callable[[], Awaitable[Any]]) -> Any:
         """One connector operation with the component's timeout and retry policy."""
         config = stage.node.config
-        policy = config.retry or default_policy()
+        policy = config.retry or default_policy(self.options.settings.integration_retry_count)
 
         async def once() -> Any:
             try:

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from engine.audit.checkpoint import load_checkpoints
-from engine.audit.errors import AuditError
 from engine.audit.events import AuditCategory, AuditLevel
 from engine.audit.retention import RetentionLimits, retention_limits
 from engine.audit.settings import AuditSettings
 from engine.audit.store import AuditStore, StoredEvent, default_store_url
 from engine.audit.trail import open_resources
 from engine.cli.main import cli
+from engine.settings import EngineSettings, SettingsError
 
 PRODUCER = "pipeline:keep"
 PIPELINE = """\
@@ -142,19 +142,21 @@ def test_old_events_go_by_age(pipeline: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_the_environment_wins_over_the_audit_table() -> None:
     table = AuditSettings(retention_days=400, max_events=1000)
-    assert retention_limits(table, {}) == RetentionLimits(400, 1000)
-    env = {"AUDIT_RETENTION_DAYS": "365", "AUDIT_MAX_EVENTS": ""}
+    none = EngineSettings.load({})
+    assert retention_limits(table, none) == RetentionLimits(400, 1000)
+    env = EngineSettings.load({"AUDIT_RETENTION_DAYS": "365", "AUDIT_MAX_EVENTS": ""})
     assert retention_limits(table, env) == RetentionLimits(365, 1000)
     assert retention_limits(None, env) == RetentionLimits(365, None)
-    assert not retention_limits(AuditSettings(), {}).active
+    assert not retention_limits(AuditSettings(), none).active
 
 
 @pytest.mark.parametrize(
-    ("value", "message"), [("ten", "a whole number"), ("0", "at least 1"), ("-3", "at least 1")]
+    ("value", "message"),
+    [("ten", "not an integer"), ("0", "must be at least 1"), ("-3", "must be at least 1")],
 )
 def test_bad_environment_values_are_refused(value: str, message: str) -> None:
-    with pytest.raises(AuditError, match=f"AUDIT_MAX_EVENTS must be {message}"):
-        retention_limits(AuditSettings(), {"AUDIT_MAX_EVENTS": value})
+    with pytest.raises(SettingsError, match=f"AUDIT_MAX_EVENTS: {message} \\('{value}'\\)"):
+        EngineSettings.load({"AUDIT_MAX_EVENTS": value})
 
 
 def test_the_cutoff_is_days_before_now() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import stat
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from engine.audit.errors import AuditStoreError
 from engine.audit.events import AuditCategory, AuditLevel
@@ -21,6 +23,7 @@ from engine.audit.settings import AuditSettings
 from engine.audit.store import SQLITE_PAGE_SIZE, AuditStore
 from engine.audit.trail import open_resources
 from engine.audit.verify import verify_store
+from engine.settings import EngineSettings
 
 from .conftest import fill, require_postgres
 
@@ -46,8 +49,12 @@ def test_generated_keys_are_private_and_announced(
 
 
 def test_key_precedence(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUDIT_SECRET_KEY", "from-env")
-    assert load_keyring(workspace).current == b"from-env"
+    env = EngineSettings.load({"AUDIT_SECRET_KEY": "from-env"})
+    with closing(open_resources(AuditSettings(), workspace, env=env)) as resources:
+        assert resources.keyring.current == b"from-env"
+    table = AuditSettings(key=SecretStr("from-settings"))
+    with closing(open_resources(table, workspace, env=env)) as resources:
+        assert resources.keyring.current == b"from-settings"
     assert load_keyring(workspace, key="from-settings").current == b"from-settings"
     assert not (workspace / HMAC_KEYRING_FILE).exists()
 

@@ -20,6 +20,7 @@ from engine.audit.runs import open_runs, running_run_ids
 from engine.audit.store import AuditStore, EventFilter
 from engine.audit.trail import AuditResources
 from engine.audit.verify import verify_store
+from engine.settings import EngineSettings
 
 __all__ = ["explain_event", "report_from_store", "report_retention_conflicts"]
 
@@ -30,9 +31,12 @@ def _event(body: bytes, mac: str) -> AuditEvent:
     return AuditEvent.model_validate({**orjson.loads(body), "mac": mac})
 
 
-def report_retention_conflicts(policy: CompliancePolicy) -> list[str]:
-    """Log (WARNING) every conflict between retention settings and enabled standards."""
-    conflicts = retention_conflicts(config_facts(), policy.standards)
+def report_retention_conflicts(
+    policy: CompliancePolicy, env: EngineSettings | None = None
+) -> list[str]:
+    """Log (WARNING) every conflict between retention settings (``env``) and enabled
+    standards."""
+    conflicts = retention_conflicts(config_facts(env), policy.standards)
     for line in conflicts:
         log.warning("retention conflict: %s", line)
     return conflicts
@@ -68,7 +72,7 @@ def report_from_store(
         public_keys=load_public_keys(resources.workspace, signing=resources.signing),
     )
     declared = _declared_retention(store, start, end)
-    facts = config_facts(declared=declared)
+    facts = config_facts(resources.env, declared=declared)
     return build_report(
         events,
         start,

@@ -37,4 +37,5 @@ def policy_for(resources: AuditResources) -> CompliancePolicy:
         hmac_key=resources.keyring.current,
         is_approved=lambda sha: sha in approved_hashes(store),
         now_text=now_text,
+        env=resources.env,
     )

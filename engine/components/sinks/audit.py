@@ -74,7 +74,9 @@ class AuditSink(Sink[AuditSinkConfig]):
         if cfg.rules_file:
             update["rules_file"] = str(self.context.resolve(cfg.rules_file))
         settings = (base or AuditSettings()).model_copy(update=update)
-        self._resources = open_resources(settings, self.context.workspace)
+        self._resources = open_resources(
+            settings, self.context.workspace, env=self.context.settings
+        )
         producer = cfg.producer.replace("{pipeline}", self.context.pipeline)
         self._trail = self._resources.trail(producer, actor="pipeline")
 

@@ -21,7 +21,7 @@ from engine.connectors.http.errors import (
     error_for_status,
     map_http_errors,
 )
-from engine.connectors.http.options import HttpOptions, default_timeout
+from engine.connectors.http.options import HttpOptions
 from engine.resilience.breaker import BreakerState, CircuitBreaker
 from engine.resilience.ratelimit import RateLimiter, build_limiter
 
@@ -41,7 +41,8 @@ class HttpEndpoint:
     ) -> None:
         self.options = options
         self.context = context
-        self.timeout = timeout or default_timeout()
+        # INTEGRATION_TIMEOUT when the component sets no `timeout`
+        self.timeout = timeout or context.settings.integration_timeout
         self.secret_params = secret_query_params(options.auth)
         self._base_headers = dict(base_headers or {})
         self._client: httpx.AsyncClient | None = None
@@ -70,7 +71,8 @@ class HttpEndpoint:
         )
         if opts.rate_limit is not None:
             key = f"{self.context.pipeline}:{self.context.component_id}"
-            self.limiter = build_limiter(opts.rate_limit, key)
+            redis = self.context.settings.integration_redis_url
+            self.limiter = build_limiter(opts.rate_limit, key, default_redis=redis)
         if opts.circuit_breaker is not None:
             self.breaker = CircuitBreaker(opts.circuit_breaker, on_change=self._circuit_changed)
 

@@ -1,0 +1,254 @@
+"""Every environment variable the engine reads, declared once.
+
+The entry points (the CLI, ``engine serve``, the Python API's constructors) call
+:meth:`EngineSettings.load` and pass the result down; no other module reads ``os.environ``.
+A value that does not parse is a :class:`~engine.errors.SettingsError` naming the variable,
+never a silent fall-back to the default. (``${env:NAME}`` in pipeline files is interpolation
+of the file, not a setting, and is not declared here.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from engine.errors import SettingsError
+
+__all__ = ["EngineSettings", "SettingsError", "env_name", "settings_reference"]
+
+_BOOL = "true/false, 1/0, yes/no or on/off"
+
+
+class EngineSettings(BaseSettings):
+    """The process environment, parsed: one field per variable, named by the variable."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
+
+    # -- the workspace and the CLI --------------------------------------------------------
+    engine_home: Path | None = Field(
+        None,
+        description="Folder of the workspace (audit store, keys, checkpoints, cursors, dead "
+        "letters); default `.engine/` beside the pipeline file (`./.engine` for the Python API "
+        "and `engine audit`).",
+        examples=["/var/lib/engine"],
+    )
+    engine_audit: bool = Field(
+        True,
+        description="Set to false to run every pipeline without the audit trail "
+        "(like `engine run --no-audit`).",
+    )
+    engine_debug: bool = Field(
+        False, description="Show the traceback of an internal error instead of one line."
+    )
+
+    # -- the audit trail --------------------------------------------------------------------
+    audit_secret_key: SecretStr | None = Field(
+        None,
+        description="HMAC key of the audit trail when `[audit] key` is unset; default: a key "
+        "file generated in the workspace.",
+    )
+    audit_signing_key: SecretStr | None = Field(
+        None,
+        description="Ed25519 checkpoint key (PEM or base64) when `[audit] signing_key` is "
+        "unset; default: a key file generated in the workspace.",
+    )
+    audit_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Prune each chain to its last N days at the end of a run; wins over "
+        "`[audit] retention_days`. Default: keep everything.",
+        examples=[365],
+    )
+    audit_max_events: int | None = Field(
+        None,
+        ge=1,
+        description="Prune each chain to its newest N events at the end of a run; wins over "
+        "`[audit] max_events`. Default: no cap.",
+        examples=[1_000_000],
+    )
+    audit_compliance_enabled: bool | None = Field(
+        None, description="Set to false to evaluate no compliance rule at all."
+    )
+    audit_pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Key of the pseudonyms that replace personal fields in event details; "
+        "default: derived from the audit HMAC key.",
+    )
+    audit_notify_secret: SecretStr | None = Field(
+        None,
+        description="Key of the X-Engine-Signature HMAC of compliance notifications when "
+        "`[audit] notify_secret` is unset; default: derived from the audit HMAC key.",
+    )
+    compliance_sox_enabled: bool | None = Field(
+        None, description="Set to false to switch off the SOX rules."
+    )
+    compliance_pci_dss_enabled: bool | None = Field(
+        None, description="Set to false to switch off the PCI DSS rules."
+    )
+    compliance_gdpr_enabled: bool | None = Field(
+        None, description="Set to false to switch off the GDPR rules."
+    )
+    compliance_hipaa_enabled: bool | None = Field(
+        None, description="Set to false to switch off the HIPAA rules."
+    )
+    compliance_iso27001_enabled: bool | None = Field(
+        None, description="Set to false to switch off the ISO 27001 rules."
+    )
+    compliance_custom_enabled: bool | None = Field(
+        None, description="Set to false to switch off custom rules (rules files, `[audit] rules`)."
+    )
+
+    # -- connectors and the runtime ---------------------------------------------------------
+    integration_redis_url: str | None = Field(
+        None,
+        description="Redis shared by every process of a deployment: rate-limit buckets and "
+        "the webhook replay cache. Default: both kept in the process (replays in the workspace).",
+        examples=["redis://127.0.0.1:6379/0"],
+    )
+    integration_timeout: float = Field(
+        30.0, gt=0, description="Seconds per HTTP request of a component without `timeout`."
+    )
+    integration_retry_count: int = Field(
+        3, ge=0, description="Retries of a transient failure for a component without `retry`."
+    )
+    integration_rate_limit: float | None = Field(
+        None,
+        gt=0,
+        description="Calls per second of each `IntegrationManager` integration (Python API); "
+        "default: unlimited.",
+        examples=[10],
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Values passed in, then the environment; no .env file, no secrets folder.
+        return (init_settings, env_settings)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
+        """Parse ``environ`` (default: the process environment); a bad value is a
+        :class:`SettingsError` that names every offending variable."""
+        try:
+            if environ is None:
+                return cls()
+            source = _MappingSource(cls, environ)
+            return cls(_build_sources=((source,), {}))
+        except ValidationError as exc:
+            raise SettingsError(_problems(exc)) from None
+
+    @classmethod
+    def defaults(cls) -> EngineSettings:
+        """The settings of an empty environment (for code paths that are handed none)."""
+        return _defaults()
+
+    def compliance_switch(self, standard: str) -> bool | None:
+        """``COMPLIANCE_<STANDARD>_ENABLED``: None when unset."""
+        value = getattr(self, f"compliance_{standard.lower()}_enabled", None)
+        return value if isinstance(value, bool) else None
+
+
+@cache
+def _defaults() -> EngineSettings:
+    return EngineSettings.load({})
+
+
+class _MappingSource(EnvSettingsSource):
+    """The environment source over a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._given = dict(environ)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {
+            k.lower(): v for k, v in self._given.items() if not (self.env_ignore_empty and v == "")
+        }
+
+
+def env_name(field: str) -> str:
+    """The variable behind a field of :class:`EngineSettings`."""
+    return field.upper()
+
+
+def _is_secret(field: str) -> bool:
+    info = EngineSettings.model_fields.get(field)
+    return info is not None and info.annotation in (SecretStr, SecretStr | None)
+
+
+def _reason(error: Any) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "int_parsing" or kind == "int_from_float":
+        return "not an integer"
+    if kind == "float_parsing":
+        return "not a number"
+    if kind == "bool_parsing":
+        return f"not a boolean ({_BOOL})"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}"
+    if kind == "greater_than":
+        return f"must be more than {ctx['gt']}"
+    return str(error["msg"]).lower()
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    out: list[str] = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        text = f"{env_name(field)}: {_reason(error)}"
+        if not _is_secret(field):
+            text += f" ({error['input']!r})"
+        out.append(text)
+    return out
+
+
+def settings_reference() -> str:
+    """The Markdown table of every variable: name, type, default and meaning."""
+    lines = [
+        "| variable | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, info in EngineSettings.model_fields.items():
+        kind = _type_name(info.annotation)
+        default = "" if info.default is None else f"`{_toml(info.default)}`"
+        description = (info.description or "").replace("|", "\\|")
+        lines.append(f"| `{env_name(name)}` | {kind} | {default} | {description} |")
+    return "\n".join(lines) + "\n"
+
+
+def _type_name(annotation: Any) -> str:
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        Path: "path",
+        SecretStr: "secret",
+    }
+    args = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
+    return " or ".join(names.get(a, getattr(a, "__name__", str(a))) for a in args)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
