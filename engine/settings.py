@@ -24,7 +24,17 @@ from pydantic_settings import (
 
 from engine.errors import SettingsError
 
-__all__ = ["EngineSettings", "SettingsError", "env_name", "settings_reference"]
+__all__ = [
+    "SETTINGS_DOC",
+    "EngineSettings",
+    "SettingsError",
+    "env_name",
+    "render_settings_doc",
+    "settings_reference",
+]
+
+#: the generated page of every variable (a test checks it for drift)
+SETTINGS_DOC = "docs/settings.md"
 
 _BOOL = "true/false, 1/0, yes/no or on/off"
 
@@ -204,9 +214,9 @@ def _reason(error: Any) -> str:
     if kind == "bool_parsing":
         return f"not a boolean ({_BOOL})"
     if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}"
+        return f"must be at least {ctx['ge']:g}"
     if kind == "greater_than":
-        return f"must be more than {ctx['gt']}"
+        return f"must be more than {ctx['gt']:g}"
     return str(error["msg"]).lower()
 
 
@@ -233,6 +243,25 @@ def settings_reference() -> str:
         description = (info.description or "").replace("|", "\\|")
         lines.append(f"| `{env_name(name)}` | {kind} | {default} | {description} |")
     return "\n".join(lines) + "\n"
+
+
+def render_settings_doc() -> str:
+    """The text of docs/settings.md: how settings are read, and the table of variables."""
+    return (
+        "# Environment variables\n\n"
+        "<!-- generated from engine/settings.py by engine.settings.render_settings_doc(); "
+        "do not edit -->\n\n"
+        "The engine reads these variables once, when a command or a Python API object starts "
+        "(`engine ...`, `engine serve`, `engine.pipeline.run`, `AuditSystem()`, "
+        "`IntegrationManager()`), and hands them down; an empty variable counts as unset. "
+        "A value that does not parse stops the command with exit 78 and a line naming the "
+        "variable and the problem, for example "
+        "`error: INTEGRATION_RETRY_COUNT: not an integer ('abc')` (the value of a secret is "
+        "never shown). In Python the same check raises `engine.errors.SettingsError`; pass "
+        "`settings=EngineSettings.load(...)` to use other values than the environment's.\n\n"
+        "`${env:NAME}` in a pipeline file is something else: interpolation of the file, "
+        "with any variable name.\n\n" + settings_reference()
+    )
 
 
 def _type_name(annotation: Any) -> str:
