@@ -31,6 +31,7 @@ from engine.components.base import (
 )
 from engine.errors import (
     EngineError,
+    FatalError,
     PartialWriteError,
     PermanentError,
     RunError,
@@ -479,7 +480,8 @@ class Runner:
             if delivered:
                 self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
         except EngineError as exc:
-            if stage.node.config.on_error is OnError.FAIL:
+            # a FatalError stops the run whatever on_error says: never dead-lettered or skipped
+            if stage.node.config.on_error is OnError.FAIL or isinstance(exc, FatalError):
                 if delivery is not None:
                     await delivery.fail(permanent=isinstance(exc, PermanentError))
                 raise
