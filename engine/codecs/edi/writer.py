@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from engine.codecs.base import CodecError, Encoder
 from engine.codecs.edi.loops import flatten, segment_to_elements
+from engine.errors import PermanentError
 from engine.records import Batch, Record
 
 if TYPE_CHECKING:
@@ -52,8 +53,8 @@ _ISA_FIELDS = (
 )
 
 
-class _Error(Exception):
-    """A problem in one record; becomes a DataError naming the record."""
+class _Error(PermanentError):
+    """A problem in one record; becomes a CodecError naming the record."""
 
 
 class X12Encoder(Encoder):

@@ -22,6 +22,7 @@ from engine.connectors.http.errors import (
     map_http_errors,
 )
 from engine.connectors.http.options import HttpOptions
+from engine.errors import FatalError
 from engine.resilience.breaker import BreakerState, CircuitBreaker
 from engine.resilience.ratelimit import RateLimiter, build_limiter
 
@@ -90,7 +91,7 @@ class HttpEndpoint:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            raise RuntimeError("HttpEndpoint used before open()")
+            raise FatalError("HttpEndpoint used before open()")
         return self._client
 
     # -- requests -------------------------------------------------------------------------
