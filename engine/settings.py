@@ -15,12 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from engine.errors import SettingsError
 
@@ -160,8 +155,19 @@ class EngineSettings(BaseSettings):
         try:
             if environ is None:
                 return cls()
-            source = _MappingSource(cls, environ)
-            return cls(_build_sources=((source,), {}))
+            # Every field passed in (values given win over the process environment), with
+            # the environment source's rules: names in any case, empty means unset.
+            wanted = {env_name(name): name for name in cls.model_fields}
+            values: dict[str, Any] = {
+                name: info.get_default(call_default_factory=True)
+                for name, info in cls.model_fields.items()
+            }
+            values.update(
+                (wanted[key.upper()], value)
+                for key, value in environ.items()
+                if key.upper() in wanted and value != ""
+            )
+            return cls(**values)
         except ValidationError as exc:
             raise SettingsError(_problems(exc)) from None
 
@@ -179,19 +185,6 @@ class EngineSettings(BaseSettings):
 @cache
 def _defaults() -> EngineSettings:
     return EngineSettings.load({})
-
-
-class _MappingSource(EnvSettingsSource):
-    """The environment source over a given mapping instead of ``os.environ``."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._given = dict(environ)
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {
-            k.lower(): v for k, v in self._given.items() if not (self.env_ignore_empty and v == "")
-        }
 
 
 def env_name(field: str) -> str:
