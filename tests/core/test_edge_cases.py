@@ -7,13 +7,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from cli_support import invoke, write
 
 from engine.config.validate import load_pipeline
 from engine.errors import ConfigError
 from engine.graph.plan import compile_plan
 from engine.pipeline import compile_file, dry_run, run
 from engine.runtime.observer import NullObserver
+from tests.support.cli import invoke, write
 
 HEAD = '[pipeline]\nname = "e"\n[sources.src]\ntype = "file"\npath = "in.jsonl"\n'
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from http_test_server import ServerState
+from tests.support.http_server import ServerState
 
 ENGINE_RUN = [sys.executable, "-m", "engine.cli", "run", "-q", "--no-audit", "--format", "json"]
 
