@@ -13,7 +13,7 @@ from engine.graph.plan import Node, Plan
 from engine.mapping import compile_predicate
 from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
-from engine.runtime.digest import ContentDigest
+from engine.records.digest import ContentDigest
 from engine.runtime.observer import BatchAction, NullObserver, StageInfo
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.settings import EngineSettings

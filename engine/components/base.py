@@ -22,7 +22,7 @@ from engine.records import Batch, Chunk, Rejected
 from engine.settings import EngineSettings
 
 if TYPE_CHECKING:
-    from engine.runtime.digest import ContentDigest, Digester
+    from engine.records.digest import ContentDigest, Digester
     from engine.state import StateStore
 
 __all__ = [

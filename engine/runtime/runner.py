@@ -39,10 +39,10 @@ from engine.errors import (
 )
 from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
+from engine.records.digest import Digester
 from engine.runtime import checkpoint
 from engine.runtime.deadletter import DeadLetters, rejection_breach
 from engine.runtime.delivery import Delivery, Held
-from engine.runtime.digest import Digester
 from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
     BatchAction,

@@ -20,7 +20,7 @@ from engine.codecs.base import CodecConfig, Encoder
 from engine.components.base import RUN_FIELDS, ComponentContext, Sink, SinkConfig
 from engine.errors import PermanentError
 from engine.records import Batch
-from engine.runtime.digest import ContentDigest, HashingWriter
+from engine.records.digest import ContentDigest, HashingWriter
 
 if TYPE_CHECKING:
     from engine.registry import Registry

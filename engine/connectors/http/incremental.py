@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.components.base import ComponentContext
+from engine.connectors.context import ConnectorContext
 from engine.connectors.http.cursor_values import (
     CursorKey,
     CursorType,
@@ -65,7 +65,7 @@ class IncrementalSpec(BaseModel):
 class CursorTracker:
     """Loads the saved cursor, watches records for a higher one, saves it on commit."""
 
-    def __init__(self, spec: IncrementalSpec, context: ComponentContext) -> None:
+    def __init__(self, spec: IncrementalSpec, context: ConnectorContext) -> None:
         self.spec = spec
         self.context = context
         self._field = compile_expression(spec.cursor_field)
