@@ -30,6 +30,7 @@ def _context(plan: Plan, node: Node, settings: EngineSettings) -> ComponentConte
         workspace=workspace_for(plan.spec.file, settings),
         dry_run=True,
         settings=settings,
+        timeout=node.config.timeout,
     )
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.components.base import ComponentContext, Source
-from engine.config.models import TestCase, TestExpectation
 from engine.graph.plan import Node, Plan
 from engine.mapping import compile_predicate
+from engine.model import TestCase, TestExpectation
 from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
 from engine.records.digest import ContentDigest

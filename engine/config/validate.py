@@ -13,11 +13,12 @@ from pydantic import BaseModel, ValidationError
 
 from engine.audit.settings import AuditSettings
 from engine.components.base import ComponentConfig, Role
+from engine.components.envelope import foreign_roles
 from engine.config.interpolate import interpolate
 from engine.config.loader import Document, load_document, parse_document
-from engine.config.models import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta, TestCase
 from engine.config.positions import Path_
 from engine.errors import ConfigError, Diagnostic, Severity
+from engine.model import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta, TestCase
 from engine.registry import ComponentSpec, Registry, default_registry
 
 __all__ = [
@@ -291,6 +292,15 @@ def _from_pydantic(
     where = ".".join(str(p) for p in (*path, *loc))
     kind = err["type"]
     if kind == "extra_forbidden":
+        role = getattr(model, "kind_role", None)
+        others = foreign_roles(role, str(loc[-1])) if role and len(loc) == 1 else ()
+        if role and others:
+            return doc.diagnostic(
+                "E033",
+                f"{loc[-1]!r} means nothing for a {role.value} ({'.'.join(map(str, path))})",
+                (*path, *loc),
+                f"only a {' or a '.join(r.value for r in others)} has it; remove it",
+            )
         valid = _fields_at(model, model_loc[:-1])
         hint = _valid_keys_hint(str(loc[-1]), valid) if valid else None
         return doc.diagnostic(

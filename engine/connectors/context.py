@@ -45,6 +45,11 @@ class ConnectorContext(Protocol):
         """The environment's settings (INTEGRATION_TIMEOUT, INTEGRATION_REDIS_URL, ...)."""
         ...
 
+    @property
+    def timeout(self) -> float | None:
+        """The component's `timeout`: seconds one request or connect may take (None: unset)."""
+        ...
+
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one operation under the runtime's timeout, retry policy and audit."""
         ...

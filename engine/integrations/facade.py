@@ -157,8 +157,9 @@ class IntegrationManager:
             caller=caller,
             emitter=emitter,
             settings=self.settings,
+            timeout=config.timeout,
         )
-        return HttpEndpoint(options, context, timeout=config.timeout)
+        return HttpEndpoint(options, context)
 
     # -- data -----------------------------------------------------------------------------------
     def transform(self, name: str, data: Mapping[str, Any]) -> dict[str, Any]:

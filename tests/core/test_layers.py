@@ -51,21 +51,19 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 _SPLIT = "audit split: the ledger and compliance move out of engine.audit"
 _SETTINGS = "audit split: AuditSettings moves out of engine.audit"
 _COMPILE = "compile_document: graph stops importing config"
-_MODEL = "the document models move from engine.config to engine.model"
 ALLOWED: dict[tuple[str, str], str] = {
     # imports that run up a layer
     ("engine.components.sinks.audit", "engine.audit.events"): _SPLIT,
     ("engine.components.sinks.audit", "engine.audit.rules.policy"): _SPLIT,
     ("engine.components.sinks.audit", "engine.audit.settings"): _SETTINGS,
     ("engine.components.sinks.audit", "engine.audit.trail"): _SPLIT,
-    ("engine.config.models", "engine.audit.settings"): _SETTINGS,
+    ("engine.model.document", "engine.audit.settings"): _SETTINGS,
     ("engine.config.validate", "engine.audit.rules.loader"): _SPLIT,
     ("engine.config.validate", "engine.audit.settings"): _SETTINGS,
     ("engine.graph.checks", "engine.config.validate"): _COMPILE,
     ("engine.graph.expressions", "engine.config.loader"): _COMPILE,
     ("engine.graph.expressions", "engine.config.validate"): _COMPILE,
     ("engine.graph.plan", "engine.config.validate"): _COMPILE,
-    ("engine.runtime.deadletter", "engine.config.models"): _MODEL,
     ("engine.runtime.runner", "engine.graph.plan"): "compile_document: Plan moves below graph",
     # one edge of each cycle left inside engine.audit and engine.cli (the audit split's part)
     ("engine.audit.risk", "engine.audit.rules.conditions"): _SPLIT,

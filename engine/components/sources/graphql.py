@@ -60,7 +60,7 @@ class GraphQLSourceConfig(SourceConfig, HttpOptions, GraphQLOperation):
 class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
     def __init__(self, config: GraphQLSourceConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.attach_endpoint(config, context, timeout=config.timeout)
+        self.attach_endpoint(config, context)
         self._records = compile_expression(config.records)
         self._page_info = (
             compile_expression(config.pagination.page_info) if config.pagination else None

@@ -37,13 +37,13 @@ class HttpEndpoint:
         options: HttpOptions,
         context: ConnectorContext,
         *,
-        timeout: float | None = None,
         base_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.options = options
         self.context = context
-        # INTEGRATION_TIMEOUT when the component sets no `timeout`
-        self.timeout = timeout or context.settings.integration_timeout
+        # the component's `timeout`, which the runtime passes on through the context;
+        # INTEGRATION_TIMEOUT when it sets none
+        self.timeout = context.timeout or context.settings.integration_timeout
         self.secret_params = secret_query_params(options.auth)
         self._base_headers = dict(base_headers or {})
         self._client: httpx.AsyncClient | None = None
