@@ -82,6 +82,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     "method that the runtime only calls on codecs that declare it",
     ("engine/mapping/compiler/codegen.py", "NotImplementedError"): "control flow: an "
     "expression the compiler cannot translate falls back to the interpreter",
+    ("engine/runtime/rebatch.py", "StopAsyncIteration"): "the async iterator protocol: the "
+    "end of a channel",
+    ("engine/runtime/rebatch.py", "anyio.EndOfStream"): "anyio's receive-stream protocol: the "
+    "end of a channel, which the runner's receive loop expects",
     # -- internal control flow, always caught inside the module ----------------------------
     ("engine/codecs/csv.py", "ValueError"): "column conversions; caught by the decoder, the "
     "record is rejected with its location",
