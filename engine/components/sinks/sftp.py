@@ -166,4 +166,4 @@ class SftpSink(Sink[SftpSinkConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(SftpSinkConfig, SftpSink, type="sftp", summary=SftpSinkConfig.__doc__ or "")
+    registry.register(SftpSinkConfig, SftpSink)
