@@ -43,8 +43,8 @@ class HaltingTransform(Transform[HaltingTransformConfig]):
 
 def registry() -> Registry:
     reg = default_registry().fork()
-    reg.register(HaltingSinkConfig, HaltingSink, type="halting")
-    reg.register(HaltingTransformConfig, HaltingTransform, type="halting")
+    reg.register(HaltingSinkConfig, HaltingSink)
+    reg.register(HaltingTransformConfig, HaltingTransform)
     HaltingSink.calls = 0
     return reg
 
