@@ -13,7 +13,7 @@ import anyio
 
 from engine.components.base import ComponentContext, Role, Source
 from engine.errors import Diagnostic, EngineError
-from engine.graph.plan import Node, Plan
+from engine.runtime.plan import Node, Plan
 from engine.workspace import base_dir_of, workspace_for
 
 __all__ = ["CHECK_TIMEOUT", "check_node", "check_plan"]

@@ -9,12 +9,12 @@ from typing import Any
 
 from engine.components.base import ComponentContext, Source
 from engine.config.models import TestCase, TestExpectation
-from engine.graph.plan import Node, Plan
 from engine.mapping import compile_predicate
 from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
 from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, NullObserver, StageInfo
+from engine.runtime.plan import Node, Plan
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.workspace import base_dir_of, workspace_for
 

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engine.components.expressions import CompiledExpressions
 from engine.records import Batch, Chunk, Rejected
 
 if TYPE_CHECKING:
+    from engine.mapping import Expression
     from engine.runtime.digest import ContentDigest, Digester
     from engine.state import StateStore
 
@@ -39,6 +41,7 @@ __all__ = [
     "Transform",
     "TransformConfig",
     "TransformResult",
+    "WrittenResource",
 ]
 
 
@@ -140,6 +143,22 @@ class TransformConfig(_WithInputs):
 class SinkConfig(_WithInputs):
     kind_role: ClassVar[Role] = Role.SINK
 
+    def written_resource(self, base: Path) -> WrittenResource | None:
+        """What this sink writes that no other sink of the file may write too (a file, a
+        table): compile reports two sinks on one resource. ``base``: the file's folder."""
+        return None
+
+
+class WrittenResource(NamedTuple):
+    """A resource one sink owns, for compile's check that no two sinks write it."""
+
+    #: equal for two sinks that would write the same thing (a resolved path, url + table)
+    identity: str
+    #: how a message names it; never carries a secret
+    shown: str
+    #: the key of the sink's table that names it, where the error points
+    key: str
+
 
 @dataclass(slots=True)
 class ComponentContext:
@@ -164,6 +183,12 @@ class ComponentContext:
     # (``digester.reader(stream)``) and put each chunk's digest on it; sinks that write
     # bytes hash them (``digester.writer(stream)``) and report them in ``take_content``.
     digester: Digester | None = None
+    # The component's JMESPath expressions, compiled once with the plan.
+    expressions: CompiledExpressions = field(default_factory=CompiledExpressions)
+
+    def expression(self, loc: tuple[str | int, ...], source: str) -> Expression:
+        """The compiled expression at key path ``loc`` of this component's table."""
+        return self.expressions.get(loc, source)
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one connector operation under the runtime's timeout, retry policy and audit."""

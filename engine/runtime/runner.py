@@ -36,7 +36,6 @@ from engine.errors import (
     RunError,
     TransientError,
 )
-from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.runtime import checkpoint
 from engine.runtime.deadletter import DeadLetters, rejection_breach
@@ -52,6 +51,7 @@ from engine.runtime.observer import (
     StageInfo,
     StageStats,
 )
+from engine.runtime.plan import Node, Plan
 from engine.runtime.retry import default_policy, retry_call
 from engine.state import StateStore
 from engine.workspace import base_dir_of
@@ -157,6 +157,7 @@ class Runner:
             dry_run=self.options.dry_run,
             audit=self.plan.spec.audit,
             digester=self._digester,
+            expressions=self.plan.expressions_of(node.id),
         )
 
     def _build(self) -> None:
