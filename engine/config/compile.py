@@ -41,7 +41,7 @@ def compile_document(
     links = link(spec)
     problems.extend(links.problems)
     problems.extend(bad_expressions)
-    problems.extend(check_tests(spec))
+    problems.extend(check_tests(spec, expressions))
     problems.extend(check_resources(doc, spec.components))
     if links.cycle is None:
         problems.extend(check_files(spec, links.inputs, links.order, expressions))

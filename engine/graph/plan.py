@@ -12,7 +12,7 @@ import jmespath.exceptions
 from engine.components.base import Role
 from engine.errors import Diagnostic, Severity
 from engine.mapping import Expression, compile_expression
-from engine.runtime.plan import ComponentEntry, ExpressionKey, Node, PipelineSpec, Plan
+from engine.runtime.plan import TESTS, ComponentEntry, ExpressionKey, Node, PipelineSpec, Plan
 
 __all__ = ["Links", "build_plan", "check_tests", "link"]
 
@@ -176,9 +176,13 @@ def _toposort(
     return order, None
 
 
-def check_tests(spec: PipelineSpec) -> list[Diagnostic]:
-    """`[[tests]]` name real sources and components, and their conditions compile."""
+def check_tests(
+    spec: PipelineSpec, expressions: dict[ExpressionKey, Expression]
+) -> list[Diagnostic]:
+    """`[[tests]]` name real sources and components, and their conditions compile: each is
+    added to ``expressions`` under ``TESTS``, reusing a component's expression of one source."""
     doc = spec.document
+    by_source = {expression.source: expression for expression in expressions.values()}
     problems: list[Diagnostic] = []
     sources = sorted(c for c, e in spec.components.items() if e.role is Role.SOURCE)
     for index, case in enumerate(spec.tests):
@@ -205,7 +209,9 @@ def check_tests(spec: PipelineSpec) -> list[Diagnostic]:
                 )
             for i, condition in enumerate(expect.conditions):
                 try:
-                    compile_expression(condition)
+                    found = by_source.get(condition) or compile_expression(condition)
+                    by_source[condition] = found
+                    expressions[(TESTS, ("tests", index, "expect", cid, "conditions", i))] = found
                 except jmespath.exceptions.JMESPathError as exc:
                     problems.append(
                         doc.diagnostic(

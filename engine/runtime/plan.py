@@ -20,6 +20,7 @@ from engine.mapping import Expression
 from engine.registry import ComponentSpec
 
 __all__ = [
+    "TESTS",
     "ComponentEntry",
     "DocumentView",
     "ExpressionKey",
@@ -30,6 +31,8 @@ __all__ = [
 
 #: A key path in the pipeline file: ("sinks", "out", "path").
 KeyPath = tuple[str | int, ...]
+#: The owner of the ``[[tests]]`` conditions in ``Plan.expressions`` (never a component id).
+TESTS = "[tests]"
 
 
 class DocumentView(Protocol):
