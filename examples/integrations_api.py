@@ -3,7 +3,7 @@
 Set EXAMPLE_API_URL to point the "custom_api" integration somewhere else than the
 placeholder api.example.com, e.g. at the test server that ships with the tests:
 
-    python tests/connectors/http/http_test_server.py &
+    python -m tests.support.http_server &
     EXAMPLE_API_URL=http://127.0.0.1:8765/v1 python examples/integrations_api.py
 """
 

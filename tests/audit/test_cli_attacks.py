@@ -13,8 +13,7 @@ from click.testing import CliRunner
 from engine.audit import AuditCategory, AuditLevel, AuditSystem
 from engine.audit.canonical import canonical_json
 from engine.cli.audit import audit
-
-from .conftest import store_sql
+from tests.support.audit import store_sql
 
 KEY = "attack-test-key"
 

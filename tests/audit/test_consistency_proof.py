@@ -18,8 +18,7 @@ from engine.audit.checkpoint import sign_checkpoint
 from engine.audit.keys import SigningKey, load_signing_key
 from engine.audit.merkle import consistency_proof, leaf_hash, root_from_hashes
 from engine.cli.audit import audit
-
-from .conftest import log_events, store_sql
+from tests.support.audit import log_events, store_sql
 
 CHAIN = "pipeline:sync"
 

@@ -28,24 +28,13 @@ from engine.audit.store import AuditStore, default_store_url
 from engine.cli.audit import audit
 from engine.pipeline import compile_file, run
 from engine.runtime.digest import ContentDigest
-from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo, StageStats
+from engine.runtime.observer import BatchAction, RunSummary, StageInfo, StageStats
+from tests.support.audit import run_info
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = StageInfo("orders", "source", "file", "data/orders.csv")
 MAP = StageInfo("to_order", "transform", "map")
 SINK = StageInfo("db", "sink", "sql", "postgresql://db.example.com/shop")
-
-
-def run_info(run_id: str = "run-1") -> RunInfo:
-    return RunInfo(
-        run_id=run_id,
-        pipeline="orders",
-        pipeline_file=None,
-        pipeline_sha256=None,
-        started_at=datetime.now(UTC),
-        user="alice",
-        host="build-01",
-    )
 
 
 def chain(workspace: Path, producer: str = "pipeline:orders") -> list[AuditEvent]:

@@ -25,8 +25,7 @@ from engine.audit.keys import (
     rotate_signing_key,
 )
 from engine.cli.audit import audit
-
-from .conftest import log_events
+from tests.support.audit import log_events
 
 CHAIN = "pipeline:sync"
 

@@ -14,8 +14,7 @@ from engine.audit.keys import load_public_keys
 from engine.audit.trail import AuditResources
 from engine.audit.verify import ProblemKind, verify_store
 from engine.cli.audit import audit
-
-from .conftest import fill
+from tests.support.audit import fill
 
 PRODUCER = "pipeline:sync"
 

@@ -20,9 +20,7 @@ from engine.audit.observer import AuditObserver
 from engine.audit.settings import AuditSettings
 from engine.audit.store import AuditStore
 from engine.cli.audit import audit
-
-from .conftest import fill, require_postgres
-from .test_delivery_trail import run_info
+from tests.support.audit import fill, require_postgres, run_info
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,8 +21,7 @@ from engine.audit.settings import AuditSettings
 from engine.audit.store import SQLITE_PAGE_SIZE, AuditStore
 from engine.audit.trail import open_resources
 from engine.audit.verify import verify_store
-
-from .conftest import fill, require_postgres
+from tests.support.audit import fill, require_postgres
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

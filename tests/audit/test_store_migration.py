@@ -22,8 +22,7 @@ from engine.audit.store import AuditStore
 from engine.audit.trail import AuditResources, open_resources
 from engine.audit.verify import VerifyReport, verify_store
 from engine.cli.main import cli
-
-from .conftest import fill, require_postgres
+from tests.support.audit import fill, require_postgres
 
 PRODUCER = "pipeline:legacy"
 PG = "postgresql+psycopg://postgres{password}@127.0.0.1:5432/test"

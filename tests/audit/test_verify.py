@@ -15,8 +15,7 @@ from engine.audit.keys import derive_key_id, load_keyring, load_public_keys
 from engine.audit.merkle import leaf_hash, merkle_root
 from engine.audit.trail import AuditResources
 from engine.audit.verify import ProblemKind, VerifyReport, verify_store
-
-from .conftest import fill, store_sql
+from tests.support.audit import fill, store_sql
 
 PRODUCER = "pipeline:sync"
 

@@ -9,8 +9,7 @@ import pytest
 from engine.audit.keys import load_public_keys
 from engine.audit.trail import AuditResources
 from engine.audit.verify import ProblemKind, VerifyReport, verify_store
-
-from .conftest import fill, store_sql
+from tests.support.audit import fill, store_sql
 
 PRODUCER = "pipeline:sync"
 EVENTS = 60

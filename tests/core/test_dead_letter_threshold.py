@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import invoke
+
+from tests.support.cli import invoke
 
 PIPELINE = """\
 [pipeline]

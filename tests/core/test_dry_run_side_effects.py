@@ -8,7 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from cli_support import invoke
+
+from tests.support.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from cli_support import invoke, write
 
 from engine.config.compile import compile_path
 from engine.errors import ConfigError
 from engine.pipeline import compile_file, dry_run, run
 from engine.runtime.observer import NullObserver
+from tests.support.cli import invoke, write
 
 HEAD = '[pipeline]\nname = "e"\n[sources.src]\ntype = "file"\npath = "in.jsonl"\n'
 

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from generate import generate  # noqa: E402
+from bench.generate import generate
 
 PIPELINE = """\
 [pipeline]

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import invoke
 
 from engine.mapping.compiler import batch, fallback
 from engine.mapping.expression import parse
+from tests.support.cli import invoke
 
 PIPELINE = """\
 [pipeline]

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_support import invoke, write
+
+from tests.support.cli import invoke, write
 
 SQL = """\
 [pipeline]

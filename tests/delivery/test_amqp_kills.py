@@ -13,7 +13,8 @@ import aio_pika
 import anyio
 import pytest
 
-from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
+from tests.support.data import AMQP_URL, require_service
+from tests.support.kill import (
     Counts,
     count,
     finish,
@@ -24,8 +25,7 @@ from kill_support import (  # isort: skip  (it puts the data connector helpers o
     wait_for,
     written_per_run,
 )
-from data_support import AMQP_URL, require_service
-from rabbit_node import RabbitNode
+from tests.support.rabbit_node import RabbitNode
 
 PIPELINE = """\
 [pipeline]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
+from tests.support.data import POSTGRES_URL, require_service, sql
+from tests.support.kill import (
     READ,
     Counts,
     finish,
@@ -24,7 +25,6 @@ from kill_support import (  # isort: skip  (it puts the data connector helpers o
     wait_for,
     written_per_run,
 )
-from data_support import POSTGRES_URL, require_service, sql
 
 ROWS = 150_000
 KILLS = 5

@@ -22,8 +22,7 @@ from engine.codecs.csv import CsvCodec
 from engine.codecs.jsonl import JsonlCodec
 from engine.components.base import ComponentContext
 from engine.components.sources.file import FileSource, FileSourceConfig, _after_lines
-
-from kill_support import (  # isort: skip  (it puts the data connector helpers on the path)
+from tests.support.kill import (
     READ,
     finish,
     run,

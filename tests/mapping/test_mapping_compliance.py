@@ -11,10 +11,10 @@ from typing import Any
 
 import jmespath
 import pytest
-from mapping_support import COMPLIANCE_DIR, matches_error
 
 from engine.mapping import FieldRule, compile_expression, compile_map, compile_predicate
 from engine.mapping.compiler.runtime import is_false
+from tests.support.mapping import COMPLIANCE_DIR, matches_error
 
 
 def _cases() -> list[Any]:

@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 import pytest
-from mapping_support import REPO_ROOT, matches_error
 
 from engine.mapping import compile_expression
+from tests.support.mapping import REPO_ROOT, matches_error
 
 DOC = REPO_ROOT / "docs" / "functions.md"
 _BLOCK = re.compile(r"^```example\n(.*?)^```$", re.MULTILINE | re.DOTALL)

@@ -134,10 +134,13 @@ class AmqpSource(Source[AmqpSourceConfig]):
         assert self._queue is not None and self._receive is not None, "open() first"
         receive = self._receive
         cfg = self.config
-        try:
-            self._consumer_tag = await self._queue.consume(self._on_message)
-        except Exception as exc:
-            raise map_amqp_error(exc, action=f"amqp consume {cfg.queue}") from None
+        if self._consumer_tag is None:
+            # one consumer for the source's life: a robust queue restores it after a
+            # reconnect, so a later read() must not consume again on a channel being rebuilt
+            try:
+                self._consumer_tag = await self._queue.consume(self._on_message)
+            except Exception as exc:
+                raise map_amqp_error(exc, action=f"amqp consume {cfg.queue}") from None
         received = 0
         size, linger = cfg.batch.size, cfg.batch.timeout
         while cfg.max_messages is None or received < cfg.max_messages:
@@ -211,6 +214,7 @@ class AmqpSource(Source[AmqpSourceConfig]):
             if self._queue is not None and self._consumer_tag is not None:
                 with contextlib.suppress(Exception):  # closing anyway
                     await self._queue.cancel(self._consumer_tag)
+            self._consumer_tag = None
             # never delivered (the run failed or stopped): back to the queue for the next run
             await self._settle(list(self._unsettled.values()), requeue=True)
             await self._disconnect()

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from data_support import AMQP_URL, MARIADB_URL, POSTGRES_URL, require_service, sql
-from sftp_server import ServerThread, SftpServer
+
+from tests.support.data import AMQP_URL, MARIADB_URL, POSTGRES_URL, require_service, sql
+from tests.support.sftp_server import ServerThread, SftpServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import anyio
-from data_support import sql
-from sftp_server import USER, SftpServer
 
 from engine.pipeline import compile_file, run
 from engine.runtime.observer import NullObserver
+from tests.support.data import sql
+from tests.support.sftp_server import USER, SftpServer
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from data_support import sql
 
 from engine.pipeline import compile_file, run
 from engine.runtime.observer import NullObserver
+from tests.support.data import sql
 
 PIPELINE = """\
 [pipeline]

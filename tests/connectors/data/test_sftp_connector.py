@@ -11,7 +11,6 @@ from typing import Any
 import anyio
 import pytest
 from pydantic import ValidationError
-from sftp_server import PASSWORD, USER, SftpServer
 
 from engine.components.base import ComponentContext
 from engine.components.sinks.sftp import SftpSink, SftpSinkConfig
@@ -20,6 +19,7 @@ from engine.errors import PermanentError
 from engine.pipeline import compile_file, dry_run, run
 from engine.records import Batch
 from engine.runtime.observer import NullObserver
+from tests.support.sftp_server import PASSWORD, USER, SftpServer
 
 
 def context(tmp_path: Path) -> ComponentContext:

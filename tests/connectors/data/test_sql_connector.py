@@ -8,17 +8,16 @@ from typing import Any
 
 import anyio
 import pytest
-from data_support import sql
 from pydantic import ValidationError
 
-from engine.components.base import ComponentContext
-from engine.components.sinks.sql import SqlSink, SqlSinkConfig
+from engine.components.sinks.sql import SqlSinkConfig
 from engine.components.sources.sql import SqlSource, SqlSourceConfig
 from engine.errors import PermanentError, TransientError
 from engine.pipeline import compile_file, dry_run, run
 from engine.records import Batch
 from engine.runtime.observer import NullObserver
 from engine.state import StateStore
+from tests.support.data import context, sql, write
 
 HOSTILE = [
     "Robert'); DROP TABLE students;--",
@@ -30,38 +29,11 @@ HOSTILE = [
 ]
 
 
-def context(tmp_path: Path, state: StateStore | None = None, dry: bool = False) -> ComponentContext:
-    return ComponentContext(
-        component_id="db",
-        pipeline="p",
-        base_dir=tmp_path,
-        workspace=tmp_path / ".engine",
-        run_id="r1",
-        state=state,
-        dry_run=dry,
-    )
-
-
 def create_items(url: str, name: str) -> None:
     sql(
         url,
         f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, name VARCHAR(200) NOT NULL, qty INTEGER)",
     )
-
-
-def write(url: str, tmp_path: Path, batches: list[Batch], **options: Any) -> None:
-    sink = SqlSink(SqlSinkConfig(url=url, inputs=["x"], **options), context(tmp_path))
-
-    async def main() -> None:
-        await sink.open()
-        try:
-            for batch in batches:
-                await sink.write(batch)
-                await sink.publish()  # what the runtime does after each write
-        finally:
-            await sink.close(success=True)
-
-    anyio.run(main)
 
 
 def read(url: str, tmp_path: Path, state: StateStore | None = None, **options: Any) -> list[Batch]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import anyio
 import pytest
-from data_support import MARIADB_URL, POSTGRES_URL, require_service, sql
 from pydantic import ValidationError
 from sqlalchemy import text
 
@@ -24,6 +23,7 @@ from engine.components.sources.sql import SqlSource, SqlSourceConfig
 from engine.connectors.sql.database import create_engine
 from engine.errors import PermanentError
 from engine.state import StateStore
+from tests.support.data import MARIADB_URL, POSTGRES_URL, require_service, sql
 
 HELD, LATER = 400001, 400002
 

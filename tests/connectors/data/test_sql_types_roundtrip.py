@@ -16,8 +16,6 @@ from typing import Any
 
 import anyio
 import pytest
-from data_support import MARIADB_URL, POSTGRES_URL, require_service, sql
-from test_sql_connector import write
 
 from engine.components.base import ComponentContext
 from engine.components.sources.sql import SqlSource, SqlSourceConfig
@@ -25,6 +23,7 @@ from engine.errors import PartialWriteError, PermanentError
 from engine.pipeline import compile_file, run
 from engine.records import Batch
 from engine.runtime.observer import NullObserver
+from tests.support.data import MARIADB_URL, POSTGRES_URL, require_service, sql, write
 
 DDL = {
     "postgresql": "CREATE TABLE {t} (id INTEGER PRIMARY KEY, ts TIMESTAMPTZ, "

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from http_test_server import STATE, ServerState, ServerThread
 
-from engine.pipeline import compile_file, run
-from engine.runtime.observer import NullObserver, RunSummary
+from tests.support.http_server import STATE, ServerState, ServerThread
 
 
 @pytest.fixture(scope="session")
@@ -40,19 +36,3 @@ def redis_url() -> str:
             pytest.fail(f"Redis at 127.0.0.1:6379 is required (ENGINE_REQUIRE_SERVICES=1): {exc}")
         pytest.skip(f"Redis not reachable at 127.0.0.1:6379: {exc}")
     return url
-
-
-def write_pipeline(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "pipeline.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-async def run_file(path: Path, **options: object) -> RunSummary:
-    """Compile and run a pipeline file without the audit trail."""
-    plan = compile_file(path)
-    return await run(plan, observer=NullObserver(), **options)  # type: ignore[arg-type]
-
-
-def read_jsonl(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -12,13 +12,14 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import run_file, write_pipeline
 from graphql import build_schema, graphql
-from http_test_server import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.support.http_server import ServerThread
+from tests.support.pipelines import run_file, write_pipeline
 
 SCHEMA = build_schema(
     """

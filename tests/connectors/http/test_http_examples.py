@@ -15,12 +15,12 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from conftest import read_jsonl, run_file
-from http_test_server import ITEMS, ServerState, free_port
 
 from engine.pipeline import compile_file
 from engine.runtime.observer import NullObserver
 from engine.serve.app import EngineServer
+from tests.support.http_server import ITEMS, ServerState, free_port
+from tests.support.pipelines import read_jsonl, run_file
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import run_file, write_pipeline
-from http_test_server import CLIENT_SECRET, ServerState
 
 from engine.components.base import ComponentContext
 from engine.connectors.http.auth import OAuth2Auth
@@ -20,6 +18,8 @@ from engine.records import Record, Rejected
 from engine.resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakerConfig
 from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo
+from tests.support.http_server import CLIENT_SECRET, ServerState
+from tests.support.pipelines import run_file, write_pipeline
 
 
 class Events:

@@ -11,8 +11,6 @@ from typing import Any
 import anyio
 import httpx
 from click.testing import CliRunner
-from conftest import read_jsonl, write_pipeline
-from http_test_server import free_port
 
 from engine.cli.serve import serve as serve_command
 from engine.pipeline import compile_file
@@ -20,6 +18,8 @@ from engine.records import Record, Rejected
 from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo
 from engine.serve.app import EngineServer
+from tests.support.http_server import free_port
+from tests.support.pipelines import read_jsonl, write_pipeline
 
 SECRET = "It's a Secret to Everybody"
 

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import anyio
-from conftest import read_jsonl, run_file, write_pipeline
-from http_test_server import ITEMS, ServerState
+
+from tests.support.http_server import ITEMS, ServerState
+from tests.support.pipelines import read_jsonl, run_file, write_pipeline
 
 PRODUCTS = [{"sku": f"S{i}", "name": f"Item {i}", "qty": i} for i in range(1, 8)]
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import read_jsonl, run_file, write_pipeline
-from http_test_server import API_KEY, CLIENT_SECRET, ITEMS, ServerState
+
+from tests.support.http_server import API_KEY, CLIENT_SECRET, ITEMS, ServerState
+from tests.support.pipelines import read_jsonl, run_file, write_pipeline
 
 from engine.mapping import counting_compiles
 

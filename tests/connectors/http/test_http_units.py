@@ -11,7 +11,6 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from conftest import write_pipeline
 from pydantic import SecretStr
 
 from engine.connectors.http.errors import (
@@ -45,6 +44,7 @@ from engine.webhooks.signatures import (
     sign_standard_webhook,
     verify,
 )
+from tests.support.pipelines import write_pipeline
 
 S = SecretStr
 

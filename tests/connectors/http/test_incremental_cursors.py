@@ -17,8 +17,6 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import run_file, write_pipeline
-from http_test_server import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,6 +26,8 @@ from engine.components.base import ComponentContext
 from engine.connectors.http.incremental import CursorTracker, IncrementalSpec
 from engine.errors import DataError, PermanentError
 from engine.state import StateStore
+from tests.support.http_server import ServerThread
+from tests.support.pipelines import run_file, write_pipeline
 
 
 class CursorApi:

@@ -8,12 +8,13 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import run_file, write_pipeline
-from http_test_server import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.support.http_server import ServerThread
+from tests.support.pipelines import run_file, write_pipeline
 
 SECRET = "s3cr3t-'quoted'-value"
 

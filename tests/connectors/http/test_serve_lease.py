@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from serve_process import DEADLINE, ServeProcess, sql_pipeline, wait_for
 
 from engine.state import Lease, StateStore
+from tests.support.serve_process import DEADLINE, ServeProcess, sql_pipeline, wait_for
 
 
 def holder(home: Path, pipeline: str = "served") -> Lease | None:

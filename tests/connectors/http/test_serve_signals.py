@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from serve_process import Posters, ServeProcess, sql_pipeline, stored_ids, wait_for
 
-# the kill tests' counting and their reading of the audit store
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "delivery"))
-from kill_support import Counts, count, seeded, written_per_run  # isort: skip
+from tests.support.kill import Counts, count, seeded, written_per_run
+from tests.support.serve_process import Posters, ServeProcess, sql_pipeline, stored_ids, wait_for
 
 FILE_PIPELINE = """
 [pipeline]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import anyio
 import httpx
-from serve_process import DEADLINE, serve_in_process, sql_pipeline, stored_ids
+
+from tests.support.serve_process import DEADLINE, serve_in_process, sql_pipeline, stored_ids
 
 
 class Trickler:

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from serve_process import serve_in_process
 
 from engine.errors import ConfigError, DataError
 from engine.mapping import compile_expression
@@ -33,6 +32,7 @@ from engine.webhooks.signatures import (
     sign_standard_webhook,
     verify,
 )
+from tests.support.serve_process import serve_in_process
 
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 

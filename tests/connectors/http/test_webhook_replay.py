@@ -14,11 +14,11 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from serve_process import ServeProcess, serve_in_process, sql_pipeline, stored_ids
 
 from engine.webhooks.replay import Claim, Seen, SqliteReplayStore, replay_keys
 from engine.webhooks.replay_redis import RedisReplayStore
 from engine.webhooks.signatures import Verified
+from tests.support.serve_process import ServeProcess, serve_in_process, sql_pipeline, stored_ids
 
 SECRET = "replay-secret"
 GITHUB = f'signature = {{ type = "github", secret = "{SECRET}" }}'

@@ -1,9 +1,11 @@
-"""Helpers for the data connector tests: service URLs, the skip-or-fail check, a SQL runner."""
+"""Helpers for the data connector tests: service URLs, the skip-or-fail check, a SQL runner,
+a component context and a direct write through the ``sql`` sink."""
 
 from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,7 +13,11 @@ import anyio
 import pytest
 from sqlalchemy import text
 
+from engine.components.base import ComponentContext
+from engine.components.sinks.sql import SqlSink, SqlSinkConfig
 from engine.connectors.sql.database import create_engine
+from engine.records import Batch
+from engine.state import StateStore
 
 POSTGRES_URL = os.environ.get(
     "ENGINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -50,3 +56,30 @@ def sql(url: str, *statements: str, params: dict[str, Any] | None = None) -> lis
             await engine.dispose()
 
     return anyio.run(main)
+
+
+def context(tmp_path: Path, state: StateStore | None = None, dry: bool = False) -> ComponentContext:
+    return ComponentContext(
+        component_id="db",
+        pipeline="p",
+        base_dir=tmp_path,
+        workspace=tmp_path / ".engine",
+        run_id="r1",
+        state=state,
+        dry_run=dry,
+    )
+
+
+def write(url: str, tmp_path: Path, batches: list[Batch], **options: Any) -> None:
+    sink = SqlSink(SqlSinkConfig(url=url, inputs=["x"], **options), context(tmp_path))
+
+    async def main() -> None:
+        await sink.open()
+        try:
+            for batch in batches:
+                await sink.write(batch)
+                await sink.publish()  # what the runtime does after each write
+        finally:
+            await sink.close(success=True)
+
+    anyio.run(main)

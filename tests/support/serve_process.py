@@ -15,11 +15,11 @@ from typing import Any
 
 import anyio
 import httpx
-from http_test_server import free_port
 
 from engine.pipeline import compile_file
 from engine.runtime.observer import NullObserver
 from engine.serve.app import EngineServer
+from tests.support.http_server import free_port
 
 DEADLINE = 60.0
 

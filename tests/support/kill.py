@@ -16,9 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-# the data connector tests' helpers: service URLs, the skip-or-fail check, a private RabbitMQ
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "connectors" / "data"))
-
 DEADLINE = 120.0  # generous: only a hang reaches it
 
 #: a CSV file (``source``) read in batches of 500 and shaped; a sink follows

@@ -2,7 +2,7 @@
 
 Serves every pagination style, 429 with Retry-After, 5xx bursts, slow responses, an OAuth2
 client-credentials token endpoint, a GraphQL endpoint, a recording sink and the endpoints the
-examples use. Run it by hand for the examples: ``python tests/connectors/http/http_test_server.py``.
+examples use. Run it by hand for the examples: ``python -m tests.support.http_server``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Benchmarks, run as scripts (``python bench/run.py``); the tests import the workload generator."""

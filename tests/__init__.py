@@ -1,0 +1,1 @@
+"""The test suite, imported as a package under pytest's importlib import mode."""

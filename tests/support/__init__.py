@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: servers, service checks, pipeline runners, kill harnesses."""
