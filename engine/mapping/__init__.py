@@ -14,7 +14,7 @@ from engine.mapping.batch import (
     compile_map,
     compile_predicate,
 )
-from engine.mapping.expression import Expression, compile_expression, counting_compiles
+from engine.mapping.expression import Expression, compile_expression
 from engine.mapping.library import InvalidValueError
 
 __all__ = [
@@ -27,5 +27,4 @@ __all__ = [
     "compile_filter",
     "compile_map",
     "compile_predicate",
-    "counting_compiles",
 ]

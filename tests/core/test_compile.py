@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from engine.cli.main import cli
 from engine.config.compile import compile_path, compile_text
 from engine.errors import ConfigError
-from engine.mapping import counting_compiles
+from engine.mapping.expression import counting_compiles
 from engine.pipeline import compile_file, run
 from engine.runtime.observer import NullObserver
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from engine.mapping import counting_compiles
+from engine.mapping.expression import counting_compiles
 from tests.support.http_server import API_KEY, CLIENT_SECRET, ITEMS, ServerState
 from tests.support.pipelines import read_jsonl, run_file, write_pipeline
 
