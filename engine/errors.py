@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from engine.records import Rejected
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -21,6 +18,7 @@ __all__ = [
     "EngineError",
     "PartialWriteError",
     "PermanentError",
+    "Rejected",
     "RunError",
     "Severity",
     "TransientError",
@@ -144,6 +142,19 @@ class TransientError(EngineError):
 
 class PermanentError(EngineError):
     """A failure that retrying cannot fix: bad request, constraint violation, bad data."""
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record (or raw input) that could not be processed, with the reason and where.
+
+    What ``on_error`` routes; it lives here, beside the errors that carry it, so that the error
+    tree imports nothing above it (``engine.records`` re-exports it).
+    """
+
+    record: Any
+    reason: str
+    location: str | None = None
 
 
 class PartialWriteError(PermanentError):

@@ -12,7 +12,7 @@ from engine.config.models import TestCase, TestExpectation
 from engine.mapping import Expression, compile_predicate
 from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
-from engine.runtime.digest import ContentDigest
+from engine.records.digest import ContentDigest
 from engine.runtime.observer import BatchAction, NullObserver, StageInfo
 from engine.runtime.plan import TESTS, Node, Plan
 from engine.runtime.runner import Runner, RunOptions, SourceFactory

@@ -36,7 +36,7 @@ from engine.audit.trail import (
 )
 from engine.codecs.jsonl import encode_lines
 from engine.records import Record, Rejected
-from engine.runtime.digest import ContentDigest
+from engine.records.digest import ContentDigest
 from engine.runtime.observer import (
     BatchAction,
     NullObserver,
@@ -129,7 +129,7 @@ def _short(text: str) -> str:
 class AuditObserver:
     """Turns every runtime call into a signed event on the pipeline's chain."""
 
-    # Sources and sinks that move bytes hand over their digest (see engine.runtime.digest).
+    # Sources and sinks that move bytes hand over their digest (see engine.records.digest).
     wants_content = True
 
     def __init__(

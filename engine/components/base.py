@@ -23,7 +23,7 @@ from engine.records import Batch, Chunk, Rejected
 
 if TYPE_CHECKING:
     from engine.mapping import Expression
-    from engine.runtime.digest import ContentDigest, Digester
+    from engine.records.digest import ContentDigest, Digester
     from engine.state import StateStore
 
 __all__ = [

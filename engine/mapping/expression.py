@@ -10,15 +10,14 @@ from typing import Any
 
 from jmespath import exceptions
 from jmespath.parser import Parser
-from jmespath.visitor import Options, TreeInterpreter
 
-from engine.mapping.library import ALL_FUNCTIONS, EngineFunctions
+from engine.mapping.interpreter import interpret
+from engine.mapping.library import ALL_FUNCTIONS
 
 __all__ = ["Expression", "compile_expression", "counting_compiles", "interpret", "parse"]
 
 Node = dict[str, Any]
 
-_OPTIONS = Options(custom_functions=EngineFunctions())
 #: Open ``counting_compiles`` blocks, each counting the sources parsed while it is open.
 _COUNTERS: list[Counter[str]] = []
 
@@ -100,11 +99,6 @@ def parse(source: str) -> Node:
                 raise exceptions.UnknownFunctionError(f"Unknown function: {name}()")
             spec.check_arity(len(node["children"]))
     return ast
-
-
-def interpret(ast: Node, value: Any) -> Any:
-    """Evaluate a parsed expression with jmespath.py's tree interpreter and the engine library."""
-    return TreeInterpreter(_OPTIONS).visit(ast, value)
 
 
 def compile_expression(source: str) -> Expression:

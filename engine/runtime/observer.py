@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from engine.records import Record, Rejected
-from engine.runtime.digest import ContentDigest
+from engine.records.digest import ContentDigest
 
 __all__ = [
     "BatchAction",

@@ -37,10 +37,10 @@ from engine.errors import (
     TransientError,
 )
 from engine.records import Batch, Chunk, Rejected
+from engine.records.digest import Digester
 from engine.runtime import checkpoint
 from engine.runtime.deadletter import DeadLetters, rejection_breach
 from engine.runtime.delivery import Delivery, Held
-from engine.runtime.digest import Digester
 from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
     BatchAction,

@@ -22,14 +22,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import Protocol
 
 import anyio
 
 from engine.errors import TransientError
+from engine.webhooks.claims import Claim, ReplayStore, Seen
 from engine.webhooks.signatures import Verified
 
 __all__ = [
@@ -43,38 +41,6 @@ __all__ = [
 
 #: expired claims are swept after this many new ones
 _SWEEP_EVERY = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The keys one request holds, the token that proves it, and how long once delivered."""
-
-    keys: tuple[str, ...]
-    token: str
-    ttl: float
-
-
-class Seen(Enum):
-    """Why a claim was refused: the delivery was made, or is being made right now."""
-
-    DELIVERED = "delivered"
-    IN_FLIGHT = "in_flight"
-
-
-class ReplayStore(Protocol):
-    """Where claims live.
-
-    ``claim`` takes every key for ``lease`` seconds, or none and says why; ``confirm`` keeps
-    them for the claim's ``ttl``; ``release`` gives them up.
-    """
-
-    async def claim(self, keys: Sequence[str], ttl: float, lease: float) -> Claim | Seen: ...
-
-    async def confirm(self, claim: Claim) -> None: ...
-
-    async def release(self, claim: Claim) -> None: ...
-
-    async def aclose(self) -> None: ...
 
 
 def replay_keys(scope: str, verified: Verified) -> tuple[str, ...]:

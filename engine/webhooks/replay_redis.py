@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engine.errors import TransientError
-from engine.webhooks.replay import Claim, Seen
+from engine.webhooks.claims import Claim, Seen
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -27,7 +27,7 @@ from engine.audit.settings import AuditSettings
 from engine.audit.store import AuditStore, default_store_url
 from engine.cli.audit import audit
 from engine.pipeline import compile_file, run
-from engine.runtime.digest import ContentDigest
+from engine.records.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunSummary, StageInfo, StageStats
 from tests.support.audit import run_info
 

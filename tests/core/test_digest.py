@@ -7,7 +7,7 @@ import io
 import itertools
 import os
 
-from engine.runtime.digest import Digester
+from engine.records.digest import Digester
 
 
 def test_reader_digests_each_stretch_and_covers_the_stream() -> None:

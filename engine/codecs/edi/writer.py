@@ -9,16 +9,53 @@ the codec's ``control_number``, ST02 counting ``0001``... within each group).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from engine.codecs.base import CodecError, Encoder
 from engine.codecs.edi.loops import flatten, segment_to_elements
+from engine.codecs.edi.tokenizer import Delimiters
 from engine.records import Batch, Record
 
-if TYPE_CHECKING:
-    from engine.codecs.edi.codec import EdiCodec
+__all__ = ["FUNCTIONAL_IDS", "X12Encoder", "X12WriterOptions"]
 
-__all__ = ["FUNCTIONAL_IDS", "X12Encoder"]
+
+class X12WriterOptions(Protocol):
+    """The encoding options the writer reads (:class:`~engine.codecs.edi.codec.EdiCodec`'s)."""
+
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def element_separator(self) -> str: ...
+    @property
+    def component_separator(self) -> str: ...
+    @property
+    def repetition_separator(self) -> str: ...
+    @property
+    def newline(self) -> bool: ...
+    @property
+    def sender_qualifier(self) -> str: ...
+    @property
+    def sender_id(self) -> str: ...
+    @property
+    def receiver_qualifier(self) -> str: ...
+    @property
+    def receiver_id(self) -> str: ...
+    @property
+    def application_sender(self) -> str | None: ...
+    @property
+    def application_receiver(self) -> str | None: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def group_version(self) -> str: ...
+    @property
+    def usage(self) -> str: ...
+    @property
+    def ack_requested(self) -> bool: ...
+    @property
+    def control_number(self) -> int: ...
+    def delimiters(self) -> Delimiters: ...
+
 
 FUNCTIONAL_IDS = {
     "810": "IN",
@@ -59,7 +96,7 @@ class _Error(Exception):
 class X12Encoder(Encoder):
     """Writes transaction-set records as interchanges; ``finish`` closes the open envelopes."""
 
-    def __init__(self, config: EdiCodec, stream: BinaryIO) -> None:
+    def __init__(self, config: X12WriterOptions, stream: BinaryIO) -> None:
         self._c = config
         self._stream = stream
         self._now = datetime.now(UTC)

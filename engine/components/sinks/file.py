@@ -26,7 +26,7 @@ from engine.components.base import (
 )
 from engine.errors import PermanentError
 from engine.records import Batch
-from engine.runtime.digest import ContentDigest, HashingWriter
+from engine.records.digest import ContentDigest, HashingWriter
 
 if TYPE_CHECKING:
     from engine.registry import Registry

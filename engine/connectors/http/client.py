@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from engine.components.base import ComponentContext
+from engine.connectors.context import ConnectorContext
 from engine.connectors.http.auth import secret_query_params
 from engine.connectors.http.auth_flows import TokenCache, build_auth
 from engine.connectors.http.errors import (
@@ -34,7 +34,7 @@ class HttpEndpoint:
     def __init__(
         self,
         options: HttpOptions,
-        context: ComponentContext,
+        context: ConnectorContext,
         *,
         timeout: float | None = None,
         base_headers: Mapping[str, str] | None = None,

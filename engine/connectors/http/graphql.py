@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from engine.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
-    from engine.components.base import ComponentContext
+    from engine.connectors.context import ConnectorContext
     from engine.connectors.http.client import HttpEndpoint
 
 __all__ = [
@@ -112,7 +112,7 @@ def check_document(text: str, where: str = "query") -> str:
 
 
 def load_document(
-    context: ComponentContext, inline: str | None, file: str | None
+    context: ConnectorContext, inline: str | None, file: str | None
 ) -> GraphQLDocument:
     """The document from config (inline or a file beside the pipeline); PermanentError if bad."""
     if inline is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.components.base import ComponentContext
+from engine.connectors.context import ConnectorContext
 from engine.connectors.http.cursor_values import (
     CursorKey,
     CursorType,
@@ -68,7 +68,7 @@ class CursorTracker:
     def __init__(
         self,
         spec: IncrementalSpec,
-        context: ComponentContext,
+        context: ConnectorContext,
         expressions: Callable[[tuple[str | int, ...], str], Expression] | None = None,
     ) -> None:
         """``expressions``: the compiled expressions of the ``incremental`` table, by key path."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.components.base import ComponentContext
+    from engine.connectors.context import ConnectorContext
     from engine.connectors.http.client import HttpEndpoint
     from engine.connectors.http.options import HttpOptions
 
@@ -25,7 +25,7 @@ class EndpointLifecycle:
     def attach_endpoint(
         self,
         options: HttpOptions,
-        context: ComponentContext,
+        context: ConnectorContext,
         *,
         timeout: float | None,
         base_headers: Mapping[str, str] | None = None,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engine.mapping.compiler.codegen import ANY, DICT, Builder, Module, Node, Val
+from engine.mapping.compiler.codegen import Builder, Module
+from engine.mapping.compiler.kinds import ANY, DICT, Node, Val
 from engine.mapping.compiler.runtime import explain
 from engine.records import Batch, Rejected
 

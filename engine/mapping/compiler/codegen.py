@@ -14,28 +14,32 @@ import math
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from itertools import count
 from typing import Any
 
 from engine.mapping.compiler import runtime
+from engine.mapping.compiler.functions import emit_call
+from engine.mapping.compiler.kinds import (
+    ANY,
+    BOOL,
+    DICT,
+    IMMUTABLE,
+    LIST,
+    NONE,
+    NULL,
+    NUM,
+    OTHER,
+    STR,
+    Kind,
+    Node,
+    Val,
+    kind_of,
+)
 from engine.mapping.library import CUSTOM_FUNCTIONS
 
-__all__ = ["ANY", "Builder", "Kind", "Module", "Val"]
+__all__ = ["Builder", "Module"]
 
-Node = dict[str, Any]
-Kind = frozenset[str]
-
-ANY: Kind = frozenset({"dict", "list", "str", "num", "bool", "null", "other"})
-DICT: Kind = frozenset({"dict"})
-LIST: Kind = frozenset({"list"})
-STR: Kind = frozenset({"str"})
-NUM: Kind = frozenset({"num"})
-BOOL: Kind = frozenset({"bool"})
-NULL: Kind = frozenset({"null"})
-OTHER: Kind = frozenset({"other"})
-IMMUTABLE: Kind = frozenset({"str", "num", "bool", "null"})
 _PATH_NODES = frozenset(
     {"field", "subexpression", "index_expression", "index", "current", "identity"}
 )
@@ -43,32 +47,6 @@ _PATH_NODES = frozenset(
 #: loops/try blocks and 100 indentation levels in one function.
 _HOIST_INDENT = 16
 _ORDERING = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-
-
-@dataclass(frozen=True, slots=True)
-class Val:
-    """A generated value: ``code`` is a local name or a literal, cheap to repeat."""
-
-    code: str
-    kind: Kind
-
-
-NONE = Val("None", NULL)
-
-
-def kind_of(value: Any) -> Kind:
-    """The static kind of a constant."""
-    if value is None:
-        return NULL
-    if isinstance(value, bool):
-        return BOOL
-    if isinstance(value, int | float):
-        return NUM
-    if isinstance(value, str):
-        return STR
-    if isinstance(value, list):
-        return LIST
-    return DICT if isinstance(value, dict) else OTHER
 
 
 def _plain(value: Any) -> bool:
@@ -449,8 +427,6 @@ class Builder:
         return Val(reference, OTHER)
 
     def _function_expression(self, node: Node, cur: Val) -> Val:
-        from engine.mapping.compiler.functions import emit_call
-
         return emit_call(self, node, cur)
 
 

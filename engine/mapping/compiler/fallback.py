@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.mapping.compiler.batch import RUNTIME_ERRORS, BatchFunction, FieldSpec
 from engine.mapping.compiler.runtime import explain
+from engine.mapping.interpreter import interpret
 from engine.records import Batch, Rejected
 
 __all__ = ["interpreted", "interpreted_filter", "interpreted_map", "interpreted_test"]
@@ -29,8 +30,6 @@ def _is_true(value: Any) -> bool:
 
 def interpreted(ast: Node) -> Callable[[Any], Any]:
     """Return a function evaluating the parsed expression ``ast``."""
-    from engine.mapping.expression import interpret
-
     return partial(interpret, ast)
 
 

@@ -7,15 +7,27 @@ so the first error raised is the same one. Arity was checked when the expression
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
 
-from engine.mapping.compiler.codegen import ANY, Builder, Kind, Node, Val
+from engine.mapping.compiler.kinds import ANY, NULL, NUM, STR, Kind, Node, Val
 
-__all__ = ["emit_call"]
+__all__ = ["Builder", "emit_call"]
 
-NUM: Kind = frozenset({"num"})
-STR: Kind = frozenset({"str"})
-LIST: Kind = frozenset({"list"})
-NULL: Kind = frozenset({"null"})
+
+class Builder(Protocol):
+    """What an emitter needs of :class:`engine.mapping.compiler.codegen.Builder`."""
+
+    def value(self, node: Node, cur: Val) -> Val: ...
+
+    def emit(self, line: str) -> None: ...
+
+    def tmp(self) -> str: ...
+
+    def assign(self, code: str, kind: Kind) -> Val: ...
+
+    def block(self, header: str, conditional: bool = True) -> AbstractContextManager[None]: ...
+
 
 Emitter = Callable[[Builder, str, list[Node], Val], Val | None]
 

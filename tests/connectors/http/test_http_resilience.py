@@ -15,8 +15,8 @@ from engine.connectors.http.client import HttpEndpoint
 from engine.connectors.http.options import HttpOptions
 from engine.pipeline import compile_file, run
 from engine.records import Record, Rejected
+from engine.records.digest import ContentDigest
 from engine.resilience.breaker import BreakerState, CircuitBreaker, CircuitBreakerConfig
-from engine.runtime.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo
 from tests.support.http_server import CLIENT_SECRET, ServerState
 from tests.support.pipelines import run_file, write_pipeline

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from engine.cli.serve import serve as serve_command
 from engine.pipeline import compile_file
 from engine.records import Record, Rejected
-from engine.runtime.digest import ContentDigest
+from engine.records.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo
 from engine.serve.app import EngineServer
 from tests.support.http_server import free_port

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from engine.runtime.digest import ContentDigest
+from engine.errors import Rejected
+from engine.records.digest import ContentDigest
 
 __all__ = ["Batch", "Chunk", "Record", "Rejected"]
 
 Record = dict[str, Any]
 Batch = list[Record]
-
-
-@dataclass(slots=True)
-class Rejected:
-    """A record (or raw input) that could not be processed, with the reason and where."""
-
-    record: Any
-    reason: str
-    location: str | None = None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,51 @@
+"""What a connector needs from the component that runs it, as narrow protocols.
+
+Connectors sit below components: they take these protocols, never
+:class:`engine.components.base.ComponentContext` itself, which satisfies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+__all__ = ["ConnectorContext", "CursorStore"]
+
+T = TypeVar("T")
+
+
+class CursorStore(Protocol):
+    """Values a component keeps between runs (the workspace's state store)."""
+
+    def get(self, pipeline: str, component: str, key: str, default: Any = None) -> Any: ...
+
+    def set(self, pipeline: str, component: str, key: str, value: Any) -> None: ...
+
+
+class ConnectorContext(Protocol):
+    """Who the connection belongs to, and the runtime's hooks for its calls and events."""
+
+    @property
+    def component_id(self) -> str: ...
+
+    @property
+    def pipeline(self) -> str: ...
+
+    @property
+    def dry_run(self) -> bool: ...
+
+    @property
+    def state(self) -> CursorStore | None: ...
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run one operation under the runtime's timeout, retry policy and audit."""
+        ...
+
+    def emit(self, action: str, level: str = "INFO", **details: object) -> None:
+        """Report a connection event (circuit opened, token refreshed) to the audit trail."""
+        ...
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the pipeline file, relative to the file's folder."""
+        ...
