@@ -28,6 +28,7 @@ def _context(plan: Plan, node: Node) -> ComponentContext:
         base_dir=base_dir_of(plan.spec.file),
         workspace=workspace_for(plan.spec.file),
         dry_run=True,
+        timeout=node.config.timeout,
         expressions=plan.expressions_of(node.id),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.config.models import pipeline_model
+from engine.model import pipeline_model
 from engine.registry import Registry, default_registry
 
 __all__ = ["SCHEMA_FILE", "render_schema"]

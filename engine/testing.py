@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.components.base import ComponentContext, Source
-from engine.config.models import TestCase, TestExpectation
 from engine.mapping import Expression, compile_predicate
+from engine.model import TestCase, TestExpectation
 from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
 from engine.records.digest import ContentDigest

@@ -415,12 +415,13 @@ def graph_cmd(file: str, fmt: str) -> None:
 def components_cmd(fmt: str) -> None:
     """List the component kinds and their options."""
     from engine.components.base import describe
+    from engine.components.envelope import envelope_keys
     from engine.registry import default_registry
 
     reg = default_registry()
-    envelope = {"type", "inputs", "on_error", "retry", "timeout", "batch"}
     entries: list[dict[str, Any]] = []
     for spec in reg:
+        envelope = envelope_keys(spec.role)
         options = {k: v for k, v in describe(spec.config).items() if k not in envelope}
         entries.append(
             {

@@ -1,8 +1,8 @@
 """What every component kind is made of: an envelope-carrying config model and an async class.
 
-The engine owns the envelope (``type``, ``inputs``, ``on_error``, ``retry``, ``timeout``,
-``batch``); a kind declares only its own fields by subclassing :class:`SourceConfig`,
-:class:`TransformConfig` or :class:`SinkConfig`.
+The engine owns the envelope (:mod:`engine.components.envelope`, one model per role); a kind
+declares only its own fields by subclassing :class:`SourceConfig`, :class:`TransformConfig` or
+:class:`SinkConfig`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,21 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 
+from engine.components.envelope import (
+    BatchPolicy,
+    Envelope,
+    OnError,
+    RetryPolicy,
+    Role,
+    SinkEnvelope,
+    SourceEnvelope,
+    TransformEnvelope,
+)
 from engine.components.expressions import CompiledExpressions
 from engine.records import Batch, Chunk, Rejected
 
@@ -51,57 +60,11 @@ T = TypeVar("T")
 RUN_FIELDS = ("pipeline", "run_id", "date", "time", "component")
 
 
-class Role(StrEnum):
-    SOURCE = "source"
-    TRANSFORM = "transform"
-    SINK = "sink"
+class ComponentConfig(Envelope):
+    """A kind's config: its role's envelope (owned by the engine) and the kind's own fields.
 
-    @property
-    def table(self) -> str:
-        return f"{self.value}s"
-
-
-class OnError(StrEnum):
-    FAIL = "fail"
-    SKIP = "skip"
-    DEAD_LETTER = "dead_letter"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RetryPolicy(_Model):
-    """How the runtime retries a component's transient failures."""
-
-    attempts: int = Field(3, ge=1, le=100, description="Total attempts, the first included.")
-    backoff: float = Field(
-        0.5, ge=0, description="Base delay in seconds (exponential, full jitter)."
-    )
-    max_delay: float = Field(30.0, ge=0, description="Upper bound of one delay, in seconds.")
-
-
-class BatchPolicy(_Model):
-    """How many records travel together across a stage boundary."""
-
-    size: int = Field(1000, ge=1, le=1_000_000, description="Records per batch.")
-    timeout: float = Field(1.0, gt=0, description="Seconds before a partial batch is flushed.")
-
-
-class ComponentConfig(_Model):
-    """The engine-owned envelope shared by every component."""
-
-    kind_role: ClassVar[Role]
-
-    type: str = Field(description="The component kind.")
-    on_error: OnError = Field(
-        OnError.FAIL,
-        description="What happens to a record or batch that fails: fail the run, skip it, "
-        "or write it to the dead-letter sink.",
-    )
-    retry: RetryPolicy | None = Field(None, description="Retry policy for transient failures.")
-    timeout: float | None = Field(None, gt=0, description="Seconds one operation may take.")
-    batch: BatchPolicy = Field(default_factory=BatchPolicy, description="Batching.")
+    The hooks below let the compiler and the audit trail ask a kind about its own fields.
+    """
 
     def expressions(self) -> Iterable[tuple[tuple[str | int, ...], str]]:
         """Every JMESPath expression in this config, with its key path, for compile checks."""
@@ -116,32 +79,16 @@ class ComponentConfig(_Model):
         return None
 
 
-class SourceConfig(ComponentConfig):
-    kind_role: ClassVar[Role] = Role.SOURCE
+class SourceConfig(SourceEnvelope, ComponentConfig):
+    """Subclass for a source kind."""
 
 
-class _WithInputs(ComponentConfig):
-    inputs: list[str] = Field(
-        min_length=1, description="Ids of the components (or `id.route`) this one reads from."
-    )
-
-    @field_validator("inputs")
-    @classmethod
-    def _unique_inputs(cls, value: list[str]) -> list[str]:
-        seen: set[str] = set()
-        for item in value:
-            if item in seen:
-                raise ValueError(f"input {item!r} is listed twice")
-            seen.add(item)
-        return value
+class TransformConfig(TransformEnvelope, ComponentConfig):
+    """Subclass for a transform kind."""
 
 
-class TransformConfig(_WithInputs):
-    kind_role: ClassVar[Role] = Role.TRANSFORM
-
-
-class SinkConfig(_WithInputs):
-    kind_role: ClassVar[Role] = Role.SINK
+class SinkConfig(SinkEnvelope, ComponentConfig):
+    """Subclass for a sink kind."""
 
     def written_resource(self, base: Path) -> WrittenResource | None:
         """What this sink writes that no other sink of the file may write too (a file, a
@@ -179,6 +126,8 @@ class ComponentContext:
     # Set for sinks fed by a source that releases its input chunk by chunk while the run
     # goes on (a queue, webhooks): output that is staged is published in segments.
     acknowledged: bool = False
+    # The component's `timeout`, for its connector (seconds per request, connect, ...).
+    timeout: float | None = None
     # Set while auditing: sources that read a byte stream hash it through this
     # (``digester.reader(stream)``) and put each chunk's digest on it; sinks that write
     # bytes hash them (``digester.writer(stream)``) and report them in ``take_content``.

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from engine.components.envelope import foreign_roles
 from engine.config.loader import Document
 from engine.config.positions import Path_
 from engine.errors import Diagnostic
@@ -81,6 +82,15 @@ def _from_pydantic(
     where = ".".join(str(p) for p in (*path, *loc))
     kind = err["type"]
     if kind == "extra_forbidden":
+        role = getattr(model, "kind_role", None)
+        others = foreign_roles(role, str(loc[-1])) if role and len(loc) == 1 else ()
+        if role and others:
+            return doc.diagnostic(
+                "E033",
+                f"{loc[-1]!r} means nothing for a {role.value} ({'.'.join(map(str, path))})",
+                (*path, *loc),
+                f"only a {' or a '.join(r.value for r in others)} has it; remove it",
+            )
         valid = _fields_at(model, model_loc[:-1])
         hint = valid_keys_hint(str(loc[-1]), valid) if valid else None
         return doc.diagnostic(

@@ -38,6 +38,11 @@ class ConnectorContext(Protocol):
     @property
     def state(self) -> CursorStore | None: ...
 
+    @property
+    def timeout(self) -> float | None:
+        """The component's `timeout`: seconds one request or connect may take (None: unset)."""
+        ...
+
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one operation under the runtime's timeout, retry policy and audit."""
         ...

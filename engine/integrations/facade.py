@@ -152,8 +152,9 @@ class IntegrationManager:
             workspace=Path.cwd() / ".engine",
             caller=caller,
             emitter=emitter,
+            timeout=config.timeout,
         )
-        return HttpEndpoint(options, context, timeout=config.timeout)
+        return HttpEndpoint(options, context)
 
     # -- data -----------------------------------------------------------------------------------
     def transform(self, name: str, data: Mapping[str, Any]) -> dict[str, Any]:

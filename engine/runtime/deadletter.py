@@ -9,12 +9,23 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from engine.records import Rejected
+from engine.records import Batch, Rejected
 
 if TYPE_CHECKING:
-    from engine.config.models import DeadLetterSettings
+    from engine.model import DeadLetterSettings
 
-__all__ = ["DeadLetters", "rejection_breach"]
+__all__ = ["DeadLetters", "locate", "rejection_breach"]
+
+
+def locate(rejected: list[Rejected], batch: Batch, *, first: int, origin: str) -> list[Rejected]:
+    """Name each rejected record of ``batch`` that has no location yet ``origin N``, N its
+    number counting from ``first`` + 1."""
+    index = {id(record): i for i, record in enumerate(batch)}
+    for item in rejected:
+        i = index.get(id(item.record))
+        if item.location is None and i is not None:
+            item.location = f"{origin} {first + i + 1}"
+    return rejected
 
 
 def rejection_breach(

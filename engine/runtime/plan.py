@@ -14,9 +14,9 @@ from typing import Protocol
 from engine.audit.settings import AuditSettings
 from engine.components.base import ComponentConfig, Role
 from engine.components.expressions import CompiledExpressions, ExpressionKey
-from engine.config.models import DeadLetterSettings, PipelineMeta, TestCase
 from engine.errors import Diagnostic, Severity
 from engine.mapping import Expression
+from engine.model import DeadLetterSettings, PipelineMeta, TestCase
 from engine.registry import ComponentSpec
 
 __all__ = [

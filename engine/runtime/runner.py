@@ -1,7 +1,9 @@
 """Runs a Plan: one task per component, bounded channels between them, shielded cleanup.
 
-The stage wrappers here own the cross-cutting work (audit, retries, ``on_error``,
-statistics); components only read, transform or write.
+The stage wrappers here own the cross-cutting work (audit, statistics, delivery) and apply
+each component's envelope: ``batch`` through :mod:`engine.runtime.rebatch`, ``timeout``,
+``retry`` and ``on_error`` through :mod:`engine.runtime.envelope`. Components only read,
+transform or write.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import getpass
 import socket
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from engine.components.base import (
     ComponentContext,
@@ -29,18 +31,14 @@ from engine.components.base import (
     Source,
     Transform,
 )
-from engine.errors import (
-    EngineError,
-    PartialWriteError,
-    PermanentError,
-    RunError,
-    TransientError,
-)
+from engine.errors import EngineError, PartialWriteError, PermanentError, RunError
 from engine.records import Batch, Chunk, Rejected
 from engine.records.digest import Digester
 from engine.runtime import checkpoint
-from engine.runtime.deadletter import DeadLetters, rejection_breach
+from engine.runtime.capture import CaptureSink
+from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
 from engine.runtime.delivery import Delivery, Held
+from engine.runtime.envelope import Enforcer, apply_on_error
 from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
     BatchAction,
@@ -52,7 +50,7 @@ from engine.runtime.observer import (
     StageStats,
 )
 from engine.runtime.plan import Node, Plan
-from engine.runtime.retry import default_policy, retry_call
+from engine.runtime.rebatch import Message, Rebatcher
 from engine.state import StateStore
 from engine.workspace import base_dir_of
 
@@ -80,12 +78,8 @@ class RunOptions:
     notify: Callable[[str], None] | None = None
 
 
-#: what travels on a channel: a batch and, for acknowledgeable input, its delivery tracker
-_Msg = tuple[Batch, Delivery | None]
-
-
-async def _release(delivery: Delivery | None) -> None:
-    if delivery is not None:
+async def _release(deliveries: tuple[Delivery, ...]) -> None:
+    for delivery in deliveries:
         await delivery.release()
 
 
@@ -95,8 +89,9 @@ class _Stage:
     info: StageInfo
     stats: StageStats
     component: Any
-    outputs: dict[str | None, list[MemoryObjectSendStream[_Msg]]] = field(default_factory=dict)
-    receive: MemoryObjectReceiveStream[_Msg] | None = None
+    enforcer: Enforcer  # the component's timeout and retry policy
+    outputs: dict[str | None, list[MemoryObjectSendStream[Message]]] = field(default_factory=dict)
+    inbox: Rebatcher | None = None  # transforms and sinks: their input, re-batched
     held: Held | None = None  # sinks: what is written and not yet published
 
 
@@ -157,6 +152,7 @@ class Runner:
             dry_run=self.options.dry_run,
             audit=self.plan.spec.audit,
             digester=self._digester,
+            timeout=node.config.timeout,
             expressions=self.plan.expressions_of(node.id),
         )
 
@@ -169,21 +165,23 @@ class Runner:
             if node.role is Role.SOURCE and (cid in overrides or "*" in overrides):
                 component = (overrides.get(cid) or overrides["*"])(node, ctx)
             elif node.role is Role.SINK and self.options.dry_run:
-                component = _CaptureSink(node.config, ctx, self.captured.setdefault(cid, []))
+                component = CaptureSink(node.config, ctx, self.captured.setdefault(cid, []))
             else:
                 component = node.entry.spec.implementation(node.config, ctx)
             info = StageInfo(cid, node.role.value, node.entry.spec.type, component.resource())
-            stage = _Stage(node, info, StageStats(), component)
+            stats = StageStats()
+            enforcer = Enforcer.of(node.config, info, stats, self.observer)
+            stage = _Stage(node, info, stats, component, enforcer)
             self._stages[cid] = stage
-            ctx.caller = partial(self._call, stage)
+            ctx.caller = enforcer.call
             ctx.emitter = partial(self._component_event, stage)
         # wire channels: one bounded channel into every non-source stage
-        sends: dict[str, MemoryObjectSendStream[_Msg]] = {}
+        sends: dict[str, MemoryObjectSendStream[Message]] = {}
         for cid, stage in self._stages.items():
             if stage.node.role is not Role.SOURCE:
-                send, receive = anyio.create_memory_object_stream[_Msg](CHANNEL_BUFFER)
+                send, receive = anyio.create_memory_object_stream[Message](CHANNEL_BUFFER)
                 sends[cid] = send
-                stage.receive = receive
+                stage.inbox = Rebatcher(receive, stage.node.config.batch)
         for stage in self._stages.values():
             for output, downstream in stage.node.consumers.items():
                 stage.outputs[output] = [sends[d].clone() for d in downstream]
@@ -349,16 +347,16 @@ class Runner:
             group.cancel()
 
     async def _emit(
-        self, stage: _Stage, output: str | None, records: Batch, delivery: Delivery | None
+        self, stage: _Stage, output: str | None, records: Batch, deliveries: tuple[Delivery, ...]
     ) -> None:
         for send in stage.outputs.get(output, ()):
-            if delivery is not None:
+            for delivery in deliveries:
                 delivery.pending += 1
-            await send.send((records, delivery))
+            await send.send((records, deliveries))
 
     async def _run_source(self, stage: _Stage) -> None:
         source: Source[Any] = stage.component
-        await self._call(stage, source.open)
+        await stage.enforcer.call(source.open)
         limit = self.options.limit
         reader = cast(AsyncGenerator[Chunk, None], source.read())
         try:
@@ -393,7 +391,7 @@ class Runner:
     async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
         # dry runs never acknowledge: a queue keeps its messages for the real run
         acked = chunk.token is not None and not self.options.dry_run
-        delivery = Delivery(stage.component, chunk.token) if acked else None
+        deliveries = (Delivery(stage.component, chunk.token),) if acked else ()
         if chunk.rejected:
             self._reject(stage, chunk.rejected)
         if chunk.records:
@@ -401,53 +399,53 @@ class Runner:
             stage.stats.batches += 1
             self.observer.batch(stage.info, BatchAction.READ, chunk.records, chunk.content)
             for output in stage.outputs:
-                await self._emit(stage, output, chunk.records, delivery)
-        await _release(delivery)
+                await self._emit(stage, output, chunk.records, deliveries)
+        await _release(deliveries)
 
     async def _run_transform(self, stage: _Stage) -> None:
         transform: Transform[Any] = stage.component
-        assert stage.receive is not None
-        async with stage.receive:
-            async for batch, delivery in stage.receive:
+        inbox = stage.inbox
+        assert inbox is not None
+        async with inbox:
+            async for batch, deliveries in inbox:
                 stage.stats.records_in += len(batch)
                 stage.stats.batches += 1
-                result = transform.process(batch)
+                result = await stage.enforcer.process(transform, batch)
                 if result.rejected:
                     self._reject(stage, self._locate(stage, batch, result.rejected))
                 produced: Batch = []
                 for output, records in result.outputs.items():
                     stage.stats.records_out += len(records)
                     if records:
-                        await self._emit(stage, output, records, delivery)
+                        await self._emit(stage, output, records, deliveries)
                         produced = records if not produced else [*produced, *records]
                 self.observer.batch(stage.info, BatchAction.TRANSFORMED, produced)
-                await _release(delivery)
+                await _release(deliveries)
 
     async def _run_sink(self, stage: _Stage) -> None:
         sink: Sink[Any] = stage.component
         held = stage.held
-        receive = stage.receive
-        assert receive is not None and held is not None
-        async with receive:
-            await self._call(stage, sink.open)
+        inbox = stage.inbox
+        assert inbox is not None and held is not None
+        async with inbox:
+            await stage.enforcer.call(sink.open)
             while True:
                 wait = held.wait()
                 try:
                     if wait is None:
-                        batch, delivery = await receive.receive()
+                        batch, deliveries = await inbox.receive()
                     else:
                         # the oldest staged record may wait `wait` seconds more, no longer
                         with anyio.move_on_after(wait) as timer:
-                            batch, delivery = await receive.receive()
+                            batch, deliveries = await inbox.receive()
                         if timer.cancelled_caught:
                             await self._publish(stage, held)
                             continue
                 except anyio.EndOfStream:
                     break
-                await self._write(stage, sink, batch, delivery)
+                await self._write(stage, sink, batch, deliveries)
                 held.staged = True
-                if delivery is not None:
-                    held.deliveries.append(delivery)
+                held.deliveries.extend(deliveries)
                 if held.due_now():
                     await self._publish(stage, held)
 
@@ -459,12 +457,12 @@ class Runner:
             raise
 
     async def _write(
-        self, stage: _Stage, sink: Sink[Any], batch: Batch, delivery: Delivery | None
+        self, stage: _Stage, sink: Sink[Any], batch: Batch, deliveries: tuple[Delivery, ...]
     ) -> None:
         stage.stats.records_in += len(batch)
         stage.stats.batches += 1
         try:
-            await self._call(stage, lambda b=batch: sink.write(b))  # type: ignore[misc]
+            await stage.enforcer.call(lambda b=batch: sink.write(b))  # type: ignore[misc]
         except PartialWriteError as exc:
             if stage.node.config.on_error is OnError.FAIL:
                 raise
@@ -477,7 +475,8 @@ class Runner:
                 self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
         except EngineError as exc:
             if stage.node.config.on_error is OnError.FAIL:
-                if delivery is not None:
+                # once per chunk, however many of its pieces the batch holds
+                for delivery in {id(d): d for d in deliveries}.values():
                     await delivery.fail(permanent=isinstance(exc, PermanentError))
                 raise
             self._reject(stage, self._locate(stage, batch, [Rejected(r, str(exc)) for r in batch]))
@@ -491,60 +490,24 @@ class Runner:
     ) -> None:
         self.observer.component_event(stage.info, action, level, details)
 
-    async def _call(self, stage: _Stage, fn: Callable[[], Awaitable[Any]]) -> Any:
-        """One connector operation with the component's timeout and retry policy."""
-        config = stage.node.config
-        policy = config.retry or default_policy()
-
-        async def once() -> Any:
-            try:
-                if config.timeout is None:
-                    return await fn()
-                with anyio.fail_after(config.timeout):
-                    return await fn()
-            except TimeoutError:
-                raise TransientError(f"timed out after {config.timeout}s") from None
-
-        def on_retry(exc: TransientError, attempt: int, delay: float) -> None:
-            stage.stats.retries += 1
-            self.observer.connector_error(stage.info, exc, attempt=attempt, will_retry=True)
-
-        try:
-            return await retry_call(once, policy, on_retry=on_retry)
-        except EngineError as exc:
-            self.observer.connector_error(
-                stage.info, exc, attempt=policy.attempts, will_retry=False
-            )
-            raise
-
     def _locate(self, stage: _Stage, batch: Batch, rejected: list[Rejected]) -> list[Rejected]:
-        """Name each rejected input record by its number among those this stage received, or
-        among those its source read when the stage reads one source directly."""
-        first = stage.stats.records_in - len(batch)
+        """Number rejected records among those this stage received, or among those its
+        source read when the stage reads one source directly."""
         ups = stage.node.inputs
         origin = f"{stage.node.id} input"
-        if len(ups) == 1 and self._stages[ups[0][0]].node.role is Role.SOURCE:
-            source = self._stages[ups[0][0]]
+        if len(ups) == 1 and (source := self._stages[ups[0][0]]).node.role is Role.SOURCE:
             origin = f"{source.info.resource or source.node.id} record"
-        index = {id(record): i for i, record in enumerate(batch)}
-        for item in rejected:
-            i = index.get(id(item.record))
-            if item.location is None and i is not None:
-                item.location = f"{origin} {first + i + 1}"
-        return rejected
+        first = stage.stats.records_in - len(batch)
+        return locate(rejected, batch, first=first, origin=origin)
 
     def _reject(self, stage: _Stage, rejected: Sequence[Rejected]) -> None:
-        policy = stage.node.config.on_error
-        if policy is OnError.FAIL:
-            first = rejected[0]
-            where = f"{first.location}: " if first.location else ""
-            more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
-            self.observer.rejected(stage.info, rejected, policy.value)
-            raise PermanentError(f"{where}{first.reason}{more}")
-        stage.stats.rejected += len(rejected)
-        if policy is OnError.DEAD_LETTER:
-            self.dead_letters.write(stage.node.id, stage.node.role.value, list(rejected))
-        self.observer.rejected(stage.info, rejected, policy.value)
+        node = stage.node
+        stage.stats.rejected += apply_on_error(
+            node.config.on_error,
+            rejected,
+            report=partial(self.observer.rejected, stage.info),
+            dead_letter=partial(self.dead_letters.write, node.id, node.role.value),
+        )
 
     @staticmethod
     def _publishes_as_it_goes(stage: _Stage) -> bool:
@@ -600,20 +563,6 @@ class Runner:
                         await stage.component.close()
                     except Exception as exc:
                         self._errors.append(_as_run_error(stage, exc))
-
-
-class _CaptureSink(Sink[Any]):
-    """Stands in for every sink in a dry run: keeps what it would have written."""
-
-    def __init__(self, config: Any, context: ComponentContext, into: Batch) -> None:
-        super().__init__(config, context)
-        self.into = into
-
-    def resource(self) -> str | None:
-        return None
-
-    async def write(self, batch: Batch) -> None:
-        self.into.extend(batch)
 
 
 def _as_run_error(stage: _Stage, exc: BaseException) -> RunError:

@@ -92,7 +92,7 @@ class AmqpSink(Sink[AmqpSinkConfig]):
         from engine.connectors.amqp.errors import map_amqp_error
 
         cfg = self.config
-        self._connection = await connect(cfg, timeout=cfg.timeout)
+        self._connection = await connect(cfg, timeout=self.context.timeout)
         try:
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             if not cfg.exchange:

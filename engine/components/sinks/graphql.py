@@ -54,7 +54,7 @@ class GraphQLSinkConfig(SinkConfig, HttpOptions, GraphQLOperation):
 class GraphQLSink(EndpointLifecycle, Sink[GraphQLSinkConfig]):
     def __init__(self, config: GraphQLSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.attach_endpoint(config, context, timeout=config.timeout)
+        self.attach_endpoint(config, context)
         self.delivery = RecordDelivery(config.concurrency)
         self._variables = {
             name: context.expression(("variables", name), expr)

@@ -87,7 +87,6 @@ class HttpSink(EndpointLifecycle, Sink[HttpSinkConfig]):
         self.attach_endpoint(
             config,
             context,
-            timeout=config.timeout,
             base_headers={"Content-Type": content_type(config.codec)},
         )
         self.template = UrlTemplate(config.url)

@@ -99,7 +99,7 @@ class SftpSink(Sink[SftpSinkConfig]):
 
         self._session = SftpSession()
         self._sftp = await self._session.open(
-            self.config, self.context.resolve, timeout=self.config.timeout
+            self.config, self.context.resolve, timeout=self.context.timeout
         )
         folder = posixpath.dirname(self.final)
         try:

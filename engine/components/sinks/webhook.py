@@ -57,7 +57,6 @@ class WebhookSink(EndpointLifecycle, Sink[WebhookSinkConfig]):
         self.attach_endpoint(
             config,
             context,
-            timeout=config.timeout,
             base_headers={"Content-Type": "application/json"},
         )
         self.delivery = RecordDelivery(config.concurrency)

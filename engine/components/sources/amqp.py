@@ -90,7 +90,7 @@ class AmqpSource(Source[AmqpSourceConfig]):
         from engine.connectors.amqp.errors import map_amqp_error
 
         cfg = self.config
-        self._connection = await connect(cfg, timeout=cfg.timeout)
+        self._connection = await connect(cfg, timeout=self.context.timeout)
         try:
             channel = await self._connection.channel()
             assert isinstance(channel, AbstractRobustChannel)

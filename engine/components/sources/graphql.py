@@ -59,7 +59,7 @@ class GraphQLSourceConfig(SourceConfig, HttpOptions, GraphQLOperation):
 class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
     def __init__(self, config: GraphQLSourceConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.attach_endpoint(config, context, timeout=config.timeout)
+        self.attach_endpoint(config, context)
         self._records = context.expression(("records",), config.records)
         self._page_info = (
             context.expression(("pagination", "page_info"), config.pagination.page_info)

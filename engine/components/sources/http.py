@@ -75,7 +75,7 @@ class HttpSourceConfig(SourceConfig, HttpOptions):
 class HttpSource(EndpointLifecycle, Source[HttpSourceConfig]):
     def __init__(self, config: HttpSourceConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self.attach_endpoint(config, context, timeout=config.timeout)
+        self.attach_endpoint(config, context)
         self._records = context.expression(("records",), config.records) if config.records else None
         self._cursor: CursorTracker | None = None
 

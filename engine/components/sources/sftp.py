@@ -72,7 +72,7 @@ class SftpSource(Source[SftpSourceConfig]):
 
         self._session = SftpSession()
         self._sftp = await self._session.open(
-            self.config, self.context.resolve, timeout=self.config.timeout
+            self.config, self.context.resolve, timeout=self.context.timeout
         )
 
     async def check(self) -> None:

@@ -36,12 +36,12 @@ class HttpEndpoint:
         options: HttpOptions,
         context: ConnectorContext,
         *,
-        timeout: float | None = None,
         base_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.options = options
         self.context = context
-        self.timeout = timeout or default_timeout()
+        # the component's `timeout`, which the runtime passes on through the context
+        self.timeout = context.timeout or default_timeout()
         self.secret_params = secret_query_params(options.auth)
         self._base_headers = dict(base_headers or {})
         self._client: httpx.AsyncClient | None = None

@@ -27,12 +27,11 @@ class EndpointLifecycle:
         options: HttpOptions,
         context: ConnectorContext,
         *,
-        timeout: float | None,
         base_headers: Mapping[str, str] | None = None,
     ) -> None:
         from engine.connectors.http.client import HttpEndpoint
 
-        self.endpoint = HttpEndpoint(options, context, timeout=timeout, base_headers=base_headers)
+        self.endpoint = HttpEndpoint(options, context, base_headers=base_headers)
 
     async def open(self) -> None:
         await self.endpoint.open()

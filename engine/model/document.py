@@ -12,6 +12,7 @@ from engine.components.base import Role
 from engine.registry import Registry
 
 __all__ = [
+    "TOP_LEVEL_KEYS",
     "DeadLetterSettings",
     "PipelineMeta",
     "TestCase",

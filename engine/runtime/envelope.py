@@ -1,0 +1,117 @@
+"""The runtime's side of a component's envelope: ``timeout``, ``retry`` and ``on_error``.
+
+Every role gets the same rule: one operation (a connector call of a source or a sink, one
+batch through a transform) may take ``timeout`` seconds, a :class:`TransientError` (a
+timeout is one) is retried per ``retry``, and rejected records go where ``on_error`` says.
+``batch`` is applied by :mod:`engine.runtime.rebatch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+
+from engine.components.base import ComponentConfig, Transform, TransformResult
+from engine.components.envelope import OnError, RetryPolicy
+from engine.errors import EngineError, PermanentError, TransientError
+from engine.records import Batch, Rejected
+from engine.runtime.observer import RunObserver, StageInfo, StageStats
+from engine.runtime.retry import default_policy, retry_call
+
+__all__ = ["Enforcer", "apply_on_error"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Enforcer:
+    """One component's timeout and retry policy, and who hears about retries and failures."""
+
+    timeout: float | None
+    retry: RetryPolicy
+    #: a transient failure that will be retried: (error, attempt, delay)
+    on_retry: Callable[[TransientError, int, float], None]
+    #: the operation failed for good after ``attempts`` attempts
+    on_failure: Callable[[EngineError, int], None]
+
+    @classmethod
+    def of(
+        cls, config: ComponentConfig, info: StageInfo, stats: StageStats, observer: RunObserver
+    ) -> Enforcer:
+        """A component's policy, reporting retries and failures to ``observer``."""
+
+        def on_retry(exc: TransientError, attempt: int, delay: float) -> None:
+            stats.retries += 1
+            observer.connector_error(info, exc, attempt=attempt, will_retry=True)
+
+        def on_failure(exc: EngineError, attempts: int) -> None:
+            observer.connector_error(info, exc, attempt=attempts, will_retry=False)
+
+        return cls(config.timeout, config.retry or default_policy(), on_retry, on_failure)
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """One connector operation, under the timeout and retried."""
+        timeout = self.timeout
+
+        async def once() -> T:
+            try:
+                if timeout is None:
+                    return await fn()
+                with anyio.fail_after(timeout):
+                    return await fn()
+            except TimeoutError:
+                raise TransientError(f"timed out after {timeout}s") from None
+
+        return await self._retried(once)
+
+    async def process(self, transform: Transform[Any], batch: Batch) -> TransformResult:
+        """One batch through a transform, under the timeout and retried.
+
+        A transform is synchronous, so with a timeout it runs in a worker thread that a
+        timeout abandons (it cannot be interrupted); without one it runs inline, as fast as
+        a plain call."""
+        timeout = self.timeout
+
+        async def once() -> TransformResult:
+            if timeout is None:
+                return transform.process(batch)
+            try:
+                with anyio.fail_after(timeout):
+                    return await anyio.to_thread.run_sync(
+                        transform.process, batch, abandon_on_cancel=True
+                    )
+            except TimeoutError:
+                raise TransientError(f"timed out after {timeout}s processing a batch") from None
+
+        return await self._retried(once)
+
+    async def _retried(self, once: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await retry_call(once, self.retry, on_retry=self.on_retry)
+        except EngineError as exc:
+            self.on_failure(exc, self.retry.attempts)
+            raise
+
+
+def apply_on_error(
+    policy: OnError,
+    rejected: Sequence[Rejected],
+    *,
+    report: Callable[[Sequence[Rejected], str], None],
+    dead_letter: Callable[[list[Rejected]], None],
+) -> int:
+    """Route rejected records as ``on_error`` says: ``fail`` raises (after reporting them),
+    ``skip`` drops them, ``dead_letter`` writes them. Returns how many were set aside."""
+    if policy is OnError.FAIL:
+        first = rejected[0]
+        where = f"{first.location}: " if first.location else ""
+        more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
+        report(rejected, policy.value)
+        raise PermanentError(f"{where}{first.reason}{more}")
+    if policy is OnError.DEAD_LETTER:
+        dead_letter(list(rejected))
+    report(rejected, policy.value)
+    return len(rejected)
