@@ -18,6 +18,7 @@ __all__ = [
     "EngineError",
     "PartialWriteError",
     "PermanentError",
+    "RegistrationError",
     "Rejected",
     "RunError",
     "Severity",
@@ -76,6 +77,11 @@ class EngineError(Exception):
 class FatalError(EngineError):
     """Stops the run whatever the component's `on_error` says: never routed to a dead letter,
     never retried (a compliance halt, a broken rules file, a misuse of the engine's API)."""
+
+
+class RegistrationError(FatalError):
+    """A component kind or codec registered wrongly: no ``type`` Literal, or a class of the
+    wrong role (a sink registered for a source config)."""
 
 
 class ConfigError(EngineError):

@@ -1,5 +1,10 @@
 """The component kinds: role + ``type`` -> (config model, implementation).
 
+A kind is declared once, on its config model: the ``type`` Literal names it, the first
+paragraph of its docstring is its summary and the envelope it subclasses
+(:class:`SourceConfig`, :class:`TransformConfig`, :class:`SinkConfig`) is its role.
+Registering checks that the implementation plays that role and takes that config.
+
 The default registry holds the built-in kinds and whatever installed packages add through
 the ``engine.components`` entry-point group (each entry point is a callable taking the
 registry). Tests fork it to add or replace kinds without touching the global one.
@@ -10,13 +15,16 @@ from __future__ import annotations
 import builtins
 import difflib
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, get_args
 
-from engine.components.base import ComponentConfig, Role
+from engine.codecs.registry import declared_kind
+from engine.components.base import ComponentConfig, Role, Sink, Source, Transform
+from engine.errors import RegistrationError
 
 __all__ = ["ComponentSpec", "Registry", "default_registry"]
 
@@ -26,6 +34,15 @@ BUILTIN_PACKAGES: tuple[str, ...] = (
     "engine.components.transforms",
     "engine.components.sinks",
 )
+
+#: The entry-point group installed packages add component kinds through.
+ENTRY_POINT_GROUP = "engine.components"
+
+_IMPLEMENTATIONS: dict[Role, builtins.type[Any]] = {
+    Role.SOURCE: Source,
+    Role.TRANSFORM: Transform,
+    Role.SINK: Sink,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +58,22 @@ class Registry:
     def __init__(self, specs: dict[tuple[Role, str], ComponentSpec] | None = None) -> None:
         self._specs: dict[tuple[Role, str], ComponentSpec] = dict(specs or {})
 
-    def register(
-        self,
-        config: type[ComponentConfig],
-        implementation: type[Any],
-        *,
-        type: str,
-        summary: str = "",
-    ) -> None:
-        role = config.kind_role
-        self._specs[(role, type)] = ComponentSpec(role, type, config, implementation, summary)
+    def register(self, config: type[ComponentConfig], implementation: type[Any]) -> ComponentSpec:
+        """Add a kind. Its role, ``type`` and summary come from ``config``; raises
+        :class:`RegistrationError` when ``implementation`` is not of that role or takes
+        another config."""
+        if not (isinstance(config, type) and issubclass(config, ComponentConfig)):
+            raise RegistrationError(f"{config!r} is not a component config model")
+        role = getattr(config, "kind_role", None)
+        if not isinstance(role, Role):
+            raise RegistrationError(
+                f"{config.__qualname__}: subclass SourceConfig, TransformConfig or SinkConfig"
+            )
+        type_, summary = declared_kind(config)
+        _check_implementation(role, type_, config, implementation)
+        spec = ComponentSpec(role, type_, config, implementation, summary)
+        self._specs[(role, type_)] = spec
+        return spec
 
     def fork(self) -> Registry:
         """A copy that can be changed without touching this one."""
@@ -70,6 +93,46 @@ class Registry:
         return iter(sorted(self._specs.values(), key=lambda s: (s.role.value, s.type)))
 
 
+def _check_implementation(
+    role: Role, type_: str, config: type[ComponentConfig], implementation: type[Any]
+) -> None:
+    """The implementation subclasses the role's base class and takes ``config`` (or a base
+    of it) as its type parameter."""
+    base = _IMPLEMENTATIONS[role]
+    if not (isinstance(implementation, type) and issubclass(implementation, base)):
+        plays = [r.value for r, b in _IMPLEMENTATIONS.items() if _is_sub(implementation, b)]
+        what = f"a {plays[0]}" if plays else "no component class"
+        raise RegistrationError(
+            f"{role.value} {type_!r}: {getattr(implementation, '__qualname__', implementation)}"
+            f" is {what}; a {role.value} config needs a {base.__name__} subclass"
+        )
+    if inspect.isabstract(implementation):
+        raise RegistrationError(
+            f"{role.value} {type_!r}: {implementation.__qualname__} does not implement "
+            f"{', '.join(sorted(implementation.__abstractmethods__))}"
+        )
+    taken = _config_parameter(implementation)
+    if taken is not None and not issubclass(config, taken):
+        raise RegistrationError(
+            f"{role.value} {type_!r}: {implementation.__qualname__} takes "
+            f"{taken.__qualname__}, not {config.__qualname__}"
+        )
+
+
+def _is_sub(cls: object, base: type[Any]) -> bool:
+    return isinstance(cls, type) and issubclass(cls, base)
+
+
+def _config_parameter(implementation: type[Any]) -> type[ComponentConfig] | None:
+    """The config class an implementation declares, as in ``Sink[StdoutSinkConfig]``."""
+    for klass in implementation.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            for arg in get_args(base):
+                if isinstance(arg, type) and issubclass(arg, ComponentConfig):
+                    return arg
+    return None
+
+
 def _load_builtins(registry: Registry) -> None:
     for package_name in BUILTIN_PACKAGES:
         package = importlib.import_module(package_name)
@@ -81,7 +144,7 @@ def _load_builtins(registry: Registry) -> None:
 
 
 def _load_entry_points(registry: Registry) -> None:
-    for ep in entry_points(group="engine.components"):
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
         hook: Callable[[Registry], None] = ep.load()
         hook(registry)
 

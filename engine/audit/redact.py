@@ -7,6 +7,7 @@ from collections.abc import Collection
 from typing import Any
 
 __all__ = [
+    "CARD_PATTERN",
     "MASK",
     "SECRET_KEY_NAMES",
     "luhn_ok",
@@ -36,7 +37,9 @@ SECRET_KEY_NAMES = frozenset(
         "signature",
     }
 )
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+#: 13-19 digits standing alone (spaces or dashes between them): a run inside a hex digest or
+#: an id (`ab4111...1111cd`) is not a card number, nor the tail of a masked one
+CARD_PATTERN = re.compile(r"(?<![0-9A-Za-z*])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(?::[^/@\s]*)?@")
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
 _ASSIGNMENT = re.compile(
@@ -67,7 +70,7 @@ def mask_card_numbers(text: str) -> str:
             return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
         return match.group(0)
 
-    return _CARD.sub(repl, text)
+    return CARD_PATTERN.sub(repl, text)
 
 
 def redact_text(text: str) -> str:

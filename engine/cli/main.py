@@ -410,44 +410,14 @@ def graph_cmd(file: str, fmt: str) -> None:
     sys.stdout.write(to_mermaid(plan) if fmt == "mermaid" else to_dot(plan))
 
 
-@cli.command("components")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def components_cmd(fmt: str) -> None:
-    """List the component kinds and their options."""
-    from engine.components.base import describe
-    from engine.components.envelope import envelope_keys
-    from engine.registry import default_registry
-
-    reg = default_registry()
-    entries: list[dict[str, Any]] = []
-    for spec in reg:
-        envelope = envelope_keys(spec.role)
-        options = {k: v for k, v in describe(spec.config).items() if k not in envelope}
-        entries.append(
-            {
-                "role": spec.role.value,
-                "type": spec.type,
-                "summary": spec.summary.strip(),
-                "options": options,
-            }
-        )
-    if fmt == "json":
-        sys.stdout.write(json.dumps(entries, indent=2, default=str) + "\n")
-        return
-    for e in entries:
-        out_console.print(
-            f"[bold]{e['role']} {e['type']}[/bold]: {escape(e['summary'])}", markup=True
-        )
-        for name, opt in e["options"].items():
-            req = "required" if opt["required"] else f"default {opt['default']!r}"
-            out_console.print(f"    {name} ({req}): {opt['description']}", markup=False)
-
-
 def _add_groups() -> None:
     from engine.cli.audit import audit
+    from engine.cli.reference import components_cmd, docs_cmd
     from engine.cli.serve import serve
 
     cli.add_command(audit)
+    cli.add_command(components_cmd)
+    cli.add_command(docs_cmd)
     cli.add_command(serve)
 
 

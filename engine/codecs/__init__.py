@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import io
 from os import PathLike
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Field
 
 from engine.codecs.base import CodecConfig, Encoder
 from engine.codecs.csv import CsvCodec
-from engine.codecs.edi import EdiCodec
 from engine.codecs.json import JsonCodec
 from engine.codecs.jsonl import JsonlCodec
-from engine.codecs.xml import XmlCodec
+from engine.codecs.registry import default_codecs
 from engine.records import Chunk
 
 __all__ = [
@@ -28,10 +26,10 @@ __all__ = [
     "decode_bytes",
 ]
 
-#: Every codec kind; add one entry here to make a new codec valid wherever ``CodecSpec`` is.
-_CODECS: tuple[type[CodecConfig], ...] = (JsonCodec, JsonlCodec, CsvCodec, XmlCodec, EdiCodec)
+#: Every registered codec (built-in and installed): each is valid wherever ``CodecSpec`` is.
+_CODECS: tuple[type[CodecConfig], ...] = tuple(kind.config for kind in default_codecs())
 
-_NAMES: tuple[str, ...] = tuple(c.model_fields["type"].default for c in _CODECS)
+_NAMES: tuple[str, ...] = tuple(kind.type for kind in default_codecs())
 
 
 def _shorthand(value: Any) -> Any:
@@ -54,20 +52,7 @@ else:
 
 def codec_for_path(path: str | PathLike[str]) -> CodecConfig | None:
     """Guess the codec from a file name's extension; None when it says nothing known."""
-    suffix = PurePath(path).suffix.lower()
-    if suffix == ".json":
-        return JsonCodec()
-    if suffix in (".jsonl", ".ndjson"):
-        return JsonlCodec()
-    if suffix == ".csv":
-        return CsvCodec()
-    if suffix == ".tsv":
-        return CsvCodec(delimiter="\t")
-    if suffix == ".xml":
-        return XmlCodec()
-    if suffix in (".edi", ".x12"):
-        return EdiCodec()
-    return None
+    return default_codecs().for_path(path)
 
 
 def decode_bytes(codec: CodecConfig, data: bytes, source: str = "<bytes>") -> Chunk:

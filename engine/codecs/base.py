@@ -5,9 +5,9 @@ from __future__ import annotations
 import codecs
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -83,6 +83,10 @@ class CodecConfig(BaseModel, ABC):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: The file extensions (no dot) this codec claims, each with the options it implies;
+    #: the codec registry maps paths to codecs from these, and from nothing else.
+    extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {}
+
     type: str
 
     @abstractmethod
@@ -102,6 +106,3 @@ class CodecConfig(BaseModel, ABC):
         """The line breaks of the byte stream when ``decode`` can resume at a line start
         (it takes ``at: DecodeAt``); None when it cannot."""
         return None
-
-    def file_extension(self) -> str:
-        return self.type

@@ -7,11 +7,11 @@ import csv
 import io
 import re
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import chain, islice, tee
 from operator import itemgetter
-from typing import Any, BinaryIO, Literal, cast
+from typing import Any, BinaryIO, ClassVar, Literal, cast
 
 import orjson
 from pydantic import Field, field_validator, model_validator
@@ -51,6 +51,10 @@ def _breaks(row: list[str]) -> int:
 class CsvCodec(CodecConfig):
     """Delimited text: one record per row, keyed by the header (or ``columns``)."""
 
+    extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {
+        "csv": {},
+        "tsv": {"delimiter": "\t"},
+    }
     type: Literal["csv"] = Field("csv", description="Codec name.")
     header: bool = Field(
         True, description="The first row (after skip_rows) names the columns; written on encode."
@@ -113,9 +117,6 @@ class CsvCodec(CodecConfig):
             tuple(sorted(v.items())) if isinstance(v, dict) else v for v in self.__dict__.values()
         )
         return hash((type(self), *values))
-
-    def file_extension(self) -> str:
-        return "tsv" if self.delimiter == "\t" else "csv"
 
     def line_ends(self) -> re.Pattern[bytes] | None:
         """Lines end as text mode with ``newline=""`` ends them; resumable only in encodings

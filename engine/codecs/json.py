@@ -6,11 +6,11 @@ import codecs
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from itertools import chain
 from json.scanner import make_scanner
-from typing import Any, BinaryIO, Literal, cast
+from typing import Any, BinaryIO, ClassVar, Literal, cast
 
 import orjson
 from pydantic import Field
@@ -87,6 +87,7 @@ _BLANK = frozenset(" \t\n\r")
 class JsonCodec(CodecConfig):
     """A JSON array of objects, or one object per document (concatenated or one per file)."""
 
+    extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"json": {}}
     type: Literal["json"] = Field("json", description="Codec name.")
     pretty: bool = Field(False, description="Indent the written array by two spaces.")
     non_finite: NonFinite = Field(

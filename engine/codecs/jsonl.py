@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain, islice
-from typing import Any, BinaryIO, Literal, cast
+from typing import Any, BinaryIO, ClassVar, Literal, cast
 
 import orjson
 from pydantic import Field
@@ -95,6 +95,7 @@ def _nulled(line: bytes) -> Any:
 class JsonlCodec(CodecConfig):
     """One JSON object per line (JSON Lines / NDJSON); blank lines are skipped."""
 
+    extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"jsonl": {}, "ndjson": {}}
     type: Literal["jsonl"] = Field("jsonl", description="Codec name.")
     non_finite: NonFinite = Field(
         "refuse",

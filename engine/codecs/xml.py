@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, Literal
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO, ClassVar, Literal
 from xml.parsers import expat
 
 import xmltodict
@@ -93,6 +93,7 @@ class XmlCodec(CodecConfig):
     references are refused (billion laughs, XXE); DTDs only when ``forbid_dtd``.
     """
 
+    extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"xml": {}}
     type: Literal["xml"] = "xml"
     records: str = Field(
         default="*/*",
@@ -284,9 +285,6 @@ class XmlCodec(CodecConfig):
 
     def encoder(self, stream: BinaryIO) -> Encoder:
         return _XmlEncoder(self, stream)
-
-    def file_extension(self) -> str:
-        return "xml"
 
 
 def _declared(head: bytes) -> str:

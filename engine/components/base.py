@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, cast
 
-from pydantic import BaseModel
-
 from engine.components.envelope import (
     BatchPolicy,
     Envelope,
@@ -267,15 +265,3 @@ class Sink(_Component[C], ABC):
 
     async def close(self, *, success: bool) -> None:
         """Release; on success publish what is still staged, otherwise discard it."""
-
-
-def describe(model: type[BaseModel]) -> dict[str, Any]:
-    """Field name -> (type, default, description) for `engine components`."""
-    out: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        out[name] = {
-            "required": info.is_required(),
-            "default": None if info.is_required() else info.get_default(call_default_factory=True),
-            "description": info.description or "",
-        }
-    return out

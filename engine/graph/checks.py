@@ -10,6 +10,7 @@ import string
 from collections.abc import Mapping, Sequence
 
 from engine.codecs import codec_for_path
+from engine.codecs.registry import default_codecs
 from engine.components.base import RUN_FIELDS, Role
 from engine.errors import Diagnostic, Severity
 from engine.mapping import Expression
@@ -97,7 +98,7 @@ def _unknown_codecs(spec: PipelineSpec) -> list[Diagnostic]:
                     "W010",
                     f"{entry.role.value} {cid!r}: cannot tell the codec of {path!r} from its "
                     "extension, and no `codec` is set",
-                    "set `codec` (json, jsonl, csv, xml, edi)",
+                    f"set `codec` ({', '.join(default_codecs().names())})",
                 )
             )
     return problems

@@ -228,6 +228,9 @@ def test_detectors() -> None:
     assert find_cards({"a": "card 4111-1111-1111-1111 ok"}) == ["details.a"]
     assert find_cards({"a": "4111111111111112"}) == []  # fails Luhn
     assert find_cards({"a": "411111******1111"}) == []  # already masked
+    # a Luhn-valid run inside a hex digest or an id is not a card number
+    digest = "9f0e" + "4111111111111111" + "ab" * 22
+    assert find_cards({"sha256": digest, "id": "run4111111111111111x"}) == []
     found = find_identifiers(
         {"n": "ssn 123-45-6789", "e": ["mail bob@example.com"], "p": "(555) 123-4567"}
     )

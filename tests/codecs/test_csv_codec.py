@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from engine.codecs import CsvCodec, decode_bytes
+from engine.codecs.registry import default_codecs
 from engine.errors import DataError
 from engine.records import Record
 
@@ -118,8 +119,8 @@ def test_tsv_reads_tabs_and_commas_stay_in_values() -> None:
     codec = CsvCodec(delimiter="\t")
     chunk = decode_bytes(codec, b"a\tb\n1,5\tx y\n")
     assert chunk.records == [{"a": "1,5", "b": "x y"}]
-    assert codec.file_extension() == "tsv"
-    assert CsvCodec().file_extension() == "csv"
+    assert default_codecs().extension_of(codec) == "tsv"
+    assert default_codecs().extension_of(CsvCodec()) == "csv"
 
 
 def test_utf8_bom_is_not_part_of_the_first_column_name() -> None:

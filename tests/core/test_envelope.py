@@ -90,9 +90,9 @@ class Drip(Source[DripConfig]):
 
 def registry() -> Registry:
     reg = default_registry().fork()
-    reg.register(CountConfig, Count, type="count")
-    reg.register(TallyConfig, Tally, type="tally")
-    reg.register(DripConfig, Drip, type="drip")
+    reg.register(CountConfig, Count)
+    reg.register(TallyConfig, Tally)
+    reg.register(DripConfig, Drip)
     Count.sizes, Count.calls, Tally.sizes, Tally.timeouts = [], 0, [], []
     Count.release = threading.Event()
     return reg

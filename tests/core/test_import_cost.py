@@ -85,7 +85,7 @@ secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="
 #: run in a fresh interpreter: compile every file, list every kind, render the schema
 PROBE = """\
 import json, sys
-from engine.components.base import describe
+from engine.reference.options import options
 from engine.pipeline import compile_file
 from engine.registry import default_registry
 from engine.schema import render_schema
@@ -96,7 +96,7 @@ for path in sys.argv[1:]:
     plan = compile_file(path, env={})
     used |= {(n.role.value, n.entry.spec.type) for n in plan.nodes.values()}
 for spec in registry:
-    describe(spec.config)
+    options(spec.config)
 render_schema(registry)
 print(json.dumps({
     "missing": sorted(f"{r} {t}" for r, t in {(s.role.value, s.type) for s in registry} - used),

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "engine.integrations",
         "engine.health",
         "engine.schema",
+        "engine.reference",
     ),
     ("engine.audit",),
     ("engine.config",),

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
-from engine.components.base import Role
+from engine.components.base import (
+    Role,
+    Sink,
+    SinkConfig,
+    Source,
+    SourceConfig,
+    Transform,
+    TransformConfig,
+    TransformResult,
+)
+from engine.components.sinks.stdout import StdoutSink, StdoutSinkConfig
+from engine.errors import FatalError, RegistrationError
+from engine.records import Batch
 from engine.registry import Registry, _load_entry_points, default_registry
 
 PLUGIN = '''
@@ -23,7 +36,7 @@ class NullSink(Sink[NullSinkConfig]):
         pass
 
 def register(registry):
-    registry.register(NullSinkConfig, NullSink, type="null", summary="Discards records.")
+    registry.register(NullSinkConfig, NullSink)
 '''
 
 
@@ -36,13 +49,95 @@ def test_builtin_kinds() -> None:
     assert reg.suggest(Role.SINK, "stdot") == "stdout"
 
 
+class ConsoleConfig(StdoutSinkConfig):
+    """Prints records to the console.
+
+    The rest of the docstring is not part of the summary.
+    """
+
+    type: Literal["console"] = "console"  # type: ignore[assignment]
+
+
 def test_fork_leaves_the_default_alone() -> None:
     fork = default_registry().fork()
-    spec = fork.get(Role.SINK, "stdout")
-    assert spec is not None
-    fork.register(spec.config, spec.implementation, type="console")
+    fork.register(ConsoleConfig, StdoutSink)
     assert fork.get(Role.SINK, "console") is not None
     assert default_registry().get(Role.SINK, "console") is None
+
+
+def test_type_and_summary_come_from_the_model() -> None:
+    spec = Registry().register(ConsoleConfig, StdoutSink)
+    assert (spec.role, spec.type, spec.summary) == (
+        Role.SINK,
+        "console",
+        "Prints records to the console.",
+    )
+    for spec in default_registry():
+        assert spec.config.model_fields["type"].default == spec.type
+        assert spec.summary and "\n" not in spec.summary, spec
+
+
+class ShoutConfig(TransformConfig):
+    """Upper-cases nothing."""
+
+    type: Literal["shout"] = "shout"
+
+
+class Shout(Transform[ShoutConfig]):
+    def process(self, batch: Batch) -> TransformResult:
+        return TransformResult({None: batch})
+
+
+class TapConfig(SourceConfig):
+    """Reads nothing."""
+
+    type: Literal["tap"] = "tap"
+
+
+def test_a_sink_class_for_a_source_config_is_refused_at_registration() -> None:
+    with pytest.raises(
+        RegistrationError,
+        match=r"source 'tap': StdoutSink is a sink; a source "
+        r"config needs a Source subclass",
+    ):
+        Registry().register(TapConfig, StdoutSink)
+
+
+def test_a_transform_class_for_a_sink_config_is_refused() -> None:
+    with pytest.raises(RegistrationError, match="Shout is a transform; a sink config needs a Sink"):
+        Registry().register(StdoutSinkConfig, Shout)
+
+
+def test_an_implementation_taking_another_config_is_refused() -> None:
+    class OtherSink(Sink[SinkConfig]):
+        async def write(self, batch: Batch) -> None:
+            pass
+
+    Registry().register(ConsoleConfig, OtherSink)  # SinkConfig is a base: fine
+    with pytest.raises(RegistrationError, match="takes StdoutSinkConfig, not TapConfig"):
+
+        class Wrong(Source[StdoutSinkConfig]):  # type: ignore[type-var]
+            async def read(self):  # type: ignore[no-untyped-def]
+                yield
+
+        Registry().register(TapConfig, Wrong)
+
+
+def test_a_config_without_a_type_literal_is_refused() -> None:
+    class Loose(SinkConfig):
+        type: str = "loose"
+
+    with pytest.raises(RegistrationError, match=r'type: Literal\["name"\]'):
+        Registry().register(Loose, StdoutSink)
+
+
+def test_a_class_that_is_no_component_is_refused() -> None:
+    with pytest.raises(RegistrationError, match="is no component class"):
+        Registry().register(TapConfig, dict)
+
+
+def test_registration_errors_are_fatal_engine_errors() -> None:
+    assert issubclass(RegistrationError, FatalError)
 
 
 def test_entry_point_plugin_adds_a_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -214,8 +214,8 @@ class EndlessSource(Source[EndlessConfig]):
 
 def registry() -> Registry:
     reg = default_registry().fork()
-    reg.register(FlakyConfig, FlakySink, type="flaky")
-    reg.register(EndlessConfig, EndlessSource, type="endless")
+    reg.register(FlakyConfig, FlakySink)
+    reg.register(EndlessConfig, EndlessSource)
     FlakySink.written = []
     FlakySink.calls = 0
     return reg
@@ -377,7 +377,7 @@ def test_acknowledging_source_gets_rolling_segments_and_acks_only_published(
     tmp_path: Path,
 ) -> None:
     reg = registry()
-    reg.register(QueueConfig, QueueSource, type="queue")
+    reg.register(QueueConfig, QueueSource)
     QueueSource.acked = []
     path = tmp_path / "q.toml"
     path.write_text(
@@ -452,7 +452,7 @@ class AckingSource(Source[AckingConfig]):
 
 def test_ack_only_after_every_sink_downstream_delivered(tmp_path: Path) -> None:
     reg = registry()
-    reg.register(AckingConfig, AckingSource, type="acking")
+    reg.register(AckingConfig, AckingSource)
     AckingSource.acked, AckingSource.written_when_acked = [], []
     AckingSource.watch, AckingSource.published_when_acked = tmp_path / "e.jsonl", []
     path = tmp_path / "a.toml"
@@ -473,7 +473,7 @@ def test_ack_only_after_every_sink_downstream_delivered(tmp_path: Path) -> None:
 
 def test_no_ack_when_the_sink_fails(tmp_path: Path) -> None:
     reg = registry()
-    reg.register(AckingConfig, AckingSource, type="acking")
+    reg.register(AckingConfig, AckingSource)
     AckingSource.acked, AckingSource.nacked = [], []
     path = tmp_path / "a.toml"
     path.write_text(

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
-from engine.audit.redact import MASK, luhn_ok
+from engine.audit.redact import CARD_PATTERN, MASK, luhn_ok
 
 __all__ = [
     "PSEUDONYM_PREFIX",
@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 PSEUDONYM_PREFIX = "pseud:"
-_CARD = re.compile(r"(?<![\d*])(?:\d[ -]?){12,18}\d(?!\d)")
 _SSN = re.compile(r"(?<![\d*])\d{3}-\d{2}-(\d{4})(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
 _PHONE = re.compile(
@@ -58,7 +57,7 @@ def find_cards(value: Any) -> list[str]:
     for path, text in _strings(value):
         if not _INTERESTING.search(text):
             continue
-        for match in _CARD.finditer(text):
+        for match in CARD_PATTERN.finditer(text):
             digits = re.sub(r"\D", "", match.group(0))
             if 13 <= len(digits) <= 19 and luhn_ok(digits):
                 found.append(path)

@@ -19,8 +19,8 @@ ST and SE are not in ``segments`` (ST03 is ``implementation`` when present); loo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, BinaryIO, Literal
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -67,6 +67,7 @@ _GS_NAMES = (
 class EdiCodec(CodecConfig):
     """ANSI X12 interchanges; separators are read from each ISA header when decoding."""
 
+    extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"edi": {}, "x12": {}}
     type: Literal["edi"] = "edi"
     standard: Literal["x12"] = Field(default="x12", description="The EDI standard (X12 only).")
     strict: bool = Field(
@@ -215,9 +216,6 @@ class EdiCodec(CodecConfig):
 
     def encoder(self, stream: BinaryIO) -> Encoder:
         return X12Encoder(self, stream)
-
-    def file_extension(self) -> str:
-        return "edi"
 
 
 def _refusal(interchange: Interchange, issues: list[Issue], source: str) -> Rejected:

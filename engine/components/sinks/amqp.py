@@ -172,4 +172,4 @@ class AmqpSink(Sink[AmqpSinkConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(AmqpSinkConfig, AmqpSink, type="amqp", summary=AmqpSinkConfig.__doc__ or "")
+    registry.register(AmqpSinkConfig, AmqpSink)

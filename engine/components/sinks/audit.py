@@ -142,6 +142,4 @@ def _text(value: Any) -> str | None:
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        AuditSinkConfig, AuditSink, type="audit", summary=AuditSinkConfig.__doc__ or ""
-    )
+    registry.register(AuditSinkConfig, AuditSink)

@@ -421,4 +421,4 @@ def _alive(pid: int) -> bool:
 
 
 def register(registry: Registry) -> None:
-    registry.register(FileSinkConfig, FileSink, type="file", summary=FileSinkConfig.__doc__ or "")
+    registry.register(FileSinkConfig, FileSink)

@@ -132,6 +132,4 @@ class GraphQLSink(EndpointLifecycle, Sink[GraphQLSinkConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        GraphQLSinkConfig, GraphQLSink, type="graphql", summary=GraphQLSinkConfig.__doc__ or ""
-    )
+    registry.register(GraphQLSinkConfig, GraphQLSink)

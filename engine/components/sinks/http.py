@@ -131,4 +131,4 @@ class HttpSink(EndpointLifecycle, Sink[HttpSinkConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(HttpSinkConfig, HttpSink, type="http", summary=HttpSinkConfig.__doc__ or "")
+    registry.register(HttpSinkConfig, HttpSink)

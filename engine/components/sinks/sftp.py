@@ -177,4 +177,4 @@ class SftpSink(Sink[SftpSinkConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(SftpSinkConfig, SftpSink, type="sftp", summary=SftpSinkConfig.__doc__ or "")
+    registry.register(SftpSinkConfig, SftpSink)

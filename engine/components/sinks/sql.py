@@ -343,4 +343,4 @@ def _bind_all(
 
 
 def register(registry: Registry) -> None:
-    registry.register(SqlSinkConfig, SqlSink, type="sql", summary=SqlSinkConfig.__doc__ or "")
+    registry.register(SqlSinkConfig, SqlSink)

@@ -44,6 +44,4 @@ class StdoutSink(Sink[StdoutSinkConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        StdoutSinkConfig, StdoutSink, type="stdout", summary=StdoutSinkConfig.__doc__ or ""
-    )
+    registry.register(StdoutSinkConfig, StdoutSink)

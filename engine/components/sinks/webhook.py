@@ -89,6 +89,4 @@ class WebhookSink(EndpointLifecycle, Sink[WebhookSinkConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        WebhookSinkConfig, WebhookSink, type="webhook", summary=WebhookSinkConfig.__doc__ or ""
-    )
+    registry.register(WebhookSinkConfig, WebhookSink)

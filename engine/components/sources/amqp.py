@@ -232,6 +232,4 @@ class AmqpSource(Source[AmqpSourceConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        AmqpSourceConfig, AmqpSource, type="amqp", summary=AmqpSourceConfig.__doc__ or ""
-    )
+    registry.register(AmqpSourceConfig, AmqpSource)

@@ -190,6 +190,4 @@ def _after_lines(path: Path, start: int, lines: int, breaks: re.Pattern[bytes]) 
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        FileSourceConfig, FileSource, type="file", summary=FileSourceConfig.__doc__ or ""
-    )
+    registry.register(FileSourceConfig, FileSource)

@@ -131,9 +131,4 @@ class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        GraphQLSourceConfig,
-        GraphQLSource,
-        type="graphql",
-        summary=GraphQLSourceConfig.__doc__ or "",
-    )
+    registry.register(GraphQLSourceConfig, GraphQLSource)

@@ -113,6 +113,4 @@ class HttpSource(EndpointLifecycle, Source[HttpSourceConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        HttpSourceConfig, HttpSource, type="http", summary=HttpSourceConfig.__doc__ or ""
-    )
+    registry.register(HttpSourceConfig, HttpSource)

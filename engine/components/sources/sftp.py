@@ -176,6 +176,4 @@ class SftpSource(Source[SftpSourceConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        SftpSourceConfig, SftpSource, type="sftp", summary=SftpSourceConfig.__doc__ or ""
-    )
+    registry.register(SftpSourceConfig, SftpSource)

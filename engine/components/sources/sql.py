@@ -293,4 +293,4 @@ class SqlSource(Source[SqlSourceConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(SqlSourceConfig, SqlSource, type="sql", summary=SqlSourceConfig.__doc__ or "")
+    registry.register(SqlSourceConfig, SqlSource)

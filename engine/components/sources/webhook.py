@@ -112,9 +112,4 @@ class WebhookSource(Source[WebhookSourceConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        WebhookSourceConfig,
-        WebhookSource,
-        type="webhook",
-        summary=WebhookSourceConfig.__doc__ or "",
-    )
+    registry.register(WebhookSourceConfig, WebhookSource)

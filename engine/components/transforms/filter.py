@@ -38,6 +38,4 @@ class FilterTransform(Transform[FilterConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(
-        FilterConfig, FilterTransform, type="filter", summary=FilterConfig.__doc__ or ""
-    )
+    registry.register(FilterConfig, FilterTransform)

@@ -93,4 +93,4 @@ class MapTransform(Transform[MapConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(MapConfig, MapTransform, type="map", summary=MapConfig.__doc__ or "")
+    registry.register(MapConfig, MapTransform)

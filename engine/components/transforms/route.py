@@ -73,4 +73,4 @@ class RouteTransform(Transform[RouteConfig]):
 
 
 def register(registry: Registry) -> None:
-    registry.register(RouteConfig, RouteTransform, type="route", summary=RouteConfig.__doc__ or "")
+    registry.register(RouteConfig, RouteTransform)
