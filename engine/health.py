@@ -13,7 +13,7 @@ import anyio
 
 from engine.components.base import ComponentContext, Role, Source
 from engine.errors import Diagnostic, EngineError
-from engine.graph.plan import Node, Plan
+from engine.runtime.plan import Node, Plan
 from engine.settings import EngineSettings
 from engine.workspace import base_dir_of, workspace_for
 
@@ -31,6 +31,7 @@ def _context(plan: Plan, node: Node, settings: EngineSettings) -> ComponentConte
         dry_run=True,
         settings=settings,
         timeout=node.config.timeout,
+        expressions=plan.expressions_of(node.id),
     )
 
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from engine.codecs import codec_for_path
 from engine.components.base import ComponentContext, Source
-from engine.config.validate import load_pipeline
+from engine.config.compile import compile_path
 from engine.errors import PermanentError
-from engine.graph.plan import Node, Plan, compile_plan
 from engine.records import Batch, Chunk
 from engine.registry import Registry
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
+from engine.runtime.plan import Node, Plan
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.settings import EngineSettings
 from engine.workspace import workspace_for
@@ -25,7 +25,7 @@ def compile_file(
     path: str | Path, *, registry: Registry | None = None, env: Mapping[str, str] | None = None
 ) -> Plan:
     """Parse, interpolate, validate and compile; raises ConfigError with every problem found."""
-    return compile_plan(load_pipeline(path, registry=registry, env=env))
+    return compile_path(path, registry=registry, env=env)
 
 
 def make_observer(plan: Plan, workspace: Path, env: EngineSettings) -> RunObserver:

@@ -26,11 +26,11 @@ from engine.cli.output import (
     progress_display,
 )
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
-from engine.graph.plan import Plan
 from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
+from engine.runtime.plan import Plan
 from engine.runtime.runner import Runner
 from engine.state import Lease
 from engine.workspace import workspace_for

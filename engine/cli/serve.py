@@ -14,9 +14,9 @@ import click
 
 from engine.cli.environment import current_settings
 from engine.errors import ConfigError, EngineError
-from engine.graph.plan import Plan
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
+from engine.runtime.plan import Plan
 from engine.state import Lease
 from engine.workspace import workspace_for
 

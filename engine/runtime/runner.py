@@ -32,7 +32,6 @@ from engine.components.base import (
     Transform,
 )
 from engine.errors import EngineError, FatalError, PartialWriteError, PermanentError, RunError
-from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.records.digest import Digester
 from engine.runtime import checkpoint
@@ -50,6 +49,7 @@ from engine.runtime.observer import (
     StageInfo,
     StageStats,
 )
+from engine.runtime.plan import Node, Plan
 from engine.runtime.rebatch import Message, Rebatcher
 from engine.settings import EngineSettings
 from engine.state import StateStore
@@ -157,6 +157,7 @@ class Runner:
             digester=self._digester,
             settings=self.options.settings,
             timeout=node.config.timeout,
+            expressions=self.plan.expressions_of(node.id),
         )
 
     def _build(self) -> None:

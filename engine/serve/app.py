@@ -26,14 +26,14 @@ from starlette.routing import Route
 
 from engine.codecs import JsonCodec
 from engine.components.base import ComponentContext, Source
+from engine.components.expressions import CompiledExpressions
 from engine.components.sources.webhook import WebhookSource, WebhookSourceConfig
 from engine.errors import EngineError, TransientError
-from engine.graph.plan import Node, Plan
 from engine.health import check_node
-from engine.mapping import compile_expression
 from engine.pipeline import run
 from engine.records import Batch
 from engine.runtime.observer import RunObserver, RunSummary, StageStats
+from engine.runtime.plan import Node, Plan
 from engine.runtime.runner import Runner
 from engine.serve.http import Server, http_server
 from engine.serve.metrics import CONTENT_TYPE, Metrics
@@ -61,12 +61,14 @@ class _BodyTooLarge(Exception):
 class WebhookRoute:
     """One webhook source: its intake queue, replay scope and the source once built."""
 
-    def __init__(self, pipeline: str, cid: str, config: WebhookSourceConfig) -> None:
+    def __init__(
+        self, pipeline: str, cid: str, config: WebhookSourceConfig, expressions: CompiledExpressions
+    ) -> None:
         self.cid = cid
         self.config = config
         self.scope = f"{pipeline}/{cid}"
         self.intake = Intake(config.queue)
-        self.records = compile_expression(config.records) if config.records else None
+        self.records = expressions.get(("records",), config.records) if config.records else None
         self.source: WebhookSource | None = None
 
     def factory(self, node: Node, context: ComponentContext) -> Source[Any]:
@@ -116,7 +118,9 @@ class EngineServer:
         self.routes: dict[str, WebhookRoute] = {}
         for node in plan.nodes.values():
             if isinstance(node.config, WebhookSourceConfig):
-                self.routes[node.id] = WebhookRoute(plan.name, node.id, node.config)
+                self.routes[node.id] = WebhookRoute(
+                    plan.name, node.id, node.config, plan.expressions_of(node.id)
+                )
         self.replay = replay or open_replay_store(
             workspace or workspace_for(plan.spec.file, self.settings),
             self.settings.integration_redis_url,
