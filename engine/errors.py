@@ -21,6 +21,7 @@ __all__ = [
     "RegistrationError",
     "Rejected",
     "RunError",
+    "SettingsError",
     "Severity",
     "TransientError",
 ]
@@ -94,6 +95,15 @@ class ConfigError(EngineError):
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+
+class SettingsError(EngineError):
+    """Environment variables that do not parse: one line per variable, naming it and the
+    problem (and the value, unless the variable holds a secret)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
 
 
 class DataError(EngineError):

@@ -13,7 +13,8 @@ import anyio
 
 from engine.components.base import ComponentContext, Role, Source
 from engine.errors import Diagnostic, EngineError
-from engine.graph.plan import Node, Plan
+from engine.runtime.plan import Node, Plan
+from engine.settings import EngineSettings
 from engine.workspace import base_dir_of, workspace_for
 
 __all__ = ["CHECK_TIMEOUT", "check_node", "check_plan"]
@@ -21,14 +22,16 @@ __all__ = ["CHECK_TIMEOUT", "check_node", "check_plan"]
 CHECK_TIMEOUT = 10.0
 
 
-def _context(plan: Plan, node: Node) -> ComponentContext:
+def _context(plan: Plan, node: Node, settings: EngineSettings) -> ComponentContext:
     return ComponentContext(
         component_id=node.id,
         pipeline=plan.name,
         base_dir=base_dir_of(plan.spec.file),
-        workspace=workspace_for(plan.spec.file),
+        workspace=workspace_for(plan.spec.file, settings),
         dry_run=True,
+        settings=settings,
         timeout=node.config.timeout,
+        expressions=plan.expressions_of(node.id),
     )
 
 
@@ -37,9 +40,17 @@ def _has_check(component: Any) -> bool:
     return type(component).check is not Source.check
 
 
-async def check_node(plan: Plan, node: Node, timeout: float = CHECK_TIMEOUT) -> str | None:
-    """None when healthy (or nothing to check), else why not; never raises for the endpoint."""
-    component = node.entry.spec.implementation(node.config, _context(plan, node))
+async def check_node(
+    plan: Plan,
+    node: Node,
+    timeout: float = CHECK_TIMEOUT,
+    *,
+    settings: EngineSettings | None = None,
+) -> str | None:
+    """None when healthy (or nothing to check), else why not; never raises for the endpoint.
+    ``settings`` default to the process environment's."""
+    env = settings if settings is not None else EngineSettings.load()
+    component = node.entry.spec.implementation(node.config, _context(plan, node, env))
     if not _has_check(component):
         return None
     problem: str | None = None
@@ -64,12 +75,16 @@ async def check_node(plan: Plan, node: Node, timeout: float = CHECK_TIMEOUT) -> 
     return problem
 
 
-async def check_plan(plan: Plan, timeout: float = CHECK_TIMEOUT) -> list[Diagnostic]:
-    """One diagnostic (E090, located at the component) per component whose endpoint fails."""
+async def check_plan(
+    plan: Plan, timeout: float = CHECK_TIMEOUT, *, settings: EngineSettings | None = None
+) -> list[Diagnostic]:
+    """One diagnostic (E090, located at the component) per component whose endpoint fails.
+    ``settings`` default to the process environment's."""
+    env = settings if settings is not None else EngineSettings.load()
     results: dict[str, str | None] = {}
 
     async def one(node: Node) -> None:
-        results[node.id] = await check_node(plan, node, timeout)
+        results[node.id] = await check_node(plan, node, timeout, settings=env)
 
     async with anyio.create_task_group() as tg:
         for cid in plan.order:

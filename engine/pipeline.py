@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,14 @@ from typing import Any
 import engine.audit  # noqa: F401  (the audit sink's chain opener; loads no store)
 from engine.codecs import codec_for_path
 from engine.components.base import ComponentContext, Source
-from engine.config.validate import load_pipeline
+from engine.config.compile import compile_path
 from engine.errors import PermanentError
-from engine.graph.plan import Node, Plan, compile_plan
 from engine.records import Batch, Chunk
 from engine.registry import Registry
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
+from engine.runtime.plan import Node, Plan
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
+from engine.settings import EngineSettings
 from engine.workspace import workspace_for
 
 __all__ = ["DryRunResult", "SampleSource", "compile_file", "dry_run", "make_observer", "run"]
@@ -26,17 +26,18 @@ def compile_file(
     path: str | Path, *, registry: Registry | None = None, env: Mapping[str, str] | None = None
 ) -> Plan:
     """Parse, interpolate, validate and compile; raises ConfigError with every problem found."""
-    return compile_plan(load_pipeline(path, registry=registry, env=env))
+    return compile_path(path, registry=registry, env=env)
 
 
-def make_observer(plan: Plan, workspace: Path) -> RunObserver:
-    """The audit observer for a run, or a null one when auditing is off."""
+def make_observer(plan: Plan, workspace: Path, env: EngineSettings) -> RunObserver:
+    """The audit observer for a run, or a null one when auditing is off (``[audit] enabled``
+    or ENGINE_AUDIT)."""
     settings = plan.spec.audit
-    if not settings.enabled or os.environ.get("ENGINE_AUDIT", "").lower() in ("0", "off", "false"):
+    if not settings.enabled or not env.engine_audit:
         return NullObserver()
     from engine.audit.observer import create_observer
 
-    return create_observer(settings, workspace)
+    return create_observer(settings, workspace, env=env)
 
 
 async def run(
@@ -45,12 +46,15 @@ async def run(
     workspace: Path | None = None,
     observer: RunObserver | None = None,
     runner_hook: Any = None,
+    settings: EngineSettings | None = None,
     **options: Any,
 ) -> RunSummary:
-    """Run a compiled pipeline to the end and return its summary."""
-    ws = workspace or workspace_for(plan.spec.file)
-    obs = observer if observer is not None else make_observer(plan, ws)
-    runner = Runner(plan, RunOptions(workspace=ws, observer=obs, **options))
+    """Run a compiled pipeline to the end and return its summary. ``settings`` default to
+    the process environment's."""
+    env = settings if settings is not None else EngineSettings.load()
+    ws = workspace or workspace_for(plan.spec.file, env)
+    obs = observer if observer is not None else make_observer(plan, ws, env)
+    runner = Runner(plan, RunOptions(workspace=ws, observer=obs, settings=env, **options))
     if runner_hook is not None:
         runner_hook(runner)
     try:
@@ -97,18 +101,25 @@ def _sample_factory(sample: Path) -> SourceFactory:
 
 
 async def dry_run(
-    plan: Plan, *, samples: Mapping[str, Path] | None = None, limit: int | None = None
+    plan: Plan,
+    *,
+    samples: Mapping[str, Path] | None = None,
+    limit: int | None = None,
+    settings: EngineSettings | None = None,
 ) -> DryRunResult:
-    """Run sources (or samples) through the transforms; no sink is opened, nothing written."""
+    """Run sources (or samples) through the transforms; no sink is opened, nothing written.
+    ``settings`` default to the process environment's."""
+    env = settings if settings is not None else EngineSettings.load()
     overrides: dict[str, SourceFactory] = {}
     for key, sample in (samples or {}).items():
         overrides[key] = _sample_factory(sample)
     options = RunOptions(
-        workspace=workspace_for(plan.spec.file),
+        workspace=workspace_for(plan.spec.file, env),
         dry_run=True,
         limit=limit,
         observer=NullObserver(),
         source_overrides=overrides,
+        settings=env,
     )
     runner = Runner(plan, options)
     summary = await runner.run()

@@ -10,6 +10,8 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.errors import FatalError
+
 __all__ = ["Lease", "StateStore"]
 
 
@@ -65,7 +67,7 @@ class StateStore:
 
     def _writer(self) -> sqlite3.Connection:
         if self.read_only:
-            raise RuntimeError(f"state store {self.path} is open read-only")
+            raise FatalError(f"state store {self.path} is open read-only")
         db = self._db()
         assert db is not None
         return db

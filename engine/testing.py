@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.components.base import ComponentContext, Source
-from engine.graph.plan import Node, Plan
-from engine.mapping import compile_predicate
+from engine.mapping import Expression, compile_predicate
 from engine.model import TestCase, TestExpectation
 from engine.pipeline import SampleSource
 from engine.records import Chunk, Record, Rejected
 from engine.records.digest import ContentDigest
 from engine.runtime.observer import BatchAction, NullObserver, StageInfo
+from engine.runtime.plan import TESTS, Node, Plan
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
+from engine.settings import EngineSettings
 from engine.workspace import base_dir_of, workspace_for
 
 __all__ = ["CaseResult", "run_case"]
@@ -83,7 +84,11 @@ def _factory(case: TestCase, sid: str, base: Path) -> SourceFactory:
     return make
 
 
-async def run_case(plan: Plan, case: TestCase) -> CaseResult:
+async def run_case(
+    plan: Plan, case: TestCase, *, settings: EngineSettings | None = None
+) -> CaseResult:
+    """Run one ``[[tests]]`` case; ``settings`` default to the process environment's."""
+    env = settings if settings is not None else EngineSettings.load()
     base = base_dir_of(plan.spec.file)
     collector = _Collector()
     overrides = {
@@ -94,21 +99,35 @@ async def run_case(plan: Plan, case: TestCase) -> CaseResult:
     runner = Runner(
         plan,
         RunOptions(
-            workspace=workspace_for(plan.spec.file),
+            workspace=workspace_for(plan.spec.file, env),
             dry_run=True,
             observer=collector,
             source_overrides=overrides,
+            settings=env,
         ),
     )
     summary = await runner.run()
     result = CaseResult(case.name, error=summary.error)
+    index = plan.spec.tests.index(case) if case in plan.spec.tests else -1
+    conditions = plan.expressions_of(TESTS)
     for cid, expect in case.expect.items():
         records = runner.captured.get(cid, collector.outputs.get(cid, []))
-        result.failures.extend(_check(cid, expect, records, collector.rejected_counts.get(cid, 0)))
+        rejected = collector.rejected_counts.get(cid, 0)
+        compiled = [
+            conditions.get(("tests", index, "expect", cid, "conditions", i), condition)
+            for i, condition in enumerate(expect.conditions)
+        ]
+        result.failures.extend(_check(cid, expect, compiled, records, rejected))
     return result
 
 
-def _check(cid: str, expect: TestExpectation, records: list[Record], rejected: int) -> list[str]:
+def _check(
+    cid: str,
+    expect: TestExpectation,
+    conditions: list[Expression],
+    records: list[Record],
+    rejected: int,
+) -> list[str]:
     failures = []
     if expect.records is not None and records != expect.records:
         failures.append(f"{cid}: expected records {expect.records!r}, got {records!r}")
@@ -117,11 +136,13 @@ def _check(cid: str, expect: TestExpectation, records: list[Record], rejected: i
     for wanted in expect.contains:
         if not any(_matches(wanted, r) for r in records):
             failures.append(f"{cid}: no record contains {wanted!r}")
-    for condition in expect.conditions:
+    for condition in conditions:
         predicate = compile_predicate(condition)
         bad = [r for r in records if not predicate(r)]
         if bad:
-            failures.append(f"{cid}: {len(bad)} record(s) fail `{condition}`, first: {bad[0]!r}")
+            failures.append(
+                f"{cid}: {len(bad)} record(s) fail `{condition.source}`, first: {bad[0]!r}"
+            )
     if expect.rejected is not None and rejected != expect.rejected:
         failures.append(f"{cid}: expected {expect.rejected} rejected, got {rejected}")
     return failures

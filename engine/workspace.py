@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from engine.settings import EngineSettings
 
 __all__ = ["base_dir_of", "workspace_for"]
 
@@ -13,9 +14,8 @@ def base_dir_of(pipeline_file: Path | None) -> Path:
     return pipeline_file.resolve().parent if pipeline_file else Path.cwd()
 
 
-def workspace_for(pipeline_file: Path | None) -> Path:
+def workspace_for(pipeline_file: Path | None, settings: EngineSettings) -> Path:
     """Where this pipeline keeps its audit store, keys, checkpoints, cursors and dead letters."""
-    home = os.environ.get("ENGINE_HOME")
-    if home:
-        return Path(home).expanduser()
+    if settings.engine_home is not None:
+        return settings.engine_home.expanduser()
     return base_dir_of(pipeline_file) / ".engine"

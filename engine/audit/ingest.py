@@ -47,7 +47,7 @@ def open_sink_trail(config: AuditSinkConfig, context: ComponentContext) -> SinkT
     if config.rules_file:
         update["rules_file"] = str(context.resolve(config.rules_file))
     settings = (base or AuditSettings()).model_copy(update=update)
-    resources = open_resources(settings, context.workspace)
+    resources = open_resources(settings, context.workspace, env=context.settings)
     producer = config.producer.replace("{pipeline}", context.pipeline)
     try:
         trail = resources.trail(producer, actor="pipeline")

@@ -41,6 +41,7 @@ from engine.runtime.observer import (
     RunSummary,
     StageInfo,
 )
+from engine.settings import EngineSettings
 
 __all__ = ["AuditObserver", "batch_digest", "create_observer", "origin"]
 
@@ -119,10 +120,11 @@ class AuditObserver:
         workspace: Path,
         *,
         resources: AuditResources | None = None,
+        env: EngineSettings | None = None,
     ) -> None:
         self.settings = settings
         self.workspace = workspace
-        self._resources = resources or open_resources(settings, workspace)
+        self._resources = resources or open_resources(settings, workspace, env=env)
         self._owns_resources = resources is None
         self._trail: AuditTrail | None = None
         self._run: RunInfo | None = None
@@ -348,7 +350,7 @@ class AuditObserver:
         if self._trail is not None:
             self._trail.flush()
             # Prune before the final checkpoint, so it covers the retention notice.
-            prune_chain(self._trail, retention_limits(self.settings))
+            prune_chain(self._trail, retention_limits(self.settings, self._resources.env))
             self._trail.checkpoint()
 
     # --- lifecycle ------------------------------------------------------------
@@ -386,11 +388,14 @@ class _ClosableNull(NullObserver):
         pass
 
 
-def create_observer(settings: AuditSettings, workspace: Path) -> RunObserver:
+def create_observer(
+    settings: AuditSettings, workspace: Path, *, env: EngineSettings | None = None
+) -> RunObserver:
     """The observer for a run: an :class:`AuditObserver`, or a no-op when auditing is off.
+    ``env``: the environment's settings (AUDIT_*; default none).
 
     The result always has ``close()``; call it when the run is over (also on failure).
     """
     if not settings.enabled:
         return _ClosableNull()
-    return AuditObserver(settings, workspace)
+    return AuditObserver(settings, workspace, env=env)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -32,16 +31,17 @@ from engine.ledger.pruning import RetentionLimits, prune_chain
 from engine.ledger.store import AuditStore, EventFilter, StoredEvent
 from engine.ledger.verify import ProblemKind, verify_chain
 from engine.model.audit import AuditSettings
+from engine.settings import EngineSettings
 
 __all__ = ["AuditSystem", "default_workspace", "stored_to_event"]
 
 log = logging.getLogger("engine.audit")
 
 
-def default_workspace() -> Path:
+def default_workspace(env: EngineSettings) -> Path:
     """``$ENGINE_HOME``, else ``./.engine``."""
-    home = os.environ.get("ENGINE_HOME")
-    return Path(home).expanduser() if home else Path.cwd() / ".engine"
+    home = env.engine_home
+    return home.expanduser() if home else Path.cwd() / ".engine"
 
 
 def stored_to_event(stored: StoredEvent) -> AuditEvent:
@@ -65,25 +65,28 @@ class AuditSystem:
         workspace: Path | None = None,
         producer: str = "api",
         checkpoint_every: int = 10_000,
+        settings: EngineSettings | None = None,
     ) -> None:
-        self.workspace = workspace or default_workspace()
-        settings = AuditSettings(
+        # the environment's settings (ENGINE_HOME, AUDIT_*): read here unless passed
+        env = settings if settings is not None else EngineSettings.load()
+        self.workspace = workspace or default_workspace(env)
+        table = AuditSettings(
             key=SecretStr(secret_key) if secret_key else None,
             store=store,
             checkpoint_every=checkpoint_every,
             flush_every=1,
         )
-        limits = retention_limits()
+        limits = retention_limits(None, env)
         self.max_events = limits.max_events
         self.retention_days = limits.days
         self.compliance_rules: RuleSet = RuleSet()
         self.risk_thresholds: dict[str, float] = dict(DEFAULT_RISK_THRESHOLDS)
         self._debug = False
-        self._resources: AuditResources = open_resources(settings, self.workspace)
+        self._resources: AuditResources = open_resources(table, self.workspace, env=env)
         if self._resources.policy is not None:
             # Rules added to compliance_rules apply to the next event logged.
             self._resources.policy.user = self.compliance_rules
-            report_retention_conflicts(self._resources.policy)
+            report_retention_conflicts(self._resources.policy, env)
         self._trail = self._resources.trail(producer, actor="api")
         self._finalizer = weakref.finalize(self, self._resources.close)
         self._host = origin()[1]

@@ -8,7 +8,7 @@ these resources calls as its :class:`~engine.ledger.hooks.EventHook`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from engine.ledger.store import AuditStore, default_store_url
 from engine.ledger.writer import AuditTrail
 from engine.model.audit import AuditSettings
 from engine.redact import redact
+from engine.settings import EngineSettings
 
 __all__ = ["AuditResources", "open_resources", "policy_for"]
 
@@ -37,6 +38,8 @@ class AuditResources:
     workspace: Path
     # The compliance policy its trails apply (rules, masking, risk); None: base risk only.
     policy: CompliancePolicy | None = None
+    # The environment's settings (AUDIT_*, COMPLIANCE_*_ENABLED)
+    env: EngineSettings = field(default_factory=EngineSettings.defaults)
 
     def trail(self, producer: str, **kwargs: Any) -> AuditTrail:
         """A writer of ``producer``'s chain, with the policy as its hook."""
@@ -71,6 +74,7 @@ def policy_for(resources: AuditResources) -> CompliancePolicy:
         is_approved=lambda sha: sha in approved_hashes(store),
         now_text=now_text,
         load_rules=load_rules_file,
+        env=resources.env,
     )
 
 
@@ -80,24 +84,32 @@ def open_resources(
     *,
     store_url: str | None = None,
     create: bool = True,
+    env: EngineSettings | None = None,
 ) -> AuditResources:
-    """Open the store and load (or, with ``create``, generate) the keys."""
+    """Open the store and load (or, with ``create``, generate) the keys. ``env``: the
+    environment's settings (AUDIT_SECRET_KEY, ...; default none)."""
+    env = env if env is not None else EngineSettings.defaults()
+    key = settings.key or env.audit_secret_key
+    signing_key = settings.signing_key or env.audit_signing_key
     keyring = load_keyring(
         workspace,
-        key=settings.key.get_secret_value() if settings.key else None,
+        key=key.get_secret_value() if key else None,
         key_id=settings.key_id,
         previous=[k.get_secret_value() for k in settings.previous_keys],
         create=create,
     )
     signing = load_signing_key(
         workspace,
-        key=settings.signing_key.get_secret_value() if settings.signing_key else None,
+        key=signing_key.get_secret_value() if signing_key else None,
         create=create,
+        source="[audit] signing_key" if settings.signing_key else "AUDIT_SIGNING_KEY",
     )
     url = store_url or settings.store or default_store_url(workspace)
     checkpoint_dir = Path(settings.checkpoint) if settings.checkpoint else workspace / "checkpoints"
     store = AuditStore(url, create=create)
-    resources = AuditResources(store, keyring, signing, checkpoint_dir, settings, workspace)
+    resources = AuditResources(
+        store, keyring, signing, checkpoint_dir, settings, workspace, env=env
+    )
     try:
         resources.policy = policy_for(resources)
     except BaseException:

@@ -19,6 +19,7 @@ from rich.console import Console
 from engine.audit.access import ACCESS_PRODUCER, READ_ACTION, record_access
 from engine.audit.system import default_workspace
 from engine.audit.wiring import open_resources
+from engine.cli.environment import current_settings
 from engine.ledger.events import parse_time
 from engine.ledger.keys import HmacKeyring, derive_key_id, load_keyring
 from engine.ledger.store import AuditStore, default_store_url
@@ -82,7 +83,7 @@ def _format_option(func: _F, choices: Sequence[str] = ("human", "json")) -> _F:
 
 
 def _workspace(value: Path | None) -> Path:
-    return value if value is not None else default_workspace()
+    return value if value is not None else default_workspace(current_settings())
 
 
 def _open_store(store_url: str | None, workspace: Path) -> AuditStore:
@@ -100,7 +101,9 @@ def _record_access(
 ) -> None:
     """Reading the trail (or, by ``action``, changing its keys) is itself a SECURITY event,
     recorded where the Python API records its reads (:func:`engine.audit.access.record_access`)."""
-    resources = open_resources(AuditSettings(), workspace, store_url=store_url)
+    resources = open_resources(
+        AuditSettings(), workspace, store_url=store_url, env=current_settings()
+    )
     try:
         record_access(resources, operation, details, actor="cli", action=action)
     finally:
@@ -145,4 +148,5 @@ def _keyring(workspace: Path, keys: Sequence[str]) -> HmacKeyring:
     if keys:
         raw = [_read_key(k) for k in keys]
         return HmacKeyring(derive_key_id(raw[0]), {derive_key_id(k): k for k in raw})
-    return load_keyring(workspace, create=False)
+    key = current_settings().audit_secret_key
+    return load_keyring(workspace, key=key.get_secret_value() if key else None, create=False)

@@ -25,6 +25,7 @@ from engine.cli.audit_common import (
     _when,
     _workspace,
 )
+from engine.cli.environment import current_settings
 from engine.compliance.approvals import APPROVAL_ACTION
 from engine.compliance.reports.render import render
 from engine.compliance.reports.service import explain_event, report_from_store
@@ -92,7 +93,9 @@ def report_cmd(
     chosen = [ComplianceStandard(s.upper()) for s in standards]
     try:
         _open_store(store_url, ws).close()  # a clean "no such store" error first
-        resources = open_resources(AuditSettings(), ws, store_url=store_url, create=False)
+        resources = open_resources(
+            AuditSettings(), ws, store_url=store_url, create=False, env=current_settings()
+        )
         try:
             report = report_from_store(resources, start, end, chosen)
         finally:
@@ -183,7 +186,7 @@ def approve_cmd(
     sha = hashlib.sha256(pipeline_file.read_text(encoding="utf-8").encode()).hexdigest()
     user, host, ip = origin()
     try:
-        resources = open_resources(AuditSettings(), ws, store_url=store_url)
+        resources = open_resources(AuditSettings(), ws, store_url=store_url, env=current_settings())
         try:
             trail = resources.trail("approvals", actor="cli")
             event_id = trail.emit(

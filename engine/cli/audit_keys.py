@@ -20,6 +20,7 @@ from engine.cli.audit_common import (
     _store_options,
     _workspace,
 )
+from engine.cli.environment import current_settings
 from engine.errors import EngineError
 from engine.ledger.errors import AuditError
 from engine.ledger.keys import KeyKind, KeyRotation, rotate_keys
@@ -69,7 +70,7 @@ def rotate_key_cmd(
         raise click.UsageError("name the key to rotate: --hmac, --signing, or both")
     ws = _workspace(workspace)
     try:
-        done = rotate_keys(ws, kinds)
+        done = rotate_keys(ws, kinds, env=current_settings())
     except AuditError as exc:
         raise _fail(exc) from exc
     rotated = [_as_dict(r) for r in done]

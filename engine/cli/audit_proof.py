@@ -22,10 +22,11 @@ from engine.cli.audit_common import (
     _store_options,
     _workspace,
 )
+from engine.cli.environment import current_settings
 from engine.errors import EngineError
 from engine.ledger.checkpoint import Checkpoint, load_checkpoints, read_checkpoint
 from engine.ledger.errors import AuditError
-from engine.ledger.keys import PublicKeys, load_public_keys, load_signing_key
+from engine.ledger.keys import PublicKeys, SigningKey, load_public_keys, load_signing_key
 from engine.ledger.proof import build_consistency_proof, build_proof, check_proof
 
 __all__ = ["prove_cmd", "prove_consistency_cmd", "register", "verify_proof_cmd"]
@@ -54,6 +55,17 @@ def _proof_options(func: _F) -> _F:
     return _store_options(func)
 
 
+def _signing_key(workspace: Path) -> SigningKey | None:
+    """AUDIT_SIGNING_KEY, else the workspace's key file (None when there is none)."""
+    key = current_settings().audit_signing_key
+    return load_signing_key(
+        workspace,
+        key=key.get_secret_value() if key else None,
+        create=False,
+        source="AUDIT_SIGNING_KEY",
+    )
+
+
 def _write_proof(proof: dict[str, Any], output: Path | None) -> None:
     text = orjson.dumps(proof, option=orjson.OPT_INDENT_2).decode() + "\n"
     if output is None:
@@ -80,7 +92,7 @@ def prove_cmd(
     ws = _workspace(workspace)
     cp_dir = ws / "checkpoints"
     try:
-        signing = load_signing_key(ws, create=False)
+        signing = _signing_key(ws)
         pubs = load_public_keys(ws, signing=signing)
         found = load_checkpoints(list(checkpoints) or [cp_dir])
         with _open_store(store_url, ws) as store:
@@ -165,7 +177,7 @@ def prove_consistency_cmd(
     ws = _workspace(workspace)
     cp_dir = ws / "checkpoints"
     try:
-        signing = load_signing_key(ws, create=False)
+        signing = _signing_key(ws)
         pubs = load_public_keys(ws, signing=signing)
         where = list(checkpoints) or [cp_dir]
         found = load_checkpoints(where)

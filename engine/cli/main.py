@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import signal
 import sys
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,6 +17,7 @@ import anyio.abc
 import click
 from rich.markup import escape
 
+from engine.cli.environment import EXIT_INVALID, current_settings, load_settings
 from engine.cli.output import (
     err_console,
     out_console,
@@ -25,11 +26,11 @@ from engine.cli.output import (
     progress_display,
 )
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
-from engine.graph.plan import Plan
 from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
+from engine.runtime.plan import Plan
 from engine.runtime.runner import Runner
 from engine.state import Lease
 from engine.workspace import workspace_for
@@ -39,7 +40,6 @@ __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "cli", "main"]
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INVALID = 78
 EXIT_INTERRUPTED = 130
 
 
@@ -71,7 +71,12 @@ def _setup_logging(verbose: bool) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine")
 def cli() -> None:
-    """Declarative integration engine: validate, dry-run and run pipeline files."""
+    """Declarative integration engine: validate, dry-run and run pipeline files.
+
+    Environment variables (ENGINE_HOME, AUDIT_*, INTEGRATION_*, ...) are listed in
+    docs/settings.md; one that does not parse stops every command with exit 78.
+    """
+    current_settings()
 
 
 @cli.command("run")
@@ -120,11 +125,12 @@ def run_cmd(
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
-    workspace = workspace_for(plan.spec.file)
+    env = current_settings()
+    workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait, wait_timeout)
 
     async def main() -> tuple[RunSummary | None, RunObserver]:
-        observer = NullObserver() if no_audit else make_observer(plan, workspace)
+        observer = NullObserver() if no_audit else make_observer(plan, workspace, env)
         summary: RunSummary | None = None  # stays None when a second signal cancels the run
         async with anyio.create_task_group() as tg:
             # listening before the run starts: a resumed run adopts its output at once
@@ -138,6 +144,7 @@ def run_cmd(
                     on_progress=update,
                     run_id=lease.run_id,
                     restart=restart,
+                    settings=env,
                     notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
                 )
             tg.cancel_scope.cancel()
@@ -244,7 +251,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
             if connect:
                 from engine.health import check_plan
 
-                diags.extend(anyio.run(check_plan, plan))
+                diags.extend(anyio.run(partial(check_plan, plan, settings=current_settings())))
         except ConfigError as exc:
             diags = exc.diagnostics
         errors = [d for d in diags if d.severity is Severity.ERROR or strict]
@@ -297,7 +304,8 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
         if not path.is_file():
             raise click.BadParameter(f"no such file: {path}", param_hint="--input")
     try:
-        result = anyio.run(lambda: dry_run(plan, samples=samples, limit=limit))
+        env = current_settings()
+        result = anyio.run(lambda: dry_run(plan, samples=samples, limit=limit, settings=env))
     except EngineError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
@@ -353,8 +361,10 @@ def test_cmd(file: str, fmt: str) -> None:
         err_console.print(f"{file}: no [[tests]] cases")
         sys.exit(EXIT_FAILED)
 
+    env = current_settings()
+
     async def all_cases() -> list[Any]:
-        return [await run_case(plan, case) for case in plan.spec.tests]
+        return [await run_case(plan, case, settings=env) for case in plan.spec.tests]
 
     results = anyio.run(all_cases)
     if fmt == "json":
@@ -425,12 +435,13 @@ _add_groups()
 
 
 def main() -> None:
+    env = load_settings()
     try:
-        cli(standalone_mode=True)
+        cli.main(obj=env, standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug, not bad input: say so without a wall of traceback
-        if os.environ.get("ENGINE_DEBUG"):
+        if env.engine_debug:
             raise
         err_console.print(
             f"internal error: {type(exc).__name__}: {exc} (ENGINE_DEBUG=1 for details)"

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
+from engine.cli.environment import current_settings
 from engine.errors import ConfigError, EngineError
-from engine.graph.plan import Plan
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
+from engine.runtime.plan import Plan
 from engine.state import Lease
 from engine.workspace import workspace_for
 
@@ -76,7 +77,8 @@ def serve(
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(78)
-    workspace = workspace_for(plan.spec.file)
+    env = current_settings()
+    workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait)
     try:
         with lease:
@@ -87,6 +89,7 @@ def serve(
                 run_id=lease.run_id,
                 header_timeout=header_timeout,
                 body_timeout=body_timeout,
+                settings=env,
             )
             paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
             click.echo(

@@ -16,7 +16,7 @@ import orjson
 from pydantic import Field
 
 from engine.codecs.base import CodecConfig, CodecError, Encoder
-from engine.errors import DataError
+from engine.errors import DataError, FatalError
 from engine.records import Batch, Chunk, Record, Rejected
 
 __all__ = [
@@ -135,7 +135,7 @@ class JsonEncoder(Encoder):
 
     def write(self, records: Batch) -> None:
         if self._finished:
-            raise RuntimeError("write() after finish()")
+            raise FatalError("write() after finish()")
         if not records:
             return
         option = orjson.OPT_INDENT_2 if self._pretty else 0

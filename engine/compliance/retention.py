@@ -13,16 +13,15 @@ Both ``AuditSystem.apply_retention`` (every chain, on close) and the runtime's o
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from engine.compliance.rules.model import ConfigFacts
 from engine.compliance.standards import retention_minimums
-from engine.ledger.errors import AuditError
 from engine.ledger.events import ComplianceStandard
 from engine.ledger.pruning import RetentionLimits
 from engine.model.audit import AuditSettings
+from engine.settings import EngineSettings
 
 __all__ = [
     "RetentionLimits",
@@ -33,22 +32,8 @@ __all__ = [
 ]
 
 
-def _env_limit(name: str, env: Mapping[str, str] | None = None) -> int | None:
-    """A positive whole number from the environment, None when unset or empty."""
-    raw = (os.environ if env is None else env).get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise AuditError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise AuditError(f"{name} must be at least 1, not {value}")
-    return value
-
-
 def retention_limits(
-    settings: AuditSettings | None = None, env: Mapping[str, str] | None = None
+    settings: AuditSettings | None = None, env: EngineSettings | None = None
 ) -> RetentionLimits:
     """The limits in force: ``AUDIT_RETENTION_DAYS`` / ``AUDIT_MAX_EVENTS`` where set, else
     ``[audit] retention_days`` / ``max_events``.
@@ -56,25 +41,22 @@ def retention_limits(
     The environment wins so that an operator's policy, which the compliance rules and
     reports judge, is the one applied; a pipeline file only fills in what it leaves unset.
     """
-    days = _env_limit("AUDIT_RETENTION_DAYS", env)
-    events = _env_limit("AUDIT_MAX_EVENTS", env)
+    env = env if env is not None else EngineSettings.defaults()
+    days = env.audit_retention_days
+    events = env.audit_max_events
     if settings is not None:
         days = settings.retention_days if days is None else days
         events = settings.max_events if events is None else events
     return RetentionLimits(days, events)
 
 
-def _int(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.strip().isdigit() else None
-
-
 def config_facts(
-    env: Mapping[str, str] | None = None, declared: Mapping[str, int] | None = None
+    env: EngineSettings | None = None, declared: Mapping[str, int] | None = None
 ) -> ConfigFacts:
-    env = os.environ if env is None else env
+    env = env if env is not None else EngineSettings.defaults()
     return ConfigFacts(
-        retention_days=_int(env.get("AUDIT_RETENTION_DAYS")),
-        max_events=_int(env.get("AUDIT_MAX_EVENTS")),
+        retention_days=env.audit_retention_days,
+        max_events=env.audit_max_events,
         declared_retention_days=dict(declared or {}),
     )
 

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from engine.settings import EngineSettings
+
 __all__ = ["ConnectorContext", "CursorStore"]
 
 T = TypeVar("T")
@@ -37,6 +39,11 @@ class ConnectorContext(Protocol):
 
     @property
     def state(self) -> CursorStore | None: ...
+
+    @property
+    def settings(self) -> EngineSettings:
+        """The environment's settings (INTEGRATION_TIMEOUT, INTEGRATION_REDIS_URL, ...)."""
+        ...
 
     @property
     def timeout(self) -> float | None:

@@ -1,5 +1,5 @@
-"""Compile-time checks of what a run would trip over: shared output files, unknown codecs, and
-path-template fields that nothing upstream produces. Pure: paths are compared as text."""
+"""Compile-time checks of what a run would trip over: a sink overwriting an input, unknown codecs,
+and path-template fields that nothing upstream produces. Pure: paths are compared as text."""
 
 from __future__ import annotations
 
@@ -12,20 +12,25 @@ from collections.abc import Mapping, Sequence
 from engine.codecs import codec_for_path
 from engine.codecs.registry import default_codecs
 from engine.components.base import RUN_FIELDS, Role
-from engine.config.validate import ComponentEntry, PipelineSpec
 from engine.errors import Diagnostic, Severity
+from engine.mapping import Expression
+from engine.runtime.plan import ComponentEntry, ExpressionKey, PipelineSpec
 
 __all__ = ["check_files", "produced_fields"]
 
 Inputs = Mapping[str, Sequence[tuple[str, str | None]]]
 
 
-def check_files(spec: PipelineSpec, inputs: Inputs, order: Sequence[str]) -> list[Diagnostic]:
+def check_files(
+    spec: PipelineSpec,
+    inputs: Inputs,
+    order: Sequence[str],
+    expressions: Mapping[ExpressionKey, Expression],
+) -> list[Diagnostic]:
     """Problems with the files a pipeline reads and writes that are visible in the file alone."""
-    problems = _shared_outputs(spec)
-    problems.extend(_overwritten_inputs(spec))
+    problems = _overwritten_inputs(spec)
     problems.extend(_unknown_codecs(spec))
-    problems.extend(_template_fields(spec, inputs, order))
+    problems.extend(_template_fields(spec, inputs, order, expressions))
     return problems
 
 
@@ -34,34 +39,6 @@ def _file_path(entry: ComponentEntry) -> str | None:
         return None
     path = getattr(entry.config, "path", None)
     return path if isinstance(path, str) else None
-
-
-def _shared_outputs(spec: PipelineSpec) -> list[Diagnostic]:
-    """Two file sinks with one path would each replace the other's output."""
-    doc = spec.document
-    writers: dict[str, list[str]] = {}
-    for cid, entry in spec.components.items():
-        path = _file_path(entry)
-        if entry.role is Role.SINK and path is not None:
-            writers.setdefault(os.path.normpath(path), []).append(cid)
-    problems = []
-    for path, cids in writers.items():
-        if len(cids) < 2:
-            continue
-        places = []
-        for cid in cids:
-            line, col = doc.where(("sinks", cid, "path"))
-            places.append(f"sinks.{cid} ({doc.name}:{line}:{col})")
-        for cid in cids[1:]:
-            problems.append(
-                doc.diagnostic(
-                    "E043",
-                    f"sinks {' and '.join(places)} both write {path}",
-                    ("sinks", cid, "path"),
-                    "give each sink its own path, or read both streams into one sink",
-                )
-            )
-    return problems
 
 
 def _overwritten_inputs(spec: PipelineSpec) -> list[Diagnostic]:
@@ -128,7 +105,10 @@ def _unknown_codecs(spec: PipelineSpec) -> list[Diagnostic]:
 
 
 def produced_fields(
-    spec: PipelineSpec, inputs: Inputs, order: Sequence[str]
+    spec: PipelineSpec,
+    inputs: Inputs,
+    order: Sequence[str],
+    expressions: Mapping[ExpressionKey, Expression],
 ) -> dict[str, frozenset[str] | None]:
     """The record fields each component outputs, where the file says (None: not known)."""
     known: dict[str, frozenset[str] | None] = {}
@@ -141,7 +121,7 @@ def produced_fields(
             known[cid] = (
                 frozenset(fields)
                 if isinstance(fields, dict)
-                else _object_keys(getattr(entry.config, "expression", None))
+                else _object_keys(expressions.get((cid, ("expression",))))
             )
         else:
             ups = [known.get(up) for up, _ in inputs.get(cid, ())]
@@ -152,26 +132,24 @@ def produced_fields(
     return known
 
 
-def _object_keys(expression: object) -> frozenset[str] | None:
+def _object_keys(expression: Expression | None) -> frozenset[str] | None:
     """The keys of a whole-record expression that builds an object literal ``{a: x, b: y}``."""
-    import jmespath.exceptions
-
-    from engine.mapping.expression import parse
-
-    if not isinstance(expression, str):
+    if expression is None:
         return None
-    try:
-        ast = parse(expression)
-    except jmespath.exceptions.JMESPathError:
-        return None
+    ast = expression.ast
     if ast["type"] != "multi_select_dict":
         return None
     return frozenset(str(pair["value"]) for pair in ast["children"])
 
 
-def _template_fields(spec: PipelineSpec, inputs: Inputs, order: Sequence[str]) -> list[Diagnostic]:
+def _template_fields(
+    spec: PipelineSpec,
+    inputs: Inputs,
+    order: Sequence[str],
+    expressions: Mapping[ExpressionKey, Expression],
+) -> list[Diagnostic]:
     """A `{field}` in a sink's path that no upstream map produces sends records to `_`."""
-    known = produced_fields(spec, inputs, order)
+    known = produced_fields(spec, inputs, order, expressions)
     problems = []
     for cid, entry in spec.components.items():
         path = _file_path(entry)

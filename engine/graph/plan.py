@@ -1,57 +1,38 @@
-"""Compile a validated pipeline into a frozen Plan: pure, synchronous, no I/O."""
+"""The graph stage of compile: resolve every component's inputs, order them, find cycles and dead
+ends, and build the frozen Plan. Pure, synchronous, no I/O; problems are returned, not raised."""
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from engine.components.base import ComponentConfig, Role
-from engine.config.validate import ComponentEntry, PipelineSpec
-from engine.errors import ConfigError, Diagnostic, Severity
-from engine.graph.checks import check_files
-from engine.graph.expressions import compile_expressions
+import jmespath.exceptions
 
-__all__ = ["Node", "Plan", "compile_plan"]
+from engine.components.base import Role
+from engine.errors import Diagnostic, Severity
+from engine.mapping import Expression, compile_expression
+from engine.runtime.plan import TESTS, ComponentEntry, ExpressionKey, Node, PipelineSpec, Plan
 
-
-@dataclass(frozen=True)
-class Node:
-    entry: ComponentEntry
-    #: (upstream id, upstream output name or None for the default output)
-    inputs: tuple[tuple[str, str | None], ...]
-    #: output name (None = default) -> downstream ids
-    consumers: dict[str | None, list[str]] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return self.entry.id
-
-    @property
-    def role(self) -> Role:
-        return self.entry.role
-
-    @property
-    def config(self) -> ComponentConfig:
-        return self.entry.config
+__all__ = ["Links", "build_plan", "check_tests", "link"]
 
 
 @dataclass(frozen=True)
-class Plan:
-    spec: PipelineSpec
-    nodes: dict[str, Node]
-    order: tuple[str, ...]  # topological: every node after its inputs
-    expressions: dict[tuple[str, tuple[str | int, ...]], Any]
-    warnings: list[Diagnostic]
+class Links:
+    """The resolved graph of a valid file, and what is wrong with it."""
 
-    @property
-    def name(self) -> str:
-        return self.spec.meta.name
+    #: component id -> (upstream id, upstream output name or None)
+    inputs: dict[str, list[tuple[str, str | None]]]
+    consumers: dict[str, dict[str | None, list[str]]]
+    order: list[str]
+    #: a cycle as a chain ``a -> b -> a``, when there is one
+    cycle: list[str] | None
+    problems: list[Diagnostic]
 
 
-def compile_plan(spec: PipelineSpec) -> Plan:
-    """Resolve inputs, check the graph and every expression; raise ConfigError with all problems."""
-    problems: list[Diagnostic] = list(spec.warnings)
+def link(spec: PipelineSpec) -> Links:
+    """Resolve inputs and order the components; unknown inputs, cycles and dead ends."""
+    problems: list[Diagnostic] = []
     doc = spec.document
     entries = spec.components
     outputs = {cid: e.config.output_names() for cid, e in entries.items()}
@@ -114,16 +95,23 @@ def compile_plan(spec: PipelineSpec) -> Plan:
                 problems.append(
                     _warning(spec, entry, f"output {cid}.{name} is not read by anything", "W002")
                 )
+    return Links(inputs, consumers, order, cycle, problems)
 
-    expressions, expr_problems = compile_expressions(spec.document, spec.components)
-    problems.extend(expr_problems)
-    problems.extend(_check_tests(spec))
-    if not cycle:
-        problems.extend(check_files(spec, inputs, order))
-    if any(d.severity is Severity.ERROR for d in problems):
-        raise ConfigError(problems)
-    nodes = {cid: Node(entries[cid], tuple(inputs[cid]), consumers[cid]) for cid in order}
-    return Plan(spec, nodes, tuple(order), expressions, problems)
+
+def build_plan(
+    spec: PipelineSpec,
+    links: Links,
+    expressions: Mapping[ExpressionKey, Expression],
+    warnings: list[Diagnostic],
+) -> Plan:
+    """The frozen Plan of a file whose every stage passed."""
+    assert links.cycle is None and not any(d.severity is Severity.ERROR for d in warnings)
+    entries = spec.components
+    nodes = {
+        cid: Node(entries[cid], tuple(links.inputs[cid]), links.consumers[cid])
+        for cid in links.order
+    }
+    return Plan(spec, nodes, tuple(links.order), dict(expressions), warnings)
 
 
 def _warning(
@@ -188,13 +176,13 @@ def _toposort(
     return order, None
 
 
-def _check_tests(spec: PipelineSpec) -> list[Diagnostic]:
-    """`[[tests]]` name real sources and components, and their conditions compile."""
-    import jmespath.exceptions
-
-    from engine.mapping import compile_expression
-
+def check_tests(
+    spec: PipelineSpec, expressions: dict[ExpressionKey, Expression]
+) -> list[Diagnostic]:
+    """`[[tests]]` name real sources and components, and their conditions compile: each is
+    added to ``expressions`` under ``TESTS``, reusing a component's expression of one source."""
     doc = spec.document
+    by_source = {expression.source: expression for expression in expressions.values()}
     problems: list[Diagnostic] = []
     sources = sorted(c for c, e in spec.components.items() if e.role is Role.SOURCE)
     for index, case in enumerate(spec.tests):
@@ -221,7 +209,9 @@ def _check_tests(spec: PipelineSpec) -> list[Diagnostic]:
                 )
             for i, condition in enumerate(expect.conditions):
                 try:
-                    compile_expression(condition)
+                    found = by_source.get(condition) or compile_expression(condition)
+                    by_source[condition] = found
+                    expressions[(TESTS, ("tests", index, "expect", cid, "conditions", i))] = found
                 except jmespath.exceptions.JMESPathError as exc:
                     problems.append(
                         doc.diagnostic(

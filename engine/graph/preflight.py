@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.components.base import Role
 from engine.errors import Diagnostic, Severity
-from engine.graph.plan import Plan
+from engine.runtime.plan import Plan
 
 __all__ = ["preflight"]
 

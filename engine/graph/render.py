@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.components.base import Role
-from engine.graph.plan import Plan
+from engine.runtime.plan import Plan
 
 __all__ = ["to_dot", "to_mermaid"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import io
-import os
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,6 +38,7 @@ from engine.integrations.models import (
 from engine.resilience.breaker import CircuitBreakerConfig
 from engine.resilience.ratelimit import RateLimitSpec
 from engine.runtime.retry import default_policy, retry_call
+from engine.settings import EngineSettings
 from engine.webhooks.signatures import HmacSignature, SignatureError, verify
 
 __all__ = ["IntegrationManager"]
@@ -59,19 +59,19 @@ class _Stats:
         self.last_event_at: datetime | None = None
 
 
-def _default_rate_limit() -> float | None:
-    try:
-        value = float(os.environ.get("INTEGRATION_RATE_LIMIT", ""))
-    except ValueError:
-        return None
-    return value if value > 0 else None
-
-
 class IntegrationManager:
     """Registers integrations, maps data, sends it, receives webhooks, reports on all of it."""
 
-    def __init__(self, redis_url: str | None = None, pipeline: str = "integrations") -> None:
-        self.redis_url = redis_url or os.environ.get("INTEGRATION_REDIS_URL") or None
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        pipeline: str = "integrations",
+        *,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        # the environment's settings (INTEGRATION_*): read here unless passed
+        self.settings = settings if settings is not None else EngineSettings.load()
+        self.redis_url = redis_url or self.settings.integration_redis_url
         self.pipeline = pipeline
         self.integrations: dict[str, IntegrationConfig] = {}
         self.mappings: dict[str, list[DataMapping]] = defaultdict(list)
@@ -121,7 +121,11 @@ class IntegrationManager:
         await self.stop()
 
     def _endpoint(self, config: IntegrationConfig) -> HttpEndpoint:
-        rate = config.rate_limit if config.rate_limit is not None else _default_rate_limit()
+        rate = (
+            config.rate_limit
+            if config.rate_limit is not None
+            else self.settings.integration_rate_limit
+        )
         options = HttpOptions(
             url=config.base_url,
             headers=dict(config.headers),
@@ -136,7 +140,7 @@ class IntegrationManager:
         policy = (
             RetryPolicy(attempts=config.retry_count + 1)
             if config.retry_count is not None
-            else default_policy()
+            else default_policy(self.settings.integration_retry_count)
         )
 
         async def caller(fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -152,6 +156,7 @@ class IntegrationManager:
             workspace=Path.cwd() / ".engine",
             caller=caller,
             emitter=emitter,
+            settings=self.settings,
             timeout=config.timeout,
         )
         return HttpEndpoint(options, context)

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from engine.ledger.errors import AuditKeyError
+from engine.settings import EngineSettings
 
 __all__ = [
     "HMAC_KEYRING_FILE",
@@ -176,7 +177,8 @@ def load_keyring(
     previous: Iterable[str] = (),
     create: bool = True,
 ) -> HmacKeyring:
-    """The HMAC keyring: ``key``, else ``AUDIT_SECRET_KEY``, else the workspace key file.
+    """The HMAC keyring: ``key`` (the caller's ``[audit] key``, else ``AUDIT_SECRET_KEY``),
+    else the workspace key file.
 
     Keys in the workspace file always join the ring, so rotated keys keep verifying.
     With ``create`` and no key anywhere, a key file is generated (mode 0600).
@@ -186,7 +188,7 @@ def load_keyring(
     file_current: str | None = None
     if path.exists():
         file_current, file_keys = _read_keyring_file(path)
-    explicit = key if key else os.environ.get("AUDIT_SECRET_KEY") or None
+    explicit = key or None
     keys: dict[str, bytes] = dict(file_keys)
     for old in previous:
         raw = old.encode()
@@ -281,17 +283,19 @@ def _private_pem(private: Ed25519PrivateKey) -> bytes:
 
 
 def load_signing_key(
-    workspace: Path, *, key: str | None = None, create: bool = True
+    workspace: Path,
+    *,
+    key: str | None = None,
+    create: bool = True,
+    source: str = "[audit] signing_key",
 ) -> SigningKey | None:
-    """The checkpoint signing key: ``key``, ``AUDIT_SIGNING_KEY``, or the workspace file.
+    """The checkpoint signing key: ``key`` (``[audit] signing_key``, else
+    ``AUDIT_SIGNING_KEY``, as ``source`` says), or the workspace file.
 
     Returns None when there is none and ``create`` is false.
     """
     if key:
-        return SigningKey(_parse_private(key, "[audit] signing_key"))
-    env = os.environ.get("AUDIT_SIGNING_KEY")
-    if env:
-        return SigningKey(_parse_private(env, "AUDIT_SIGNING_KEY"))
+        return SigningKey(_parse_private(key, source))
     path = workspace / SIGNING_KEY_FILE
     if not path.exists():
         if not create:
@@ -423,22 +427,23 @@ def _key_lock(workspace: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _refuse_external(kind: KeyKind, setting: str | None) -> None:
+def _refuse_external(kind: KeyKind, setting: str | None, env: EngineSettings) -> None:
     if kind == "hmac":
-        env, name, hint = (
+        variable, name, hint = (
             "AUDIT_SECRET_KEY",
             "[audit] key",
             "set the new key there and keep the old one in [audit] previous_keys "
             "(or pass both to `engine audit verify --key`)",
         )
     else:
-        env, name, hint = (
+        variable, name, hint = (
             "AUDIT_SIGNING_KEY",
             "[audit] signing_key",
             "set the new key there and give verifiers the old and the new public key "
             "(`engine audit verify --public-key`)",
         )
-    source = name if setting else env if os.environ.get(env) else None
+    in_env = env.audit_secret_key if kind == "hmac" else env.audit_signing_key
+    source = name if setting else variable if in_env else None
     if source is not None:
         what = "HMAC key" if kind == "hmac" else "checkpoint signing key"
         raise AuditKeyError(
@@ -517,18 +522,20 @@ def rotate_keys(
     *,
     hmac_setting: str | None = None,
     signing_setting: str | None = None,
+    env: EngineSettings | None = None,
 ) -> list[KeyRotation]:
     """Give the workspace new current keys of the given kinds; old ones keep verifying.
 
     An HMAC rotation adds a key to the keyring file; a signing rotation replaces the
     private key and lists the new public key first in the ``.pub`` file, above every
     older one. ``hmac_setting`` / ``signing_setting`` are the pipeline's ``[audit] key`` /
-    ``signing_key``: a key given there or in the environment is refused, as are unreadable
-    key files, before any key changes.
+    ``signing_key``: a key given there or in the environment (``env``: AUDIT_SECRET_KEY,
+    AUDIT_SIGNING_KEY) is refused, as are unreadable key files, before any key changes.
     """
+    settings = env if env is not None else EngineSettings.defaults()
     order: Sequence[KeyKind] = [k for k in ("hmac", "signing") if k in kinds]
     for kind in order:
-        _refuse_external(kind, hmac_setting if kind == "hmac" else signing_setting)
+        _refuse_external(kind, hmac_setting if kind == "hmac" else signing_setting, settings)
     with _key_lock(workspace):
         if "hmac" in order and (workspace / HMAC_KEYRING_FILE).exists():
             _read_keyring_file(workspace / HMAC_KEYRING_FILE)

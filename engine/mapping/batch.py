@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.mapping.compiler import compile_filter_function, compile_map_function, compile_test
-from engine.mapping.expression import parse
+from engine.mapping.expression import Expression, Node, parse
 from engine.records import Batch, Rejected
 
 __all__ = [
@@ -34,6 +34,8 @@ class FieldRule:
     expr: str
     required: bool = False
     default: Any = None
+    #: ``expr`` compiled already (by the pipeline's compile); parsed here when None
+    compiled: Expression | None = None
 
 
 def _with_note(error: Exception, note: str) -> Exception:
@@ -81,8 +83,15 @@ def _default_factory(default: Any) -> Callable[[], Any] | None:
     return lambda: default
 
 
+def _tree(expression: str | Expression) -> tuple[str, Node]:
+    """The source and parse tree of an expression, parsing only one not compiled yet."""
+    if isinstance(expression, Expression):
+        return expression.source, expression.ast
+    return expression, parse(expression)
+
+
 def compile_map(
-    fields: Sequence[FieldRule] | None = None, expression: str | None = None
+    fields: Sequence[FieldRule] | None = None, expression: str | Expression | None = None
 ) -> BatchMapper:
     """Compile a map transform: per-field rules (in output order) or one whole-record expression.
 
@@ -92,8 +101,8 @@ def compile_map(
     if (fields is None) == (expression is None):
         raise ValueError("compile_map needs exactly one of fields or expression")
     if expression is not None:
-        ast = parse(expression)
-        return BatchMapper(compile_map_function(None, [(expression, ast)]), (), expression)
+        source, ast = _tree(expression)
+        return BatchMapper(compile_map_function(None, [(source, ast)]), (), source)
     rules = tuple(fields or ())
     names = [rule.name for rule in rules]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -102,7 +111,7 @@ def compile_map(
     parsed = []
     for rule in rules:
         try:
-            parsed.append((rule.expr, parse(rule.expr)))
+            parsed.append(_tree(rule.compiled if rule.compiled is not None else rule.expr))
         except Exception as error:
             raise _with_note(error, f"in field {rule.name!r}") from None
     run = compile_map_function(
@@ -111,14 +120,16 @@ def compile_map(
     return BatchMapper(run, rules, None)
 
 
-def compile_filter(condition: str) -> BatchFilter:
+def compile_filter(condition: str | Expression) -> BatchFilter:
     """Compile a filter transform: keep records for which ``condition`` is JMESPath-true."""
-    return BatchFilter(compile_filter_function(condition, parse(condition)), condition)
+    source, ast = _tree(condition)
+    return BatchFilter(compile_filter_function(source, ast), source)
 
 
-def compile_predicate(condition: str) -> Callable[[dict[str, Any]], bool]:
+def compile_predicate(condition: str | Expression) -> Callable[[dict[str, Any]], bool]:
     """Compile a route condition to a function returning its JMESPath truthiness.
 
     Evaluation errors propagate (jmespath.py's classes) so the caller can route the record.
     """
-    return compile_test(parse(condition), condition)
+    source, ast = _tree(condition)
+    return compile_test(ast, source)

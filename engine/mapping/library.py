@@ -21,6 +21,8 @@ from typing import Any, TypeVar, cast
 from jmespath import exceptions
 from jmespath.functions import TYPES_MAP, Functions, signature
 
+from engine.errors import PermanentError
+
 __all__ = [
     "ALL_FUNCTIONS",
     "CUSTOM_FUNCTIONS",
@@ -34,7 +36,7 @@ _NUMBER = ("number",)
 _STRING = ("string",)
 
 
-class InvalidValueError(exceptions.JMESPathError):  # type: ignore[misc]
+class InvalidValueError(exceptions.JMESPathError, PermanentError):  # type: ignore[misc]
     """A function got an argument of the right type but an unusable value (e.g. division by 0)."""
 
     def __init__(self, function_name: str, message: str) -> None:

@@ -9,7 +9,6 @@ share the bucket, and nobody polls.
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Protocol
@@ -107,12 +106,13 @@ class RateLimitSpec(BaseModel):
     def burst_size(self) -> int:
         return self.burst or max(1, math.ceil(self.per_second / 10))
 
-    def redis_url(self, env: dict[str, str] | None = None) -> str | None:
+    def redis_url(self, default: str | None = None) -> str | None:
+        """`redis`, else ``default`` (INTEGRATION_REDIS_URL) unless `redis` is false."""
         if self.redis is False:
             return None
         if isinstance(self.redis, str):
             return self.redis
-        return (env if env is not None else os.environ).get("INTEGRATION_REDIS_URL") or None
+        return default or None
 
 
 #: the config field type: accepts ``"100/s"``, a number (per second) or a table
@@ -243,9 +243,12 @@ class RedisTokenBucket:
         await self._redis.aclose()
 
 
-def build_limiter(spec: RateLimitSpec, default_key: str) -> RateLimiter:
-    """The bucket a component uses: shared through Redis when a URL is configured."""
-    url = spec.redis_url()
+def build_limiter(
+    spec: RateLimitSpec, default_key: str, *, default_redis: str | None = None
+) -> RateLimiter:
+    """The bucket a component uses: shared through Redis when a URL is configured (`redis`,
+    else ``default_redis``, the INTEGRATION_REDIS_URL setting)."""
+    url = spec.redis_url(default_redis)
     if url:
         return RedisTokenBucket(url, spec.key or default_key, spec.per_second, spec.burst_size)
     return LocalTokenBucket(spec.per_second, spec.burst_size)

@@ -39,9 +39,16 @@ class Enforcer:
 
     @classmethod
     def of(
-        cls, config: ComponentConfig, info: StageInfo, stats: StageStats, observer: RunObserver
+        cls,
+        config: ComponentConfig,
+        info: StageInfo,
+        stats: StageStats,
+        observer: RunObserver,
+        *,
+        default_retries: int,
     ) -> Enforcer:
-        """A component's policy, reporting retries and failures to ``observer``."""
+        """A component's policy, reporting retries and failures to ``observer``;
+        ``default_retries`` (INTEGRATION_RETRY_COUNT) when it sets no `retry`."""
 
         def on_retry(exc: TransientError, attempt: int, delay: float) -> None:
             stats.retries += 1
@@ -50,7 +57,8 @@ class Enforcer:
         def on_failure(exc: EngineError, attempts: int) -> None:
             observer.connector_error(info, exc, attempt=attempts, will_retry=False)
 
-        return cls(config.timeout, config.retry or default_policy(), on_retry, on_failure)
+        policy = config.retry or default_policy(default_retries)
+        return cls(config.timeout, policy, on_retry, on_failure)
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """One connector operation, under the timeout and retried."""

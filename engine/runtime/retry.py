@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -17,12 +16,8 @@ __all__ = ["default_policy", "delay_for", "retry_call"]
 T = TypeVar("T")
 
 
-def default_policy() -> RetryPolicy:
-    """The policy for components without `retry`: INTEGRATION_RETRY_COUNT retries."""
-    try:
-        retries = int(os.environ.get("INTEGRATION_RETRY_COUNT", "3"))
-    except ValueError:
-        retries = 3
+def default_policy(retries: int) -> RetryPolicy:
+    """The policy for components without `retry`: ``retries`` (INTEGRATION_RETRY_COUNT)."""
     return RetryPolicy(attempts=max(1, retries + 1))
 
 

@@ -32,7 +32,6 @@ from engine.components.base import (
     Transform,
 )
 from engine.errors import EngineError, FatalError, PartialWriteError, PermanentError, RunError
-from engine.graph.plan import Node, Plan
 from engine.records import Batch, Chunk, Rejected
 from engine.records.digest import Digester
 from engine.runtime import checkpoint
@@ -50,7 +49,9 @@ from engine.runtime.observer import (
     StageInfo,
     StageStats,
 )
+from engine.runtime.plan import Node, Plan
 from engine.runtime.rebatch import Message, Rebatcher
+from engine.settings import EngineSettings
 from engine.state import StateStore
 from engine.workspace import base_dir_of
 
@@ -76,6 +77,8 @@ class RunOptions:
     restart: bool = False
     #: told, in one line, whether the run resumes an interrupted one or keeps a checkpoint
     notify: Callable[[str], None] | None = None
+    #: the environment's settings, read by the entry point (default: none set)
+    settings: EngineSettings = field(default_factory=EngineSettings.defaults)
 
 
 async def _release(deliveries: tuple[Delivery, ...]) -> None:
@@ -152,7 +155,9 @@ class Runner:
             dry_run=self.options.dry_run,
             audit=self.plan.spec.audit,
             digester=self._digester,
+            settings=self.options.settings,
             timeout=node.config.timeout,
+            expressions=self.plan.expressions_of(node.id),
         )
 
     def _build(self) -> None:
@@ -169,7 +174,13 @@ class Runner:
                 component = node.entry.spec.implementation(node.config, ctx)
             info = StageInfo(cid, node.role.value, node.entry.spec.type, component.resource())
             stats = StageStats()
-            enforcer = Enforcer.of(node.config, info, stats, self.observer)
+            enforcer = Enforcer.of(
+                node.config,
+                info,
+                stats,
+                self.observer,
+                default_retries=self.options.settings.integration_retry_count,
+            )
             stage = _Stage(node, info, stats, component, enforcer)
             self._stages[cid] = stage
             ctx.caller = enforcer.call
@@ -481,7 +492,8 @@ class Runner:
             if delivered:
                 self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
         except EngineError as exc:
-            if stage.node.config.on_error is OnError.FAIL:
+            # a FatalError stops the run whatever on_error says: never dead-lettered or skipped
+            if stage.node.config.on_error is OnError.FAIL or isinstance(exc, FatalError):
                 # once per chunk, however many of its pieces the batch holds
                 for delivery in {id(d): d for d in deliveries}.values():
                     await delivery.fail(permanent=isinstance(exc, PermanentError))

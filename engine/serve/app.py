@@ -26,17 +26,18 @@ from starlette.routing import Route
 
 from engine.codecs import JsonCodec
 from engine.components.base import ComponentContext, Source
+from engine.components.expressions import CompiledExpressions
 from engine.components.sources.webhook import WebhookSource, WebhookSourceConfig
 from engine.errors import EngineError, TransientError
-from engine.graph.plan import Node, Plan
 from engine.health import check_node
-from engine.mapping import compile_expression
 from engine.pipeline import run
 from engine.records import Batch
 from engine.runtime.observer import RunObserver, RunSummary, StageStats
+from engine.runtime.plan import Node, Plan
 from engine.runtime.runner import Runner
 from engine.serve.http import Server, http_server
 from engine.serve.metrics import CONTENT_TYPE, Metrics
+from engine.settings import EngineSettings
 from engine.webhooks.body import decode_request_body
 from engine.webhooks.intake import Intake, IntakeClosed
 from engine.webhooks.replay import Claim, ReplayStore, Seen, open_replay_store, replay_keys
@@ -60,12 +61,14 @@ class _BodyTooLarge(Exception):
 class WebhookRoute:
     """One webhook source: its intake queue, replay scope and the source once built."""
 
-    def __init__(self, pipeline: str, cid: str, config: WebhookSourceConfig) -> None:
+    def __init__(
+        self, pipeline: str, cid: str, config: WebhookSourceConfig, expressions: CompiledExpressions
+    ) -> None:
         self.cid = cid
         self.config = config
         self.scope = f"{pipeline}/{cid}"
         self.intake = Intake(config.queue)
-        self.records = compile_expression(config.records) if config.records else None
+        self.records = expressions.get(("records",), config.records) if config.records else None
         self.source: WebhookSource | None = None
 
     def factory(self, node: Node, context: ComponentContext) -> Source[Any]:
@@ -102,7 +105,10 @@ class EngineServer:
         run_id: str | None = None,
         header_timeout: float = HEADER_TIMEOUT,
         body_timeout: float = BODY_TIMEOUT,
+        settings: EngineSettings | None = None,
     ) -> None:
+        # the environment's settings: read here unless the caller (the CLI) passes them
+        self.settings = settings if settings is not None else EngineSettings.load()
         self.plan = plan
         self.workspace = workspace
         self.observer = observer
@@ -112,8 +118,13 @@ class EngineServer:
         self.routes: dict[str, WebhookRoute] = {}
         for node in plan.nodes.values():
             if isinstance(node.config, WebhookSourceConfig):
-                self.routes[node.id] = WebhookRoute(plan.name, node.id, node.config)
-        self.replay = replay or open_replay_store(workspace or workspace_for(plan.spec.file))
+                self.routes[node.id] = WebhookRoute(
+                    plan.name, node.id, node.config, plan.expressions_of(node.id)
+                )
+        self.replay = replay or open_replay_store(
+            workspace or workspace_for(plan.spec.file, self.settings),
+            self.settings.integration_redis_url,
+        )
         self.metrics = Metrics(plan.name)
         self.runner: Runner | None = None
         self.summary: RunSummary | None = None
@@ -140,6 +151,7 @@ class EngineServer:
             "source_overrides": overrides,
             "on_progress": self._progress,
             "runner_hook": self._hook,
+            "settings": self.settings,
         }
         if self.workspace is not None:
             kwargs["workspace"] = self.workspace
@@ -356,7 +368,9 @@ class EngineServer:
             results: dict[str, str | None] = {}
 
             async def one(node: Node) -> None:
-                results[node.id] = await check_node(self.plan, node, timeout=5.0)
+                results[node.id] = await check_node(
+                    self.plan, node, timeout=5.0, settings=self.settings
+                )
 
             async with anyio.create_task_group() as tg:
                 for node in self.plan.nodes.values():

@@ -14,13 +14,15 @@ from collections.abc import AsyncIterator
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from engine.errors import TransientError
 from engine.records import Batch, Chunk
 
 __all__ = ["Intake", "IntakeClosed", "Pending"]
 
 
-class IntakeClosed(Exception):
-    """The pipeline is not taking requests (not started, stopping, or failed)."""
+class IntakeClosed(TransientError):
+    """The pipeline is not taking requests (not started, stopping, or failed): the sender
+    is told to retry (503)."""
 
 
 class Pending:

@@ -16,7 +16,6 @@ which replicas behind one load balancer share.
 
 from __future__ import annotations
 
-import os
 import secrets
 import sqlite3
 import threading
@@ -152,9 +151,10 @@ def _unavailable(path: Path, exc: sqlite3.Error) -> TransientError:
     return TransientError(f"replay store {path}: {exc}")
 
 
-def open_replay_store(workspace: Path, env: dict[str, str] | None = None) -> ReplayStore:
-    """Redis when ``INTEGRATION_REDIS_URL`` is set, else the workspace's state database."""
-    url = (env if env is not None else os.environ).get("INTEGRATION_REDIS_URL")
+def open_replay_store(workspace: Path, redis_url: str | None = None) -> ReplayStore:
+    """Redis at ``redis_url`` (INTEGRATION_REDIS_URL) when given, else the workspace's state
+    database."""
+    url = redis_url
     if url:
         from engine.webhooks.replay_redis import RedisReplayStore
 

@@ -21,6 +21,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from engine.errors import PermanentError
+
 __all__ = [
     "GithubSignature",
     "HmacSignature",
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 
-class SignatureError(Exception):
+class SignatureError(PermanentError):
     """The request's signature is missing, malformed, wrong or too old; never names secrets."""
 
 

@@ -15,6 +15,7 @@ from engine.cli.audit import audit
 from engine.compliance.reports.render import render, to_markdown
 from engine.compliance.retention import config_facts, retention_conflicts
 from engine.ledger.events import ComplianceStandard as Std
+from engine.settings import EngineSettings
 
 
 def _fill(system: AuditSystem) -> list[str]:
@@ -87,12 +88,13 @@ def test_missing_fields_fail_10_2_2(tmp_path: Path) -> None:
 
 
 def test_retention_conflicts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = config_facts({"AUDIT_RETENTION_DAYS": "90"}, declared={"crm": 30})
+    facts = config_facts(EngineSettings.load({"AUDIT_RETENTION_DAYS": "90"}), declared={"crm": 30})
     conflicts = retention_conflicts(facts, {Std.PCI_DSS, Std.GDPR})
     assert any("below the 365 days PCI_DSS requires" in c for c in conflicts)
     assert any("crm declares 30 days" in c and "kept 90 days" in c for c in conflicts)
     assert any("declares 30 days (GDPR maximum) but PCI_DSS requires" in c for c in conflicts)
-    assert retention_conflicts(config_facts({"AUDIT_RETENTION_DAYS": "400"}), {Std.PCI_DSS}) == []
+    kept_400 = EngineSettings.load({"AUDIT_RETENTION_DAYS": "400"})
+    assert retention_conflicts(config_facts(kept_400), {Std.PCI_DSS}) == []
     monkeypatch.setenv("AUDIT_RETENTION_DAYS", "30")
     with AuditSystem(secret_key="k", workspace=tmp_path) as system:
         _fill(system)

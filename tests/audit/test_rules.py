@@ -17,6 +17,7 @@ from engine.config.rules_file import load_rules_file, parse_rules
 from engine.errors import ConfigError
 from engine.ledger.events import ComplianceStandard
 from engine.model.audit import AuditSettings
+from engine.settings import EngineSettings
 
 STAMP = "2024-01-15T10:30:00.000000Z"
 
@@ -201,13 +202,16 @@ colour = "red"
 
 
 def test_switches(monkeypatch: pytest.MonkeyPatch) -> None:
-    everything = enabled_standards(AuditSettings(), {})
+    none = EngineSettings.load({})
+    everything = enabled_standards(AuditSettings(), none)
     assert everything == frozenset(ComplianceStandard)
-    off = enabled_standards(AuditSettings(), {"COMPLIANCE_HIPAA_ENABLED": "false"})
+    hipaa_off = EngineSettings.load({"COMPLIANCE_HIPAA_ENABLED": "false"})
+    off = enabled_standards(AuditSettings(), hipaa_off)
     assert ComplianceStandard.HIPAA not in off and ComplianceStandard.PCI_DSS in off
-    assert enabled_standards(AuditSettings(), {"AUDIT_COMPLIANCE_ENABLED": "0"}) == frozenset()
-    assert enabled_standards(AuditSettings(compliance=False), {}) == frozenset()
-    chosen = enabled_standards(AuditSettings(standards=["pci_dss"]), {})
+    all_off = EngineSettings.load({"AUDIT_COMPLIANCE_ENABLED": "0"})
+    assert enabled_standards(AuditSettings(), all_off) == frozenset()
+    assert enabled_standards(AuditSettings(compliance=False), none) == frozenset()
+    chosen = enabled_standards(AuditSettings(standards=["pci_dss"]), none)
     assert chosen == {ComplianceStandard.PCI_DSS}
 
 

@@ -14,11 +14,11 @@ from engine.audit.wiring import open_resources
 from engine.cli.main import cli
 from engine.compliance.retention import retention_limits
 from engine.ledger.checkpoint import load_checkpoints
-from engine.ledger.errors import AuditError
 from engine.ledger.events import AuditCategory, AuditLevel
 from engine.ledger.pruning import RetentionLimits
 from engine.ledger.store import AuditStore, StoredEvent, default_store_url
 from engine.model.audit import AuditSettings
+from engine.settings import EngineSettings, SettingsError
 
 PRODUCER = "pipeline:keep"
 PIPELINE = """\
@@ -143,19 +143,21 @@ def test_old_events_go_by_age(pipeline: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_the_environment_wins_over_the_audit_table() -> None:
     table = AuditSettings(retention_days=400, max_events=1000)
-    assert retention_limits(table, {}) == RetentionLimits(400, 1000)
-    env = {"AUDIT_RETENTION_DAYS": "365", "AUDIT_MAX_EVENTS": ""}
+    none = EngineSettings.load({})
+    assert retention_limits(table, none) == RetentionLimits(400, 1000)
+    env = EngineSettings.load({"AUDIT_RETENTION_DAYS": "365", "AUDIT_MAX_EVENTS": ""})
     assert retention_limits(table, env) == RetentionLimits(365, 1000)
     assert retention_limits(None, env) == RetentionLimits(365, None)
-    assert not retention_limits(AuditSettings(), {}).active
+    assert not retention_limits(AuditSettings(), none).active
 
 
 @pytest.mark.parametrize(
-    ("value", "message"), [("ten", "a whole number"), ("0", "at least 1"), ("-3", "at least 1")]
+    ("value", "message"),
+    [("ten", "not an integer"), ("0", "must be at least 1"), ("-3", "must be at least 1")],
 )
 def test_bad_environment_values_are_refused(value: str, message: str) -> None:
-    with pytest.raises(AuditError, match=f"AUDIT_MAX_EVENTS must be {message}"):
-        retention_limits(AuditSettings(), {"AUDIT_MAX_EVENTS": value})
+    with pytest.raises(SettingsError, match=f"AUDIT_MAX_EVENTS: {message} \\('{value}'\\)"):
+        EngineSettings.load({"AUDIT_MAX_EVENTS": value})
 
 
 def test_the_cutoff_is_days_before_now() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import stat
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from engine.audit.wiring import open_resources
 from engine.ledger.errors import AuditStoreError
@@ -21,6 +23,7 @@ from engine.ledger.keys import (
 from engine.ledger.store import SQLITE_PAGE_SIZE, AuditStore
 from engine.ledger.verify import verify_store
 from engine.model.audit import AuditSettings
+from engine.settings import EngineSettings
 from tests.support.audit import fill, require_postgres
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -45,8 +48,12 @@ def test_generated_keys_are_private_and_announced(
 
 
 def test_key_precedence(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUDIT_SECRET_KEY", "from-env")
-    assert load_keyring(workspace).current == b"from-env"
+    env = EngineSettings.load({"AUDIT_SECRET_KEY": "from-env"})
+    with closing(open_resources(AuditSettings(), workspace, env=env)) as resources:
+        assert resources.keyring.current == b"from-env"
+    table = AuditSettings(key=SecretStr("from-settings"))
+    with closing(open_resources(table, workspace, env=env)) as resources:
+        assert resources.keyring.current == b"from-settings"
     assert load_keyring(workspace, key="from-settings").current == b"from-settings"
     assert not (workspace / HMAC_KEYRING_FILE).exists()
 

@@ -16,7 +16,7 @@ from engine.audit import (
     ComplianceRule,
     ComplianceStandard,
 )
-from engine.ledger.errors import AuditError
+from engine.settings import SettingsError
 
 
 def test_public_api_is_pinned() -> None:
@@ -150,7 +150,7 @@ def test_environment_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert system.max_events == 1_000_000 and system.retention_days == 365
         assert system._resources.keyring.current == b"env-key"
     monkeypatch.setenv("AUDIT_MAX_EVENTS", "lots")
-    with pytest.raises(AuditError, match="AUDIT_MAX_EVENTS"):
+    with pytest.raises(SettingsError, match=r"AUDIT_MAX_EVENTS: not an integer \('lots'\)"):
         AuditSystem(workspace=tmp_path)
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from engine.codecs import JsonCodec, decode_bytes
-from engine.errors import DataError
+from engine.errors import DataError, FatalError
 from engine.records import Record
 
 
@@ -190,7 +190,7 @@ def test_encoder_writes_decimals_exactly_and_names_unencodable_records() -> None
 def test_write_after_finish_is_refused() -> None:
     encoder = JsonCodec().encoder(io.BytesIO())
     encoder.finish()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(FatalError, match="after finish"):
         encoder.write([{"a": 1}])
 
 

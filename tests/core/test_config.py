@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config.validate import load_pipeline
+from engine.config.compile import compile_path
 from engine.errors import ConfigError, Diagnostic
 
 GOOD = """\
@@ -39,12 +39,12 @@ def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
 
 def errors_of(path: Path, env: dict[str, str] | None = None) -> list[Diagnostic]:
     with pytest.raises(ConfigError) as info:
-        load_pipeline(path, env=env or {})
+        compile_path(path, env=env or {})
     return info.value.errors
 
 
 def test_good_file_loads(tmp_path: Path) -> None:
-    spec = load_pipeline(write(tmp_path, GOOD), env={})
+    spec = compile_path(write(tmp_path, GOOD), env={}).spec
     assert spec.meta.name == "demo"
     assert set(spec.components) == {"src", "shape", "out"}
     codec = spec.components["src"].config.codec  # type: ignore[attr-defined]
@@ -101,7 +101,7 @@ def test_missing_env_var_names_variable_and_place(tmp_path: Path) -> None:
 def test_env_default_and_file_interpolation(tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("data\n")
     text = GOOD.replace('"in.csv"', '"${env:IN_DIR:-data}/${file:secret.txt}.csv"')
-    spec = load_pipeline(write(tmp_path, text), env={})
+    spec = compile_path(write(tmp_path, text), env={}).spec
     assert spec.components["src"].config.path == "data/data.csv"  # type: ignore[attr-defined]
 
 
@@ -114,12 +114,12 @@ def test_interpolated_value_with_newline_is_refused(tmp_path: Path) -> None:
 
 def test_interpolation_never_injects_structure(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace('"in.csv"', '"${env:X}"'))
-    spec = load_pipeline(path, env={"X": '", type = "evil'})
+    spec = compile_path(path, env={"X": '", type = "evil'}).spec
     assert spec.components["src"].config.path == '", type = "evil'  # type: ignore[attr-defined]
 
 
 def test_escaped_reference_is_literal(tmp_path: Path) -> None:
-    spec = load_pipeline(write(tmp_path, GOOD.replace('"in.csv"', '"$${env:X}.csv"')), env={})
+    spec = compile_path(write(tmp_path, GOOD.replace('"in.csv"', '"$${env:X}.csv"')), env={}).spec
     assert spec.components["src"].config.path == "${env:X}.csv"  # type: ignore[attr-defined]
 
 
@@ -178,7 +178,7 @@ def test_rules_file_is_validated_with_the_pipeline(tmp_path: Path) -> None:
     assert any(e.file == str(rules) and e.line is not None for e in errs), errs
     rules.write_text('[[rules]]\nid = "r1"\nname = "x"\nstandard = "CUSTOM"\nseverity = "INFO"\n')
     try:
-        spec = load_pipeline(path, env={})
+        spec = compile_path(path, env={}).spec
     except ConfigError as exc:  # the rules file may need more fields: say which
         raise AssertionError(str(exc)) from None
     assert spec.audit.rules_file == str(rules)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.config.compile import compile_path
 from engine.config.loader import parse_document
-from engine.config.validate import load_pipeline
 from engine.errors import ConfigError
 
 YAML = """\
@@ -49,7 +49,7 @@ LAUGHS = "\n".join(
 def test_yaml_12_keeps_no_and_on_as_strings(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(YAML)
-    spec = load_pipeline(path, env={})
+    spec = compile_path(path, env={}).spec
     fields = spec.components["shape"].config.fields  # type: ignore[attr-defined]
     assert fields["flag"].default == "NO"
     assert "on" in fields
@@ -60,7 +60,7 @@ def test_yaml_error_on_an_on_key_is_reported_on_its_line(tmp_path: Path) -> None
     path = tmp_path / "p.yaml"
     path.write_text(YAML.replace("    path: out.jsonl", "    path: out.jsonl\n    on: 1"))
     with pytest.raises(ConfigError) as info:
-        load_pipeline(path, env={})
+        compile_path(path, env={})
     [err] = info.value.errors
     assert err.code == "E030" and "'on'" in err.message
     assert (err.line, err.column) == (20, 5)
@@ -159,7 +159,7 @@ def test_a_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_bytes(b'[pipeline]\nname = "caf\xe9"\n')
     with pytest.raises(ConfigError) as info:
-        load_pipeline(path, env={})
+        compile_path(path, env={})
     [err] = info.value.errors
     assert (err.code, err.line, err.column) == ("E001", 2, 12)
     assert "byte offset 22" in err.message

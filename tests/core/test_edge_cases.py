@@ -8,9 +8,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from engine.config.validate import load_pipeline
+from engine.config.compile import compile_path
 from engine.errors import ConfigError
-from engine.graph.plan import compile_plan
 from engine.pipeline import compile_file, dry_run, run
 from engine.runtime.observer import NullObserver
 from tests.support.cli import invoke, write
@@ -25,7 +24,7 @@ def test_reading_a_route_by_its_bare_id_is_an_error(tmp_path: Path) -> None:
         '[sinks.out]\ntype = "stdout"\ninputs = ["r"]\n',
     )
     with pytest.raises(ConfigError) as info:
-        compile_plan(load_pipeline(path, env={}))
+        compile_path(path, env={})
     [err] = info.value.errors
     assert "read r.eu, r._unmatched" in err.message and err.line == 12
 
@@ -64,7 +63,7 @@ def test_path_templates_take_plain_fields_only(tmp_path: Path, template: str) ->
         tmp_path, HEAD + f'[sinks.out]\ntype = "file"\ninputs = ["src"]\npath = "{template}"\n'
     )
     with pytest.raises(ConfigError) as info:
-        load_pipeline(path, env={})
+        compile_path(path, env={})
     assert info.value.errors[0].line == 9
 
 
@@ -103,6 +102,6 @@ def test_positions_inside_arrays_of_tables(tmp_path: Path) -> None:
     )
     path = write(tmp_path, HEAD + '[sinks.out]\ntype = "stdout"\ninputs = ["src"]\n' + cases)
     with pytest.raises(ConfigError) as info:
-        compile_plan(load_pipeline(path, env={}))
+        compile_path(path, env={})
     [err] = info.value.errors
     assert err.code == "E061" and err.line == 19

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.config.validate import load_pipeline_text
+from engine.config.compile import compile_text
 from engine.errors import ConfigError, Severity
-from engine.graph.plan import compile_plan
 from engine.graph.render import to_dot, to_mermaid
 
 HEAD = '[pipeline]\nname = "g"\n[sources.src]\ntype = "file"\npath = "in.jsonl"\n'
 
 
 def plan_of(body: str):  # type: ignore[no-untyped-def]
-    return compile_plan(load_pipeline_text(HEAD + body, env={}, path=Path("g.toml")))
+    return compile_text(HEAD + body, env={}, path=Path("g.toml"))
 
 
 def errors(body: str) -> list[str]:

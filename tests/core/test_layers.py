@@ -49,18 +49,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: Today's known violations, each (importer, imported) with why it is still here. Other parts of
 #: the work remove them; an entry whose edge is gone (or no longer breaks a rule) fails the test,
 #: so this list only shrinks. Never add to it to make a new import pass.
-_COMPILE = "compile_document: graph stops importing config"
-ALLOWED: dict[tuple[str, str], str] = {
-    # imports that run up a layer
-    # the rules-file loader, moved from engine.audit.rules.loader, still uses validate's
-    # located models while validate calls it: one cycle inside config
-    ("engine.config.validate", "engine.config.rules_file"): _COMPILE,
-    ("engine.graph.checks", "engine.config.validate"): _COMPILE,
-    ("engine.graph.expressions", "engine.config.loader"): _COMPILE,
-    ("engine.graph.expressions", "engine.config.validate"): _COMPILE,
-    ("engine.graph.plan", "engine.config.validate"): _COMPILE,
-    ("engine.runtime.runner", "engine.graph.plan"): "compile_document: Plan moves below graph",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 Graph = dict[str, set[str]]
 

@@ -14,9 +14,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.config.validate import load_pipeline_text
+from engine.config.compile import compile_text
 from engine.errors import ConfigError, EngineError
-from engine.graph.plan import compile_plan
 from engine.graph.preflight import preflight
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +96,7 @@ def check(text: str, fmt: str) -> None:
     """Load, validate, compile and preflight; only located EngineErrors may escape."""
     name = NAME[fmt]
     try:
-        plan = compile_plan(load_pipeline_text(text, fmt=fmt, env={}, path=name))
+        plan = compile_text(text, fmt=fmt, env={}, path=name)
         for warning in [*plan.warnings, *preflight(plan)]:
             assert warning.file == str(name) and warning.line is not None, warning
     except ConfigError as exc:

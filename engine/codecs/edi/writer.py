@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, Protocol
 from engine.codecs.base import CodecError, Encoder
 from engine.codecs.edi.loops import flatten, segment_to_elements
 from engine.codecs.edi.tokenizer import Delimiters
+from engine.errors import PermanentError
 from engine.records import Batch, Record
 
 __all__ = ["FUNCTIONAL_IDS", "X12Encoder", "X12WriterOptions"]
@@ -89,8 +90,8 @@ _ISA_FIELDS = (
 )
 
 
-class _Error(Exception):
-    """A problem in one record; becomes a DataError naming the record."""
+class _Error(PermanentError):
+    """A problem in one record; becomes a CodecError naming the record."""
 
 
 class X12Encoder(Encoder):

@@ -20,6 +20,7 @@ from engine.ledger.events import AuditEvent, ComplianceStandard
 from engine.ledger.keys import HmacKeyring, SigningKey, load_public_keys
 from engine.ledger.store import AuditStore, EventFilter
 from engine.ledger.verify import verify_store
+from engine.settings import EngineSettings
 
 __all__ = ["TrailResources", "explain_event", "report_from_store", "report_retention_conflicts"]
 
@@ -40,11 +41,15 @@ class TrailResources(Protocol):
     checkpoint_dir: Path
     workspace: Path
     policy: CompliancePolicy | None
+    env: EngineSettings
 
 
-def report_retention_conflicts(policy: CompliancePolicy) -> list[str]:
-    """Log (WARNING) every conflict between retention settings and enabled standards."""
-    conflicts = retention_conflicts(config_facts(), policy.standards)
+def report_retention_conflicts(
+    policy: CompliancePolicy, env: EngineSettings | None = None
+) -> list[str]:
+    """Log (WARNING) every conflict between retention settings (``env``) and enabled
+    standards."""
+    conflicts = retention_conflicts(config_facts(env), policy.standards)
     for line in conflicts:
         log.warning("retention conflict: %s", line)
     return conflicts
@@ -80,7 +85,7 @@ def report_from_store(
         public_keys=load_public_keys(resources.workspace, signing=resources.signing),
     )
     declared = _declared_retention(store, start, end)
-    facts = config_facts(declared=declared)
+    facts = config_facts(resources.env, declared=declared)
     return build_report(
         events,
         start,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -35,6 +34,7 @@ from engine.ledger.events import AuditCategory, AuditLevel, ComplianceStandard, 
 from engine.ledger.hooks import Emitter
 from engine.model.audit import AuditSettings
 from engine.redact import MASK
+from engine.settings import EngineSettings
 
 __all__ = [
     "TRIGGERED_ACTION",
@@ -48,7 +48,6 @@ log = logging.getLogger("engine.audit.compliance")
 
 TRIGGERED_ACTION = "compliance_rule_triggered"
 _LEVELS = list(AuditLevel)
-_FALSE = ("0", "false", "no", "off")
 _NO_TAGS: frozenset[str] = frozenset()
 
 
@@ -65,38 +64,28 @@ class ComplianceHalt(AuditError, FatalError):
         )
 
 
-def _switch(env: Mapping[str, str], name: str) -> bool | None:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    return raw.strip().lower() not in _FALSE
-
-
 def enabled_standards(
-    settings: AuditSettings, env: Mapping[str, str] | None = None
+    settings: AuditSettings, env: EngineSettings | None = None
 ) -> frozenset[ComplianceStandard]:
     """The standards whose rules run: none when compliance is off (``[audit] compliance``
     or ``AUDIT_COMPLIANCE_ENABLED``); else ``[audit] standards`` (default: all), minus any
     switched off by ``COMPLIANCE_<STANDARD>_ENABLED``. CUSTOM rules follow the same switch."""
-    env = os.environ if env is None else env
-    if not settings.compliance or _switch(env, "AUDIT_COMPLIANCE_ENABLED") is False:
+    env = env if env is not None else EngineSettings.defaults()
+    if not settings.compliance or env.audit_compliance_enabled is False:
         return frozenset()
     chosen = (
         {ComplianceStandard(s.upper()) for s in settings.standards}
         if settings.standards
         else set(ComplianceStandard)
     )
-    return frozenset(
-        s for s in chosen if _switch(env, f"COMPLIANCE_{s.value}_ENABLED") is not False
-    )
+    return frozenset(s for s in chosen if env.compliance_switch(s.value) is not False)
 
 
-def pseudonym_key(hmac_key: bytes, env: Mapping[str, str] | None = None) -> bytes:
+def pseudonym_key(hmac_key: bytes, env: EngineSettings | None = None) -> bytes:
     """``AUDIT_PSEUDONYM_KEY``, else a key derived from the audit HMAC key."""
-    env = os.environ if env is None else env
-    given = env.get("AUDIT_PSEUDONYM_KEY")
+    given = env.audit_pseudonym_key if env is not None else None
     if given:
-        return given.encode()
+        return given.get_secret_value().encode()
     return hmac.new(hmac_key, b"engine-audit pseudonym", hashlib.sha256).digest()
 
 
@@ -146,19 +135,18 @@ class CompliancePolicy:
         is_approved: Callable[[str], bool],
         now_text: Callable[[], str] | None = None,
         base_dir: str | None = None,
-        env: Mapping[str, str] | None = None,
+        env: EngineSettings | None = None,
         load_rules: Callable[[str], list[ComplianceRule]] | None = None,
     ) -> CompliancePolicy:
         """The policy of a pipeline's ``[audit]`` table (and its rules file, read with
         ``load_rules``: the config layer's located loader)."""
-        env = os.environ if env is None else env
-        days = env.get("AUDIT_RETENTION_DAYS")
+        env = env if env is not None else EngineSettings.defaults()
         config = BuiltinConfig(
             personal_fields=frozenset(f.lower() for f in settings.personal_fields),
             pseudonym_key=pseudonym_key(hmac_key, env),
             is_approved=lambda sha: sha in settings.approved_sha256 or is_approved(sha),
             max_clock_skew_s=settings.max_clock_skew_s,
-            retention_days=int(days) if days and days.isdigit() else None,
+            retention_days=env.audit_retention_days,
             now_text=now_text,
         )
         configured = configured_rules(settings, load_rules, base_dir=base_dir)
@@ -166,11 +154,11 @@ class CompliancePolicy:
         if settings.notify_url:
             from engine.compliance.rules.notify import Notifier
 
+            given = settings.notify_secret or env.audit_notify_secret
             secret = (
-                settings.notify_secret.get_secret_value().encode()
-                if settings.notify_secret
-                else env.get("AUDIT_NOTIFY_SECRET", "").encode()
-                or hmac.new(hmac_key, b"engine-audit notify", hashlib.sha256).digest()
+                given.get_secret_value().encode()
+                if given
+                else hmac.new(hmac_key, b"engine-audit notify", hashlib.sha256).digest()
             )
             notifier = Notifier(settings.notify_url, secret)
         return cls(

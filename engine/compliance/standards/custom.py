@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from engine.compliance.rules.model import ComplianceRule
 from engine.compliance.standards.base import BuiltinConfig
+from engine.errors import FatalError
 from engine.model.audit import AuditSettings
 
 __all__ = ["configured_rules", "rules"]
@@ -32,7 +33,7 @@ def configured_rules(
     found = [ComplianceRule.from_spec(s) for s in settings.rules]
     if settings.rules_file:
         if load_rules is None:
-            raise ValueError("[audit] rules_file is set but no rules file loader was given")
+            raise FatalError("[audit] rules_file is set but no rules file loader was given")
         path = settings.rules_file
         if base_dir and not os.path.isabs(path):
             path = os.path.join(base_dir, path)

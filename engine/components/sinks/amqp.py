@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 import string
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 import orjson
 from pydantic import Field, field_validator
+from yarl import URL
 
 from engine.codecs import CodecSpec
 from engine.codecs.json import JsonCodec, dump_default
-from engine.components.base import ComponentContext, Sink, SinkConfig
+from engine.components.base import ComponentContext, Sink, SinkConfig, WrittenResource
 from engine.connectors.amqp.client import AmqpEndpoint
 from engine.errors import EngineError, PermanentError
 from engine.records import Batch, Record
@@ -60,6 +62,15 @@ class AmqpSinkConfig(AmqpEndpoint, SinkConfig):
 
     def resource(self) -> str | None:
         return f"{self.endpoint().rstrip('/')}/{self.exchange or '(default)'}"
+
+    def written_resource(self, base: Path) -> WrittenResource | None:
+        try:
+            url = URL(self.url.get_secret_value())
+            where = f"{url.host}:{url.port}{url.path}"
+        except ValueError:
+            return None
+        shown = f"{self.resource()} with routing key {self.routing_key!r}"
+        return WrittenResource(f"{where} {self.exchange} {self.routing_key}", shown, "routing_key")
 
 
 class AmqpSink(Sink[AmqpSinkConfig]):

@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import CodecConfig, Encoder
-from engine.components.base import RUN_FIELDS, ComponentContext, Sink, SinkConfig
+from engine.components.base import (
+    RUN_FIELDS,
+    ComponentContext,
+    Sink,
+    SinkConfig,
+    WrittenResource,
+)
 from engine.errors import PermanentError
 from engine.records import Batch
 from engine.records.digest import ContentDigest, HashingWriter
@@ -90,6 +96,10 @@ class FileSinkConfig(SinkConfig):
 
     def resource(self) -> str | None:
         return self.path
+
+    def written_resource(self, base: Path) -> WrittenResource | None:
+        target = os.path.normpath(os.path.join(base, os.path.expanduser(self.path)))
+        return WrittenResource(target, os.path.normpath(self.path), "path")
 
 
 class _Open:

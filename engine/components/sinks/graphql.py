@@ -19,7 +19,6 @@ from engine.connectors.http.graphql import (
 from engine.connectors.http.lifecycle import EndpointLifecycle
 from engine.connectors.http.options import HttpOptions
 from engine.errors import EngineError, PartialWriteError, TransientError
-from engine.mapping import compile_expression
 from engine.records import Batch, Record, Rejected
 
 if TYPE_CHECKING:
@@ -58,7 +57,8 @@ class GraphQLSink(EndpointLifecycle, Sink[GraphQLSinkConfig]):
         self.attach_endpoint(config, context)
         self.delivery = RecordDelivery(config.concurrency)
         self._variables = {
-            name: compile_expression(expr) for name, expr in (config.variables or {}).items()
+            name: context.expression(("variables", name), expr)
+            for name, expr in (config.variables or {}).items()
         }
         self._document: GraphQLDocument | None = None
         # ids of the records of the batch in hand the server accepted, kept across retries

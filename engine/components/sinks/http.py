@@ -20,7 +20,6 @@ from engine.connectors.http.delivery import (
 from engine.connectors.http.lifecycle import EndpointLifecycle
 from engine.connectors.http.options import HttpOptions
 from engine.errors import PermanentError
-from engine.mapping import compile_expression
 from engine.records import Batch, Record
 
 if TYPE_CHECKING:
@@ -93,7 +92,11 @@ class HttpSink(EndpointLifecycle, Sink[HttpSinkConfig]):
         self.template = UrlTemplate(config.url)
         self.delivery = RecordDelivery(config.concurrency)
         key = config.idempotency_key
-        self._key_field = compile_expression(key.field) if key and key.field else None
+        self._key_field = (
+            context.expression(("idempotency_key", "field"), key.field)
+            if key and key.field
+            else None
+        )
 
     def _headers(self, url: str, body: bytes, record: Record | None) -> dict[str, str] | None:
         key = self.config.idempotency_key

@@ -5,13 +5,20 @@ from __future__ import annotations
 import io
 import posixpath
 import string
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import Encoder
-from engine.components.base import RUN_FIELDS, ComponentContext, Sink, SinkConfig
+from engine.components.base import (
+    RUN_FIELDS,
+    ComponentContext,
+    Sink,
+    SinkConfig,
+    WrittenResource,
+)
 from engine.connectors.sftp.settings import SftpEndpoint
 from engine.errors import PermanentError
 from engine.records import Batch
@@ -55,6 +62,10 @@ class SftpSinkConfig(SftpEndpoint, SinkConfig):
 
     def resource(self) -> str | None:
         return self.location(self.path)
+
+    def written_resource(self, base: Path) -> WrittenResource | None:
+        path = posixpath.normpath(self.path)
+        return WrittenResource(f"sftp://{self.host}:{self.port}{path}", self.location(path), "path")
 
 
 class SftpSink(Sink[SftpSinkConfig]):

@@ -11,12 +11,13 @@ is routed with its reason; under ``"fail"`` the batch is rolled back whole.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from engine.components.base import OnError, Sink, SinkConfig
+from engine.components.base import OnError, Sink, SinkConfig, WrittenResource
 from engine.errors import PartialWriteError, PermanentError
 from engine.records import Batch, Record, Rejected
 
@@ -77,6 +78,15 @@ class SqlSinkConfig(SinkConfig):
         from engine.connectors.sql.database import public_url
 
         return f"{public_url(self.url.get_secret_value())} {self.table}"
+
+    def written_resource(self, base: Path) -> WrittenResource | None:
+        from engine.connectors.sql.urls import database_identity
+
+        database = database_identity(self.url.get_secret_value(), base)
+        if database is None:
+            return None
+        shown = f"table {self.table} of {database}"
+        return WrittenResource(f"{database} {self.table.lower()}", shown, "table")
 
 
 class SqlSink(Sink[SqlSinkConfig]):

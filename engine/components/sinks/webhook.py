@@ -14,7 +14,6 @@ from engine.connectors.http.delivery import RecordDelivery, encode_record
 from engine.connectors.http.lifecycle import EndpointLifecycle
 from engine.connectors.http.options import HttpOptions
 from engine.errors import PermanentError
-from engine.mapping import compile_expression
 from engine.records import Batch, Record
 from engine.webhooks.signatures import (
     checked_standard_webhook_secret,
@@ -61,7 +60,7 @@ class WebhookSink(EndpointLifecycle, Sink[WebhookSinkConfig]):
             base_headers={"Content-Type": "application/json"},
         )
         self.delivery = RecordDelivery(config.concurrency)
-        self._id = compile_expression(config.id_field) if config.id_field else None
+        self._id = context.expression(("id_field",), config.id_field) if config.id_field else None
 
     def message_id(self, record: Record, body: bytes) -> str:
         if self._id is not None:

@@ -19,7 +19,6 @@ from engine.connectors.http.graphql import (
 from engine.connectors.http.incremental import CursorTracker, IncrementalSpec
 from engine.connectors.http.lifecycle import EndpointLifecycle
 from engine.connectors.http.options import HttpOptions
-from engine.mapping import compile_expression
 from engine.records import Chunk, Rejected
 from engine.redact import redact_url
 
@@ -61,9 +60,11 @@ class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
     def __init__(self, config: GraphQLSourceConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self.attach_endpoint(config, context)
-        self._records = compile_expression(config.records)
+        self._records = context.expression(("records",), config.records)
         self._page_info = (
-            compile_expression(config.pagination.page_info) if config.pagination else None
+            context.expression(("pagination", "page_info"), config.pagination.page_info)
+            if config.pagination
+            else None
         )
         self._document: GraphQLDocument | None = None
         self._cursor: CursorTracker | None = None
@@ -85,7 +86,9 @@ class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
         assert document is not None
         variables = dict(cfg.variables)
         if cfg.incremental is not None:
-            self._cursor = CursorTracker(cfg.incremental, self.context)
+            self._cursor = CursorTracker(
+                cfg.incremental, self.context, self.context.expressions.under("incremental")
+            )
             variables.update(self._cursor.params())
         source = redact_url(cfg.url, self.endpoint.secret_params)
         pages = 0

@@ -14,7 +14,6 @@ from engine.connectors.http.incremental import CursorTracker, IncrementalSpec
 from engine.connectors.http.lifecycle import EndpointLifecycle
 from engine.connectors.http.options import HttpOptions
 from engine.connectors.http.pagination import Page, PaginationSpec, Paginator
-from engine.mapping import compile_expression
 from engine.records import Chunk
 from engine.redact import redact_url
 
@@ -77,7 +76,7 @@ class HttpSource(EndpointLifecycle, Source[HttpSourceConfig]):
     def __init__(self, config: HttpSourceConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self.attach_endpoint(config, context)
-        self._records = compile_expression(config.records) if config.records else None
+        self._records = context.expression(("records",), config.records) if config.records else None
         self._cursor: CursorTracker | None = None
 
     async def read(self) -> AsyncIterator[Chunk]:
@@ -85,9 +84,13 @@ class HttpSource(EndpointLifecycle, Source[HttpSourceConfig]):
         await self.endpoint.open()
         params: dict[str, Any] = dict(cfg.query)
         if cfg.incremental is not None:
-            self._cursor = CursorTracker(cfg.incremental, self.context)
+            self._cursor = CursorTracker(
+                cfg.incremental, self.context, self.context.expressions.under("incremental")
+            )
             params.update(self._cursor.params())
-        paginator = Paginator(cfg.pagination, cfg.url, params)
+        paginator = Paginator(
+            cfg.pagination, cfg.url, params, self.context.expressions.under("pagination")
+        )
         url, page_params = paginator.first()
         while True:
             response = await self.endpoint.request(

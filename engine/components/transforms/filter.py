@@ -32,7 +32,7 @@ class FilterTransform(Transform[FilterConfig]):
 
     def __init__(self, config: FilterConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self._filter = compile_filter(config.condition)
+        self._filter = compile_filter(context.expression(("condition",), config.condition))
 
     def process(self, batch: Batch) -> TransformResult:
         kept, rejected = self._filter(batch)

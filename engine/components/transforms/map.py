@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -76,9 +77,15 @@ class MapTransform(Transform[MapConfig]):
     def __init__(self, config: MapConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         if config.expression is not None:
-            self._mapper = compile_map(expression=config.expression)
+            self._mapper = compile_map(
+                expression=context.expression(("expression",), config.expression)
+            )
         else:
-            self._mapper = compile_map(config.rules())
+            rules = [
+                replace(rule, compiled=context.expression(("fields", rule.name), rule.expr))
+                for rule in config.rules()
+            ]
+            self._mapper = compile_map(rules)
 
     def process(self, batch: Batch) -> TransformResult:
         records, rejected = self._mapper(batch)

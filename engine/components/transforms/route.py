@@ -51,7 +51,10 @@ class RouteTransform(Transform[RouteConfig]):
 
     def __init__(self, config: RouteConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self._routes = [(name, compile_predicate(cond)) for name, cond in config.routes.items()]
+        self._routes = [
+            (name, compile_predicate(context.expression(("routes", name), cond)))
+            for name, cond in config.routes.items()
+        ]
 
     def process(self, batch: Batch) -> TransformResult:
         outputs: dict[str | None, Batch] = {name: [] for name, _ in self._routes}

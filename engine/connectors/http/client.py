@@ -21,7 +21,8 @@ from engine.connectors.http.errors import (
     error_for_status,
     map_http_errors,
 )
-from engine.connectors.http.options import HttpOptions, default_timeout
+from engine.connectors.http.options import HttpOptions
+from engine.errors import FatalError
 from engine.resilience.breaker import BreakerState, CircuitBreaker
 from engine.resilience.ratelimit import RateLimiter, build_limiter
 
@@ -40,8 +41,9 @@ class HttpEndpoint:
     ) -> None:
         self.options = options
         self.context = context
-        # the component's `timeout`, which the runtime passes on through the context
-        self.timeout = context.timeout or default_timeout()
+        # the component's `timeout`, which the runtime passes on through the context;
+        # INTEGRATION_TIMEOUT when it sets none
+        self.timeout = context.timeout or context.settings.integration_timeout
         self.secret_params = secret_query_params(options.auth)
         self._base_headers = dict(base_headers or {})
         self._client: httpx.AsyncClient | None = None
@@ -70,7 +72,8 @@ class HttpEndpoint:
         )
         if opts.rate_limit is not None:
             key = f"{self.context.pipeline}:{self.context.component_id}"
-            self.limiter = build_limiter(opts.rate_limit, key)
+            redis = self.context.settings.integration_redis_url
+            self.limiter = build_limiter(opts.rate_limit, key, default_redis=redis)
         if opts.circuit_breaker is not None:
             self.breaker = CircuitBreaker(opts.circuit_breaker, on_change=self._circuit_changed)
 
@@ -88,7 +91,7 @@ class HttpEndpoint:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            raise RuntimeError("HttpEndpoint used before open()")
+            raise FatalError("HttpEndpoint used before open()")
         return self._client
 
     # -- requests -------------------------------------------------------------------------

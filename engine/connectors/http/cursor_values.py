@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from engine.errors import PermanentError
+
 __all__ = ["CursorKey", "CursorType", "CursorTypeError", "cursor_key", "greater"]
 
 CursorType = Literal["auto", "int", "decimal", "timestamp", "string"]
@@ -24,7 +26,7 @@ _NUMERIC = re.compile(r"-?\d+(\.\d+)?")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
-class CursorTypeError(ValueError):
+class CursorTypeError(PermanentError, ValueError):
     """A cursor value that does not fit the cursor's type, or two that cannot be compared."""
 
 

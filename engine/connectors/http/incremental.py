@@ -11,7 +11,7 @@ and sent back is the record's own, unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +25,7 @@ from engine.connectors.http.cursor_values import (
     greater,
 )
 from engine.errors import DataError, PermanentError
-from engine.mapping import compile_expression
+from engine.mapping import Expression, compile_expression
 from engine.records import Batch
 
 __all__ = ["CursorTracker", "IncrementalSpec"]
@@ -65,10 +65,20 @@ class IncrementalSpec(BaseModel):
 class CursorTracker:
     """Loads the saved cursor, watches records for a higher one, saves it on commit."""
 
-    def __init__(self, spec: IncrementalSpec, context: ConnectorContext) -> None:
+    def __init__(
+        self,
+        spec: IncrementalSpec,
+        context: ConnectorContext,
+        expressions: Callable[[tuple[str | int, ...], str], Expression] | None = None,
+    ) -> None:
+        """``expressions``: the compiled expressions of the ``incremental`` table, by key path."""
         self.spec = spec
         self.context = context
-        self._field = compile_expression(spec.cursor_field)
+        self._field = (
+            expressions(("cursor_field",), spec.cursor_field)
+            if expressions is not None
+            else compile_expression(spec.cursor_field)
+        )
         state = context.state
         saved = (
             state.get(context.pipeline, context.component_id, STATE_KEY)

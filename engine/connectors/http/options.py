@@ -6,8 +6,6 @@ The settings are read by config validation; the client that uses them,
 
 from __future__ import annotations
 
-import os
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.connectors.http.auth import AuthSpec, secret_query_params
@@ -15,15 +13,7 @@ from engine.redact import redact_url
 from engine.resilience.breaker import CircuitBreakerConfig
 from engine.resilience.ratelimit import RateLimitSpecField
 
-__all__ = ["HttpOptions", "default_timeout"]
-
-
-def default_timeout() -> float:
-    """Seconds per request when the component sets no `timeout`: INTEGRATION_TIMEOUT or 30."""
-    try:
-        return float(os.environ.get("INTEGRATION_TIMEOUT", "30"))
-    except ValueError:
-        return 30.0
+__all__ = ["HttpOptions"]
 
 
 class HttpOptions(BaseModel):

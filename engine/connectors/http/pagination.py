@@ -8,7 +8,7 @@ cursor repeats (a server bug that would otherwise loop forever).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -126,24 +126,31 @@ class Page:
     links: Mapping[str | None, Mapping[str, str]] = field(default_factory=dict)
 
 
-def _compile(source: str | None) -> Expression | None:
-    return compile_expression(source) if source else None
-
-
 class Paginator:
     """Walks the pages of one read; create a new one per read."""
 
-    def __init__(self, spec: PaginationSpec | None, url: str, params: Params) -> None:
+    def __init__(
+        self,
+        spec: PaginationSpec | None,
+        url: str,
+        params: Params,
+        expressions: Callable[[tuple[str | int, ...], str], Expression] | None = None,
+    ) -> None:
+        """``expressions``: the compiled expressions of the ``pagination`` table, by key path."""
         self.spec = spec
         self.url = url
         self.params = dict(params)
         self.pages = 0
         self._seen: set[str] = set()
-        self._stop = _compile(spec.stop) if spec else None
-        self._path = _compile(getattr(spec, "path", None))
-        self._total = _compile(
-            getattr(spec, "total_path", None) or getattr(spec, "total_pages_path", None)
-        )
+        lookup = expressions or (lambda _loc, source: compile_expression(source))
+
+        def compiled(key: str) -> Expression | None:
+            source = getattr(spec, key, None)
+            return lookup((key,), source) if source else None
+
+        self._stop = compiled("stop")
+        self._path = compiled("path")
+        self._total = compiled("total_path") or compiled("total_pages_path")
         self._position = (
             spec.start if isinstance(spec, OffsetPagination | PageNumberPagination) else 0
         )

@@ -6,6 +6,7 @@ loading the async engine machinery.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -14,7 +15,14 @@ from sqlalchemy.exc import ArgumentError
 
 from engine.errors import PermanentError
 
-__all__ = ["ASYNC_DRIVERS", "async_url", "check_url", "parse_url", "sqlite_file"]
+__all__ = [
+    "ASYNC_DRIVERS",
+    "async_url",
+    "check_url",
+    "database_identity",
+    "parse_url",
+    "sqlite_file",
+]
 
 #: backend -> the async driver used when a URL names none (or a sync one)
 ASYNC_DRIVERS: dict[str, str] = {
@@ -70,3 +78,19 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not db or db.startswith((":memory:", "file:")):
         return None
     return Path(db)
+
+
+def database_identity(url: str, base: Path) -> str | None:
+    """Which database a URL names, without driver or credentials, for compile's check that no
+    two sinks write one table: a SQLite file resolved from ``base``; None for in-memory ones."""
+    try:
+        parsed = parse_url(url)
+    except PermanentError:
+        return None
+    backend = parsed.get_backend_name()
+    db = parsed.database or ""
+    if backend == "sqlite":
+        if not db or db.startswith((":memory:", "file:")):
+            return None
+        return f"sqlite:{os.path.normpath(os.path.join(base, os.path.expanduser(db)))}"
+    return f"{backend}://{parsed.host or ''}:{parsed.port or ''}/{db}"

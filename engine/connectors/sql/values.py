@@ -25,6 +25,8 @@ from typing import Any
 
 from sqlalchemy import Column, types
 
+from engine.errors import PermanentError
+
 __all__ = ["ColumnValueError", "Conversion", "converter"]
 
 Converter = Callable[[Any], Any]
@@ -33,8 +35,9 @@ _TRUE = frozenset({"true", "t", "1", "yes"})
 _FALSE = frozenset({"false", "f", "0", "no"})
 
 
-class ColumnValueError(ValueError):
-    """A record value that the column's type cannot hold."""
+class ColumnValueError(PermanentError, ValueError):
+    """A record value that the column's type cannot hold (a ValueError too, for the
+    converters' callers)."""
 
 
 def _shown(value: Any) -> str:

@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from engine.resilience.ratelimit import LocalTokenBucket, RateLimitSpec, build_limiter, parse_rate
+from engine.settings import EngineSettings
 
 RATE = 60.0
 BURST = 6
@@ -139,13 +140,15 @@ def test_local_bucket_admits_the_burst_then_the_rate() -> None:
     assert waits[3] == pytest.approx(0.1) and waits[4] == pytest.approx(0.2)
 
 
-def test_redis_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INTEGRATION_REDIS_URL", "redis://127.0.0.1:6379/15")
+def test_redis_url_from_the_environment() -> None:
+    env = EngineSettings.load({"INTEGRATION_REDIS_URL": "redis://127.0.0.1:6379/15"})
     spec = RateLimitSpec(rate="5/s")
-    assert spec.redis_url() == "redis://127.0.0.1:6379/15"
-    assert RateLimitSpec(rate="5/s", redis=False).redis_url() is None
-    monkeypatch.delenv("INTEGRATION_REDIS_URL")
-    assert isinstance(build_limiter(spec, "k"), LocalTokenBucket)
+    assert spec.redis_url(env.integration_redis_url) == "redis://127.0.0.1:6379/15"
+    assert RateLimitSpec(rate="5/s", redis=False).redis_url(env.integration_redis_url) is None
+    unset = EngineSettings.load({})
+    assert isinstance(
+        build_limiter(spec, "k", default_redis=unset.integration_redis_url), LocalTokenBucket
+    )
 
 
 def test_two_clients_of_one_key_share_its_burst(redis_url: str) -> None:

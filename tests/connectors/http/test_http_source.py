@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from engine.mapping.expression import counting_compiles
 from tests.support.http_server import API_KEY, CLIENT_SECRET, ITEMS, ServerState
 from tests.support.pipelines import read_jsonl, run_file, write_pipeline
 
@@ -180,3 +181,34 @@ def test_oauth2_bad_secret_is_permanent_and_not_printed(
     assert "oauth2 token request refused" in (summary.error or "")
     assert secret not in (summary.error or "")
     assert summary.stages["api"].retries == 0  # 401 from the token endpoint is not retried
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        (
+            "/items/cursor",
+            'records = "items"\npagination = { type = "cursor", path = "meta.next_cursor", '
+            'stop = "meta.has_more == `false`" }',
+        ),
+        (
+            "/items/page",
+            'records = "items"\n'
+            'pagination = { type = "page", size = 7, total_pages_path = "total_pages" }',
+        ),
+        (
+            "/items/incremental",
+            'records = "items"\nincremental = { cursor_field = "updated_at", '
+            'param = "updated_since", initial = "2024-01-05T00:00:00Z" }',
+        ),
+    ],
+    ids=["cursor-stop", "page-total", "incremental"],
+)
+def test_pagination_and_cursor_expressions_are_compiled_once_per_run(
+    tmp_path: Path, server_url: str, server: ServerState, path: str, extra: str
+) -> None:
+    file = write_pipeline(tmp_path, pipeline(server_url + path, extra))
+    with counting_compiles() as compiles:
+        summary = anyio.run(run_file, file)
+    assert summary.ok, summary.error
+    assert compiles and all(count == 1 for count in compiles.values()), compiles
