@@ -70,7 +70,10 @@ def rotate_key_cmd(
         raise click.UsageError("name the key to rotate: --hmac, --signing, or both")
     ws = _workspace(workspace)
     try:
-        done = rotate_keys(ws, kinds, env=current_settings())
+        env = current_settings()
+        from_env: list[KeyKind] = ["hmac"] if env.audit_secret_key else []
+        from_env += ["signing"] if env.audit_signing_key else []
+        done = rotate_keys(ws, kinds, from_env=from_env)
     except AuditError as exc:
         raise _fail(exc) from exc
     rotated = [_as_dict(r) for r in done]

@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from engine.ledger.errors import AuditKeyError
-from engine.settings import EngineSettings
 
 __all__ = [
     "HMAC_KEYRING_FILE",
@@ -427,7 +426,7 @@ def _key_lock(workspace: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _refuse_external(kind: KeyKind, setting: str | None, env: EngineSettings) -> None:
+def _refuse_external(kind: KeyKind, setting: str | None, in_env: bool) -> None:
     if kind == "hmac":
         variable, name, hint = (
             "AUDIT_SECRET_KEY",
@@ -442,7 +441,6 @@ def _refuse_external(kind: KeyKind, setting: str | None, env: EngineSettings) ->
             "set the new key there and give verifiers the old and the new public key "
             "(`engine audit verify --public-key`)",
         )
-    in_env = env.audit_secret_key if kind == "hmac" else env.audit_signing_key
     source = name if setting else variable if in_env else None
     if source is not None:
         what = "HMAC key" if kind == "hmac" else "checkpoint signing key"
@@ -522,20 +520,21 @@ def rotate_keys(
     *,
     hmac_setting: str | None = None,
     signing_setting: str | None = None,
-    env: EngineSettings | None = None,
+    from_env: Collection[KeyKind] = (),
 ) -> list[KeyRotation]:
     """Give the workspace new current keys of the given kinds; old ones keep verifying.
 
     An HMAC rotation adds a key to the keyring file; a signing rotation replaces the
     private key and lists the new public key first in the ``.pub`` file, above every
     older one. ``hmac_setting`` / ``signing_setting`` are the pipeline's ``[audit] key`` /
-    ``signing_key``: a key given there or in the environment (``env``: AUDIT_SECRET_KEY,
-    AUDIT_SIGNING_KEY) is refused, as are unreadable key files, before any key changes.
+    ``signing_key``: a key given there or in the environment (``from_env``: the kinds
+    whose key AUDIT_SECRET_KEY / AUDIT_SIGNING_KEY gives) is refused, as are unreadable
+    key files, before any key changes.
     """
-    settings = env if env is not None else EngineSettings.defaults()
     order: Sequence[KeyKind] = [k for k in ("hmac", "signing") if k in kinds]
     for kind in order:
-        _refuse_external(kind, hmac_setting if kind == "hmac" else signing_setting, settings)
+        setting = hmac_setting if kind == "hmac" else signing_setting
+        _refuse_external(kind, setting, kind in from_env)
     with _key_lock(workspace):
         if "hmac" in order and (workspace / HMAC_KEYRING_FILE).exists():
             _read_keyring_file(workspace / HMAC_KEYRING_FILE)

@@ -217,6 +217,18 @@ def test_no_import_cycles() -> None:
     assert not groups, "import cycles:\n" + _cycle_report(graph, groups)
 
 
+def test_the_ledger_imports_nothing_of_the_engine_but_errors() -> None:
+    """The provable log stands alone: compliance and the wiring sit above it."""
+    outside = sorted(
+        (a, b)
+        for a, targets in GRAPH.items()
+        if a == "engine.ledger" or a.startswith("engine.ledger.")
+        for b in targets
+        if not (b == "engine.ledger" or b.startswith("engine.ledger.") or b == "engine.errors")
+    )
+    assert outside == []
+
+
 def test_allowlist_only_shrinks() -> None:
     wrong = upward(GRAPH)
     on_cycle = {(a, b) for group in cyclic_groups(GRAPH) for a in group for b in group}
