@@ -39,7 +39,7 @@ def check_resources(
             problems.append(
                 doc.diagnostic(
                     "E043",
-                    f"sinks {' and '.join(places)} both write {shown}",
+                    f"{' and '.join(places)} both write {shown}",
                     ("sinks", cid, written.key),
                     "give each sink its own target, or read both streams into one sink",
                 )
