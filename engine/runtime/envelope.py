@@ -16,12 +16,12 @@ import anyio
 
 from engine.components.base import ComponentConfig, Transform, TransformResult
 from engine.components.envelope import OnError, RetryPolicy
-from engine.errors import EngineError, PermanentError, TransientError
+from engine.errors import EngineError, PermanentError, RunError, TransientError
 from engine.records import Batch, Rejected
 from engine.runtime.observer import RunObserver, StageInfo, StageStats
 from engine.runtime.retry import default_policy, retry_call
 
-__all__ = ["Enforcer", "apply_on_error"]
+__all__ = ["Enforcer", "apply_on_error", "as_run_error"]
 
 T = TypeVar("T")
 
@@ -123,3 +123,17 @@ def apply_on_error(
         dead_letter(list(rejected))
     report(rejected, policy.value)
     return len(rejected)
+
+
+def as_run_error(component: str, exc: BaseException) -> RunError:
+    """What a component's failure says in the run summary: the engine's words."""
+    if isinstance(exc, RunError):
+        return exc
+    if isinstance(exc, EngineError):
+        message = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        # not `FileNotFoundError: [Errno 2] ...`
+        message = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return RunError(component, message, exc)

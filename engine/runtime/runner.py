@@ -38,7 +38,7 @@ from engine.runtime import checkpoint
 from engine.runtime.capture import CaptureSink
 from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
 from engine.runtime.delivery import Delivery, Held
-from engine.runtime.envelope import Enforcer, apply_on_error
+from engine.runtime.envelope import Enforcer, apply_on_error, as_run_error
 from engine.runtime.heap import gc_tuned
 from engine.runtime.observer import (
     BatchAction,
@@ -359,7 +359,7 @@ class Runner:
             raise
         except Exception as exc:
             stage.stats.errors += 1
-            self._errors.append(_as_run_error(stage, exc))
+            self._errors.append(as_run_error(stage.node.id, exc))
             group.cancel()
 
     async def _emit(
@@ -569,32 +569,19 @@ class Runner:
                         await held.publish(self.observer)  # releases what close published
                 except Exception as exc:
                     success = drained = commit = False
-                    self._errors.append(_as_run_error(stage, exc))
+                    self._errors.append(as_run_error(stage.node.id, exc))
             for stage in sources:
                 try:
                     if commit:
                         await stage.component.commit()
                 except Exception as exc:
                     commit = False
-                    self._errors.append(_as_run_error(stage, exc))
+                    self._errors.append(as_run_error(stage.node.id, exc))
                 finally:
                     try:
                         await stage.component.close()
                     except Exception as exc:
-                        self._errors.append(_as_run_error(stage, exc))
-
-
-def _as_run_error(stage: _Stage, exc: BaseException) -> RunError:
-    if isinstance(exc, RunError):
-        return exc
-    if isinstance(exc, EngineError):
-        message = str(exc)
-    elif isinstance(exc, OSError) and exc.strerror:
-        # the engine's words, not `FileNotFoundError: [Errno 2] ...`
-        message = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
-    else:
-        message = f"{type(exc).__name__}: {exc}"
-    return RunError(stage.node.id, message, exc)
+                        self._errors.append(as_run_error(stage.node.id, exc))
 
 
 def _user() -> str:
