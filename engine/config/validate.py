@@ -13,7 +13,7 @@ from engine.config.interpolate import interpolate
 from engine.config.loader import Document
 from engine.config.located import valid_keys_hint, validate_model
 from engine.config.positions import Path_
-from engine.config.rules import read_rules
+from engine.config.rules_file import read_rules
 from engine.errors import Diagnostic, Severity
 from engine.model import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta, TestCase
 from engine.model.audit import AuditSettings
