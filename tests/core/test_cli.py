@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from engine.cli.main import cli
+from tests.support.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
@@ -37,11 +36,6 @@ def pipeline(tmp_path: Path) -> Path:
     path = tmp_path / "c.toml"
     path.write_text(GOOD)
     return path
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_validate_good_file(pipeline: Path) -> None:
@@ -110,9 +104,10 @@ def test_graph_and_components(pipeline: Path) -> None:
     assert {("source", "file"), ("transform", "map"), ("sink", "stdout")} <= kinds
 
 
-def test_schema_check_passes_on_the_committed_schema() -> None:
+@pytest.mark.parametrize("command", ["schema", "docs"])
+def test_generated_files_check_passes_on_what_is_committed(command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "schema", "--check"],
+        [sys.executable, "-m", "engine.cli", command, "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -4,17 +4,12 @@ prints the same sections."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from pydantic import BaseModel, ConfigDict
 
-from engine.cli.main import cli
 from engine.codecs import CodecSpec
 from engine.codecs.registry import default_codecs
 from engine.components.base import Role
@@ -22,25 +17,9 @@ from engine.reference import component_section, render_reference
 from engine.reference.options import options, toml_value
 from engine.reference.pages import envelope_fields
 from engine.registry import default_registry
+from tests.support.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_docs_check_passes_on_the_committed_reference() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "docs", "--check"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ},
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 def test_docs_check_names_the_stale_pages(tmp_path: Path) -> None:
