@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from engine.errors import SettingsError
@@ -32,6 +32,10 @@ __all__ = [
 SETTINGS_DOC = "docs/settings.md"
 
 _BOOL = "true/false, 1/0, yes/no or on/off"
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 class EngineSettings(BaseSettings):
@@ -56,6 +60,16 @@ class EngineSettings(BaseSettings):
     )
     engine_debug: bool = Field(
         False, description="Show the traceback of an internal error instead of one line."
+    )
+    engine_log_level: Annotated[
+        Literal["debug", "info", "warning", "error", "critical"], BeforeValidator(_lower)
+    ] = Field(
+        "info",
+        description="Least severe log record shown, for every command (like `--log-level`).",
+    )
+    engine_log_format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = Field(
+        "text",
+        description="`text`, or `json`: one object per line on stderr (like `--log-format`).",
     )
 
     # -- the audit trail --------------------------------------------------------------------
@@ -266,6 +280,8 @@ def _type_name(annotation: Any) -> str:
         Path: "path",
         SecretStr: "secret",
     }
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in get_args(annotation))
     args = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
     return " or ".join(names.get(a, getattr(a, "__name__", str(a))) for a in args)
 

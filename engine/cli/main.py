@@ -18,8 +18,10 @@ import click
 from rich.markup import escape
 
 from engine.cli.environment import EXIT_INVALID, current_settings, load_settings
+from engine.cli.logs import log_options, setup_logging
 from engine.cli.output import (
     err_console,
+    notice,
     out_console,
     print_diagnostics,
     print_summary,
@@ -27,6 +29,7 @@ from engine.cli.output import (
 )
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.preflight import preflight
+from engine.logs import is_json
 from engine.pipeline import compile_file, dry_run, make_observer, run
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
@@ -59,24 +62,17 @@ def _compile(path: str) -> Plan:
     return plan
 
 
-def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    log = logging.getLogger("engine")
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine")
-def cli() -> None:
+@log_options
+def cli(log_level: str | None, log_format: str | None) -> None:
     """Declarative integration engine: validate, dry-run and run pipeline files.
 
     Environment variables (ENGINE_HOME, AUDIT_*, INTEGRATION_*, ...) are listed in
     docs/settings.md; one that does not parse stops every command with exit 78.
     """
     current_settings()
+    setup_logging(log_level, log_format)
 
 
 @cli.command("run")
@@ -88,8 +84,11 @@ def cli() -> None:
     default="text",
     help="Summary format (json goes to stdout).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Warnings and errors only: no progress, no summary."
+)
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging (like --log-level debug).")
+@log_options
 @click.option("--no-audit", is_flag=True, help="Run without the audit trail.")
 @click.option(
     "--wait",
@@ -118,11 +117,16 @@ def run_cmd(
     wait: bool,
     wait_timeout: float | None,
     restart: bool,
+    log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
     and the next run resumes from it (--restart starts over)."""
-    _setup_logging(verbose)
+    level = setup_logging(log_level, log_format, verbose=verbose, quiet=quiet)
+    if fmt == "text" and not is_json() and level > logging.DEBUG:
+        # the summary table says what these records would
+        logging.getLogger("engine.run").setLevel(max(level, logging.WARNING))
     plan = _compile(file)
     runner_box: list[Runner] = []
     env = current_settings()
@@ -135,7 +139,8 @@ def run_cmd(
         async with anyio.create_task_group() as tg:
             # listening before the run starts: a resumed run adopts its output at once
             await tg.start(_signals, runner_box, tg.cancel_scope)
-            with progress_display(not quiet and fmt == "text") as update:
+            shown = level <= logging.INFO and fmt == "text" and not is_json()
+            with progress_display(shown) as update:
                 summary = await run(
                     plan,
                     workspace=workspace,
@@ -145,7 +150,7 @@ def run_cmd(
                     run_id=lease.run_id,
                     restart=restart,
                     settings=env,
-                    notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    notify=notice,
                 )
             tg.cancel_scope.cancel()
         return summary, observer
@@ -170,11 +175,10 @@ def run_cmd(
     print_summary(summary, roles, resources=resources, as_json=fmt == "json")
     checkpoint = getattr(observer, "last_checkpoint", None)
     if checkpoint is not None and fmt == "text":
-        err_console.print(
+        notice(
             f"audit: chain {checkpoint.producer} now holds {checkpoint.tree_size} signed "
             f"events (checkpoint signed by {checkpoint.key_id}); "
-            f"check it with: engine audit verify --workspace {workspace}",
-            markup=False,
+            f"check it with: engine audit verify --workspace {workspace}"
         )
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
@@ -187,7 +191,7 @@ def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) 
     lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
 
     def waiting(holder: Lease) -> None:
-        err_console.print(f"waiting for {describe_holder(holder)} to end...", markup=False)
+        notice(f"waiting for {describe_holder(holder)} to end...", logging.WARNING)
 
     try:
         if timeout is not None:

@@ -3,27 +3,54 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from engine.errors import Diagnostic, Severity
-from engine.runtime.observer import RunSummary, StageStats
+from engine.logs import is_json
+from engine.runtime.observer import RunSummary
+from engine.runtime.runlog import read_rate
 
-__all__ = ["err_console", "print_diagnostics", "print_summary", "progress_display", "summary_dict"]
+__all__ = [
+    "err_console",
+    "notice",
+    "print_diagnostics",
+    "print_summary",
+    "progress_display",
+    "summary_dict",
+]
+
+log = logging.getLogger("engine.cli")
 
 # markup off unless a call asks for it: messages carry user text such as `[pipeline]`
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out_console = Console(highlight=False, soft_wrap=True, markup=False)
 
 
+def notice(text: str, level: int = logging.INFO, **fields: object) -> None:
+    """A line for the person running the command, unless the log level hides it: on stderr,
+    or a record of ``engine.cli`` in JSON mode."""
+    if not log.isEnabledFor(level):
+        return
+    if is_json():
+        log.log(level, text, extra=fields)
+    else:
+        err_console.print(text, markup=False, soft_wrap=True)
+
+
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     for d in diagnostics:
+        if is_json():
+            level = logging.ERROR if d.severity is Severity.ERROR else logging.WARNING
+            fields = {k: v for k, v in d.to_dict().items() if k != "message"}
+            notice(f"{d.location}: {d.message}", level, **fields)
+            continue
         style = "red" if d.severity is Severity.ERROR else "yellow"
         err_console.print(
             f"[bold]{escape(d.location)}[/bold]: "
@@ -66,8 +93,15 @@ def print_summary(
     resources: dict[str, str | None] | None = None,
     as_json: bool = False,
 ) -> None:
+    _, rate = read_rate(summary, roles)
     if as_json:
-        sys.stdout.write(json.dumps(summary_dict(summary)) + "\n")
+        sys.stdout.write(json.dumps({**summary_dict(summary), "records_per_s": rate}) + "\n")
+        return
+    if is_json():
+        return  # the run logged its components and its end (engine.run)
+    if not log.isEnabledFor(logging.INFO):
+        if summary.error:
+            err_console.print(f"error: {summary.error}", markup=False, soft_wrap=True)
         return
     table = Table(title=escape(f"run {summary.run_id} of {summary.pipeline}"), title_justify="left")
     text_cols = ("component", "role", "resource")
@@ -88,7 +122,7 @@ def print_summary(
         "success": "[green]ok[/green]",
         "interrupted": "[yellow]interrupted[/yellow]",
     }.get(summary.outcome, "[red]failed[/red]")
-    err_console.print(f"{status} in {summary.duration_s:.2f}s", markup=True)
+    err_console.print(f"{status} in {summary.duration_s:.2f}s ({rate:,.0f} records/s)", markup=True)
     if summary.interrupted:
         err_console.print(
             "stopped by a signal: outputs published only at the end of a run were left as "
@@ -110,27 +144,11 @@ def _n(value: int, blank: bool) -> str:
 
 @contextmanager
 def progress_display(enabled: bool) -> Iterator[object]:
-    """A live per-component counter on a terminal; nothing when output is not a TTY."""
+    """A live per-component display on a terminal; nothing when output is not a TTY."""
     if not enabled or not err_console.is_terminal:
         yield None
         return
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
-    tasks: dict[str, object] = {}
+    from engine.cli.progress import live_progress
 
-    def update(stats: dict[str, StageStats]) -> None:
-        for cid, s in stats.items():
-            if cid not in tasks:
-                tasks[cid] = progress.add_task(cid, total=None)
-            progress.update(
-                tasks[cid],  # type: ignore[arg-type]
-                description=f"{cid}: {s.records_out} out, {s.rejected} rejected",
-            )
-
-    with progress:
+    with live_progress(err_console) as update:
         yield update

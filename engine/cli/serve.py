@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import sys
@@ -13,6 +14,8 @@ import anyio
 import click
 
 from engine.cli.environment import current_settings
+from engine.cli.logs import log_options, setup_logging
+from engine.cli.output import notice, print_diagnostics
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
@@ -52,6 +55,7 @@ __all__ = ["serve"]
 )
 @click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
+@log_options
 def serve(
     file: str,
     host: str,
@@ -61,6 +65,8 @@ def serve(
     wait: bool,
     no_audit: bool,
     verbose: bool,
+    log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Serve FILE: webhook sources at their paths, /healthz and /metrics.
 
@@ -72,10 +78,11 @@ def serve(
     from engine.runtime.observer import NullObserver
     from engine.serve.app import EngineServer
 
+    setup_logging(log_level, log_format)
     try:
         plan = compile_file(file)
     except ConfigError as exc:
-        click.echo(str(exc), err=True)
+        print_diagnostics(exc.diagnostics)
         sys.exit(78)
     env = current_settings()
     workspace = workspace_for(plan.spec.file, env)
@@ -92,13 +99,10 @@ def serve(
                 settings=env,
             )
             paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
-            click.echo(
-                f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)",
-                err=True,
-            )
+            notice(f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)")
             code = anyio.run(_serve, server, host, port, verbose)
     except EngineError as exc:
-        click.echo(f"error: {exc}", err=True)
+        notice(f"error: {exc}", logging.ERROR)
         sys.exit(1)
     sys.exit(code)
 
@@ -108,7 +112,7 @@ async def _serve(server: EngineServer, host: str, port: int, verbose: bool) -> i
         host, port, log_level="info" if verbose else "warning", handle_signals=True
     )
     if summary.error:
-        click.echo(f"error: {summary.error}", err=True)
+        notice(f"error: {summary.error}", logging.ERROR)
         return 1
     # stopped by a signal is how a served pipeline ends: not a failure
     return 0 if summary.ok or summary.interrupted else 1
@@ -125,14 +129,14 @@ def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
             return lease
         holder = lease.try_acquire()
     except EngineError as exc:
-        click.echo(f"error: {exc}", err=True)
+        notice(f"error: {exc}", logging.ERROR)
         sys.exit(1)
     if holder is not None:
         lease.close()
-        click.echo(
+        notice(
             f"error: pipeline {plan.name!r} is already running: {describe_holder(holder)} "
             f"holds its lease in {state}. Stop that run, or serve with --wait",
-            err=True,
+            logging.ERROR,
         )
         sys.exit(1)
     return lease
@@ -143,14 +147,14 @@ def _wait_for(lease: RunLease) -> None:
         raise KeyboardInterrupt
 
     def waiting(holder: Lease) -> None:
-        click.echo(f"waiting for {describe_holder(holder)} to end...", err=True)
+        notice(f"waiting for {describe_holder(holder)} to end...", logging.WARNING)
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         lease.acquire(math.inf, on_wait=waiting)
     except KeyboardInterrupt:
         lease.release()
-        click.echo("stopped before the lease was free", err=True)
+        notice("stopped before the lease was free")
         sys.exit(0)
     finally:
         signal.signal(signal.SIGTERM, previous)

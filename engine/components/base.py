@@ -203,6 +203,10 @@ class Source(_Component[C], ABC):
     async def close(self) -> None:
         pass
 
+    def progress(self) -> tuple[int, int] | None:
+        """Bytes read so far and in all, for a source that knows its input's size."""
+        return None
+
     async def commit(self) -> None:
         """Called once the run succeeded and every sink closed: save cursors, move files."""
 

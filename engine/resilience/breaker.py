@@ -8,6 +8,7 @@ Every change of state is reported to ``on_change`` (the component's audit events
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -51,6 +52,8 @@ class CircuitBreakerConfig(BaseModel):
 class CircuitOpenError(TransientError):
     """The circuit is open: the endpoint was not called."""
 
+
+log = logging.getLogger("engine.resilience")
 
 ChangeHook = Callable[[BreakerState, BreakerState, str], None]
 
@@ -128,5 +131,13 @@ class CircuitBreaker:
         if new is BreakerState.CLOSED:
             self._consecutive = 0
             self._outcomes.clear()
-        if self._on_change is not None and old is not new:
+        if old is new:
+            return
+        level = logging.WARNING if new is BreakerState.OPEN else logging.INFO
+        log.log(
+            level,
+            f"circuit {new.value} (was {old.value}): {reason}",
+            extra={"circuit": new.value, "previous": old.value},
+        )
+        if self._on_change is not None:
             self._on_change(old, new, reason)

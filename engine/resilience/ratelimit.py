@@ -8,6 +8,7 @@ share the bucket, and nobody polls.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -31,6 +32,8 @@ __all__ = [
     "build_limiter",
     "parse_rate",
 ]
+
+log = logging.getLogger("engine.resilience")
 
 _UNITS: dict[str, float] = {
     "ms": 0.001,
@@ -140,6 +143,28 @@ class RateLimiter(Protocol):
     async def aclose(self) -> None: ...
 
 
+class _Spell:
+    """Sleeps a bucket's wait, and logs once when callers start waiting for tokens: one line
+    per spell of throttling (it ends when a call finds a token ready), not one per call."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.waiting = False
+
+    async def wait(self, seconds: float) -> None:
+        if seconds <= 0:
+            self.waiting = False
+            return
+        if not self.waiting:
+            self.waiting = True
+            log.info(
+                f"rate limit of {self.rate:g} calls/s reached: calls wait for it "
+                f"({seconds:.2f}s now)",
+                extra={"rate_per_s": self.rate, "wait_s": round(seconds, 3)},
+            )
+        await anyio.sleep(seconds)
+
+
 class LocalTokenBucket:
     """A token bucket for the tasks of this process."""
 
@@ -149,6 +174,7 @@ class LocalTokenBucket:
         self._clock = clock
         self._tokens = float(burst)
         self._last = clock()
+        self._spell = _Spell(rate)
 
     def reserve(self, n: float = 1.0) -> float:
         """Take ``n`` tokens now; return how long to wait before using them."""
@@ -163,9 +189,7 @@ class LocalTokenBucket:
         return Reservation(now, max(0.0, -self._tokens / self.rate))
 
     async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await anyio.sleep(wait)
+        await self._spell.wait(self.reserve())
 
     async def aclose(self) -> None:
         pass
@@ -213,6 +237,7 @@ class RedisTokenBucket:
         self.burst = burst
         self._redis: Redis = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
         self._script = self._redis.register_script(_LUA)
+        self._spell = _Spell(rate)
 
     async def reserve(self) -> float:
         """Take a token now; return how long to wait before using it."""
@@ -235,9 +260,7 @@ class RedisTokenBucket:
         return Reservation(int(seconds) + int(micros) / 1e6, float(wait))
 
     async def acquire(self) -> None:
-        wait = await self.reserve()
-        if wait > 0:
-            await anyio.sleep(wait)
+        await self._spell.wait(await self.reserve())
 
     async def aclose(self) -> None:
         await self._redis.aclose()

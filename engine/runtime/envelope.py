@@ -8,6 +8,7 @@ timeout is one) is retried per ``retry``, and rejected records go where ``on_err
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +25,8 @@ from engine.runtime.retry import default_policy, retry_call
 __all__ = ["Enforcer", "apply_on_error", "as_run_error"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("engine.retry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +53,25 @@ class Enforcer:
         """A component's policy, reporting retries and failures to ``observer``;
         ``default_retries`` (INTEGRATION_RETRY_COUNT) when it sets no `retry`."""
 
+        policy = config.retry or default_policy(default_retries)
+
         def on_retry(exc: TransientError, attempt: int, delay: float) -> None:
             stats.retries += 1
             observer.connector_error(info, exc, attempt=attempt, will_retry=True)
+            log.warning(
+                f"attempt {attempt} of {policy.attempts} failed: {exc}; retrying in {delay:.2f}s",
+                extra={
+                    "component": info.component,
+                    "attempt": attempt,
+                    "attempts": policy.attempts,
+                    "delay_s": round(delay, 3),
+                    "error": type(exc).__name__,
+                },
+            )
 
         def on_failure(exc: EngineError, attempts: int) -> None:
             observer.connector_error(info, exc, attempt=attempts, will_retry=False)
 
-        policy = config.retry or default_policy(default_retries)
         return cls(config.timeout, policy, on_retry, on_failure)
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:

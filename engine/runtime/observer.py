@@ -63,6 +63,10 @@ class StageStats:
     batches: int = 0
     errors: int = 0
     retries: int = 0
+    #: a source that knows its input's size: bytes read so far, and in all (refreshed for
+    #: the progress display, not per record)
+    bytes_read: int = 0
+    bytes_total: int | None = None
 
 
 @dataclass(slots=True)

@@ -32,9 +32,10 @@ from engine.components.base import (
     Transform,
 )
 from engine.errors import EngineError, FatalError, PartialWriteError, PermanentError, RunError
+from engine.logs import log_context
 from engine.records import Batch, Chunk, Rejected
 from engine.records.digest import Digester
-from engine.runtime import checkpoint
+from engine.runtime import checkpoint, runlog
 from engine.runtime.capture import CaptureSink
 from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
 from engine.runtime.delivery import Delivery, Held
@@ -219,7 +220,7 @@ class Runner:
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> RunSummary:
-        with gc_tuned():
+        with gc_tuned(), log_context(run_id=self.options.run_id, pipeline=self.plan.name):
             return await self._run()
 
     async def _run(self) -> RunSummary:
@@ -243,6 +244,7 @@ class Runner:
         if resumed is not None:
             details["resumes"] = resumed.details()
         self.observer.run_started(self.info, details)
+        runlog.run_started(self.options.run_id, self.plan.name, len(self._stages))
         ok = False
         try:
             async with anyio.create_task_group() as outer:
@@ -274,6 +276,7 @@ class Runner:
             dead_letter_path=str(written) if (written := self.dead_letters.written) else None,
         )
         self.observer.run_finished(self.info, summary)
+        runlog.run_done(summary, {cid: s.info.role for cid, s in self._stages.items()})
         return summary
 
     def _by_role(self, role: Role) -> dict[str, Any]:
@@ -340,12 +343,17 @@ class Runner:
     async def _progress_loop(self) -> None:
         assert self.options.on_progress is not None
         while True:
+            for stage in self._stages.values():
+                if stage.node.role is Role.SOURCE and (done := stage.component.progress()):
+                    stage.stats.bytes_read, stage.stats.bytes_total = done
             self.options.on_progress({cid: s.stats for cid, s in self._stages.items()})
             await anyio.sleep(0.25)
 
     async def _guard(self, stage: _Stage, group: anyio.CancelScope) -> None:
         try:
             async with AsyncExitStack() as stack:
+                # this task's records name the component (a context variable: per task)
+                stack.enter_context(log_context(component=stage.node.id))
                 for sends in stage.outputs.values():
                     for send in sends:
                         stack.enter_context(send)
@@ -355,6 +363,7 @@ class Runner:
                     await self._run_transform(stage)
                 else:
                     await self._run_sink(stage)
+                runlog.component_done(stage.info, stage.stats)
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:

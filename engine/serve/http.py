@@ -76,6 +76,7 @@ def http_server(app: Any, host: str, port: int, *, log_level: str, header_timeou
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,  # its records go through the engine's handler and format
         lifespan="off",
         access_log=False,
         http=protocol,

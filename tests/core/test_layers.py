@@ -43,7 +43,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.mapping",),
     ("engine.records",),
     ("engine.ledger",),
-    ("engine.settings", "engine.redact", "engine.errors", "engine"),
+    ("engine.settings", "engine.redact", "engine.logs", "engine.errors", "engine"),
 )
 
 #: Today's known violations, each (importer, imported) with why it is still here. Other parts of

@@ -50,6 +50,9 @@ class FileSource(Source[FileSourceConfig]):
         super().__init__(config, context)
         self._from: dict[str, Any] | None = None  # the position a resumed read starts at
         self._at: tuple[int, Path, int, DecodeAt | None] | None = None  # file, start, codec
+        # for progress(): the files' sizes, and the file being read
+        self._sizes: list[int] = []
+        self._stream: BinaryIO | None = None
 
     def files(self) -> list[Path]:
         pattern = str(self.context.resolve(self.config.path))
@@ -70,6 +73,7 @@ class FileSource(Source[FileSourceConfig]):
         if not files:
             raise PermanentError(f"no file matches {self.config.path!r}")
         size = self.config.batch.size
+        self._sizes = [_size(path) for path in files]
         start = self._from or {"index": 0, "offset": 0, "line": 0, "names": None}
         for index, path in enumerate(files):
             if index < start["index"]:
@@ -96,6 +100,7 @@ class FileSource(Source[FileSourceConfig]):
                 if at is None
                 else codec.decode(readable, source=str(path), batch_size=size, at=at)  # type: ignore[call-arg]
             )
+            self._stream = stream
             with readable:
                 for chunk in decoded:
                     if hashed is not None:
@@ -103,6 +108,18 @@ class FileSource(Source[FileSourceConfig]):
                     yield chunk
                     await anyio.lowlevel.checkpoint()
         self._at = (len(files), files[-1], 0, None)
+        self._stream = None
+
+    def progress(self) -> tuple[int, int] | None:
+        """Bytes read of all the files: those before the current one, and its offset."""
+        if not self._sizes or self._at is None:
+            return None
+        index = self._at[0]
+        stream = self._stream
+        done = sum(self._sizes[:index])
+        if stream is not None and not stream.closed and index < len(self._sizes):
+            done += min(stream.tell(), self._sizes[index])
+        return done, sum(self._sizes)
 
     # -- resuming -------------------------------------------------------------------------
     def _identity(self) -> list[list[object]]:
@@ -170,6 +187,13 @@ class FileSource(Source[FileSourceConfig]):
         if index >= len(files):
             return "after its last file"
         return f"{files[index][0]} at byte {position['offset']} (line {position['line'] + 1})"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _after_lines(path: Path, start: int, lines: int, breaks: re.Pattern[bytes]) -> int:
