@@ -36,6 +36,7 @@ __all__ = [
     "is_json",
     "log_context",
     "parse_level",
+    "reset",
 ]
 
 LogFormat = Literal["text", "json"]
@@ -227,6 +228,7 @@ def configure(level: str | int = "info", fmt: LogFormat = "text") -> None:
     engine.handlers.clear()
     engine.propagate = True
     engine.setLevel(value)
+    logging.getLogger("engine.run").setLevel(logging.NOTSET)
     for name in LIBRARIES:
         # a library logger that set its own level or handlers (uvicorn does) follows ours
         logger = logging.getLogger(name)
@@ -234,3 +236,14 @@ def configure(level: str | int = "info", fmt: LogFormat = "text") -> None:
         logger.handlers.clear()
         logger.propagate = True
     _state.update(format=fmt, handler=handler)
+
+
+def reset() -> None:
+    """Undo :func:`configure`: its handler removed, the levels it set back to unset."""
+    root = logging.getLogger()
+    if _state["handler"] is not None:
+        root.removeHandler(_state["handler"])
+    root.setLevel(logging.WARNING)
+    for name in ("engine", "engine.run", *LIBRARIES):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    _state.update(format="text", handler=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,18 @@ SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
 def _isolated_engine_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test's workspace (audit store, keys, state) out of the repo."""
     monkeypatch.setenv("ENGINE_HOME", str(tmp_path / ".engine-home"))
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """A command run in-process configures the logs (a handler on the root logger, levels):
+    undo it, so the next test's output and captured records are its own."""
+    yield
+    from engine.cli.output import err_console
+    from engine.logs import reset
+
+    reset()
+    err_console.file = None  # type: ignore[assignment]
 
 
 @pytest.fixture

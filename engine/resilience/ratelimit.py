@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Protocol
 
 import anyio
@@ -144,24 +145,27 @@ class RateLimiter(Protocol):
 
 
 class _Spell:
-    """Sleeps a bucket's wait, and logs once when callers start waiting for tokens: one line
-    per spell of throttling (it ends when a call finds a token ready), not one per call."""
+    """Sleeps a bucket's wait, and logs when callers start waiting for tokens: once per
+    spell of throttling (it ends after a minute without a wait), not once per call."""
 
-    def __init__(self, rate: float) -> None:
+    QUIET = 60.0
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
-        self.waiting = False
+        self.clock = clock
+        self.last: float | None = None  # when a call last had to wait
 
     async def wait(self, seconds: float) -> None:
         if seconds <= 0:
-            self.waiting = False
             return
-        if not self.waiting:
-            self.waiting = True
+        now = self.clock()
+        if self.last is None or now - self.last > self.QUIET:
             log.info(
                 f"rate limit of {self.rate:g} calls/s reached: calls wait for it "
                 f"({seconds:.2f}s now)",
                 extra={"rate_per_s": self.rate, "wait_s": round(seconds, 3)},
             )
+        self.last = now
         await anyio.sleep(seconds)
 
 
@@ -174,7 +178,7 @@ class LocalTokenBucket:
         self._clock = clock
         self._tokens = float(burst)
         self._last = clock()
-        self._spell = _Spell(rate)
+        self._spell = _Spell(rate, clock)
 
     def reserve(self, n: float = 1.0) -> float:
         """Take ``n`` tokens now; return how long to wait before using them."""

@@ -352,7 +352,6 @@ class Runner:
     async def _guard(self, stage: _Stage, group: anyio.CancelScope) -> None:
         try:
             async with AsyncExitStack() as stack:
-                # this task's records name the component (a context variable: per task)
                 stack.enter_context(log_context(component=stage.node.id))
                 for sends in stage.outputs.values():
                     for send in sends:

@@ -197,6 +197,10 @@ def test_a_broker_crash_mid_run_loses_nothing(tmp_path: Path, rabbit_node: Rabbi
     rabbit_node.kill()  # kill -9 of the broker, with messages in flight and unacked
     rabbit_node.start()  # the same node, data folder and port
     finish(proc)  # it reconnects and goes on, or fails: either way nothing acked is lost
+    # `-q`: no library traceback, and one warning for the episode rather than one per attempt
+    said = (tmp_path / "p-5.0.log").read_text().splitlines()
+    assert not [line for line in said if "Traceback" in line or "aio_pika" in line]
+    assert len([line for line in said if "reconnecting" in line]) <= 1, said
     code, _ = run(pipeline(tmp_path, url, queue, 2.0), home)
     assert code == 0
     assert drain(url, queue) == []
