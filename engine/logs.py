@@ -228,7 +228,9 @@ def configure(level: str | int = "info", fmt: LogFormat = "text") -> None:
     engine.handlers.clear()
     engine.propagate = True
     engine.setLevel(value)
-    logging.getLogger("engine.run").setLevel(logging.NOTSET)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith("engine.") and isinstance(logger, logging.Logger):
+            logger.setLevel(logging.NOTSET)  # one level for the whole engine: this one
     for name in LIBRARIES:
         # a library logger that set its own level or handlers (uvicorn does) follows ours
         logger = logging.getLogger(name)
@@ -244,6 +246,7 @@ def reset() -> None:
     if _state["handler"] is not None:
         root.removeHandler(_state["handler"])
     root.setLevel(logging.WARNING)
-    for name in ("engine", "engine.run", *LIBRARIES):
+    for name in ("engine", *LIBRARIES):
         logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.getLogger("engine.run").setLevel(logging.NOTSET)
     _state.update(format="text", handler=None)

@@ -150,7 +150,8 @@ def run_cmd(
                     run_id=lease.run_id,
                     restart=restart,
                     settings=env,
-                    notify=notice,
+                    # resuming or keeping a checkpoint: only after an interruption
+                    notify=partial(notice, level=logging.WARNING),
                 )
             tg.cancel_scope.cancel()
         return summary, observer

@@ -99,10 +99,8 @@ def print_summary(
         return
     if is_json():
         return  # the run logged its components and its end (engine.run)
-    if not log.isEnabledFor(logging.INFO):
-        if summary.error:
-            err_console.print(f"error: {summary.error}", markup=False, soft_wrap=True)
-        return
+    if summary.ok and not log.isEnabledFor(logging.INFO):
+        return  # quiet: a run that went well says nothing
     table = Table(title=escape(f"run {summary.run_id} of {summary.pipeline}"), title_justify="left")
     text_cols = ("component", "role", "resource")
     for col in ("component", "role", "in", "out", "rejected", "retries", "resource"):
