@@ -49,7 +49,7 @@ EXIT_INTERRUPTED = 130
 def _fail_config(exc: ConfigError) -> NoReturn:
     print_diagnostics(exc.diagnostics)
     n = len(exc.errors)
-    err_console.print(f"{n} error{'s' if n != 1 else ''}; nothing was run")
+    notice(f"{n} error{'s' if n != 1 else ''}; nothing was run", logging.ERROR)
     sys.exit(EXIT_INVALID)
 
 
@@ -126,7 +126,7 @@ def run_cmd(
     level = setup_logging(log_level, log_format, verbose=verbose, quiet=quiet)
     if fmt == "text" and not is_json() and level > logging.DEBUG:
         # the summary table says what these records would
-        logging.getLogger("engine.run").setLevel(max(level, logging.WARNING))
+        logging.getLogger("engine.run").setLevel(logging.CRITICAL)
     plan = _compile(file)
     runner_box: list[Runner] = []
     env = current_settings()
@@ -273,6 +273,10 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
     else:
         print_diagnostics(all_diags)
         for r in results:
+            if is_json():
+                word, level = ("valid", logging.INFO) if r["valid"] else ("invalid", logging.ERROR)
+                notice(f"{r['file']}: {word}", level, file=r["file"], valid=r["valid"])
+                continue
             mark = "[green]valid[/green]" if r["valid"] else "[red]invalid[/red]"
             err_console.print(f"{escape(r['file'])}: {mark}", markup=True)
     sys.exit(EXIT_OK if valid else EXIT_INVALID)

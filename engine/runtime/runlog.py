@@ -48,7 +48,7 @@ def run_done(summary: RunSummary, roles: Mapping[str, str]) -> None:
     log.log(
         level,
         f"run {summary.outcome} in {summary.duration_s:.2f}s: {read} records read "
-        f"({rate:,.0f} records/s)",
+        f"({rate:,.0f} records/s)" + (f"; error: {summary.error}" if summary.error else ""),
         extra={
             "outcome": summary.outcome,
             "duration_s": round(summary.duration_s, 3),
