@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import uuid
@@ -287,7 +288,7 @@ async def retrying(fn: Callable[[], Awaitable[None]]) -> int:
 
 
 def test_sink_and_source_reconnect_after_the_broker_drops_them(
-    amqp_url: str, queue: str, tmp_path: Path
+    amqp_url: str, queue: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     name = f"engine-reconnect-{uuid.uuid4().hex[:8]}"
     url = f"{amqp_url}?name={name}"
@@ -321,9 +322,19 @@ def test_sink_and_source_reconnect_after_the_broker_drops_them(
             await source.close()
             await sink.close(success=True)
 
-    anyio.run(main)
+    with caplog.at_level(logging.INFO, logger="engine.amqp"):
+        anyio.run(main)
     assert set(seen) == set(range(10))
     assert depth(amqp_url, queue) == 0
+    # one episode per connection: a warning when lost, a line when back; none for our close
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "engine.amqp"]
+    assert sorted((level, text.split(" ")[0]) for level, text in said) == [
+        ("INFO", "reconnected"),
+        ("INFO", "reconnected"),
+        ("WARNING", "connection"),
+        ("WARNING", "connection"),
+    ]
+    assert all("guest:***@" in text and "guest:guest" not in text for _, text in said)
 
 
 def test_resource_hides_the_password() -> None:
