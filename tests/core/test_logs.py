@@ -21,26 +21,16 @@ from engine.resilience.breaker import CircuitBreaker, CircuitBreakerConfig
 from engine.resilience.ratelimit import LocalTokenBucket
 from engine.runtime.observer import StageStats
 from tests.support.cli import invoke
-from tests.support.kill import READ
+from tests.support.kill import READ_TO_FILE, csv_rows
 from tests.support.logs import json_lines
 
 ROWS = 200_000
-PIPELINE = (
-    READ.format(name="big", source="in.csv")
-    + """\
-[sinks.out]
-type = "file"
-inputs = ["shape"]
-path = "out.jsonl"
-"""
-)
 
 
 def _pipeline(tmp_path: Path, rows: int) -> Path:
-    lines = "".join(f"{i},name {i}\n" for i in range(rows))
-    (tmp_path / "in.csv").write_text("id,name\n" + lines)
+    csv_rows(tmp_path, rows)
     path = tmp_path / "big.toml"
-    path.write_text(PIPELINE)
+    path.write_text(READ_TO_FILE.format(name="big", source="in.csv"))
     return path
 
 

@@ -15,7 +15,9 @@ import pytest
 from tests.support.data import POSTGRES_URL, require_service, sql
 from tests.support.kill import (
     READ,
+    READ_TO_FILE,
     Counts,
+    csv_rows,
     finish,
     kill_when,
     run,
@@ -29,23 +31,7 @@ from tests.support.kill import (
 ROWS = 150_000
 KILLS = 5
 
-FILE_PIPELINE = (
-    READ.format(name="kill-file", source="in.csv")
-    + """\
-[sinks.out]
-type = "file"
-inputs = ["shape"]
-path = "out.jsonl"
-"""
-)
-
-
-def csv_rows(folder: Path, rows: int = ROWS) -> Path:
-    path = folder / "in.csv"
-    with path.open("w") as f:
-        f.write("id,name\n")
-        f.writelines(f"{i},name {i}\n" for i in range(rows))
-    return path
+FILE_PIPELINE = READ_TO_FILE.format(name="kill-file", source="in.csv")
 
 
 def temps(folder: Path) -> list[Path]:
@@ -65,7 +51,7 @@ def staged(folder: Path, proc: subprocess.Popen[bytes]) -> int:
 @pytest.mark.slow
 def test_kill_9_never_replaces_the_output_and_the_next_run_cleans_up(tmp_path: Path) -> None:
     rng = seeded()
-    csv_rows(tmp_path)
+    csv_rows(tmp_path, ROWS)
     pipeline = tmp_path / "p.toml"
     pipeline.write_text(FILE_PIPELINE)
     home = tmp_path / ".engine"
@@ -101,7 +87,7 @@ def test_kill_9_never_replaces_the_output_and_the_next_run_cleans_up(tmp_path: P
 def test_ctrl_c_is_interrupted_and_keeps_the_previous_output(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
-    csv_rows(tmp_path)
+    csv_rows(tmp_path, ROWS)
     pipeline = tmp_path / "p.toml"
     pipeline.write_text(FILE_PIPELINE)
     previous = b'{"id": "complete output of an earlier run"}\n'
@@ -122,7 +108,7 @@ def test_ctrl_c_is_interrupted_and_keeps_the_previous_output(
 
 
 def test_the_text_summary_of_an_interrupted_run_says_so(tmp_path: Path) -> None:
-    csv_rows(tmp_path)
+    csv_rows(tmp_path, ROWS)
     pipeline = tmp_path / "p.toml"
     pipeline.write_text(FILE_PIPELINE)
     proc = start(pipeline, tmp_path / ".engine", "--format", "text")  # the last one counts

@@ -35,6 +35,27 @@ name = "name"
 """
 
 
+#: READ, then a file sink writing ``out.jsonl`` (format ``name`` and ``source``)
+READ_TO_FILE = (
+    READ
+    + """\
+[sinks.out]
+type = "file"
+inputs = ["shape"]
+path = "out.jsonl"
+"""
+)
+
+
+def csv_rows(folder: Path, rows: int) -> Path:
+    """``in.csv`` in ``folder``: an ``id,name`` header and ``rows`` rows."""
+    path = folder / "in.csv"
+    with path.open("w") as f:
+        f.write("id,name\n")
+        f.writelines(f"{i},name {i}\n" for i in range(rows))
+    return path
+
+
 def seeded() -> random.Random:
     """Random kill points; ENGINE_KILL_SEED replays a failing sequence (the seed is printed)."""
     seed = int(os.environ.get("ENGINE_KILL_SEED", str(random.randrange(1 << 30))))
