@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -119,12 +120,14 @@ def _exc_text(record: logging.LogRecord, full: bool) -> str | None:
     return None
 
 
-class TextFormatter(logging.Formatter):
-    """``LEVEL logger: component: message``; a traceback only when ``full_tracebacks``."""
-
+class _Formatter(logging.Formatter):
     def __init__(self, *, full_tracebacks: bool = False) -> None:
         super().__init__()
         self.full_tracebacks = full_tracebacks
+
+
+class TextFormatter(_Formatter):
+    """``LEVEL logger: component: message``; a traceback only when ``full_tracebacks``."""
 
     def format(self, record: logging.LogRecord) -> str:
         component = _context_of(record).get("component")
@@ -136,13 +139,10 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(_Formatter):
     """One JSON object per record, on one line: ``ts``, ``level``, ``logger``, ``msg``, the
-    run's context, the record's ``extra`` fields and ``exc``."""
-
-    def __init__(self, *, full_tracebacks: bool = False) -> None:
-        super().__init__()
-        self.full_tracebacks = full_tracebacks
+    run's context, the record's ``extra`` fields and ``exc`` (the full traceback, in the
+    string, only when ``full_tracebacks``)."""
 
     def format(self, record: logging.LogRecord) -> str:
         import orjson
@@ -156,15 +156,11 @@ class JsonFormatter(logging.Formatter):
             **_context_of(record),
         }
         extra = {k: v for k, v in vars(record).items() if k not in _STANDARD and k not in _FIELDS}
-        out.update(redact(_plain(extra)))
+        out.update(redact(extra))
         exc = _exc_text(record, self.full_tracebacks)
         if exc is not None:
             out["exc"] = exc
         return orjson.dumps(out, default=str).decode()
-
-
-def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(k): v for k, v in value.items()}
 
 
 class _LibraryFilter(logging.Filter):
@@ -201,12 +197,20 @@ class _Stderr(logging.StreamHandler[TextIO]):
         pass
 
 
-_state: dict[str, Any] = {"format": "text", "handler": None}
+@dataclass
+class _Installed:
+    """What :func:`configure` put in place, for the next call and :func:`reset`."""
+
+    format: LogFormat = "text"
+    handler: logging.Handler | None = None
+
+
+_installed = _Installed()
 
 
 def is_json() -> bool:
     """Whether the handler writes JSON lines (then nothing else may write to stderr)."""
-    return bool(_state["format"] == "json")
+    return _installed.format == "json"
 
 
 def configure(level: str | int = "info", fmt: LogFormat = "text") -> None:
@@ -219,9 +223,8 @@ def configure(level: str | int = "info", fmt: LogFormat = "text") -> None:
     handler.setFormatter(formatter(full_tracebacks=debug))
     handler.addFilter(_LibraryFilter(value, library_level))
     root = logging.getLogger()
-    previous = _state["handler"]
-    if previous is not None:
-        root.removeHandler(previous)
+    if _installed.handler is not None:
+        root.removeHandler(_installed.handler)
     root.addHandler(handler)
     root.setLevel(min(value, library_level))
     engine = logging.getLogger("engine")
@@ -237,16 +240,16 @@ def configure(level: str | int = "info", fmt: LogFormat = "text") -> None:
         logger.setLevel(library_level)
         logger.handlers.clear()
         logger.propagate = True
-    _state.update(format=fmt, handler=handler)
+    _installed.format, _installed.handler = fmt, handler
 
 
 def reset() -> None:
     """Undo :func:`configure`: its handler removed, the levels it set back to unset."""
     root = logging.getLogger()
-    if _state["handler"] is not None:
-        root.removeHandler(_state["handler"])
+    if _installed.handler is not None:
+        root.removeHandler(_installed.handler)
     root.setLevel(logging.WARNING)
     for name in ("engine", *LIBRARIES):
         logging.getLogger(name).setLevel(logging.NOTSET)
     logging.getLogger("engine.run").setLevel(logging.NOTSET)
-    _state.update(format="text", handler=None)
+    _installed.format, _installed.handler = "text", None
