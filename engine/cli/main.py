@@ -10,30 +10,27 @@ import sys
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import anyio
-import anyio.abc
 import click
 from rich.markup import escape
 
 from engine.cli.environment import EXIT_INVALID, current_settings, load_settings
-from engine.cli.output import (
-    err_console,
-    out_console,
-    print_diagnostics,
-    print_summary,
-    progress_display,
-)
-from engine.errors import ConfigError, Diagnostic, EngineError, Severity
-from engine.graph.preflight import preflight
-from engine.pipeline import compile_file, dry_run, make_observer, run
-from engine.runtime.lease import RunLease, describe_holder
-from engine.runtime.observer import NullObserver, RunObserver, RunSummary
-from engine.runtime.plan import Plan
-from engine.runtime.runner import Runner
-from engine.state import Lease
-from engine.workspace import workspace_for
+from engine.cli.lazy import LazyGroup
+from engine.cli.output import err_console, out_console, print_diagnostics
+from engine.errors import ConfigError, EngineError, Severity
+
+# `engine --version`, `validate` and completion stay fast: what only running a pipeline
+# needs (the runtime, the audit store, connector libraries) is imported by the command.
+if TYPE_CHECKING:
+    import anyio
+    import anyio.abc
+
+    from engine.errors import Diagnostic
+    from engine.runtime.lease import RunLease
+    from engine.runtime.observer import RunObserver, RunSummary
+    from engine.runtime.plan import Plan
+    from engine.runtime.runner import Runner
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "cli", "main"]
 
@@ -51,6 +48,8 @@ def _fail_config(exc: ConfigError) -> NoReturn:
 
 
 def _compile(path: str) -> Plan:
+    from engine.pipeline import compile_file
+
     try:
         plan = compile_file(path)
     except ConfigError as exc:
@@ -68,7 +67,7 @@ def _setup_logging(verbose: bool) -> None:
     log.propagate = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine")
 def cli() -> None:
     """Declarative integration engine: validate, dry-run and run pipeline files.
@@ -122,6 +121,13 @@ def run_cmd(
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
     and the next run resumes from it (--restart starts over)."""
+    import anyio
+
+    from engine.cli.output import print_summary, progress_display
+    from engine.pipeline import make_observer, run
+    from engine.runtime.observer import NullObserver
+    from engine.workspace import workspace_for
+
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
@@ -184,6 +190,9 @@ def run_cmd(
 def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) -> RunLease:
     """The pipeline's run lease (one run per pipeline per state store), or exit 1 naming
     the run that holds it."""
+    from engine.runtime.lease import RunLease, describe_holder
+    from engine.state import Lease
+
     lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
 
     def waiting(holder: Lease) -> None:
@@ -219,9 +228,11 @@ async def _signals(
     runner_box: list[Runner],
     scope: anyio.CancelScope,
     *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    task_status: anyio.abc.TaskStatus[None],
 ) -> None:
     """First Ctrl-C/SIGTERM: stop sources and drain; the second: cancel everything."""
+    import anyio
+
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         count = 0
@@ -243,6 +254,11 @@ async def _signals(
 def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) -> None:
     """Check pipeline files: syntax, variables, schema, graph, expressions (78 when invalid)."""
     results: list[dict[str, Any]] = []
+    import anyio
+
+    from engine.graph.preflight import preflight
+    from engine.pipeline import compile_file
+
     all_diags: list[Diagnostic] = []
     for file in files:
         try:
@@ -286,6 +302,10 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str) -> None:
     """Show what each sink would receive. Opens no sink and writes nothing."""
+    import anyio
+
+    from engine.pipeline import dry_run
+
     plan = _compile(file)
     samples: dict[str, Path] = {}
     sources = sorted(cid for cid, node in plan.nodes.items() if node.role.value == "source")
@@ -354,6 +374,8 @@ def _as_sinks_write(value: object, *, indent: bool = False) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def test_cmd(file: str, fmt: str) -> None:
     """Run the pipeline's own [[tests]] cases (exit 0 when all pass, 1 otherwise)."""
+    import anyio
+
     from engine.testing import run_case
 
     plan = _compile(file)
@@ -420,28 +442,38 @@ def graph_cmd(file: str, fmt: str) -> None:
     sys.stdout.write(to_mermaid(plan) if fmt == "mermaid" else to_dot(plan))
 
 
-def _add_groups() -> None:
-    from engine.cli.audit import audit
-    from engine.cli.reference import components_cmd, docs_cmd
-    from engine.cli.serve import serve
-
-    cli.add_command(audit)
-    cli.add_command(components_cmd)
-    cli.add_command(docs_cmd)
-    cli.add_command(serve)
-
-
-_add_groups()
+assert isinstance(cli, LazyGroup)
+# imported when run, so listing them (--help, TAB) loads none of their libraries
+cli.add_lazy(
+    "audit",
+    "engine.cli.audit:audit",
+    "Verify, prove, query and export the signed audit trail, and rotate its keys.",
+)
+cli.add_lazy(
+    "components",
+    "engine.cli.reference:components_cmd",
+    "List the component kinds and codecs, or show the options of KIND.",
+)
+cli.add_lazy(
+    "docs",
+    "engine.cli.reference:docs_cmd",
+    "Write the option reference of every kind and codec, or check it for drift.",
+)
+cli.add_lazy(
+    "serve",
+    "engine.cli.serve:serve",
+    "Serve FILE: webhook sources at their paths, /healthz and /metrics.",
+)
 
 
 def main() -> None:
-    env = load_settings()
+    # settings are read by the group's callback: `--version`, `--help` and TAB skip them
     try:
-        cli.main(obj=env, standalone_mode=True)
+        cli.main(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug, not bad input: say so without a wall of traceback
-        if env.engine_debug:
+        if load_settings().engine_debug:
             raise
         err_console.print(
             f"internal error: {type(exc).__name__}: {exc} (ENGINE_DEBUG=1 for details)"

@@ -6,14 +6,15 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from engine.errors import Diagnostic, Severity
-from engine.runtime.observer import RunSummary, StageStats
+
+if TYPE_CHECKING:
+    from engine.runtime.observer import RunSummary, StageStats
 
 __all__ = ["err_console", "print_diagnostics", "print_summary", "progress_display", "summary_dict"]
 
@@ -69,6 +70,8 @@ def print_summary(
     if as_json:
         sys.stdout.write(json.dumps(summary_dict(summary)) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=escape(f"run {summary.run_id} of {summary.pipeline}"), title_justify="left")
     text_cols = ("component", "role", "resource")
     for col in ("component", "role", "in", "out", "rejected", "retries", "resource"):
@@ -114,6 +117,8 @@ def progress_display(enabled: bool) -> Iterator[object]:
     if not enabled or not err_console.is_terminal:
         yield None
         return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

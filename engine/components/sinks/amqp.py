@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import anyio
 import orjson
@@ -31,6 +31,7 @@ class AmqpSinkConfig(AmqpEndpoint, SinkConfig):
     """Publishes each record as a persistent message; a batch counts once the broker confirms."""
 
     type: Literal["amqp"] = "amqp"
+    requires_extras: ClassVar[tuple[str, ...]] = ("amqp",)
     exchange: str = Field("", description='Exchange to publish to; "" is the default exchange.')
     exchange_type: Literal["direct", "topic", "fanout", "headers"] = Field(
         "direct", description="Type used when `declare` creates the exchange."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -31,6 +31,7 @@ class GraphQLSinkConfig(SinkConfig, HttpOptions, GraphQLOperation):
     """Runs a mutation per record; GraphQL errors fail the record (routed by on_error)."""
 
     type: Literal["graphql"] = "graphql"
+    requires_extras: ClassVar[tuple[str, ...]] = ("graphql",)
     query: str | None = Field(None, description="The mutation, inline.")
     variables: dict[str, str] | None = Field(
         None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -32,6 +32,7 @@ class GraphQLSourceConfig(SourceConfig, HttpOptions, GraphQLOperation):
     """Reads records from a GraphQL API; partial data with errors is handled per on_error."""
 
     type: Literal["graphql"] = "graphql"
+    requires_extras: ClassVar[tuple[str, ...]] = ("graphql",)
     variables: dict[str, Any] = Field(default_factory=dict, description="Query variables.")
     records: str = Field(
         description="JMESPath (within `data`) to the records.",
