@@ -182,7 +182,6 @@ def _heavy_of(modules: list[str], names: tuple[str, ...]) -> list[str]:
         ("--version",),
         ("--help",),
         ("validate", "examples/quickstart.toml"),
-        ("validate", *(str(p) for p in BUNDLED)),
         ("components",),
         ("components", "sql"),
     ],

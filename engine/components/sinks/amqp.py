@@ -6,11 +6,11 @@ import io
 import string
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import orjson
 from pydantic import Field, field_validator
-from yarl import URL
 
 from engine.codecs import CodecSpec
 from engine.codecs.json import JsonCodec, dump_default
@@ -66,8 +66,8 @@ class AmqpSinkConfig(AmqpEndpoint, SinkConfig):
 
     def written_resource(self, base: Path) -> WrittenResource | None:
         try:
-            url = URL(self.url.get_secret_value())
-            where = f"{url.host}:{url.port}{url.path}"
+            url = urlsplit(self.url.get_secret_value())
+            where = f"{url.hostname}:{url.port}{url.path}"
         except ValueError:
             return None
         shown = f"{self.resource()} with routing key {self.routing_key!r}"
