@@ -48,10 +48,11 @@ def _fail_config(exc: ConfigError) -> NoReturn:
 
 
 def _compile(path: str) -> Plan:
-    from engine.pipeline import compile_file
+    # engine.config, not engine.pipeline: checking a file loads no runtime
+    from engine.config.compile import compile_path
 
     try:
-        plan = compile_file(path)
+        plan = compile_path(path)
     except ConfigError as exc:
         _fail_config(exc)
     print_diagnostics(plan.warnings)
@@ -256,13 +257,13 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
     results: list[dict[str, Any]] = []
     import anyio
 
+    from engine.config.compile import compile_path
     from engine.graph.preflight import preflight
-    from engine.pipeline import compile_file
 
     all_diags: list[Diagnostic] = []
     for file in files:
         try:
-            plan = compile_file(file)
+            plan = compile_path(file)
             diags = [*plan.warnings, *preflight(plan)]
             if connect:
                 from engine.health import check_plan
