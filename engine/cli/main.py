@@ -407,29 +407,41 @@ def test_cmd(file: str, fmt: str) -> None:
 
 
 @cli.command("schema")
-@click.option("--check", is_flag=True, help="Fail (exit 1) if the committed schema is out of date.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Fail (exit 1) if the committed schema, or the one installed with the package, is "
+    "out of date.",
+)
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default=None,
-    help="Where the schema lives (default: schemas/pipeline.schema.json).",
+    help="Where the schema lives (default: schemas/pipeline.schema.json; - for stdout).",
 )
 def schema_cmd(check: bool, output: str | None) -> None:
-    """Write the JSON Schema of pipeline files, or check it for drift."""
-    from engine.schema import SCHEMA_FILE, render_schema
+    """Write the JSON Schema of pipeline files, or check it for drift. Outside a checkout
+    (no schemas/ here), --check checks the schema installed with the package."""
+    from engine.schema import SCHEMA_FILE, packaged_schema, render_schema
 
-    target = Path(output) if output else SCHEMA_FILE
     text = render_schema()
-    if check:
-        current = target.read_text(encoding="utf-8") if target.exists() else None
-        if current != text:
-            err_console.print(f"{target} is out of date: run `engine schema`")
-            sys.exit(EXIT_FAILED)
-        err_console.print(f"{target} is up to date")
+    if output == "-":
+        sys.stdout.write(text)
         return
+    if check:
+        targets = [Path(output)] if output else [SCHEMA_FILE, packaged_schema()]
+        found = [t for t in targets if t.is_file()] or targets[:1]
+        for target in found:
+            current = target.read_text(encoding="utf-8") if target.is_file() else None
+            if current != text:
+                err_console.print(f"{target} is out of date: run `engine schema`", markup=False)
+                sys.exit(EXIT_FAILED)
+        err_console.print(f"{found[0]} is up to date", markup=False)
+        return
+    target = Path(output) if output else SCHEMA_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    err_console.print(f"wrote {target}")
+    err_console.print(f"wrote {target}", markup=False)
 
 
 @cli.command("graph")
