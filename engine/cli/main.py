@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from engine.cli.environment import EXIT_INVALID, current_settings, load_settings
 from engine.cli.lazy import LazyGroup
-from engine.cli.output import err_console, out_console, print_diagnostics
+from engine.cli.output import err_console, format_option, out_console, print_diagnostics
 from engine.errors import ConfigError, EngineError, Severity
 
 # `engine --version`, `validate` and completion stay fast: what only running a pipeline
@@ -249,7 +249,7 @@ async def _signals(
 
 @cli.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="Report format: text (stderr) or json (stdout, for CI).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--connect", is_flag=True, help="Also health-check every endpoint the files name.")
 def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) -> None:
@@ -300,7 +300,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
     help="Feed a sample file instead of the sources (or one named source).",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Records read per source.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="Output format: text, or json (the records each sink would receive).")
 def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str) -> None:
     """Show what each sink would receive. Opens no sink and writes nothing."""
     import anyio
@@ -372,7 +372,7 @@ def _as_sinks_write(value: object, *, indent: bool = False) -> str:
 
 @cli.command("test")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="Result format: text, or json (one entry per case).")
 def test_cmd(file: str, fmt: str) -> None:
     """Run the pipeline's own [[tests]] cases (exit 0 when all pass, 1 otherwise)."""
     import anyio
@@ -446,13 +446,21 @@ def schema_cmd(check: bool, output: str | None) -> None:
 
 @cli.command("graph")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@format_option(
+    "mermaid",
+    "dot",
+    "json",
+    help="Mermaid, Graphviz DOT, or json (nodes and edges).",
+)
 def graph_cmd(file: str, fmt: str) -> None:
-    """Print the pipeline's DAG as Mermaid or Graphviz DOT."""
-    from engine.graph.render import to_dot, to_mermaid
+    """Print the pipeline's DAG as Mermaid, Graphviz DOT or JSON."""
+    from engine.graph.render import to_dot, to_json, to_mermaid
 
     plan = _compile(file)
-    sys.stdout.write(to_mermaid(plan) if fmt == "mermaid" else to_dot(plan))
+    if fmt == "json":
+        sys.stdout.write(json.dumps(to_json(plan), indent=2) + "\n")
+    else:
+        sys.stdout.write(to_mermaid(plan) if fmt == "mermaid" else to_dot(plan))
 
 
 assert isinstance(cli, LazyGroup)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
 from rich.console import Console
 from rich.markup import escape
 
@@ -16,11 +17,47 @@ from engine.errors import Diagnostic, Severity
 if TYPE_CHECKING:
     from engine.runtime.observer import RunSummary, StageStats
 
-__all__ = ["err_console", "print_diagnostics", "print_summary", "progress_display", "summary_dict"]
+__all__ = [
+    "err_console",
+    "format_option",
+    "print_diagnostics",
+    "print_summary",
+    "print_table",
+    "progress_display",
+    "summary_dict",
+]
 
 # markup off unless a call asks for it: messages carry user text such as `[pipeline]`
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out_console = Console(highlight=False, soft_wrap=True, markup=False)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _FormatChoice(click.Choice[str]):
+    """A ``--format`` choice that also takes ``human``, the old name of ``text``, unlisted."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value == "human" and "text" in self.choices:
+            value = "text"
+        return str(super().convert(value, param, ctx))
+
+
+def format_option(
+    *formats: str, help: str = "Output format (json goes to stdout)."
+) -> Callable[[_F], _F]:
+    """The ``--format`` option of a command that prints results: ``text`` (default) and
+    ``json`` unless ``formats`` says otherwise; the first one is the default."""
+    choices = formats or ("text", "json")
+    return click.option(
+        "--format",
+        "fmt",
+        type=_FormatChoice(choices),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
@@ -58,6 +95,46 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
             for cid, s in summary.stages.items()
         },
     }
+
+
+def print_table(
+    console: Console,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    right: Collection[str] = (),
+    lead: int = 1,
+) -> None:
+    """Rows as a table when it fits the console's width (COLUMNS), else folded: per row, the
+    first ``lead`` cells on one line, then the others as ``header: value``, wrapped.
+    Cells are never cut, so ids stay whole and can be copied."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    rows = [list(row) for row in rows]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in headers:
+        table.add_column(name, justify="right" if name in right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    widths = [max(map(cell_len, column)) for column in zip(headers, *rows, strict=True)]
+    if sum(widths) + 2 * len(widths) <= console.width:  # a space each side of every cell
+        console.print(table)
+        return
+    for row in rows:
+        console.print("  ".join(cell for cell in row[:lead] if cell), markup=False)
+        rest = [
+            f"{name}: {cell}" for name, cell in zip(headers[lead:], row[lead:], strict=True) if cell
+        ]
+        line = " "
+        for item in rest:
+            if len(line) + 2 + len(item) > console.width and line.strip():
+                console.print(line, markup=False, soft_wrap=True)
+                line = " "
+            line += " " + item + " "
+        if line.strip():
+            console.print(line.rstrip(), markup=False, soft_wrap=True)
 
 
 def print_summary(

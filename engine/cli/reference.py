@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from engine.cli.output import err_console, out_console
+from engine.cli.output import err_console, format_option, out_console
 from engine.codecs.registry import default_codecs
 from engine.reference import (
     REFERENCE_DIR,
@@ -55,7 +55,7 @@ def docs_cmd(check: bool, output: str | None) -> None:
 
 @click.command("components")
 @click.argument("kind", required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="Output format: text, or json (kinds with their options).")
 def components_cmd(kind: str | None, fmt: str) -> None:
     """List the component kinds and codecs, or show the options of KIND (a kind's or a
     codec's name, e.g. `file`, `csv`), as in docs/reference."""
