@@ -10,9 +10,11 @@ from pydantic import Field
 from engine.components.base import ComponentContext, Sink, SinkConfig
 from engine.connectors.http.delivery import RecordDelivery
 from engine.connectors.http.graphql import (
+    DocumentProblem,
     GraphQLDocument,
     GraphQLErrors,
     GraphQLOperation,
+    document_problems,
     execute,
     load_document,
 )
@@ -73,6 +75,11 @@ class GraphQLSink(EndpointLifecycle, Sink[GraphQLSinkConfig]):
     async def check(self) -> None:
         await self.endpoint.open()
         await execute(self.endpoint, GraphQLDocument("query { __typename }"), {})
+
+    async def check_document(self) -> list[DocumentProblem]:
+        """The document's errors against the server's schema (`validate --connect`)."""
+        await self.endpoint.open()
+        return await document_problems(self.endpoint, self.context, self.config)
 
     def variables_for(self, record: Record) -> dict[str, Any]:
         if not self._variables:

@@ -10,9 +10,11 @@ from pydantic import Field
 from engine.components.base import ComponentContext, Source, SourceConfig
 from engine.connectors.http.decode import split_records
 from engine.connectors.http.graphql import (
+    DocumentProblem,
     GraphQLDocument,
     GraphQLOperation,
     GraphQLPagination,
+    document_problems,
     execute,
     load_document,
 )
@@ -78,6 +80,11 @@ class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
         await self.endpoint.open()
         document = GraphQLDocument("query { __typename }")
         await execute(self.endpoint, document, {})
+
+    async def check_document(self) -> list[DocumentProblem]:
+        """The document's errors against the server's schema (`validate --connect`)."""
+        await self.endpoint.open()
+        return await document_problems(self.endpoint, self.context, self.config)
 
     async def read(self) -> AsyncIterator[Chunk]:
         cfg = self.config
