@@ -103,38 +103,51 @@ def print_table(
     rows: Iterable[Sequence[str]],
     *,
     right: Collection[str] = (),
+    wrap: Collection[str] = (),
     lead: int = 1,
 ) -> None:
-    """Rows as a table when it fits the console's width (COLUMNS), else folded: per row, the
-    first ``lead`` cells on one line, then the others as ``header: value``, wrapped.
-    Cells are never cut, so ids stay whole and can be copied."""
+    """Rows as a table when it fits the console's width (COLUMNS; the ``wrap`` columns wrap
+    their text within at least 20 columns), else folded: per row, the first ``lead`` cells
+    on one line, then the others as ``header: value``, wrapped. Cells are never cut, so ids
+    stay whole and can be copied."""
+    import textwrap
+
     from rich import box
     from rich.cells import cell_len
     from rich.table import Table
 
     rows = [list(row) for row in rows]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, show_header=bool(headers))
     for name in headers:
-        table.add_column(name, justify="right" if name in right else "left", no_wrap=True)
+        table.add_column(
+            name, justify="right" if name in right else "left", no_wrap=name not in wrap
+        )
     for row in rows:
         table.add_row(*row)
-    widths = [max(map(cell_len, column)) for column in zip(headers, *rows, strict=True)]
+    widths = [
+        min(20, max(map(cell_len, column))) if name in wrap else max(map(cell_len, column))
+        for name, column in zip(headers, zip(headers, *rows, strict=True), strict=True)
+    ]
     if sum(widths) + 2 * len(widths) <= console.width:  # a space each side of every cell
         console.print(table)
         return
     for row in rows:
         console.print("  ".join(cell for cell in row[:lead] if cell), markup=False)
-        rest = [
-            f"{name}: {cell}" for name, cell in zip(headers[lead:], row[lead:], strict=True) if cell
+        # a no-break space inside each `header: value` keeps it on one line where it fits
+        items = [
+            f"{name}: {cell}".replace(" ", "\xa0")
+            for name, cell in zip(headers[lead:], row[lead:], strict=True)
+            if cell
         ]
-        line = " "
-        for item in rest:
-            if len(line) + 2 + len(item) > console.width and line.strip():
-                console.print(line, markup=False, soft_wrap=True)
-                line = " "
-            line += " " + item + " "
-        if line.strip():
-            console.print(line.rstrip(), markup=False, soft_wrap=True)
+        for line in textwrap.wrap(
+            "  ".join(items),
+            width=console.width,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ):
+            console.print(line.replace("\xa0", " "), markup=False, soft_wrap=True)
 
 
 def print_summary(

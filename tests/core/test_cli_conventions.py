@@ -5,7 +5,10 @@ loaded commands are listed with their own help."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +142,18 @@ def test_human_is_still_accepted_as_text(trail: Path) -> None:
     assert code == 0 and len(json.loads(out)) == 5
     # not listed
     assert "human" not in CliRunner().invoke(cli, ["audit", "query", "--help"]).stdout
+
+
+def test_components_fit_80_columns_by_wrapping_summaries() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "components"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["kind", "summary"]
+    assert all(len(line) <= 80 for line in lines)
+    text = " ".join(done.stdout.split())
+    assert "sink amqp Publishes each record as a persistent message; a batch counts once" in text
