@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import cast
 
 import click
 from click.shell_completion import CompletionItem
@@ -25,10 +26,8 @@ class LazyCommand:
 
     def load(self) -> click.Command:
         module, _, attribute = self.target.partition(":")
-        command = getattr(importlib.import_module(module), attribute)
-        if not isinstance(command, click.Command):
-            raise TypeError(f"{self.target} is not a click command")
-        return command
+        # a test loads every lazy command of the CLI, so a wrong target fails there
+        return cast(click.Command, getattr(importlib.import_module(module), attribute))
 
 
 class LazyGroup(click.Group):
