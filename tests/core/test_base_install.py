@@ -2,23 +2,21 @@
 pipeline, each one either valid or naming the extra it needs.
 
 The child hides every module that only an extra brings (worked out from the installed
-metadata, transitive dependencies included) through ``sys.meta_path``, as a base install
-would lack them, so nothing is uninstalled.
+metadata, transitive dependencies included), as a base install would lack them
+(tests/support/blocked.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from tests.core.test_extras import BLOCKING
+from tests.support.blocked import engine_without
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted(
@@ -63,15 +61,7 @@ def extras_only_modules() -> list[str]:
 
 
 def _engine(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    blocked = ",".join(extras_only_modules())
-    return subprocess.run(
-        [sys.executable, "-c", BLOCKING, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "BLOCKED": blocked, "COLUMNS": "120"},
-        check=False,
-    )
+    return engine_without(extras_only_modules(), *args, cwd=cwd, env={"COLUMNS": "120"})
 
 
 def test_the_extras_hide_every_connector_library() -> None:

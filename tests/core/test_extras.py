@@ -1,41 +1,19 @@
 """A pipeline whose connector's extra is not installed fails `engine validate`, located at the
-component's ``type`` and naming the extra and the pip command that installs it.
-
-The child process hides the extra's module through ``sys.meta_path`` (as an install without
-the extra would), so nothing is uninstalled.
-"""
+component's ``type`` and naming the extra and the pip command that installs it (the module is
+hidden in the child process only: tests/support/blocked.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from engine.components.extras import EXTRAS
+from tests.support.blocked import engine_without
 
 ROOT = Path(__file__).resolve().parents[2]
-
-#: ``engine ARGS...`` with the modules named in BLOCKED (comma-separated) not importable
-BLOCKING = """\
-import importlib.abc, os, sys
-
-blocked = set(os.environ["BLOCKED"].split(","))
-
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in blocked:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, Block())
-sys.argv = ["engine", *sys.argv[1:]]
-from engine.cli.main import main
-main()
-"""
 
 PIPELINE = """\
 [pipeline]
@@ -56,14 +34,7 @@ HTTP = 'type = "http"\nurl = "https://api.example/orders"'
 
 
 def _validate(path: Path, blocked: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", BLOCKING, "validate", *args, str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "BLOCKED": blocked},
-        check=False,
-    )
+    return engine_without([blocked], "validate", *args, str(path), cwd=ROOT)
 
 
 @pytest.mark.parametrize(
