@@ -50,13 +50,15 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list of ``--help``, lazy commands described without loading them."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)  # as click's own
         rows = []
-        for name in self.list_commands(ctx):
+        for name in names:
             if name in self.commands:
                 command = self.commands[name]
                 if command.hidden:
                     continue
-                rows.append((name, command.get_short_help_str(formatter.width)))
+                rows.append((name, command.get_short_help_str(limit)))
             else:
                 rows.append((name, self.lazy[name].short_help))
         if rows:
