@@ -63,8 +63,7 @@ def serve(
     no_audit: bool,
     verbose: bool,
 ) -> None:
-    """Serve FILES: the webhook sources of a pipeline at their paths, /healthz and /metrics,
-    and the [schedule] of every scheduled pipeline given.
+    """Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].
 
     At most one of FILES may be without a [schedule]: it runs for as long as serve does, fed
     by its webhook sources. Each scheduled pipeline runs at its fire times, each fire time
@@ -75,9 +74,8 @@ def serve(
     cleanly (a signal is a clean end), 1 when it failed or another run of it holds its lease
     (unless --wait), 78 when a file is invalid.
     """
+    from engine.components.extras import install_command, missing_extras
     from engine.runtime.observer import NullObserver
-    from engine.serve.app import EngineServer
-    from engine.serve.schedule import ScheduledRuns
 
     plans: list[Plan] = []
     for file in files:
@@ -86,6 +84,14 @@ def serve(
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             sys.exit(78)
+    if missing_extras(["serve"]):
+        click.echo(
+            f"error: engine serve needs the `serve` extra: {install_command(['serve'])}", err=True
+        )
+        sys.exit(78)
+    from engine.serve.app import EngineServer
+    from engine.serve.schedule import ScheduledRuns
+
     env = current_settings()
     scheduled = [p for p in plans if p.spec.schedule is not None]
     served = [p for p in plans if p.spec.schedule is None]
@@ -101,8 +107,7 @@ def serve(
     if not served:
         assert schedules is not None
         click.echo(
-            f"scheduling {', '.join(p.name for p in scheduled)} "
-            f"(/healthz on http://{host}:{port})",
+            f"scheduling {', '.join(p.name for p in scheduled)} (/healthz on http://{host}:{port})",
             err=True,
         )
         sys.exit(anyio.run(schedules.serve, host, port, header_timeout))

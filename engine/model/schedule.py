@@ -65,7 +65,7 @@ class ScheduleSettings(BaseModel):
         "oldest first, up to `catch_up_limit`.",
     )
     catch_up_limit: int = Field(
-        100, ge=1, description="With `missed = \"catch_up\"`, the most missed fire times run."
+        100, ge=1, description='With `missed = "catch_up"`, the most missed fire times run.'
     )
 
     def next_fire(self, after: datetime) -> datetime:

@@ -118,9 +118,7 @@ class Scheduler:
             cursor = due[-1]
 
     async def _fire(self, plan: Plan, fire: datetime, *, wait: bool) -> None:
-        won = await anyio.to_thread.run_sync(
-            self.claims.claim_fire, plan.name, fire, self.holder
-        )
+        won = await anyio.to_thread.run_sync(self.claims.claim_fire, plan.name, fire, self.holder)
         if not won:
             return  # another scheduler runs this fire time
         log.info("%s: fire time %s", plan.name, fire.isoformat())
@@ -137,7 +135,6 @@ class Scheduler:
                 fire.isoformat(),
             )
         self.fired.append(Fired(plan.name, fire, "ran" if started else "skipped"))
-
 
 
 class ScheduledRuns:
