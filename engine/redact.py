@@ -2,13 +2,15 @@
 
 Audit events (:func:`redact`, :func:`redact_text`: secret-named keys, card numbers, URL
 passwords, bearer tokens) and connectors (:func:`redact_url`: URLs safe to print) mask with
-the same :data:`MASK`. It imports nothing, so config validation can redact without httpx.
+the same :data:`MASK`. :data:`KEY_MATERIAL` marks the config fields that take a key or a
+certificate. It imports nothing, so config validation can redact without httpx.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,9 +19,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CARD_PATTERN",
+    "KEY_MATERIAL",
     "MASK",
     "SECRET_KEY_NAMES",
     "SECRET_PARAM_PARTS",
+    "KeyMaterial",
     "luhn_ok",
     "mask_card_numbers",
     "redact",
@@ -28,6 +32,15 @@ __all__ = [
 ]
 
 MASK = "***"
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """Field metadata (``Annotated[str, KEY_MATERIAL]``): the field takes a key or a
+    certificate, so an interpolated value may span several lines (a PEM block)."""
+
+
+KEY_MATERIAL = KeyMaterial()
 SECRET_KEY_NAMES = frozenset(
     {
         "password",

@@ -57,6 +57,17 @@ class EngineSettings(BaseSettings):
     engine_debug: bool = Field(
         False, description="Show the traceback of an internal error instead of one line."
     )
+    engine_secrets_backend: str = Field(
+        "file",
+        description="Backend that resolves `${secret:NAME:key}` in pipeline files: `file` (the "
+        "encrypted file in the workspace) or a name registered under the `engine.secrets` "
+        "entry point group (docs/secrets.md).",
+    )
+    engine_secrets_key: SecretStr | None = Field(
+        None,
+        description="Fernet key of the `file` secrets backend; default: the workspace's "
+        "`secrets.key` file (mode 0600, made by `engine secrets set`).",
+    )
 
     # -- the audit trail --------------------------------------------------------------------
     audit_secret_key: SecretStr | None = Field(

@@ -17,7 +17,13 @@ import anyio.abc
 import click
 from rich.markup import escape
 
-from engine.cli.environment import EXIT_INVALID, current_settings, load_settings
+from engine.cli.environment import (
+    EXIT_INVALID,
+    current_environ,
+    current_settings,
+    env_file_option,
+    load_settings,
+)
 from engine.cli.output import (
     err_console,
     out_console,
@@ -52,7 +58,7 @@ def _fail_config(exc: ConfigError) -> NoReturn:
 
 def _compile(path: str) -> Plan:
     try:
-        plan = compile_file(path)
+        plan = compile_file(path, env=current_environ())
     except ConfigError as exc:
         _fail_config(exc)
     print_diagnostics(plan.warnings)
@@ -80,6 +86,7 @@ def cli() -> None:
 
 
 @cli.command("run")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--format",
@@ -236,6 +243,7 @@ async def _signals(
 
 
 @cli.command("validate")
+@env_file_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
@@ -246,7 +254,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
     all_diags: list[Diagnostic] = []
     for file in files:
         try:
-            plan = compile_file(file)
+            plan = compile_file(file, env=current_environ())
             diags = [*plan.warnings, *preflight(plan)]
             if connect:
                 from engine.health import check_plan
@@ -274,6 +282,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
 
 
 @cli.command("dry-run")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--input",
@@ -350,6 +359,7 @@ def _as_sinks_write(value: object, *, indent: bool = False) -> str:
 
 
 @cli.command("test")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def test_cmd(file: str, fmt: str) -> None:
@@ -410,6 +420,7 @@ def schema_cmd(check: bool, output: str | None) -> None:
 
 
 @cli.command("graph")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
 def graph_cmd(file: str, fmt: str) -> None:
@@ -423,11 +434,13 @@ def graph_cmd(file: str, fmt: str) -> None:
 def _add_groups() -> None:
     from engine.cli.audit import audit
     from engine.cli.reference import components_cmd, docs_cmd
+    from engine.cli.secrets import secrets
     from engine.cli.serve import serve
 
     cli.add_command(audit)
     cli.add_command(components_cmd)
     cli.add_command(docs_cmd)
+    cli.add_command(secrets)
     cli.add_command(serve)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
-from engine.cli.environment import current_settings
+from engine.cli.environment import current_environ, current_settings, env_file_option
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
@@ -27,6 +27,7 @@ __all__ = ["serve"]
 
 
 @click.command("serve")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
@@ -73,7 +74,7 @@ def serve(
     from engine.serve.app import EngineServer
 
     try:
-        plan = compile_file(file)
+        plan = compile_file(file, env=current_environ())
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(78)

@@ -9,7 +9,8 @@ reads the file again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from engine.config.loader import Document, load_document, parse_document
@@ -19,6 +20,7 @@ from engine.graph.checks import check_files
 from engine.graph.expressions import compile_expressions
 from engine.graph.plan import build_plan, check_tests, link
 from engine.graph.resources import check_resources
+from engine.redact import MASK
 from engine.registry import Registry, default_registry
 from engine.runtime.plan import Plan
 
@@ -37,7 +39,7 @@ def compile_document(
         # the graph of a file with invalid tables would only echo them: check what stands alone
         problems.extend(bad_expressions)
         problems.extend(check_resources(doc, validated.components))
-        raise ConfigError(problems)
+        raise ConfigError(_masked(problems, validated.secrets))
     links = link(spec)
     problems.extend(links.problems)
     problems.extend(bad_expressions)
@@ -45,6 +47,7 @@ def compile_document(
     problems.extend(check_resources(doc, spec.components))
     if links.cycle is None:
         problems.extend(check_files(spec, links.inputs, links.order, expressions))
+    problems = _masked(problems, validated.secrets)
     if any(d.severity is Severity.ERROR for d in problems):
         raise ConfigError(problems)
     return build_plan(spec, links, expressions, problems)
@@ -67,3 +70,20 @@ def compile_text(
 ) -> Plan:
     """Parse and compile a pipeline given as text; ``path`` names it in diagnostics."""
     return compile_document(parse_document(text, fmt=fmt, path=path), registry=registry, env=env)
+
+
+def _masked(problems: list[Diagnostic], secrets: Collection[str]) -> list[Diagnostic]:
+    """The problems with every secret value (and each line of a multi-line one) masked."""
+    parts = {p for s in secrets for p in (s, *s.splitlines()) if len(p.strip()) > 2}
+    if not parts:
+        return problems
+    ordered = sorted(parts, key=len, reverse=True)
+
+    def mask(text: str | None) -> str | None:
+        for part in ordered if text else ():
+            text = text.replace(part, MASK) if text else text
+        return text
+
+    return [
+        dataclasses.replace(d, message=mask(d.message) or "", hint=mask(d.hint)) for d in problems
+    ]

@@ -83,7 +83,7 @@ def test_taplo_checks_every_bundled_toml_file(tmp_path: Path) -> None:
     # Taplo follows the schema line: a wrong type in a port fails the same check
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        f"#:schema {SCHEMA_PATH.as_uri()}\n[pipeline]\nname = \"p\"\n[sources.a]\n"
+        f'#:schema {SCHEMA_PATH.as_uri()}\n[pipeline]\nname = "p"\n[sources.a]\n'
         'type = "sftp"\nhost = "h"\nuser = "u"\npath = "/in"\nport = "twenty-two"\n'
     )
     done = _taplo(bad)

@@ -1,0 +1,61 @@
+"""Several lines are taken where a field takes a key or certificate, and refused elsewhere."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ConfigError
+from engine.pipeline import compile_file
+from engine.secrets import ENTRY_POINT_GROUP
+from engine.secrets.file import FileSecrets
+
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAA\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+
+PIPELINE = """\
+[pipeline]
+name = "keys"
+
+[audit]
+signing_key = "${{file:key.pem}}"
+
+[sources.remote]
+type = "sftp"
+host = "{host}"
+user = "edi"
+private_key = "${{file:key.pem}}"
+known_hosts = "${{file:key.pem}}"
+path = "/outbox/*.jsonl"
+
+[sinks.out]
+type = "file"
+inputs = ["remote"]
+path = "out.jsonl"
+"""
+
+
+def test_key_fields_take_several_lines_and_others_refuse_them(tmp_path: Path) -> None:
+    (tmp_path / "key.pem").write_text(PEM)
+    path = tmp_path / "p.toml"
+    path.write_text(PIPELINE.format(host="127.0.0.1"))
+    config = compile_file(path, env={}).nodes["remote"].config
+    assert config.private_key.get_secret_value() == PEM.rstrip("\n")  # type: ignore[attr-defined]
+
+    path.write_text(PIPELINE.format(host="${file:key.pem}"))
+    with pytest.raises(ConfigError) as info:
+        compile_file(path, env={})
+    [problem] = info.value.diagnostics
+    assert (problem.code, problem.file, problem.line) == ("E013", str(path), 9)
+    assert "sources.remote.host" in problem.message and "key.pem" in problem.message
+    assert "b3BlbnNz" not in str(info.value)
+
+
+def test_the_file_backend_is_registered_by_its_entry_point() -> None:
+    [point] = [p for p in entry_points(group=ENTRY_POINT_GROUP) if p.name == "file"]
+    assert point.load() is FileSecrets
