@@ -3,7 +3,6 @@ from the ``--env-file`` files a command is given (the real environment wins over
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -13,7 +12,7 @@ import click
 from engine.cli.output import err_console, print_diagnostics
 from engine.config.dotenv import read_env_file
 from engine.errors import ConfigError
-from engine.settings import EngineSettings, SettingsError
+from engine.settings import EngineSettings, SettingsError, process_environ
 
 __all__ = [
     "EXIT_INVALID",
@@ -62,7 +61,7 @@ def current_environ() -> Mapping[str, str]:
     """The variables ``${env:...}`` reads: the process environment over the env files."""
     ctx = click.get_current_context(silent=True)
     found = ctx.find_root().meta.get(_ENVIRON) if ctx is not None else None
-    return found if found is not None else os.environ
+    return found if found is not None else process_environ()
 
 
 def _read_env_files(ctx: click.Context, param: click.Parameter, files: tuple[str, ...]) -> None:
@@ -76,7 +75,7 @@ def _read_env_files(ctx: click.Context, param: click.Parameter, files: tuple[str
         print_diagnostics(exc.diagnostics)
         err_console.print("the env file is invalid; nothing was run", markup=False)
         sys.exit(EXIT_INVALID)
-    environ = {**values, **os.environ}
+    environ = process_environ(values)
     root = ctx.find_root()
     root.meta[_ENVIRON] = environ
     root.obj = load_settings(environ)

@@ -72,7 +72,8 @@ def set_cmd(name: str, key: str, workspace: Path | None, pipeline: Path | None) 
         value = stdin.read()
         value = value[:-1].removesuffix("\r") if value.endswith("\n") else value
     if not value:
-        raise click.BadParameter("the value read from stdin is empty", param_hint="stdin")
+        err_console.print("error: the value read from stdin is empty; nothing saved")
+        sys.exit(2)
     store = _store(workspace, pipeline)
     try:
         store.set(name, key, value)

@@ -20,7 +20,7 @@ from engine.graph.checks import check_files
 from engine.graph.expressions import compile_expressions
 from engine.graph.plan import build_plan, check_tests, link
 from engine.graph.resources import check_resources
-from engine.redact import MASK
+from engine.redact import ValueMask
 from engine.registry import Registry, default_registry
 from engine.runtime.plan import Plan
 
@@ -73,17 +73,11 @@ def compile_text(
 
 
 def _masked(problems: list[Diagnostic], secrets: Collection[str]) -> list[Diagnostic]:
-    """The problems with every secret value (and each line of a multi-line one) masked."""
-    parts = {p for s in secrets for p in (s, *s.splitlines()) if len(p.strip()) > 2}
-    if not parts:
+    """The problems with every secret value masked."""
+    mask = ValueMask(secrets)
+    if not mask:
         return problems
-    ordered = sorted(parts, key=len, reverse=True)
-
-    def mask(text: str | None) -> str | None:
-        for part in ordered if text else ():
-            text = text.replace(part, MASK) if text else text
-        return text
-
     return [
-        dataclasses.replace(d, message=mask(d.message) or "", hint=mask(d.hint)) for d in problems
+        dataclasses.replace(d, message=mask.text(d.message), hint=d.hint and mask.text(d.hint))
+        for d in problems
     ]

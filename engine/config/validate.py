@@ -54,6 +54,7 @@ class Validated:
             self.components,
             list(self.problems),
             self.tests,
+            self.secrets,
         )
 
 

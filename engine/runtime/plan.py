@@ -81,6 +81,8 @@ class PipelineSpec:
     components: dict[str, ComponentEntry]
     warnings: list[Diagnostic] = field(default_factory=list)
     tests: list[TestCase] = field(default_factory=list)
+    #: the values interpolation put into secret fields or read from a secrets backend
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def file(self) -> Path | None:

@@ -3,6 +3,8 @@ by entry point, and no resolved value in a log, an audit row, an error or a dry-
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -14,6 +16,7 @@ from cryptography.fernet import Fernet
 from engine.cli.main import cli
 from engine.errors import ConfigError
 from engine.pipeline import compile_file
+from engine.redact import ValueMask, masked_logs
 from engine.secrets import ENTRY_POINT_GROUP
 
 VALUE = "s3cr3t-Value-4c9e1f"
@@ -165,3 +168,22 @@ def test_no_resolved_value_reaches_logs_events_errors_or_dry_run(tmp_path: Path)
     checked = _engine("validate", "--env-file", str(env_file), str(bad))
     assert checked.exit_code == 78 and "invalid URL template field" in checked.stderr
     assert VALUE not in checked.stderr and "token=***" in checked.stderr
+
+
+def test_logs_written_during_a_run_mask_the_values() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    log = logging.getLogger("engine.test-masking")
+    logging.getLogger("engine").addHandler(handler)
+    try:
+        with masked_logs(ValueMask([VALUE, "line one\nline two"])):
+            log.warning("connecting with %s", VALUE)
+            log.warning("key starts with line two")
+        log.warning("after the run: %s", "plain")
+    finally:
+        logging.getLogger("engine").removeHandler(handler)
+    assert stream.getvalue().splitlines() == [
+        "connecting with ***",
+        "key starts with ***",
+        "after the run: plain",
+    ]
