@@ -34,6 +34,7 @@ from engine.cli.output import (
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
+from engine.redact import ValueMask
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.plan import Plan
@@ -318,20 +319,22 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
     except EngineError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
+    mask = ValueMask(plan.spec.secrets)  # a secret mapped into a record is shown masked
+    sinks, rejected = mask.deep(result.sinks), mask.deep(result.rejected)
     if fmt == "json":
         payload = {
             "ok": result.summary.ok,
             "error": result.summary.error,
-            "sinks": result.sinks,
-            "rejected": result.rejected,
+            "sinks": sinks,
+            "rejected": rejected,
         }
         sys.stdout.write(_as_sinks_write(payload, indent=True) + "\n")
     else:
-        for sink, records in result.sinks.items():
+        for sink, records in sinks.items():
             out_console.rule(escape(f"{sink}: {len(records)} record(s) would be written"))
             for record in records:
                 out_console.print_json(_as_sinks_write(record))
-        for entry in result.rejected:
+        for entry in rejected:
             err_console.print(
                 f"rejected at {entry['component']}: {entry['reason']}"
                 + (f" ({entry['location']})" if entry.get("location") else ""),

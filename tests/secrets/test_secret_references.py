@@ -154,6 +154,15 @@ def test_no_resolved_value_reaches_logs_events_errors_or_dry_run(tmp_path: Path)
     for output in (ran.stdout, ran.stderr, dry.stdout, dry.stderr):
         assert HMAC not in output
 
+    # a secret mapped into a record is shown masked by dry-run
+    _set("api", "token", VALUE, "--pipeline", str(pipeline), ENGINE_SECRETS_KEY=key)
+    mapped = tmp_path / "mapped.toml"
+    field = "token = { expr = \"'${secret:api:token}'\" }\n"
+    mapped.write_text(pipeline.read_text().replace("[sinks.out]", field + "\n[sinks.out]"))
+    shown = _engine("dry-run", "--env-file", str(env_file), "--format", "json", str(mapped))
+    assert shown.exit_code == 0 and '"token": "***"' in shown.stdout, shown.output
+    assert VALUE not in shown.output
+
     rows = []
     with sqlite3.connect(Path(os.environ["ENGINE_HOME"]) / "audit.db") as db:
         tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -162,7 +171,6 @@ def test_no_resolved_value_reaches_logs_events_errors_or_dry_run(tmp_path: Path)
     assert len(rows) > 3 and HMAC not in repr(rows)
 
     # a message that would quote the value (a URL template error) shows it masked
-    _set("api", "token", VALUE, "--pipeline", str(pipeline), ENGINE_SECRETS_KEY=key)
     sink = 'url = "http://127.0.0.1:9/in?token=${secret:api:token}&page={}"'
     bad = _pipeline(tmp_path, "http", sink)
     checked = _engine("validate", "--env-file", str(env_file), str(bad))
