@@ -31,6 +31,7 @@ from engine.cli.output import (
     print_summary,
     progress_display,
 )
+from engine.config.compile import masked
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
@@ -261,6 +262,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
                 from engine.health import check_plan
 
                 diags.extend(anyio.run(partial(check_plan, plan, settings=current_settings())))
+            diags = masked(diags, plan.spec.secrets)
         except ConfigError as exc:
             diags = exc.diagnostics
         errors = [d for d in diags if d.severity is Severity.ERROR or strict]

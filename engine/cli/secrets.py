@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from engine.audit.system import default_workspace
-from engine.cli.environment import current_settings
+from engine.cli.environment import current_settings, env_file_option
 from engine.cli.output import err_console
 from engine.secrets import SecretsContext, SecretsError
 from engine.secrets.file import FileSecrets
@@ -31,6 +31,7 @@ def _store(workspace: Path | None, pipeline: Path | None) -> FileSecrets:
 
 
 def _where(command: _F) -> _F:
+    command = env_file_option(command)  # ENGINE_SECRETS_KEY or ENGINE_HOME from a dotenv file
     command = click.option(
         "--pipeline",
         type=click.Path(dir_okay=False, path_type=Path),

@@ -24,7 +24,7 @@ from engine.redact import ValueMask
 from engine.registry import Registry, default_registry
 from engine.runtime.plan import Plan
 
-__all__ = ["compile_document", "compile_path", "compile_text"]
+__all__ = ["compile_document", "compile_path", "compile_text", "masked"]
 
 
 def compile_document(
@@ -39,7 +39,7 @@ def compile_document(
         # the graph of a file with invalid tables would only echo them: check what stands alone
         problems.extend(bad_expressions)
         problems.extend(check_resources(doc, validated.components))
-        raise ConfigError(_masked(problems, validated.secrets))
+        raise ConfigError(masked(problems, validated.secrets))
     links = link(spec)
     problems.extend(links.problems)
     problems.extend(bad_expressions)
@@ -47,7 +47,7 @@ def compile_document(
     problems.extend(check_resources(doc, spec.components))
     if links.cycle is None:
         problems.extend(check_files(spec, links.inputs, links.order, expressions))
-    problems = _masked(problems, validated.secrets)
+    problems = masked(problems, validated.secrets)
     if any(d.severity is Severity.ERROR for d in problems):
         raise ConfigError(problems)
     return build_plan(spec, links, expressions, problems)
@@ -72,8 +72,8 @@ def compile_text(
     return compile_document(parse_document(text, fmt=fmt, path=path), registry=registry, env=env)
 
 
-def _masked(problems: list[Diagnostic], secrets: Collection[str]) -> list[Diagnostic]:
-    """The problems with every secret value masked."""
+def masked(problems: list[Diagnostic], secrets: Collection[str]) -> list[Diagnostic]:
+    """The problems with every secret value masked (``Plan.spec.secrets``)."""
     mask = ValueMask(secrets)
     if not mask:
         return problems

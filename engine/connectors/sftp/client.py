@@ -44,7 +44,7 @@ def _host_key_options(cfg: SftpEndpoint, resolve: Callable[[str], Path]) -> dict
             "known_hosts": _no_listed_keys,
             "client_factory": lambda: _FingerprintClient(fingerprint),
         }
-    if cfg.known_hosts and _is_known_hosts_text(cfg.known_hosts):
+    if cfg.known_hosts and _is_known_hosts_text(cfg.known_hosts, resolve):
         try:
             return {"known_hosts": asyncssh.import_known_hosts(cfg.known_hosts)}
         except (ValueError, asyncssh.Error):
@@ -91,9 +91,10 @@ async def connect(
     return conn, sftp
 
 
-def _is_known_hosts_text(value: str) -> bool:
-    """known_hosts lines rather than a path: several lines, or `host keytype key`."""
-    return "\n" in value or len(value.split()) >= 3
+def _is_known_hosts_text(value: str, resolve: Callable[[str], Path]) -> bool:
+    """known_hosts lines rather than a path: several lines, or `host keytype key` that is
+    not the name of a file."""
+    return "\n" in value or (len(value.split()) >= 3 and not resolve(value).exists())
 
 
 def _client_key(cfg: SftpEndpoint, resolve: Callable[[str], Path]) -> str | asyncssh.SSHKey:
