@@ -39,7 +39,7 @@ class FileSecrets:
         return {name: sorted(keys) for name, keys in sorted(self._read().items())}
 
     def set(self, name: str, key: str, value: str) -> None:
-        data = self._read(create_key=True)
+        data = self._read()
         data.setdefault(name, {})[key] = value
         self._write(data)
 
@@ -56,12 +56,11 @@ class FileSecrets:
         self._write(data)
         return True
 
-    def _read(self, *, create_key: bool = False) -> dict[str, dict[str, str]]:
-        fernet = self._fernet(create=create_key)
+    def _read(self) -> dict[str, dict[str, str]]:
         if not self.path.exists():
             return {}
         try:
-            plain = fernet.decrypt(self.path.read_bytes())
+            plain = self._fernet().decrypt(self.path.read_bytes())
         except InvalidToken:
             raise SecretsError(
                 f"cannot decrypt {self.path}: it was written with another key "
@@ -71,7 +70,7 @@ class FileSecrets:
         return data
 
     def _write(self, data: dict[str, dict[str, str]]) -> None:
-        token = self._fernet().encrypt(json.dumps(data, sort_keys=True).encode())
+        token = self._fernet(create=True).encrypt(json.dumps(data, sort_keys=True).encode())
         _write_private(self.path, token)
 
     def _key_origin(self) -> str:
