@@ -59,3 +59,15 @@ def test_key_fields_take_several_lines_and_others_refuse_them(tmp_path: Path) ->
 def test_the_file_backend_is_registered_by_its_entry_point() -> None:
     [point] = [p for p in entry_points(group=ENTRY_POINT_GROUP) if p.name == "file"]
     assert point.load() is FileSecrets
+
+
+def test_the_sftp_example_of_the_secrets_page_compiles(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "secrets.md").read_text()
+    [block] = [b.split("```", 1)[0] for b in page.split("```toml\n")[1:] if "[sources." in b]
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "id_ed25519").write_text(PEM)
+    (tmp_path / "keys" / "known_hosts").write_text("sftp.example.com ssh-ed25519 AAAA\n")
+    path = tmp_path / "p.toml"
+    sink = '[sinks.out]\ntype = "file"\ninputs = ["partner"]\npath = "out.jsonl"\n'
+    path.write_text(f'[pipeline]\nname = "doc"\n\n{block}\n{sink}')
+    assert compile_file(path, env={}).nodes["partner"].config.private_key is not None  # type: ignore[attr-defined]
