@@ -169,7 +169,8 @@ def run_cmd(
         error = _engine_error(exc)
         if error is None:
             raise
-        err_console.print(f"[red]error:[/red] {escape(str(error))}", markup=True, soft_wrap=True)
+        said = ValueMask(plan.spec.secrets).text(str(error))
+        err_console.print(f"[red]error:[/red] {escape(said)}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
     if summary is None:
         err_console.print("cancelled: in-flight batches were dropped, no output was published")
