@@ -9,6 +9,8 @@ a pattern or a length) also accepts a string holding a ``${env:...}``, ``${file:
 from __future__ import annotations
 
 import json
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from engine.config.interpolate import REFERENCE_PATTERN
 from engine.model import pipeline_model
 from engine.registry import Registry, default_registry
 
-__all__ = ["SCHEMA_FILE", "SCHEMA_ID", "render_schema"]
+__all__ = ["SCHEMA_FILE", "SCHEMA_ID", "packaged_schema", "render_schema"]
 
 SCHEMA_FILE = Path("schemas") / "pipeline.schema.json"
 #: the schema's absolute identifier: a name, not a download location (editors are pointed at
@@ -31,6 +33,12 @@ _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "deprec
 _ONE = ("additionalProperties", "items", "not", "if", "then", "else", "contains")
 _MANY = ("anyOf", "oneOf", "allOf", "prefixItems")
 _NAMED = ("properties", "$defs", "patternProperties")
+
+
+def packaged_schema() -> Traversable:
+    """The schema installed with the package. In a checkout, ``engine/schemas/`` links to the
+    committed file, so the wheel ships exactly what ``engine schema --check`` checks."""
+    return files("engine") / "schemas" / "pipeline.schema.json"
 
 
 def render_schema(registry: Registry | None = None) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from engine.cli.output import err_console, print_diagnostics
-from engine.config.dotenv import read_env_file
-from engine.errors import ConfigError
-from engine.settings import EngineSettings, SettingsError, process_environ
+from engine.cli.output import err_console
+from engine.errors import SettingsError
+
+if TYPE_CHECKING:  # read when a command runs, not for `--version` or TAB
+    from engine.settings import EngineSettings
 
 __all__ = [
     "EXIT_INVALID",
@@ -31,6 +32,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
     """The environment's settings, or exit 78 naming every variable that does not parse."""
+    from engine.settings import EngineSettings
+
     try:
         return EngineSettings.load(environ)
     except SettingsError as exc:
@@ -47,6 +50,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
 
 def current_settings() -> EngineSettings:
     """The settings of the command being run (kept on its root click context)."""
+    from engine.settings import EngineSettings
+
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     if root is not None and isinstance(root.obj, EngineSettings):
@@ -59,14 +64,21 @@ def current_settings() -> EngineSettings:
 
 def current_environ() -> Mapping[str, str]:
     """The variables ``${env:...}`` reads: the process environment over the env files."""
+    from engine.settings import process_environ
+
     ctx = click.get_current_context(silent=True)
     found = ctx.find_root().meta.get(_ENVIRON) if ctx is not None else None
     return found if found is not None else process_environ()
 
 
 def _read_env_files(ctx: click.Context, param: click.Parameter, files: tuple[str, ...]) -> None:
-    if not files:
+    if not files or ctx.resilient_parsing:  # nothing given, or TAB completion
         return
+    from engine.cli.output import print_diagnostics
+    from engine.config.dotenv import read_env_file
+    from engine.errors import ConfigError
+    from engine.settings import process_environ
+
     values: dict[str, str] = {}
     try:
         for file in files:

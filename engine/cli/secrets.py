@@ -12,7 +12,7 @@ import click
 
 from engine.audit.system import default_workspace
 from engine.cli.environment import current_settings, env_file_option
-from engine.cli.output import err_console
+from engine.cli.output import err_console, format_option
 from engine.secrets import SecretsContext, SecretsError
 from engine.secrets.file import FileSecrets
 from engine.workspace import workspace_for
@@ -46,6 +46,14 @@ def _where(command: _F) -> _F:
     )(command)
 
 
+def _said(fmt: str, text: str, **fields: object) -> None:
+    """One confirmation: a line on stderr, or a JSON object on stdout (no value, ever)."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(fields) + "\n")
+    else:
+        err_console.print(text, markup=False)
+
+
 def _fail(exc: SecretsError) -> None:
     err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
     sys.exit(1)
@@ -64,7 +72,8 @@ def secrets() -> None:
 @click.argument("name")
 @click.argument("key")
 @_where
-def set_cmd(name: str, key: str, workspace: Path | None, pipeline: Path | None) -> None:
+@format_option(help="Confirmation format: text (stderr) or json (stdout).")
+def set_cmd(name: str, key: str, workspace: Path | None, pipeline: Path | None, fmt: str) -> None:
     """Store NAME:KEY; the value is read from stdin (prompted for, unechoed, on a terminal)."""
     stdin = sys.stdin
     if stdin.isatty():
@@ -80,11 +89,11 @@ def set_cmd(name: str, key: str, workspace: Path | None, pipeline: Path | None) 
         store.set(name, key, value)
     except SecretsError as exc:
         _fail(exc)
-    err_console.print(f"secret {name}:{key} saved in {store.path}", markup=False)
+    _said(fmt, f"secret {name}:{key} saved in {store.path}", saved=True, file=str(store.path))
 
 
 @secrets.command("list")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="text (NAME: keys) or json ({NAME: [keys]}).")
 @_where
 def list_cmd(fmt: str, workspace: Path | None, pipeline: Path | None) -> None:
     """Names and keys of the stored secrets (never their values)."""
@@ -103,7 +112,10 @@ def list_cmd(fmt: str, workspace: Path | None, pipeline: Path | None) -> None:
 @click.argument("name")
 @click.argument("key", required=False)
 @_where
-def rm_cmd(name: str, key: str | None, workspace: Path | None, pipeline: Path | None) -> None:
+@format_option(help="Confirmation format: text (stderr) or json (stdout).")
+def rm_cmd(
+    name: str, key: str | None, workspace: Path | None, pipeline: Path | None, fmt: str
+) -> None:
     """Remove NAME:KEY, or every key of NAME (exit 1 when there is no such secret)."""
     label = f"{name}:{key}" if key else name
     try:
@@ -111,6 +123,6 @@ def rm_cmd(name: str, key: str | None, workspace: Path | None, pipeline: Path | 
     except SecretsError as exc:
         _fail(exc)
     if not removed:
-        err_console.print(f"no secret {label}", markup=False)
+        _said(fmt, f"no secret {label}", removed=False)
         sys.exit(1)
-    err_console.print(f"secret {label} removed", markup=False)
+    _said(fmt, f"secret {label} removed", removed=True)

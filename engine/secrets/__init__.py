@@ -9,7 +9,6 @@ never appear in a message: errors name the secret and the backend only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
 
 from engine.secrets.base import ResolverFactory, SecretResolver, SecretsContext, SecretsError
 
@@ -28,6 +27,7 @@ ENTRY_POINT_GROUP = "engine.secrets"
 
 def _factories() -> dict[str, Callable[[], ResolverFactory]]:
     """Backend name -> loader of its factory; the shipped ``file`` backend is always there."""
+    from importlib.metadata import entry_points  # only when a file names a secret
 
     def shipped() -> ResolverFactory:
         from engine.secrets.file import FileSecrets

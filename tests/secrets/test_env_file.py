@@ -68,8 +68,10 @@ def test_a_bad_line_names_file_and_line(text: str, line: int, words: str) -> Non
 
 def test_every_command_that_reads_a_pipeline_takes_env_file() -> None:
     commands = ("run", "validate", "dry-run", "test", "graph", "serve")
+    context = click.Context(cli)
     for name in commands:
-        command = cli.commands[name]
+        command = cli.get_command(context, name)
+        assert command is not None, name
         assert any(
             isinstance(p, click.Option) and "--env-file" in p.opts for p in command.params
         ), name
