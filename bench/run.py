@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -171,18 +170,30 @@ def missing(needs: tuple[str, ...]) -> str | None:
     return None
 
 
+#: Starts one contender and reports its wall and CPU time and peak RSS. A small process of
+#: its own: a child's ru_maxrss counts the pages of the process it was forked from, so a
+#: contender forked straight from this one (which has read Parquet files) would inherit them.
+LAUNCHER = """\
+import os, sys, time
+start = time.perf_counter()
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
+_, status, use = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+print(os.waitstatus_to_exitcode(status), wall, use.ru_utime + use.ru_stime, use.ru_maxrss)
+"""
+
+
 def measure(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (bytes) of one child process."""
+    program = shutil.which(argv[0]) or argv[0]
+    launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, program, *argv[1:]]
     with log.open("wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+        done = subprocess.run(launcher, env=env, stdout=subprocess.PIPE, stderr=err, check=False)
+    code, wall, cpu, rss = done.stdout.split()[-4:]
+    if int(code) != 0 or done.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:]
-        raise SystemExit(f"{' '.join(argv[:3])} failed ({proc.returncode}):\n{tail}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+        raise SystemExit(f"{' '.join(argv[:3])} failed ({int(code)}):\n{tail}")
+    return float(wall), float(cpu), int(rss) * 1024
 
 
 # -- output checks --------------------------------------------------------------------
@@ -223,6 +234,9 @@ def _same_rows(
             if isinstance(a, dict) and isinstance(b, dict):
                 keys = [k for k in {**b, **a} if a.get(k, ...) != b.get(k, ...)]
                 a, b = {k: a.get(k) for k in keys}, {k: b.get(k) for k in keys}
+            elif isinstance(a, list) and isinstance(b, list):  # CSV: the cells that differ
+                cells = [(i, x, y) for i, (x, y) in enumerate(zip_longest(a, b)) if x != y]
+                a, b = {i: x for i, x, _ in cells}, {i: y for i, _, y in cells}
             return f"row {number}: {str(a)[:100]} where the floor has {str(b)[:100]}", near
         near += 1
     return None, near
@@ -406,7 +420,8 @@ def main() -> None:
 
     print(
         f"python {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()};"
-        f" each contender in its own process, contenders taking turns"
+        f" each contender in its own process, contenders taking turns; load average"
+        " {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     )
     everything: dict[str, Any] = {"rows": rows, "rounds": rounds, "workloads": {}}
     differs = False
@@ -417,6 +432,11 @@ def main() -> None:
             results, skipped = run_workload(WORKLOADS[name], inputs, work, rounds, only)
             table = summary(results)
             report(name, rows, rounds, table)
+            print(
+                "load average (1, 5, 15 min) after it: {:.1f} {:.1f} {:.1f}".format(
+                    *os.getloadavg()
+                )
+            )
             for contender, why in skipped.items():
                 print(f"skipped {contender}: {why}")
             pairs = [
