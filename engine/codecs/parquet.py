@@ -73,19 +73,6 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
-def _check_type(name: str) -> str:
-    if name in _NAMED_TYPES:
-        return name
-    decimal = _DECIMAL.fullmatch(name)
-    if decimal:
-        precision, scale = int(decimal[1]), int(decimal[2])
-        if not 1 <= precision <= 76 or scale > precision:
-            raise ValueError(f"{name}: the precision is 1 to 76 and the scale at most that")
-        return name
-    valid = ", ".join(_NAMED_TYPES)
-    raise ValueError(f"unknown column type {name!r}; valid: {valid}, decimal(P,S)")
-
-
 class ParquetCodec(CodecConfig):
     """Apache Parquet files, read and written streaming by row group (needs pyarrow)."""
 
@@ -108,7 +95,7 @@ class ParquetCodec(CodecConfig):
         ),
         examples=[{"price": "decimal(12,2)", "tags": "json"}],
     )
-    columns: list[str] | None = Field(
+    columns: tuple[str, ...] | None = Field(
         None, description="Read only these columns; default: all of them."
     )
 
@@ -116,7 +103,14 @@ class ParquetCodec(CodecConfig):
     @classmethod
     def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value.values():
-            _check_type(name)
+            decimal = _DECIMAL.fullmatch(name)
+            if decimal:
+                precision, scale = int(decimal[1]), int(decimal[2])
+                if not 1 <= precision <= 76 or scale > precision:
+                    raise ValueError(f"{name}: the precision is 1 to 76 and the scale at most that")
+            elif name not in _NAMED_TYPES:
+                valid = ", ".join(_NAMED_TYPES)
+                raise ValueError(f"unknown column type {name!r}; valid: {valid}, decimal(P,S)")
         return value
 
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
@@ -139,7 +133,7 @@ class ParquetCodec(CodecConfig):
 
 
 def _read(
-    pa: Any, stream: Any, source: str, batch_size: int, columns: list[str] | None
+    pa: Any, stream: Any, source: str, batch_size: int, columns: tuple[str, ...] | None
 ) -> Iterator[Chunk]:
     try:
         file = pa.parquet.ParquetFile(stream)
@@ -160,7 +154,9 @@ def _read(
     row = 0
     for group in range(file.num_row_groups):
         try:
-            batches = file.iter_batches(batch_size, row_groups=[group], columns=columns)
+            batches = file.iter_batches(
+                batch_size, row_groups=[group], columns=None if columns is None else list(columns)
+            )
             for batch in batches:
                 yield _chunk(pa, batch, source, group, row)
                 row += batch.num_rows
