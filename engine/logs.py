@@ -112,12 +112,18 @@ def _context_of(record: logging.LogRecord) -> dict[str, str]:
 
 
 def _exc_text(record: logging.LogRecord, full: bool) -> str | None:
-    if record.exc_info and record.exc_info[1] is not None:
-        error = record.exc_info[1]
-        if full:
-            return redact_text("".join(traceback.format_exception(error)).rstrip())
-        return redact_text(f"{type(error).__name__}: {error}")
-    return None
+    """The record's exception: its traceback, or its last line; a filter that masked the
+    record's values (engine.redact.masked_logs) left the masked traceback in ``exc_text``."""
+    if not record.exc_info or record.exc_info[1] is None:
+        return None
+    error = record.exc_info[1]
+    text = record.exc_text or "".join(traceback.format_exception(error)).rstrip()
+    if full:
+        return redact_text(text)
+    line = f"{type(error).__name__}: {error}"
+    if record.exc_text and line not in record.exc_text:  # the message was masked
+        line = record.exc_text.strip().splitlines()[-1]
+    return redact_text(" ".join(line.split()))
 
 
 class _Formatter(logging.Formatter):

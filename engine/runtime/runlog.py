@@ -55,6 +55,5 @@ def run_done(summary: RunSummary, roles: Mapping[str, str]) -> None:
             "records_read": read,
             "records_per_s": rate,
             "dead_letters": summary.dead_letters,
-            "error": summary.error,
         },
     )
