@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
-from engine.runtime.observer import RunSummary, StageInfo, StageStats
+from engine.logs import log_context
+from engine.runtime.observer import RunInfo, RunSummary, StageInfo, StageStats
 
-__all__ = ["component_done", "read_rate", "run_done", "run_started"]
+__all__ = ["bound_to", "component_done", "read_rate", "run_done", "run_started"]
 
 log = logging.getLogger("engine.run")
+
+
+def bound_to(what: RunInfo | StageInfo) -> AbstractContextManager[None]:
+    """Every record logged inside names the run (its id and pipeline), or the component."""
+    if isinstance(what, RunInfo):
+        return log_context(run_id=what.run_id, pipeline=what.pipeline)
+    return log_context(component=what.component)
 
 
 def run_started(run_id: str, pipeline: str, components: int) -> None:

@@ -32,7 +32,6 @@ from engine.components.base import (
     Transform,
 )
 from engine.errors import EngineError, FatalError, PartialWriteError, PermanentError, RunError
-from engine.logs import log_context
 from engine.records import Batch, Chunk, Rejected
 from engine.records.digest import Digester
 from engine.redact import ValueMask, masked_logs
@@ -226,11 +225,7 @@ class Runner:
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> RunSummary:
-        with (
-            gc_tuned(),
-            masked_logs(self.info.mask),
-            log_context(run_id=self.options.run_id, pipeline=self.plan.name),
-        ):
+        with gc_tuned(), masked_logs(self.info.mask), runlog.bound_to(self.info):
             return await self._run()
 
     async def _run(self) -> RunSummary:
@@ -364,7 +359,7 @@ class Runner:
     async def _guard(self, stage: _Stage, group: anyio.CancelScope) -> None:
         try:
             async with AsyncExitStack() as stack:
-                stack.enter_context(log_context(component=stage.node.id))
+                stack.enter_context(runlog.bound_to(stage.info))
                 for sends in stage.outputs.values():
                     for send in sends:
                         stack.enter_context(send)
