@@ -28,6 +28,7 @@ from engine.cli.output import (
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
+from engine.runtime.history import state_of
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.plan import Plan
@@ -184,7 +185,7 @@ def run_cmd(
 def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) -> RunLease:
     """The pipeline's run lease (one run per pipeline per state store), or exit 1 naming
     the run that holds it."""
-    lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
+    lease = RunLease(state_of(plan, workspace), plan.name, uuid.uuid4().hex[:12])
 
     def waiting(holder: Lease) -> None:
         err_console.print(f"waiting for {describe_holder(holder)} to end...", markup=False)

@@ -15,6 +15,7 @@ import click
 from engine.cli.environment import current_settings
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
+from engine.runtime.history import state_of
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.plan import Plan
 from engine.state import Lease
@@ -117,8 +118,7 @@ async def _serve(server: EngineServer, host: str, port: int, verbose: bool) -> i
 def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
     """The pipeline's run lease (one run per pipeline per state store); without ``wait``
     exit 1 naming the run that holds it, with it wait (a signal meanwhile ends with 0)."""
-    state = workspace / "state.db"
-    lease = RunLease(state, plan.name, uuid.uuid4().hex[:12])
+    lease = RunLease(state_of(plan, workspace), plan.name, uuid.uuid4().hex[:12])
     try:
         if wait:
             _wait_for(lease)
@@ -131,7 +131,7 @@ def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
         lease.close()
         click.echo(
             f"error: pipeline {plan.name!r} is already running: {describe_holder(holder)} "
-            f"holds its lease in {state}. Stop that run, or serve with --wait",
+            f"holds its lease in {lease.where}. Stop that run, or serve with --wait",
             err=True,
         )
         sys.exit(1)

@@ -17,6 +17,7 @@ from engine.config.rules_file import read_rules
 from engine.errors import Diagnostic, Severity
 from engine.model import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta, TestCase
 from engine.model.audit import AuditSettings
+from engine.model.state import StateSettings
 from engine.registry import Registry
 from engine.runtime.plan import ComponentEntry, PipelineSpec
 
@@ -34,6 +35,7 @@ class Validated:
     components: dict[str, ComponentEntry]
     tests: list[TestCase] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
+    state: StateSettings | None = None
 
     @property
     def errors(self) -> bool:
@@ -43,6 +45,8 @@ class Validated:
         """The file's spec, when every table is valid."""
         if self.errors or self.meta is None or self.audit is None or self.dead_letter is None:
             return None
+        if self.state is None:
+            return None
         return PipelineSpec(
             self.document,
             self.meta,
@@ -51,6 +55,7 @@ class Validated:
             self.components,
             list(self.problems),
             self.tests,
+            self.state,
         )
 
 
@@ -73,6 +78,7 @@ def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | Non
     dead_letter = validate_model(
         doc, DeadLetterSettings, tree.get("dead_letter", {}), ("dead_letter",), problems
     )
+    state = validate_model(doc, StateSettings, tree.get("state", {}), ("state",), problems)
     tests: list[TestCase] = []
     raw_tests = tree.get("tests", [])
     if not isinstance(raw_tests, list):
@@ -123,7 +129,7 @@ def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | Non
         d.severity is Severity.ERROR for d in problems
     ):
         problems.append(doc.diagnostic("E024", "the pipeline has no source", ("sources",)))
-    return Validated(doc, meta, audit, dead_letter, components, tests, problems)
+    return Validated(doc, meta, audit, dead_letter, components, tests, problems, state)
 
 
 def _check_rules_file(

@@ -10,9 +10,12 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from engine.records import Batch, Rejected
+from engine.state import DeadLetterRow
 
 if TYPE_CHECKING:
     from engine.model import DeadLetterSettings
+    from engine.runtime.plan import PipelineSpec
+    from engine.state import StateStore
 
 __all__ = ["DeadLetters", "locate", "rejection_breach"]
 
@@ -48,15 +51,51 @@ def rejection_breach(
 
 
 class DeadLetters:
-    """Appends rejected records to one file per run, opened on first use: clean runs leave none."""
+    """Appends rejected records to one file per run, opened on first use: clean runs leave
+    none. With a ``store`` they are rows of its dead-letter table instead."""
 
-    def __init__(self, path: Path | None, *, pipeline: str, run_id: str) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        pipeline: str,
+        run_id: str,
+        store: StateStore | None = None,
+    ) -> None:
         self.path = path  # None: keep in memory (dry runs write nothing)
+        self.store = store
         self.pipeline = pipeline
         self.run_id = run_id
         self.count = 0
         self.kept: list[dict[str, Any]] = []
         self._stream: IO[bytes] | None = None
+
+    @classmethod
+    def of_run(
+        cls,
+        spec: PipelineSpec,
+        workspace: Path,
+        run_id: str,
+        *,
+        store: StateStore,
+        dry_run: bool,
+    ) -> DeadLetters:
+        """The dead letters of one run of ``spec``: the ``[dead_letter] path`` file (default
+        in the workspace), the state store's table (``[state] dead_letters = "store"``), or
+        kept in memory by a dry run."""
+        name = spec.meta.name
+        if dry_run:
+            return cls(None, pipeline=name, run_id=run_id)
+        if spec.state.dead_letters == "store":
+            return cls(None, pipeline=name, run_id=run_id, store=store)
+        template = spec.dead_letter.path
+        if template:
+            path = Path(template.format(pipeline=name, run_id=run_id))
+            if not path.is_absolute() and spec.file is not None:
+                path = spec.file.resolve().parent / path
+        else:
+            path = workspace / "dead_letter" / name / f"{run_id}.jsonl"
+        return cls(path, pipeline=name, run_id=run_id)
 
     @property
     def written(self) -> Path | None:
@@ -65,6 +104,22 @@ class DeadLetters:
 
     def write(self, component: str, stage: str, rejected: list[Rejected]) -> None:
         now = datetime.now(UTC).isoformat()
+        if self.store is not None:
+            self.store.add_dead_letters(
+                DeadLetterRow(
+                    self.pipeline,
+                    self.run_id,
+                    now,
+                    component,
+                    stage,
+                    item.reason,
+                    item.location,
+                    item.record,
+                )
+                for item in rejected
+            )
+            self.count += len(rejected)
+            return
         lines = []
         for item in rejected:
             entry = {
