@@ -29,6 +29,7 @@ from engine.cli.audit_common import (
     EXIT_INTACT,
     EXIT_TAMPERED,
     EXIT_UNVERIFIABLE,
+    _checkpoint_dir,
     _consoles,
     _fail,
     _format_option,
@@ -186,7 +187,7 @@ def verify_cmd(
                 report = verify_store(
                     store,
                     ring,
-                    checkpoint_paths=list(checkpoints) or [ws / "checkpoints"],
+                    checkpoint_paths=list(checkpoints) or [_checkpoint_dir(ws)],
                     public_keys=pubs,
                 )
                 runs = open_runs(store, running_run_ids(ws))

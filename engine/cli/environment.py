@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-from engine.cli.output import err_console
+from engine.cli.output import EXIT_INVALID, err_console
 from engine.settings import EngineSettings, SettingsError
 
-__all__ = ["EXIT_INVALID", "current_settings", "load_settings"]
+__all__ = ["EXIT_INVALID", "current_settings", "load_settings", "workspace_option"]
 
-#: the pipeline file or the environment is invalid (EX_CONFIG)
-EXIT_INVALID = 78
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+WORKSPACE_HELP = (
+    "Workspace folder (audit store, keys, checkpoints, state); default: $ENGINE_HOME, "
+    "else .engine/ beside the pipeline file, else ./.engine."
+)
 
 
 def load_settings() -> EngineSettings:
@@ -41,3 +48,25 @@ def current_settings() -> EngineSettings:
     if root is not None:
         root.obj = settings
     return settings
+
+
+def _use_workspace(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """``--workspace`` wins over ENGINE_HOME: the command's settings carry it from here."""
+    if value is None:
+        return
+    root = ctx.find_root()
+    settings = root.obj if isinstance(root.obj, EngineSettings) else load_settings()
+    root.obj = settings.model_copy(update={"engine_home": value})
+
+
+def workspace_option(func: _F) -> _F:
+    """``--workspace DIR``: the first rule of :mod:`engine.workspace`, for any command."""
+    return click.option(
+        "--workspace",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_use_workspace,
+        help=WORKSPACE_HELP,
+    )(func)

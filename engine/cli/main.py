@@ -10,16 +10,22 @@ import sys
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 import anyio.abc
 import click
 from rich.markup import escape
 
-from engine.cli.environment import EXIT_INVALID, current_settings, load_settings
+from engine.cli.environment import (
+    EXIT_INVALID,
+    current_settings,
+    load_settings,
+    workspace_option,
+)
 from engine.cli.output import (
     err_console,
+    fail_config,
     out_console,
     print_diagnostics,
     print_summary,
@@ -33,6 +39,7 @@ from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.plan import Plan
 from engine.runtime.runner import Runner
+from engine.settings import EngineSettings
 from engine.state import Lease
 from engine.workspace import workspace_for
 
@@ -44,18 +51,11 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _fail_config(exc: ConfigError) -> NoReturn:
-    print_diagnostics(exc.diagnostics)
-    n = len(exc.errors)
-    err_console.print(f"{n} error{'s' if n != 1 else ''}; nothing was run")
-    sys.exit(EXIT_INVALID)
-
-
 def _compile(path: str) -> Plan:
     try:
         plan = compile_file(path)
     except ConfigError as exc:
-        _fail_config(exc)
+        fail_config(exc)
     print_diagnostics(plan.warnings)
     return plan
 
@@ -71,6 +71,7 @@ def _setup_logging(verbose: bool) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine")
+@workspace_option
 def cli() -> None:
     """Declarative integration engine: validate, dry-run and run pipeline files.
 
@@ -110,6 +111,13 @@ def cli() -> None:
     is_flag=True,
     help="Discard the checkpoint of an interrupted run and start over (default: resume).",
 )
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Read everything again: ignore the saved cursors (and any checkpoint); a run that "
+    "succeeds replaces them. Sinks are not touched.",
+)
+@workspace_option
 def run_cmd(
     file: str,
     fmt: str,
@@ -119,6 +127,7 @@ def run_cmd(
     wait: bool,
     wait_timeout: float | None,
     restart: bool,
+    full_refresh: bool,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
@@ -145,6 +154,7 @@ def run_cmd(
                     on_progress=update,
                     run_id=lease.run_id,
                     restart=restart,
+                    full_refresh=full_refresh,
                     settings=env,
                     notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
                 )
@@ -174,12 +184,18 @@ def run_cmd(
         err_console.print(
             f"audit: chain {checkpoint.producer} now holds {checkpoint.tree_size} signed "
             f"events (checkpoint signed by {checkpoint.key_id}); "
-            f"check it with: engine audit verify --workspace {workspace}",
+            f"check it with: engine audit verify {_verify_args(file, workspace)}",
             markup=False,
         )
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _verify_args(file: str, workspace: Path) -> str:
+    """What `engine audit verify` needs to find this run's trail."""
+    beside = workspace_for(Path(file), EngineSettings.defaults())
+    return file if workspace.resolve() == beside.resolve() else f"--workspace {workspace} {file}"
 
 
 def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) -> RunLease:
@@ -285,6 +301,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Records read per source.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@workspace_option
 def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str) -> None:
     """Show what each sink would receive. Opens no sink and writes nothing."""
     plan = _compile(file)
@@ -423,10 +440,13 @@ def graph_cmd(file: str, fmt: str) -> None:
 
 def _add_groups() -> None:
     from engine.cli.audit import audit
+    from engine.cli.history import runs, state
     from engine.cli.reference import components_cmd, docs_cmd
     from engine.cli.serve import serve
 
     cli.add_command(audit)
+    cli.add_command(runs)
+    cli.add_command(state)
     cli.add_command(components_cmd)
     cli.add_command(docs_cmd)
     cli.add_command(serve)

@@ -6,16 +6,28 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engine.errors import Diagnostic, Severity
+from engine.errors import ConfigError, Diagnostic, Severity
 from engine.runtime.observer import RunSummary, StageStats
 
-__all__ = ["err_console", "print_diagnostics", "print_summary", "progress_display", "summary_dict"]
+__all__ = [
+    "EXIT_INVALID",
+    "err_console",
+    "fail_config",
+    "print_diagnostics",
+    "print_summary",
+    "progress_display",
+    "summary_dict",
+]
+
+#: the pipeline file or the environment is invalid (EX_CONFIG)
+EXIT_INVALID = 78
 
 # markup off unless a call asks for it: messages carry user text such as `[pipeline]`
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -33,6 +45,14 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
         )
         if d.hint:
             err_console.print(f"  hint: {d.hint}", soft_wrap=True, markup=False)
+
+
+def fail_config(exc: ConfigError) -> NoReturn:
+    """Print every diagnostic of an invalid pipeline file and exit 78."""
+    print_diagnostics(exc.diagnostics)
+    n = len(exc.errors)
+    err_console.print(f"{n} error{'s' if n != 1 else ''}; nothing was run")
+    sys.exit(EXIT_INVALID)
 
 
 def summary_dict(summary: RunSummary) -> dict[str, object]:

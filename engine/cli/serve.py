@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
-from engine.cli.environment import current_settings
+from engine.cli.environment import current_settings, workspace_option
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
 from engine.runtime.history import state_of
@@ -53,6 +53,7 @@ __all__ = ["serve"]
 )
 @click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
+@workspace_option
 def serve(
     file: str,
     host: str,

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, func, insert, select
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from engine.errors import FatalError
@@ -103,7 +103,17 @@ class StateDatabase:
         engine = self._open()
         assert engine is not None
         if not self._created:
-            self._guard(lambda: self._create(engine))
+            for attempt in range(5):
+                try:
+                    self._create(engine)
+                    break
+                except OperationalError as exc:
+                    # SQLite: another process created a table between the check and the
+                    # CREATE; the next round sees it
+                    if attempt == 4 or "already exists" not in str(exc):
+                        raise self._error(exc) from exc
+                except SQLAlchemyError as exc:
+                    raise self._error(exc) from exc
             self._created = True
         return engine
 
@@ -166,8 +176,10 @@ class StateDatabase:
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            pg = pg_insert(table).values(values).on_conflict_do_nothing()
-            return conn.execute(pg).rowcount == 1
+            # the driver's rowcount of an INSERT is not to be trusted here: RETURNING is
+            key = next(iter(table.primary_key.columns))
+            pg = pg_insert(table).values(values).on_conflict_do_nothing().returning(key)
+            return conn.execute(pg).first() is not None
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 

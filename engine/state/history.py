@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
-from engine.state.database import StateDatabase, now_iso
+from engine.state.database import StateDatabase, StateError, now_iso
 
 __all__ = ["DeadLetterRow", "RunHistory", "RunRecord", "fire_key"]
 
@@ -59,7 +59,7 @@ class DeadLetterRow:
 def fire_key(fire_time: datetime) -> str:
     """A fire time as stored: UTC, to the second (the unit of a schedule)."""
     if fire_time.tzinfo is None:
-        raise ValueError("a fire time needs a time zone")
+        raise StateError(f"fire time {fire_time.isoformat()} has no time zone")
     return fire_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
