@@ -125,3 +125,23 @@ def test_a_dry_run_and_the_read_commands_create_no_state(
     assert (tmp_path / "w" / "state.db").is_file() and not (tmp_path / ".engine").exists()
     code, out, _ = invoke("--workspace", str(tmp_path / "w"), "runs", "--format", "json")
     assert [r["pipeline"] for r in json.loads(out)] == ["orders-sync"]
+
+
+def test_audit_verify_finds_the_trail_of_the_quickstart_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in the README: the quickstart, then `engine audit verify FILE` from the same folder."""
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "examples" / "data").mkdir(parents=True)
+    for name in ("quickstart.toml", "data/inventory.csv"):
+        (tmp_path / "examples" / name).write_bytes((root / "examples" / name).read_bytes())
+    monkeypatch.delenv("ENGINE_HOME")
+    monkeypatch.delenv("AUDIT_SECRET_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke("run", "-q", "examples/quickstart.toml")
+    assert code == 0, err
+    assert "check it with: engine audit verify examples/quickstart.toml" in err
+    code, out, err = invoke("audit", "verify", "examples/quickstart.toml")
+    assert code == 0 and out.startswith("intact"), out + err
+    code, out, _ = invoke("audit", "verify")  # ./.engine holds no trail
+    assert code == 3
