@@ -36,11 +36,12 @@ from engine.cli.audit_common import (
     _keyring,
     _open_store,
     _record_access,
+    _running_run_ids,
     _store_options,
     _when,
     _workspace,
 )
-from engine.compliance.runs import OpenRun, open_runs, running_run_ids
+from engine.compliance.runs import OpenRun, open_runs
 from engine.errors import EngineError
 from engine.ledger.canonical import canonical_json
 from engine.ledger.errors import AuditKeyError
@@ -190,7 +191,7 @@ def verify_cmd(
                     checkpoint_paths=list(checkpoints) or [_checkpoint_dir(ws)],
                     public_keys=pubs,
                 )
-                runs = open_runs(store, running_run_ids(ws))
+                runs = open_runs(store, _running_run_ids(ws))
     except (EngineError, AuditKeyError) as exc:
         _cannot_verify(str(exc), fmt)
     status = report.status
@@ -350,7 +351,7 @@ def stats_cmd(store_url: str | None, workspace: Path | None, fmt: str) -> None:
     try:
         with _open_store(store_url, ws) as store:
             stats = store.stats()
-            runs = open_runs(store, running_run_ids(ws))
+            runs = open_runs(store, _running_run_ids(ws))
         _record_access(store_url, ws, "stats", {})
     except EngineError as exc:
         raise _fail(exc) from exc

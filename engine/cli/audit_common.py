@@ -22,11 +22,13 @@ from engine.audit.access import ACCESS_PRODUCER, READ_ACTION, record_access
 from engine.audit.wiring import open_resources
 from engine.cli.environment import WORKSPACE_HELP, current_settings
 from engine.cli.output import fail_config
+from engine.compliance.runs import running_run_ids
 from engine.errors import ConfigError
 from engine.ledger.events import parse_time
 from engine.ledger.keys import HmacKeyring, derive_key_id, load_keyring
 from engine.ledger.store import AuditStore, default_store_url
 from engine.model.audit import AuditSettings
+from engine.model.state import StateSettings
 from engine.workspace import workspace_for
 
 __all__ = [
@@ -68,6 +70,7 @@ class _Trail:
 
     file: Path
     audit: AuditSettings
+    state: StateSettings
 
 
 _TRAIL = "engine.audit.trail"
@@ -87,7 +90,7 @@ def _use_pipeline(file: Path | None) -> None:
         plan = compile_file(file)
     except ConfigError as exc:
         fail_config(exc)
-    click.get_current_context().meta[_TRAIL] = _Trail(file, plan.spec.audit)
+    click.get_current_context().meta[_TRAIL] = _Trail(file, plan.spec.audit, plan.spec.state)
 
 
 def _trail() -> _Trail | None:
@@ -159,6 +162,22 @@ def _checkpoint_dir(workspace: Path) -> Path:
     """The pipeline's [audit] checkpoint folder, else the workspace's checkpoints/."""
     folder = _audit_settings().checkpoint
     return Path(folder) if folder else workspace / "checkpoints"
+
+
+def _running_run_ids(workspace: Path) -> set[str]:
+    """Ids of the runs holding a live lease: in the pipeline's state store when a pipeline
+    file was given, else in the workspace's state database."""
+    trail = _trail()
+    if trail is None:
+        return running_run_ids(workspace)
+    from engine.runtime.history import open_state
+    from engine.runtime.lease import live_leases
+
+    store = open_state(trail.state, workspace, pipeline_file=trail.file, read_only=True)
+    try:
+        return {lease.run_id for lease in live_leases(store)}
+    finally:
+        store.close()
 
 
 def _open_store(store_url: str | None, workspace: Path) -> AuditStore:
