@@ -225,9 +225,13 @@ def _read_only_sqlite(path: Path) -> Callable[[], sqlite3.Connection]:
 
 
 def _wal(dbapi_connection: Any, _record: Any) -> None:
+    """WAL for readers beside the writer; ``synchronous=NORMAL``: a commit survives a crash
+    of the process without waiting for the disk. Power lost just after a cursor commit can
+    only move the cursor back, so rows are read again, never skipped (at least once)."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
 

@@ -59,14 +59,14 @@ from engine.state import StateStore
 store = StateStore(sys.argv[1], schema=sys.argv[2])
 sys.stdin.readline()  # both processes start claiming together
 base = datetime(2026, 3, 1, tzinfo=UTC)
-won = [i for i in range(40) if store.claim_fire("sched", base + timedelta(seconds=2 * i), sys.argv[3])]
+fires = [base + timedelta(seconds=2 * i) for i in range(40)]
+won = [i for i, fire in enumerate(fires) if store.claim_fire("sched", fire, sys.argv[3])]
 store.close()
 print(json.dumps(won))
 """
 
 
 def test_two_processes_claim_each_fire_time_exactly_once(schema: str) -> None:
-    StateStore(POSTGRES_URL, schema=schema).claim_fire  # noqa: B018  (tables made on first write)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", CLAIMER, POSTGRES_URL, schema, holder],
