@@ -159,7 +159,10 @@ def runs_list(file: str | None, name: str | None, limit: int, fmt: str) -> None:
         )
         for r in records
     ]
-    for line in _fit(rows, right={4, 5, 6, 7, 8}):
+    lines = _fit(rows, right={4, 5, 6, 7, 8})
+    if max(map(len, lines)) > WIDTH:  # very large counts: the end time goes (see `show`)
+        lines = _fit([row[:2] + row[3:] for row in rows], right={3, 4, 5, 6, 7})
+    for line in lines:
         out_console.print(line, markup=False)
 
 
