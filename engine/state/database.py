@@ -197,6 +197,11 @@ class StateDatabase:
             self._engine.dispose()
             self._engine = None
 
+    def forked(self) -> None:
+        """In a forked child: open new connections, leaving the parent's to the parent."""
+        if self._engine is not None:
+            self._engine.dispose(close=False)
+
     def __enter__(self) -> StateDatabase:
         return self
 

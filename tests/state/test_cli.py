@@ -4,6 +4,7 @@ incremental runs of a SQL source."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -102,6 +103,23 @@ def test_runs_and_state_after_incremental_runs_a_reset_and_a_full_refresh(
     table = out.split("\n\n", 1)[1].splitlines()  # per component
     assert table[0].split() == ["component", "role", "in", "out", "rejected", "retries", "errors"]
     assert all(len(line) <= 80 for line in table)
+
+
+def test_a_run_that_died_before_its_end_is_listed_as_abandoned(pipeline: Path) -> None:
+    from engine.state import RunRecord, StateStore
+
+    _run(pipeline)
+    code, out, _ = invoke("runs", "--format", "json", str(pipeline))
+    (done,) = json.loads(out)
+    store = StateStore(Path(os.environ["ENGINE_HOME"]) / "state.db")
+    store.record_run(RunRecord("deadbeef0001", "orders-sync", "2999-01-01T00:00:00Z", "h"))
+    store.close()
+    code, out, _ = invoke("runs", "--format", "json", str(pipeline))
+    assert code == 0
+    assert [(r["run_id"], r["outcome"]) for r in json.loads(out)] == [
+        ("deadbeef0001", "abandoned"),  # still "running" in the store, and no lease held
+        (done["run_id"], "success"),
+    ]
 
 
 def test_state_commands_name_a_component_that_is_not_there(pipeline: Path) -> None:
