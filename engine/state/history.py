@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from engine.state.database import StateDatabase, StateError, now_iso
@@ -163,11 +163,6 @@ class RunHistory(StateDatabase):
                     delete(t).where(t.c.pipeline == pipeline, t.c.fire_time < fire_key(before))
                 ).rowcount
             )
-
-    def count_runs(self, pipeline: str) -> int:
-        runs = self.tables.runs
-        query = select(func.count()).select_from(runs).where(runs.c.pipeline == pipeline)
-        return self._read(lambda conn: int(conn.execute(query).scalar_one()), 0)
 
 
 def _run_values(record: RunRecord) -> dict[str, Any]:
