@@ -20,8 +20,8 @@ from rich.console import Console
 
 from engine.audit.access import ACCESS_PRODUCER, READ_ACTION, record_access
 from engine.audit.wiring import open_resources
-from engine.cli.environment import WORKSPACE_HELP, current_settings
-from engine.cli.output import fail_config
+from engine.cli.environment import WORKSPACE_HELP, current_settings, fail_config
+from engine.cli.output import format_option
 from engine.compliance.runs import running_run_ids
 from engine.errors import ConfigError
 from engine.ledger.events import parse_time
@@ -139,10 +139,8 @@ def _store_options(func: _F, *, pipeline: str = "argument") -> _F:
     return cast(_F, wrapped)
 
 
-def _format_option(func: _F, choices: Sequence[str] = ("human", "json")) -> _F:
-    return click.option(
-        "--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True
-    )(func)
+def _format_option(func: _F) -> _F:
+    return format_option(help="Output format: text (tables) or json (stdout).")(func)
 
 
 def _workspace(value: Path | None) -> Path:

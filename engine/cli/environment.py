@@ -5,14 +5,27 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from engine.cli.output import EXIT_INVALID, err_console
-from engine.settings import EngineSettings, SettingsError
+from engine.cli.output import err_console, print_diagnostics
+from engine.errors import ConfigError, SettingsError
 
-__all__ = ["EXIT_INVALID", "current_settings", "load_settings", "workspace_option"]
+if TYPE_CHECKING:  # read when a command runs, not for `--version` or TAB
+    from engine.settings import EngineSettings
+
+__all__ = [
+    "EXIT_INVALID",
+    "WORKSPACE_HELP",
+    "current_settings",
+    "fail_config",
+    "load_settings",
+    "workspace_option",
+]
+
+#: the pipeline file or the environment is invalid (EX_CONFIG)
+EXIT_INVALID = 78
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -22,8 +35,18 @@ WORKSPACE_HELP = (
 )
 
 
+def fail_config(exc: ConfigError) -> NoReturn:
+    """Print every diagnostic of an invalid pipeline file and exit 78."""
+    print_diagnostics(exc.diagnostics)
+    n = len(exc.errors)
+    err_console.print(f"{n} error{'s' if n != 1 else ''}; nothing was run")
+    sys.exit(EXIT_INVALID)
+
+
 def load_settings() -> EngineSettings:
     """The environment's settings, or exit 78 naming every variable that does not parse."""
+    from engine.settings import EngineSettings
+
     try:
         return EngineSettings.load()
     except SettingsError as exc:
@@ -40,6 +63,8 @@ def load_settings() -> EngineSettings:
 
 def current_settings() -> EngineSettings:
     """The settings of the command being run (kept on its root click context)."""
+    from engine.settings import EngineSettings
+
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     if root is not None and isinstance(root.obj, EngineSettings):
@@ -52,8 +77,10 @@ def current_settings() -> EngineSettings:
 
 def _use_workspace(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
     """``--workspace`` wins over ENGINE_HOME: the command's settings carry it from here."""
-    if value is None:
+    if value is None:  # and nothing imported: TAB completion calls this too
         return
+    from engine.settings import EngineSettings
+
     root = ctx.find_root()
     settings = root.obj if isinstance(root.obj, EngineSettings) else load_settings()
     root.obj = settings.model_copy(update={"engine_home": value})

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from engine.cli.environment import current_settings, workspace_option
-from engine.cli.output import err_console, fail_config, out_console
+from engine.cli.environment import current_settings, fail_config, workspace_option
+from engine.cli.output import err_console, format_option, out_console, print_table
 from engine.errors import ConfigError, EngineError
 from engine.runtime.history import STATE_FILE, state_of
 from engine.runtime.lease import describe_holder, live_leases
@@ -21,16 +21,7 @@ from engine.workspace import workspace_for
 
 __all__ = ["runs", "state"]
 
-#: what a table may take of a terminal: commands fit 80 columns
-WIDTH = 80
-_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: a table for people; json: one document for programs.",
-)
+_FORMAT = format_option(help="Output format: text (a table) or json (stdout).")
 
 
 class _DefaultGroup(click.Group):
@@ -75,23 +66,6 @@ def _store_of(
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
-
-
-def _fit(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    """Rows as lines of columns, one space apart (two when that still fits ``WIDTH``)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    gap = "  " if sum(widths) + 2 * (len(widths) - 1) <= WIDTH else " "
-    return [
-        gap.join(
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _when(iso: str | None, *, date: bool = True) -> str:
@@ -145,11 +119,11 @@ def runs_list(file: str | None, name: str | None, limit: int, fmt: str) -> None:
         err_console.print(f"no runs recorded in {store.where}", markup=False)
         return
     header = ("run", "started (UTC)", "ended", "outcome", "in", "out", "rej", "dl", "time")
-    rows = [header] + [
+    rows = [
         (
             r["run_id"],
             _when(r["started"]),
-            _when(r["ended"], date=False),
+            _when(r["ended"], date=False)[:5],
             r["outcome"],
             str(r["records_in"]),
             str(r["records_out"]),
@@ -159,11 +133,7 @@ def runs_list(file: str | None, name: str | None, limit: int, fmt: str) -> None:
         )
         for r in records
     ]
-    lines = _fit(rows, right={4, 5, 6, 7, 8})
-    if max(map(len, lines)) > WIDTH:  # very large counts: the end time goes (see `show`)
-        lines = _fit([row[:2] + row[3:] for row in rows], right={3, 4, 5, 6, 7})
-    for line in lines:
-        out_console.print(line, markup=False)
+    print_table(out_console, header, rows, right={"in", "out", "rej", "dl", "time"})
 
 
 @runs.command("show")
@@ -209,9 +179,9 @@ def runs_show(run_id: str, file: str | None, fmt: str) -> None:
     components: dict[str, dict[str, Any]] = details.get("components") or {}
     if components:
         header = ("component", "role", "in", "out", "rejected", "retries", "errors")
-        rows = [header] + [
+        rows = [
             (
-                _clip(cid, 30),
+                cid,
                 str(c.get("role") or ""),
                 *(str(c.get(k, 0)) for k in ("records_in", "records_out", "rejected")),
                 *(str(c.get(k, 0)) for k in ("retries", "errors")),
@@ -219,12 +189,11 @@ def runs_show(run_id: str, file: str | None, fmt: str) -> None:
             for cid, c in components.items()
         ]
         out_console.print("", markup=False)
-        for line in _fit(rows, right={2, 3, 4, 5, 6}):
-            out_console.print(line, markup=False)
+        print_table(out_console, header, rows, right=set(header[2:]))
     for row in letters:
         where = f" ({row.location})" if row.location else ""
         out_console.print(
-            _clip(f"dead letter at {row.component}: {row.reason}{where}", WIDTH), markup=False
+            f"dead letter at {row.component}: {row.reason}{where}", markup=False, soft_wrap=False
         )
 
 
@@ -234,21 +203,19 @@ def state() -> None:
     """The values a pipeline keeps between runs (incremental cursors, a checkpoint)."""
 
 
-def _cursor_rows(found: Sequence[Cursor]) -> list[str]:
+def _print_cursors(found: Sequence[Cursor]) -> None:
     header = ("component", "key", "value", "version", "updated (UTC)")
-    rows = [header] + [
+    rows = [
         (
-            _clip(c.component or "(pipeline)", 20),
-            _clip(c.key, 20),
+            c.component or "(pipeline)",
+            c.key,
             json.dumps(c.value),
             str(c.version),
             _when(c.updated_at),
         )
         for c in found
     ]
-    fixed = sum(max(len(r[i]) for r in rows) for i in (0, 1, 3, 4)) + 8
-    room = max(WIDTH - fixed, 12)
-    return _fit([(a, b, _clip(v, room), d, e) for a, b, v, d, e in rows], right={3})
+    print_table(out_console, header, rows, right={"version"}, wrap={"value"})
 
 
 @state.command("show")
@@ -273,8 +240,7 @@ def state_show(file: str, component: str | None, fmt: str) -> None:
         what = f"component {component!r} of " if component else ""
         err_console.print(f"nothing saved for {what}{pipeline} in {store.where}", markup=False)
         return
-    for line in _cursor_rows(found):
-        out_console.print(line, markup=False)
+    _print_cursors(found)
 
 
 def _refuse_while_running(store: StateStore, pipeline: str) -> None:
@@ -327,5 +293,4 @@ def state_reset(file: str, component: str | None) -> None:
         err_console.print(f"nothing saved for {pipeline} in {store.where}", markup=False)
         return
     err_console.print(f"removed from {store.where}:", markup=False, soft_wrap=True)
-    for line in _cursor_rows(removed):
-        out_console.print(line, markup=False)
+    _print_cursors(removed)

@@ -71,14 +71,21 @@ def serve(
     clean end), 1 when it failed or another run of it holds its lease (unless --wait),
     78 when FILE is invalid.
     """
+    from engine.components.extras import install_command, missing_extras
     from engine.runtime.observer import NullObserver
-    from engine.serve.app import EngineServer
 
     try:
         plan = compile_file(file)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(78)
+    if missing_extras(["serve"]):
+        click.echo(
+            f"error: engine serve needs the `serve` extra: {install_command(['serve'])}", err=True
+        )
+        sys.exit(78)
+    from engine.serve.app import EngineServer
+
     env = current_settings()
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait)

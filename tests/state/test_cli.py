@@ -94,8 +94,9 @@ def test_runs_and_state_after_incremental_runs_a_reset_and_a_full_refresh(
 
     code, out, _ = invoke("runs", str(pipeline), "--limit", "2")
     lines = out.splitlines()
-    assert code == 0 and len(lines) == 3 and lines[0].startswith("run")
-    assert all(len(line) <= 80 for line in lines)
+    assert code == 0 and len(lines) == 4 and lines[0].split()[:3] == ["run", "started", "(UTC)"]
+    assert all(len(line) <= 80 for line in lines)  # a table, not folded: it fits
+    assert lines[2].split()[4:7] == ["success", "1", "1"]
 
     code, out, _ = invoke("runs", "show", str(first["run_id"])[:8], str(pipeline))
     assert code == 0 and f"run_id:       {first['run_id']}" in out
