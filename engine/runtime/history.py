@@ -31,7 +31,7 @@ def open_state(
     if settings.store is None:
         target: Path | str = workspace / STATE_FILE
     else:
-        from engine.connectors.sql.database import resolve_sqlite
+        from engine.connectors.sql.urls import resolve_sqlite  # no async SQLAlchemy
 
         base = base_dir_of(pipeline_file)
         target = resolve_sqlite(settings.store.get_secret_value(), lambda p: base / p)

@@ -166,3 +166,23 @@ def test_run_records_after_a_success_and_a_failure_and_dead_letters_as_rows(
     assert not (workspace / "dead_letter").exists()  # no file: rows instead
     store.close()
     assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0]) == {"n": 1}
+
+
+def test_a_state_table_names_a_sqlite_store_beside_the_pipeline_and_a_prefix(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        PIPELINE.replace(
+            "[sources.src]",
+            '[state]\nstore = "sqlite:///kept/s.db"\ntable_prefix = "etl_"\n[sources.src]',
+        )
+    )
+    (tmp_path / "in.jsonl").write_text('{"n": 1}\n')
+    plan = compile_file(path, env={})
+    anyio.run(lambda: run(plan, workspace=tmp_path / "ws", observer=NullObserver()))
+    with sqlite3.connect(tmp_path / "kept" / "s.db") as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        (outcome,) = conn.execute("SELECT outcome FROM etl_runs").fetchone()
+    assert "etl_cursors" in tables and "engine_runs" not in tables and outcome == "success"
+    assert not (tmp_path / "ws" / "state.db").exists()
