@@ -94,7 +94,9 @@ def _outcome(record: RunRecord, running: set[str]) -> str:
 # -- engine runs ------------------------------------------------------------------------------
 @click.group("runs", cls=_DefaultGroup, invoke_without_command=False)
 def runs() -> None:
-    """The run history: `engine runs [FILE]` lists runs, `engine runs show ID` shows one."""
+    """List the runs of FILE's pipeline (or show one run) from its state store.
+
+    `engine runs [FILE]` lists the newest runs, `engine runs show ID [FILE]` shows one."""
 
 
 @runs.command("list")
@@ -200,7 +202,9 @@ def runs_show(run_id: str, file: str | None, fmt: str) -> None:
 # -- engine state -----------------------------------------------------------------------------
 @click.group("state")
 def state() -> None:
-    """The values a pipeline keeps between runs (incremental cursors, a checkpoint)."""
+    """Show, set or reset what FILE's pipeline keeps between runs (cursors).
+
+    Incremental sources keep their cursors here, and an interrupted run its checkpoint."""
 
 
 def _print_cursors(found: Sequence[Cursor]) -> None:
@@ -257,8 +261,9 @@ def _refuse_while_running(store: StateStore, pipeline: str) -> None:
 @click.argument("component")
 @click.argument("key")
 @click.argument("value")
+@_FORMAT
 @workspace_option
-def state_set(file: str, component: str, key: str, value: str) -> None:
+def state_set(file: str, component: str, key: str, value: str, fmt: str) -> None:
     """Save VALUE (JSON, else taken as a string) under KEY for COMPONENT of the pipeline in
     FILE; e.g. `engine state set p.toml orders cursor:id 1000`."""
     try:
@@ -271,6 +276,9 @@ def state_set(file: str, component: str, key: str, value: str) -> None:
         store.set(pipeline, component, key, parsed)
         saved = store.read(pipeline, component, key)
     assert saved is not None
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"pipeline": pipeline, **saved.to_dict()}) + "\n")
+        return
     err_console.print(
         f"{pipeline}.{component} {key} = {json.dumps(parsed)} (version {saved.version})",
         markup=False,
@@ -281,14 +289,20 @@ def state_set(file: str, component: str, key: str, value: str) -> None:
 @state.command("reset")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("component", required=False)
+@_FORMAT
 @workspace_option
-def state_reset(file: str, component: str | None) -> None:
+def state_reset(file: str, component: str | None, fmt: str) -> None:
     """Remove every value saved for the pipeline in FILE (or one COMPONENT of it): the next
     run reads everything again. Asks nothing; prints what it removed."""
     with _store_of(file, read_only=False, component=component) as (store, pipeline):
         assert pipeline is not None
         _refuse_while_running(store, pipeline)
         removed = store.reset(pipeline, component)
+    if fmt == "json":
+        values = [c.to_dict() for c in removed]
+        payload = {"pipeline": pipeline, "store": store.where, "removed": values}
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
     if not removed:
         err_console.print(f"nothing saved for {pipeline} in {store.where}", markup=False)
         return
