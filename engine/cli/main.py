@@ -513,7 +513,7 @@ cli.add_lazy(
 cli.add_lazy(
     "serve",
     "engine.cli.serve:serve",
-    "Serve FILE: webhook sources at their paths, /healthz and /metrics.",
+    "Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].",
 )
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from engine.components.base import Role
 from engine.model.audit import AuditSettings
+from engine.model.schedule import ScheduleSettings
 from engine.model.state import StateSettings
 from engine.registry import Registry
 
@@ -151,6 +152,7 @@ TOP_LEVEL_KEYS = (
     "audit",
     "dead_letter",
     "state",
+    "schedule",
     "sources",
     "transforms",
     "sinks",
@@ -182,6 +184,10 @@ def pipeline_model(registry: Registry) -> type[BaseModel]:
         audit=(AuditSettings, Field(default_factory=AuditSettings)),
         dead_letter=(DeadLetterSettings, Field(default_factory=DeadLetterSettings)),
         state=(StateSettings, Field(default_factory=StateSettings)),
+        schedule=(
+            ScheduleSettings | None,
+            Field(None, description="When `engine serve` runs the pipeline on its own."),
+        ),
         tests=(list[TestCase], Field(default_factory=list, description="`engine test` cases.")),
         **tables,
     )

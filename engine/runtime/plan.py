@@ -15,7 +15,7 @@ from engine.components.base import ComponentConfig, Role
 from engine.components.expressions import CompiledExpressions, ExpressionKey
 from engine.errors import Diagnostic, Severity
 from engine.mapping import Expression
-from engine.model import DeadLetterSettings, PipelineMeta, TestCase
+from engine.model import DeadLetterSettings, PipelineMeta, ScheduleSettings, TestCase
 from engine.model.audit import AuditSettings
 from engine.model.state import StateSettings
 from engine.registry import ComponentSpec
@@ -83,6 +83,7 @@ class PipelineSpec:
     warnings: list[Diagnostic] = field(default_factory=list)
     tests: list[TestCase] = field(default_factory=list)
     state: StateSettings = field(default_factory=StateSettings)
+    schedule: ScheduleSettings | None = None
 
     @property
     def file(self) -> Path | None:

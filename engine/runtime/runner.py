@@ -84,6 +84,8 @@ class RunOptions:
     state: StateStore | None = None
     #: ignore the saved cursors; a successful run replaces them
     full_refresh: bool = False
+    #: what started the run, recorded in ``run_started`` (a schedule's fire time)
+    trigger: dict[str, str] | None = None
 
 
 async def _release(deliveries: tuple[Delivery, ...]) -> None:
@@ -237,6 +239,8 @@ class Runner:
                 include={"purpose", "data_categories", "retention_days"}
             ),
         }
+        if self.options.trigger:
+            details["trigger"] = dict(self.options.trigger)
         resumed = self._take_checkpoint()
         if resumed is not None:
             details["resumes"] = resumed.details()

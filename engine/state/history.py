@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from engine.state.database import StateDatabase, StateError, now_iso
@@ -57,10 +57,10 @@ class DeadLetterRow:
 
 
 def fire_key(fire_time: datetime) -> str:
-    """A fire time as stored: UTC, to the second (the unit of a schedule)."""
+    """A fire time as sortable text: ISO 8601 in UTC, microseconds always written."""
     if fire_time.tzinfo is None:
         raise StateError(f"fire time {fire_time.isoformat()} has no time zone")
-    return fire_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return fire_time.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class RunHistory(StateDatabase):
@@ -147,6 +147,13 @@ class RunHistory(StateDatabase):
         }
         with self._tx() as conn:
             return self._insert_new(conn, self.tables.claims, row)
+
+    def last_fire(self, pipeline: str) -> datetime | None:
+        """The newest fire time of ``pipeline`` anyone claimed."""
+        t = self.tables.claims
+        query = select(func.max(t.c.fire_time)).where(t.c.pipeline == pipeline)
+        newest = self._read(lambda conn: conn.execute(query).scalar(), None)
+        return datetime.fromisoformat(newest) if newest else None
 
     def fire_claims(self, pipeline: str) -> dict[str, str]:
         """Fire time -> holder, of the claims made for ``pipeline``."""

@@ -93,7 +93,8 @@ def test_each_fire_time_is_claimed_by_exactly_one_of_many_threads(db: Path) -> N
         thread.join()
     assert len(won) == 1
     store = StateStore(db)
-    assert store.fire_claims("nightly") == {"2026-01-01T12:00:00Z": won[0]}
+    assert store.fire_claims("nightly") == {"2026-01-01T12:00:00.000000+00:00": won[0]}
+    assert store.last_fire("nightly") == fire
     assert store.claim_fire("other", fire, "s1")  # per pipeline
     assert store.forget_fires("nightly", datetime(2026, 1, 2, tzinfo=UTC)) == 1
     assert store.fire_claims("nightly") == {}
