@@ -20,7 +20,13 @@ from rich.console import Console
 
 from engine.audit.access import ACCESS_PRODUCER, READ_ACTION, record_access
 from engine.audit.wiring import open_resources
-from engine.cli.environment import WORKSPACE_HELP, current_settings, fail_config
+from engine.cli.environment import (
+    WORKSPACE_HELP,
+    current_environ,
+    current_settings,
+    env_file_option,
+    fail_config,
+)
 from engine.cli.output import format_option
 from engine.compliance.runs import running_run_ids
 from engine.errors import ConfigError
@@ -87,7 +93,7 @@ def _use_pipeline(file: Path | None) -> None:
     from engine.pipeline import compile_file
 
     try:
-        plan = compile_file(file)
+        plan = compile_file(file, env=current_environ())
     except ConfigError as exc:
         fail_config(exc)
     click.get_current_context().meta[_TRAIL] = _Trail(file, plan.spec.audit, plan.spec.state)
@@ -127,6 +133,7 @@ def _store_options(func: _F, *, pipeline: str = "argument") -> _F:
         help="SQLAlchemy URL of the audit store; default: the pipeline's [audit] store, else "
         "the workspace's SQLite store.",
     )(wrapped)
+    wrapped = env_file_option(wrapped)
     file_type = click.Path(exists=True, dir_okay=False, path_type=Path)
     if pipeline == "argument":
         wrapped = click.argument("pipeline_file", metavar="[FILE]", required=False, type=file_type)(

@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from engine.cli.environment import current_settings, fail_config, workspace_option
+from engine.cli.environment import (
+    current_environ,
+    current_settings,
+    env_file_option,
+    fail_config,
+    workspace_option,
+)
 from engine.cli.output import err_console, format_option, out_console, print_table
 from engine.errors import ConfigError, EngineError
 from engine.runtime.history import STATE_FILE, state_of
@@ -49,7 +55,7 @@ def _store_of(
         from engine.pipeline import compile_file
 
         try:
-            plan = compile_file(file)
+            plan = compile_file(file, env=current_environ())
         except ConfigError as exc:
             fail_config(exc)
         if component is not None and component not in plan.nodes:
@@ -107,6 +113,7 @@ def runs() -> None:
 )
 @_FORMAT
 @workspace_option
+@env_file_option
 def runs_list(file: str | None, name: str | None, limit: int, fmt: str) -> None:
     """The newest runs of the pipeline in FILE (or of --pipeline NAME, or of every pipeline
     of the workspace): id, start, end, outcome, records, dead letters, duration."""
@@ -143,6 +150,7 @@ def runs_list(file: str | None, name: str | None, limit: int, fmt: str) -> None:
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @_FORMAT
 @workspace_option
+@env_file_option
 def runs_show(run_id: str, file: str | None, fmt: str) -> None:
     """One run in full: its record, per-component counts and first dead letters. ID may be
     a unique prefix."""
@@ -227,6 +235,7 @@ def _print_cursors(found: Sequence[Cursor]) -> None:
 @click.argument("component", required=False)
 @_FORMAT
 @workspace_option
+@env_file_option
 def state_show(file: str, component: str | None, fmt: str) -> None:
     """The values saved for the pipeline in FILE (or one COMPONENT of it)."""
     with _store_of(file, read_only=True, component=component) as (store, pipeline):
@@ -263,6 +272,7 @@ def _refuse_while_running(store: StateStore, pipeline: str) -> None:
 @click.argument("value")
 @_FORMAT
 @workspace_option
+@env_file_option
 def state_set(file: str, component: str, key: str, value: str, fmt: str) -> None:
     """Save VALUE (JSON, else taken as a string) under KEY for COMPONENT of the pipeline in
     FILE; e.g. `engine state set p.toml orders cursor:id 1000`."""
@@ -291,6 +301,7 @@ def state_set(file: str, component: str, key: str, value: str, fmt: str) -> None
 @click.argument("component", required=False)
 @_FORMAT
 @workspace_option
+@env_file_option
 def state_reset(file: str, component: str | None, fmt: str) -> None:
     """Remove every value saved for the pipeline in FILE (or one COMPONENT of it): the next
     run reads everything again. Asks nothing; prints what it removed."""

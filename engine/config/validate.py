@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.components.base import Role
+from engine.config.fields import FieldLookup
 from engine.config.interpolate import interpolate
 from engine.config.loader import Document
 from engine.config.located import valid_keys_hint, validate_model
@@ -43,6 +44,8 @@ class Validated:
     problems: list[Diagnostic] = field(default_factory=list)
     state: StateSettings | None = None
     schedule: ScheduleSettings | None = None
+    #: values put into secret fields or read from a secrets backend: never in a message
+    secrets: frozenset[str] = frozenset()
 
     @property
     def errors(self) -> bool:
@@ -64,12 +67,20 @@ class Validated:
             self.tests,
             state=self.state,
             schedule=self.schedule,
+            secrets=self.secrets,
         )
 
 
 def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | None) -> Validated:
     """Interpolate ``doc`` and validate its tables; the rules file it names too."""
-    tree, problems, _secrets = interpolate(doc, env)
+    fields = FieldLookup(doc.tree, reg)
+    interpolated = interpolate(doc, env, multiline=fields.takes_key)
+    tree, problems = interpolated.tree, interpolated.problems
+    secrets = frozenset(
+        r.value
+        for r in interpolated.resolved
+        if r.value and (r.kind == "secret" or fields.holds_secret(r.path))
+    )
 
     for key in tree:
         if key not in TOP_LEVEL_KEYS:
@@ -153,7 +164,16 @@ def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | Non
                     )
                 )
     return Validated(
-        doc, meta, audit, dead_letter, components, tests, problems, state=state, schedule=schedule
+        doc,
+        meta,
+        audit,
+        dead_letter,
+        components,
+        tests,
+        problems,
+        state=state,
+        schedule=schedule,
+        secrets=secrets,
     )
 
 

@@ -84,6 +84,8 @@ class PipelineSpec:
     tests: list[TestCase] = field(default_factory=list)
     state: StateSettings = field(default_factory=StateSettings)
     schedule: ScheduleSettings | None = None
+    #: the values interpolation put into secret fields or read from a secrets backend
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def file(self) -> Path | None:
