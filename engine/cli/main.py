@@ -25,6 +25,7 @@ from engine.cli.output import (
     print_summary,
     progress_display,
 )
+from engine.cli.telemetry import metrics_options, telemetry_session
 from engine.errors import ConfigError, Diagnostic, EngineError, Severity
 from engine.graph.preflight import preflight
 from engine.pipeline import compile_file, dry_run, make_observer, run
@@ -109,6 +110,7 @@ def cli() -> None:
     is_flag=True,
     help="Discard the checkpoint of an interrupted run and start over (default: resume).",
 )
+@metrics_options
 def run_cmd(
     file: str,
     fmt: str,
@@ -118,6 +120,8 @@ def run_cmd(
     wait: bool,
     wait_timeout: float | None,
     restart: bool,
+    metrics_file: Path | None,
+    pushgateway: str | None,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
@@ -128,6 +132,7 @@ def run_cmd(
     env = current_settings()
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait, wait_timeout)
+    telemetry = telemetry_session(plan.name, metrics_file, pushgateway)
 
     async def main() -> tuple[RunSummary | None, RunObserver]:
         observer = NullObserver() if no_audit else make_observer(plan, workspace, env)
@@ -146,12 +151,13 @@ def run_cmd(
                     restart=restart,
                     settings=env,
                     notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    telemetry=telemetry.hook,
                 )
             tg.cancel_scope.cancel()
         return summary, observer
 
     try:
-        with lease:
+        with lease, telemetry:
             summary, observer = anyio.run(main)
             # The run is over: a late signal must not kill the process before it reports.
             signal.signal(signal.SIGINT, signal.SIG_IGN)

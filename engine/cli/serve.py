@@ -13,6 +13,7 @@ import anyio
 import click
 
 from engine.cli.environment import current_settings
+from engine.cli.telemetry import telemetry_session
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
@@ -62,7 +63,7 @@ def serve(
     no_audit: bool,
     verbose: bool,
 ) -> None:
-    """Serve FILE: webhook sources at their paths, /healthz and /metrics.
+    """Serve FILE: webhook sources at their paths, /livez, /readyz, /healthz and /metrics.
 
     Runs until SIGINT/SIGTERM, then stops taking requests, answers those in flight and lets
     the pipeline deliver what it holds. Exit 0 when the pipeline ended cleanly (a signal is a
@@ -81,7 +82,7 @@ def serve(
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait)
     try:
-        with lease:
+        with lease, telemetry_session(plan.name) as telemetry:
             server = EngineServer(
                 plan,
                 workspace=workspace,
@@ -90,10 +91,12 @@ def serve(
                 header_timeout=header_timeout,
                 body_timeout=body_timeout,
                 settings=env,
+                telemetry=telemetry.hook,
             )
             paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
             click.echo(
-                f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)",
+                f"serving {plan.name} on http://{host}:{port} "
+                f"({paths}; /livez, /readyz, /healthz, /metrics)",
                 err=True,
             )
             code = anyio.run(_serve, server, host, port, verbose)

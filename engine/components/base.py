@@ -26,6 +26,7 @@ from engine.components.envelope import (
     TransformEnvelope,
 )
 from engine.components.expressions import CompiledExpressions
+from engine.connectors.context import NULL_METER, Meter
 from engine.records import Batch, Chunk, Rejected
 from engine.settings import EngineSettings
 
@@ -134,6 +135,9 @@ class ComponentContext:
     # The environment's settings (INTEGRATION_TIMEOUT, INTEGRATION_REDIS_URL, ...), read by
     # the entry point that started the run.
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
+
+    # Where a connector reports response codes and backlog: the run's metrics, when watched.
+    meter: Meter = NULL_METER
 
     # The component's JMESPath expressions, compiled once with the plan.
     expressions: CompiledExpressions = field(default_factory=CompiledExpressions)
