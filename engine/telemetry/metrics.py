@@ -75,6 +75,8 @@ class _StageCounters(Collector):
         for name, metric, help_text in _STAGE_COUNTERS:
             family = CounterMetricFamily(metric, help_text, labels=_STAGE_LABELS)
             for labels, stats in sorted(totals.items()):
+                if name == "records_in" and labels[2] == "source":
+                    continue  # a source receives nothing: what it reads is its output
                 family.add_metric(labels, getattr(stats, name))
             yield family
 
