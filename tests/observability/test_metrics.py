@@ -17,6 +17,7 @@ from engine.telemetry.metrics import EngineMetrics
 from tests.observability.pipeline import write_pipeline
 from tests.support.cli import invoke
 from tests.support.metrics import sample_value, samples
+from tests.support.serve_process import wait_for
 
 
 def _assert_counts(text: str, pipeline: str = "obs", runs: int = 1) -> None:
@@ -135,3 +136,16 @@ def test_one_registry_counts_every_run_of_the_process(tmp_path: Path) -> None:
 
     _assert_counts(generate_latest(registry).decode(), runs=2)
     assert b"engine_records_out_total" not in generate_latest(REGISTRY)
+
+
+def test_metrics_file_is_rewritten_during_the_run(tmp_path: Path) -> None:
+    """Before the session ends (the run still going), the file is already there."""
+    from engine.telemetry.session import TelemetrySession
+
+    target = tmp_path / "during.prom"
+    with TelemetrySession("obs", metrics_file=target, every=0.01, environ={}) as session:
+        assert session.metrics is not None
+        session.metrics.running.labels("obs").inc()
+        wait_for(target.exists, "the metrics file to be written during the run")
+        assert sample_value(target.read_text(), "engine_runs_in_progress", pipeline="obs") == 1
+    assert sample_value(target.read_text(), "engine_runs_in_progress", pipeline="obs") == 1
