@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anyio
-import pytest
 from prometheus_client import CollectorRegistry
 
 from engine.pipeline import compile_file, run
@@ -17,6 +13,7 @@ from engine.telemetry.metrics import EngineMetrics
 from tests.observability.pipeline import write_pipeline
 from tests.support.cli import invoke
 from tests.support.metrics import sample_value, samples
+from tests.support.recorder import recording_server
 from tests.support.serve_process import wait_for
 
 
@@ -67,59 +64,24 @@ def test_metrics_file_that_cannot_be_written_is_a_warning(tmp_path: Path) -> Non
     assert "warning: cannot write the metrics file" in err
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    pushes: list[tuple[str, str, str]]
-
-    def _record(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode()
-        self.server.pushes.append((self.command, self.path, body))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.end_headers()
-
-    do_PUT = do_POST = _record
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def gateway() -> Iterator[ThreadingHTTPServer]:
-    """An in-process HTTP server on 127.0.0.1 that records what is pushed to it."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.pushes = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def test_pushgateway_gets_the_run_metrics(tmp_path: Path, gateway: ThreadingHTTPServer) -> None:
+def test_pushgateway_gets_the_run_metrics(tmp_path: Path) -> None:
     pipeline = write_pipeline(tmp_path, name="pushed")
-    url = f"http://127.0.0.1:{gateway.server_address[1]}"
-    code, _, err = invoke("run", str(pipeline), "-q", "--pushgateway", url)
+    with recording_server() as gateway:
+        code, _, err = invoke("run", str(pipeline), "-q", "--pushgateway", gateway.url)
     assert code == 0, err
-    pushes = gateway.pushes  # type: ignore[attr-defined]
-    assert len(pushes) == 1
-    method, path, body = pushes[0]
+    assert len(gateway.requests) == 1
+    method, path, body = gateway.requests[0]
     assert (method, path) == ("PUT", "/metrics/job/engine/pipeline/pushed")
-    _assert_counts(body, pipeline="pushed")
+    _assert_counts(body.decode(), pipeline="pushed")
 
 
-def test_pushgateway_unreachable_is_a_warning_and_a_bad_url_a_usage_error(
-    tmp_path: Path, gateway: ThreadingHTTPServer
-) -> None:
+def test_pushgateway_unreachable_is_a_warning_and_a_bad_url_a_usage_error(tmp_path: Path) -> None:
     pipeline = write_pipeline(tmp_path)
-    port = gateway.server_address[1]
-    gateway.shutdown()
-    gateway.server_close()
-    code, _, err = invoke("run", str(pipeline), "-q", "--pushgateway", f"http://127.0.0.1:{port}")
+    with recording_server() as gone:
+        pass  # closed: nothing listens at its address any more
+    code, _, err = invoke("run", str(pipeline), "-q", "--pushgateway", gone.url)
     assert code == 0
-    assert f"warning: cannot push metrics to http://127.0.0.1:{port}" in err
+    assert f"warning: cannot push metrics to {gone.url}" in err
     code, _, err = invoke("run", str(pipeline), "--pushgateway", "ftp://x")
     assert code == 2 and "not an http(s) URL" in err
 

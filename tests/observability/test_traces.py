@@ -8,9 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anyio
@@ -25,6 +22,7 @@ from engine.pipeline import compile_file, run
 from engine.telemetry.traces import Tracing
 from tests.observability.pipeline import write_pipeline
 from tests.support.cli import invoke
+from tests.support.recorder import recording_server
 
 BATCH_ACTIONS = {"batch_read": "source.read", "batch_transformed": "transform"}
 BATCH_ACTIONS["batch_written"] = "sink.write"
@@ -78,43 +76,17 @@ def test_spans_carry_the_event_ids_of_the_trail(tmp_path: Path) -> None:
     assert from_spans == from_trail
 
 
-class _Collector(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.posts.append((self.path, body))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def collector() -> Iterator[ThreadingHTTPServer]:
-    """An in-process OTLP/HTTP receiver on 127.0.0.1 that keeps what is posted to it."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    server.posts = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def test_run_exports_over_otlp_when_the_endpoint_is_set(
-    tmp_path: Path, collector: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{collector.server_port}")
-    code, _, err = invoke("run", str(write_pipeline(tmp_path)), "-q", "--no-audit")
+    with recording_server() as collector:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+        code, _, err = invoke("run", str(write_pipeline(tmp_path)), "-q", "--no-audit")
     assert code == 0, err
     spans = []
     services = set()
-    for path, body in collector.posts:  # type: ignore[attr-defined]
-        assert path == "/v1/traces"
+    for method, path, body in collector.requests:
+        assert (method, path) == ("POST", "/v1/traces")
         request = ExportTraceServiceRequest.FromString(body)
         for resource_spans in request.resource_spans:
             for attribute in resource_spans.resource.attributes:
