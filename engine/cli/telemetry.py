@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from engine.cli.environment import current_settings
 from engine.cli.output import err_console
 from engine.telemetry.session import TelemetrySession
 
@@ -52,4 +53,10 @@ def telemetry_session(
     pipeline: str, metrics_file: Path | None = None, pushgateway: str | None = None
 ) -> TelemetrySession:
     """The command's metrics and traces; problems exporting them are warnings."""
-    return TelemetrySession(pipeline, metrics_file=metrics_file, pushgateway=pushgateway, warn=warn)
+    return TelemetrySession(
+        pipeline,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
+        settings=current_settings(),
+        warn=warn,
+    )

@@ -10,15 +10,15 @@ extra is installed; without them nothing of OpenTelemetry is imported.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from engine.redact import redact_url
 from engine.runtime.telemetry import NULL_TELEMETRY, RunTelemetry
+from engine.settings import EngineSettings
 from engine.telemetry.hooks import Hooks
 
 if TYPE_CHECKING:
@@ -26,21 +26,19 @@ if TYPE_CHECKING:
 
     from engine.telemetry.metrics import EngineMetrics
 
-__all__ = ["OTLP_VARIABLES", "PUSH_JOB", "TelemetrySession", "tracing_requested"]
+__all__ = ["PUSH_JOB", "TelemetrySession", "tracing_requested"]
 
-#: any of these set (and OTEL_SDK_DISABLED not true) turns tracing on
-OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 PUSH_JOB = "engine"
 PUSH_TIMEOUT = 10.0
 WRITE_EVERY = 5.0
 OTEL_EXTRA = "pip install 'engine[otel]'"
 
 
-def tracing_requested(environ: Mapping[str, str]) -> bool:
-    """Whether the environment asks for traces over OTLP."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    return any(environ.get(name) for name in OTLP_VARIABLES)
+def tracing_requested(settings: EngineSettings) -> bool:
+    """Whether the environment asks for traces over OTLP: an endpoint is set (and
+    OTEL_SDK_DISABLED is not true)."""
+    endpoints = (settings.otel_exporter_otlp_endpoint, settings.otel_exporter_otlp_traces_endpoint)
+    return not settings.otel_sdk_disabled and any(endpoints)
 
 
 class TelemetrySession:
@@ -55,14 +53,14 @@ class TelemetrySession:
         metrics: bool = False,
         metrics_file: Path | None = None,
         pushgateway: str | None = None,
-        environ: Mapping[str, str] | None = None,
+        settings: EngineSettings | None = None,
         warn: Callable[[str], None] = lambda line: None,
         every: float = WRITE_EVERY,
     ) -> None:
         self.pipeline = pipeline
         self.metrics_file = metrics_file
         self.pushgateway = pushgateway
-        self.environ = os.environ if environ is None else environ
+        self.settings = settings if settings is not None else EngineSettings.defaults()
         self.warn = warn
         self.every = every
         self.metrics: EngineMetrics | None = None
@@ -84,7 +82,7 @@ class TelemetrySession:
         return self._hooks[0] if len(self._hooks) == 1 else Hooks(*self._hooks)
 
     def __enter__(self) -> TelemetrySession:
-        if tracing_requested(self.environ):
+        if tracing_requested(self.settings):
             self._start_tracing()
         if self.metrics_file is not None:
             self._writer = threading.Thread(
@@ -112,10 +110,9 @@ class TelemetrySession:
         try:
             from engine.telemetry.traces import Tracing, otlp_provider
         except ImportError:
-            names = " or ".join(OTLP_VARIABLES)
-            self.warn(f"{names} is set, but traces need the otel extra: {OTEL_EXTRA}")
+            self.warn(f"an OTLP endpoint is set, but traces need the otel extra: {OTEL_EXTRA}")
             return
-        self._provider = otlp_provider(self.environ)
+        self._provider = otlp_provider(self.settings.otel_service_name)
         self._hooks.append(Tracing(self._provider))
 
     # -- metrics -----------------------------------------------------------------------------

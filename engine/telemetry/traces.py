@@ -10,7 +10,6 @@ OpenTelemetry: the rest of the engine imports it only when tracing is asked for.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -118,16 +117,14 @@ class Tracing:
         span.end()
 
 
-def otlp_provider(environ: Mapping[str, str] | None = None) -> SdkTracerProvider:
+def otlp_provider(service_name: str | None = None) -> SdkTracerProvider:
     """An SDK tracer provider exporting over OTLP (HTTP/protobuf), configured by the standard
-    ``OTEL_*`` variables (endpoint, headers, service name, resource attributes); the
-    service is called ``engine`` unless OTEL_SERVICE_NAME says otherwise."""
+    ``OTEL_*`` variables, which OpenTelemetry reads (endpoint, headers, resource
+    attributes); the service is ``service_name`` (OTEL_SERVICE_NAME), else ``engine``."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    env = os.environ if environ is None else environ
-    attributes = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "engine"}
-    provider = SdkTracerProvider(resource=Resource.create(attributes))
+    provider = SdkTracerProvider(resource=Resource.create({SERVICE_NAME: service_name or "engine"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider

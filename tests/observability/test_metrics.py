@@ -105,7 +105,7 @@ def test_metrics_file_is_rewritten_during_the_run(tmp_path: Path) -> None:
     from engine.telemetry.session import TelemetrySession
 
     target = tmp_path / "during.prom"
-    with TelemetrySession("obs", metrics_file=target, every=0.01, environ={}) as session:
+    with TelemetrySession("obs", metrics_file=target, every=0.01) as session:
         assert session.metrics is not None
         session.metrics.running.labels("obs").inc()
         wait_for(target.exists, "the metrics file to be written during the run")
