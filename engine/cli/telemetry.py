@@ -1,17 +1,21 @@
-"""The metrics and traces options of the commands that run pipelines."""
+"""The metrics and traces options of the commands that run pipelines.
+
+Light to import (click only): the telemetry itself is loaded when a command runs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import click
 
 from engine.cli.environment import current_settings
 from engine.cli.output import err_console
-from engine.telemetry.session import TelemetrySession
+
+if TYPE_CHECKING:
+    from engine.telemetry.session import TelemetrySession
 
 __all__ = ["metrics_options", "telemetry_session", "warn"]
 
@@ -53,6 +57,8 @@ def telemetry_session(
     pipeline: str, metrics_file: Path | None = None, pushgateway: str | None = None
 ) -> TelemetrySession:
     """The command's metrics and traces; problems exporting them are warnings."""
+    from engine.telemetry.session import TelemetrySession
+
     return TelemetrySession(
         pipeline,
         metrics_file=metrics_file,

@@ -81,6 +81,8 @@ class RunOptions:
     notify: Callable[[str], None] | None = None
     #: the environment's settings, read by the entry point (default: none set)
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
+    #: what started the run, recorded in ``run_started`` (a schedule's fire time)
+    trigger: dict[str, str] | None = None
     #: metrics and traces (default: none)
     telemetry: RunTelemetry = NULL_TELEMETRY
 
@@ -246,6 +248,8 @@ class Runner:
                 include={"purpose", "data_categories", "retention_days"}
             ),
         }
+        if self.options.trigger:
+            details["trigger"] = dict(self.options.trigger)
         resumed = self._take_checkpoint()
         if resumed is not None:
             details["resumes"] = resumed.details()

@@ -7,7 +7,7 @@ import io
 import math
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import anyio
 from pydantic import Field
@@ -44,6 +44,7 @@ class AmqpSourceConfig(AmqpEndpoint, SourceConfig):
     """Consumes a RabbitMQ queue; a message is acked once every sink delivered its records."""
 
     type: Literal["amqp"] = "amqp"
+    requires_extras: ClassVar[tuple[str, ...]] = ("amqp",)
     queue: str = Field(description="Queue to consume.")
     declare: bool = Field(
         False,
