@@ -128,6 +128,8 @@ def serve(
                 settings=env,
                 telemetry=telemetry.hook,
             )
+            if schedules is not None:  # scheduled runs count in the served pipeline's /metrics
+                schedules.telemetry = server.telemetry
             paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
             click.echo(
                 f"serving {plan.name} on http://{host}:{port} "

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prometheus_client import Counter, Gauge
-from prometheus_client.exposition import choose_encoder
 
-from engine.telemetry.metrics import EngineMetrics
+from engine.telemetry.metrics import EngineMetrics, exposition
 
 __all__ = ["Metrics"]
 
@@ -95,5 +94,4 @@ class Metrics:
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition in the format ``accept`` (an Accept header) prefers, and its type."""
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.run.registry), content_type
+        return exposition(self.run.registry, accept)

@@ -24,6 +24,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from engine.connectors.context import Meter
@@ -31,7 +32,7 @@ from engine.resilience.breaker import BreakerState
 from engine.runtime.observer import RunInfo, RunSummary, StageInfo, StageStats
 from engine.runtime.telemetry import BatchTiming, Stage
 
-__all__ = ["BATCH_BUCKETS", "CIRCUIT_VALUES", "EngineMetrics"]
+__all__ = ["BATCH_BUCKETS", "CIRCUIT_VALUES", "EngineMetrics", "exposition"]
 
 #: seconds: a batch through a stage takes from a millisecond to minutes
 BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -238,3 +239,10 @@ class EngineMetrics:
 def _add(total: StageStats, stats: StageStats) -> None:
     for name, _, _ in _STAGE_COUNTERS:
         setattr(total, name, getattr(total, name) + getattr(stats, name))
+
+
+def exposition(registry: CollectorRegistry, accept: str | None = None) -> tuple[bytes, str]:
+    """The registry rendered in the format an Accept header prefers (the text format 0.0.4
+    by default, OpenMetrics when asked), and its content type: what `/metrics` answers."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
