@@ -489,7 +489,8 @@ cli.add_lazy(
 cli.add_lazy(
     "serve",
     "engine.cli.serve:serve",
-    "Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].",
+    "Serve FILES: webhook sources at their paths, /livez, /readyz, /healthz, /metrics and "
+    "every [schedule].",
 )
 
 
