@@ -34,6 +34,12 @@ async def plan_partitions(
         if plan.nodes[cid].role is not Role.SOURCE:
             continue
         source: Source[Any] = runner.component(cid)
-        parts = await source.partitions(workers) if joinable else None
+        parts = None
+        if joinable:
+            await source.open()
+            try:
+                parts = await source.partitions(workers)
+            finally:
+                await source.close()
         found.extend((cid, part) for part in (parts or [{}]))
     return [PartitionSpec(index, len(found), cid, part) for index, (cid, part) in enumerate(found)]
