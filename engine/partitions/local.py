@@ -1,7 +1,8 @@
 """``engine run --workers N``: a run's partitions in N local processes, no broker.
 
 The parent process holds the run's lease, writes ``run_started``, plans the partitions and
-hands them out one at a time to N worker processes (started with ``spawn``), each of which
+hands them out one at a time to N worker processes (forked from a ``forkserver`` that
+imported the engine once), each of which
 calls :func:`~engine.partitions.worker.run_partition` and writes its own events to the
 pipeline's chain. When every partition succeeded, the parent checks the run's rejections,
 publishes what the file sinks handed over, commits the sources' cursors once and writes
@@ -115,7 +116,10 @@ class _Pool:
         self._queue: deque[PartitionSpec] = deque()
 
     def run(self, specs: list[PartitionSpec], signals: _Signals) -> list[PartitionResult]:
-        spawn = multiprocessing.get_context("spawn")
+        # Workers fork from a server that imported the engine once, with no thread of
+        # this process (a lease renewal, a store's pool) in it.
+        spawn = multiprocessing.get_context("forkserver")
+        spawn.set_forkserver_preload([__name__])
         self._queue.extend(specs)
         results: dict[int, PartitionResult] = {}
         killed = False

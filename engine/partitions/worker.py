@@ -190,11 +190,14 @@ def _run(
             # in the group: a second SIGTERM cancels the run and leaves no summary
             await _report(runner, summary, spec, result)
 
+    before = signal.getsignal(signal.SIGTERM)
     try:
         anyio.run(main)
         if result.outcome == "failure" and result.error is None:
             result.outcome, result.error = "interrupted", "cancelled by a second SIGTERM"
     finally:
+        if stop_on_sigterm:  # the event loop leaves SIG_DFL behind
+            signal.signal(signal.SIGTERM, before)
         close = getattr(observer, "close", None)
         if close is not None:
             close()

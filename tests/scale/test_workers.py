@@ -220,7 +220,7 @@ path = "out/all.jsonl"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 130, err.decode()
-    assert not (out / "all.jsonl").exists()  # nothing published
+    assert list(out.iterdir()) == [], err.decode()  # nothing published, no piece left
     children = subprocess.run(
         ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
     )
