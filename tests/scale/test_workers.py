@@ -227,3 +227,50 @@ path = "out/all.jsonl"
     assert children.stdout == ""
     verify = engine(tmp_path / "home", "audit", "verify")
     assert verify.returncode == 0, verify.stdout
+
+
+def test_a_killed_parent_takes_its_workers_and_publishes_nothing(tmp_path: Path) -> None:
+    write_csv(tmp_path / "in.csv", 100_000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "killed"
+[sources.src]
+type = "file"
+path = "in.csv"
+partition = { size = "256KiB" }
+batch = { size = 200 }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.csv"
+"""
+    )
+    home = tmp_path / "home"
+    proc = subprocess.Popen(
+        [ENGINE, "run", "-q", "--workers", "2", str(tmp_path / "p.toml")],
+        env={**os.environ, "ENGINE_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    out = tmp_path / "out"
+    assert wait_for(lambda: out.is_dir() and any(out.iterdir()), proc)
+    proc.kill()
+    proc.wait(timeout=DEADLINE)
+    assert not (out / "all.csv").exists()
+    # the processes that own the staged pieces (named by pid) end with the run
+    owners = {int(p.name.split(".")[-2]) for p in out.iterdir()}
+    assert wait_for(lambda: not any(_alive(pid) for pid in owners))
+    again = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in out.iterdir()] == ["all.csv"]  # the pieces were removed
+    with (out / "all.csv").open(newline="") as f:
+        assert [int(row["id"]) for row in csv.DictReader(f)] == list(range(100_000))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
