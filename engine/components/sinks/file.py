@@ -61,7 +61,8 @@ class FileSinkConfig(SinkConfig):
     type: Literal["file"] = "file"
     path: str = Field(
         description="Path template relative to the pipeline file. `{pipeline}`, `{run_id}`, "
-        "`{date}`, `{time}`, `{component}` are filled per run, `{segment}` per rolling "
+        "`{date}`, `{time}`, `{component}` are filled per run, `{partition}` per partition "
+        "of an `engine run --workers N` run (`0000` when not split), `{segment}` per rolling "
         "segment (`<run_id>-<sequence>`; inserted before the extension when absent in runs "
         "that roll segments); any other `{field}` splits the output by that record field.",
         examples=["out/products.jsonl", "out/{warehouse}/{date}.csv"],

@@ -37,7 +37,7 @@ class FilePartitioning(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     size: ByteSize = Field(
-        ByteSize(32 * 1024 * 1024),
+        ByteSize(16 * 1024 * 1024),
         description="Each file of the path (or glob) is a partition; a file larger than this "
         "is cut into byte ranges about this long, on record boundaries (CSV without "
         "`escapechar` or `skip_rows`, and JSON Lines; a line break inside a quoted CSV field "
