@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -274,3 +275,39 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    ("path", "pagination", "records"),
+    [
+        ("offset", '{ type = "offset", limit = 4, total_path = "total" }', "results"),
+        ("page", '{ type = "page", size = 3, total_pages_path = "total_pages" }', "items"),
+    ],
+)
+def test_http_page_sets(tmp_path: Path, path: str, pagination: str, records: str) -> None:
+    from tests.support.http_server import ServerThread
+
+    (tmp_path / "p.toml").write_text(
+        f"""
+[pipeline]
+name = "paged"
+[sources.api]
+type = "http"
+url = "{{url}}/items/{path}"
+records = "{records}"
+pagination = {pagination}
+[sinks.out]
+type = "file"
+inputs = ["api"]
+path = "out/items.jsonl"
+"""
+    )
+    with ServerThread() as server:
+        text = (tmp_path / "p.toml").read_text().replace("{url}", server.url)
+        (tmp_path / "p.toml").write_text(text)
+        home = tmp_path / "home"
+        done = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"[34] partitions in 2 processes", done.stderr)
+    lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == list(range(1, 26))
