@@ -41,6 +41,7 @@ from engine.partitions.spec import PartitionResult, PartitionSpec, RunContext
 from engine.partitions.worker import run_partition
 from engine.pipeline import compile_file, make_observer
 from engine.runtime.deadletter import letters_path, rejection_breach
+from engine.runtime.envelope import as_run_error
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary, StageStats
 from engine.runtime.plan import Plan
 from engine.runtime.runner import Runner, RunOptions
@@ -252,7 +253,7 @@ def _run(
     started = time.perf_counter()
     options = RunOptions(workspace=workspace, run_id=run_id, observer=observer, settings=settings)
     runner = Runner(plan, options)
-    observer.run_started(runner.info, {**runner.started_details(), "workers": workers})
+    observer.run_started(runner.info, {**plan.started_details(), "workers": workers})
     errors: list[str] = []
     results: list[PartitionResult] = []
     specs: list[PartitionSpec] = []
@@ -260,8 +261,8 @@ def _run(
     with _Signals() as signals:
         try:
             specs = anyio.run(lambda: plan_partitions(runner, workers, notify=notify))
-        except EngineError as exc:
-            errors.append(str(exc))
+        except Exception as exc:  # the run fails as a failing source fails it
+            errors.append(str(as_run_error("planning partitions", exc)))
         if specs and not signals.count:
             if notify is not None:
                 notify(f"{len(specs)} partitions in {min(workers, len(specs))} processes")

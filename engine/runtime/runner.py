@@ -233,28 +233,10 @@ class Runner:
         with gc_tuned():
             return await self._run()
 
-    def started_details(self) -> dict[str, object]:
-        """What ``run_started`` says of the pipeline, for the trail and its rules."""
-        nodes = self.plan.nodes
-        return {
-            "pipeline_sha256": self.plan.spec.sha256,
-            "components": {cid: nodes[cid].entry.spec.type for cid in self.plan.order},
-            # How each transform accounts for its records (SOX completeness).
-            "accounting": {
-                cid: nodes[cid].entry.spec.implementation.accounting
-                for cid in self.plan.order
-                if nodes[cid].role is Role.TRANSFORM
-            },
-            # GDPR Art. 30 declarations, for the compliance rules.
-            "pipeline_meta": self.plan.spec.meta.model_dump(
-                include={"purpose", "data_categories", "retention_days"}
-            ),
-        }
-
     async def _run(self) -> RunSummary:
         started = time.perf_counter()
         self._build()
-        details = self.started_details()
+        details = self.plan.started_details()
         resumed = self._take_checkpoint()
         if resumed is not None:
             details["resumes"] = resumed.details()
@@ -296,14 +278,10 @@ class Runner:
         """The run's components of one role, by id (built when the run starts)."""
         return {cid: s.component for cid, s in self._stages.items() if s.node.role is role}
 
-    def _partial(self) -> bool:
-        """No checkpoints of its own: a dry run, a run of samples, one partition."""
-        options = self.options
-        return options.dry_run or bool(options.source_overrides) or options.partition is not None
-
     def _take_checkpoint(self) -> checkpoint.Resumed | None:
         """Resume an interrupted run of this pipeline where that is still sound."""
-        if self._partial() or self._state is None:
+        options = self.options
+        if options.dry_run or options.source_overrides or options.partition or not self._state:
             return None
         if not self._state.path.is_file():
             return None  # no state kept yet, and none made here
@@ -322,7 +300,8 @@ class Runner:
     def _keep_checkpoint(self) -> None:
         """After a drained interruption: keep where the sources stopped and what the sinks
         staged, for the next run to go on from."""
-        if self._partial() or self._state is None:
+        options = self.options
+        if options.dry_run or options.source_overrides or options.partition or not self._state:
             return
         kept = checkpoint.save(
             self._state,
