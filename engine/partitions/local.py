@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing
+import multiprocessing.context
 import os
 import signal
 import sys
@@ -25,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import fields
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -105,6 +107,14 @@ def _serve(conn: Connection, pipeline_file: str, context: dict[str, Any]) -> Non
             return
 
 
+def _forkserver() -> multiprocessing.context.ForkServerContext:
+    """Workers fork from a server that imported the engine once, with no thread of this
+    process (a lease renewal, a store's pool) in it."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 class _Pool:
     """N worker processes, each handed the next partition when it is done with one."""
 
@@ -117,10 +127,7 @@ class _Pool:
         self._queue: deque[PartitionSpec] = deque()
 
     def run(self, specs: list[PartitionSpec], signals: _Signals) -> list[PartitionResult]:
-        # Workers fork from a server that imported the engine once, with no thread of
-        # this process (a lease renewal, a store's pool) in it.
-        spawn = multiprocessing.get_context("forkserver")
-        spawn.set_forkserver_preload([__name__])
+        spawn = _forkserver()
         self._queue.extend(specs)
         results: dict[int, PartitionResult] = {}
         killed = False
@@ -251,6 +258,8 @@ def _run(
     observer: RunObserver,
 ) -> RunSummary:
     started = time.perf_counter()
+    _forkserver()
+    forkserver.ensure_running()  # it imports the engine while this process plans
     options = RunOptions(workspace=workspace, run_id=run_id, observer=observer, settings=settings)
     runner = Runner(plan, options)
     observer.run_started(runner.info, {**plan.started_details(), "workers": workers})
