@@ -274,7 +274,11 @@ def _run(
             errors.append(str(as_run_error("planning partitions", exc)))
         if specs and not signals.count:
             if notify is not None:
-                notify(f"{len(specs)} partitions in {min(workers, len(specs))} processes")
+                used = min(workers, len(specs))
+                notify(
+                    f"{len(specs)} partition{'s' if len(specs) > 1 else ''} in {used} "
+                    f"process{'es' if used > 1 else ''}"
+                )
             pool = _Pool(workers, str(plan.spec.file), context)
             results = pool.run(specs, signals)
         interrupted = bool(signals.count) or any(r.outcome == "interrupted" for r in results)

@@ -311,3 +311,33 @@ path = "out/items.jsonl"
     assert re.search(r"[34] partitions in 2 processes", done.stderr)
     lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
     assert [json.loads(x)["id"] for x in lines] == list(range(1, 26))
+
+
+def test_http_incremental_read_keeps_its_cursor(tmp_path: Path) -> None:
+    """A source read whole by one partition commits what its own commit would save."""
+    from tests.support.http_server import ServerThread
+
+    with ServerThread() as server:
+        (tmp_path / "p.toml").write_text(
+            f"""
+[pipeline]
+name = "incr"
+[sources.api]
+type = "http"
+url = "{server.url}/items/incremental"
+records = "items"
+incremental = {{ cursor_field = "updated_at", param = "updated_since" }}
+[sinks.out]
+type = "file"
+inputs = ["api"]
+path = "out/items.jsonl"
+"""
+        )
+        home = tmp_path / "home"
+        done = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+    assert done.returncode == 0, done.stderr
+    assert "1 partition in 1 process" in done.stderr
+    with sqlite3.connect(home / "state.db") as db:
+        saved = db.execute("SELECT value FROM state WHERE component = 'api'").fetchall()
+    lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
+    assert len(saved) == 1 and json.loads(lines[-1])["updated_at"] in saved[0][0]
