@@ -84,6 +84,8 @@ class RunOptions:
     partition: str | None = None
     #: file sinks leave their finished outputs for the larger run to publish
     hand_over: bool = False
+    #: what started the run, recorded in ``run_started`` (a schedule's fire time)
+    trigger: dict[str, str] | None = None
 
 
 async def _release(deliveries: tuple[Delivery, ...]) -> None:
@@ -237,6 +239,8 @@ class Runner:
         started = time.perf_counter()
         self._build()
         details = self.plan.started_details()
+        if self.options.trigger:
+            details["trigger"] = dict(self.options.trigger)
         resumed = self._take_checkpoint()
         if resumed is not None:
             details["resumes"] = resumed.details()
