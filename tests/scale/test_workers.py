@@ -341,3 +341,34 @@ path = "out/items.jsonl"
         saved = db.execute("SELECT value FROM state WHERE component = 'api'").fetchall()
     lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
     assert len(saved) == 1 and json.loads(lines[-1])["updated_at"] in saved[0][0]
+
+
+def test_dead_letters_of_every_partition_in_one_file(tmp_path: Path) -> None:
+    rows = ["id,name"] + [f"{i},n{i}" if i % 500 else f"{i},n{i},extra" for i in range(4000)]
+    (tmp_path / "in.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "lettered"
+[dead_letter]
+max_rejected = 8
+[sources.src]
+type = "file"
+path = "in.csv"
+on_error = "dead_letter"
+partition = { size = "8KiB" }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.jsonl"
+"""
+    )
+    home = tmp_path / "home"
+    done = engine(home, "run", "-q", "--workers", "2", "--format", "json", str(tmp_path / "p.toml"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["dead_letters"] == 8
+    letters = Path(summary["dead_letter_path"])
+    assert list(letters.parent.iterdir()) == [letters]  # the partitions' files were merged
+    lines = [json.loads(x) for x in letters.read_text().splitlines()]
+    assert [x["record"][0] for x in lines] == [str(i) for i in range(0, 4000, 500)]
