@@ -150,6 +150,9 @@ class CodecConfig(BaseModel, ABC):
 
     type: str
 
+    #: Outputs written in pieces join into one (its encoder's ``framing`` says how).
+    joinable: ClassVar[bool] = False
+
     def __hash__(self) -> int:
         """Hashable like any frozen model, although options such as ``types`` are dicts."""
         values = (

@@ -60,6 +60,7 @@ def _breaks(row: list[str]) -> int:
 class CsvCodec(CodecConfig):
     """Delimited text: one record per row, keyed by the header (or ``columns``)."""
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {
         "csv": {},
         "tsv": {"delimiter": "\t"},

@@ -5,7 +5,6 @@ acknowledge input as they go (queue and webhook sources)."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import string
@@ -357,7 +356,7 @@ class FileSink(Sink[FileSinkConfig]):
             codec = self._codec(Path(self._template))
         except PermanentError:
             return False
-        return codec.encoder(cast(BinaryIO, io.BytesIO())).framing() is not None
+        return codec.joinable
 
     def handed_over(self) -> list[dict[str, Any]]:
         return list(self._handed)
