@@ -187,6 +187,7 @@ def run_cmd(
                     settings=env,
                     audit=not no_audit,
                     notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    environ=current_environ(),
                 )
             else:
                 summary, observer = anyio.run(main)

@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
@@ -83,14 +83,16 @@ def _exit_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _serve(conn: Connection, pipeline_file: str, context: dict[str, Any]) -> None:
+def _serve(
+    conn: Connection, pipeline_file: str, context: dict[str, Any], environ: dict[str, str]
+) -> None:
     """A worker process: run the partitions it is sent until it is sent None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # between partitions a SIGTERM has nothing to stop: the parent sends None next
     signal.signal(signal.SIGTERM, lambda *_: None)
     _exit_with_parent()
     try:
-        plan: Plan | None = compile_file(pipeline_file)
+        plan: Plan | None = compile_file(pipeline_file, env=environ)
     except EngineError:
         plan = None  # run_partition reports it
     while True:
@@ -100,7 +102,9 @@ def _serve(conn: Connection, pipeline_file: str, context: dict[str, Any]) -> Non
             return
         if spec is None:
             return
-        result = run_partition(pipeline_file, spec, context, plan=plan, stop_on_sigterm=True)
+        result = run_partition(
+            pipeline_file, spec, context, plan=plan, environ=environ, stop_on_sigterm=True
+        )
         try:
             conn.send(result.to_json())
         except OSError:
@@ -118,8 +122,11 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
 class _Pool:
     """N worker processes, each handed the next partition when it is done with one."""
 
-    def __init__(self, workers: int, pipeline_file: str, context: RunContext) -> None:
+    def __init__(
+        self, workers: int, pipeline_file: str, context: RunContext, environ: dict[str, str]
+    ) -> None:
         self.workers = workers
+        self.environ = environ  # with --env-file's variables: for this machine's workers only
         self.pipeline_file = pipeline_file
         self.context = context
         self.stopping = False
@@ -136,7 +143,7 @@ class _Pool:
                 conn, child = spawn.Pipe()
                 proc = spawn.Process(
                     target=_serve,
-                    args=(child, self.pipeline_file, self.context.to_json()),
+                    args=(child, self.pipeline_file, self.context.to_json(), self.environ),
                     name="engine-partition",
                 )
                 proc.start()
@@ -235,12 +242,16 @@ def run_workers(
     settings: EngineSettings,
     audit: bool = True,
     notify: Callable[[str], None] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[RunSummary, RunObserver]:
     """Run ``plan``'s partitions in ``workers`` local processes; the summary of the whole
-    run and its observer (closed)."""
+    run and its observer (closed). ``environ``: the variables the plan was compiled with
+    (default: the process environment), for the workers to compile it alike."""
+    environ = dict(environ if environ is not None else os.environ)
     observer = make_observer(plan, workspace, settings) if audit else NullObserver()
     try:
-        return _run(plan, workers, workspace, run_id, settings, audit, notify, observer), observer
+        found = _run(plan, workers, workspace, run_id, settings, audit, notify, observer, environ)
+        return found, observer
     finally:
         close = getattr(observer, "close", None)
         if close is not None:
@@ -256,6 +267,7 @@ def _run(
     audit: bool,
     notify: Callable[[str], None] | None,
     observer: RunObserver,
+    environ: dict[str, str],
 ) -> RunSummary:
     started = time.perf_counter()
     _forkserver()
@@ -279,7 +291,7 @@ def _run(
                     f"{len(specs)} partition{'s' if len(specs) > 1 else ''} in {used} "
                     f"process{'es' if used > 1 else ''}"
                 )
-            pool = _Pool(workers, str(plan.spec.file), context)
+            pool = _Pool(workers, str(plan.spec.file), context, environ)
             results = pool.run(specs, signals)
         interrupted = bool(signals.count) or any(r.outcome == "interrupted" for r in results)
     failed = [r for r in results if r.outcome == "failure"]
@@ -315,7 +327,7 @@ def _run(
         ok=done,
         duration_s=time.perf_counter() - started,
         stages=stages,
-        error=errors[0] if errors else None,
+        error=runner.info.mask.text(errors[0]) if errors else None,
         dead_letters=sum(r.dead_letters for r in results),
         interrupted=interrupted and not errors,
         dead_letter_path=str(merged) if merged else None,

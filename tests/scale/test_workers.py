@@ -293,7 +293,7 @@ def test_http_page_sets(tmp_path: Path, path: str, pagination: str, records: str
 name = "paged"
 [sources.api]
 type = "http"
-url = "{{url}}/items/{path}"
+url = "${{env:API_URL}}/items/{path}"
 records = "{records}"
 pagination = {pagination}
 [sinks.out]
@@ -303,10 +303,13 @@ path = "out/items.jsonl"
 """
     )
     with ServerThread() as server:
-        text = (tmp_path / "p.toml").read_text().replace("{url}", server.url)
-        (tmp_path / "p.toml").write_text(text)
+        # the workers compile the file with the variables of --env-file too
+        (tmp_path / "vars.env").write_text(f"API_URL={server.url}\n")
         home = tmp_path / "home"
-        done = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+        done = engine(
+            home, "run", "-q", "--workers", "2", "--env-file", str(tmp_path / "vars.env"),
+            str(tmp_path / "p.toml"),
+        )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert re.search(r"[34] partitions in 2 processes", done.stderr)
     lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
