@@ -26,6 +26,7 @@ from engine.cli.environment import (
 )
 from engine.cli.lazy import LazyGroup
 from engine.cli.output import err_console, format_option, out_console, print_diagnostics
+from engine.cli.telemetry import metrics_options, telemetry_session
 from engine.errors import ConfigError, EngineError, Severity
 
 # `engine --version`, `validate` and completion stay fast: what only running a pipeline
@@ -119,6 +120,15 @@ def cli() -> None:
     "succeeds replaces them. Sinks are not touched.",
 )
 @workspace_option
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run the pipeline's partitions (files, byte ranges, key ranges) in this many local "
+    "processes (docs/scale.md); 1 runs it in this process.",
+)
+@metrics_options
 def run_cmd(
     file: str,
     fmt: str,
@@ -129,6 +139,9 @@ def run_cmd(
     wait_timeout: float | None,
     restart: bool,
     full_refresh: bool,
+    metrics_file: Path | None,
+    pushgateway: str | None,
+    workers: int,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
@@ -140,12 +153,15 @@ def run_cmd(
     from engine.runtime.observer import NullObserver
     from engine.workspace import workspace_for
 
+    if full_refresh and workers > 1:
+        raise click.UsageError("--full-refresh runs in one process: leave out --workers")
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
     env = current_settings()
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait, wait_timeout)
+    telemetry = telemetry_session(plan.name, metrics_file, pushgateway)
 
     async def main() -> tuple[RunSummary | None, RunObserver]:
         observer = NullObserver() if no_audit else make_observer(plan, workspace, env)
@@ -165,13 +181,29 @@ def run_cmd(
                     full_refresh=full_refresh,
                     settings=env,
                     notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    telemetry=telemetry.hook,
                 )
             tg.cancel_scope.cancel()
         return summary, observer
 
     try:
-        with lease:
-            summary, observer = anyio.run(main)
+        with lease, telemetry:
+            summary: RunSummary | None
+            if workers > 1:
+                from engine.partitions.local import run_workers
+
+                summary, observer = run_workers(
+                    plan,
+                    workers=workers,
+                    workspace=workspace,
+                    run_id=lease.run_id,
+                    settings=env,
+                    audit=not no_audit,
+                    notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    environ=current_environ(),
+                )
+            else:
+                summary, observer = anyio.run(main)
             # The run is over: a late signal must not kill the process before it reports.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -532,7 +564,8 @@ cli.add_lazy(
 cli.add_lazy(
     "serve",
     "engine.cli.serve:serve",
-    "Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].",
+    "Serve FILES: webhook sources at their paths, /livez, /readyz, /healthz, /metrics and "
+    "every [schedule].",
 )
 
 

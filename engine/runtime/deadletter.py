@@ -14,10 +14,27 @@ from engine.state import DeadLetterRow
 
 if TYPE_CHECKING:
     from engine.model import DeadLetterSettings
-    from engine.runtime.plan import PipelineSpec
+    from engine.runtime.plan import Plan
     from engine.state import StateStore
 
-__all__ = ["DeadLetters", "locate", "rejection_breach"]
+__all__ = ["DeadLetters", "letters_path", "locate", "rejection_breach"]
+
+
+def letters_path(plan: Plan, workspace: Path, run_id: str, partition: str | None = None) -> Path:
+    """Where a run's dead letters go: ``[dead_letter] path`` (relative to the pipeline
+    file) or the workspace's ``dead_letter/<pipeline>/<run_id>.jsonl``; one partition's
+    beside it, with the partition before the extension."""
+    spec = plan.spec
+    template = spec.dead_letter.path
+    if template:
+        path = Path(template.format(pipeline=plan.name, run_id=run_id))
+        if not path.is_absolute() and spec.file is not None:
+            path = spec.file.resolve().parent / path
+    else:
+        path = workspace / "dead_letter" / plan.name / f"{run_id}.jsonl"
+    if partition is not None:
+        path = path.with_name(f"{path.stem}.{partition}{path.suffix}")
+    return path
 
 
 def locate(rejected: list[Rejected], batch: Batch, *, first: int, origin: str) -> list[Rejected]:
@@ -73,29 +90,23 @@ class DeadLetters:
     @classmethod
     def of_run(
         cls,
-        spec: PipelineSpec,
+        plan: Plan,
         workspace: Path,
         run_id: str,
         *,
-        store: StateStore,
+        store: StateStore | None,
         dry_run: bool,
+        partition: str | None = None,
     ) -> DeadLetters:
-        """The dead letters of one run of ``spec``: the ``[dead_letter] path`` file (default
-        in the workspace), the state store's table (``[state] dead_letters = "store"``), or
-        kept in memory by a dry run."""
-        name = spec.meta.name
+        """The dead letters of one run of ``plan`` (or of one partition of it): the
+        ``[dead_letter] path`` file (default in the workspace), the state store's table
+        (``[state] dead_letters = "store"``), or kept in memory by a dry run."""
+        name = plan.name
         if dry_run:
             return cls(None, pipeline=name, run_id=run_id)
-        if spec.state.dead_letters == "store":
+        if plan.spec.state.dead_letters == "store" and store is not None:
             return cls(None, pipeline=name, run_id=run_id, store=store)
-        template = spec.dead_letter.path
-        if template:
-            path = Path(template.format(pipeline=name, run_id=run_id))
-            if not path.is_absolute() and spec.file is not None:
-                path = spec.file.resolve().parent / path
-        else:
-            path = workspace / "dead_letter" / name / f"{run_id}.jsonl"
-        return cls(path, pipeline=name, run_id=run_id)
+        return cls(letters_path(plan, workspace, run_id, partition), pipeline=name, run_id=run_id)
 
     @property
     def written(self) -> Path | None:
