@@ -53,6 +53,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("engine/cli/history.py", "click.BadParameter"): "a bad command-line value (exit 2)",
     ("engine/cli/history.py", "click.ClickException"): "a failed command (exit 1)",
     ("engine/cli/main.py", "click.BadParameter"): "a bad command-line value (exit 2)",
+    ("engine/cli/main.py", "click.UsageError"): "a bad command line (exit 2)",
     ("engine/cli/reference.py", "click.BadParameter"): "a bad command-line value (exit 2)",
     ("engine/cli/telemetry.py", "click.BadParameter"): "a bad command-line value (exit 2)",
     ("engine/cli/serve.py", "KeyboardInterrupt"): "a signal handler stopping the server",
