@@ -242,7 +242,7 @@ class AuditObserver:
         action: BatchAction,
         records: Sequence[Record],
         content: ContentDigest | None = None,
-    ) -> None:
+    ) -> str:
         details: dict[str, Any] = {"role": stage.role, "type": stage.type}
         digest: str | DigestResult
         if content is None:
@@ -257,7 +257,7 @@ class AuditObserver:
             where = "input_bytes" if action is BatchAction.READ else "output_bytes"
             details[where] = [content.start, content.end]
             digest = content.digest
-        self._emit(
+        return self._emit(
             level=AuditLevel.INFO,
             category=AuditCategory.INTEGRATION,
             action=action.value,
@@ -322,9 +322,8 @@ class AuditObserver:
             trusted=False,
         )
 
-    def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
-        self._run = run
-        self._trail_for(run)
+    def _finished(self, action: str, summary: RunSummary, **extra: object) -> None:
+        """The event that closes a run (or one partition of it), with its counts."""
         stages = {
             name: {
                 "records_in": s.records_in,
@@ -340,15 +339,21 @@ class AuditObserver:
         self._emit(
             level=_FINISHED_LEVEL[outcome],
             category=AuditCategory.SYSTEM,
-            action="run_finished",
+            action=action,
             outcome=outcome,
             details={
+                **extra,
                 "duration_s": round(summary.duration_s, 6),
                 "stages": stages,
                 "dead_letters": summary.dead_letters,
                 "error": _short(summary.error) if summary.error else None,
             },
         )
+
+    def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
+        self._run = run
+        self._trail_for(run)
+        self._finished("run_finished", summary)
         if self._trail is not None:
             self._trail.flush()
             # Prune before the final checkpoint, so it covers the retention notice.

@@ -10,7 +10,7 @@ import sys
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -20,17 +20,14 @@ from engine.cli.environment import (
     current_environ,
     current_settings,
     env_file_option,
+    fail_config,
     load_settings,
+    workspace_option,
 )
 from engine.cli.lazy import LazyGroup
 from engine.cli.logs import log_options, setup_logging
-from engine.cli.output import (
-    err_console,
-    format_option,
-    notice,
-    out_console,
-    print_diagnostics,
-)
+from engine.cli.output import err_console, format_option, notice, out_console, print_diagnostics
+from engine.cli.telemetry import metrics_options, telemetry_session
 from engine.errors import ConfigError, EngineError, Severity
 from engine.logs import is_json
 
@@ -54,13 +51,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _fail_config(exc: ConfigError) -> NoReturn:
-    print_diagnostics(exc.diagnostics)
-    n = len(exc.errors)
-    notice(f"{n} error{'s' if n != 1 else ''}; nothing was run", logging.ERROR)
-    sys.exit(EXIT_INVALID)
-
-
 def _compile(path: str) -> Plan:
     # engine.config, not engine.pipeline: checking a file loads no runtime
     from engine.config.compile import compile_path
@@ -68,7 +58,7 @@ def _compile(path: str) -> Plan:
     try:
         plan = compile_path(path, env=current_environ())
     except ConfigError as exc:
-        _fail_config(exc)
+        fail_config(exc)
     print_diagnostics(plan.warnings)
     return plan
 
@@ -76,6 +66,7 @@ def _compile(path: str) -> Plan:
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine")
 @log_options
+@workspace_option
 def cli(log_level: str | None, log_format: str | None) -> None:
     """Declarative integration engine: validate, dry-run and run pipeline files.
 
@@ -120,6 +111,22 @@ def cli(log_level: str | None, log_format: str | None) -> None:
     is_flag=True,
     help="Discard the checkpoint of an interrupted run and start over (default: resume).",
 )
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Read everything again: ignore the saved cursors (and any checkpoint); a run that "
+    "succeeds replaces them. Sinks are not touched.",
+)
+@workspace_option
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run the pipeline's partitions (files, byte ranges, key ranges) in this many local "
+    "processes (docs/scale.md); 1 runs it in this process.",
+)
+@metrics_options
 def run_cmd(
     file: str,
     fmt: str,
@@ -131,6 +138,10 @@ def run_cmd(
     restart: bool,
     log_level: str | None,
     log_format: str | None,
+    full_refresh: bool,
+    metrics_file: Path | None,
+    pushgateway: str | None,
+    workers: int,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
@@ -142,6 +153,8 @@ def run_cmd(
     from engine.runtime.observer import NullObserver
     from engine.workspace import workspace_for
 
+    if full_refresh and workers > 1:
+        raise click.UsageError("--full-refresh runs in one process: leave out --workers")
     level = setup_logging(log_level, log_format, verbose=verbose, quiet=quiet)
     if fmt == "text" and not is_json() and level > logging.DEBUG:
         # the summary table says what these records would
@@ -151,6 +164,7 @@ def run_cmd(
     env = current_settings()
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait, wait_timeout)
+    telemetry = telemetry_session(plan.name, metrics_file, pushgateway)
 
     async def main() -> tuple[RunSummary | None, RunObserver]:
         observer = NullObserver() if no_audit else make_observer(plan, workspace, env)
@@ -168,16 +182,33 @@ def run_cmd(
                     on_progress=update,
                     run_id=lease.run_id,
                     restart=restart,
+                    full_refresh=full_refresh,
                     settings=env,
                     # resuming or keeping a checkpoint: only after an interruption
                     notify=partial(notice, level=logging.WARNING),
+                    telemetry=telemetry.hook,
                 )
             tg.cancel_scope.cancel()
         return summary, observer
 
     try:
-        with lease:
-            summary, observer = anyio.run(main)
+        with lease, telemetry:
+            summary: RunSummary | None
+            if workers > 1:
+                from engine.partitions.local import run_workers
+
+                summary, observer = run_workers(
+                    plan,
+                    workers=workers,
+                    workspace=workspace,
+                    run_id=lease.run_id,
+                    settings=env,
+                    audit=not no_audit,
+                    notify=partial(notice, level=logging.WARNING),
+                    environ=current_environ(),
+                )
+            else:
+                summary, observer = anyio.run(main)
             # The run is over: a late signal must not kill the process before it reports.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -201,20 +232,30 @@ def run_cmd(
         notice(
             f"audit: chain {checkpoint.producer} now holds {checkpoint.tree_size} signed "
             f"events (checkpoint signed by {checkpoint.key_id}); "
-            f"check it with: engine audit verify --workspace {workspace}"
+            f"check it with: engine audit verify {_verify_args(file, workspace)}"
         )
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
 
 
+def _verify_args(file: str, workspace: Path) -> str:
+    """What `engine audit verify` needs to find this run's trail."""
+    from engine.settings import EngineSettings
+    from engine.workspace import workspace_for
+
+    beside = workspace_for(Path(file), EngineSettings.defaults())
+    return file if workspace.resolve() == beside.resolve() else f"--workspace {workspace} {file}"
+
+
 def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) -> RunLease:
     """The pipeline's run lease (one run per pipeline per state store), or exit 1 naming
     the run that holds it."""
+    from engine.runtime.history import state_of
     from engine.runtime.lease import RunLease, describe_holder
     from engine.state import Lease
 
-    lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
+    lease = RunLease(state_of(plan, workspace), plan.name, uuid.uuid4().hex[:12])
 
     def waiting(holder: Lease) -> None:
         notice(f"waiting for {describe_holder(holder)} to end...", logging.WARNING)
@@ -328,6 +369,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Records read per source.")
 @format_option(help="Output format: text, or json (the records each sink would receive).")
+@workspace_option
 def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str) -> None:
     """Show what each sink would receive. Opens no sink and writes nothing."""
     import anyio
@@ -513,6 +555,16 @@ cli.add_lazy(
     "Write the option reference of every kind and codec, or check it for drift.",
 )
 cli.add_lazy(
+    "runs",
+    "engine.cli.history:runs",
+    "List the runs of FILE's pipeline (or show one run) from its state store.",
+)
+cli.add_lazy(
+    "state",
+    "engine.cli.history:state",
+    "Show, set or reset what FILE's pipeline keeps between runs (cursors).",
+)
+cli.add_lazy(
     "secrets",
     "engine.cli.secrets:secrets",
     "Secrets for ${secret:NAME:key}, kept encrypted in the workspace (the `file` backend).",
@@ -520,7 +572,8 @@ cli.add_lazy(
 cli.add_lazy(
     "serve",
     "engine.cli.serve:serve",
-    "Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].",
+    "Serve FILES: webhook sources at their paths, /livez, /readyz, /healthz, /metrics and "
+    "every [schedule].",
 )
 
 

@@ -13,11 +13,18 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
-from engine.cli.environment import current_environ, current_settings, env_file_option
+from engine.cli.environment import (
+    current_environ,
+    current_settings,
+    env_file_option,
+    workspace_option,
+)
 from engine.cli.logs import log_options, setup_logging
 from engine.cli.output import notice, print_diagnostics
+from engine.cli.telemetry import telemetry_session
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
+from engine.runtime.history import state_of
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.plan import Plan
 from engine.state import Lease
@@ -58,6 +65,7 @@ __all__ = ["serve"]
 @click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
 @log_options
+@workspace_option
 def serve(
     files: tuple[str, ...],
     host: str,
@@ -70,7 +78,8 @@ def serve(
     log_level: str | None,
     log_format: str | None,
 ) -> None:
-    """Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].
+    """Serve FILES: webhook sources at their paths, /livez, /readyz, /healthz, /metrics and
+    every [schedule].
 
     At most one of FILES may be without a [schedule]: it runs for as long as serve does, fed
     by its webhook sources. Each scheduled pipeline runs at its fire times, each fire time
@@ -123,7 +132,7 @@ def serve(
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait)
     try:
-        with lease:
+        with lease, telemetry_session(plan.name) as telemetry:
             server = EngineServer(
                 plan,
                 workspace=workspace,
@@ -132,9 +141,15 @@ def serve(
                 header_timeout=header_timeout,
                 body_timeout=body_timeout,
                 settings=env,
+                telemetry=telemetry.hook,
             )
+            if schedules is not None:  # scheduled runs count in the served pipeline's /metrics
+                schedules.telemetry = server.telemetry
             paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
-            notice(f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)")
+            notice(
+                f"serving {plan.name} on http://{host}:{port} "
+                f"({paths}; /livez, /readyz, /healthz, /metrics)"
+            )
             code = anyio.run(_serve, server, host, port, verbose, schedules)
     except EngineError as exc:
         notice(f"error: {exc}", logging.ERROR)
@@ -163,8 +178,7 @@ async def _serve(
 def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
     """The pipeline's run lease (one run per pipeline per state store); without ``wait``
     exit 1 naming the run that holds it, with it wait (a signal meanwhile ends with 0)."""
-    state = workspace / "state.db"
-    lease = RunLease(state, plan.name, uuid.uuid4().hex[:12])
+    lease = RunLease(state_of(plan, workspace), plan.name, uuid.uuid4().hex[:12])
     try:
         if wait:
             _wait_for(lease)
@@ -177,7 +191,7 @@ def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
         lease.close()
         notice(
             f"error: pipeline {plan.name!r} is already running: {describe_holder(holder)} "
-            f"holds its lease in {state}. Stop that run, or serve with --wait",
+            f"holds its lease in {lease.where}. Stop that run, or serve with --wait",
             logging.ERROR,
         )
         sys.exit(1)

@@ -26,6 +26,7 @@ from engine.components.envelope import (
     TransformEnvelope,
 )
 from engine.components.expressions import CompiledExpressions
+from engine.connectors.context import NULL_METER, Meter
 from engine.records import Batch, Chunk, Rejected
 from engine.resilience.ratelimit import RateLimitSpec
 from engine.settings import EngineSettings
@@ -33,10 +34,11 @@ from engine.settings import EngineSettings
 if TYPE_CHECKING:
     from engine.mapping import Expression
     from engine.records.digest import ContentDigest, Digester
-    from engine.state import StateStore
+    from engine.state import FreshCursors, StateStore
 
 __all__ = [
     "RUN_FIELDS",
+    "WHOLE_PARTITION",
     "BatchPolicy",
     "ComponentConfig",
     "ComponentContext",
@@ -57,7 +59,10 @@ __all__ = [
 T = TypeVar("T")
 
 #: The fields every output path template may use, filled by ``ComponentContext.run_fields``.
-RUN_FIELDS = ("pipeline", "run_id", "date", "time", "component")
+RUN_FIELDS = ("pipeline", "run_id", "date", "time", "component", "partition")
+
+#: ``{partition}`` of a run that is not split: the one partition, numbered as the first
+WHOLE_PARTITION = "0000"
 
 
 class ComponentConfig(Envelope):
@@ -126,7 +131,7 @@ class ComponentContext:
     base_dir: Path
     workspace: Path
     run_id: str = ""
-    state: StateStore | None = None
+    state: StateStore | FreshCursors | None = None
     dry_run: bool = False
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("engine"))
     caller: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None
@@ -145,6 +150,14 @@ class ComponentContext:
     # The environment's settings (INTEGRATION_TIMEOUT, INTEGRATION_REDIS_URL, ...), read by
     # the entry point that started the run.
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
+    # Set when this run is one partition of a larger run: its id fills ``{partition}``.
+    partition: str | None = None
+    # Set when the run that planned the partitions publishes their outputs: file sinks
+    # finish and fsync what they wrote and hand it over (:meth:`Sink.handed_over`).
+    hand_over: bool = False
+
+    # Where a connector reports response codes and backlog: the run's metrics, when watched.
+    meter: Meter = NULL_METER
 
     # The component's JMESPath expressions, compiled once with the plan.
     expressions: CompiledExpressions = field(default_factory=CompiledExpressions)
@@ -173,6 +186,7 @@ class ComponentContext:
             "date": now.strftime("%Y-%m-%d"),
             "time": now.strftime("%H%M%S"),
             "component": self.component_id,
+            "partition": self.partition or WHOLE_PARTITION,
         }
 
     def resolve(self, path: str | Path) -> Path:
@@ -235,6 +249,26 @@ class Source(_Component[C], ABC):
         ``permanent``: retrying cannot help (dead-letter it); otherwise requeue it.
         """
 
+    # -- partitions (see engine.partitions) -----------------------------------------------
+    async def partitions(self, workers: int) -> list[dict[str, Any]] | None:
+        """Split this source's work into parts other processes can read, each a
+        JSON-serialisable spec for :meth:`use_partition`; ``workers``: how many processes
+        will read them. None (the default): it cannot split, one process reads it all."""
+        return None
+
+    def use_partition(self, spec: dict[str, Any]) -> None:
+        """Read only the part ``spec`` (one of :meth:`partitions`) describes; the whole
+        input when the spec is empty (a source that cannot split)."""
+
+    def partition_outcome(self) -> dict[str, Any] | None:
+        """After a partition's read: what the run needs to commit once every partition is
+        done (how far an incremental read went), JSON-serialisable."""
+        return None
+
+    async def commit_partitions(self, outcomes: list[dict[str, Any] | None]) -> None:
+        """Commit once for the whole run, from every partition's outcome in partition
+        order (in place of :meth:`commit`, which partitions never call)."""
+
 
 @dataclass(slots=True)
 class TransformResult:
@@ -287,6 +321,16 @@ class Sink(_Component[C], ABC):
         """The digest of the bytes the last ``write`` produced, for sinks that write bytes
         through ``context.digester``; None otherwise."""
         return None
+
+    def can_join(self) -> bool:
+        """Whether outputs that partitions of a run write into this sink make one output
+        (a file sink: when its path has ``{partition}`` or its codec can join pieces)."""
+        return True
+
+    def handed_over(self) -> list[dict[str, Any]]:
+        """Under ``context.hand_over``: the outputs this sink finished and left for the run
+        to publish, JSON-serialisable (engine.partitions joins and renames them)."""
+        return []
 
     async def close(self, *, success: bool) -> None:
         """Release; on success publish what is still staged, otherwise discard it."""

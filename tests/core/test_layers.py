@@ -22,11 +22,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "engine.serve",
         "engine.pipeline",
+        "engine.partitions",
         "engine.testing",
         "engine.integrations",
         "engine.health",
         "engine.schema",
         "engine.reference",
+        "engine.telemetry",
     ),
     ("engine.audit",),
     ("engine.config",),
