@@ -182,9 +182,13 @@ class ObserverGroup:
         action: BatchAction,
         records: Sequence[Record],
         content: ContentDigest | None = None,
-    ) -> None:
+    ) -> str | None:
+        """The id of the first event an observer made of the batch (traces carry it)."""
+        found: str | None = None
         for observer in self.observers:
-            observer.batch(stage, action, records, content)
+            event_id = observer.batch(stage, action, records, content)
+            found = found if found is not None else event_id
+        return found
 
     def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:
         for observer in self.observers:
