@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -56,6 +56,12 @@ class EngineSettings(BaseSettings):
     )
     engine_debug: bool = Field(
         False, description="Show the traceback of an internal error instead of one line."
+    )
+    engine_columnar: Literal["auto", "off"] = Field(
+        "auto",
+        description="`auto`: components whose expressions translate run on Arrow batches "
+        "(polars) when the `columnar` extra is installed; `off`: every record takes the row "
+        "path (docs/columnar.md).",
     )
 
     # -- the audit trail --------------------------------------------------------------------

@@ -102,6 +102,15 @@ class CodecConfig(BaseModel, ABC):
     @abstractmethod
     def encoder(self, stream: BinaryIO) -> Encoder: ...
 
+    def reads_columns(self) -> bool:
+        """Whether :meth:`decode_columns` can decode this input (the columnar path)."""
+        return False
+
+    def decode_columns(self, stream: BinaryIO, *, source: str, at: DecodeAt) -> Iterator[Chunk]:
+        """Like ``decode``, with each chunk's records a column batch
+        (:class:`engine.columnar.ColumnBatch`); only when :meth:`reads_columns`."""
+        raise NotImplementedError
+
     def line_ends(self) -> re.Pattern[bytes] | None:
         """The line breaks of the byte stream when ``decode`` can resume at a line start
         (it takes ``at: DecodeAt``); None when it cannot."""

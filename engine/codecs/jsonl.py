@@ -22,6 +22,7 @@ from engine.codecs.json import (
     locate_encode_error,
     refuse_non_finite,
 )
+from engine.columnar.batch import ColumnBatch
 from engine.records import Batch, Chunk, Record, Rejected
 
 __all__ = ["JsonlCodec", "JsonlEncoder", "encode_lines"]
@@ -31,6 +32,8 @@ _LINE_END = re.compile(b"\n")
 _FAILED = object()
 _ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _DIGIT_RUN = b"0" * 19
+#: records per chunk on the columnar path
+COLUMN_ROWS = 10_000
 
 
 def _long_digits(data: bytes) -> bool:
@@ -148,6 +151,16 @@ class JsonlCodec(CodecConfig):
             if chunk.records or chunk.rejected:
                 yield chunk
 
+    def reads_columns(self) -> bool:
+        return True
+
+    def decode_columns(self, stream: BinaryIO, *, source: str, at: DecodeAt) -> Iterator[Chunk]:
+        """The row decoder's chunks, as columns (engine.codecs.columns)."""
+        from engine.codecs.columns import columnize
+
+        for chunk in self.decode(stream, source=source, batch_size=COLUMN_ROWS, at=at):
+            yield Chunk(columnize(chunk.records), chunk.rejected)
+
     def encoder(self, stream: BinaryIO) -> Encoder:
         return JsonlEncoder(stream)
 
@@ -162,6 +175,13 @@ class JsonlEncoder(Encoder):
     def write(self, records: Batch) -> None:
         if not records:
             return
+        if isinstance(records, ColumnBatch):
+            lines = records.ndjson()
+            if lines is not None:
+                self._stream.write(lines)
+                self._count += len(records)
+                return
+            records = records.records()
         try:
             out = encode_lines(records)
         except TypeError:

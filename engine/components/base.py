@@ -135,6 +135,10 @@ class ComponentContext:
     # the entry point that started the run.
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
 
+    # Set by the runtime on a source whose every consumer takes column batches: it decodes
+    # into them where its codec can (engine.columnar).
+    columnar: bool = False
+
     # The component's JMESPath expressions, compiled once with the plan.
     expressions: CompiledExpressions = field(default_factory=CompiledExpressions)
 

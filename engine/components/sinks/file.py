@@ -13,9 +13,11 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, Literal, cast
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
+from engine.columnar import ColumnBatch
 from engine.codecs.base import CodecConfig, Encoder
 from engine.components.base import (
     RUN_FIELDS,
@@ -118,6 +120,8 @@ class _Open:
 
 class FileSink(Sink[FileSinkConfig]):
     durable_on_write = False
+    #: its encoders write column batches (engine.columnar) as they are
+    takes_columns = True
 
     def __init__(self, config: FileSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
@@ -260,7 +264,12 @@ class FileSink(Sink[FileSinkConfig]):
         self._records += len(batch)
         try:
             if not self._record_fields:
-                self._target(self._path_for(None)).encoder.write(batch)
+                encoder = self._target(self._path_for(None)).encoder
+                if isinstance(batch, ColumnBatch):
+                    # polars encodes in a worker thread: the stages before this one go on
+                    await anyio.to_thread.run_sync(encoder.write, batch)
+                else:
+                    encoder.write(batch)
                 return
             groups: dict[str, Batch] = {}
             for record in batch:

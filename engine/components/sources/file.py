@@ -91,13 +91,24 @@ class FileSource(Source[FileSourceConfig]):
             digester = self.context.digester
             hashed = digester.reader(stream, offset) if digester is not None else None
             readable: BinaryIO = hashed if hashed is not None else stream
-            decoded = (
-                codec.decode(readable, source=str(path), batch_size=size)
-                if at is None
-                else codec.decode(readable, source=str(path), batch_size=size, at=at)  # type: ignore[call-arg]
-            )
+            columns = self.context.columnar and codec.reads_columns()
+            if columns:
+                at = at or DecodeAt(0, None, 0)
+                decoded = codec.decode_columns(readable, source=str(path), at=at)
+            elif at is None:
+                decoded = codec.decode(readable, source=str(path), batch_size=size)
+            else:
+                decoded = codec.decode(readable, source=str(path), batch_size=size, at=at)  # type: ignore[call-arg]
             with readable:
-                for chunk in decoded:
+                while True:
+                    # polars parses in a worker thread: the stages after this one go on
+                    chunk = (
+                        await anyio.to_thread.run_sync(next, decoded, None)
+                        if columns
+                        else next(decoded, None)
+                    )
+                    if chunk is None:
+                        break
                     if hashed is not None:
                         chunk.content = hashed.take()
                     yield chunk
