@@ -106,7 +106,9 @@ class CodecConfig(BaseModel, ABC):
         """Whether :meth:`decode_columns` can decode this input (the columnar path)."""
         return False
 
-    def decode_columns(self, stream: BinaryIO, *, source: str, at: DecodeAt) -> Iterator[Chunk]:
+    def decode_columns(
+        self, stream: BinaryIO, *, source: str, at: DecodeAt, batch_size: int = 1000
+    ) -> Iterator[Chunk]:
         """Like ``decode``, with each chunk's records a column batch
         (:class:`engine.columnar.ColumnBatch`); only when :meth:`reads_columns`."""
         raise NotImplementedError

@@ -55,7 +55,11 @@ def columnize(records: list[Record]) -> ColumnBatch:
             columns[name] = pl.Series(name, values, dtype=dtype, strict=True)
         except (OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
             others.append(name)  # an integer past 64 bits
-    frame = pl.DataFrame(columns, height=len(records))
+    if not columns and records:
+        # a frame needs a column to have rows: one no record has (so it reads as null)
+        spare = "\x00" + "".join(names)
+        columns[spare] = pl.Series(spare, [None] * len(records), dtype=pl.Null)
+    frame = pl.DataFrame(columns)
     return ColumnBatch(frame, exact=False, records=records, others=others)
 
 

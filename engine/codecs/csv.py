@@ -27,8 +27,6 @@ __all__ = ["ColumnType", "CsvCodec", "CsvEncoder"]
 ColumnType = Literal["str", "int", "float", "bool", "decimal"]
 
 _READ_SIZE = 1 << 16
-#: records per chunk where the row decoder takes over a columnar read
-BLOCK_ROWS = 10_000
 _QUOTING = {
     "minimal": csv.QUOTE_MINIMAL,
     "all": csv.QUOTE_ALL,
@@ -142,13 +140,15 @@ class CsvCodec(CodecConfig):
             and self.quotechar.isascii()
         )
 
-    def decode_columns(self, stream: BinaryIO, *, source: str, at: DecodeAt) -> Iterator[Chunk]:
+    def decode_columns(
+        self, stream: BinaryIO, *, source: str, at: DecodeAt, batch_size: int = 1000
+    ) -> Iterator[Chunk]:
         """Column batches of about 1 MiB of input each; the row decoder takes over from a
         block that polars would not read as ``csv.reader`` does (engine.codecs.columns)."""
         from engine.codecs.columns import decode_csv_blocks
 
         def rows(rest: BinaryIO, where: DecodeAt) -> Iterator[Chunk]:
-            return self.decode(rest, source=source, batch_size=BLOCK_ROWS, at=where)
+            return self.decode(rest, source=source, batch_size=batch_size, at=where)
 
         return decode_csv_blocks(
             stream,

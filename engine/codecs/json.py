@@ -124,7 +124,9 @@ class JsonCodec(CodecConfig):
     def reads_columns(self) -> bool:
         return True
 
-    def decode_columns(self, stream: BinaryIO, *, source: str, at: DecodeAt) -> Iterator[Chunk]:
+    def decode_columns(
+        self, stream: BinaryIO, *, source: str, at: DecodeAt, batch_size: int = 1000
+    ) -> Iterator[Chunk]:
         """The row decoder's chunks, as columns (engine.codecs.columns)."""
         from engine.codecs.columns import columnize
 

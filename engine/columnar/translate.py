@@ -422,7 +422,7 @@ class Translator:
             raise Untranslatable("mask with a keep that is not a literal whole number")
         val = self.value(args[0])
         self._require(val, "str")
-        size = val.expr.str.len_chars()
+        size = val.expr.str.len_chars().cast(self.pl.Int64)
         hidden = (size - keep).clip(0)
         masked = val.expr.str.slice(hidden).str.pad_start(size, "*")
         return Val(masked, "str", False)

@@ -94,7 +94,7 @@ class FileSource(Source[FileSourceConfig]):
             columns = self.context.columnar and codec.reads_columns()
             if columns:
                 at = at or DecodeAt(0, None, 0)
-                decoded = codec.decode_columns(readable, source=str(path), at=at)
+                decoded = codec.decode_columns(readable, source=str(path), at=at, batch_size=size)
             elif at is None:
                 decoded = codec.decode(readable, source=str(path), batch_size=size)
             else:
