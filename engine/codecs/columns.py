@@ -18,10 +18,10 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from itertools import chain
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from engine.columnar.batch import ColumnBatch
-from engine.records import Chunk, Record
+from engine.records import Batch, Chunk, Record
 
 if TYPE_CHECKING:
     from engine.codecs.base import DecodeAt
@@ -113,7 +113,6 @@ def decode_csv_blocks(
     """Chunks of column batches; ``rows(stream, at)`` decodes the rest on the row path.
 
     ``at`` as for the row decoder: ``at.names`` set means the header was read before."""
-    import polars as pl
 
     quote = ord(quotechar)
     sep = delimiter.encode()
@@ -153,7 +152,7 @@ def decode_csv_blocks(
         at.offset = offset
         at.names = names
         if frame is not None and frame.height:
-            yield Chunk(ColumnBatch(frame, exact=True))
+            yield Chunk(cast(Batch, ColumnBatch(frame, exact=True)))
     # the row path from the first line not yet delivered
     at.names = names
     yield from rows(_Rest(block + pending, stream), at)  # type: ignore[arg-type]

@@ -131,7 +131,7 @@ class JsonCodec(CodecConfig):
         from engine.codecs.columns import columnize
 
         for chunk in self.decode(stream, source=source, batch_size=10_000):
-            yield Chunk(columnize(chunk.records), chunk.rejected)
+            yield Chunk(cast(Batch, columnize(chunk.records)), chunk.rejected)
 
     def encoder(self, stream: BinaryIO) -> Encoder:
         return JsonEncoder(stream, pretty=self.pretty)

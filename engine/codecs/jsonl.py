@@ -161,7 +161,7 @@ class JsonlCodec(CodecConfig):
         from engine.codecs.columns import columnize
 
         for chunk in self.decode(stream, source=source, batch_size=COLUMN_ROWS, at=at):
-            yield Chunk(columnize(chunk.records), chunk.rejected)
+            yield Chunk(cast(Batch, columnize(chunk.records)), chunk.rejected)
 
     def encoder(self, stream: BinaryIO) -> Encoder:
         return JsonlEncoder(stream)

@@ -241,4 +241,3 @@ class RouteProgram(_Conditions):
         none = out.select(~pl.any_horizontal(pl.all())).to_series(0)
         routed[""] = batch.take(none)
         return routed
-

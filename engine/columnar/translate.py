@@ -23,6 +23,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import polars
     import polars as pl
 
 __all__ = ["Assumptions", "Shape", "Translator", "Untranslatable", "Val"]
@@ -34,11 +35,11 @@ Shape = tuple[tuple[str, str, bool], ...]
 Assumptions = frozenset[int]
 
 
-
 @cache
 def _py_space() -> str:
     """What Python's str.strip() removes (str.isspace): not Rust's idea of whitespace."""
     return "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+
 
 _EXACT_INT = 2**53  # integers a float holds exactly
 _SAFE_INT = 2**62  # sums and differences of two such stay in 64 bits
@@ -98,15 +99,18 @@ class Translator:
 
     def truthy(self, val: Val) -> pl.Expr:
         """JMESPath truth: null, false and '' are false; 0 is true."""
-        pl = self.pl
         if val.type == "null":
-            return pl.lit(False)
+            return self._flag(False)
         if val.type == "bool":
             return val.expr.fill_null(False)
         if val.type == "str":
             test = val.expr != ""
             return test.fill_null(False) if val.nullable else test
-        return val.expr.is_not_null() if val.nullable else pl.lit(True)
+        return val.expr.is_not_null() if val.nullable else self._flag(True)
+
+    def _flag(self, value: bool) -> polars.Expr:
+        flag: polars.Expr = self.pl.lit(value)
+        return flag
 
     def _same(self, vals: Iterable[Val]) -> str:
         types = {v.type for v in vals} - {"null"}
@@ -172,9 +176,8 @@ class Translator:
                 test = other.expr.is_null() if other.type != "null" else self.pl.lit(True)
             elif not comparable:
                 # never equal, but a null equals a null
-                test = (left.expr.is_null() & right.expr.is_null()) if nullable else None
-                if test is None:
-                    test = self.pl.lit(False)
+                both_null = left.expr.is_null() & right.expr.is_null()
+                test = both_null if nullable else self.pl.lit(False)
             else:
                 self._exact_mix(left, right)
                 test = left.expr.eq_missing(right.expr)
@@ -405,12 +408,13 @@ class Translator:
     def _fn_sha256(self, node: Node, args: list[Node]) -> Val:
         pl = self.pl
 
-        def digest(series: pl.Series) -> pl.Series:
+        def digest(series: polars.Series) -> polars.Series:
             sha = hashlib.sha256
-            return pl.Series(
+            out: polars.Series = pl.Series(
                 [None if v is None else sha(v.encode()).hexdigest() for v in series],
                 dtype=pl.String,
             )
+            return out
 
         val = self.value(args[0])
         self._require(val, "str")

@@ -40,7 +40,9 @@ def run_path(
     )
     out = folder / "out"
     outputs = {p.name: p.read_bytes() for p in sorted(out.glob("*"))} if out.is_dir() else {}
-    letters = b"".join(p.read_bytes() for p in sorted(folder.glob(f".engine-{columnar}/dead_letter/**/*.jsonl")))
+    letters = b"".join(
+        p.read_bytes() for p in sorted(folder.glob(f".engine-{columnar}/dead_letter/**/*.jsonl"))
+    )
     return Outcome(summary, outputs, letters)
 
 

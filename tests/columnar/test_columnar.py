@@ -160,7 +160,7 @@ def test_records_missing_a_field_and_decimals_give_the_row_paths_bytes(tmp_path:
     data = b"".join(orjson.dumps(r) + b"\n" for r in lines)
     fields = {"a": '"a"', "b": '{ expr = "b", default = "none" }', "c": '"coalesce(a, `0`)"'}
     _same(tmp_path, data, _pipeline(fields, source="in.jsonl"), "in.jsonl")
-    decimals = "a\n1.10\n2.005\n".encode()
+    decimals = b"a\n1.10\n2.005\n"
     pipeline = _pipeline({"v": '"multiply(a, `3`)"'}).replace(
         'path = "in.csv"', 'path = "in.csv"\ncodec = { type = "csv", types = { a = "decimal" } }'
     )
@@ -179,7 +179,10 @@ def test_a_malformed_row_is_located_and_routed_as_on_the_row_path(tmp_path: Path
     assert out.count(b"\n") == 1998
     letters = (tmp_path / "auto").glob(".engine-auto/dead_letter/**/*.jsonl")
     located = [json.loads(line)["location"] for p in letters for line in p.read_text().splitlines()]
-    assert located == [f"{tmp_path / 'auto' / 'in.csv'}:702", f"{tmp_path / 'auto' / 'in.csv'}:1502"]
+    assert located == [
+        f"{tmp_path / 'auto' / 'in.csv'}:702",
+        f"{tmp_path / 'auto' / 'in.csv'}:1502",
+    ]
 
 
 def test_a_pipeline_mixes_both_paths(tmp_path: Path) -> None:

@@ -23,10 +23,30 @@ CELLS = st.one_of(
     st.integers(-5000, 5000).map(str),
     st.decimals(-1000, 1000, places=2, allow_nan=False).map(str),
     st.sampled_from(
-        ["", "0", "912", "741.67", "1e3", " 7", "-0", "0.125", "2.675", "abc", "ABC", "ß", "Ünï",
-         "a,b", 'q"uote', "line\nbreak", "  pad  ", "NaN", "1_000", "99999999999999999999"]
+        [
+            "",
+            "0",
+            "912",
+            "741.67",
+            "1e3",
+            " 7",
+            "-0",
+            "0.125",
+            "2.675",
+            "abc",
+            "ABC",
+            "ß",
+            "Ünï",
+            "a,b",
+            'q"uote',
+            "line\nbreak",
+            "  pad  ",
+            "NaN",
+            "1_000",
+            "99999999999999999999",
+        ]
     ),
-    st.text(alphabet="abcxyzÀé ,\"-", max_size=6),
+    st.text(alphabet='abcxyzÀé ,"-', max_size=6),
 )
 # A column is of one kind (so that its batches run columnar) or of any.
 COLUMN = st.sampled_from(["int", "dec", "text", "any"])

@@ -17,8 +17,8 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
-from engine.columnar import ColumnBatch
 from engine.codecs.base import CodecConfig, Encoder
+from engine.columnar import ColumnBatch
 from engine.components.base import (
     RUN_FIELDS,
     ComponentContext,
