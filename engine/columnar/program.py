@@ -86,8 +86,20 @@ class FieldPlan:
 @dataclass(slots=True)
 class _Compiled:
     exprs: list[pl.Expr]
-    guards: list[pl.Expr]
+    #: true when some row needs the row path (None: no row can)
+    guard: pl.Expr | None
     numbers: dict[int, pl.Expr]
+
+
+def _any(guards: list[pl.Expr]) -> pl.Expr | None:
+    """Each guard once, each reduced first: an any() of a row-wise any of them all costs
+    several times more."""
+    import polars as pl
+
+    unique = {str(g): g for g in guards}
+    if not unique:
+        return None
+    return pl.any_horizontal([g.any().alias(f"g{i}") for i, g in enumerate(unique.values())])
 
 
 class _Program:
@@ -109,7 +121,7 @@ class _Program:
             except Untranslatable:
                 self._cache[key] = None
             else:
-                self._cache[key] = _Compiled(exprs, translator.guards, translator.numbers)
+                self._cache[key] = _Compiled(exprs, _any(translator.guards), translator.numbers)
         return self._cache[key]
 
     def evaluate(self, batch: ColumnBatch) -> pl.DataFrame | None:
@@ -124,26 +136,20 @@ class _Program:
                 return None
             try:
                 frame = batch.frame.lazy()
-                main = frame.select(compiled.exprs)
-                if not compiled.guards:
-                    out: pl.DataFrame = main.collect()
-                    self._floats = floats
-                    return _spread(out, batch.frame)
-                keys = list(compiled.numbers)
-                checks = [compiled.numbers[k].any().alias(f"n{i}") for i, k in enumerate(keys)]
-                # each guard reduced first: a row-wise any() over them all costs far more
-                every = pl.any_horizontal([g.any() for g in compiled.guards]).alias("guard")
-                found, out = pl.collect_all([frame.select([*checks, every]), main])
+                if compiled.guard is not None and frame.select(compiled.guard).collect().item():
+                    keys = list(compiled.numbers)
+                    checks = [compiled.numbers[k].any().alias(f"n{i}") for i, k in enumerate(keys)]
+                    found = frame.select(checks).collect().row(0) if keys else ()
+                    wrong = {k for k, hit in zip(keys, found, strict=True) if hit}
+                    if not wrong:
+                        return None  # a guard other than a to_number shape: the row path
+                    floats = floats ^ frozenset(wrong)  # try the other shape
+                    continue
+                out: pl.DataFrame = frame.select(compiled.exprs).collect()
             except pl.exceptions.PolarsError:
                 return None
-            row = found.row(0)
-            if not row[-1]:
-                self._floats = floats
-                return _spread(out, batch.frame)
-            wrong = {k for k, hit in zip(keys, row, strict=False) if hit}
-            if not wrong:
-                return None  # a guard other than a to_number shape: the row path decides
-            floats = floats ^ frozenset(wrong)  # try the other shape
+            self._floats = floats
+            return _spread(out, batch.frame)
         return None
 
 
