@@ -130,7 +130,7 @@ class JsonCodec(CodecConfig):
         """The row decoder's chunks, as columns (engine.codecs.columns)."""
         from engine.codecs.columns import columnize
 
-        for chunk in self.decode(stream, source=source, batch_size=10_000):
+        for chunk in self.decode(stream, source=source, batch_size=batch_size):
             yield Chunk(cast(Batch, columnize(chunk.records)), chunk.rejected)
 
     def encoder(self, stream: BinaryIO) -> Encoder:

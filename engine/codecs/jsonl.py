@@ -32,8 +32,6 @@ _LINE_END = re.compile(b"\n")
 _FAILED = object()
 _ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _DIGIT_RUN = b"0" * 19
-#: records per chunk on the columnar path
-COLUMN_ROWS = 10_000
 
 
 def _long_digits(data: bytes) -> bool:
@@ -160,7 +158,7 @@ class JsonlCodec(CodecConfig):
         """The row decoder's chunks, as columns (engine.codecs.columns)."""
         from engine.codecs.columns import columnize
 
-        for chunk in self.decode(stream, source=source, batch_size=COLUMN_ROWS, at=at):
+        for chunk in self.decode(stream, source=source, batch_size=batch_size, at=at):
             yield Chunk(cast(Batch, columnize(chunk.records)), chunk.rejected)
 
     def encoder(self, stream: BinaryIO) -> Encoder:

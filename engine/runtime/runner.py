@@ -23,7 +23,7 @@ from typing import Any, cast
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from engine.columnar import as_taken, takes_columns
+from engine.columnar import as_taken, available, takes_columns
 from engine.components.base import (
     ComponentContext,
     OnError,
@@ -209,7 +209,9 @@ class Runner:
                 stage.held = Held(stage.component, sources)
             elif stage.node.role is Role.SOURCE:  # column batches only for those that take them
                 ds = [self._stages[d].component for ds in stage.node.consumers.values() for d in ds]
-                stage.component.context.columnar = bool(ds) and all(map(takes_columns, ds))
+                wanted = bool(ds) and all(map(takes_columns, ds))
+                columnar = available(self.options.settings.engine_columnar)
+                stage.component.context.columnar = wanted and columnar
 
     def _upstream_sources(self, cid: str) -> set[str]:
         found: set[str] = set()

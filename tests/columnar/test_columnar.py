@@ -113,9 +113,17 @@ def test_the_inventory_mapping_runs_columnar_with_the_row_paths_bytes(tmp_path: 
 
 def test_off_runs_the_row_path(tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_bytes(INVENTORY)
-    kinds = Kinds()
-    run_path(tmp_path, _pipeline(BENCH), "off", kinds)
-    assert not any(any(seen) for seen in kinds.seen.values())
+    copy = (
+        '[pipeline]\nname = "copy"\n[sources.src]\ntype = "file"\npath = "in.csv"\n'
+        '[sinks.out]\ntype = "file"\ninputs = ["src"]\npath = "out/o.jsonl"\n'
+    )
+    for pipeline in (_pipeline(BENCH), copy):
+        kinds = Kinds()
+        run_path(tmp_path, pipeline, "off", kinds)
+        assert kinds.seen and not any(any(seen) for seen in kinds.seen.values())
+        kinds = Kinds()
+        run_path(tmp_path, pipeline, "auto", kinds)
+        assert all(all(seen) for seen in kinds.seen.values())
 
 
 @pytest.mark.parametrize(
