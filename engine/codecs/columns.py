@@ -18,13 +18,11 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from itertools import chain
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
+from engine.codecs.base import DecodeAt
 from engine.columnar.batch import ColumnBatch
 from engine.records import Batch, Chunk, Record
-
-if TYPE_CHECKING:
-    from engine.codecs.base import DecodeAt
 
 __all__ = ["BLOCK", "columnize", "decode_csv_blocks"]
 
@@ -98,7 +96,7 @@ class _Rest(io.RawIOBase):
         return len(data)
 
 
-RowDecode = Callable[[BinaryIO, "DecodeAt"], Iterator[Chunk]]
+RowDecode = Callable[[BinaryIO, DecodeAt], Iterator[Chunk]]
 
 
 def decode_csv_blocks(
@@ -143,19 +141,19 @@ def decode_csv_blocks(
             body = block[size:]
         frame = _parse(body, names, sep, quotechar, max_field_size, quotes) if body else None
         if body and frame is None:
-            if at.names is None:  # the header comes first: the row decoder reads it again
-                names = None
+            if line == at.line and at.names is None:
+                names = None  # the header is in this block: the row decoder reads it again
             break
         line += lines
         offset += len(block)
-        at.line = at.done = line
-        at.offset = offset
-        at.names = names
+        at.done, at.names = line, names
         if frame is not None and frame.height:
             yield Chunk(cast(Batch, ColumnBatch(frame, exact=True)))
-    # the row path from the first line not yet delivered
-    at.names = names
-    yield from rows(_Rest(block + pending, stream), at)  # type: ignore[arg-type]
+    # the row path from the first line not yet delivered; what it consumed is followed
+    rest = DecodeAt(line, names, line, offset)
+    for chunk in rows(_Rest(block + pending, stream), rest):  # type: ignore[arg-type]
+        at.done, at.names = rest.done, rest.names
+        yield chunk
 
 
 def _header(block: bytes, delimiter: str, quotechar: str) -> tuple[list[str], int] | None:

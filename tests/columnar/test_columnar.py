@@ -256,3 +256,39 @@ def test_a_columnar_runs_audit_digests_are_the_files_sha256(tmp_path: Path) -> N
     assert transformed == written  # a JSON Lines sink's bytes are the batch's digest
     code, out, err = invoke("audit", "verify", "--workspace", str(workspace))
     assert code == 0, out + err
+
+
+def test_an_interrupted_columnar_read_resumes_where_it_stopped(tmp_path: Path) -> None:
+    import anyio
+
+    from engine.components.base import ComponentContext
+    from engine.components.sources.file import FileSource, FileSourceConfig
+
+    rows = [f'S{i},"line {i}\nand, more",{i}' for i in range(60_000)]
+    rows[45_000] = "S45000,short"  # the row decoder takes over in the last block
+    data = ("sku,text,q\n" + "\n".join(rows) + "\n").encode()
+    (tmp_path / "in.csv").write_bytes(data)
+    config = FileSourceConfig(type="file", path="in.csv")
+
+    def source() -> FileSource:
+        context = ComponentContext("src", "p", tmp_path, tmp_path / ".e", columnar=True)
+        return FileSource(config, context)
+
+    async def records(reader: FileSource, chunks: int | None) -> tuple[list[Record], object]:
+        got: list[Record] = []
+        taken = 0
+        async for chunk in reader.read():
+            got.extend(chunk.records)
+            taken += 1
+            if chunks is not None and taken == chunks:
+                break
+        return got, reader.position()
+
+    whole, _ = anyio.run(records, source(), None)
+    assert len(whole) == 59_999
+    for stop in (1, 3):
+        first, position = anyio.run(records, source(), stop)
+        resumed = source()
+        resumed.resume_from(position)  # type: ignore[arg-type]
+        rest, _ = anyio.run(records, resumed, None)
+        assert first + rest == whole
