@@ -21,7 +21,7 @@ from itertools import chain
 from typing import Any, BinaryIO, cast
 
 from engine.codecs.base import DecodeAt
-from engine.columnar.batch import ColumnBatch
+from engine.columnar.batch import ColumnBatch, polars_failures
 from engine.records import Batch, Chunk, Record
 
 __all__ = ["BLOCK", "columnize", "decode_csv_blocks"]
@@ -139,7 +139,10 @@ def decode_csv_blocks(
                 break
             names, size = header
             body = block[size:]
-        frame = _parse(body, names, sep, quotechar, max_field_size, quotes) if body else None
+        try:
+            frame = _parse(body, names, sep, quotechar, max_field_size, quotes) if body else None
+        except polars_failures():
+            frame = None
         if body and frame is None:
             if line == at.line and at.names is None:
                 names = None  # the header is in this block: the row decoder reads it again

@@ -18,9 +18,18 @@ from engine.records import Record
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["ColumnBatch", "column_type"]
+__all__ = ["ColumnBatch", "column_type", "polars_failures"]
 
 _TYPES = {"String": "str", "Int64": "int", "Float64": "float", "Boolean": "bool", "Null": "null"}
+
+
+def polars_failures() -> tuple[type[BaseException], ...]:
+    """What a polars call may raise where the row path can do the work instead: its own
+    errors, and the KeyboardInterrupt polars raises when a SIGINT or SIGTERM arrives while
+    it runs (the engine stops on those signals itself, draining what is in flight)."""
+    import polars as pl
+
+    return (pl.exceptions.PolarsError, KeyboardInterrupt)
 
 
 def column_type(dtype: object) -> str:
@@ -87,12 +96,16 @@ class ColumnBatch(Sequence[Record]):
 
         frame = self.frame
         floats = [name for name, dtype in frame.schema.items() if dtype == pl.Float64]
-        if floats and not frame.select(pl.all_horizontal(pl.col(floats).is_finite().all())).item():
-            return None  # NaN and infinities: the row encoder says which record
-        if not frame.height:
-            return b""
-        buffer = io.BytesIO()
-        frame.write_ndjson(buffer)
+        try:
+            finite = pl.all_horizontal(pl.col(floats).is_finite().all())
+            if floats and not frame.select(finite).item():
+                return None  # NaN and infinities: the row encoder says which record
+            if not frame.height:
+                return b""
+            buffer = io.BytesIO()
+            frame.write_ndjson(buffer)
+        except polars_failures():
+            return None
         return buffer.getvalue()
 
     # -- as records -----------------------------------------------------------------------

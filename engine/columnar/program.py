@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.columnar.batch import ColumnBatch
+from engine.columnar.batch import ColumnBatch, polars_failures
 from engine.columnar.translate import Assumptions, Translator, Untranslatable, Val
 
 if TYPE_CHECKING:
@@ -126,9 +126,11 @@ class _Program:
 
     def evaluate(self, batch: ColumnBatch) -> pl.DataFrame | None:
         """The program's columns on ``batch``, or None: the row path must run it."""
-        import polars as pl
 
-        shape = batch.shape()
+        try:
+            shape = batch.shape()
+        except polars_failures():
+            return None
         floats = self._floats
         for _ in range(_ATTEMPTS):
             compiled = self._compiled(shape, floats)
@@ -146,7 +148,7 @@ class _Program:
                     floats = floats ^ frozenset(wrong)  # try the other shape
                     continue
                 out: pl.DataFrame = frame.select(compiled.exprs).collect()
-            except pl.exceptions.PolarsError:
+            except polars_failures():
                 return None
             self._floats = floats
             return _spread(out, batch.frame)
@@ -227,7 +229,12 @@ class FilterProgram(_Conditions):
 
     def __call__(self, batch: ColumnBatch) -> ColumnBatch | None:
         out = self.evaluate(batch)
-        return None if out is None else batch.take(out.to_series(0))
+        if out is None:
+            return None
+        try:
+            return batch.take(out.to_series(0))
+        except polars_failures():
+            return None
 
 
 class RouteProgram(_Conditions):
@@ -243,7 +250,10 @@ class RouteProgram(_Conditions):
         out = self.evaluate(batch)
         if out is None:
             return None
-        routed = {name: batch.take(out.to_series(i)) for i, name in enumerate(self.names)}
-        none = out.select(~pl.any_horizontal(pl.all())).to_series(0)
-        routed[""] = batch.take(none)
+        try:
+            routed = {name: batch.take(out.to_series(i)) for i, name in enumerate(self.names)}
+            none = out.select(~pl.any_horizontal(pl.all())).to_series(0)
+            routed[""] = batch.take(none)
+        except polars_failures():
+            return None
         return routed
