@@ -292,3 +292,24 @@ def test_an_interrupted_columnar_read_resumes_where_it_stopped(tmp_path: Path) -
         resumed.resume_from(position)  # type: ignore[arg-type]
         rest, _ = anyio.run(records, resumed, None)
         assert first + rest == whole
+
+
+def test_route_gives_the_row_paths_bytes(tmp_path: Path) -> None:
+    data = b"a,b\n1,x\n2,\n30,y\n,z\n5,x\n"
+    pipeline = (
+        '[pipeline]\nname = "route"\n'
+        '[sources.src]\ntype = "file"\npath = "in.csv"\n'
+        '[transforms.r]\ntype = "route"\ninputs = ["src"]\n'
+        "[transforms.r.routes]\n"
+        'big = "to_number(a) > `3`"\nnamed = "b"\n'
+        '[sinks.big]\ntype = "file"\ninputs = ["r.big"]\npath = "out/big.jsonl"\n'
+        '[sinks.named]\ntype = "file"\ninputs = ["r.named"]\npath = "out/named.jsonl"\n'
+        '[sinks.rest]\ntype = "file"\ninputs = ["r._unmatched"]\npath = "out/rest.csv"\n'
+    )
+    (tmp_path / "in.csv").write_bytes(data)
+    kinds = Kinds()
+    outcome = run_path(tmp_path, pipeline, "auto", kinds)
+    assert outcome.summary.ok, outcome.summary.error
+    assert kinds.seen[("big", "batch_written")] == [True]
+    assert outcome.outputs["big.jsonl"] == b'{"a":"30","b":"y"}\n{"a":"5","b":"x"}\n'
+    _same(tmp_path / "cmp", data, pipeline)
