@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from engine.cli.output import err_console
-from engine.settings import EngineSettings, SettingsError
+from engine.errors import SettingsError
+
+if TYPE_CHECKING:  # read when a command runs, not for `--version` or TAB
+    from engine.settings import EngineSettings
 
 __all__ = ["EXIT_INVALID", "current_settings", "load_settings"]
 
@@ -17,6 +21,8 @@ EXIT_INVALID = 78
 
 def load_settings() -> EngineSettings:
     """The environment's settings, or exit 78 naming every variable that does not parse."""
+    from engine.settings import EngineSettings
+
     try:
         return EngineSettings.load()
     except SettingsError as exc:
@@ -33,6 +39,8 @@ def load_settings() -> EngineSettings:
 
 def current_settings() -> EngineSettings:
     """The settings of the command being run (kept on its root click context)."""
+    from engine.settings import EngineSettings
+
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     if root is not None and isinstance(root.obj, EngineSettings):

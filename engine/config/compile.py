@@ -17,6 +17,7 @@ from engine.config.validate import validate_document
 from engine.errors import ConfigError, Diagnostic, Severity
 from engine.graph.checks import check_files
 from engine.graph.expressions import compile_expressions
+from engine.graph.extras import check_extras
 from engine.graph.plan import build_plan, check_tests, link
 from engine.graph.resources import check_resources
 from engine.registry import Registry, default_registry
@@ -43,6 +44,7 @@ def compile_document(
     problems.extend(bad_expressions)
     problems.extend(check_tests(spec, expressions))
     problems.extend(check_resources(doc, spec.components))
+    problems.extend(check_extras(doc, spec.components))
     if links.cycle is None:
         problems.extend(check_files(spec, links.inputs, links.order, expressions))
     if any(d.severity is Severity.ERROR for d in problems):

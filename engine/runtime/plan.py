@@ -15,7 +15,7 @@ from engine.components.base import ComponentConfig, Role
 from engine.components.expressions import CompiledExpressions, ExpressionKey
 from engine.errors import Diagnostic, Severity
 from engine.mapping import Expression
-from engine.model import DeadLetterSettings, PipelineMeta, TestCase
+from engine.model import DeadLetterSettings, PipelineMeta, ScheduleSettings, TestCase
 from engine.model.audit import AuditSettings
 from engine.registry import ComponentSpec
 
@@ -81,6 +81,7 @@ class PipelineSpec:
     components: dict[str, ComponentEntry]
     warnings: list[Diagnostic] = field(default_factory=list)
     tests: list[TestCase] = field(default_factory=list)
+    schedule: ScheduleSettings | None = None
 
     @property
     def file(self) -> Path | None:

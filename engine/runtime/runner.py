@@ -80,6 +80,8 @@ class RunOptions:
     notify: Callable[[str], None] | None = None
     #: the environment's settings, read by the entry point (default: none set)
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
+    #: what started the run, recorded in ``run_started`` (a schedule's fire time)
+    trigger: dict[str, str] | None = None
 
 
 async def _release(deliveries: tuple[Delivery, ...]) -> None:
@@ -245,6 +247,8 @@ class Runner:
                 include={"purpose", "data_categories", "retention_days"}
             ),
         }
+        if self.options.trigger:
+            details["trigger"] = dict(self.options.trigger)
         resumed = self._take_checkpoint()
         if resumed is not None:
             details["resumes"] = resumed.details()

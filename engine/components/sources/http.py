@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -29,6 +29,7 @@ class HttpSourceConfig(SourceConfig, HttpOptions):
     """Reads records from an HTTP API: pagination, incremental cursors, JSON/XML/CSV bodies."""
 
     type: Literal["http"] = "http"
+    requires_extras: ClassVar[tuple[str, ...]] = ("http",)
     method: Literal["GET", "POST"] = Field("GET", description="HTTP method.")
     query: dict[str, Scalar] = Field(default_factory=dict, description="Query parameters.")
     body: dict[str, Any] | list[Any] | None = Field(
