@@ -21,7 +21,10 @@ THREADS_VARIABLE = "POLARS_MAX_THREADS"
 
 @cache
 def _installed() -> bool:
-    return find_spec("polars") is not None
+    try:
+        return find_spec("polars") is not None
+    except ImportError:  # an import hook that refuses it
+        return False
 
 
 def available(mode: str) -> bool:

@@ -313,3 +313,16 @@ def test_route_gives_the_row_paths_bytes(tmp_path: Path) -> None:
     assert kinds.seen[("big", "batch_written")] == [True]
     assert outcome.outputs["big.jsonl"] == b'{"a":"30","b":"y"}\n{"a":"5","b":"x"}\n'
     _same(tmp_path / "cmp", data, pipeline)
+
+
+def test_without_polars_everything_runs_on_the_row_path(tmp_path: Path) -> None:
+    from tests.support.blocked import engine_without
+
+    (tmp_path / "in.csv").write_bytes(INVENTORY)
+    (tmp_path / "pipeline.toml").write_text(_pipeline(BENCH))
+    done = engine_without(
+        ["polars"], "run", "-q", "pipeline.toml", cwd=tmp_path, env={"ENGINE_AUDIT": "false"}
+    )
+    assert done.returncode == 0, done.stderr
+    without = (tmp_path / "out" / "o.jsonl").read_bytes()
+    assert _same(tmp_path / "cmp", INVENTORY, _pipeline(BENCH)) == without
