@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from rich.markup import escape
 
-from engine.cli.environment import EXIT_INVALID, current_settings, load_settings
+from engine.cli.environment import (
+    EXIT_INVALID,
+    current_environ,
+    current_settings,
+    env_file_option,
+    load_settings,
+)
 from engine.cli.lazy import LazyGroup
 from engine.cli.output import err_console, format_option, out_console, print_diagnostics
 from engine.errors import ConfigError, EngineError, Severity
@@ -52,7 +58,7 @@ def _compile(path: str) -> Plan:
     from engine.config.compile import compile_path
 
     try:
-        plan = compile_path(path)
+        plan = compile_path(path, env=current_environ())
     except ConfigError as exc:
         _fail_config(exc)
     print_diagnostics(plan.warnings)
@@ -80,6 +86,7 @@ def cli() -> None:
 
 
 @cli.command("run")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--format",
@@ -167,7 +174,10 @@ def run_cmd(
         error = _engine_error(exc)
         if error is None:
             raise
-        err_console.print(f"[red]error:[/red] {escape(str(error))}", markup=True, soft_wrap=True)
+        from engine.redact import ValueMask
+
+        said = ValueMask(plan.spec.secrets).text(str(error))
+        err_console.print(f"[red]error:[/red] {escape(said)}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
     if summary is None:
         err_console.print("cancelled: in-flight batches were dropped, no output was published")
@@ -248,6 +258,7 @@ async def _signals(
 
 
 @cli.command("validate")
+@env_file_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @format_option(help="Report format: text (stderr) or json (stdout, for CI).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
@@ -257,18 +268,19 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
     results: list[dict[str, Any]] = []
     import anyio
 
-    from engine.config.compile import compile_path
+    from engine.config.compile import compile_path, masked
     from engine.graph.preflight import preflight
 
     all_diags: list[Diagnostic] = []
     for file in files:
         try:
-            plan = compile_path(file)
+            plan = compile_path(file, env=current_environ())
             diags = [*plan.warnings, *preflight(plan)]
             if connect:
                 from engine.health import check_plan
 
                 diags.extend(anyio.run(partial(check_plan, plan, settings=current_settings())))
+            diags = masked(diags, plan.spec.secrets)
         except ConfigError as exc:
             diags = exc.diagnostics
         errors = [d for d in diags if d.severity is Severity.ERROR or strict]
@@ -291,6 +303,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
 
 
 @cli.command("dry-run")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--input",
@@ -306,6 +319,7 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
     import anyio
 
     from engine.pipeline import dry_run
+    from engine.redact import ValueMask
 
     plan = _compile(file)
     samples: dict[str, Path] = {}
@@ -330,20 +344,22 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
     except EngineError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
+    mask = ValueMask(plan.spec.secrets)  # a secret mapped into a record is shown masked
+    sinks, rejected = mask.deep(result.sinks), mask.deep(result.rejected)
     if fmt == "json":
         payload = {
             "ok": result.summary.ok,
             "error": result.summary.error,
-            "sinks": result.sinks,
-            "rejected": result.rejected,
+            "sinks": sinks,
+            "rejected": rejected,
         }
         sys.stdout.write(_as_sinks_write(payload, indent=True) + "\n")
     else:
-        for sink, records in result.sinks.items():
+        for sink, records in sinks.items():
             out_console.rule(escape(f"{sink}: {len(records)} record(s) would be written"))
             for record in records:
                 out_console.print_json(_as_sinks_write(record))
-        for entry in result.rejected:
+        for entry in rejected:
             err_console.print(
                 f"rejected at {entry['component']}: {entry['reason']}"
                 + (f" ({entry['location']})" if entry.get("location") else ""),
@@ -371,6 +387,7 @@ def _as_sinks_write(value: object, *, indent: bool = False) -> str:
 
 
 @cli.command("test")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @format_option(help="Result format: text, or json (one entry per case).")
 def test_cmd(file: str, fmt: str) -> None:
@@ -445,6 +462,7 @@ def schema_cmd(check: bool, output: str | None) -> None:
 
 
 @cli.command("graph")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @format_option(
     "mermaid",
@@ -479,6 +497,11 @@ cli.add_lazy(
     "docs",
     "engine.cli.reference:docs_cmd",
     "Write the option reference of every kind and codec, or check it for drift.",
+)
+cli.add_lazy(
+    "secrets",
+    "engine.cli.secrets:secrets",
+    "Secrets for ${secret:NAME:key}, kept encrypted in the workspace (the `file` backend).",
 )
 cli.add_lazy(
     "serve",

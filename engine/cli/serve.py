@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
-from engine.cli.environment import current_settings
+from engine.cli.environment import current_environ, current_settings, env_file_option
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
@@ -28,6 +28,7 @@ __all__ = ["serve"]
 
 
 @click.command("serve")
+@env_file_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
@@ -80,7 +81,7 @@ def serve(
     plans: list[Plan] = []
     for file in files:
         try:
-            plans.append(compile_file(file))
+            plans.append(compile_file(file, env=current_environ()))
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             sys.exit(78)

@@ -112,13 +112,6 @@ class CsvCodec(CodecConfig):
             raise ValueError("columns must not repeat a name")
         return self
 
-    def __hash__(self) -> int:
-        """Hashable like the other frozen configs, although ``types`` is a dict."""
-        values = (
-            tuple(sorted(v.items())) if isinstance(v, dict) else v for v in self.__dict__.values()
-        )
-        return hash((type(self), *values))
-
     def line_ends(self) -> re.Pattern[bytes] | None:
         """Lines end as text mode with ``newline=""`` ends them; resumable only in encodings
         that write those breaks as the ASCII bytes."""

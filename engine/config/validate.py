@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.components.base import Role
+from engine.config.fields import FieldLookup
 from engine.config.interpolate import interpolate
 from engine.config.loader import Document
 from engine.config.located import valid_keys_hint, validate_model
@@ -41,6 +42,8 @@ class Validated:
     tests: list[TestCase] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
     schedule: ScheduleSettings | None = None
+    #: values put into secret fields or read from a secrets backend: never in a message
+    secrets: frozenset[str] = frozenset()
 
     @property
     def errors(self) -> bool:
@@ -59,12 +62,20 @@ class Validated:
             list(self.problems),
             self.tests,
             schedule=self.schedule,
+            secrets=self.secrets,
         )
 
 
 def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | None) -> Validated:
     """Interpolate ``doc`` and validate its tables; the rules file it names too."""
-    tree, problems, _secrets = interpolate(doc, env)
+    fields = FieldLookup(doc.tree, reg)
+    interpolated = interpolate(doc, env, multiline=fields.takes_key)
+    tree, problems = interpolated.tree, interpolated.problems
+    secrets = frozenset(
+        r.value
+        for r in interpolated.resolved
+        if r.value and (r.kind == "secret" or fields.holds_secret(r.path))
+    )
 
     for key in tree:
         if key not in TOP_LEVEL_KEYS:
@@ -146,7 +157,7 @@ def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | Non
                         "serve the webhook part as a pipeline of its own",
                     )
                 )
-    return Validated(doc, meta, audit, dead_letter, components, tests, problems, schedule)
+    return Validated(doc, meta, audit, dead_letter, components, tests, problems, schedule, secrets)
 
 
 def _check_rules_file(

@@ -82,6 +82,8 @@ class PipelineSpec:
     warnings: list[Diagnostic] = field(default_factory=list)
     tests: list[TestCase] = field(default_factory=list)
     schedule: ScheduleSettings | None = None
+    #: the values interpolation put into secret fields or read from a secrets backend
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def file(self) -> Path | None:

@@ -35,6 +35,7 @@ from engine.components.base import (
 from engine.errors import EngineError, FatalError, PartialWriteError, PermanentError, RunError
 from engine.records import Batch, Chunk, Rejected
 from engine.records.digest import Digester
+from engine.redact import ValueMask, masked_logs
 from engine.runtime import checkpoint
 from engine.runtime.capture import CaptureSink
 from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
@@ -137,6 +138,7 @@ class Runner:
             host=socket.gethostname(),
             dry_run=options.dry_run,
             tags=tuple(spec.meta.tags),
+            mask=ValueMask(spec.secrets),
         )
 
     # -- set-up ---------------------------------------------------------------------------
@@ -175,7 +177,9 @@ class Runner:
                 component = CaptureSink(node.config, ctx, self.captured.setdefault(cid, []))
             else:
                 component = node.entry.spec.implementation(node.config, ctx)
-            info = StageInfo(cid, node.role.value, node.entry.spec.type, component.resource())
+            resource = component.resource()
+            resource = self.info.mask.text(resource) if resource else resource
+            info = StageInfo(cid, node.role.value, node.entry.spec.type, resource)
             stats = StageStats()
             enforcer = Enforcer.of(
                 node.config,
@@ -227,7 +231,7 @@ class Runner:
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> RunSummary:
-        with gc_tuned():
+        with gc_tuned(), masked_logs(self.info.mask):
             return await self._run()
 
     async def _run(self) -> RunSummary:
@@ -278,7 +282,7 @@ class Runner:
             ok=ok and not self._errors,
             duration_s=time.perf_counter() - started,
             stages={cid: s.stats for cid, s in self._stages.items()},
-            error=str(self._errors[0]) if self._errors else None,
+            error=self.info.mask.text(str(self._errors[0])) if self._errors else None,
             dead_letters=self.dead_letters.count,
             interrupted=self._cut_short and not self._errors,
             dead_letter_path=str(written) if (written := self.dead_letters.written) else None,
