@@ -63,6 +63,10 @@ class DecodeAt:
 class Encoder(ABC):
     """Writes records to a binary stream; ``finish`` writes any trailer (e.g. ``]``)."""
 
+    #: ``write`` takes column batches (engine.columnar) as they are; other encoders are
+    #: given their records
+    takes_columns: ClassVar[bool] = False
+
     @abstractmethod
     def write(self, records: Batch) -> None: ...
 

@@ -488,6 +488,8 @@ _CONVERT: dict[str, Callable[[str], Any]] = {
 class CsvEncoder(Encoder):
     """Writes rows with ``csv.writer``: header from ``columns`` or the first record's keys."""
 
+    takes_columns = True
+
     def __init__(self, stream: BinaryIO, codec: CsvCodec) -> None:
         self._stream = stream
         self._header = codec.header

@@ -140,6 +140,8 @@ class JsonCodec(CodecConfig):
 class JsonEncoder(Encoder):
     """Writes records as the elements of one JSON array, batch by batch."""
 
+    takes_columns = True
+
     def __init__(self, stream: BinaryIO, *, pretty: bool = False) -> None:
         self._stream = stream
         self._pretty = pretty

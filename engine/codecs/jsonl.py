@@ -168,6 +168,8 @@ class JsonlCodec(CodecConfig):
 class JsonlEncoder(Encoder):
     """Writes each record as one compact orjson line; one ``write`` call per batch."""
 
+    takes_columns = True
+
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self._count = 0

@@ -326,3 +326,11 @@ def test_without_polars_everything_runs_on_the_row_path(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     without = (tmp_path / "out" / "o.jsonl").read_bytes()
     assert _same(tmp_path / "cmp", INVENTORY, _pipeline(BENCH)) == without
+
+
+@pytest.mark.parametrize("out", ["o.xml", "o.parquet"])
+def test_a_sink_whose_encoder_takes_records_gets_them(tmp_path: Path, out: str) -> None:
+    if out.endswith(".parquet"):
+        pytest.importorskip("pyarrow", reason="the parquet codec needs pyarrow")
+    fields = {"sku": '"sku"', "q": '"to_number(quantity)"', "p": '"to_number(price)"'}
+    _same(tmp_path, INVENTORY, _pipeline(fields, out=out))

@@ -42,6 +42,7 @@ def _row_path(monkeypatch: pytest.MonkeyPatch) -> None:
     in tests/columnar/test_columnar.py)."""
     monkeypatch.setenv("ENGINE_COLUMNAR", "off")
 
+
 SINK = """\
 [sinks.out]
 type = "file"

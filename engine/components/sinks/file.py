@@ -265,6 +265,8 @@ class FileSink(Sink[FileSinkConfig]):
         try:
             if not self._record_fields:
                 encoder = self._target(self._path_for(None)).encoder
+                if isinstance(batch, ColumnBatch) and not encoder.takes_columns:
+                    batch = batch.records()
                 if isinstance(batch, ColumnBatch):
                     # polars encodes in a worker thread: the stages before this one go on
                     await anyio.to_thread.run_sync(encoder.write, batch)
