@@ -18,11 +18,14 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from itertools import chain
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from engine.codecs.base import DecodeAt
 from engine.columnar.batch import ColumnBatch, polars_failures
 from engine.records import Batch, Chunk, Record
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["BLOCK", "columnize", "decode_csv_blocks"]
 
@@ -33,31 +36,36 @@ _COLUMN_TYPES = {str: "String", int: "Int64", float: "Float64", bool: "Boolean"}
 
 
 def columnize(records: list[Record]) -> ColumnBatch:
-    """Decoded records as a column batch: each field whose values share one JSON type
-    (or are null) becomes a column; the others are left to the row path."""
-    import polars as pl
+    """Decoded records as a column batch, its columns made on first use: each field whose
+    values share one JSON type (or are null) becomes a column; the others are left to the
+    row path. A filter or a route runs the records as they are (making the columns costs
+    more than their compiled expressions); a map makes them."""
+    others: list[str] = []
 
-    names = dict.fromkeys(chain.from_iterable(records))
-    columns: dict[str, pl.Series] = {}
-    others = []
-    for name in names:
-        values = [r.get(name) for r in records]
-        kinds = set(map(type, values))
-        kinds.discard(type(None))
-        kind = kinds.pop() if len(kinds) == 1 else (None if not kinds else object)
-        dtype = pl.Null if kind is None else getattr(pl, _COLUMN_TYPES.get(kind, ""), None)
-        if dtype is None:
-            others.append(name)
-            continue
-        try:
-            columns[name] = pl.Series(name, values, dtype=dtype, strict=True)
-        except (OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
-            others.append(name)  # an integer past 64 bits
-    if not columns and records:
-        # a frame needs a column to have rows: one no record has (so it reads as null)
-        spare = "\x00" + "".join(names)
-        columns[spare] = pl.Series(spare, [None] * len(records), dtype=pl.Null)
-    frame = pl.DataFrame(columns)
+    def frame() -> pl.DataFrame:
+        import polars as pl
+
+        names = dict.fromkeys(chain.from_iterable(records))
+        columns: dict[str, pl.Series] = {}
+        for name in names:
+            values = [r.get(name) for r in records]
+            kinds = set(map(type, values))
+            kinds.discard(type(None))
+            kind = kinds.pop() if len(kinds) == 1 else (None if not kinds else object)
+            dtype = pl.Null if kind is None else getattr(pl, _COLUMN_TYPES.get(kind, ""), None)
+            if dtype is None:
+                others.append(name)
+                continue
+            try:
+                columns[name] = pl.Series(name, values, dtype=dtype, strict=True)
+            except (OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
+                others.append(name)  # an integer past 64 bits
+        if not columns and records:
+            # a frame needs a column to have rows: one no record has (so it reads as null)
+            spare = "\x00" + "".join(names)
+            columns[spare] = pl.Series(spare, [None] * len(records), dtype=pl.Null)
+        return pl.DataFrame(columns)
+
     return ColumnBatch(frame, exact=False, records=records, others=others)
 
 

@@ -40,25 +40,40 @@ def column_type(dtype: object) -> str:
 class ColumnBatch(Sequence[Record]):
     """Records as columns; see the module docstring."""
 
-    __slots__ = ("_make", "_records", "_shape", "exact", "frame", "others")
+    __slots__ = ("_build", "_frame", "_make", "_records", "_shape", "exact", "others")
+    others: Sequence[str]
 
     def __init__(
         self,
-        frame: pl.DataFrame,
+        frame: pl.DataFrame | Callable[[], pl.DataFrame],
         *,
         exact: bool,
         records: list[Record] | Callable[[], list[Record]] | None = None,
         others: Sequence[str] = (),
     ) -> None:
-        self.frame = frame
+        # a callable: the columns are made on first use (from records that exist already)
+        self._frame = None if callable(frame) else frame
+        self._build = frame if callable(frame) else None
         self.exact = exact
         #: fields the records hold that the frame leaves out (values of mixed types)
-        self.others = tuple(others)
+        self.others = others  # filled by a frame made on first use
         self._records = records if isinstance(records, list) else None
         self._make = records if callable(records) else None
         self._shape: tuple[tuple[str, str, bool], ...] | None = None
 
     # -- as columns -----------------------------------------------------------------------
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            assert self._build is not None
+            self._frame, self._build = self._build(), None
+        return self._frame
+
+    @property
+    def built(self) -> bool:
+        """Whether the columns exist (a batch of decoded records makes them on first use)."""
+        return self._frame is not None
+
     def shape(self) -> tuple[tuple[str, str, bool], ...]:
         """Each column's name, JSON type and whether it holds a null (cached)."""
         if self._shape is None:
@@ -119,7 +134,7 @@ class ColumnBatch(Sequence[Record]):
         return self._records
 
     def __len__(self) -> int:
-        return self.frame.height
+        return self.frame.height if self._records is None else len(self._records)
 
     @overload
     def __getitem__(self, index: int) -> Record: ...
@@ -136,7 +151,7 @@ class ColumnBatch(Sequence[Record]):
         return iter(self.records())
 
     def __bool__(self) -> bool:
-        return self.frame.height > 0
+        return len(self) > 0
 
     def __repr__(self) -> str:
-        return f"ColumnBatch({self.frame.height} records, exact={self.exact})"
+        return f"ColumnBatch({len(self)} records, exact={self.exact})"

@@ -228,6 +228,8 @@ class FilterProgram(_Conditions):
         super().__init__((condition,))
 
     def __call__(self, batch: ColumnBatch) -> ColumnBatch | None:
+        if not batch.built:
+            return None  # decoded records: filtered as they are (engine.codecs.columns)
         out = self.evaluate(batch)
         if out is None:
             return None
@@ -247,6 +249,8 @@ class RouteProgram(_Conditions):
     def __call__(self, batch: ColumnBatch) -> dict[str, ColumnBatch] | None:
         import polars as pl
 
+        if not batch.built:
+            return None  # decoded records: routed as they are (engine.codecs.columns)
         out = self.evaluate(batch)
         if out is None:
             return None
