@@ -113,6 +113,10 @@ class CodecConfig(BaseModel, ABC):
     @abstractmethod
     def encoder(self, stream: BinaryIO) -> Encoder: ...
 
+    #: ``decode_columns`` spends its time outside the GIL (in polars): a source runs it in
+    #: a worker thread, beside the stages after it
+    columns_in_thread: ClassVar[bool] = False
+
     def reads_columns(self) -> bool:
         """Whether :meth:`decode_columns` can decode this input (the columnar path)."""
         return False

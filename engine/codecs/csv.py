@@ -119,6 +119,8 @@ class CsvCodec(CodecConfig):
             return None
         return _BYTE_BREAK
 
+    columns_in_thread: ClassVar[bool] = True
+
     def reads_columns(self) -> bool:
         """Plain UTF-8 CSV with a header and no conversions: what polars reads as csv does."""
         return (

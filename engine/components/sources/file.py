@@ -92,6 +92,7 @@ class FileSource(Source[FileSourceConfig]):
             hashed = digester.reader(stream, offset) if digester is not None else None
             readable: BinaryIO = hashed if hashed is not None else stream
             columns = self.context.columnar and codec.reads_columns()
+            threaded = columns and codec.columns_in_thread
             if columns:
                 at = at or DecodeAt(0, None, 0)
                 decoded = codec.decode_columns(readable, source=str(path), at=at, batch_size=size)
@@ -104,7 +105,7 @@ class FileSource(Source[FileSourceConfig]):
                     # polars parses in a worker thread: the stages after this one go on
                     chunk = (
                         await anyio.to_thread.run_sync(next, decoded, None)
-                        if columns
+                        if threaded
                         else next(decoded, None)
                     )
                     if chunk is None:
