@@ -327,9 +327,8 @@ class AuditObserver:
             trusted=False,
         )
 
-    def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
-        self._run = run
-        self._trail_for(run)
+    def _finished(self, action: str, summary: RunSummary, **extra: object) -> None:
+        """The event that closes a run (or one partition of it), with its counts."""
         stages = {
             name: {
                 "records_in": s.records_in,
@@ -345,15 +344,21 @@ class AuditObserver:
         self._emit(
             level=_FINISHED_LEVEL[outcome],
             category=AuditCategory.SYSTEM,
-            action="run_finished",
+            action=action,
             outcome=outcome,
             details={
+                **extra,
                 "duration_s": round(summary.duration_s, 6),
                 "stages": stages,
                 "dead_letters": summary.dead_letters,
                 "error": _short(summary.error) if summary.error else None,
             },
         )
+
+    def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
+        self._run = run
+        self._trail_for(run)
+        self._finished("run_finished", summary)
         if self._trail is not None:
             self._trail.flush()
             # Prune before the final checkpoint, so it covers the retention notice.

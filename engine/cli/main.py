@@ -116,6 +116,14 @@ def cli() -> None:
     is_flag=True,
     help="Discard the checkpoint of an interrupted run and start over (default: resume).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run the pipeline's partitions (files, byte ranges, key ranges) in this many local "
+    "processes (docs/scale.md); 1 runs it in this process.",
+)
 def run_cmd(
     file: str,
     fmt: str,
@@ -125,6 +133,7 @@ def run_cmd(
     wait: bool,
     wait_timeout: float | None,
     restart: bool,
+    workers: int,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
@@ -166,7 +175,22 @@ def run_cmd(
 
     try:
         with lease:
-            summary, observer = anyio.run(main)
+            summary: RunSummary | None
+            if workers > 1:
+                from engine.partitions.local import run_workers
+
+                summary, observer = run_workers(
+                    plan,
+                    workers=workers,
+                    workspace=workspace,
+                    run_id=lease.run_id,
+                    settings=env,
+                    audit=not no_audit,
+                    notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    environ=current_environ(),
+                )
+            else:
+                summary, observer = anyio.run(main)
             # The run is over: a late signal must not kill the process before it reports.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)

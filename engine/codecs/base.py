@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import codecs
+import mmap
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from engine.errors import DataError
 from engine.records import Batch, Chunk
 
-__all__ = ["CodecConfig", "CodecError", "DecodeAt", "Encoder", "known_encoding"]
+__all__ = [
+    "CodecConfig",
+    "CodecError",
+    "DecodeAt",
+    "Encoder",
+    "Framing",
+    "known_encoding",
+    "line_starts",
+]
 
 
 def known_encoding(value: str) -> str:
@@ -60,6 +69,53 @@ class DecodeAt:
     offset: int = 0
 
 
+def line_starts(data: bytes | mmap.mmap, step: int, quote: bytes | None = None) -> list[int]:
+    """Offsets just after a ``\\n``, 0 first and about ``step`` bytes apart. With
+    ``quote``, a break inside a quoted field is no cut: a cut is taken only where the
+    quotes counted from the previous cut (a record start) are even, so quoted line
+    breaks, and doubled quotes inside quoted fields, are stepped over."""
+    size = len(data)
+    cuts = [0]
+    while cuts[-1] + step < size:
+        start = cuts[-1]
+        pos = start + step
+        odd = _count(data, quote, start, pos) if quote else 0
+        while True:
+            brk = data.find(b"\n", pos)
+            if brk < 0:
+                return cuts
+            if quote:
+                odd ^= _count(data, quote, pos, brk)
+            if not odd:
+                break
+            pos = brk + 1
+        if brk + 1 >= size:
+            break
+        cuts.append(brk + 1)
+    return cuts
+
+
+_WINDOW = 1 << 24
+
+
+def _count(data: bytes | mmap.mmap, quote: bytes, start: int, end: int) -> int:
+    """The parity of ``quote`` bytes in ``data[start:end]``, read in bounded windows."""
+    odd = 0
+    for at in range(start, end, _WINDOW):
+        odd ^= data[at : min(at + _WINDOW, end)].count(quote) & 1
+    return odd
+
+
+class Framing(NamedTuple):
+    """How outputs written in pieces join into the output one encoder writes: every piece
+    but the first drops its first ``head`` bytes, every piece but the last its last
+    ``tail`` bytes, and ``sep`` goes between two pieces."""
+
+    head: int
+    sep: bytes
+    tail: int
+
+
 class Encoder(ABC):
     """Writes records to a binary stream; ``finish`` writes any trailer (e.g. ``]``)."""
 
@@ -81,6 +137,11 @@ class Encoder(ABC):
         """Go on after the output another encoder wrote, as :meth:`state` described it."""
         raise NotImplementedError
 
+    def framing(self) -> Framing | None:
+        """After ``finish``: how this output joins others of the same codec written in
+        pieces (None: it cannot)."""
+        return None
+
 
 class CodecConfig(BaseModel, ABC):
     """A codec's options; ``type`` names the codec. Decoding streams: memory stays flat."""
@@ -92,6 +153,9 @@ class CodecConfig(BaseModel, ABC):
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {}
 
     type: str
+
+    #: Outputs written in pieces join into one (its encoder's ``framing`` says how).
+    joinable: ClassVar[bool] = False
 
     def __hash__(self) -> int:
         """Hashable like any frozen model, although options such as ``types`` are dicts."""
@@ -131,4 +195,10 @@ class CodecConfig(BaseModel, ABC):
     def line_ends(self) -> re.Pattern[bytes] | None:
         """The line breaks of the byte stream when ``decode`` can resume at a line start
         (it takes ``at: DecodeAt``); None when it cannot."""
+        return None
+
+    def record_starts(self, data: bytes | mmap.mmap, step: int) -> list[int] | None:
+        """Byte offsets of ``data`` (a whole input) where records start, 0 first and about
+        ``step`` bytes apart: where byte-range partitions of one input are cut, each read
+        by a ``decode`` resumed there. None when this codec cannot cut its input."""
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import mmap
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -16,7 +17,15 @@ from typing import Any, BinaryIO, ClassVar, Literal, cast
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from engine.codecs.base import CodecConfig, CodecError, DecodeAt, Encoder, known_encoding
+from engine.codecs.base import (
+    CodecConfig,
+    CodecError,
+    DecodeAt,
+    Encoder,
+    Framing,
+    known_encoding,
+    line_starts,
+)
 from engine.codecs.json import dump_default
 from engine.columnar.batch import ColumnBatch
 from engine.errors import DataError
@@ -52,6 +61,7 @@ def _breaks(row: list[str]) -> int:
 class CsvCodec(CodecConfig):
     """Delimited text: one record per row, keyed by the header (or ``columns``)."""
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {
         "csv": {},
         "tsv": {"delimiter": "\t"},
@@ -118,6 +128,14 @@ class CsvCodec(CodecConfig):
         if codecs.lookup(self.encoding).name not in _ASCII_BREAKS:
             return None
         return _BYTE_BREAK
+
+    def record_starts(self, data: bytes | mmap.mmap, step: int) -> list[int] | None:
+        """Cut after line breaks outside quoted fields; not with an ``escapechar`` (an
+        escaped quote would look like a field's end) or ``skip_rows`` (lines skipped are
+        not records)."""
+        if self.line_ends() is None or self.escapechar is not None or self.skip_rows:
+            return None
+        return line_starts(data, step, self.quotechar.encode("ascii"))
 
     columns_in_thread: ClassVar[bool] = True
 
@@ -511,6 +529,7 @@ class CsvEncoder(Encoder):
         self._writer = csv.writer(self._buffer, **self._dialect)
         self._count = 0
         self._started = False
+        self._head = 0  # bytes of the header row
 
     def write(self, records: Batch) -> None:
         if not records:
@@ -524,6 +543,11 @@ class CsvEncoder(Encoder):
             self._started = True
             if self._header:
                 self._writerows([columns], header=True)
+                head = self._encode(self._buffer.getvalue())
+                self._buffer.seek(0)
+                self._buffer.truncate()
+                self._stream.write(head)
+                self._head = len(head)
         rows = self._rows(records, columns)
         if not _NESTED.isdisjoint(map(type, chain.from_iterable(rows))):
             rows = [self._flat(row, index) for index, row in enumerate(rows)]
@@ -540,6 +564,9 @@ class CsvEncoder(Encoder):
     def state(self) -> dict[str, object]:
         columns = list(self._columns) if self._columns is not None else None
         return {"count": self._count, "started": self._started, "columns": columns}
+
+    def framing(self) -> Framing:
+        return Framing(self._head, b"", 0)
 
     def resume(self, state: dict[str, object]) -> None:
         self._count = int(cast(int, state["count"]))

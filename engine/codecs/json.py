@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, ClassVar, Literal, cast
 import orjson
 from pydantic import Field
 
-from engine.codecs.base import CodecConfig, CodecError, DecodeAt, Encoder
+from engine.codecs.base import CodecConfig, CodecError, DecodeAt, Encoder, Framing
 from engine.columnar.batch import ColumnBatch
 from engine.errors import DataError, FatalError
 from engine.records import Batch, Chunk, Record, Rejected
@@ -88,6 +88,7 @@ _BLANK = frozenset(" \t\n\r")
 class JsonCodec(CodecConfig):
     """A JSON array of objects, or one object per document (concatenated or one per file)."""
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"json": {}}
     type: Literal["json"] = Field("json", description="Codec name.")
     pretty: bool = Field(False, description="Indent the written array by two spaces.")
@@ -187,6 +188,11 @@ class JsonEncoder(Encoder):
             self._stream.write(b"[]\n")
         else:
             self._stream.write(b"\n]\n" if self._pretty else b"]\n")
+
+    def framing(self) -> Framing:
+        if self._pretty:
+            return Framing(len(b"[\n"), b",\n", len(b"\n]\n"))
+        return Framing(len(b"["), b",", len(b"]\n"))
 
 
 def dump_default(value: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain, islice
@@ -12,7 +13,7 @@ from typing import Any, BinaryIO, ClassVar, Literal, cast
 import orjson
 from pydantic import Field
 
-from engine.codecs.base import CodecConfig, DecodeAt, Encoder
+from engine.codecs.base import CodecConfig, DecodeAt, Encoder, Framing, line_starts
 from engine.codecs.json import (
     NonFinite,
     dump_default,
@@ -96,6 +97,7 @@ def _nulled(line: bytes) -> Any:
 class JsonlCodec(CodecConfig):
     """One JSON object per line (JSON Lines / NDJSON); blank lines are skipped."""
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"jsonl": {}, "ndjson": {}}
     type: Literal["jsonl"] = Field("jsonl", description="Codec name.")
     non_finite: NonFinite = Field(
@@ -108,6 +110,9 @@ class JsonlCodec(CodecConfig):
 
     def line_ends(self) -> re.Pattern[bytes]:
         return _LINE_END
+
+    def record_starts(self, data: bytes | mmap.mmap, step: int) -> list[int]:
+        return line_starts(data, step)
 
     def decode(
         self,
@@ -200,6 +205,9 @@ class JsonlEncoder(Encoder):
 
     def resume(self, state: dict[str, object]) -> None:
         self._count = int(cast(int, state["count"]))
+
+    def framing(self) -> Framing:
+        return Framing(0, b"", 0)
 
 
 def encode_lines(

@@ -16,7 +16,7 @@ from defusedxml.common import (
 )
 from pydantic import Field, field_validator
 
-from engine.codecs.base import CodecConfig, CodecError, Encoder, known_encoding
+from engine.codecs.base import CodecConfig, CodecError, Encoder, Framing, known_encoding
 from engine.errors import DataError
 from engine.records import Batch, Chunk, Record
 
@@ -93,6 +93,7 @@ class XmlCodec(CodecConfig):
     references are refused (billion laughs, XXE); DTDs only when ``forbid_dtd``.
     """
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"xml": {}}
     type: Literal["xml"] = "xml"
     records: str = Field(
@@ -342,10 +343,16 @@ class _XmlEncoder(Encoder):
         self._started = False
         self._count = 0
 
-    def _start(self) -> None:
+    def _head(self) -> bytes:
         c = self._config
-        head = f'<?xml version="1.0" encoding="{c.encoding}"?>\n<{c.root}>'
-        self._stream.write(head.encode(c.encoding))
+        return f'<?xml version="1.0" encoding="{c.encoding}"?>\n<{c.root}>'.encode(c.encoding)
+
+    def _tail(self) -> bytes:
+        c = self._config
+        return (f"\n</{c.root}>\n" if c.pretty else f"</{c.root}>").encode(c.encoding)
+
+    def _start(self) -> None:
+        self._stream.write(self._head())
         self._started = True
 
     def write(self, records: Batch) -> None:
@@ -382,5 +389,7 @@ class _XmlEncoder(Encoder):
     def finish(self) -> None:
         if not self._started:
             self._start()
-        tail = f"\n</{self._config.root}>\n" if self._config.pretty else f"</{self._config.root}>"
-        self._stream.write(tail.encode(self._config.encoding))
+        self._stream.write(self._tail())
+
+    def framing(self) -> Framing:
+        return Framing(len(self._head()), b"", len(self._tail()))

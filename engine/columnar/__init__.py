@@ -35,7 +35,8 @@ def available(mode: str) -> bool:
 def limit_threads(workers: int) -> None:
     """Share the cores between ``workers`` processes: each runs polars on
     ``cores // workers`` threads (at least one), unless POLARS_MAX_THREADS says otherwise.
-    Call it in each worker process before the first columnar batch."""
+    Call it before the worker processes start (they inherit the variable) and before
+    polars is loaded in them."""
     if workers > 1 and THREADS_VARIABLE not in os.environ:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         os.environ[THREADS_VARIABLE] = str(max(1, (cores or 1) // workers))

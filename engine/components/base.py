@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RUN_FIELDS",
+    "WHOLE_PARTITION",
     "BatchPolicy",
     "ComponentConfig",
     "ComponentContext",
@@ -57,7 +58,10 @@ __all__ = [
 T = TypeVar("T")
 
 #: The fields every output path template may use, filled by ``ComponentContext.run_fields``.
-RUN_FIELDS = ("pipeline", "run_id", "date", "time", "component")
+RUN_FIELDS = ("pipeline", "run_id", "date", "time", "component", "partition")
+
+#: ``{partition}`` of a run that is not split: the one partition, numbered as the first
+WHOLE_PARTITION = "0000"
 
 
 class ComponentConfig(Envelope):
@@ -145,6 +149,11 @@ class ComponentContext:
     # The environment's settings (INTEGRATION_TIMEOUT, INTEGRATION_REDIS_URL, ...), read by
     # the entry point that started the run.
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
+    # Set when this run is one partition of a larger run: its id fills ``{partition}``.
+    partition: str | None = None
+    # Set when the run that planned the partitions publishes their outputs: file sinks
+    # finish and fsync what they wrote and hand it over (:meth:`Sink.handed_over`).
+    hand_over: bool = False
 
     # Set by the runtime on a source whose every consumer takes column batches: it decodes
     # into them where its codec can (engine.columnar).
@@ -177,6 +186,7 @@ class ComponentContext:
             "date": now.strftime("%Y-%m-%d"),
             "time": now.strftime("%H%M%S"),
             "component": self.component_id,
+            "partition": self.partition or WHOLE_PARTITION,
         }
 
     def resolve(self, path: str | Path) -> Path:
@@ -235,6 +245,26 @@ class Source(_Component[C], ABC):
         ``permanent``: retrying cannot help (dead-letter it); otherwise requeue it.
         """
 
+    # -- partitions (see engine.partitions) -----------------------------------------------
+    async def partitions(self, workers: int) -> list[dict[str, Any]] | None:
+        """Split this source's work into parts other processes can read, each a
+        JSON-serialisable spec for :meth:`use_partition`; ``workers``: how many processes
+        will read them. None (the default): it cannot split, one process reads it all."""
+        return None
+
+    def use_partition(self, spec: dict[str, Any]) -> None:
+        """Read only the part ``spec`` (one of :meth:`partitions`) describes; the whole
+        input when the spec is empty (a source that cannot split)."""
+
+    def partition_outcome(self) -> dict[str, Any] | None:
+        """After a partition's read: what the run needs to commit once every partition is
+        done (how far an incremental read went), JSON-serialisable."""
+        return None
+
+    async def commit_partitions(self, outcomes: list[dict[str, Any] | None]) -> None:
+        """Commit once for the whole run, from every partition's outcome in partition
+        order (in place of :meth:`commit`, which partitions never call)."""
+
 
 @dataclass(slots=True)
 class TransformResult:
@@ -287,6 +317,16 @@ class Sink(_Component[C], ABC):
         """The digest of the bytes the last ``write`` produced, for sinks that write bytes
         through ``context.digester``; None otherwise."""
         return None
+
+    def can_join(self) -> bool:
+        """Whether outputs that partitions of a run write into this sink make one output
+        (a file sink: when its path has ``{partition}`` or its codec can join pieces)."""
+        return True
+
+    def handed_over(self) -> list[dict[str, Any]]:
+        """Under ``context.hand_over``: the outputs this sink finished and left for the run
+        to publish, JSON-serialisable (engine.partitions joins and renames them)."""
+        return []
 
     async def close(self, *, success: bool) -> None:
         """Release; on success publish what is still staged, otherwise discard it."""

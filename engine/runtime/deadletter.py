@@ -13,8 +13,26 @@ from engine.records import Batch, Rejected
 
 if TYPE_CHECKING:
     from engine.model import DeadLetterSettings
+    from engine.runtime.plan import Plan
 
-__all__ = ["DeadLetters", "locate", "rejection_breach"]
+__all__ = ["DeadLetters", "letters_path", "locate", "rejection_breach"]
+
+
+def letters_path(plan: Plan, workspace: Path, run_id: str, partition: str | None = None) -> Path:
+    """Where a run's dead letters go: ``[dead_letter] path`` (relative to the pipeline
+    file) or the workspace's ``dead_letter/<pipeline>/<run_id>.jsonl``; one partition's
+    beside it, with the partition before the extension."""
+    spec = plan.spec
+    template = spec.dead_letter.path
+    if template:
+        path = Path(template.format(pipeline=plan.name, run_id=run_id))
+        if not path.is_absolute() and spec.file is not None:
+            path = spec.file.resolve().parent / path
+    else:
+        path = workspace / "dead_letter" / plan.name / f"{run_id}.jsonl"
+    if partition is not None:
+        path = path.with_name(f"{path.stem}.{partition}{path.suffix}")
+    return path
 
 
 def locate(rejected: list[Rejected], batch: Batch, *, first: int, origin: str) -> list[Rejected]:

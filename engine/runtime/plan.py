@@ -131,6 +131,24 @@ class Plan:
     def name(self) -> str:
         return self.spec.meta.name
 
+    def started_details(self) -> dict[str, object]:
+        """What ``run_started`` says of the pipeline, for the trail and its rules."""
+        nodes = self.nodes
+        return {
+            "pipeline_sha256": self.spec.sha256,
+            "components": {cid: nodes[cid].entry.spec.type for cid in self.order},
+            # How each transform accounts for its records (SOX completeness).
+            "accounting": {
+                cid: nodes[cid].entry.spec.implementation.accounting
+                for cid in self.order
+                if nodes[cid].role is Role.TRANSFORM
+            },
+            # GDPR Art. 30 declarations, for the compliance rules.
+            "pipeline_meta": self.spec.meta.model_dump(
+                include={"purpose", "data_categories", "retention_days"}
+            ),
+        }
+
     def expressions_of(self, cid: str) -> CompiledExpressions:
         """One component's compiled expressions, by key path, for its ComponentContext."""
         return CompiledExpressions(

@@ -38,7 +38,7 @@ from engine.records.digest import Digester
 from engine.redact import ValueMask, masked_logs
 from engine.runtime import checkpoint
 from engine.runtime.capture import CaptureSink
-from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
+from engine.runtime.deadletter import DeadLetters, letters_path, locate, rejection_breach
 from engine.runtime.delivery import Delivery, Held
 from engine.runtime.envelope import Enforcer, apply_on_error, as_run_error
 from engine.runtime.heap import gc_tuned
@@ -81,6 +81,11 @@ class RunOptions:
     notify: Callable[[str], None] | None = None
     #: the environment's settings, read by the entry point (default: none set)
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
+    #: this run is one partition of a larger run (engine.partitions): its id. The larger
+    #: run checks rejections, commits cursors and keeps dead letters for all partitions.
+    partition: str | None = None
+    #: file sinks leave their finished outputs for the larger run to publish
+    hand_over: bool = False
     #: what started the run, recorded in ``run_started`` (a schedule's fire time)
     trigger: dict[str, str] | None = None
 
@@ -118,15 +123,9 @@ class Runner:
         self.interrupted = False  # stop() was called
         self._cut_short = False  # a source stopped before its input ran out
         spec = plan.spec
-        dl_path: Path | None = None
+        dl_path = None
         if not options.dry_run:
-            template = spec.dead_letter.path
-            if template:
-                dl_path = Path(template.format(pipeline=plan.name, run_id=options.run_id))
-                if not dl_path.is_absolute() and spec.file is not None:
-                    dl_path = spec.file.resolve().parent / dl_path
-            else:
-                dl_path = options.workspace / "dead_letter" / plan.name / f"{options.run_id}.jsonl"
+            dl_path = letters_path(plan, options.workspace, options.run_id, options.partition)
         self.dead_letters = DeadLetters(dl_path, pipeline=plan.name, run_id=options.run_id)
         self.info = RunInfo(
             run_id=options.run_id,
@@ -163,7 +162,19 @@ class Runner:
             settings=self.options.settings,
             timeout=node.config.timeout,
             expressions=self.plan.expressions_of(node.id),
+            partition=self.options.partition,
+            hand_over=self.options.hand_over,
         )
+
+    def component(self, cid: str) -> Any:
+        """One component built with its run context, outside a run (planning partitions)."""
+        node = self.plan.nodes[cid]
+        return node.entry.spec.implementation(node.config, self._context(node))
+
+    def close_state(self) -> None:
+        """Close the state store :meth:`component` opened."""
+        if self._state is not None:
+            self._state.close()
 
     def _build(self) -> None:
         overrides = self.options.source_overrides
@@ -237,20 +248,7 @@ class Runner:
     async def _run(self) -> RunSummary:
         started = time.perf_counter()
         self._build()
-        details: dict[str, object] = {
-            "pipeline_sha256": self.plan.spec.sha256,
-            "components": {cid: s.info.type for cid, s in self._stages.items()},
-            # How each transform accounts for its records (SOX completeness).
-            "accounting": {
-                cid: s.component.accounting
-                for cid, s in self._stages.items()
-                if isinstance(s.component, Transform)
-            },
-            # GDPR Art. 30 declarations, for the compliance rules.
-            "pipeline_meta": self.plan.spec.meta.model_dump(
-                include={"purpose", "data_categories", "retention_days"}
-            ),
-        }
+        details = self.plan.started_details()
         if self.options.trigger:
             details["trigger"] = dict(self.options.trigger)
         resumed = self._take_checkpoint()
@@ -290,12 +288,14 @@ class Runner:
         self.observer.run_finished(self.info, summary)
         return summary
 
-    def _by_role(self, role: Role) -> dict[str, Any]:
+    def components(self, role: Role) -> dict[str, Any]:
+        """The run's components of one role, by id (built when the run starts)."""
         return {cid: s.component for cid, s in self._stages.items() if s.node.role is role}
 
     def _take_checkpoint(self) -> checkpoint.Resumed | None:
         """Resume an interrupted run of this pipeline where that is still sound."""
-        if self.options.dry_run or self.options.source_overrides or self._state is None:
+        options = self.options
+        if options.dry_run or options.source_overrides or options.partition or not self._state:
             return None
         if not self._state.path.is_file():
             return None  # no state kept yet, and none made here
@@ -303,8 +303,8 @@ class Runner:
             self._state,
             self.plan.name,
             pipeline_sha256=self.plan.spec.sha256,
-            sources=self._by_role(Role.SOURCE),
-            sinks=self._by_role(Role.SINK),
+            sources=self.components(Role.SOURCE),
+            sinks=self.components(Role.SINK),
             restart=self.options.restart,
         )
         if said is not None and self.options.notify is not None:
@@ -314,15 +314,16 @@ class Runner:
     def _keep_checkpoint(self) -> None:
         """After a drained interruption: keep where the sources stopped and what the sinks
         staged, for the next run to go on from."""
-        if self.options.dry_run or self.options.source_overrides or self._state is None:
+        options = self.options
+        if options.dry_run or options.source_overrides or options.partition or not self._state:
             return
         kept = checkpoint.save(
             self._state,
             self.plan.name,
             run_id=self.options.run_id,
             pipeline_sha256=self.plan.spec.sha256,
-            sources=self._by_role(Role.SOURCE),
-            sinks=self._by_role(Role.SINK),
+            sources=self.components(Role.SOURCE),
+            sinks=self.components(Role.SINK),
         )
         if kept and self.options.notify is not None:
             self.options.notify("checkpoint kept: the next run resumes from where this one stopped")
@@ -331,7 +332,7 @@ class Runner:
         """Fail the run, before anything is published, when it rejected too many records.
 
         Dry runs and `engine test` cases list their rejections instead."""
-        if self._errors or self.interrupted or self.options.dry_run:
+        if self._errors or self.interrupted or self.options.dry_run or self.options.partition:
             return
         stages = self._stages.values()
         breach = rejection_breach(
@@ -587,7 +588,7 @@ class Runner:
                     self._errors.append(as_run_error(stage.node.id, exc))
             for stage in sources:
                 try:
-                    if commit:
+                    if commit and self.options.partition is None:
                         await stage.component.commit()
                 except Exception as exc:
                     commit = False

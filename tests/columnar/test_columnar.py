@@ -334,3 +334,19 @@ def test_a_sink_whose_encoder_takes_records_gets_them(tmp_path: Path, out: str) 
         pytest.importorskip("pyarrow", reason="the parquet codec needs pyarrow")
     fields = {"sku": '"sku"', "q": '"to_number(quantity)"', "p": '"to_number(price)"'}
     _same(tmp_path, INVENTORY, _pipeline(fields, out=out))
+
+
+def test_workers_share_the_cores_between_their_polars_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from engine.columnar import THREADS_VARIABLE, limit_threads
+
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    limit_threads(2)
+    assert os.environ[THREADS_VARIABLE] == str(max(1, cores // 2))
+    monkeypatch.setenv(THREADS_VARIABLE, "7")
+    limit_threads(2)
+    assert os.environ[THREADS_VARIABLE] == "7"  # the user's choice stays

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "engine.serve",
         "engine.pipeline",
+        "engine.partitions",
         "engine.testing",
         "engine.integrations",
         "engine.health",

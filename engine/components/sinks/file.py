@@ -11,7 +11,7 @@ import string
 import time
 from collections import Counter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO, Literal, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -62,7 +62,8 @@ class FileSinkConfig(SinkConfig):
     type: Literal["file"] = "file"
     path: str = Field(
         description="Path template relative to the pipeline file. `{pipeline}`, `{run_id}`, "
-        "`{date}`, `{time}`, `{component}` are filled per run, `{segment}` per rolling "
+        "`{date}`, `{time}`, `{component}` are filled per run, `{partition}` per partition "
+        "of an `engine run --workers N` run (`0000` when not split), `{segment}` per rolling "
         "segment (`<run_id>-<sequence>`; inserted before the extension when absent in runs "
         "that roll segments); any other `{field}` splits the output by that record field.",
         examples=["out/products.jsonl", "out/{warehouse}/{date}.csv"],
@@ -105,7 +106,7 @@ class FileSinkConfig(SinkConfig):
 
 
 class _Open:
-    __slots__ = ("encoder", "final", "jsonl", "raw", "stream", "tmp")
+    __slots__ = ("encoder", "final", "jsonl", "raw", "records", "stream", "tmp")
 
     def __init__(
         self, final: Path, tmp: Path, raw: IO[bytes], stream: IO[bytes], encoder: Encoder
@@ -116,6 +117,7 @@ class _Open:
         self.stream = stream
         self.encoder = encoder
         self.jsonl = False
+        self.records = 0
 
 
 class FileSink(Sink[FileSinkConfig]):
@@ -136,6 +138,7 @@ class FileSink(Sink[FileSinkConfig]):
         self._since = 0.0  # monotonic time of the current segment's first write
         self._missing: Counter[str] = Counter()  # records without a value for a path field
         self._adopt: dict[str, object] | None = None  # a suspended output this run goes on
+        self._handed: list[dict[str, Any]] = []  # finished outputs left for the run to publish
 
     @property
     def _rolling(self) -> bool:
@@ -143,7 +146,10 @@ class FileSink(Sink[FileSinkConfig]):
 
     def _path_for(self, record: dict[str, object] | None) -> str:
         values: dict[str, object] = dict(self._run_values)
-        values[SEGMENT_FIELD] = f"{self.context.run_id or 'run'}-{self._sequence:06d}"
+        run = self.context.run_id or "run"
+        if self.context.partition is not None:
+            run = f"{run}-{self.context.partition}"
+        values[SEGMENT_FIELD] = f"{run}-{self._sequence:06d}"
         if record is not None:
             for name in self._record_fields:
                 value = record.get(name)
@@ -170,8 +176,7 @@ class FileSink(Sink[FileSinkConfig]):
             if final.parent not in self._cleaned:
                 self._cleaned.add(final.parent)
                 _remove_orphans(final.parent, _name_pattern(self._template))
-            run = self.context.run_id or "run"
-            tmp = final.with_name(f".{final.name}.{run}.{os.getpid()}.tmp")
+            tmp = self._temp_name(final)
             length = 0
             adopt, self._adopt = self._adopt, None
             if adopt is not None:
@@ -191,6 +196,15 @@ class FileSink(Sink[FileSinkConfig]):
             target.jsonl = codec.type == "jsonl"
             self._open[str(final)] = target
         return target
+
+    def _temp_name(self, final: Path) -> Path:
+        """Beside the final path, named by run, partition and the process that publishes
+        it: another run's clean-up leaves it alone while that process lives."""
+        run = self.context.run_id or "run"
+        if self.context.partition is not None:
+            run = f"{run}-{self.context.partition}"
+        owner = os.getppid() if self.context.hand_over else os.getpid()
+        return final.with_name(f".{final.name}.{run}.{owner}.tmp")
 
     # -- resuming -------------------------------------------------------------------------
     def _final(self) -> Path:
@@ -240,9 +254,7 @@ class FileSink(Sink[FileSinkConfig]):
     def resume_from(self, saved: dict[str, object]) -> None:
         """Go on with a suspended output: it takes this run's temp name at once, so that no
         clean-up of dead processes' temp files removes it."""
-        final = self._final()
-        run = self.context.run_id or "run"
-        tmp = final.with_name(f".{final.name}.{run}.{os.getpid()}.tmp")
+        tmp = self._temp_name(self._final())
         os.replace(str(saved["tmp"]), tmp)
         self._adopt = saved
 
@@ -264,7 +276,8 @@ class FileSink(Sink[FileSinkConfig]):
         self._records += len(batch)
         try:
             if not self._record_fields:
-                encoder = self._target(self._path_for(None)).encoder
+                target = self._target(self._path_for(None))
+                encoder = target.encoder
                 if isinstance(batch, ColumnBatch) and not encoder.takes_columns:
                     batch = batch.records()
                 if isinstance(batch, ColumnBatch):
@@ -272,12 +285,15 @@ class FileSink(Sink[FileSinkConfig]):
                     await anyio.to_thread.run_sync(encoder.write, batch)
                 else:
                     encoder.write(batch)
+                target.records += len(batch)
                 return
             groups: dict[str, Batch] = {}
             for record in batch:
                 groups.setdefault(self._path_for(record), []).append(record)
             for rel, records in groups.items():
-                self._target(rel).encoder.write(records)
+                target = self._target(rel)
+                target.encoder.write(records)
+                target.records += len(records)
         except OSError as exc:
             raise PermanentError(
                 f"cannot write {self.config.path}: {exc.strerror or exc}"
@@ -314,11 +330,47 @@ class FileSink(Sink[FileSinkConfig]):
         self._records = 0
         self._sequence += 1
         try:
-            _publish(targets)
+            if self.context.hand_over and not self._rolling:  # segments publish as they go
+                self._hand_over(targets)
+            else:
+                _publish(targets)
         except OSError as exc:
             raise PermanentError(
                 f"cannot finish {self.config.path}: {exc.strerror or exc}"
             ) from None
+
+    def _hand_over(self, targets: list[_Open]) -> None:
+        """Finish and fsync each output under its temp name, for the run to publish."""
+        try:
+            _finish(targets)
+        except BaseException:
+            for target in targets:
+                target.tmp.unlink(missing_ok=True)
+            raise
+        for target in targets:
+            framing = target.encoder.framing()
+            self._handed.append(
+                {
+                    "final": str(target.final),
+                    "tmp": str(target.tmp),
+                    "records": target.records,
+                    "framing": None
+                    if framing is None
+                    else [framing[0], framing[1].hex(), framing[2]],
+                }
+            )
+
+    def can_join(self) -> bool:
+        if "partition" in self._fields():
+            return True
+        try:
+            codec = self._codec(Path(self._template))
+        except PermanentError:
+            return False
+        return codec.joinable
+
+    def handed_over(self) -> list[dict[str, Any]]:
+        return list(self._handed)
 
     async def close(self, *, success: bool) -> None:
         """All or nothing: every output is finished first, then all are renamed into place."""
@@ -348,15 +400,20 @@ class FileSink(Sink[FileSinkConfig]):
         self._missing.clear()
 
 
+def _finish(targets: list[_Open]) -> None:
+    """Write each output's trailer, fsync it and close it."""
+    for target in targets:
+        try:
+            target.encoder.finish()
+            target.stream.flush()
+            os.fsync(target.raw.fileno())
+        finally:
+            target.stream.close()
+
+
 def _publish(targets: list[_Open]) -> None:
     try:
-        for target in targets:
-            try:
-                target.encoder.finish()
-                target.stream.flush()
-                os.fsync(target.raw.fileno())
-            finally:
-                target.stream.close()
+        _finish(targets)
         blocked = [t.final for t in targets if t.final.is_dir()]
         if blocked:
             raise IsADirectoryError(0, "a folder stands at the final path", str(blocked[0]))

@@ -6,7 +6,7 @@ import contextlib
 import io
 import math
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import anyio
 from pydantic import Field
@@ -209,6 +209,11 @@ class AmqpSource(Source[AmqpSourceConfig]):
             await self._settle(token, requeue=not permanent)
             if permanent:
                 self.dead_lettered += len(token)
+
+    async def partitions(self, workers: int) -> list[dict[str, Any]]:
+        """Competing consumers of the queue: one per worker (each its own ``prefetch``,
+        ``idle_timeout`` and ``max_messages``)."""
+        return [{"consumer": n} for n in range(1, workers + 1)]
 
     async def close(self) -> None:
         with anyio.CancelScope(shield=True):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
+import itertools
 import mmap
 import os
 import re
@@ -10,22 +13,37 @@ from collections.abc import AsyncIterator
 from itertools import islice
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 import anyio
-from pydantic import Field
+from pydantic import BaseModel, ByteSize, ConfigDict, Field
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import DecodeAt
 from engine.components.base import Source, SourceConfig
-from engine.errors import PermanentError
+from engine.errors import DataError, PermanentError
 from engine.records import Chunk
 
 if TYPE_CHECKING:
     from engine.codecs.base import CodecConfig
     from engine.registry import Registry
 
-__all__ = ["FileSource", "FileSourceConfig"]
+__all__ = ["FilePartitioning", "FileSource", "FileSourceConfig"]
+
+
+class FilePartitioning(BaseModel):
+    """How `engine run --workers N` splits what this source reads into partitions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    size: ByteSize = Field(
+        ByteSize(16 * 1024 * 1024),
+        description="Each file of the path (or glob) is a partition; a file larger than this "
+        "is cut into byte ranges about this long, on record boundaries (CSV without "
+        "`escapechar` or `skip_rows`, and JSON Lines; a line break inside a quoted CSV field "
+        "is never a boundary). A number of bytes or a size such as `64KiB`, `32MiB`.",
+        examples=["64KiB", "256MiB"],
+    )
 
 
 class FileSourceConfig(SourceConfig):
@@ -35,6 +53,11 @@ class FileSourceConfig(SourceConfig):
     path: str = Field(description="A file or a glob (`data/*.csv`, `in/**/*.jsonl`).")
     codec: CodecSpec | None = Field(
         None, description="How to decode; default: guessed from the file extension."
+    )
+    partition: FilePartitioning = Field(
+        default_factory=FilePartitioning,
+        description="Partitions for `engine run --workers N`: one per file, big files cut "
+        "into byte ranges.",
     )
 
     def resource(self) -> str | None:
@@ -50,8 +73,11 @@ class FileSource(Source[FileSourceConfig]):
         super().__init__(config, context)
         self._from: dict[str, Any] | None = None  # the position a resumed read starts at
         self._at: tuple[int, Path, int, DecodeAt | None] | None = None  # file, start, codec
+        self._part: dict[str, Any] | None = None  # the one file or byte range read
 
     def files(self) -> list[Path]:
+        if self._part is not None:
+            return [Path(self._part["file"])]
         pattern = str(self.context.resolve(self.config.path))
         if glob.has_magic(pattern):
             return [
@@ -83,14 +109,19 @@ class FileSource(Source[FileSourceConfig]):
                     at = DecodeAt(start["line"], start["names"], start["line"], offset)
             self._at = (index, path, offset, at)
             try:
-                stream = path.open("rb")
+                stream: BinaryIO = path.open("rb")
                 if offset:
                     stream.seek(offset)
             except OSError as exc:
                 raise PermanentError(f"cannot open {path}: {exc.strerror or exc}") from None
+            end = self._part.get("end") if self._part is not None else None
+            if end is not None:
+                stream = cast(BinaryIO, _Range(stream, end - offset))
             digester = self.context.digester
             hashed = digester.reader(stream, offset) if digester is not None else None
             readable: BinaryIO = hashed if hashed is not None else stream
+            if end is not None and hashed is None:
+                readable = cast(BinaryIO, io.BufferedReader(cast(io.RawIOBase, stream)))
             columns = self.context.columnar and codec.reads_columns()
             threaded = columns and codec.columns_in_thread
             if columns:
@@ -115,6 +146,31 @@ class FileSource(Source[FileSourceConfig]):
                     yield chunk
                     await anyio.lowlevel.checkpoint()
         self._at = (len(files), files[-1], 0, None)
+
+    # -- partitions -----------------------------------------------------------------------
+    async def partitions(self, workers: int) -> list[dict[str, Any]]:
+        """One partition per file; a file past ``partition.size`` cut into byte ranges."""
+        files = self.files()
+        if not files:
+            raise PermanentError(f"no file matches {self.config.path!r}")
+        step = max(int(self.config.partition.size), 1)
+        found: list[dict[str, Any]] = []
+        for path in files:
+            ranges = await anyio.to_thread.run_sync(_ranges, path, self.codec_for(path), step)
+            found.extend(ranges)
+        return found
+
+    def use_partition(self, spec: dict[str, Any]) -> None:
+        if not spec:
+            return
+        self._part = spec
+        if spec.get("start"):
+            self._from = {
+                "index": 0,
+                "offset": spec["start"],
+                "line": spec["line"],
+                "names": spec.get("names"),
+            }
 
     # -- resuming -------------------------------------------------------------------------
     def _identity(self) -> list[list[object]]:
@@ -182,6 +238,89 @@ class FileSource(Source[FileSourceConfig]):
         if index >= len(files):
             return "after its last file"
         return f"{files[index][0]} at byte {position['offset']} (line {position['line'] + 1})"
+
+
+class _Range(io.RawIOBase):
+    """The next ``length`` bytes of a stream, then its end."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        super().__init__()
+        self._stream = stream
+        self._left = length
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self._stream, "name", "<stream>"))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer).cast("B")[: self._left]
+        n = self._stream.readinto(view) or 0  # type: ignore[attr-defined]
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            super().close()
+
+
+def _ranges(path: Path, codec: CodecConfig, step: int) -> list[dict[str, Any]]:
+    """The partitions of one file: the whole file, or byte ranges cut where records start,
+    each with the lines before it (for locations) and the CSV column names in use."""
+    whole = [{"file": str(path)}]
+    try:
+        size = path.stat().st_size
+        pattern = codec.line_ends()
+        if size <= step or pattern is None:
+            return whole
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            cuts = codec.record_starts(data, step)
+            if cuts is None or len(cuts) < 2:
+                return whole
+            lines = [0]
+            for start, end in itertools.pairwise(cuts):
+                lines.append(lines[-1] + _breaks(data, start, end, pattern))
+    except OSError as exc:
+        raise PermanentError(f"cannot read {path}: {exc.strerror or exc}") from None
+    names = _names(path, codec)
+    bounds = [*cuts, size]
+    return [
+        {"file": str(path), "start": start, "end": end, "line": line, "names": names}
+        for start, end, line in zip(cuts, bounds[1:], lines, strict=True)
+    ]
+
+
+def _breaks(data: mmap.mmap, start: int, end: int, pattern: re.Pattern[bytes]) -> int:
+    """The line breaks in ``data[start:end]``: counted in C for the usual patterns."""
+    lf_only = pattern.pattern in (b"\n", rb"\n")
+    if not lf_only and pattern.pattern != rb"\r\n|\r|\n":
+        return sum(1 for _ in pattern.finditer(data, start, end))
+    count = 0
+    for at in range(start, end, 1 << 24):
+        stop = min(at + (1 << 24), end)
+        window = data[at:stop]
+        count += window.count(b"\n")
+        if not lf_only:
+            count += window.count(b"\r") - window.count(b"\r\n")
+            if window.endswith(b"\r") and data[stop : stop + 1] == b"\n" and stop < end:
+                count -= 1  # a CRLF across two windows is one break
+    return count
+
+
+def _names(path: Path, codec: CodecConfig) -> list[str] | None:
+    """The column names a read of the file from its start takes (CSV; None for others)."""
+    at = DecodeAt(0, None, 0)
+    # a bad first row is reported by the partition that reads it
+    with path.open("rb") as stream, contextlib.suppress(DataError):
+        decoded = codec.decode(stream, source=str(path), batch_size=1, at=at)  # type: ignore[call-arg]
+        next(iter(decoded), None)
+    return at.names
 
 
 def _after_lines(path: Path, start: int, lines: int, breaks: re.Pattern[bytes]) -> int:

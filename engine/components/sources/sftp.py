@@ -142,6 +142,14 @@ class SftpSource(Source[SftpSourceConfig]):
         """Files read to the end whose every chunk was delivered downstream."""
         return [p for p in self._finished if self._pending.get(p) == 0]
 
+    async def partitions(self, workers: int) -> None:
+        """One partition; never with ``after_read``: files would move before the run's end."""
+        if self.config.after_read != "keep":
+            raise PermanentError(
+                f"sftp source {self.context.component_id} moves or deletes what it read "
+                f"(after_read = {self.config.after_read!r}): run it with --workers 1"
+            )
+
     async def commit(self) -> None:
         if self.context.dry_run or self.config.after_read == "keep":
             return

@@ -81,6 +81,15 @@ class SqlSourceConfig(SourceConfig):
         examples=[1000, 300],
     )
 
+    partition_ranges: int | None = Field(
+        None,
+        ge=1,
+        description="`engine run --workers N`: key ranges of an integer `cursor` column, "
+        "cut evenly between its least and greatest value still to read; each range is a "
+        "partition (default: two per worker). The cursor is saved once, after every range "
+        "was read. Without an integer `cursor` the source is one partition.",
+    )
+
     @field_validator("url")
     @classmethod
     def _url_parses(cls, url: SecretStr) -> SecretStr:
@@ -119,6 +128,8 @@ class SqlSource(Source[SqlSourceConfig]):
     _seen_cursor = False
     #: a row not yet settled was read: the saved cursor stays before it
     _held = False
+    #: the key range (inclusive) this partition reads
+    _range: tuple[int, int] | None = None
 
     @property
     def _state_key(self) -> str:
@@ -184,6 +195,10 @@ class SqlSource(Source[SqlSourceConfig]):
                 start = lookback_bound(start, cfg.cursor_lookback)
             if start is not None:
                 stmt = stmt.where(cursor_col > bindparam("engine_cursor_start", start))
+            if self._range is not None:
+                low, high = self._range
+                stmt = stmt.where(cursor_col >= bindparam("engine_low", low))
+                stmt = stmt.where(cursor_col <= bindparam("engine_high", high))
             if self._snapshot_bound():
                 stmt = stmt.add_columns(literal_column(SETTLED_SQL).label(SETTLED_COLUMN))
             stmt = stmt.order_by(cursor_col)
@@ -277,19 +292,71 @@ class SqlSource(Source[SqlSourceConfig]):
         raise PermanentError(f"cursor column {wanted!r} is not among the columns read: {keys}")
 
     async def commit(self) -> None:
+        if self._seen_cursor:
+            self._save(self._last, self._start)
+
+    def _save(self, last: Any, start: Any) -> None:
         state = self.context.state
-        if self.context.dry_run or state is None or not self._seen_cursor:
+        if self.context.dry_run or state is None or last is None:
             return
-        if self._last is None:
-            return
-        if self._start is not None and not self._last > self._start:
+        if start is not None and not last > start:
             return  # only re-read rows (look-back): the cursor never moves back
         state.set(
-            self.context.pipeline,
-            self.context.component_id,
-            self._state_key,
-            dump_cursor(self._last),
+            self.context.pipeline, self.context.component_id, self._state_key, dump_cursor(last)
         )
+
+    # -- partitions -----------------------------------------------------------------------
+    async def partitions(self, workers: int) -> list[dict[str, Any]] | None:
+        """Key ranges of an integer cursor, from its least and greatest value to read."""
+        from sqlalchemy import Select, column, func, select
+
+        from engine.connectors.sql.errors import map_sql_error
+
+        if self.config.cursor is None:
+            return None
+        stmt, params = self.statement()
+        if not isinstance(stmt, Select):
+            return None
+        sub = stmt.order_by(None).subquery("engine_keys")
+        key: Any = column(self.config.cursor)
+        conn = await self.context.call(self._connect)
+        try:
+            query = select(func.min(key), func.max(key)).select_from(sub)
+            row = (await conn.execute(query, params)).one()
+        except Exception as exc:
+            raise map_sql_error(exc, action="sql source: key range") from None
+        finally:
+            await conn.close()
+        low, high = row
+        if type(low) is not int or type(high) is not int:
+            return None  # nothing to read, or keys that do not split evenly
+        count = self.config.partition_ranges or 2 * workers
+        step = max(-(-(high - low + 1) // count), 1)
+        return [{"low": at, "high": min(at + step - 1, high)} for at in range(low, high + 1, step)]
+
+    def use_partition(self, spec: dict[str, Any]) -> None:
+        if spec:
+            self._range = (int(spec["low"]), int(spec["high"]))
+
+    def partition_outcome(self) -> dict[str, Any] | None:
+        if self._range is None:
+            return None  # read it all: its commit is recorded for the run
+        last = dump_cursor(self._last) if self._seen_cursor else None
+        return {"last": last, "held": self._held}
+
+    async def commit_partitions(self, outcomes: list[dict[str, Any] | None]) -> None:
+        """The cursor goes to the last row read in the last range, or stays before the
+        first row read that was not settled (PostgreSQL snapshots)."""
+        last = None
+        for outcome in outcomes:
+            if outcome is None:
+                return  # read as one partition: its commit was recorded
+            if outcome["last"] is not None:
+                last = load_cursor(outcome["last"])
+            if outcome["held"]:
+                break
+        start = self._start_value()
+        self._save(last, start)
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -1,0 +1,150 @@
+"""Scale-out throughput: `engine run --workers N` on the inventory workload.
+
+    python bench/scale.py [--rows 1000000] [--rounds 3] [--workers 1,2,3] [--size 16MiB]
+                          [--csv FILE] [--no-audit]
+
+The 1M-row inventory CSV (bench/generate.py, or ``--csv`` a file of the same columns, such
+as one from gen_inventory.py) is mapped to JSON Lines with the benchmark's 8 fields, auditing
+on, by `engine run --workers N` for each N. The runs take turns, round after round, so a
+machine whose speed drifts slows each alike; each column is the median of its rounds, and
+is printed as records/s and as its ratio to ``--workers 1``. The output of every run is
+checked byte-identical to the first. ``COLUMNS`` is the hook for other ways to run the
+same pipeline (a ``--distributed`` column later): each is a name and the command to time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from generate import FIELDS, generate  # noqa: E402
+
+ENGINE = str(Path(sys.executable).with_name("engine"))
+
+PIPELINE = """\
+[pipeline]
+name = "scale"
+[audit]
+enabled = {audit}
+[sources.inv]
+type = "file"
+path = "{src}"
+codec = "csv"
+batch = {{ size = 2000 }}
+partition = {{ size = "{size}" }}
+[transforms.to_product]
+type = "map"
+inputs = ["inv"]
+[transforms.to_product.fields]
+{fields}
+[sinks.out]
+type = "file"
+inputs = ["to_product"]
+path = "{out}"
+"""
+
+#: name -> the command that runs the pipeline file given (the columns of the table)
+Column = Callable[[Path], list[str]]
+
+
+def local(workers: int) -> Column:
+    return lambda pipeline: [ENGINE, "run", "-q", "--workers", str(workers), str(pipeline)]
+
+
+def timed(argv: list[str], home: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(
+        argv,
+        env={"ENGINE_HOME": str(home), **_env()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode()[-2000:]}")
+    return wall
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", default="1,2,3")
+    parser.add_argument("--size", default="16MiB", help="the file source's partition size")
+    parser.add_argument("--csv", type=Path, help="use this CSV instead of generating one")
+    parser.add_argument("--no-audit", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="engine-scale-") as tmp:
+        root = Path(tmp)
+        src = args.csv.resolve() if args.csv else root / "inventory.csv"
+        if not args.csv:
+            generate(args.rows, src)
+        rows = args.rows
+        if args.csv:
+            with src.open("rb") as f:
+                rows = sum(1 for _ in f) - 1  # close enough for a rate: names hold no breaks
+        out = root / "out.jsonl"
+        pipeline = root / "scale.toml"
+        pipeline.write_text(
+            PIPELINE.format(
+                audit=str(not args.no_audit).lower(),
+                src=src,
+                size=args.size,
+                fields="\n".join(f"{k} = {json.dumps(v)}" for k, v in FIELDS.items()),
+                out=out,
+            )
+        )
+        columns: dict[str, Column] = {
+            f"workers {n}": local(int(n)) for n in args.workers.split(",")
+        }
+        walls: dict[str, list[float]] = {name: [] for name in columns}
+        expected: str | None = None
+        for round_no in range(1, args.rounds + 1):
+            for name, command in columns.items():
+                home = root / f"home-{name.replace(' ', '-')}-{round_no}"
+                wall = timed(command(pipeline), home)
+                walls[name].append(wall)
+                found = digest(out)
+                expected = expected or found
+                if found != expected:
+                    raise SystemExit(f"{name}: output differs from the first run's")
+                print(f"round {round_no} {name}: {wall:.2f}s", file=sys.stderr)
+        base = statistics.median(walls[next(iter(columns))])
+        print(
+            f"{rows:,} rows, audit {'off' if args.no_audit else 'on'}, "
+            f"partition size {args.size}, median of {args.rounds} rounds"
+        )
+        print(f"{'column':<12} {'wall s':>8} {'records/s':>12} {'vs workers 1':>13}")
+        for name, times in walls.items():
+            wall = statistics.median(times)
+            print(f"{name:<12} {wall:>8.2f} {rows / wall:>12,.0f} {base / wall:>12.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Run one partition of a run, in whatever process it is handed to.
+
+:func:`run_partition` is the one entry point: a local worker process of
+``engine run --workers N`` calls it, and so can any other process given the pipeline file,
+a :class:`PartitionSpec` and the :class:`RunContext` (all plain JSON). It never commits a
+cursor or publishes a file output the run publishes: it reports them in its
+:class:`PartitionResult`, and the run commits once every partition is done.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from engine.audit.partition import create_partition_observer
+from engine.components.base import ComponentContext, Role, Source
+from engine.errors import EngineError, PermanentError
+from engine.partitions.spec import PartitionResult, PartitionSpec, RunContext
+from engine.pipeline import compile_file
+from engine.records import Chunk
+from engine.runtime.observer import NullObserver, RunObserver, RunSummary
+from engine.runtime.plan import Node, Plan
+from engine.runtime.runner import Runner, RunOptions, SourceFactory
+from engine.settings import EngineSettings
+from engine.state import StateStore
+
+__all__ = ["run_partition"]
+
+
+class _Idle(Source[Any]):
+    """A source of the pipeline that another partition reads: nothing here."""
+
+    async def read(self) -> AsyncIterator[Chunk]:
+        return
+        yield  # an async generator that yields nothing
+
+
+def _idle(node: Node, ctx: ComponentContext) -> Source[Any]:
+    return _Idle(node.config, ctx)
+
+
+def _reader(part: dict[str, Any]) -> SourceFactory:
+    def factory(node: Node, ctx: ComponentContext) -> Source[Any]:
+        source: Source[Any] = node.entry.spec.implementation(node.config, ctx)
+        source.use_partition(part)
+        return source
+
+    return factory
+
+
+class _Recorder(StateStore):
+    """Reads the workspace state; keeps what is written, for the run to write once."""
+
+    def __init__(self, inner: StateStore) -> None:
+        super().__init__(inner.path, read_only=True)
+        self.written: list[list[Any]] = []
+
+    def set(self, pipeline: str, component: str, key: str, value: Any) -> None:
+        self.written.append([pipeline, component, key, value])
+
+
+async def _outcome(source: Source[Any]) -> dict[str, Any] | None:
+    """What the run commits for this partition's source: its own outcome where it splits
+    its work; else the state its ``commit`` would write (it read everything here)."""
+    outcome = source.partition_outcome()
+    if outcome is not None or source.context.state is None:
+        return outcome
+    recorder = _Recorder(source.context.state)
+    source.context.state = recorder
+    try:
+        await source.commit()
+    finally:
+        recorder.close()
+    return {"state": recorder.written} if recorder.written else None
+
+
+async def _stop_on_signal(
+    runner: Runner,
+    scope: anyio.CancelScope,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """SIGTERM: stop reading and drain; a second one: cancel."""
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        task_status.started()
+        async for _ in signals:
+            if runner.interrupted:
+                scope.cancel()
+                return
+            runner.stop()
+
+
+async def _report(
+    runner: Runner, summary: RunSummary, spec: PartitionSpec, result: PartitionResult
+) -> None:
+    result.outcome = summary.outcome
+    result.error = summary.error
+    result.stages = {cid: asdict(stats) for cid, stats in summary.stages.items()}
+    result.dead_letters = summary.dead_letters
+    result.dead_letter_path = summary.dead_letter_path
+    for cid, sink in runner.components(Role.SINK).items():
+        if handed := sink.handed_over():
+            result.outputs[cid] = handed
+    if summary.ok:
+        with anyio.CancelScope(shield=True):
+            result.progress = await _outcome(runner.components(Role.SOURCE)[spec.source])
+
+
+def run_partition(
+    pipeline_file: str | Path,
+    spec: PartitionSpec | dict[str, Any],
+    context: RunContext | dict[str, Any],
+    *,
+    plan: Plan | None = None,
+    environ: Mapping[str, str] | None = None,
+    stop_on_sigterm: bool = False,
+    on_runner: Callable[[Runner], None] | None = None,
+) -> PartitionResult:
+    """Run one partition of a run to its end and say how it went (never raises for a
+    failure of the run: the result carries it).
+
+    ``plan``: the pipeline file compiled already (a worker running many partitions);
+    ``environ``: the variables ``${env:...}`` and the settings read (default: the process
+    environment);
+    ``stop_on_sigterm``: SIGTERM stops the partition as it stops a run (drain, publish
+    nothing), in a process whose main thread this is."""
+    if isinstance(spec, dict):
+        spec = PartitionSpec.from_json(spec)
+    if isinstance(context, dict):
+        context = RunContext.from_json(context)
+    started = time.perf_counter()
+    result = PartitionResult(spec.id, spec.index, "failure")
+    try:
+        _run(pipeline_file, spec, context, plan, environ, stop_on_sigterm, on_runner, result)
+    except EngineError as exc:
+        result.outcome, result.error = "failure", str(exc)
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _run(
+    pipeline_file: str | Path,
+    spec: PartitionSpec,
+    context: RunContext,
+    plan: Plan | None,
+    environ: Mapping[str, str] | None,
+    stop_on_sigterm: bool,
+    on_runner: Callable[[Runner], None] | None,
+    result: PartitionResult,
+) -> None:
+    env = EngineSettings.load(environ)
+    if plan is None:
+        plan = compile_file(pipeline_file, env=environ)
+    if context.pipeline_sha256 is not None and plan.spec.sha256 != context.pipeline_sha256:
+        raise PermanentError(
+            f"{pipeline_file} changed since the run planned its partitions (sha256 "
+            f"{plan.spec.sha256} now, {context.pipeline_sha256} then)"
+        )
+    workspace = Path(context.workspace)
+    observer: RunObserver = NullObserver()
+    if context.audit:
+        about = {"source": spec.source, "of": spec.count, "part": spec.part}
+        observer = create_partition_observer(
+            plan.spec.audit, workspace, partition=spec.id, about=about, env=env
+        )
+    sources = [cid for cid in plan.order if plan.nodes[cid].role is Role.SOURCE]
+    overrides = {cid: _reader(spec.part) if cid == spec.source else _idle for cid in sources}
+    options = RunOptions(
+        workspace=workspace,
+        run_id=context.run_id,
+        observer=observer,
+        source_overrides=overrides,
+        settings=env,
+        partition=spec.id,
+        hand_over=context.hand_over,
+    )
+    runner = Runner(plan, options)
+    if on_runner is not None:
+        on_runner(runner)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            if stop_on_sigterm:
+                await tg.start(_stop_on_signal, runner, tg.cancel_scope)
+            summary = await runner.run()
+            tg.cancel_scope.cancel()
+            # in the group: a second SIGTERM cancels the run and leaves no summary
+            await _report(runner, summary, spec, result)
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        anyio.run(main)
+        if result.outcome == "failure" and result.error is None:
+            result.outcome, result.error = "interrupted", "cancelled by a second SIGTERM"
+    finally:
+        if stop_on_sigterm:  # the event loop leaves SIG_DFL behind
+            signal.signal(signal.SIGTERM, before)
+        close = getattr(observer, "close", None)
+        if close is not None:
+            close()

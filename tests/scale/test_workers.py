@@ -1,0 +1,377 @@
+"""`engine run --workers N` in real processes: the output is the one process's, byte for
+byte; the trail verifies; cursors are committed once; a signal stops the workers and
+publishes nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.data import POSTGRES_URL, require_service, sql
+from tests.support.kill import DEADLINE, wait_for
+
+ENGINE = str(Path(sys.executable).with_name("engine"))
+
+
+def engine(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ENGINE, *args],
+        env={**os.environ, "ENGINE_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+
+
+def run_twice(pipeline: Path, home: Path, outputs: list[Path]) -> dict[str, bytes]:
+    """Run with one process, then with two; both outputs, checked equal."""
+    first = engine(home, "run", "-q", "--workers", "1", str(pipeline))
+    assert first.returncode == 0, first.stderr
+    one = {p.name: p.read_bytes() for p in outputs}
+    for p in outputs:
+        p.unlink()
+    second = engine(home, "run", "-q", "--workers", "2", str(pipeline))
+    assert second.returncode == 0, second.stderr
+    assert " partitions in 2 processes" in second.stderr
+    for p in outputs:
+        assert p.read_bytes() == one[p.name], f"{p.name} differs from the one-process output"
+    verify = engine(home, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "abandoned" not in verify.stdout
+    return one
+
+
+def write_csv(path: Path, rows: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    notes = ["plain", 'say "hi"', "two\nlines", "a, b", "three\r\nline\nnote", ""]
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "name", "note"])
+        for i in range(rows):
+            out.writerow([i, f"name {i}", rng.choice(notes) + "x" * rng.randrange(40)])
+
+
+def test_csv_with_quoted_newlines_cut_in_ranges(tmp_path: Path) -> None:
+    write_csv(tmp_path / "in.csv", 6000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "ranges"
+[sources.src]
+type = "file"
+path = "in.csv"
+partition = { size = "64KiB" }
+[transforms.m]
+type = "map"
+inputs = ["src"]
+[transforms.m.fields]
+id = "to_number(id)"
+name = "name"
+note = "note"
+[sinks.csv]
+type = "file"
+inputs = ["m"]
+path = "out/all.csv"
+[sinks.json]
+type = "file"
+inputs = ["m"]
+path = "out/all.json"
+[sinks.lines]
+type = "file"
+inputs = ["m"]
+path = "out/all.jsonl"
+"""
+    )
+    out = tmp_path / "out"
+    one = run_twice(tmp_path / "p.toml", tmp_path / "home", [out / "all.csv", out / "all.json"])
+    records = json.loads(one["all.json"])
+    assert [r["id"] for r in records] == list(range(6000))
+    assert sum("\n" in r["note"] for r in records) > 100  # the cuts had quoted breaks to avoid
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no piece left
+
+
+def test_glob_one_partition_per_file_and_partition_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in range(5):
+        lines = [json.dumps({"file": n, "i": i}) for i in range(300 + n)]
+        (folder / f"f{n}.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "globbed"
+[sources.src]
+type = "file"
+path = "in/*.jsonl"
+[sinks.all]
+type = "file"
+inputs = ["src"]
+path = "out/all.csv"
+[sinks.parts]
+type = "file"
+inputs = ["src"]
+path = "parts/part-{partition}.jsonl"
+"""
+    )
+    run_twice(tmp_path / "p.toml", tmp_path / "home", [tmp_path / "out" / "all.csv"])
+    parts = sorted(p.name for p in (tmp_path / "parts").iterdir())
+    assert parts == [f"part-000{n}.jsonl" for n in range(5)]
+    second = (tmp_path / "parts" / "part-0002.jsonl").read_text().splitlines()
+    assert len(second) == 302 and all(json.loads(x)["file"] == 2 for x in second)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def keyed_table(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    if request.param == "postgresql":
+        require_service("postgres", POSTGRES_URL)
+        url = POSTGRES_URL
+    name = f"keys_{uuid.uuid4().hex[:10]}"
+    sql(url, f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, v TEXT)")
+    values = ", ".join(f"({i}, 'v{i}')" for i in range(1, 1001))
+    sql(url, f"INSERT INTO {name} VALUES {values}")
+    yield url, name
+    sql(url, f"DROP TABLE IF EXISTS {name}")
+
+
+def test_sql_key_ranges_commit_the_cursor_once(
+    tmp_path: Path, keyed_table: tuple[str, str]
+) -> None:
+    url, name = keyed_table
+    (tmp_path / "p.toml").write_text(
+        f"""
+[pipeline]
+name = "keyed"
+[sources.db]
+type = "sql"
+url = "{url}"
+table = "{name}"
+cursor = "id"
+partition_ranges = 4
+[sinks.out]
+type = "file"
+inputs = ["db"]
+path = "out/rows.jsonl"
+"""
+    )
+    home = tmp_path / "home"
+    done = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+    assert done.returncode == 0, done.stderr
+    assert "4 partitions in 2 processes" in done.stderr
+    rows = [json.loads(x) for x in (tmp_path / "out" / "rows.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == list(range(1, 1001))
+    with sqlite3.connect(home / "state.db") as db:
+        saved = db.execute("SELECT value FROM state WHERE component = 'db'").fetchall()
+    assert [json.loads(v)["value"] for (v,) in saved] == [1000]
+    with sqlite3.connect(home / "audit.db") as db:
+        finished = db.execute(
+            "SELECT count(*) FROM audit_events WHERE action = 'run_finished'"
+        ).fetchone()
+        parts = db.execute(
+            "SELECT count(*) FROM audit_events WHERE action = 'partition_finished'"
+        ).fetchone()
+    assert finished == (1,) and parts == (4,)
+    sql(url, f"INSERT INTO {name} VALUES (1001, 'late')")
+    again = engine(
+        home, "run", "-q", "--workers", "2", "--format", "json", str(tmp_path / "p.toml")
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["components"]["db"]["records_out"] == 1
+    assert engine(home, "audit", "verify").returncode == 0
+
+
+def test_sigterm_stops_the_workers_and_publishes_nothing(tmp_path: Path) -> None:
+    write_csv(tmp_path / "in.csv", 150_000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "stopped"
+[sources.src]
+type = "file"
+path = "in.csv"
+partition = { size = "256KiB" }
+batch = { size = 200 }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.jsonl"
+"""
+    )
+    proc = subprocess.Popen(
+        [ENGINE, "run", "-q", "--workers", "2", str(tmp_path / "p.toml")],
+        env={**os.environ, "ENGINE_HOME": str(tmp_path / "home")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    out = tmp_path / "out"
+    started = wait_for(lambda: out.is_dir() and any(out.iterdir()), proc)
+    assert started, "the run ended before a worker wrote"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 130, err.decode()
+    assert list(out.iterdir()) == [], err.decode()  # nothing published, no piece left
+    children = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+    )
+    assert children.stdout == ""
+    verify = engine(tmp_path / "home", "audit", "verify")
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_a_killed_parent_takes_its_workers_and_publishes_nothing(tmp_path: Path) -> None:
+    write_csv(tmp_path / "in.csv", 100_000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "killed"
+[sources.src]
+type = "file"
+path = "in.csv"
+partition = { size = "256KiB" }
+batch = { size = 200 }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.csv"
+"""
+    )
+    home = tmp_path / "home"
+    proc = subprocess.Popen(
+        [ENGINE, "run", "-q", "--workers", "2", str(tmp_path / "p.toml")],
+        env={**os.environ, "ENGINE_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    out = tmp_path / "out"
+    assert wait_for(lambda: out.is_dir() and any(out.iterdir()), proc)
+    proc.kill()
+    proc.wait(timeout=DEADLINE)
+    assert not (out / "all.csv").exists()
+    # the processes that own the staged pieces (named by pid) end with the run
+    owners = {int(p.name.split(".")[-2]) for p in out.iterdir()}
+    assert wait_for(lambda: not any(_alive(pid) for pid in owners))
+    again = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in out.iterdir()] == ["all.csv"]  # the pieces were removed
+    with (out / "all.csv").open(newline="") as f:
+        assert [int(row["id"]) for row in csv.DictReader(f)] == list(range(100_000))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("path", "pagination", "records"),
+    [
+        ("offset", '{ type = "offset", limit = 4, total_path = "total" }', "results"),
+        ("page", '{ type = "page", size = 3, total_pages_path = "total_pages" }', "items"),
+    ],
+)
+def test_http_page_sets(tmp_path: Path, path: str, pagination: str, records: str) -> None:
+    from tests.support.http_server import ServerThread
+
+    (tmp_path / "p.toml").write_text(
+        f"""
+[pipeline]
+name = "paged"
+[sources.api]
+type = "http"
+url = "${{env:API_URL}}/items/{path}"
+records = "{records}"
+pagination = {pagination}
+[sinks.out]
+type = "file"
+inputs = ["api"]
+path = "out/items.jsonl"
+"""
+    )
+    with ServerThread() as server:
+        # the workers compile the file with the variables of --env-file too
+        (tmp_path / "vars.env").write_text(f"API_URL={server.url}\n")
+        home = tmp_path / "home"
+        done = engine(
+            home, "run", "-q", "--workers", "2", "--env-file", str(tmp_path / "vars.env"),
+            str(tmp_path / "p.toml"),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"[34] partitions in 2 processes", done.stderr)
+    lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == list(range(1, 26))
+
+
+def test_http_incremental_read_keeps_its_cursor(tmp_path: Path) -> None:
+    """A source read whole by one partition commits what its own commit would save."""
+    from tests.support.http_server import ServerThread
+
+    with ServerThread() as server:
+        (tmp_path / "p.toml").write_text(
+            f"""
+[pipeline]
+name = "incr"
+[sources.api]
+type = "http"
+url = "{server.url}/items/incremental"
+records = "items"
+incremental = {{ cursor_field = "updated_at", param = "updated_since" }}
+[sinks.out]
+type = "file"
+inputs = ["api"]
+path = "out/items.jsonl"
+"""
+        )
+        home = tmp_path / "home"
+        done = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+    assert done.returncode == 0, done.stderr
+    assert "1 partition in 1 process" in done.stderr
+    with sqlite3.connect(home / "state.db") as db:
+        saved = db.execute("SELECT value FROM state WHERE component = 'api'").fetchall()
+    lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
+    assert len(saved) == 1 and json.loads(lines[-1])["updated_at"] in saved[0][0]
+
+
+def test_dead_letters_of_every_partition_in_one_file(tmp_path: Path) -> None:
+    rows = ["id,name"] + [f"{i},n{i}" if i % 500 else f"{i},n{i},extra" for i in range(4000)]
+    (tmp_path / "in.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "lettered"
+[dead_letter]
+max_rejected = 8
+[sources.src]
+type = "file"
+path = "in.csv"
+on_error = "dead_letter"
+partition = { size = "8KiB" }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.jsonl"
+"""
+    )
+    home = tmp_path / "home"
+    done = engine(home, "run", "-q", "--workers", "2", "--format", "json", str(tmp_path / "p.toml"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["dead_letters"] == 8
+    letters = Path(summary["dead_letter_path"])
+    assert list(letters.parent.iterdir()) == [letters]  # the partitions' files were merged
+    lines = [json.loads(x) for x in letters.read_text().splitlines()]
+    assert [x["record"][0] for x in lines] == [str(i) for i in range(0, 4000, 500)]
