@@ -161,6 +161,25 @@ class EngineSettings(BaseSettings):
         examples=[10],
     )
 
+    # -- traces (OpenTelemetry, the `otel` extra; docs/operations.md) ----------------------
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP collector: set, `engine run` and `engine serve` export traces "
+        "to it. The other OTEL_* variables are read by OpenTelemetry itself.",
+        examples=["http://127.0.0.1:4318"],
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP endpoint of traces alone; set, traces are exported to it.",
+        examples=["http://127.0.0.1:4318/v1/traces"],
+    )
+    otel_service_name: str | None = Field(
+        None, description="The service the traces name; default `engine`."
+    )
+    otel_sdk_disabled: bool = Field(
+        False, description="Set to true to export no traces whatever the endpoint."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

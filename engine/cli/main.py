@@ -24,6 +24,7 @@ from engine.cli.environment import (
 )
 from engine.cli.lazy import LazyGroup
 from engine.cli.output import err_console, format_option, out_console, print_diagnostics
+from engine.cli.telemetry import metrics_options, telemetry_session
 from engine.errors import ConfigError, EngineError, Severity
 
 # `engine --version`, `validate` and completion stay fast: what only running a pipeline
@@ -124,6 +125,7 @@ def cli() -> None:
     help="Run the pipeline's partitions (files, byte ranges, key ranges) in this many local "
     "processes (docs/scale.md); 1 runs it in this process.",
 )
+@metrics_options
 def run_cmd(
     file: str,
     fmt: str,
@@ -133,6 +135,8 @@ def run_cmd(
     wait: bool,
     wait_timeout: float | None,
     restart: bool,
+    metrics_file: Path | None,
+    pushgateway: str | None,
     workers: int,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
@@ -151,6 +155,7 @@ def run_cmd(
     env = current_settings()
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait, wait_timeout)
+    telemetry = telemetry_session(plan.name, metrics_file, pushgateway)
 
     async def main() -> tuple[RunSummary | None, RunObserver]:
         observer = NullObserver() if no_audit else make_observer(plan, workspace, env)
@@ -169,12 +174,13 @@ def run_cmd(
                     restart=restart,
                     settings=env,
                     notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    telemetry=telemetry.hook,
                 )
             tg.cancel_scope.cancel()
         return summary, observer
 
     try:
-        with lease:
+        with lease, telemetry:
             summary: RunSummary | None
             if workers > 1:
                 from engine.partitions.local import run_workers
@@ -530,7 +536,8 @@ cli.add_lazy(
 cli.add_lazy(
     "serve",
     "engine.cli.serve:serve",
-    "Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].",
+    "Serve FILES: webhook sources at their paths, /livez, /readyz, /healthz, /metrics and "
+    "every [schedule].",
 )
 
 

@@ -13,6 +13,7 @@ import anyio
 import click
 
 from engine.cli.environment import current_environ, current_settings, env_file_option
+from engine.cli.telemetry import telemetry_session
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
@@ -64,7 +65,8 @@ def serve(
     no_audit: bool,
     verbose: bool,
 ) -> None:
-    """Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].
+    """Serve FILES: webhook sources at their paths, /livez, /readyz, /healthz, /metrics and
+    every [schedule].
 
     At most one of FILES may be without a [schedule]: it runs for as long as serve does, fed
     by its webhook sources. Each scheduled pipeline runs at its fire times, each fire time
@@ -116,7 +118,7 @@ def serve(
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait)
     try:
-        with lease:
+        with lease, telemetry_session(plan.name) as telemetry:
             server = EngineServer(
                 plan,
                 workspace=workspace,
@@ -125,10 +127,14 @@ def serve(
                 header_timeout=header_timeout,
                 body_timeout=body_timeout,
                 settings=env,
+                telemetry=telemetry.hook,
             )
+            if schedules is not None:  # scheduled runs count in the served pipeline's /metrics
+                schedules.telemetry = server.telemetry
             paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
             click.echo(
-                f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)",
+                f"serving {plan.name} on http://{host}:{port} "
+                f"({paths}; /livez, /readyz, /healthz, /metrics)",
                 err=True,
             )
             code = anyio.run(_serve, server, host, port, verbose, schedules)

@@ -26,6 +26,7 @@ from engine.components.envelope import (
     TransformEnvelope,
 )
 from engine.components.expressions import CompiledExpressions
+from engine.connectors.context import NULL_METER, Meter
 from engine.records import Batch, Chunk, Rejected
 from engine.resilience.ratelimit import RateLimitSpec
 from engine.settings import EngineSettings
@@ -158,6 +159,8 @@ class ComponentContext:
     # Set by the runtime on a source whose every consumer takes column batches: it decodes
     # into them where its codec can (engine.columnar).
     columnar: bool = False
+    # Where a connector reports response codes and backlog: the run's metrics, when watched.
+    meter: Meter = NULL_METER
 
     # The component's JMESPath expressions, compiled once with the plan.
     expressions: CompiledExpressions = field(default_factory=CompiledExpressions)

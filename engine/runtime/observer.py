@@ -95,13 +95,14 @@ class RunObserver(Protocol):
 
     # ``content``: the digest of the bytes a source read or a sink wrote for this batch
     # (set only for observers whose ``wants_content`` is true, by components that can).
+    # Returns the id of the event that records the batch, if it made one (traces carry it).
     def batch(
         self,
         stage: StageInfo,
         action: BatchAction,
         records: Sequence[Record],
         content: ContentDigest | None = None,
-    ) -> None: ...
+    ) -> str | None: ...
 
     def rejected(
         self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str

@@ -53,6 +53,8 @@ from engine.runtime.observer import (
 )
 from engine.runtime.plan import Node, Plan
 from engine.runtime.rebatch import Message, Rebatcher
+from engine.runtime.telemetry import NULL_TELEMETRY, RunTelemetry, Watch
+from engine.runtime.telemetry import Stage as TelemetryStage
 from engine.settings import EngineSettings
 from engine.state import StateStore
 from engine.workspace import base_dir_of
@@ -88,6 +90,8 @@ class RunOptions:
     hand_over: bool = False
     #: what started the run, recorded in ``run_started`` (a schedule's fire time)
     trigger: dict[str, str] | None = None
+    #: metrics and traces (default: none)
+    telemetry: RunTelemetry = NULL_TELEMETRY
 
 
 async def _release(deliveries: tuple[Delivery, ...]) -> None:
@@ -112,6 +116,8 @@ class Runner:
         self.plan = plan
         self.options = options
         self.observer = options.observer
+        self.telemetry = options.telemetry
+        self._watch = Watch(self.observer, self.telemetry)
         # Digests of the bytes sources read and sinks write, for observers that record
         # them (the audit trail).
         self._digester = Digester() if getattr(self.observer, "wants_content", False) else None
@@ -203,6 +209,7 @@ class Runner:
             self._stages[cid] = stage
             ctx.caller = enforcer.call
             ctx.emitter = partial(self._component_event, stage)
+            ctx.meter = self.telemetry.meter(info)
         # wire channels: one bounded channel into every non-source stage
         sends: dict[str, MemoryObjectSendStream[Message]] = {}
         for cid, stage in self._stages.items():
@@ -255,6 +262,9 @@ class Runner:
         if resumed is not None:
             details["resumes"] = resumed.details()
         self.observer.run_started(self.info, details)
+        self.telemetry.run_started(
+            self.info, {cid: TelemetryStage(s.info, s.stats) for cid, s in self._stages.items()}
+        )
         ok = False
         try:
             async with anyio.create_task_group() as outer:
@@ -286,6 +296,7 @@ class Runner:
             dead_letter_path=str(written) if (written := self.dead_letters.written) else None,
         )
         self.observer.run_finished(self.info, summary)
+        self.telemetry.run_finished(self.info, summary)
         return summary
 
     def components(self, role: Role) -> dict[str, Any]:
@@ -398,6 +409,7 @@ class Runner:
                 # only waiting for input is cancelled by stop(): a chunk in hand is delivered
                 with anyio.CancelScope() as scope:
                     self._source_scopes.add(scope)
+                    began = time.time_ns()
                     try:
                         chunk = await reader.__anext__()
                     except StopAsyncIteration:
@@ -412,14 +424,14 @@ class Runner:
                     records = chunk.records[:remaining]
                     rejected = chunk.rejected[: max(remaining - len(records), 0)]
                     chunk = Chunk(records, rejected, chunk.token)
-                await self._accept_chunk(stage, chunk)
+                await self._accept_chunk(stage, chunk, began)
                 if limit is not None and stage.stats.records_out + stage.stats.rejected >= limit:
                     break
         finally:
             with anyio.CancelScope(shield=True):
                 await reader.aclose()
 
-    async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
+    async def _accept_chunk(self, stage: _Stage, chunk: Chunk, began: int) -> None:
         # dry runs never acknowledge: a queue keeps its messages for the real run
         acked = chunk.token is not None and not self.options.dry_run
         deliveries = (Delivery(stage.component, chunk.token),) if acked else ()
@@ -428,7 +440,7 @@ class Runner:
         if chunk.records:
             stage.stats.records_out += len(chunk.records)
             stage.stats.batches += 1
-            self.observer.batch(stage.info, BatchAction.READ, chunk.records, chunk.content)
+            self._watch.batch(stage.info, BatchAction.READ, chunk.records, began, chunk.content)
             for output in stage.outputs:
                 await self._emit(stage, output, chunk.records, deliveries)
         await _release(deliveries)
@@ -442,7 +454,9 @@ class Runner:
                 stage.stats.records_in += len(batch)
                 stage.stats.batches += 1
                 batch = as_taken(transform, batch)
+                began = time.time_ns()
                 result = await stage.enforcer.process(transform, batch)
+                ended = time.time_ns()
                 if result.rejected:
                     self._reject(stage, self._locate(stage, batch, result.rejected))
                 produced: Batch = []
@@ -451,7 +465,7 @@ class Runner:
                     if records:
                         await self._emit(stage, output, records, deliveries)
                         produced = records if not produced else [*produced, *records]
-                self.observer.batch(stage.info, BatchAction.TRANSFORMED, produced)
+                self._watch.batch(stage.info, BatchAction.TRANSFORMED, produced, began, ended=ended)
                 await _release(deliveries)
 
     async def _run_sink(self, stage: _Stage) -> None:
@@ -493,6 +507,7 @@ class Runner:
     ) -> None:
         stage.stats.records_in += len(batch)
         stage.stats.batches += 1
+        began = time.time_ns()
         try:
             await stage.enforcer.call(lambda b=batch: sink.write(b))  # type: ignore[misc]
         except FatalError:
@@ -506,7 +521,7 @@ class Runner:
             stage.stats.records_out += len(delivered)
             content = sink.take_content()  # the bytes this write produced
             if delivered:
-                self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
+                self._watch.batch(stage.info, BatchAction.WRITTEN, delivered, began, content)
         except EngineError as exc:
             # a FatalError stops the run whatever on_error says: never dead-lettered or skipped
             if stage.node.config.on_error is OnError.FAIL or isinstance(exc, FatalError):
@@ -518,12 +533,13 @@ class Runner:
         else:
             stage.stats.records_out += len(batch)
             content = sink.take_content()
-            self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
+            self._watch.batch(stage.info, BatchAction.WRITTEN, batch, began, content)
 
     def _component_event(
         self, stage: _Stage, action: str, level: str, details: Mapping[str, object]
     ) -> None:
         self.observer.component_event(stage.info, action, level, details)
+        self.telemetry.component_event(stage.info, action, details)
 
     def _locate(self, stage: _Stage, batch: Batch, rejected: list[Rejected]) -> list[Rejected]:
         """Number rejected records among those this stage received, or among those its
@@ -541,8 +557,12 @@ class Runner:
             node.config.on_error,
             rejected,
             report=partial(self.observer.rejected, stage.info),
-            dead_letter=partial(self.dead_letters.write, node.id, node.role.value),
+            dead_letter=partial(self._dead_letter, stage),
         )
+
+    def _dead_letter(self, stage: _Stage, rejected: list[Rejected]) -> None:
+        self.dead_letters.write(stage.node.id, stage.node.role.value, rejected)
+        self.telemetry.dead_lettered(stage.info, len(rejected))
 
     @staticmethod
     def _publishes_as_it_goes(stage: _Stage) -> bool:

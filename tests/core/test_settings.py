@@ -151,6 +151,7 @@ ENV_READERS = {
     "engine/config/interpolate.py": "${env:NAME} in pipeline files: any name, not a setting",
     "engine/columnar/__init__.py": "sets POLARS_MAX_THREADS, polars' own variable (read by "
     "polars as it loads), for the processes of `--workers`",
+    "engine/partitions/local.py": "the variables ${env:NAME} read, handed to worker processes",
 }
 
 
