@@ -52,9 +52,9 @@ class EngineSettings(BaseSettings):
     # -- the workspace and the CLI --------------------------------------------------------
     engine_home: Path | None = Field(
         None,
-        description="Folder of the workspace (audit store, keys, checkpoints, cursors, dead "
-        "letters); default `.engine/` beside the pipeline file (`./.engine` for the Python API "
-        "and `engine audit`).",
+        description="Folder of the workspace (audit store, keys, checkpoints, state database, "
+        "dead letters). `--workspace` wins over it; unset: `.engine/` beside the pipeline file "
+        "given, else `./.engine` (docs/state.md).",
         examples=["/var/lib/engine"],
     )
     engine_audit: bool = Field(

@@ -34,7 +34,7 @@ from engine.settings import EngineSettings
 if TYPE_CHECKING:
     from engine.mapping import Expression
     from engine.records.digest import ContentDigest, Digester
-    from engine.state import StateStore
+    from engine.state import FreshCursors, StateStore
 
 __all__ = [
     "RUN_FIELDS",
@@ -131,7 +131,7 @@ class ComponentContext:
     base_dir: Path
     workspace: Path
     run_id: str = ""
-    state: StateStore | None = None
+    state: StateStore | FreshCursors | None = None
     dry_run: bool = False
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("engine"))
     caller: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None

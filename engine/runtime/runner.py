@@ -38,10 +38,11 @@ from engine.records.digest import Digester
 from engine.redact import ValueMask, masked_logs
 from engine.runtime import checkpoint
 from engine.runtime.capture import CaptureSink
-from engine.runtime.deadletter import DeadLetters, letters_path, locate, rejection_breach
+from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
 from engine.runtime.delivery import Delivery, Held
 from engine.runtime.envelope import Enforcer, apply_on_error, as_run_error
 from engine.runtime.heap import gc_tuned
+from engine.runtime.history import state_of
 from engine.runtime.observer import (
     BatchAction,
     NullObserver,
@@ -56,7 +57,7 @@ from engine.runtime.rebatch import Message, Rebatcher
 from engine.runtime.telemetry import NULL_TELEMETRY, RunTelemetry, Watch
 from engine.runtime.telemetry import Stage as TelemetryStage
 from engine.settings import EngineSettings
-from engine.state import StateStore
+from engine.state import FreshCursors, StateStore
 from engine.workspace import base_dir_of
 
 __all__ = ["RunOptions", "Runner"]
@@ -83,6 +84,10 @@ class RunOptions:
     notify: Callable[[str], None] | None = None
     #: the environment's settings, read by the entry point (default: none set)
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
+    #: the pipeline's state store (default: the one its [state] table names, opened here)
+    state: StateStore | None = None
+    #: ignore the saved cursors; a successful run replaces them
+    full_refresh: bool = False
     #: this run is one partition of a larger run (engine.partitions): its id. The larger
     #: run checks rejections, commits cursors and keeps dead letters for all partitions.
     partition: str | None = None
@@ -125,14 +130,21 @@ class Runner:
         self._stages: dict[str, _Stage] = {}
         self._errors: list[BaseException] = []
         self._source_scopes: set[anyio.CancelScope] = set()
-        self._state: StateStore | None = None
+        self._state = options.state or state_of(plan, options.workspace, read_only=options.dry_run)
+        self._cursors = (
+            FreshCursors(self._state, plan.name) if options.full_refresh else self._state
+        )
         self.interrupted = False  # stop() was called
         self._cut_short = False  # a source stopped before its input ran out
         spec = plan.spec
-        dl_path = None
-        if not options.dry_run:
-            dl_path = letters_path(plan, options.workspace, options.run_id, options.partition)
-        self.dead_letters = DeadLetters(dl_path, pipeline=plan.name, run_id=options.run_id)
+        self.dead_letters = DeadLetters.of_run(
+            plan,
+            options.workspace,
+            options.run_id,
+            store=self._state,
+            dry_run=options.dry_run,
+            partition=options.partition,
+        )
         self.info = RunInfo(
             run_id=options.run_id,
             pipeline=plan.name,
@@ -150,18 +162,15 @@ class Runner:
     def _context(self, node: Node) -> ComponentContext:
         spec = self.plan.spec
         base = base_dir_of(spec.file)
-        if self._state is None:
-            # dry runs read the saved cursors (the preview starts where a run would) and
-            # keep nothing
-            path = self.options.workspace / "state.db"
-            self._state = StateStore(path, read_only=self.options.dry_run)
+        # dry runs read the saved cursors (the preview starts where a run would) and keep
+        # nothing: their store is read-only
         return ComponentContext(
             component_id=node.id,
             pipeline=self.plan.name,
             base_dir=base,
             workspace=self.options.workspace,
             run_id=self.options.run_id,
-            state=self._state,
+            state=self._cursors,
             dry_run=self.options.dry_run,
             audit=self.plan.spec.audit,
             digester=self._digester,
@@ -277,12 +286,14 @@ class Runner:
             self._check_rejected()
             ok = not self._errors and not self._cut_short
             await self._close_all(success=ok)
+            if ok and isinstance(self._cursors, FreshCursors):
+                self._cursors.finish()
         except BaseException:
             await self._close_all(success=False)
             raise
         finally:
             self.dead_letters.close()
-            if self._state is not None:
+            if self.options.state is None:
                 self._state.close()
         summary = RunSummary(
             run_id=self.options.run_id,
@@ -308,7 +319,7 @@ class Runner:
         options = self.options
         if options.dry_run or options.source_overrides or options.partition or not self._state:
             return None
-        if not self._state.path.is_file():
+        if not self._state.exists():
             return None  # no state kept yet, and none made here
         resumed, said = checkpoint.take(
             self._state,
@@ -316,7 +327,7 @@ class Runner:
             pipeline_sha256=self.plan.spec.sha256,
             sources=self.components(Role.SOURCE),
             sinks=self.components(Role.SINK),
-            restart=self.options.restart,
+            restart=self.options.restart or self.options.full_refresh,
         )
         if said is not None and self.options.notify is not None:
             self.options.notify(said)

@@ -28,6 +28,7 @@ import anyio
 
 from engine.model import Missed
 from engine.pipeline import run
+from engine.runtime.history import state_of
 from engine.runtime.lease import RunLease
 from engine.runtime.observer import NullObserver
 from engine.runtime.plan import Plan
@@ -152,19 +153,23 @@ class ScheduledRuns:
         self.runners: set[Runner] = set()
         self.stopping = False
         self.scheduler = Scheduler(self.plans, _Claims(self), self.run_fire)
+        self._stores: dict[str, StateStore] = {}
 
     def _workspace(self, plan: Plan) -> Path:
         return workspace_for(plan.spec.file, self.settings)
 
     def claims_for(self, pipeline: str) -> StateStore:
-        plan = next(p for p in self.plans if p.name == pipeline)
-        return StateStore(self._workspace(plan) / "state.db")
+        """The pipeline's state store ([state] store, shared by every scheduler), kept open."""
+        if pipeline not in self._stores:
+            plan = next(p for p in self.plans if p.name == pipeline)
+            self._stores[pipeline] = state_of(plan, self._workspace(plan))
+        return self._stores[pipeline]
 
     async def run_fire(self, plan: Plan, fire: datetime, wait: bool) -> bool:
         """One run of ``plan`` for ``fire``, under its run lease; False when the lease is held
         and ``wait`` is off."""
         workspace = self._workspace(plan)
-        lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
+        lease = RunLease(state_of(plan, workspace), plan.name, uuid.uuid4().hex[:12])
         try:
             while await anyio.to_thread.run_sync(lease.try_acquire) is not None:
                 if not wait or self.stopping:
