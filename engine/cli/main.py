@@ -32,6 +32,7 @@ from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.plan import Plan
 from engine.runtime.runner import Runner
+from engine.settings import EngineSettings
 from engine.state import Lease
 from engine.workspace import workspace_for
 
@@ -117,6 +118,19 @@ def cli() -> None:
     help="Run the pipeline's partitions (files, byte ranges, key ranges) in this many local "
     "processes (docs/scale.md); 1 runs it in this process.",
 )
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Send the partitions to `engine worker` processes through RabbitMQ "
+    "(ENGINE_BROKER_URL) and wait for the run to end (docs/scale.md).",
+)
+@click.option("--detach", is_flag=True, help="With --distributed: send, print the run id, exit.")
+@click.option(
+    "--queue",
+    default="engine",
+    show_default=True,
+    help="With --distributed: the RabbitMQ queue the workers take partitions from.",
+)
 def run_cmd(
     file: str,
     fmt: str,
@@ -127,6 +141,9 @@ def run_cmd(
     wait_timeout: float | None,
     restart: bool,
     workers: int,
+    distributed: bool,
+    detach: bool,
+    queue: str,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
@@ -159,6 +176,8 @@ def run_cmd(
             tg.cancel_scope.cancel()
         return summary, observer
 
+    if distributed:
+        _run_distributed(plan, workspace, lease, env, queue, detach, fmt, not no_audit)
     try:
         with lease:
             summary: RunSummary | None
@@ -202,6 +221,32 @@ def run_cmd(
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _run_distributed(
+    plan: Plan,
+    workspace: Path,
+    lease: RunLease,
+    env: EngineSettings,
+    queue: str,
+    detach: bool,
+    fmt: str,
+    audit: bool,
+) -> NoReturn:
+    from engine.cli.worker import report_distributed, run_distributed
+
+    try:
+        with lease:  # held while the run is planned and sent; then its record holds it
+            run_distributed(
+                plan, workspace=workspace, run_id=lease.run_id, settings=env, queue=queue, audit=audit
+            )
+    except EngineError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    if detach:
+        click.echo(lease.run_id)
+        sys.exit(EXIT_OK)
+    sys.exit(report_distributed(plan, workspace, lease.run_id, as_json=fmt == "json"))
 
 
 def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) -> RunLease:
@@ -447,11 +492,13 @@ def _add_groups() -> None:
     from engine.cli.audit import audit
     from engine.cli.reference import components_cmd, docs_cmd
     from engine.cli.serve import serve
+    from engine.cli.worker import worker_cmd
 
     cli.add_command(audit)
     cli.add_command(components_cmd)
     cli.add_command(docs_cmd)
     cli.add_command(serve)
+    cli.add_command(worker_cmd)
 
 
 _add_groups()
