@@ -2,13 +2,17 @@
 
 Audit events (:func:`redact`, :func:`redact_text`: secret-named keys, card numbers, URL
 passwords, bearer tokens) and connectors (:func:`redact_url`: URLs safe to print) mask with
-the same :data:`MASK`. It imports nothing, so config validation can redact without httpx.
+the same :data:`MASK`. :data:`KEY_MATERIAL` marks the config fields that take a key or a
+certificate. It imports nothing, so config validation can redact without httpx.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,17 +21,65 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CARD_PATTERN",
+    "KEY_MATERIAL",
     "MASK",
     "SECRET_KEY_NAMES",
     "SECRET_PARAM_PARTS",
+    "KeyMaterial",
+    "ValueMask",
     "luhn_ok",
     "mask_card_numbers",
+    "masked_logs",
     "redact",
     "redact_text",
     "redact_url",
 ]
 
 MASK = "***"
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """Field metadata (``Annotated[str, KEY_MATERIAL]``): the field takes a key or a
+    certificate, so an interpolated value may span several lines (a PEM block)."""
+
+
+KEY_MATERIAL = KeyMaterial()
+
+
+class ValueMask:
+    """Replaces known secret values (and each line of a multi-line one) with :data:`MASK`:
+    what interpolation put into a pipeline, kept out of whatever the run says."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        # longest first, so a value that contains another is masked whole
+        parts = {p for v in values for p in (v, *v.splitlines()) if len(p.strip()) > 2}
+        self._parts = tuple(sorted(parts, key=len, reverse=True))
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    def text(self, text: str) -> str:
+        for part in self._parts:
+            if part in text:
+                text = text.replace(part, MASK)
+        return text
+
+    def deep(self, value: Any) -> Any:
+        """A JSON-like value with every string masked."""
+        if not self._parts:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self.deep(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.deep(v) for v in value]
+        return value
+
+
 SECRET_KEY_NAMES = frozenset(
     {
         "password",
@@ -56,6 +108,41 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
 _ASSIGNMENT = re.compile(
     r"(?i)\b(password|passwd|secret|token|api[_-]?key|access[_-]?token)\b\s*[=:]\s*[^\s&,;]+"
 )
+
+
+class _LogMask(logging.Filter):
+    def __init__(self, mask: ValueMask) -> None:
+        super().__init__()
+        self.mask = mask
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.mask.text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.mask.text(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = self.mask.text(record.exc_text)
+        return True
+
+
+@contextmanager
+def masked_logs(mask: ValueMask, names: Iterable[str] = ("", "engine")) -> Iterator[None]:
+    """While inside, every handler of the named loggers (root and ``engine``) masks the
+    values of ``mask`` in what it writes."""
+    if not mask:
+        yield
+        return
+    log_filter = _LogMask(mask)
+    handlers = {h for name in names for h in logging.getLogger(name).handlers}
+    for handler in handlers:
+        handler.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(log_filter)
 
 
 def luhn_ok(digits: str) -> bool:

@@ -9,6 +9,7 @@ of the file, not a setting, and is not declared here.)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "EngineSettings",
     "SettingsError",
     "env_name",
+    "process_environ",
     "render_settings_doc",
     "settings_reference",
 ]
@@ -32,6 +34,12 @@ __all__ = [
 SETTINGS_DOC = "docs/settings.md"
 
 _BOOL = "true/false, 1/0, yes/no or on/off"
+
+
+def process_environ(under: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """The process environment, laid over ``under`` (an env file's variables) when given:
+    what settings and ``${env:...}`` read."""
+    return {**under, **os.environ} if under else os.environ
 
 
 class EngineSettings(BaseSettings):
@@ -56,6 +64,17 @@ class EngineSettings(BaseSettings):
     )
     engine_debug: bool = Field(
         False, description="Show the traceback of an internal error instead of one line."
+    )
+    engine_secrets_backend: str = Field(
+        "file",
+        description="Backend that resolves `${secret:NAME:key}` in pipeline files: `file` (the "
+        "encrypted file in the workspace) or a name registered under the `engine.secrets` "
+        "entry point group (docs/secrets.md).",
+    )
+    engine_secrets_key: SecretStr | None = Field(
+        None,
+        description="Fernet key of the `file` secrets backend; default: the workspace's "
+        "`secrets.key` file (mode 0600, made by `engine secrets set`).",
     )
 
     # -- the audit trail --------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import threading
 from dataclasses import astuple, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ class StateStore:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS leases (pipeline TEXT PRIMARY KEY, run_id TEXT, "
                 "host TEXT, pid INTEGER, since TEXT, expires REAL)"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schedule_claims (pipeline TEXT, fire_time TEXT, "
+                "holder TEXT, claimed_at TEXT DEFAULT CURRENT_TIMESTAMP, "
+                "PRIMARY KEY (pipeline, fire_time))"
             )
             self._conn = conn
         return self._conn
@@ -162,8 +168,36 @@ class StateStore:
                 "DELETE FROM leases WHERE pipeline=? AND run_id=?", (pipeline, run_id)
             )
 
+    # --- schedule claims: one holder per fire time ---------------------------------------
+
+    def claim_fire(self, pipeline: str, fire_time: datetime, holder: str) -> bool:
+        """Claim ``fire_time`` of ``pipeline`` for ``holder``; False when it was claimed."""
+        with self._lock:
+            cursor = self._writer().execute(
+                "INSERT INTO schedule_claims (pipeline, fire_time, holder) VALUES (?, ?, ?) "
+                "ON CONFLICT (pipeline, fire_time) DO NOTHING",
+                (pipeline, _utc(fire_time), holder),
+            )
+            return cursor.rowcount == 1
+
+    def last_fire(self, pipeline: str) -> datetime | None:
+        """The newest fire time of ``pipeline`` anyone claimed."""
+        with self._lock:
+            db = self._db()
+            if db is None:
+                return None
+            row = db.execute(
+                "SELECT MAX(fire_time) FROM schedule_claims WHERE pipeline=?", (pipeline,)
+            ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _utc(moment: datetime) -> str:
+    """A fire time as sortable text: ISO 8601 in UTC, microseconds always written."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -177,11 +177,13 @@ class AuditObserver:
         run = self._run
         if run is None or self._trail is None:
             raise RuntimeError("AuditObserver: run_started was not called")
+        if details is not None and run.mask:
+            details = run.mask.deep(details)
         return self._trail.emit(
             level=level,
             category=category,
             action=action,
-            resource=self._resource(run, stage),
+            resource=run.mask.text(self._resource(run, stage)),
             outcome=outcome,
             user_id=run.user or self._user,
             host=run.host or self._host,

@@ -39,6 +39,7 @@ from engine.cli.audit_common import (
     _when,
     _workspace,
 )
+from engine.cli.output import print_table
 from engine.compliance.runs import OpenRun, open_runs, running_run_ids
 from engine.errors import EngineError
 from engine.ledger.canonical import canonical_json
@@ -243,17 +244,21 @@ def _filter_options(func: _F) -> _F:
             "levels",
             multiple=True,
             type=click.Choice([m.value for m in AuditLevel], case_sensitive=False),
+            help="Only events of this level (repeatable).",
         ),
         click.option(
             "--category",
             "categories",
             multiple=True,
             type=click.Choice([m.value for m in AuditCategory], case_sensitive=False),
+            help="Only events of this category (repeatable).",
         ),
-        click.option("--pipeline", default=None),
+        click.option("--pipeline", default=None, help="Only events of this pipeline."),
         click.option("--run", "run_id", default=None, help="Run id."),
-        click.option("--user", "user_id", default=None),
-        click.option("--action", default=None),
+        click.option("--user", "user_id", default=None, help="Only events by this user."),
+        click.option(
+            "--action", default=None, help="Only events of this action, e.g. run_started."
+        ),
         click.option("--producer", default=None, help="Chain, e.g. pipeline:inventory-sync."),
     ]
     for option in reversed(options):
@@ -286,7 +291,13 @@ def _filter_details(where: EventFilter) -> dict[str, Any]:
 @audit.command("query")
 @_store_options
 @_filter_options
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most this many events (the newest).",
+)
 @_format_option
 def query_cmd(
     store_url: str | None, workspace: Path | None, limit: int, fmt: str, **filters: Any
@@ -310,33 +321,37 @@ def query_cmd(
 
 
 def _print_events(rows: list[StoredEvent]) -> None:
-    table = Table(show_lines=False)
-    for name in (
-        "time (UTC)",
-        "level",
-        "category",
-        "action",
-        "pipeline",
-        "stage",
-        "records",
-        "user",
-        "event id",
-    ):
-        table.add_column(name, justify="right" if name == "records" else "left")
-    for row in rows:
-        event = stored_to_event(row)
-        table.add_row(
-            event.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
-            event.level.value,
-            event.category.value,
-            event.action,
-            event.pipeline or "",
-            event.stage or "",
-            "" if event.record_count is None else str(event.record_count),
-            event.user_id or "",
-            event.event_id,
-        )
-    _consoles.out.print(table)
+    events = [stored_to_event(row) for row in rows]
+    print_table(
+        _consoles.out,
+        (
+            "time (UTC)",
+            "level",
+            "category",
+            "action",
+            "pipeline",
+            "stage",
+            "records",
+            "user",
+            "event id",
+        ),
+        (
+            (
+                event.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+                event.level.value,
+                event.category.value,
+                event.action,
+                event.pipeline or "",
+                event.stage or "",
+                "" if event.record_count is None else str(event.record_count),
+                event.user_id or "",
+                event.event_id,
+            )
+            for event in events
+        ),
+        right={"records"},
+        lead=4,
+    )
     _consoles.out.print(f"{len(rows)} event(s)", markup=False)
 
 

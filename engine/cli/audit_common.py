@@ -20,6 +20,7 @@ from engine.audit.access import ACCESS_PRODUCER, READ_ACTION, record_access
 from engine.audit.system import default_workspace
 from engine.audit.wiring import open_resources
 from engine.cli.environment import current_settings
+from engine.cli.output import format_option
 from engine.ledger.events import parse_time
 from engine.ledger.keys import HmacKeyring, derive_key_id, load_keyring
 from engine.ledger.store import AuditStore, default_store_url
@@ -76,10 +77,8 @@ def _store_options(func: _F) -> _F:
     return func
 
 
-def _format_option(func: _F, choices: Sequence[str] = ("human", "json")) -> _F:
-    return click.option(
-        "--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True
-    )(func)
+def _format_option(func: _F) -> _F:
+    return format_option(help="Output format: text (tables) or json (stdout).")(func)
 
 
 def _workspace(value: Path | None) -> Path:

@@ -26,6 +26,7 @@ from engine.cli.audit_common import (
     _workspace,
 )
 from engine.cli.environment import current_settings
+from engine.cli.output import format_option
 from engine.compliance.approvals import APPROVAL_ACTION
 from engine.compliance.reports.render import render
 from engine.compliance.reports.service import explain_event, report_from_store
@@ -65,13 +66,7 @@ def register(group: click.Group) -> None:
     type=click.Choice([m.value for m in ComplianceStandard], case_sensitive=False),
     help="Compliance standard (repeatable); default: every enabled standard.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["human", "json", "md", "html"]),
-    default="human",
-    show_default=True,
-)
+@format_option("text", "json", "md", "html", help="Report format: text, json, Markdown or HTML.")
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="File to write; default: standard output.",
@@ -108,7 +103,7 @@ def report_cmd(
         )
     except EngineError as exc:
         raise _fail(exc) from exc
-    text = _human(report) if fmt == "human" else render(report, fmt)
+    text = _human(report) if fmt == "text" else render(report, fmt)
     if output is not None:
         output.write_text(text, encoding="utf-8")
         _consoles.err.print(f"report {report.report_id} written to {output}", markup=False)
@@ -138,7 +133,7 @@ def _human(report: Any) -> str:
 @click.command("explain")
 @click.argument("event_id")
 @_store_options
-@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
+@format_option(help="Output format: text, or json (the score's parts and the rules).")
 def explain_cmd(event_id: str, store_url: str | None, workspace: Path | None, fmt: str) -> None:
     """How an event's risk score is made up, and the compliance rules that fired on it."""
 
@@ -172,9 +167,10 @@ def explain_cmd(event_id: str, store_url: str | None, workspace: Path | None, fm
 @_store_options
 @click.option("--by", "approver", default=None, help="Who approves; default: the OS user.")
 @click.option("--note", default="", help="Ticket or reason, recorded with the approval.")
+@format_option(help="Output format: text, or json (file, sha256, event id).")
 def approve_cmd(
     pipeline_file: Path, store_url: str | None, workspace: Path | None, approver: str | None,
-    note: str,
+    note: str, fmt: str,
 ) -> None:  # fmt: skip
     """Approve the current version of a pipeline file (SOX change management).
 
@@ -204,4 +200,8 @@ def approve_cmd(
             resources.close()
     except EngineError as exc:
         raise _fail(exc) from exc
+    if fmt == "json":
+        approval = {"file": str(pipeline_file), "sha256": sha, "event_id": event_id}
+        sys.stdout.write(orjson.dumps(approval).decode() + "\n")
+        return
     click.echo(f"approved {pipeline_file} (sha256 {sha}) as event {event_id}")

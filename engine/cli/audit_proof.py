@@ -17,6 +17,7 @@ from engine.cli.audit_common import (
     _F,
     _consoles,
     _fail,
+    _format_option,
     _open_store,
     _record_access,
     _store_options,
@@ -211,7 +212,8 @@ def prove_consistency_cmd(
     help="Pin the checkpoint key (base64 or PEM file; repeatable); else the keys inside "
     "the proof are used.",
 )
-def verify_proof_cmd(proof_file: Path, public_keys: tuple[Path, ...]) -> None:
+@_format_option
+def verify_proof_cmd(proof_file: Path, public_keys: tuple[Path, ...], fmt: str) -> None:
     """Check a proof from `prove` or `prove-consistency` offline, with no store or HMAC key."""
     try:
         data = orjson.loads(proof_file.read_bytes())
@@ -224,6 +226,10 @@ def verify_proof_cmd(proof_file: Path, public_keys: tuple[Path, ...]) -> None:
         except AuditError as exc:
             raise _fail(exc) from exc
     result = check_proof(data if isinstance(data, dict) else {}, pinned)
+    if fmt == "json":
+        verdict = {"valid": result.ok, "message": result.message, "key_pinned": result.key_pinned}
+        sys.stdout.write(orjson.dumps(verdict).decode() + "\n")
+        sys.exit(0 if result.ok else 1)
     if result.ok:
         _consoles.out.print(f"[green]valid[/green]: {result.message}", markup=True)
         if not result.key_pinned:

@@ -1,24 +1,41 @@
-"""The settings of one `engine` command: read from the environment once, at start."""
+"""The settings of one `engine` command: read from the environment once, at start, and
+from the ``--env-file`` files a command is given (the real environment wins over them)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from engine.cli.output import err_console
-from engine.settings import EngineSettings, SettingsError
+from engine.errors import SettingsError
 
-__all__ = ["EXIT_INVALID", "current_settings", "load_settings"]
+if TYPE_CHECKING:  # read when a command runs, not for `--version` or TAB
+    from engine.settings import EngineSettings
+
+__all__ = [
+    "EXIT_INVALID",
+    "current_environ",
+    "current_settings",
+    "env_file_option",
+    "load_settings",
+]
 
 #: the pipeline file or the environment is invalid (EX_CONFIG)
 EXIT_INVALID = 78
+_ENVIRON = "engine.environ"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def load_settings() -> EngineSettings:
+def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
     """The environment's settings, or exit 78 naming every variable that does not parse."""
+    from engine.settings import EngineSettings
+
     try:
-        return EngineSettings.load()
+        return EngineSettings.load(environ)
     except SettingsError as exc:
         for problem in exc.problems:
             err_console.print(f"error: {problem}", markup=False, soft_wrap=True)
@@ -33,6 +50,8 @@ def load_settings() -> EngineSettings:
 
 def current_settings() -> EngineSettings:
     """The settings of the command being run (kept on its root click context)."""
+    from engine.settings import EngineSettings
+
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     if root is not None and isinstance(root.obj, EngineSettings):
@@ -41,3 +60,49 @@ def current_settings() -> EngineSettings:
     if root is not None:
         root.obj = settings
     return settings
+
+
+def current_environ() -> Mapping[str, str]:
+    """The variables ``${env:...}`` reads: the process environment over the env files."""
+    from engine.settings import process_environ
+
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_root().meta.get(_ENVIRON) if ctx is not None else None
+    return found if found is not None else process_environ()
+
+
+def _read_env_files(ctx: click.Context, param: click.Parameter, files: tuple[str, ...]) -> None:
+    if not files or ctx.resilient_parsing:  # nothing given, or TAB completion
+        return
+    from engine.cli.output import print_diagnostics
+    from engine.config.dotenv import read_env_file
+    from engine.errors import ConfigError
+    from engine.settings import process_environ
+
+    values: dict[str, str] = {}
+    try:
+        for file in files:
+            values.update(read_env_file(file))
+    except ConfigError as exc:
+        print_diagnostics(exc.diagnostics)
+        err_console.print("the env file is invalid; nothing was run", markup=False)
+        sys.exit(EXIT_INVALID)
+    environ = process_environ(values)
+    root = ctx.find_root()
+    root.meta[_ENVIRON] = environ
+    root.obj = load_settings(environ)
+
+
+def env_file_option(command: _F) -> _F:
+    """``--env-file PATH`` (repeatable): dotenv files under the real environment."""
+    return click.option(
+        "--env-file",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        is_eager=True,
+        callback=_read_env_files,
+        metavar="PATH",
+        help="Read variables from a dotenv file (repeatable; later files win, the real "
+        "environment wins over all).",
+    )(command)

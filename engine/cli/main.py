@@ -10,31 +10,34 @@ import sys
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import anyio
-import anyio.abc
 import click
 from rich.markup import escape
 
-from engine.cli.environment import EXIT_INVALID, current_settings, load_settings
-from engine.cli.output import (
-    err_console,
-    out_console,
-    print_diagnostics,
-    print_summary,
-    progress_display,
+from engine.cli.environment import (
+    EXIT_INVALID,
+    current_environ,
+    current_settings,
+    env_file_option,
+    load_settings,
 )
-from engine.errors import ConfigError, Diagnostic, EngineError, Severity
-from engine.graph.preflight import preflight
-from engine.pipeline import compile_file, dry_run, make_observer, run
-from engine.runtime.lease import RunLease, describe_holder
-from engine.runtime.observer import NullObserver, RunObserver, RunSummary
-from engine.runtime.plan import Plan
-from engine.runtime.runner import Runner
-from engine.settings import EngineSettings
-from engine.state import Lease
-from engine.workspace import workspace_for
+from engine.cli.lazy import LazyGroup
+from engine.cli.output import err_console, format_option, out_console, print_diagnostics
+from engine.errors import ConfigError, EngineError, Severity
+
+# `engine --version`, `validate` and completion stay fast: what only running a pipeline
+# needs (the runtime, the audit store, connector libraries) is imported by the command.
+if TYPE_CHECKING:
+    import anyio
+    import anyio.abc
+
+    from engine.errors import Diagnostic
+    from engine.runtime.lease import RunLease
+    from engine.runtime.observer import RunObserver, RunSummary
+    from engine.runtime.plan import Plan
+    from engine.runtime.runner import Runner
+    from engine.settings import EngineSettings
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "cli", "main"]
 
@@ -52,8 +55,11 @@ def _fail_config(exc: ConfigError) -> NoReturn:
 
 
 def _compile(path: str) -> Plan:
+    # engine.config, not engine.pipeline: checking a file loads no runtime
+    from engine.config.compile import compile_path
+
     try:
-        plan = compile_file(path)
+        plan = compile_path(path, env=current_environ())
     except ConfigError as exc:
         _fail_config(exc)
     print_diagnostics(plan.warnings)
@@ -69,7 +75,7 @@ def _setup_logging(verbose: bool) -> None:
     log.propagate = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine")
 def cli() -> None:
     """Declarative integration engine: validate, dry-run and run pipeline files.
@@ -81,6 +87,7 @@ def cli() -> None:
 
 
 @cli.command("run")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--format",
@@ -148,6 +155,13 @@ def run_cmd(
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
     and the next run resumes from it (--restart starts over)."""
+    import anyio
+
+    from engine.cli.output import print_summary, progress_display
+    from engine.pipeline import make_observer, run
+    from engine.runtime.observer import NullObserver
+    from engine.workspace import workspace_for
+
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
@@ -192,6 +206,7 @@ def run_cmd(
                     settings=env,
                     audit=not no_audit,
                     notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    environ=current_environ(),
                 )
             else:
                 summary, observer = anyio.run(main)
@@ -202,7 +217,10 @@ def run_cmd(
         error = _engine_error(exc)
         if error is None:
             raise
-        err_console.print(f"[red]error:[/red] {escape(str(error))}", markup=True, soft_wrap=True)
+        from engine.redact import ValueMask
+
+        said = ValueMask(plan.spec.secrets).text(str(error))
+        err_console.print(f"[red]error:[/red] {escape(said)}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
     if summary is None:
         err_console.print("cancelled: in-flight batches were dropped, no output was published")
@@ -252,6 +270,9 @@ def _run_distributed(
 def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) -> RunLease:
     """The pipeline's run lease (one run per pipeline per state store), or exit 1 naming
     the run that holds it."""
+    from engine.runtime.lease import RunLease, describe_holder
+    from engine.state import Lease
+
     lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
 
     def waiting(holder: Lease) -> None:
@@ -287,9 +308,11 @@ async def _signals(
     runner_box: list[Runner],
     scope: anyio.CancelScope,
     *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    task_status: anyio.abc.TaskStatus[None],
 ) -> None:
     """First Ctrl-C/SIGTERM: stop sources and drain; the second: cancel everything."""
+    import anyio
+
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         count = 0
@@ -304,22 +327,29 @@ async def _signals(
 
 
 @cli.command("validate")
+@env_file_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="Report format: text (stderr) or json (stdout, for CI).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--connect", is_flag=True, help="Also health-check every endpoint the files name.")
 def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) -> None:
     """Check pipeline files: syntax, variables, schema, graph, expressions (78 when invalid)."""
     results: list[dict[str, Any]] = []
+    import anyio
+
+    from engine.config.compile import compile_path, masked
+    from engine.graph.preflight import preflight
+
     all_diags: list[Diagnostic] = []
     for file in files:
         try:
-            plan = compile_file(file)
+            plan = compile_path(file, env=current_environ())
             diags = [*plan.warnings, *preflight(plan)]
             if connect:
                 from engine.health import check_plan
 
                 diags.extend(anyio.run(partial(check_plan, plan, settings=current_settings())))
+            diags = masked(diags, plan.spec.secrets)
         except ConfigError as exc:
             diags = exc.diagnostics
         errors = [d for d in diags if d.severity is Severity.ERROR or strict]
@@ -342,6 +372,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
 
 
 @cli.command("dry-run")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--input",
@@ -351,9 +382,14 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
     help="Feed a sample file instead of the sources (or one named source).",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Records read per source.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="Output format: text, or json (the records each sink would receive).")
 def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str) -> None:
     """Show what each sink would receive. Opens no sink and writes nothing."""
+    import anyio
+
+    from engine.pipeline import dry_run
+    from engine.redact import ValueMask
+
     plan = _compile(file)
     samples: dict[str, Path] = {}
     sources = sorted(cid for cid, node in plan.nodes.items() if node.role.value == "source")
@@ -377,20 +413,22 @@ def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str)
     except EngineError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
         sys.exit(EXIT_FAILED)
+    mask = ValueMask(plan.spec.secrets)  # a secret mapped into a record is shown masked
+    sinks, rejected = mask.deep(result.sinks), mask.deep(result.rejected)
     if fmt == "json":
         payload = {
             "ok": result.summary.ok,
             "error": result.summary.error,
-            "sinks": result.sinks,
-            "rejected": result.rejected,
+            "sinks": sinks,
+            "rejected": rejected,
         }
         sys.stdout.write(_as_sinks_write(payload, indent=True) + "\n")
     else:
-        for sink, records in result.sinks.items():
+        for sink, records in sinks.items():
             out_console.rule(escape(f"{sink}: {len(records)} record(s) would be written"))
             for record in records:
                 out_console.print_json(_as_sinks_write(record))
-        for entry in result.rejected:
+        for entry in rejected:
             err_console.print(
                 f"rejected at {entry['component']}: {entry['reason']}"
                 + (f" ({entry['location']})" if entry.get("location") else ""),
@@ -418,10 +456,13 @@ def _as_sinks_write(value: object, *, indent: bool = False) -> str:
 
 
 @cli.command("test")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="Result format: text, or json (one entry per case).")
 def test_cmd(file: str, fmt: str) -> None:
     """Run the pipeline's own [[tests]] cases (exit 0 when all pass, 1 otherwise)."""
+    import anyio
+
     from engine.testing import run_case
 
     plan = _compile(file)
@@ -452,66 +493,105 @@ def test_cmd(file: str, fmt: str) -> None:
 
 
 @cli.command("schema")
-@click.option("--check", is_flag=True, help="Fail (exit 1) if the committed schema is out of date.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Fail (exit 1) if the committed schema, or the one installed with the package, is "
+    "out of date.",
+)
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default=None,
-    help="Where the schema lives (default: schemas/pipeline.schema.json).",
+    help="Where the schema lives (default: schemas/pipeline.schema.json; - for stdout).",
 )
 def schema_cmd(check: bool, output: str | None) -> None:
-    """Write the JSON Schema of pipeline files, or check it for drift."""
-    from engine.schema import SCHEMA_FILE, render_schema
+    """Write the JSON Schema of pipeline files, or check it for drift. Outside a checkout
+    (no schemas/ here), --check checks the schema installed with the package."""
+    from engine.schema import SCHEMA_FILE, packaged_schema, render_schema
 
-    target = Path(output) if output else SCHEMA_FILE
     text = render_schema()
-    if check:
-        current = target.read_text(encoding="utf-8") if target.exists() else None
-        if current != text:
-            err_console.print(f"{target} is out of date: run `engine schema`")
-            sys.exit(EXIT_FAILED)
-        err_console.print(f"{target} is up to date")
+    if output == "-":
+        sys.stdout.write(text)
         return
+    if check:
+        targets = [Path(output)] if output else [SCHEMA_FILE, packaged_schema()]
+        found = [t for t in targets if t.is_file()] or targets[:1]
+        for target in found:
+            current = target.read_text(encoding="utf-8") if target.is_file() else None
+            if current != text:
+                err_console.print(f"{target} is out of date: run `engine schema`", markup=False)
+                sys.exit(EXIT_FAILED)
+        err_console.print(f"{found[0]} is up to date", markup=False)
+        return
+    target = Path(output) if output else SCHEMA_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    err_console.print(f"wrote {target}")
+    err_console.print(f"wrote {target}", markup=False)
 
 
 @cli.command("graph")
+@env_file_option
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@format_option(
+    "mermaid",
+    "dot",
+    "json",
+    help="Mermaid, Graphviz DOT, or json (nodes and edges).",
+)
 def graph_cmd(file: str, fmt: str) -> None:
-    """Print the pipeline's DAG as Mermaid or Graphviz DOT."""
-    from engine.graph.render import to_dot, to_mermaid
+    """Print the pipeline's DAG as Mermaid, Graphviz DOT or JSON."""
+    from engine.graph.render import to_dot, to_json, to_mermaid
 
     plan = _compile(file)
-    sys.stdout.write(to_mermaid(plan) if fmt == "mermaid" else to_dot(plan))
+    if fmt == "json":
+        sys.stdout.write(json.dumps(to_json(plan), indent=2) + "\n")
+    else:
+        sys.stdout.write(to_mermaid(plan) if fmt == "mermaid" else to_dot(plan))
 
 
-def _add_groups() -> None:
-    from engine.cli.audit import audit
-    from engine.cli.reference import components_cmd, docs_cmd
-    from engine.cli.serve import serve
-    from engine.cli.worker import worker_cmd
-
-    cli.add_command(audit)
-    cli.add_command(components_cmd)
-    cli.add_command(docs_cmd)
-    cli.add_command(serve)
-    cli.add_command(worker_cmd)
-
-
-_add_groups()
+assert isinstance(cli, LazyGroup)
+# imported when run, so listing them (--help, TAB) loads none of their libraries
+cli.add_lazy(
+    "audit",
+    "engine.cli.audit:audit",
+    "Verify, prove, query and export the signed audit trail, and rotate its keys.",
+)
+cli.add_lazy(
+    "components",
+    "engine.cli.reference:components_cmd",
+    "List the component kinds and codecs, or show the options of KIND.",
+)
+cli.add_lazy(
+    "docs",
+    "engine.cli.reference:docs_cmd",
+    "Write the option reference of every kind and codec, or check it for drift.",
+)
+cli.add_lazy(
+    "secrets",
+    "engine.cli.secrets:secrets",
+    "Secrets for ${secret:NAME:key}, kept encrypted in the workspace (the `file` backend).",
+)
+cli.add_lazy(
+    "worker",
+    "engine.cli.worker:worker_cmd",
+    "Run partitions of distributed runs from RabbitMQ until SIGTERM or SIGINT.",
+)
+cli.add_lazy(
+    "serve",
+    "engine.cli.serve:serve",
+    "Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].",
+)
 
 
 def main() -> None:
-    env = load_settings()
+    # settings are read by the group's callback: `--version`, `--help` and TAB skip them
     try:
-        cli.main(obj=env, standalone_mode=True)
+        cli.main(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug, not bad input: say so without a wall of traceback
-        if env.engine_debug:
+        if load_settings().engine_debug:
             raise
         err_console.print(
             f"internal error: {type(exc).__name__}: {exc} (ENGINE_DEBUG=1 for details)"

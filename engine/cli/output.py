@@ -4,22 +4,60 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from engine.errors import Diagnostic, Severity
-from engine.runtime.observer import RunSummary, StageStats
 
-__all__ = ["err_console", "print_diagnostics", "print_summary", "progress_display", "summary_dict"]
+if TYPE_CHECKING:
+    from engine.runtime.observer import RunSummary, StageStats
+
+__all__ = [
+    "err_console",
+    "format_option",
+    "print_diagnostics",
+    "print_summary",
+    "print_table",
+    "progress_display",
+    "summary_dict",
+]
 
 # markup off unless a call asks for it: messages carry user text such as `[pipeline]`
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out_console = Console(highlight=False, soft_wrap=True, markup=False)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _FormatChoice(click.Choice[str]):
+    """A ``--format`` choice that also takes ``human``, the old name of ``text``, unlisted."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value == "human" and "text" in self.choices:
+            value = "text"
+        return str(super().convert(value, param, ctx))
+
+
+def format_option(
+    *formats: str, help: str = "Output format (json goes to stdout)."
+) -> Callable[[_F], _F]:
+    """The ``--format`` option of a command that prints results: ``text`` (default) and
+    ``json`` unless ``formats`` says otherwise; the first one is the default."""
+    choices = formats or ("text", "json")
+    return click.option(
+        "--format",
+        "fmt",
+        type=_FormatChoice(choices),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
@@ -59,6 +97,59 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
     }
 
 
+def print_table(
+    console: Console,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    right: Collection[str] = (),
+    wrap: Collection[str] = (),
+    lead: int = 1,
+) -> None:
+    """Rows as a table when it fits the console's width (COLUMNS; the ``wrap`` columns wrap
+    their text within at least 20 columns), else folded: per row, the first ``lead`` cells
+    on one line, then the others as ``header: value``, wrapped. Cells are never cut, so ids
+    stay whole and can be copied."""
+    import textwrap
+
+    from rich import box
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    rows = [list(row) for row in rows]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, show_header=bool(headers))
+    for name in headers:
+        table.add_column(
+            name, justify="right" if name in right else "left", no_wrap=name not in wrap
+        )
+    for row in rows:
+        table.add_row(*row)
+    widths = [
+        min(20, max(map(cell_len, column))) if name in wrap else max(map(cell_len, column))
+        for name, column in zip(headers, zip(headers, *rows, strict=True), strict=True)
+    ]
+    if sum(widths) + 2 * len(widths) <= console.width:  # a space each side of every cell
+        console.print(table)
+        return
+    for row in rows:
+        console.print("  ".join(cell for cell in row[:lead] if cell), markup=False)
+        # a no-break space inside each `header: value` keeps it on one line where it fits
+        items = [
+            f"{name}: {cell}".replace(" ", "\xa0")
+            for name, cell in zip(headers[lead:], row[lead:], strict=True)
+            if cell
+        ]
+        for line in textwrap.wrap(
+            "  ".join(items),
+            width=console.width,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ):
+            console.print(line.replace("\xa0", " "), markup=False, soft_wrap=True)
+
+
 def print_summary(
     summary: RunSummary,
     roles: dict[str, str],
@@ -69,6 +160,8 @@ def print_summary(
     if as_json:
         sys.stdout.write(json.dumps(summary_dict(summary)) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=escape(f"run {summary.run_id} of {summary.pipeline}"), title_justify="left")
     text_cols = ("component", "role", "resource")
     for col in ("component", "role", "in", "out", "rejected", "retries", "resource"):
@@ -114,6 +207,8 @@ def progress_display(enabled: bool) -> Iterator[object]:
     if not enabled or not err_console.is_terminal:
         yield None
         return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

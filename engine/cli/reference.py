@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from engine.cli.output import err_console, out_console
+from engine.cli.output import err_console, format_option, out_console, print_table
 from engine.codecs.registry import default_codecs
 from engine.reference import (
     REFERENCE_DIR,
@@ -55,7 +55,7 @@ def docs_cmd(check: bool, output: str | None) -> None:
 
 @click.command("components")
 @click.argument("kind", required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(help="Output format: text, or json (kinds with their options).")
 def components_cmd(kind: str | None, fmt: str) -> None:
     """List the component kinds and codecs, or show the options of KIND (a kind's or a
     codec's name, e.g. `file`, `csv`), as in docs/reference."""
@@ -87,17 +87,13 @@ def components_cmd(kind: str | None, fmt: str) -> None:
         sys.stdout.write(json.dumps(entries, indent=2) + "\n")
         return
     if kind is None:
-        width = max(len(f"{s.role.value} {s.type}") for s in specs) + 2
-        for spec in specs:
-            out_console.print(
-                f"{spec.role.value} {spec.type}".ljust(width) + spec.summary,
-                markup=False,
-                soft_wrap=True,
-            )
-        for codec in kinds:
-            out_console.print(
-                f"codec {codec.type}".ljust(width) + codec.summary, markup=False, soft_wrap=True
-            )
+        print_table(
+            out_console,
+            ("kind", "summary"),
+            [(f"{s.role.value} {s.type}", s.summary) for s in specs]
+            + [(f"codec {k.type}", k.summary) for k in kinds],
+            wrap={"summary"},
+        )
         out_console.print("\n`engine components KIND` shows a kind's options.", markup=False)
         return
     sections = [

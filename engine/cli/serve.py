@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
-from engine.cli.environment import current_settings
+from engine.cli.environment import current_environ, current_settings, env_file_option
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
 from engine.runtime.lease import RunLease, describe_holder
@@ -22,12 +22,14 @@ from engine.workspace import workspace_for
 
 if TYPE_CHECKING:
     from engine.serve.app import EngineServer
+    from engine.serve.schedule import ScheduledRuns
 
 __all__ = ["serve"]
 
 
 @click.command("serve")
-@click.argument("file", type=click.Path(dir_okay=False))
+@env_file_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option(
@@ -53,7 +55,7 @@ __all__ = ["serve"]
 @click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
 def serve(
-    file: str,
+    files: tuple[str, ...],
     host: str,
     port: int,
     header_timeout: float,
@@ -62,22 +64,55 @@ def serve(
     no_audit: bool,
     verbose: bool,
 ) -> None:
-    """Serve FILE: webhook sources at their paths, /healthz and /metrics.
+    """Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].
+
+    At most one of FILES may be without a [schedule]: it runs for as long as serve does, fed
+    by its webhook sources. Each scheduled pipeline runs at its fire times, each fire time
+    once across every `engine serve` sharing its state store.
 
     Runs until SIGINT/SIGTERM, then stops taking requests, answers those in flight and lets
-    the pipeline deliver what it holds. Exit 0 when the pipeline ended cleanly (a signal is a
-    clean end), 1 when it failed or another run of it holds its lease (unless --wait),
-    78 when FILE is invalid.
+    the pipeline (and any scheduled run) deliver what it holds. Exit 0 when the pipeline ended
+    cleanly (a signal is a clean end), 1 when it failed or another run of it holds its lease
+    (unless --wait), 78 when a file is invalid.
     """
+    from engine.components.extras import install_command, missing_extras
     from engine.runtime.observer import NullObserver
-    from engine.serve.app import EngineServer
 
-    try:
-        plan = compile_file(file)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
+    plans: list[Plan] = []
+    for file in files:
+        try:
+            plans.append(compile_file(file, env=current_environ()))
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(78)
+    if missing_extras(["serve"]):
+        click.echo(
+            f"error: engine serve needs the `serve` extra: {install_command(['serve'])}", err=True
+        )
         sys.exit(78)
+    from engine.serve.app import EngineServer
+    from engine.serve.schedule import ScheduledRuns
+
     env = current_settings()
+    scheduled = [p for p in plans if p.spec.schedule is not None]
+    served = [p for p in plans if p.spec.schedule is None]
+    if len(served) > 1:
+        names = ", ".join(str(p.spec.file) for p in served)
+        click.echo(
+            f"error: serve runs one pipeline without a [schedule] at a time ({names}): "
+            "give the others a [schedule], or serve them apart",
+            err=True,
+        )
+        sys.exit(2)
+    schedules = ScheduledRuns(scheduled, env, audit=not no_audit) if scheduled else None
+    if not served:
+        assert schedules is not None
+        click.echo(
+            f"scheduling {', '.join(p.name for p in scheduled)} (/healthz on http://{host}:{port})",
+            err=True,
+        )
+        sys.exit(anyio.run(schedules.serve, host, port, header_timeout))
+    plan = served[0]
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait)
     try:
@@ -96,17 +131,24 @@ def serve(
                 f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)",
                 err=True,
             )
-            code = anyio.run(_serve, server, host, port, verbose)
+            code = anyio.run(_serve, server, host, port, verbose, schedules)
     except EngineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     sys.exit(code)
 
 
-async def _serve(server: EngineServer, host: str, port: int, verbose: bool) -> int:
-    summary = await server.serve(
-        host, port, log_level="info" if verbose else "warning", handle_signals=True
-    )
+async def _serve(
+    server: EngineServer, host: str, port: int, verbose: bool, schedules: ScheduledRuns | None
+) -> int:
+    async with anyio.create_task_group() as tg:
+        if schedules is not None:
+            tg.start_soon(schedules.run)
+        summary = await server.serve(
+            host, port, log_level="info" if verbose else "warning", handle_signals=True
+        )
+        if schedules is not None:
+            schedules.stop()
     if summary.error:
         click.echo(f"error: {summary.error}", err=True)
         return 1

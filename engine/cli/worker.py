@@ -37,14 +37,29 @@ DEFAULT_QUEUE = "engine"
     help="Retries of a failed partition before it goes to the dead-letter queue.",
 )
 def worker_cmd(queue: str, concurrency: int, max_retries: int) -> None:
-    """Run partitions of distributed runs from RabbitMQ (ENGINE_BROKER_URL) until SIGTERM or
-    SIGINT, then finish the partitions in flight. A partition is acknowledged only once its
+    """Run partitions of distributed runs from RabbitMQ until SIGTERM or SIGINT.
+
+    Takes them from ENGINE_BROKER_URL; on a signal, finishes the partitions in flight first. A partition is acknowledged only once its
     sinks are durable and its audit events written; a worker that dies leaves it to another."""
+    require_distributed()
     from engine.partitions.broker import run_worker
 
     sys.exit(
         run_worker(current_settings(), queue=queue, concurrency=concurrency, max_retries=max_retries)
     )
+
+
+def require_distributed() -> None:
+    """Exit 78 naming the extra when Dramatiq is not installed."""
+    from engine.components.extras import install_command, missing_extras
+
+    if missing_extras(["distributed"]):
+        err_console.print(
+            "error: distributed runs need the `distributed` extra: "
+            + install_command(["distributed"]),
+            markup=False,
+        )
+        sys.exit(78)
 
 
 def run_distributed(
@@ -57,6 +72,7 @@ def run_distributed(
     audit: bool,
 ) -> None:
     """Plan and send the partitions of a run (the caller holds the pipeline's lease)."""
+    require_distributed()
     from engine.partitions.broker import make_broker
     from engine.partitions.distributed import send_run
 

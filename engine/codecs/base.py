@@ -150,6 +150,16 @@ class CodecConfig(BaseModel, ABC):
 
     type: str
 
+    #: Outputs written in pieces join into one (its encoder's ``framing`` says how).
+    joinable: ClassVar[bool] = False
+
+    def __hash__(self) -> int:
+        """Hashable like any frozen model, although options such as ``types`` are dicts."""
+        values = (
+            tuple(sorted(v.items())) if isinstance(v, dict) else v for v in self.__dict__.values()
+        )
+        return hash((type(self), *values))
+
     @abstractmethod
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
         """Yield chunks of at most ``batch_size`` records.

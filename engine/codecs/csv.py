@@ -60,6 +60,7 @@ def _breaks(row: list[str]) -> int:
 class CsvCodec(CodecConfig):
     """Delimited text: one record per row, keyed by the header (or ``columns``)."""
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {
         "csv": {},
         "tsv": {"delimiter": "\t"},
@@ -119,13 +120,6 @@ class CsvCodec(CodecConfig):
         if self.columns is not None and len(set(self.columns)) != len(self.columns):
             raise ValueError("columns must not repeat a name")
         return self
-
-    def __hash__(self) -> int:
-        """Hashable like the other frozen configs, although ``types`` is a dict."""
-        values = (
-            tuple(sorted(v.items())) if isinstance(v, dict) else v for v in self.__dict__.values()
-        )
-        return hash((type(self), *values))
 
     def line_ends(self) -> re.Pattern[bytes] | None:
         """Lines end as text mode with ``newline=""`` ends them; resumable only in encodings

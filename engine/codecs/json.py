@@ -87,6 +87,7 @@ _BLANK = frozenset(" \t\n\r")
 class JsonCodec(CodecConfig):
     """A JSON array of objects, or one object per document (concatenated or one per file)."""
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"json": {}}
     type: Literal["json"] = Field("json", description="Codec name.")
     pretty: bool = Field(False, description="Indent the written array by two spaces.")

@@ -96,6 +96,7 @@ def _nulled(line: bytes) -> Any:
 class JsonlCodec(CodecConfig):
     """One JSON object per line (JSON Lines / NDJSON); blank lines are skipped."""
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"jsonl": {}, "ndjson": {}}
     type: Literal["jsonl"] = Field("jsonl", description="Codec name.")
     non_finite: NonFinite = Field(

@@ -25,6 +25,7 @@ from engine.codecs.csv import CsvCodec
 from engine.codecs.edi import EdiCodec
 from engine.codecs.json import JsonCodec
 from engine.codecs.jsonl import JsonlCodec
+from engine.codecs.parquet import ParquetCodec
 from engine.codecs.xml import XmlCodec
 from engine.errors import RegistrationError
 
@@ -154,6 +155,7 @@ BUILTIN: tuple[builtins.type[CodecConfig], ...] = (
     CsvCodec,
     XmlCodec,
     EdiCodec,
+    ParquetCodec,
 )
 
 _default: CodecRegistry | None = None

@@ -93,6 +93,7 @@ class XmlCodec(CodecConfig):
     references are refused (billion laughs, XXE); DTDs only when ``forbid_dtd``.
     """
 
+    joinable: ClassVar[bool] = True
     extensions: ClassVar[Mapping[str, Mapping[str, object]]] = {"xml": {}}
     type: Literal["xml"] = "xml"
     records: str = Field(

@@ -27,6 +27,7 @@ from engine.components.envelope import (
 )
 from engine.components.expressions import CompiledExpressions
 from engine.records import Batch, Chunk, Rejected
+from engine.resilience.ratelimit import RateLimitSpec
 from engine.settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -80,6 +81,16 @@ class ComponentConfig(Envelope):
     def resource(self) -> str | None:
         """What this component touches, for the audit trail and the graph; never secrets."""
         return None
+
+    #: the extras (`pip install 'engine[NAME]'`) every component of this kind needs
+    requires_extras: ClassVar[tuple[str, ...]] = ()
+
+    def extras(self) -> tuple[str, ...]:
+        """The extras this component needs to run: its kind's, and one for a rate limit
+        shared through Redis (compile reports those not installed)."""
+        limit = getattr(self, "rate_limit", None)
+        shared = isinstance(limit, RateLimitSpec) and isinstance(limit.redis, str)
+        return (*self.requires_extras, *(("redis",) if shared else ()))
 
 
 class SourceConfig(SourceEnvelope, ComponentConfig):

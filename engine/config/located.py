@@ -16,7 +16,7 @@ from engine.config.loader import Document
 from engine.config.positions import Path_
 from engine.errors import Diagnostic
 
-__all__ = ["valid_keys_hint", "validate_model"]
+__all__ = ["models_in", "union_tag", "valid_keys_hint", "validate_model"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -120,7 +120,7 @@ def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
     current: list[type[BaseModel]] = [model]
     for part in loc:
         if len(current) > 1:
-            tagged = [m for m in current if _tag(m) == part]
+            tagged = [m for m in current if union_tag(m) == part]
             if tagged:
                 current = tagged
                 continue
@@ -129,16 +129,16 @@ def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
         info = current[0].model_fields.get(str(part))
         if info is None:
             return []
-        current = _models_in(info.annotation)
+        current = models_in(info.annotation)
     return sorted(current[0].model_fields) if len(current) == 1 else []
 
 
-def _tag(model: type[BaseModel]) -> Any:
+def union_tag(model: type[BaseModel]) -> Any:
     field = model.model_fields.get("type")
     return field.default if field is not None else None
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
+def models_in(annotation: Any) -> list[type[BaseModel]]:
     """The models inside an annotation: itself, or the members of a (nested, annotated) union."""
     found: list[type[BaseModel]] = []
     stack = [annotation]

@@ -9,13 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from engine.components.base import Role
+from engine.config.fields import FieldLookup
 from engine.config.interpolate import interpolate
 from engine.config.loader import Document
 from engine.config.located import valid_keys_hint, validate_model
 from engine.config.positions import Path_
 from engine.config.rules_file import read_rules
 from engine.errors import Diagnostic, Severity
-from engine.model import TOP_LEVEL_KEYS, DeadLetterSettings, PipelineMeta, TestCase
+from engine.model import (
+    TOP_LEVEL_KEYS,
+    DeadLetterSettings,
+    PipelineMeta,
+    ScheduleSettings,
+    TestCase,
+)
 from engine.model.audit import AuditSettings
 from engine.registry import Registry
 from engine.runtime.plan import ComponentEntry, PipelineSpec
@@ -34,6 +41,9 @@ class Validated:
     components: dict[str, ComponentEntry]
     tests: list[TestCase] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
+    schedule: ScheduleSettings | None = None
+    #: values put into secret fields or read from a secrets backend: never in a message
+    secrets: frozenset[str] = frozenset()
 
     @property
     def errors(self) -> bool:
@@ -51,12 +61,21 @@ class Validated:
             self.components,
             list(self.problems),
             self.tests,
+            schedule=self.schedule,
+            secrets=self.secrets,
         )
 
 
 def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | None) -> Validated:
     """Interpolate ``doc`` and validate its tables; the rules file it names too."""
-    tree, problems, _secrets = interpolate(doc, env)
+    fields = FieldLookup(doc.tree, reg)
+    interpolated = interpolate(doc, env, multiline=fields.takes_key)
+    tree, problems = interpolated.tree, interpolated.problems
+    secrets = frozenset(
+        r.value
+        for r in interpolated.resolved
+        if r.value and (r.kind == "secret" or fields.holds_secret(r.path))
+    )
 
     for key in tree:
         if key not in TOP_LEVEL_KEYS:
@@ -73,6 +92,9 @@ def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | Non
     dead_letter = validate_model(
         doc, DeadLetterSettings, tree.get("dead_letter", {}), ("dead_letter",), problems
     )
+    schedule = None
+    if "schedule" in tree:
+        schedule = validate_model(doc, ScheduleSettings, tree["schedule"], ("schedule",), problems)
     tests: list[TestCase] = []
     raw_tests = tree.get("tests", [])
     if not isinstance(raw_tests, list):
@@ -123,7 +145,19 @@ def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | Non
         d.severity is Severity.ERROR for d in problems
     ):
         problems.append(doc.diagnostic("E024", "the pipeline has no source", ("sources",)))
-    return Validated(doc, meta, audit, dead_letter, components, tests, problems)
+    if schedule is not None:
+        for entry in components.values():
+            if entry.role is Role.SOURCE and entry.spec.type == "webhook":
+                problems.append(
+                    doc.diagnostic(
+                        "E047",
+                        f"a pipeline with a [schedule] cannot have a webhook source "
+                        f"(sources.{entry.id}): webhook sources run as long as `engine serve`",
+                        ("schedule",),
+                        "serve the webhook part as a pipeline of its own",
+                    )
+                )
+    return Validated(doc, meta, audit, dead_letter, components, tests, problems, schedule, secrets)
 
 
 def _check_rules_file(

@@ -1,11 +1,11 @@
-"""The DAG of a Plan as Mermaid or Graphviz DOT."""
+"""The DAG of a Plan as Mermaid, Graphviz DOT or JSON."""
 
 from __future__ import annotations
 
 from engine.components.base import Role
 from engine.runtime.plan import Plan
 
-__all__ = ["to_dot", "to_mermaid"]
+__all__ = ["to_dot", "to_json", "to_mermaid"]
 
 _MERMAID_SHAPE = {Role.SOURCE: ("[/", "/]"), Role.TRANSFORM: ("[", "]"), Role.SINK: ("[\\", "\\]")}
 _DOT_SHAPE = {Role.SOURCE: "invhouse", Role.TRANSFORM: "box", Role.SINK: "house"}
@@ -40,6 +40,25 @@ def to_dot(plan: Plan) -> str:
             lines.append(f'    "{up}" -> "{cid}"{attr};')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def to_json(plan: Plan) -> dict[str, object]:
+    """Nodes (id, role, type, resource) in run order, and edges (from, to, the output used)."""
+    nodes = [
+        {
+            "id": cid,
+            "role": plan.nodes[cid].role.value,
+            "type": plan.nodes[cid].entry.spec.type,
+            "resource": plan.nodes[cid].config.resource(),
+        }
+        for cid in plan.order
+    ]
+    edges = [
+        {"from": up, "to": cid, "output": output}
+        for cid in plan.order
+        for up, output in plan.nodes[cid].inputs
+    ]
+    return {"pipeline": plan.name, "nodes": nodes, "edges": edges}
 
 
 def _mid(cid: str) -> str:

@@ -13,13 +13,17 @@ from engine.model.document import (
     TestInput,
     pipeline_model,
 )
+from engine.model.schedule import Missed, ScheduleSettings, parse_interval
 
 __all__ = [
     "TOP_LEVEL_KEYS",
     "DeadLetterSettings",
+    "Missed",
     "PipelineMeta",
+    "ScheduleSettings",
     "TestCase",
     "TestExpectation",
     "TestInput",
+    "parse_interval",
     "pipeline_model",
 ]

@@ -3,9 +3,12 @@ which compliance rules apply."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from engine.model.rules import RuleSpec
+from engine.redact import KEY_MATERIAL
 
 __all__ = ["DEFAULT_PERSONAL_FIELDS", "AuditSettings"]
 
@@ -39,11 +42,11 @@ class AuditSettings(BaseModel):
     previous_keys: list[SecretStr] = Field(
         default_factory=list, description="Retired HMAC keys that must still verify old events."
     )
-    signing_key: SecretStr | None = Field(
+    signing_key: Annotated[SecretStr | None, KEY_MATERIAL] = Field(
         None,
         description=(
-            "Ed25519 checkpoint key (PEM or base64); default: AUDIT_SIGNING_KEY, else a "
-            "generated key file."
+            "Ed25519 checkpoint key (PEM or base64; `${file:...}` of a PEM file works); "
+            "default: AUDIT_SIGNING_KEY, else a generated key file."
         ),
     )
     checkpoint: str | None = Field(

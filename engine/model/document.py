@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from engine.components.base import Role
 from engine.model.audit import AuditSettings
+from engine.model.schedule import ScheduleSettings
 from engine.registry import Registry
 
 __all__ = [
@@ -145,7 +146,16 @@ class TestCase(BaseModel):
     expect: dict[str, TestExpectation] = Field(description="Component id -> expectation.")
 
 
-TOP_LEVEL_KEYS = ("pipeline", "audit", "dead_letter", "sources", "transforms", "sinks", "tests")
+TOP_LEVEL_KEYS = (
+    "pipeline",
+    "audit",
+    "dead_letter",
+    "schedule",
+    "sources",
+    "transforms",
+    "sinks",
+    "tests",
+)
 
 
 def _union(models: Sequence[type[BaseModel]]) -> Any:
@@ -171,6 +181,10 @@ def pipeline_model(registry: Registry) -> type[BaseModel]:
         pipeline=(PipelineMeta, ...),
         audit=(AuditSettings, Field(default_factory=AuditSettings)),
         dead_letter=(DeadLetterSettings, Field(default_factory=DeadLetterSettings)),
+        schedule=(
+            ScheduleSettings | None,
+            Field(None, description="When `engine serve` runs the pipeline on its own."),
+        ),
         tests=(list[TestCase], Field(default_factory=list, description="`engine test` cases.")),
         **tables,
     )

@@ -18,13 +18,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing
+import multiprocessing.context
 import os
 import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -41,6 +43,7 @@ from engine.partitions.spec import PartitionResult, PartitionSpec, RunContext
 from engine.partitions.worker import run_partition
 from engine.pipeline import compile_file, make_observer
 from engine.runtime.deadletter import letters_path, rejection_breach
+from engine.runtime.envelope import as_run_error
 from engine.runtime.observer import NullObserver, RunObserver, RunSummary, StageStats
 from engine.runtime.plan import Plan
 from engine.runtime.runner import Runner, RunOptions
@@ -80,14 +83,16 @@ def _exit_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _serve(conn: Connection, pipeline_file: str, context: dict[str, Any]) -> None:
+def _serve(
+    conn: Connection, pipeline_file: str, context: dict[str, Any], environ: dict[str, str]
+) -> None:
     """A worker process: run the partitions it is sent until it is sent None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # between partitions a SIGTERM has nothing to stop: the parent sends None next
     signal.signal(signal.SIGTERM, lambda *_: None)
     _exit_with_parent()
     try:
-        plan: Plan | None = compile_file(pipeline_file)
+        plan: Plan | None = compile_file(pipeline_file, env=environ)
     except EngineError:
         plan = None  # run_partition reports it
     while True:
@@ -97,18 +102,31 @@ def _serve(conn: Connection, pipeline_file: str, context: dict[str, Any]) -> Non
             return
         if spec is None:
             return
-        result = run_partition(pipeline_file, spec, context, plan=plan, stop_on_sigterm=True)
+        result = run_partition(
+            pipeline_file, spec, context, plan=plan, environ=environ, stop_on_sigterm=True
+        )
         try:
             conn.send(result.to_json())
         except OSError:
             return
 
 
+def _forkserver() -> multiprocessing.context.ForkServerContext:
+    """Workers fork from a server that imported the engine once, with no thread of this
+    process (a lease renewal, a store's pool) in it."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 class _Pool:
     """N worker processes, each handed the next partition when it is done with one."""
 
-    def __init__(self, workers: int, pipeline_file: str, context: RunContext) -> None:
+    def __init__(
+        self, workers: int, pipeline_file: str, context: RunContext, environ: dict[str, str]
+    ) -> None:
         self.workers = workers
+        self.environ = environ  # with --env-file's variables: for this machine's workers only
         self.pipeline_file = pipeline_file
         self.context = context
         self.stopping = False
@@ -116,10 +134,7 @@ class _Pool:
         self._queue: deque[PartitionSpec] = deque()
 
     def run(self, specs: list[PartitionSpec], signals: _Signals) -> list[PartitionResult]:
-        # Workers fork from a server that imported the engine once, with no thread of
-        # this process (a lease renewal, a store's pool) in it.
-        spawn = multiprocessing.get_context("forkserver")
-        spawn.set_forkserver_preload([__name__])
+        spawn = _forkserver()
         self._queue.extend(specs)
         results: dict[int, PartitionResult] = {}
         killed = False
@@ -128,7 +143,7 @@ class _Pool:
                 conn, child = spawn.Pipe()
                 proc = spawn.Process(
                     target=_serve,
-                    args=(child, self.pipeline_file, self.context.to_json()),
+                    args=(child, self.pipeline_file, self.context.to_json(), self.environ),
                     name="engine-partition",
                 )
                 proc.start()
@@ -227,12 +242,16 @@ def run_workers(
     settings: EngineSettings,
     audit: bool = True,
     notify: Callable[[str], None] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[RunSummary, RunObserver]:
     """Run ``plan``'s partitions in ``workers`` local processes; the summary of the whole
-    run and its observer (closed)."""
+    run and its observer (closed). ``environ``: the variables the plan was compiled with
+    (default: the process environment), for the workers to compile it alike."""
+    environ = dict(environ if environ is not None else os.environ)
     observer = make_observer(plan, workspace, settings) if audit else NullObserver()
     try:
-        return _run(plan, workers, workspace, run_id, settings, audit, notify, observer), observer
+        found = _run(plan, workers, workspace, run_id, settings, audit, notify, observer, environ)
+        return found, observer
     finally:
         close = getattr(observer, "close", None)
         if close is not None:
@@ -248,11 +267,14 @@ def _run(
     audit: bool,
     notify: Callable[[str], None] | None,
     observer: RunObserver,
+    environ: dict[str, str],
 ) -> RunSummary:
     started = time.perf_counter()
+    _forkserver()
+    forkserver.ensure_running()  # it imports the engine while this process plans
     options = RunOptions(workspace=workspace, run_id=run_id, observer=observer, settings=settings)
     runner = Runner(plan, options)
-    observer.run_started(runner.info, {**runner.started_details(), "workers": workers})
+    observer.run_started(runner.info, {**plan.started_details(), "workers": workers})
     errors: list[str] = []
     results: list[PartitionResult] = []
     specs: list[PartitionSpec] = []
@@ -260,12 +282,16 @@ def _run(
     with _Signals() as signals:
         try:
             specs = anyio.run(lambda: plan_partitions(runner, workers, notify=notify))
-        except EngineError as exc:
-            errors.append(str(exc))
+        except Exception as exc:  # the run fails as a failing source fails it
+            errors.append(str(as_run_error("planning partitions", exc)))
         if specs and not signals.count:
             if notify is not None:
-                notify(f"{len(specs)} partitions in {min(workers, len(specs))} processes")
-            pool = _Pool(workers, str(plan.spec.file), context)
+                used = min(workers, len(specs))
+                notify(
+                    f"{len(specs)} partition{'s' if len(specs) > 1 else ''} in {used} "
+                    f"process{'es' if used > 1 else ''}"
+                )
+            pool = _Pool(workers, str(plan.spec.file), context, environ)
             results = pool.run(specs, signals)
         interrupted = bool(signals.count) or any(r.outcome == "interrupted" for r in results)
     failed = [r for r in results if r.outcome == "failure"]
@@ -301,7 +327,7 @@ def _run(
         ok=done,
         duration_s=time.perf_counter() - started,
         stages=stages,
-        error=errors[0] if errors else None,
+        error=runner.info.mask.text(errors[0]) if errors else None,
         dead_letters=sum(r.dead_letters for r in results),
         interrupted=interrupted and not errors,
         dead_letter_path=str(merged) if merged else None,

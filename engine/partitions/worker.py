@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,7 @@ def run_partition(
     context: RunContext | dict[str, Any],
     *,
     plan: Plan | None = None,
+    environ: Mapping[str, str] | None = None,
     stop_on_sigterm: bool = False,
     on_runner: Callable[[Runner], None] | None = None,
 ) -> PartitionResult:
@@ -126,6 +127,8 @@ def run_partition(
     failure of the run: the result carries it).
 
     ``plan``: the pipeline file compiled already (a worker running many partitions);
+    ``environ``: the variables ``${env:...}`` and the settings read (default: the process
+    environment);
     ``stop_on_sigterm``: SIGTERM stops the partition as it stops a run (drain, publish
     nothing), in a process whose main thread this is."""
     if isinstance(spec, dict):
@@ -135,7 +138,7 @@ def run_partition(
     started = time.perf_counter()
     result = PartitionResult(spec.id, spec.index, "failure")
     try:
-        _run(pipeline_file, spec, context, plan, stop_on_sigterm, on_runner, result)
+        _run(pipeline_file, spec, context, plan, environ, stop_on_sigterm, on_runner, result)
     except EngineError as exc:
         result.outcome, result.error = "failure", str(exc)
     result.duration_s = time.perf_counter() - started
@@ -147,13 +150,14 @@ def _run(
     spec: PartitionSpec,
     context: RunContext,
     plan: Plan | None,
+    environ: Mapping[str, str] | None,
     stop_on_sigterm: bool,
     on_runner: Callable[[Runner], None] | None,
     result: PartitionResult,
 ) -> None:
-    env = EngineSettings.load()
+    env = EngineSettings.load(environ)
     if plan is None:
-        plan = compile_file(pipeline_file)
+        plan = compile_file(pipeline_file, env=environ)
     if context.pipeline_sha256 is not None and plan.spec.sha256 != context.pipeline_sha256:
         raise PermanentError(
             f"{pipeline_file} changed since the run planned its partitions (sha256 "

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from engine.records import Record, Rejected
 from engine.records.digest import ContentDigest
+from engine.redact import ValueMask
 
 __all__ = [
     "BatchAction",
@@ -45,6 +46,8 @@ class RunInfo:
     host: str
     dry_run: bool = False
     tags: tuple[str, ...] = ()
+    #: masks what interpolation put into secret fields: for anything an observer writes out
+    mask: ValueMask = field(default_factory=ValueMask, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from engine.components.base import ComponentConfig, Role
 from engine.components.expressions import CompiledExpressions, ExpressionKey
 from engine.errors import Diagnostic, Severity
 from engine.mapping import Expression
-from engine.model import DeadLetterSettings, PipelineMeta, TestCase
+from engine.model import DeadLetterSettings, PipelineMeta, ScheduleSettings, TestCase
 from engine.model.audit import AuditSettings
 from engine.registry import ComponentSpec
 
@@ -81,6 +81,9 @@ class PipelineSpec:
     components: dict[str, ComponentEntry]
     warnings: list[Diagnostic] = field(default_factory=list)
     tests: list[TestCase] = field(default_factory=list)
+    schedule: ScheduleSettings | None = None
+    #: the values interpolation put into secret fields or read from a secrets backend
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def file(self) -> Path | None:
@@ -127,6 +130,24 @@ class Plan:
     @property
     def name(self) -> str:
         return self.spec.meta.name
+
+    def started_details(self) -> dict[str, object]:
+        """What ``run_started`` says of the pipeline, for the trail and its rules."""
+        nodes = self.nodes
+        return {
+            "pipeline_sha256": self.spec.sha256,
+            "components": {cid: nodes[cid].entry.spec.type for cid in self.order},
+            # How each transform accounts for its records (SOX completeness).
+            "accounting": {
+                cid: nodes[cid].entry.spec.implementation.accounting
+                for cid in self.order
+                if nodes[cid].role is Role.TRANSFORM
+            },
+            # GDPR Art. 30 declarations, for the compliance rules.
+            "pipeline_meta": self.spec.meta.model_dump(
+                include={"purpose", "data_categories", "retention_days"}
+            ),
+        }
 
     def expressions_of(self, cid: str) -> CompiledExpressions:
         """One component's compiled expressions, by key path, for its ComponentContext."""

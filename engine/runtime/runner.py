@@ -34,6 +34,7 @@ from engine.components.base import (
 from engine.errors import EngineError, FatalError, PartialWriteError, PermanentError, RunError
 from engine.records import Batch, Chunk, Rejected
 from engine.records.digest import Digester
+from engine.redact import ValueMask, masked_logs
 from engine.runtime import checkpoint
 from engine.runtime.capture import CaptureSink
 from engine.runtime.deadletter import DeadLetters, letters_path, locate, rejection_breach
@@ -84,6 +85,8 @@ class RunOptions:
     partition: str | None = None
     #: file sinks leave their finished outputs for the larger run to publish
     hand_over: bool = False
+    #: what started the run, recorded in ``run_started`` (a schedule's fire time)
+    trigger: dict[str, str] | None = None
 
 
 async def _release(deliveries: tuple[Delivery, ...]) -> None:
@@ -133,6 +136,7 @@ class Runner:
             host=socket.gethostname(),
             dry_run=options.dry_run,
             tags=tuple(spec.meta.tags),
+            mask=ValueMask(spec.secrets),
         )
 
     # -- set-up ---------------------------------------------------------------------------
@@ -183,7 +187,9 @@ class Runner:
                 component = CaptureSink(node.config, ctx, self.captured.setdefault(cid, []))
             else:
                 component = node.entry.spec.implementation(node.config, ctx)
-            info = StageInfo(cid, node.role.value, node.entry.spec.type, component.resource())
+            resource = component.resource()
+            resource = self.info.mask.text(resource) if resource else resource
+            info = StageInfo(cid, node.role.value, node.entry.spec.type, resource)
             stats = StageStats()
             enforcer = Enforcer.of(
                 node.config,
@@ -230,31 +236,15 @@ class Runner:
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> RunSummary:
-        with gc_tuned():
+        with gc_tuned(), masked_logs(self.info.mask):
             return await self._run()
-
-    def started_details(self) -> dict[str, object]:
-        """What ``run_started`` says of the pipeline, for the trail and its rules."""
-        nodes = self.plan.nodes
-        return {
-            "pipeline_sha256": self.plan.spec.sha256,
-            "components": {cid: nodes[cid].entry.spec.type for cid in self.plan.order},
-            # How each transform accounts for its records (SOX completeness).
-            "accounting": {
-                cid: nodes[cid].entry.spec.implementation.accounting
-                for cid in self.plan.order
-                if nodes[cid].role is Role.TRANSFORM
-            },
-            # GDPR Art. 30 declarations, for the compliance rules.
-            "pipeline_meta": self.plan.spec.meta.model_dump(
-                include={"purpose", "data_categories", "retention_days"}
-            ),
-        }
 
     async def _run(self) -> RunSummary:
         started = time.perf_counter()
         self._build()
-        details = self.started_details()
+        details = self.plan.started_details()
+        if self.options.trigger:
+            details["trigger"] = dict(self.options.trigger)
         resumed = self._take_checkpoint()
         if resumed is not None:
             details["resumes"] = resumed.details()
@@ -284,7 +274,7 @@ class Runner:
             ok=ok and not self._errors,
             duration_s=time.perf_counter() - started,
             stages={cid: s.stats for cid, s in self._stages.items()},
-            error=str(self._errors[0]) if self._errors else None,
+            error=self.info.mask.text(str(self._errors[0])) if self._errors else None,
             dead_letters=self.dead_letters.count,
             interrupted=self._cut_short and not self._errors,
             dead_letter_path=str(written) if (written := self.dead_letters.written) else None,
@@ -296,14 +286,10 @@ class Runner:
         """The run's components of one role, by id (built when the run starts)."""
         return {cid: s.component for cid, s in self._stages.items() if s.node.role is role}
 
-    def _partial(self) -> bool:
-        """No checkpoints of its own: a dry run, a run of samples, one partition."""
-        options = self.options
-        return options.dry_run or bool(options.source_overrides) or options.partition is not None
-
     def _take_checkpoint(self) -> checkpoint.Resumed | None:
         """Resume an interrupted run of this pipeline where that is still sound."""
-        if self._partial() or self._state is None:
+        options = self.options
+        if options.dry_run or options.source_overrides or options.partition or not self._state:
             return None
         if not self._state.path.is_file():
             return None  # no state kept yet, and none made here
@@ -322,7 +308,8 @@ class Runner:
     def _keep_checkpoint(self) -> None:
         """After a drained interruption: keep where the sources stopped and what the sinks
         staged, for the next run to go on from."""
-        if self._partial() or self._state is None:
+        options = self.options
+        if options.dry_run or options.source_overrides or options.partition or not self._state:
             return
         kept = checkpoint.save(
             self._state,

@@ -87,7 +87,7 @@ def test_json_schema_offers_the_string_shorthand_and_the_tables() -> None:
         ("in/830.edi", EdiCodec()),
         ("in/846.x12", EdiCodec()),
         ("x.csv.gz", None),
-        ("x.parquet", None),
+        ("x.avro", None),
         ("noext", None),
     ],
 )

@@ -99,6 +99,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("engine/config/yaml12.py", "_TooBig"): "caught by the loader: a located ConfigError",
     ("engine/serve/app.py", "_BodyTooLarge"): "caught by the handler: HTTP 413",
     # -- checks that pydantic validators call (become located ConfigError diagnostics) ------
+    ("engine/model/schedule.py", "ValueError"): "parse_interval, run by the [schedule] "
+    "model's validator (a located E032)",
     ("engine/codecs/base.py", "ValueError"): "known_encoding, a field validator of codecs",
     ("engine/connectors/http/delivery.py", "ValueError"): "URL templates, checked first by "
     "the http sink's model validator",

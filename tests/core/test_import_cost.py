@@ -9,9 +9,12 @@ validate time, so only a pipeline with one imports ``graphql``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted(
@@ -136,3 +139,70 @@ def test_an_inline_graphql_query_is_parsed_at_validate_time(tmp_path: Path) -> N
     )
     heavy = _heavy(_probe(inline)["modules"])
     assert heavy and {m.split(".")[0] for m in heavy} == {"graphql"}
+
+
+#: run ``engine ARGS...`` in a fresh interpreter and print the modules it imported, at exit
+CLI_PROBE = """\
+import atexit, json, os, sys
+out = int(os.environ.pop("PROBE_FD"))
+atexit.register(lambda: os.write(out, json.dumps(sorted(sys.modules)).encode()))
+sys.argv = ["engine", *sys.argv[1:]]
+from engine.cli.main import main
+main()
+"""
+
+#: what none of the light commands needs: every client library, SQLAlchemy (the audit
+#: store's) and the settings loader of the commands that do not read settings
+LIGHT_HEAVY = (*HEAVY, "sqlalchemy", "aiosqlite", "cryptography")
+
+
+def _cli_modules(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    read, write = os.pipe()
+    subprocess.run(
+        [sys.executable, "-c", CLI_PROBE, *args],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {}), "PROBE_FD": str(write)},
+        pass_fds=(write,),
+        check=False,
+    )
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        modules: list[str] = json.loads(pipe.read())
+    return modules
+
+
+def _heavy_of(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return sorted({m for m in modules if any(m == h or m.startswith(h + ".") for h in names)})
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--version",),
+        ("--help",),
+        ("validate", "examples/quickstart.toml"),
+        ("components",),
+        ("components", "sql"),
+    ],
+    ids=lambda args: " ".join(args)[:40],
+)
+def test_light_commands_import_no_client_library_nor_sqlalchemy(args: tuple[str, ...]) -> None:
+    assert _heavy_of(_cli_modules(*args), LIGHT_HEAVY) == []
+
+
+def test_version_reads_no_settings_and_loads_no_pipeline_code() -> None:
+    modules = _cli_modules("--version")
+    loaded = _heavy_of(modules, ("pydantic_settings", "anyio", "engine.runtime", "engine.config"))
+    assert loaded == []
+
+
+@pytest.mark.parametrize(
+    ("words", "cword"),
+    [("engine ", "1"), ("engine run ", "2"), ("engine validate --", "2")],
+)
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_imports_nothing_heavy(shell: str, words: str, cword: str) -> None:
+    env = {"_ENGINE_COMPLETE": f"{shell}_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
+    modules = _cli_modules(env=env)
+    assert _heavy_of(modules, (*LIGHT_HEAVY, "pydantic_settings", "engine.config")) == []

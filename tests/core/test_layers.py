@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.runtime",),
     ("engine.model",),
     ("engine.components", "engine.registry"),
-    ("engine.state", "engine.workspace"),
+    ("engine.state", "engine.workspace", "engine.secrets"),
     ("engine.webhooks",),
     ("engine.connectors",),
     ("engine.codecs",),

@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -227,3 +228,150 @@ path = "out/all.jsonl"
     assert children.stdout == ""
     verify = engine(tmp_path / "home", "audit", "verify")
     assert verify.returncode == 0, verify.stdout
+
+
+def test_a_killed_parent_takes_its_workers_and_publishes_nothing(tmp_path: Path) -> None:
+    write_csv(tmp_path / "in.csv", 100_000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "killed"
+[sources.src]
+type = "file"
+path = "in.csv"
+partition = { size = "256KiB" }
+batch = { size = 200 }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.csv"
+"""
+    )
+    home = tmp_path / "home"
+    proc = subprocess.Popen(
+        [ENGINE, "run", "-q", "--workers", "2", str(tmp_path / "p.toml")],
+        env={**os.environ, "ENGINE_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    out = tmp_path / "out"
+    assert wait_for(lambda: out.is_dir() and any(out.iterdir()), proc)
+    proc.kill()
+    proc.wait(timeout=DEADLINE)
+    assert not (out / "all.csv").exists()
+    # the processes that own the staged pieces (named by pid) end with the run
+    owners = {int(p.name.split(".")[-2]) for p in out.iterdir()}
+    assert wait_for(lambda: not any(_alive(pid) for pid in owners))
+    again = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in out.iterdir()] == ["all.csv"]  # the pieces were removed
+    with (out / "all.csv").open(newline="") as f:
+        assert [int(row["id"]) for row in csv.DictReader(f)] == list(range(100_000))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("path", "pagination", "records"),
+    [
+        ("offset", '{ type = "offset", limit = 4, total_path = "total" }', "results"),
+        ("page", '{ type = "page", size = 3, total_pages_path = "total_pages" }', "items"),
+    ],
+)
+def test_http_page_sets(tmp_path: Path, path: str, pagination: str, records: str) -> None:
+    from tests.support.http_server import ServerThread
+
+    (tmp_path / "p.toml").write_text(
+        f"""
+[pipeline]
+name = "paged"
+[sources.api]
+type = "http"
+url = "${{env:API_URL}}/items/{path}"
+records = "{records}"
+pagination = {pagination}
+[sinks.out]
+type = "file"
+inputs = ["api"]
+path = "out/items.jsonl"
+"""
+    )
+    with ServerThread() as server:
+        # the workers compile the file with the variables of --env-file too
+        (tmp_path / "vars.env").write_text(f"API_URL={server.url}\n")
+        home = tmp_path / "home"
+        done = engine(
+            home, "run", "-q", "--workers", "2", "--env-file", str(tmp_path / "vars.env"),
+            str(tmp_path / "p.toml"),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"[34] partitions in 2 processes", done.stderr)
+    lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == list(range(1, 26))
+
+
+def test_http_incremental_read_keeps_its_cursor(tmp_path: Path) -> None:
+    """A source read whole by one partition commits what its own commit would save."""
+    from tests.support.http_server import ServerThread
+
+    with ServerThread() as server:
+        (tmp_path / "p.toml").write_text(
+            f"""
+[pipeline]
+name = "incr"
+[sources.api]
+type = "http"
+url = "{server.url}/items/incremental"
+records = "items"
+incremental = {{ cursor_field = "updated_at", param = "updated_since" }}
+[sinks.out]
+type = "file"
+inputs = ["api"]
+path = "out/items.jsonl"
+"""
+        )
+        home = tmp_path / "home"
+        done = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
+    assert done.returncode == 0, done.stderr
+    assert "1 partition in 1 process" in done.stderr
+    with sqlite3.connect(home / "state.db") as db:
+        saved = db.execute("SELECT value FROM state WHERE component = 'api'").fetchall()
+    lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
+    assert len(saved) == 1 and json.loads(lines[-1])["updated_at"] in saved[0][0]
+
+
+def test_dead_letters_of_every_partition_in_one_file(tmp_path: Path) -> None:
+    rows = ["id,name"] + [f"{i},n{i}" if i % 500 else f"{i},n{i},extra" for i in range(4000)]
+    (tmp_path / "in.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "lettered"
+[dead_letter]
+max_rejected = 8
+[sources.src]
+type = "file"
+path = "in.csv"
+on_error = "dead_letter"
+partition = { size = "8KiB" }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.jsonl"
+"""
+    )
+    home = tmp_path / "home"
+    done = engine(home, "run", "-q", "--workers", "2", "--format", "json", str(tmp_path / "p.toml"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["dead_letters"] == 8
+    letters = Path(summary["dead_letter_path"])
+    assert list(letters.parent.iterdir()) == [letters]  # the partitions' files were merged
+    lines = [json.loads(x) for x in letters.read_text().splitlines()]
+    assert [x["record"][0] for x in lines] == [str(i) for i in range(0, 4000, 500)]

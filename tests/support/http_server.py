@@ -394,11 +394,12 @@ def free_port() -> int:
 class ServerThread:
     """uvicorn in a thread with its own event loop, so sync and async tests can both use it."""
 
-    def __init__(self, asgi: Any = app, port: int | None = None) -> None:
+    def __init__(self, asgi: Any = app, port: int | None = None, **tls: Any) -> None:
+        """``tls``: uvicorn's ``ssl_certfile`` and ``ssl_keyfile`` to serve https."""
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            asgi, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            asgi, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", **tls
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import orjson
 from pydantic import Field, field_validator
-from yarl import URL
 
 from engine.codecs import CodecSpec
 from engine.codecs.json import JsonCodec, dump_default
@@ -31,6 +31,7 @@ class AmqpSinkConfig(AmqpEndpoint, SinkConfig):
     """Publishes each record as a persistent message; a batch counts once the broker confirms."""
 
     type: Literal["amqp"] = "amqp"
+    requires_extras: ClassVar[tuple[str, ...]] = ("amqp",)
     exchange: str = Field("", description='Exchange to publish to; "" is the default exchange.')
     exchange_type: Literal["direct", "topic", "fanout", "headers"] = Field(
         "direct", description="Type used when `declare` creates the exchange."
@@ -65,8 +66,8 @@ class AmqpSinkConfig(AmqpEndpoint, SinkConfig):
 
     def written_resource(self, base: Path) -> WrittenResource | None:
         try:
-            url = URL(self.url.get_secret_value())
-            where = f"{url.host}:{url.port}{url.path}"
+            url = urlsplit(self.url.get_secret_value())
+            where = f"{url.hostname}:{url.port}{url.path}"
         except ValueError:
             return None
         shown = f"{self.resource()} with routing key {self.routing_key!r}"

@@ -5,7 +5,6 @@ acknowledge input as they go (queue and webhook sources)."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import string
@@ -61,7 +60,8 @@ class FileSinkConfig(SinkConfig):
     type: Literal["file"] = "file"
     path: str = Field(
         description="Path template relative to the pipeline file. `{pipeline}`, `{run_id}`, "
-        "`{date}`, `{time}`, `{component}` are filled per run, `{segment}` per rolling "
+        "`{date}`, `{time}`, `{component}` are filled per run, `{partition}` per partition "
+        "of an `engine run --workers N` run (`0000` when not split), `{segment}` per rolling "
         "segment (`<run_id>-<sequence>`; inserted before the extension when absent in runs "
         "that roll segments); any other `{field}` splits the output by that record field.",
         examples=["out/products.jsonl", "out/{warehouse}/{date}.csv"],
@@ -356,7 +356,7 @@ class FileSink(Sink[FileSinkConfig]):
             codec = self._codec(Path(self._template))
         except PermanentError:
             return False
-        return codec.encoder(cast(BinaryIO, io.BytesIO())).framing() is not None
+        return codec.joinable
 
     def handed_over(self) -> list[dict[str, Any]]:
         return list(self._handed)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from engine.components.base import ComponentContext, Sink, SinkConfig
 from engine.connectors.http.delivery import RecordDelivery
 from engine.connectors.http.graphql import (
+    DocumentProblem,
     GraphQLDocument,
     GraphQLErrors,
     GraphQLOperation,
+    document_problems,
     execute,
     load_document,
 )
@@ -31,6 +33,7 @@ class GraphQLSinkConfig(SinkConfig, HttpOptions, GraphQLOperation):
     """Runs a mutation per record; GraphQL errors fail the record (routed by on_error)."""
 
     type: Literal["graphql"] = "graphql"
+    requires_extras: ClassVar[tuple[str, ...]] = ("graphql",)
     query: str | None = Field(None, description="The mutation, inline.")
     variables: dict[str, str] | None = Field(
         None,
@@ -72,6 +75,11 @@ class GraphQLSink(EndpointLifecycle, Sink[GraphQLSinkConfig]):
     async def check(self) -> None:
         await self.endpoint.open()
         await execute(self.endpoint, GraphQLDocument("query { __typename }"), {})
+
+    async def check_document(self) -> list[DocumentProblem]:
+        """The document's errors against the server's schema (`validate --connect`)."""
+        await self.endpoint.open()
+        return await document_problems(self.endpoint, self.context, self.config)
 
     def variables_for(self, record: Record) -> dict[str, Any]:
         if not self._variables:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -55,6 +55,7 @@ class HttpSinkConfig(SinkConfig, HttpOptions):
     """Sends records to an HTTP API, one request per record or one per batch."""
 
     type: Literal["http"] = "http"
+    requires_extras: ClassVar[tuple[str, ...]] = ("http",)
     method: Literal["POST", "PUT", "PATCH"] = Field("POST", description="HTTP method.")
     mode: Literal["record", "batch"] = Field(
         "record", description="One request per record, or one per batch (the body an array)."

@@ -6,7 +6,7 @@ import io
 import posixpath
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -36,6 +36,7 @@ class SftpSinkConfig(SftpEndpoint, SinkConfig):
     """Writes records to one remote file; a partial file never appears under the final name."""
 
     type: Literal["sftp"] = "sftp"
+    requires_extras: ClassVar[tuple[str, ...]] = ("sftp",)
     path: str = Field(
         description="Remote path template; `{pipeline}`, `{run_id}`, `{date}`, `{time}`, "
         "`{component}` are filled per run. Missing folders are created.",

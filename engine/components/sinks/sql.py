@@ -74,6 +74,11 @@ class SqlSinkConfig(SinkConfig):
             raise ValueError("mode `upsert` needs `key`, the columns that identify a row")
         return self
 
+    def extras(self) -> tuple[str, ...]:
+        from engine.connectors.sql.urls import driver_extras
+
+        return driver_extras(self.url)
+
     def resource(self) -> str | None:
         from engine.connectors.sql.database import public_url
 

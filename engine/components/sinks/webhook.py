@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -30,6 +30,7 @@ class WebhookSinkConfig(SinkConfig, HttpOptions):
     """Delivers each record as a JSON webhook signed with webhook-id/-timestamp/-signature."""
 
     type: Literal["webhook"] = "webhook"
+    requires_extras: ClassVar[tuple[str, ...]] = ("http",)
     secret: SecretStr = Field(description="Signing secret, `whsec_` + base64 (Standard Webhooks).")
     id_field: str | None = Field(
         None,

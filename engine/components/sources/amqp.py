@@ -6,7 +6,7 @@ import contextlib
 import io
 import math
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import anyio
 from pydantic import Field
@@ -39,6 +39,7 @@ class AmqpSourceConfig(AmqpEndpoint, SourceConfig):
     """Consumes a RabbitMQ queue; a message is acked once every sink delivered its records."""
 
     type: Literal["amqp"] = "amqp"
+    requires_extras: ClassVar[tuple[str, ...]] = ("amqp",)
     queue: str = Field(description="Queue to consume.")
     declare: bool = Field(
         False,

@@ -37,7 +37,7 @@ class FilePartitioning(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     size: ByteSize = Field(
-        ByteSize(32 * 1024 * 1024),
+        ByteSize(16 * 1024 * 1024),
         description="Each file of the path (or glob) is a partition; a file larger than this "
         "is cut into byte ranges about this long, on record boundaries (CSV without "
         "`escapechar` or `skip_rows`, and JSON Lines; a line break inside a quoted CSV field "
@@ -286,14 +286,15 @@ def _ranges(path: Path, codec: CodecConfig, step: int) -> list[dict[str, Any]]:
 
 def _breaks(data: mmap.mmap, start: int, end: int, pattern: re.Pattern[bytes]) -> int:
     """The line breaks in ``data[start:end]``: counted in C for the usual patterns."""
-    if pattern.pattern not in (b"\n", b"\r\n|\r|\n"):
+    lf_only = pattern.pattern in (b"\n", rb"\n")
+    if not lf_only and pattern.pattern != rb"\r\n|\r|\n":
         return sum(1 for _ in pattern.finditer(data, start, end))
     count = 0
     for at in range(start, end, 1 << 24):
         stop = min(at + (1 << 24), end)
         window = data[at:stop]
         count += window.count(b"\n")
-        if pattern.pattern != b"\n":
+        if not lf_only:
             count += window.count(b"\r") - window.count(b"\r\n")
             if window.endswith(b"\r") and data[stop : stop + 1] == b"\n" and stop < end:
                 count -= 1  # a CRLF across two windows is one break

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from engine.components.base import ComponentContext, Source, SourceConfig
 from engine.connectors.http.decode import split_records
 from engine.connectors.http.graphql import (
+    DocumentProblem,
     GraphQLDocument,
     GraphQLOperation,
     GraphQLPagination,
+    document_problems,
     execute,
     load_document,
 )
@@ -32,6 +34,7 @@ class GraphQLSourceConfig(SourceConfig, HttpOptions, GraphQLOperation):
     """Reads records from a GraphQL API; partial data with errors is handled per on_error."""
 
     type: Literal["graphql"] = "graphql"
+    requires_extras: ClassVar[tuple[str, ...]] = ("graphql",)
     variables: dict[str, Any] = Field(default_factory=dict, description="Query variables.")
     records: str = Field(
         description="JMESPath (within `data`) to the records.",
@@ -77,6 +80,11 @@ class GraphQLSource(EndpointLifecycle, Source[GraphQLSourceConfig]):
         await self.endpoint.open()
         document = GraphQLDocument("query { __typename }")
         await execute(self.endpoint, document, {})
+
+    async def check_document(self) -> list[DocumentProblem]:
+        """The document's errors against the server's schema (`validate --connect`)."""
+        await self.endpoint.open()
+        return await document_problems(self.endpoint, self.context, self.config)
 
     async def read(self) -> AsyncIterator[Chunk]:
         cfg = self.config

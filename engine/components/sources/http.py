@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -29,6 +29,7 @@ class HttpSourceConfig(SourceConfig, HttpOptions):
     """Reads records from an HTTP API: pagination, incremental cursors, JSON/XML/CSV bodies."""
 
     type: Literal["http"] = "http"
+    requires_extras: ClassVar[tuple[str, ...]] = ("http",)
     method: Literal["GET", "POST"] = Field("GET", description="HTTP method.")
     query: dict[str, Scalar] = Field(default_factory=dict, description="Query parameters.")
     body: dict[str, Any] | list[Any] | None = Field(
@@ -78,6 +79,47 @@ class HttpSource(EndpointLifecycle, Source[HttpSourceConfig]):
         self.attach_endpoint(config, context)
         self._records = context.expression(("records",), config.records) if config.records else None
         self._cursor: CursorTracker | None = None
+        self._pages: list[dict[str, Any]] | None = None  # a partition's page set
+
+    def _paginator(self, params: dict[str, Any]) -> Paginator:
+        cfg = self.config
+        return Paginator(
+            cfg.pagination, cfg.url, params, self.context.expressions.under("pagination")
+        )
+
+    async def _get(self, url: str, params: dict[str, Any] | None) -> tuple[str, Chunk, Page]:
+        """One request: the URL for messages (secrets removed), its records, the page."""
+        cfg = self.config
+        response = await self.endpoint.request(
+            cfg.method, url, params=params or None, json=cfg.body
+        )
+        source = redact_url(response.request.url, self.endpoint.secret_params)
+        document, chunk = decode_body(response.content, cfg.codec, self._records, source)
+        page = Page(response.request.url, document, len(chunk.records), response.links)
+        return source, chunk, page
+
+    async def partitions(self, workers: int) -> list[dict[str, Any]] | None:
+        """Sets of pages when the first page says how many there are (offset or page
+        pagination with a total, or ``max_pages``); not for incremental reads."""
+        if self.config.incremental is not None:
+            return None
+        spec = self.config.pagination
+        if spec is None or spec.type not in ("offset", "page"):
+            return None
+        paginator = self._paginator(dict(self.config.query))
+        await self.endpoint.open()
+        url, params = paginator.first()
+        _, _, first = await self._get(url, params)
+        pages = paginator.every_page(first)
+        if pages is None:
+            return None
+        count = min(len(pages), 2 * workers)
+        size = -(-len(pages) // count)
+        return [{"pages": pages[at : at + size]} for at in range(0, len(pages), size)]
+
+    def use_partition(self, spec: dict[str, Any]) -> None:
+        if spec:
+            self._pages = list(spec["pages"])
 
     async def read(self) -> AsyncIterator[Chunk]:
         cfg = self.config
@@ -88,20 +130,18 @@ class HttpSource(EndpointLifecycle, Source[HttpSourceConfig]):
                 cfg.incremental, self.context, self.context.expressions.under("incremental")
             )
             params.update(self._cursor.params())
-        paginator = Paginator(
-            cfg.pagination, cfg.url, params, self.context.expressions.under("pagination")
-        )
+        if self._pages is not None:
+            for page_params in self._pages:
+                _, chunk, _ = await self._get(cfg.url, page_params)
+                yield chunk
+            return
+        paginator = self._paginator(params)
         url, page_params = paginator.first()
         while True:
-            response = await self.endpoint.request(
-                cfg.method, url, params=page_params or None, json=cfg.body
-            )
-            source = redact_url(response.request.url, self.endpoint.secret_params)
-            document, chunk = decode_body(response.content, cfg.codec, self._records, source)
+            source, chunk, page = await self._get(url, page_params)
             if self._cursor is not None:
                 self._cursor.observe(chunk.records, source)
             yield chunk
-            page = Page(response.request.url, document, len(chunk.records), response.links)
             following = paginator.next(page)
             if following is None:
                 return

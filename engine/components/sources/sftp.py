@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -28,6 +28,7 @@ class SftpSourceConfig(SftpEndpoint, SourceConfig):
     """Reads files from an SFTP server: a path or glob, decoded by a codec, streamed."""
 
     type: Literal["sftp"] = "sftp"
+    requires_extras: ClassVar[tuple[str, ...]] = ("sftp",)
     path: str = Field(
         description="Remote file or glob (`/outbox/*.edi`, `in/**/*.csv`); relative to the "
         "login folder.",

@@ -109,6 +109,11 @@ class SqlSourceConfig(SourceConfig):
             raise ValueError("`cursor_lookback` applies to incremental reads: set `cursor`")
         return self
 
+    def extras(self) -> tuple[str, ...]:
+        from engine.connectors.sql.urls import driver_extras
+
+        return driver_extras(self.url)
+
     def resource(self) -> str | None:
         from engine.connectors.sql.database import public_url
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -25,6 +25,7 @@ class WebhookSourceConfig(SourceConfig):
     """Receives signed webhook requests under `engine serve`; answers 2xx once delivered."""
 
     type: Literal["webhook"] = "webhook"
+    requires_extras: ClassVar[tuple[str, ...]] = ("serve",)
     path: str = Field(description="URL path served, e.g. '/hooks/shopify'.")
     signature: SignatureSpec | None = Field(
         None,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from yarl import URL
 
 from engine.redact import MASK
 
@@ -28,13 +28,17 @@ class AmqpEndpoint(BaseModel):
 
     def endpoint(self) -> str:
         """The URL without its password, for logs and the audit trail."""
+        # urllib, not yarl (aio-pika's): validate runs without the `amqp` extra
         try:
-            url = URL(self.url.get_secret_value())
+            parts = urlsplit(self.url.get_secret_value())
+            password = parts.password
         except ValueError:
             return "amqp://<invalid url>"
-        if url.password is not None:
-            url = url.with_password(MASK)
-        return str(url)
+        if password is not None:
+            userinfo, _, hostport = parts.netloc.rpartition("@")
+            user = userinfo.partition(":")[0]
+            parts = parts._replace(netloc=f"{user}:{MASK}@{hostport}")
+        return urlunsplit(parts)
 
 
 async def connect(cfg: AmqpEndpoint, *, timeout: float | None = None) -> AbstractRobustConnection:

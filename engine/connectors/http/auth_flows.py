@@ -6,6 +6,7 @@ once more when the endpoint answers 401 anyway.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import TYPE_CHECKING
@@ -62,7 +63,7 @@ class TokenCache:
         self,
         spec: OAuth2Auth,
         *,
-        verify: bool = True,
+        verify: bool | ssl.SSLContext = True,
         timeout: float = 30.0,
         on_event: EventHook | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -171,7 +172,7 @@ class OAuth2Flow(httpx.Auth):
 def build_auth(
     spec: ApiKeyAuth | BearerAuth | BasicAuth | OAuth2Auth | None,
     *,
-    verify: bool = True,
+    verify: bool | ssl.SSLContext = True,
     timeout: float = 30.0,
     on_event: EventHook | None = None,
 ) -> tuple[httpx.Auth | None, TokenCache | None]:

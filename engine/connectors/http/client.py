@@ -56,14 +56,15 @@ class HttpEndpoint:
         if self._client is not None:
             return
         opts = self.options
+        verify = opts.tls_verify()
         auth, self._tokens = build_auth(
-            opts.auth, verify=opts.verify_tls, timeout=self.timeout, on_event=self._event
+            opts.auth, verify=verify, timeout=self.timeout, on_event=self._event
         )
         self._client = httpx.AsyncClient(
             auth=auth,
             headers={**self._base_headers, **opts.headers},
             timeout=self.timeout,
-            verify=opts.verify_tls,
+            verify=verify,
             follow_redirects=True,
             limits=httpx.Limits(
                 max_connections=opts.max_connections,

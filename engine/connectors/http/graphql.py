@@ -11,7 +11,7 @@ partial data the data is kept and the errors are reported as rejected input (``o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from engine.connectors.http.client import HttpEndpoint
 
 __all__ = [
+    "DocumentProblem",
     "GraphQLDocument",
     "GraphQLErrors",
     "GraphQLOperation",
     "GraphQLPagination",
     "GraphQLResult",
     "check_document",
+    "document_problems",
     "execute",
     "load_document",
 ]
@@ -171,3 +173,37 @@ async def execute(
             raise TransientError("GraphQL: " + "; ".join(result.messages))
         raise GraphQLErrors(result.messages)
     return result
+
+
+class DocumentProblem(NamedTuple):
+    """Where a document disagrees with the server's schema: ``file`` is the .graphql file,
+    or None for an inline ``query`` (line and column are then within the query text)."""
+
+    message: str
+    file: str | None
+    line: int
+    column: int
+
+
+async def document_problems(
+    endpoint: HttpEndpoint, context: ConnectorContext, operation: GraphQLOperation
+) -> list[DocumentProblem]:
+    """Every error of the configured document against the server's schema, fetched by
+    introspection (the query gql writes) through the endpoint; raises like :func:`execute`."""
+    from gql.utilities import get_introspection_query_ast
+    from graphql import build_client_schema, parse, print_ast, validate
+
+    introspection = GraphQLDocument(print_ast(get_introspection_query_ast()), "introspection")
+    result = await execute(endpoint, introspection, {})
+    if not isinstance(result.data, dict) or "__schema" not in result.data:
+        raise PermanentError("the server answered introspection without a schema")
+    schema = build_client_schema(result.data)  # type: ignore[arg-type]
+    document = load_document(context, operation.query, operation.query_file)
+    where = str(context.resolve(operation.query_file)) if operation.query_file else None
+    problems = []
+    for error in validate(schema, parse(document.text)):
+        line, column = (
+            (error.locations[0].line, error.locations[0].column) if error.locations else (1, 1)
+        )
+        problems.append(DocumentProblem(error.message, where, line, column))
+    return problems

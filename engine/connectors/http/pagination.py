@@ -210,6 +210,34 @@ class Paginator:
             params[spec.size_param] = spec.size
         return self.url, params
 
+    def every_page(self, first: Page) -> list[Params] | None:
+        """Every page's query parameters, known from the first page: offset pagination
+        with ``total_path``, page numbers with ``total_pages_path`` (both capped by
+        ``max_pages``), or a ``max_pages`` alone. None when the pages are known only by
+        reading them (links, next URLs, cursors, no total)."""
+        spec = self.spec
+        if not isinstance(spec, OffsetPagination | PageNumberPagination):
+            return None
+        total = self._total.search(first.body) if self._total is not None else None
+        if not isinstance(total, int):
+            total = None
+        if isinstance(spec, OffsetPagination) and total is not None:
+            total = -(-max(total - spec.start, 0) // spec.limit)
+        known = [c for c in (total, spec.max_pages) if c is not None]
+        if not known:
+            return None
+        count = min(known)
+        pages: list[Params] = []
+        for n in range(max(count, 1)):
+            if isinstance(spec, OffsetPagination):
+                at = {spec.offset_param: spec.start + n * spec.limit, spec.limit_param: spec.limit}
+            else:
+                at = {spec.param: spec.start + n}
+                if spec.size:
+                    at[spec.size_param] = spec.size
+            pages.append({**self.params, **at})
+        return pages
+
     def _reached(self, page: Page, position: int) -> bool:
         """True when ``total_path``/``total_pages_path`` says ``position`` is past the end."""
         if self._total is None:

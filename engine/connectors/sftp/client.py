@@ -44,6 +44,11 @@ def _host_key_options(cfg: SftpEndpoint, resolve: Callable[[str], Path]) -> dict
             "known_hosts": _no_listed_keys,
             "client_factory": lambda: _FingerprintClient(fingerprint),
         }
+    if cfg.known_hosts and _is_known_hosts_text(cfg.known_hosts, resolve):
+        try:
+            return {"known_hosts": asyncssh.import_known_hosts(cfg.known_hosts)}
+        except (ValueError, asyncssh.Error):
+            raise PermanentError(f"{cfg.endpoint()}: known_hosts lines do not parse") from None
     path = resolve(cfg.known_hosts) if cfg.known_hosts else Path("~/.ssh/known_hosts").expanduser()
     if not path.is_file():
         raise PermanentError(
@@ -61,7 +66,7 @@ async def connect(
     if cfg.password is not None:
         options["password"] = cfg.password.get_secret_value()
     if cfg.private_key is not None:
-        options["client_keys"] = [str(resolve(cfg.private_key))]
+        options["client_keys"] = [_client_key(cfg, resolve)]
         if cfg.private_key_passphrase is not None:
             options["passphrase"] = cfg.private_key_passphrase.get_secret_value()
     else:
@@ -84,6 +89,30 @@ async def connect(
             await conn.wait_closed()
         raise map_ssh_error(exc, action=f"{cfg.endpoint()}: connect") from None
     return conn, sftp
+
+
+def _is_known_hosts_text(value: str, resolve: Callable[[str], Path]) -> bool:
+    """known_hosts lines rather than a path: several lines, or `host keytype key` that is
+    not the name of a file."""
+    return "\n" in value or (len(value.split()) >= 3 and not resolve(value).exists())
+
+
+def _client_key(cfg: SftpEndpoint, resolve: Callable[[str], Path]) -> str | asyncssh.SSHKey:
+    """The private key: read from the key text itself, else the path of its file."""
+    assert cfg.private_key is not None
+    value = cfg.private_key.get_secret_value()
+    if "\n" not in value and not value.lstrip().startswith("-----BEGIN"):
+        return str(resolve(value))
+    passphrase = cfg.private_key_passphrase
+    try:
+        return asyncssh.import_private_key(
+            value, passphrase.get_secret_value() if passphrase is not None else None
+        )
+    except (ValueError, asyncssh.Error) as exc:  # the message names the format, not the key
+        reason = type(exc).__name__
+        raise PermanentError(
+            f"{cfg.endpoint()}: the private key does not load ({reason})"
+        ) from None
 
 
 class SftpSession:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from engine.redact import KEY_MATERIAL
 
 __all__ = ["SftpEndpoint"]
 
@@ -18,16 +22,18 @@ class SftpEndpoint(BaseModel):
     password: SecretStr | None = Field(
         None, description="Password; use `${env:NAME}`, never a literal."
     )
-    private_key: str | None = Field(
-        None, description="Path of a private key file (relative to the pipeline file)."
+    private_key: Annotated[SecretStr | None, KEY_MATERIAL] = Field(
+        None,
+        description="Private key: the path of a key file (relative to the pipeline file), or "
+        "the key itself (`${file:keys/id_ed25519}`, `${secret:sftp:key}`; several lines allowed).",
     )
     private_key_passphrase: SecretStr | None = Field(
         None, description="Passphrase of an encrypted `private_key`."
     )
-    known_hosts: str | None = Field(
+    known_hosts: Annotated[str | None, KEY_MATERIAL] = Field(
         None,
-        description="known_hosts file the server's host key must be listed in; "
-        "default: ~/.ssh/known_hosts.",
+        description="known_hosts file the server's host key must be listed in, or its lines "
+        "themselves (`${file:...}`, several lines allowed); default: ~/.ssh/known_hosts.",
     )
     host_key_fingerprint: str | None = Field(
         None,

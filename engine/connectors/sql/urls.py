@@ -20,6 +20,7 @@ __all__ = [
     "async_url",
     "check_url",
     "database_identity",
+    "driver_extras",
     "parse_url",
     "sqlite_file",
 ]
@@ -46,6 +47,19 @@ def parse_url(url: str) -> URL:
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise PermanentError("the URL's port is not a number from 1 to 65535")
     return parsed
+
+
+#: backend -> the extra (`pip install 'engine[NAME]'`) holding its async driver
+_DRIVER_EXTRAS: dict[str, str] = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def driver_extras(url: SecretStr) -> tuple[str, ...]:
+    """The extra a URL's database needs: `postgres`, `mysql`, else `sql` (SQLite and the rest)."""
+    try:
+        backend = parse_url(url.get_secret_value()).get_backend_name()
+    except PermanentError:  # reported by the URL's own check
+        return ()
+    return (_DRIVER_EXTRAS.get(backend, "sql"),)
 
 
 def check_url(url: SecretStr) -> SecretStr:

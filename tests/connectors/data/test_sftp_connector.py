@@ -229,6 +229,28 @@ def test_private_key_login_and_bad_password(sftp_server: SftpServer, tmp_path: P
         read_all(sftp_server, tmp_path, path="/nothing/*.jsonl")
 
 
+def test_pem_key_and_known_hosts_read_through_file_references(
+    sftp_server: SftpServer, tmp_path: Path
+) -> None:
+    (tmp_path / "keys").mkdir()
+    pem = sftp_server.client_key_path.read_text()
+    assert pem.count("\n") > 2  # a real multi-line PEM block
+    (tmp_path / "keys" / "id").write_text(pem)
+    (tmp_path / "keys" / "hosts").write_text(sftp_server.known_hosts.read_text())
+    put(sftp_server, "outbox/a.jsonl", [{"id": 7}])
+    path = pipeline(tmp_path, sftp_server, "keep")
+    text = path.read_text().replace(
+        'password = "${env:SFTP_PASSWORD}"', 'private_key = "${file:keys/id}"'
+    )
+    path.write_text(text.replace(str(sftp_server.known_hosts), "${file:keys/hosts}"))
+    plan = compile_file(path, env={})
+    summary = anyio.run(lambda: run(plan, observer=NullObserver(), workspace=tmp_path / "ws"))
+    assert summary.ok, summary.error
+    assert json.loads((tmp_path / "out" / "all.jsonl").read_text()) == {"id": 7}
+    # the key is not a path, and never printed with the config
+    assert pem.splitlines()[1] not in repr(plan.nodes["remote"].config)
+
+
 def test_large_file_is_streamed_not_loaded(sftp_server: SftpServer, tmp_path: Path) -> None:
     line = json.dumps({"id": 0, "payload": "x" * 200}) + "\n"
     (sftp_server.root / "big.jsonl").write_text(line * 80_000)  # 18 MB

@@ -1,0 +1,54 @@
+"""Byte-range cuts of one input: every cut is a record start, whatever the quoting."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+
+from engine.codecs.csv import CsvCodec
+from engine.codecs.jsonl import JsonlCodec
+from engine.components.sources.file import _ranges
+
+
+def records(codec: CsvCodec, data: bytes) -> list[dict[str, object]]:
+    return [r for chunk in codec.decode(io.BytesIO(data), source="t") for r in chunk.records]
+
+
+def test_csv_cuts_never_fall_inside_a_quoted_field(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    text = io.StringIO(newline="")
+    out = csv.writer(text)
+    out.writerow(["id", "note"])
+    for i in range(1500):
+        note = rng.choice(['"', '""\n"', "\n", "\r\n,", "a,b", 'x"y\nz'] * 2 + [""]) * 3
+        out.writerow([i, note])
+    data = text.getvalue().encode()
+    path = tmp_path / "in.csv"
+    path.write_bytes(data)
+    codec = CsvCodec()
+    whole = records(codec, data)
+    for step in (50, 1000, 4096):
+        parts = _ranges(path, codec, step)
+        assert len(parts) > 1
+        found = []
+        for part in parts:
+            piece = data[part.get("start", 0) : part.get("end", len(data))]
+            if part.get("start"):
+                piece = ",".join(part["names"]).encode() + b"\r\n" + piece
+            found.extend(records(codec, piece))
+        assert found == whole
+
+
+def test_jsonl_cuts_at_line_starts(tmp_path: Path) -> None:
+    lines = [json.dumps({"i": i, "pad": "x" * (i % 17)}) for i in range(500)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    parts = _ranges(path, JsonlCodec(), 512)
+    data = path.read_bytes()
+    assert parts[0]["start"] == 0
+    assert all(data[p["start"] - 1 : p["start"]] == b"\n" for p in parts[1:])
+    assert [p["line"] for p in parts] == [data[: p["start"]].count(b"\n") for p in parts]
+    assert sum(p["end"] - p["start"] for p in parts) == len(data)
