@@ -13,7 +13,8 @@ from engine.config.compile import compile_path
 from engine.errors import PermanentError
 from engine.records import Batch, Chunk
 from engine.registry import Registry
-from engine.runtime.observer import NullObserver, RunObserver, RunSummary
+from engine.runtime.history import RunRecorder, state_of
+from engine.runtime.observer import NullObserver, ObserverGroup, RunObserver, RunSummary
 from engine.runtime.plan import Node, Plan
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.settings import EngineSettings
@@ -49,17 +50,23 @@ async def run(
     settings: EngineSettings | None = None,
     **options: Any,
 ) -> RunSummary:
-    """Run a compiled pipeline to the end and return its summary. ``settings`` default to
-    the process environment's."""
+    """Run a compiled pipeline to the end and return its summary; its record is kept in the
+    pipeline's state store. ``settings`` default to the process environment's."""
     env = settings if settings is not None else EngineSettings.load()
     ws = workspace or workspace_for(plan.spec.file, env)
     obs = observer if observer is not None else make_observer(plan, ws, env)
-    runner = Runner(plan, RunOptions(workspace=ws, observer=obs, settings=env, **options))
-    if runner_hook is not None:
-        runner_hook(runner)
+    store = state_of(plan, ws)
+    roles = {cid: node.role.value for cid, node in plan.nodes.items()}
+    watchers = ObserverGroup(obs, RunRecorder(store, roles))
     try:
+        runner = Runner(
+            plan, RunOptions(workspace=ws, observer=watchers, settings=env, state=store, **options)
+        )
+        if runner_hook is not None:
+            runner_hook(runner)
         return await runner.run()
     finally:
+        store.close()
         close = getattr(obs, "close", None)
         if close is not None:
             close()

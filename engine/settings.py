@@ -52,9 +52,9 @@ class EngineSettings(BaseSettings):
     # -- the workspace and the CLI --------------------------------------------------------
     engine_home: Path | None = Field(
         None,
-        description="Folder of the workspace (audit store, keys, checkpoints, cursors, dead "
-        "letters); default `.engine/` beside the pipeline file (`./.engine` for the Python API "
-        "and `engine audit`).",
+        description="Folder of the workspace (audit store, keys, checkpoints, state database, "
+        "dead letters). `--workspace` wins over it; unset: `.engine/` beside the pipeline file "
+        "given, else `./.engine` (docs/state.md).",
         examples=["/var/lib/engine"],
     )
     engine_audit: bool = Field(
@@ -158,6 +158,25 @@ class EngineSettings(BaseSettings):
         description="Calls per second of each `IntegrationManager` integration (Python API); "
         "default: unlimited.",
         examples=[10],
+    )
+
+    # -- traces (OpenTelemetry, the `otel` extra; docs/operations.md) ----------------------
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP collector: set, `engine run` and `engine serve` export traces "
+        "to it. The other OTEL_* variables are read by OpenTelemetry itself.",
+        examples=["http://127.0.0.1:4318"],
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP endpoint of traces alone; set, traces are exported to it.",
+        examples=["http://127.0.0.1:4318/v1/traces"],
+    )
+    otel_service_name: str | None = Field(
+        None, description="The service the traces name; default `engine`."
+    )
+    otel_sdk_disabled: bool = Field(
+        False, description="Set to true to export no traces whatever the endpoint."
     )
 
     @classmethod

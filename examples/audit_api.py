@@ -2,7 +2,8 @@
 
     python examples/audit_api.py
 
-Keeps its state in a temporary workspace; set ENGINE_HOME to keep it somewhere else.
+Keeps its state in a temporary workspace unless ENGINE_HOME names one: the workspace rule
+of every command (docs/workspace.md), with no pipeline file.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from engine.audit import (
 
 
 def main() -> None:
-    workspace = Path(os.environ.get("ENGINE_HOME") or tempfile.mkdtemp()) / ".engine"
+    # None: AuditSystem follows the rule ($ENGINE_HOME, else ./.engine)
+    workspace = None if os.environ.get("ENGINE_HOME") else Path(tempfile.mkdtemp()) / ".engine"
     with AuditSystem(secret_key="your-secret-key", workspace=workspace) as audit_system:
+        workspace = audit_system.workspace
         event_id = audit_system.log_event(
             level=AuditLevel.INFO,
             category=AuditCategory.INVENTORY,

@@ -242,7 +242,7 @@ class AuditObserver:
         action: BatchAction,
         records: Sequence[Record],
         content: ContentDigest | None = None,
-    ) -> None:
+    ) -> str:
         details: dict[str, Any] = {"role": stage.role, "type": stage.type}
         digest: str | DigestResult
         if content is None:
@@ -257,7 +257,7 @@ class AuditObserver:
             where = "input_bytes" if action is BatchAction.READ else "output_bytes"
             details[where] = [content.start, content.end]
             digest = content.digest
-        self._emit(
+        return self._emit(
             level=AuditLevel.INFO,
             category=AuditCategory.INTEGRATION,
             action=action.value,

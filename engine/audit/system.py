@@ -32,6 +32,7 @@ from engine.ledger.store import AuditStore, EventFilter, StoredEvent
 from engine.ledger.verify import ProblemKind, verify_chain
 from engine.model.audit import AuditSettings
 from engine.settings import EngineSettings
+from engine.workspace import workspace_for
 
 __all__ = ["AuditSystem", "default_workspace", "stored_to_event"]
 
@@ -39,9 +40,9 @@ log = logging.getLogger("engine.audit")
 
 
 def default_workspace(env: EngineSettings) -> Path:
-    """``$ENGINE_HOME``, else ``./.engine``."""
-    home = env.engine_home
-    return home.expanduser() if home else Path.cwd() / ".engine"
+    """The workspace with no pipeline file: ``$ENGINE_HOME``, else ``./.engine`` (the rule
+    of :mod:`engine.workspace`)."""
+    return workspace_for(None, env)
 
 
 def stored_to_event(stored: StoredEvent) -> AuditEvent:
@@ -51,9 +52,9 @@ def stored_to_event(stored: StoredEvent) -> AuditEvent:
 class AuditSystem:
     """Log, verify, query and report on audit events from Python.
 
-    ``store`` is a SQLAlchemy URL (default: SQLite in the workspace, ``$ENGINE_HOME`` or
-    ``./.engine``); ``secret_key`` defaults to ``AUDIT_SECRET_KEY``, else a generated key
-    file. Each :meth:`log_event` is signed and stored before it returns. Call
+    ``store`` is a SQLAlchemy URL (default: SQLite in the workspace: ``workspace``, else
+    ``$ENGINE_HOME``, else ``./.engine``); ``secret_key`` defaults to ``AUDIT_SECRET_KEY``,
+    else a generated key file. Each :meth:`log_event` is signed and stored before it returns. Call
     :meth:`close` (or use ``with``) to write the final signed checkpoint.
     """
 
@@ -69,7 +70,7 @@ class AuditSystem:
     ) -> None:
         # the environment's settings (ENGINE_HOME, AUDIT_*): read here unless passed
         env = settings if settings is not None else EngineSettings.load()
-        self.workspace = workspace or default_workspace(env)
+        self.workspace = workspace_for(None, env, workspace)
         table = AuditSettings(
             key=SecretStr(secret_key) if secret_key else None,
             store=store,

@@ -29,18 +29,20 @@ from engine.cli.audit_common import (
     EXIT_INTACT,
     EXIT_TAMPERED,
     EXIT_UNVERIFIABLE,
+    _checkpoint_dir,
     _consoles,
     _fail,
     _format_option,
     _keyring,
     _open_store,
     _record_access,
+    _running_run_ids,
     _store_options,
     _when,
     _workspace,
 )
 from engine.cli.output import print_table
-from engine.compliance.runs import OpenRun, open_runs, running_run_ids
+from engine.compliance.runs import OpenRun, open_runs
 from engine.errors import EngineError
 from engine.ledger.canonical import canonical_json
 from engine.ledger.errors import AuditKeyError
@@ -187,10 +189,10 @@ def verify_cmd(
                 report = verify_store(
                     store,
                     ring,
-                    checkpoint_paths=list(checkpoints) or [ws / "checkpoints"],
+                    checkpoint_paths=list(checkpoints) or [_checkpoint_dir(ws)],
                     public_keys=pubs,
                 )
-                runs = open_runs(store, running_run_ids(ws))
+                runs = open_runs(store, _running_run_ids(ws))
     except (EngineError, AuditKeyError) as exc:
         _cannot_verify(str(exc), fmt)
     status = report.status
@@ -364,7 +366,7 @@ def stats_cmd(store_url: str | None, workspace: Path | None, fmt: str) -> None:
     try:
         with _open_store(store_url, ws) as store:
             stats = store.stats()
-            runs = open_runs(store, running_run_ids(ws))
+            runs = open_runs(store, _running_run_ids(ws))
         _record_access(store_url, ws, "stats", {})
     except EngineError as exc:
         raise _fail(exc) from exc

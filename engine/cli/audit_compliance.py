@@ -5,6 +5,7 @@ Registered on the ``engine audit`` group by :mod:`engine.cli.audit`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ import orjson
 from engine.audit.access import origin
 from engine.audit.wiring import open_resources
 from engine.cli.audit_common import (
+    _audit_settings,
     _consoles,
     _fail,
     _open_store,
@@ -32,7 +34,6 @@ from engine.compliance.reports.render import render
 from engine.compliance.reports.service import explain_event, report_from_store
 from engine.errors import EngineError
 from engine.ledger.events import AuditCategory, AuditLevel, ComplianceStandard
-from engine.model.audit import AuditSettings
 
 __all__ = ["approve_cmd", "explain_cmd", "register", "report_cmd"]
 
@@ -89,7 +90,7 @@ def report_cmd(
     try:
         _open_store(store_url, ws).close()  # a clean "no such store" error first
         resources = open_resources(
-            AuditSettings(), ws, store_url=store_url, create=False, env=current_settings()
+            _audit_settings(), ws, store_url=store_url, create=False, env=current_settings()
         )
         try:
             report = report_from_store(resources, start, end, chosen)
@@ -132,7 +133,7 @@ def _human(report: Any) -> str:
 
 @click.command("explain")
 @click.argument("event_id")
-@_store_options
+@functools.partial(_store_options, pipeline="option")
 @format_option(help="Output format: text, or json (the score's parts and the rules).")
 def explain_cmd(event_id: str, store_url: str | None, workspace: Path | None, fmt: str) -> None:
     """How an event's risk score is made up, and the compliance rules that fired on it."""
@@ -164,7 +165,7 @@ def explain_cmd(event_id: str, store_url: str | None, workspace: Path | None, fm
 
 @click.command("approve")
 @click.argument("pipeline_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_store_options
+@functools.partial(_store_options, pipeline="given")
 @click.option("--by", "approver", default=None, help="Who approves; default: the OS user.")
 @click.option("--note", default="", help="Ticket or reason, recorded with the approval.")
 @format_option(help="Output format: text, or json (file, sha256, event id).")
@@ -182,7 +183,9 @@ def approve_cmd(
     sha = hashlib.sha256(pipeline_file.read_text(encoding="utf-8").encode()).hexdigest()
     user, host, ip = origin()
     try:
-        resources = open_resources(AuditSettings(), ws, store_url=store_url, env=current_settings())
+        resources = open_resources(
+            _audit_settings(), ws, store_url=store_url, env=current_settings()
+        )
         try:
             trail = resources.trail("approvals", actor="cli")
             event_id = trail.emit(

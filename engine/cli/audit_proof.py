@@ -15,6 +15,8 @@ import orjson
 
 from engine.cli.audit_common import (
     _F,
+    _audit_settings,
+    _checkpoint_dir,
     _consoles,
     _fail,
     _format_option,
@@ -53,17 +55,19 @@ def _proof_options(func: _F) -> _F:
         type=click.Path(path_type=Path),
         help="Checkpoint file or folder; default: the workspace's checkpoints/.",
     )(func)
-    return _store_options(func)
+    return _store_options(func, pipeline="option")
 
 
 def _signing_key(workspace: Path) -> SigningKey | None:
-    """AUDIT_SIGNING_KEY, else the workspace's key file (None when there is none)."""
-    key = current_settings().audit_signing_key
+    """The pipeline's [audit] signing_key, else AUDIT_SIGNING_KEY, else the workspace's key
+    file (None when there is none)."""
+    own = _audit_settings().signing_key
+    key = own or current_settings().audit_signing_key
     return load_signing_key(
         workspace,
         key=key.get_secret_value() if key else None,
         create=False,
-        source="AUDIT_SIGNING_KEY",
+        source="[audit] signing_key" if own else "AUDIT_SIGNING_KEY",
     )
 
 
@@ -91,7 +95,7 @@ def prove_cmd(
 ) -> None:
     """Print an inclusion proof of EVENT_ID, checkable offline with `verify-proof`."""
     ws = _workspace(workspace)
-    cp_dir = ws / "checkpoints"
+    cp_dir = _checkpoint_dir(ws)
     try:
         signing = _signing_key(ws)
         pubs = load_public_keys(ws, signing=signing)
@@ -176,7 +180,7 @@ def prove_consistency_cmd(
     checkpoints and shows, offline with `verify-proof`, that the chain only grew.
     """
     ws = _workspace(workspace)
-    cp_dir = ws / "checkpoints"
+    cp_dir = _checkpoint_dir(ws)
     try:
         signing = _signing_key(ws)
         pubs = load_public_keys(ws, signing=signing)

@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from engine.cli.output import err_console
-from engine.errors import SettingsError
+from engine.cli.output import err_console, print_diagnostics
+from engine.errors import ConfigError, SettingsError
 
 if TYPE_CHECKING:  # read when a command runs, not for `--version` or TAB
     from engine.settings import EngineSettings
 
 __all__ = [
     "EXIT_INVALID",
+    "WORKSPACE_HELP",
     "current_environ",
     "current_settings",
     "env_file_option",
+    "fail_config",
     "load_settings",
+    "workspace_option",
 ]
 
 #: the pipeline file or the environment is invalid (EX_CONFIG)
@@ -28,6 +32,20 @@ EXIT_INVALID = 78
 _ENVIRON = "engine.environ"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_WORKSPACE = "engine.workspace"
+
+WORKSPACE_HELP = (
+    "Workspace folder (audit store, keys, checkpoints, state); default: $ENGINE_HOME, "
+    "else .engine/ beside the pipeline file, else ./.engine."
+)
+
+
+def fail_config(exc: ConfigError) -> NoReturn:
+    """Print every diagnostic of an invalid pipeline file and exit 78."""
+    print_diagnostics(exc.diagnostics)
+    n = len(exc.errors)
+    err_console.print(f"{n} error{'s' if n != 1 else ''}; nothing was run")
+    sys.exit(EXIT_INVALID)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
@@ -74,9 +92,7 @@ def current_environ() -> Mapping[str, str]:
 def _read_env_files(ctx: click.Context, param: click.Parameter, files: tuple[str, ...]) -> None:
     if not files or ctx.resilient_parsing:  # nothing given, or TAB completion
         return
-    from engine.cli.output import print_diagnostics
     from engine.config.dotenv import read_env_file
-    from engine.errors import ConfigError
     from engine.settings import process_environ
 
     values: dict[str, str] = {}
@@ -91,6 +107,7 @@ def _read_env_files(ctx: click.Context, param: click.Parameter, files: tuple[str
     root = ctx.find_root()
     root.meta[_ENVIRON] = environ
     root.obj = load_settings(environ)
+    _apply_workspace(root)
 
 
 def env_file_option(command: _F) -> _F:
@@ -106,3 +123,35 @@ def env_file_option(command: _F) -> _F:
         help="Read variables from a dotenv file (repeatable; later files win, the real "
         "environment wins over all).",
     )(command)
+
+
+def _apply_workspace(root: click.Context) -> None:
+    """``--workspace`` wins over ENGINE_HOME (from the environment or an env file)."""
+    from engine.settings import EngineSettings
+
+    workspace = root.meta.get(_WORKSPACE)
+    if workspace is None:
+        return
+    settings = root.obj if isinstance(root.obj, EngineSettings) else load_settings()
+    root.obj = settings.model_copy(update={"engine_home": workspace})
+
+
+def _use_workspace(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is None:  # and nothing imported: TAB completion calls this too
+        return
+    root = ctx.find_root()
+    root.meta[_WORKSPACE] = value
+    _apply_workspace(root)
+
+
+def workspace_option(func: _F) -> _F:
+    """``--workspace DIR``: the first rule of :mod:`engine.workspace`, for any command."""
+    return click.option(
+        "--workspace",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_use_workspace,
+        help=WORKSPACE_HELP,
+    )(func)

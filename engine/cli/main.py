@@ -20,10 +20,13 @@ from engine.cli.environment import (
     current_environ,
     current_settings,
     env_file_option,
+    fail_config,
     load_settings,
+    workspace_option,
 )
 from engine.cli.lazy import LazyGroup
 from engine.cli.output import err_console, format_option, out_console, print_diagnostics
+from engine.cli.telemetry import metrics_options, telemetry_session
 from engine.errors import ConfigError, EngineError, Severity
 
 # `engine --version`, `validate` and completion stay fast: what only running a pipeline
@@ -47,13 +50,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _fail_config(exc: ConfigError) -> NoReturn:
-    print_diagnostics(exc.diagnostics)
-    n = len(exc.errors)
-    err_console.print(f"{n} error{'s' if n != 1 else ''}; nothing was run")
-    sys.exit(EXIT_INVALID)
-
-
 def _compile(path: str) -> Plan:
     # engine.config, not engine.pipeline: checking a file loads no runtime
     from engine.config.compile import compile_path
@@ -61,7 +57,7 @@ def _compile(path: str) -> Plan:
     try:
         plan = compile_path(path, env=current_environ())
     except ConfigError as exc:
-        _fail_config(exc)
+        fail_config(exc)
     print_diagnostics(plan.warnings)
     return plan
 
@@ -77,6 +73,7 @@ def _setup_logging(verbose: bool) -> None:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine")
+@workspace_option
 def cli() -> None:
     """Declarative integration engine: validate, dry-run and run pipeline files.
 
@@ -118,6 +115,13 @@ def cli() -> None:
     help="Discard the checkpoint of an interrupted run and start over (default: resume).",
 )
 @click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Read everything again: ignore the saved cursors (and any checkpoint); a run that "
+    "succeeds replaces them. Sinks are not touched.",
+)
+@workspace_option
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -138,6 +142,7 @@ def cli() -> None:
     show_default=True,
     help="With --distributed: the RabbitMQ queue the workers take partitions from.",
 )
+@metrics_options
 def run_cmd(
     file: str,
     fmt: str,
@@ -147,6 +152,9 @@ def run_cmd(
     wait: bool,
     wait_timeout: float | None,
     restart: bool,
+    full_refresh: bool,
+    metrics_file: Path | None,
+    pushgateway: str | None,
     workers: int,
     distributed: bool,
     detach: bool,
@@ -162,12 +170,15 @@ def run_cmd(
     from engine.runtime.observer import NullObserver
     from engine.workspace import workspace_for
 
+    if full_refresh and workers > 1:
+        raise click.UsageError("--full-refresh runs in one process: leave out --workers")
     _setup_logging(verbose)
     plan = _compile(file)
     runner_box: list[Runner] = []
     env = current_settings()
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait, wait_timeout)
+    telemetry = telemetry_session(plan.name, metrics_file, pushgateway)
 
     async def main() -> tuple[RunSummary | None, RunObserver]:
         observer = NullObserver() if no_audit else make_observer(plan, workspace, env)
@@ -184,8 +195,10 @@ def run_cmd(
                     on_progress=update,
                     run_id=lease.run_id,
                     restart=restart,
+                    full_refresh=full_refresh,
                     settings=env,
                     notify=lambda line: err_console.print(line, markup=False, soft_wrap=True),
+                    telemetry=telemetry.hook,
                 )
             tg.cancel_scope.cancel()
         return summary, observer
@@ -193,7 +206,7 @@ def run_cmd(
     if distributed:
         _run_distributed(plan, workspace, lease, env, queue, detach, fmt, not no_audit)
     try:
-        with lease:
+        with lease, telemetry:
             summary: RunSummary | None
             if workers > 1:
                 from engine.partitions.local import run_workers
@@ -233,7 +246,7 @@ def run_cmd(
         err_console.print(
             f"audit: chain {checkpoint.producer} now holds {checkpoint.tree_size} signed "
             f"events (checkpoint signed by {checkpoint.key_id}); "
-            f"check it with: engine audit verify --workspace {workspace}",
+            f"check it with: engine audit verify {_verify_args(file, workspace)}",
             markup=False,
         )
     if summary.interrupted:
@@ -256,7 +269,12 @@ def _run_distributed(
     try:
         with lease:  # held while the run is planned and sent; then its record holds it
             run_distributed(
-                plan, workspace=workspace, run_id=lease.run_id, settings=env, queue=queue, audit=audit
+                plan,
+                workspace=workspace,
+                run_id=lease.run_id,
+                settings=env,
+                queue=queue,
+                audit=audit,
             )
     except EngineError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
@@ -267,13 +285,23 @@ def _run_distributed(
     sys.exit(report_distributed(plan, workspace, lease.run_id, as_json=fmt == "json"))
 
 
+def _verify_args(file: str, workspace: Path) -> str:
+    """What `engine audit verify` needs to find this run's trail."""
+    from engine.settings import EngineSettings
+    from engine.workspace import workspace_for
+
+    beside = workspace_for(Path(file), EngineSettings.defaults())
+    return file if workspace.resolve() == beside.resolve() else f"--workspace {workspace} {file}"
+
+
 def _take_lease(plan: Plan, workspace: Path, wait: bool, timeout: float | None) -> RunLease:
     """The pipeline's run lease (one run per pipeline per state store), or exit 1 naming
     the run that holds it."""
+    from engine.runtime.history import state_of
     from engine.runtime.lease import RunLease, describe_holder
     from engine.state import Lease
 
-    lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
+    lease = RunLease(state_of(plan, workspace), plan.name, uuid.uuid4().hex[:12])
 
     def waiting(holder: Lease) -> None:
         err_console.print(f"waiting for {describe_holder(holder)} to end...", markup=False)
@@ -383,6 +411,7 @@ def validate_cmd(files: tuple[str, ...], fmt: str, strict: bool, connect: bool) 
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Records read per source.")
 @format_option(help="Output format: text, or json (the records each sink would receive).")
+@workspace_option
 def dry_run_cmd(file: str, inputs: tuple[str, ...], limit: int | None, fmt: str) -> None:
     """Show what each sink would receive. Opens no sink and writes nothing."""
     import anyio
@@ -568,6 +597,16 @@ cli.add_lazy(
     "Write the option reference of every kind and codec, or check it for drift.",
 )
 cli.add_lazy(
+    "runs",
+    "engine.cli.history:runs",
+    "List the runs of FILE's pipeline (or show one run) from its state store.",
+)
+cli.add_lazy(
+    "state",
+    "engine.cli.history:state",
+    "Show, set or reset what FILE's pipeline keeps between runs (cursors).",
+)
+cli.add_lazy(
     "secrets",
     "engine.cli.secrets:secrets",
     "Secrets for ${secret:NAME:key}, kept encrypted in the workspace (the `file` backend).",
@@ -580,7 +619,8 @@ cli.add_lazy(
 cli.add_lazy(
     "serve",
     "engine.cli.serve:serve",
-    "Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].",
+    "Serve FILES: webhook sources at their paths, /livez, /readyz, /healthz, /metrics and "
+    "every [schedule].",
 )
 
 

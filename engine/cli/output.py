@@ -128,7 +128,8 @@ def print_table(
         min(20, max(map(cell_len, column))) if name in wrap else max(map(cell_len, column))
         for name, column in zip(headers, zip(headers, *rows, strict=True), strict=True)
     ]
-    if sum(widths) + 2 * len(widths) <= console.width:  # a space each side of every cell
+    # cells are padded by a space each side and divided by one more; the edges are not
+    if sum(widths) + 3 * (len(widths) - 1) <= console.width:
         console.print(table)
         return
     for row in rows:
@@ -188,11 +189,12 @@ def print_summary(
             "they were; input is released only for what was published"
         )
     if summary.dead_letters:
-        where = f" {summary.dead_letter_path}" if summary.dead_letter_path else ""
-        err_console.print(
-            f"{summary.dead_letters} record(s) written to the dead-letter file{where}",
-            soft_wrap=True,
+        where = (
+            f"the dead-letter file {summary.dead_letter_path}"
+            if summary.dead_letter_path
+            else f"the state store (engine runs show {summary.run_id})"
         )
+        err_console.print(f"{summary.dead_letters} record(s) written to {where}", soft_wrap=True)
     if summary.error:
         err_console.print(f"[red]error:[/red] {escape(summary.error)}", markup=True, soft_wrap=True)
 

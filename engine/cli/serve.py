@@ -12,9 +12,16 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
-from engine.cli.environment import current_environ, current_settings, env_file_option
+from engine.cli.environment import (
+    current_environ,
+    current_settings,
+    env_file_option,
+    workspace_option,
+)
+from engine.cli.telemetry import telemetry_session
 from engine.errors import ConfigError, EngineError
 from engine.pipeline import compile_file
+from engine.runtime.history import state_of
 from engine.runtime.lease import RunLease, describe_holder
 from engine.runtime.plan import Plan
 from engine.state import Lease
@@ -54,6 +61,7 @@ __all__ = ["serve"]
 )
 @click.option("--no-audit", is_flag=True, help="Serve without the audit trail.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request.")
+@workspace_option
 def serve(
     files: tuple[str, ...],
     host: str,
@@ -64,7 +72,8 @@ def serve(
     no_audit: bool,
     verbose: bool,
 ) -> None:
-    """Serve FILES: webhook sources at their paths, /healthz, /metrics and every [schedule].
+    """Serve FILES: webhook sources at their paths, /livez, /readyz, /healthz, /metrics and
+    every [schedule].
 
     At most one of FILES may be without a [schedule]: it runs for as long as serve does, fed
     by its webhook sources. Each scheduled pipeline runs at its fire times, each fire time
@@ -116,7 +125,7 @@ def serve(
     workspace = workspace_for(plan.spec.file, env)
     lease = _take_lease(plan, workspace, wait)
     try:
-        with lease:
+        with lease, telemetry_session(plan.name) as telemetry:
             server = EngineServer(
                 plan,
                 workspace=workspace,
@@ -125,10 +134,14 @@ def serve(
                 header_timeout=header_timeout,
                 body_timeout=body_timeout,
                 settings=env,
+                telemetry=telemetry.hook,
             )
+            if schedules is not None:  # scheduled runs count in the served pipeline's /metrics
+                schedules.telemetry = server.telemetry
             paths = ", ".join(r.config.path for r in server.routes.values()) or "no webhook sources"
             click.echo(
-                f"serving {plan.name} on http://{host}:{port} ({paths}; /healthz, /metrics)",
+                f"serving {plan.name} on http://{host}:{port} "
+                f"({paths}; /livez, /readyz, /healthz, /metrics)",
                 err=True,
             )
             code = anyio.run(_serve, server, host, port, verbose, schedules)
@@ -159,8 +172,7 @@ async def _serve(
 def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
     """The pipeline's run lease (one run per pipeline per state store); without ``wait``
     exit 1 naming the run that holds it, with it wait (a signal meanwhile ends with 0)."""
-    state = workspace / "state.db"
-    lease = RunLease(state, plan.name, uuid.uuid4().hex[:12])
+    lease = RunLease(state_of(plan, workspace), plan.name, uuid.uuid4().hex[:12])
     try:
         if wait:
             _wait_for(lease)
@@ -173,7 +185,7 @@ def _take_lease(plan: Plan, workspace: Path, wait: bool) -> RunLease:
         lease.close()
         click.echo(
             f"error: pipeline {plan.name!r} is already running: {describe_holder(holder)} "
-            f"holds its lease in {state}. Stop that run, or serve with --wait",
+            f"holds its lease in {lease.where}. Stop that run, or serve with --wait",
             err=True,
         )
         sys.exit(1)

@@ -20,7 +20,10 @@ DEFAULT_QUEUE = "engine"
 
 @click.command("worker")
 @click.option(
-    "--queue", default=DEFAULT_QUEUE, show_default=True, help="RabbitMQ queue to take partitions from."
+    "--queue",
+    default=DEFAULT_QUEUE,
+    show_default=True,
+    help="RabbitMQ queue to take partitions from.",
 )
 @click.option(
     "--concurrency",
@@ -39,13 +42,16 @@ DEFAULT_QUEUE = "engine"
 def worker_cmd(queue: str, concurrency: int, max_retries: int) -> None:
     """Run partitions of distributed runs from RabbitMQ until SIGTERM or SIGINT.
 
-    Takes them from ENGINE_BROKER_URL; on a signal, finishes the partitions in flight first. A partition is acknowledged only once its
-    sinks are durable and its audit events written; a worker that dies leaves it to another."""
+    Takes them from ENGINE_BROKER_URL; on a signal, finishes the partitions in flight first.
+    A partition is acknowledged only once its sinks are durable and its audit events written;
+    a worker that dies leaves it to another."""
     require_distributed()
     from engine.partitions.broker import run_worker
 
     sys.exit(
-        run_worker(current_settings(), queue=queue, concurrency=concurrency, max_retries=max_retries)
+        run_worker(
+            current_settings(), queue=queue, concurrency=concurrency, max_retries=max_retries
+        )
     )
 
 
@@ -89,9 +95,7 @@ def run_distributed(
         )
     finally:
         broker.close()
-    err_console.print(
-        f"run {run_id}: {len(specs)} partitions sent to queue {queue}", markup=False
-    )
+    err_console.print(f"run {run_id}: {len(specs)} partitions sent to queue {queue}", markup=False)
 
 
 def report_distributed(plan: Plan, workspace: Path, run_id: str, *, as_json: bool) -> int:

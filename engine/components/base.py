@@ -26,6 +26,7 @@ from engine.components.envelope import (
     TransformEnvelope,
 )
 from engine.components.expressions import CompiledExpressions
+from engine.connectors.context import NULL_METER, Meter
 from engine.records import Batch, Chunk, Rejected
 from engine.resilience.ratelimit import RateLimitSpec
 from engine.settings import EngineSettings
@@ -33,7 +34,7 @@ from engine.settings import EngineSettings
 if TYPE_CHECKING:
     from engine.mapping import Expression
     from engine.records.digest import ContentDigest, Digester
-    from engine.state import StateStore
+    from engine.state import FreshCursors, StateStore
 
 __all__ = [
     "RUN_FIELDS",
@@ -130,7 +131,7 @@ class ComponentContext:
     base_dir: Path
     workspace: Path
     run_id: str = ""
-    state: StateStore | None = None
+    state: StateStore | FreshCursors | None = None
     dry_run: bool = False
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("engine"))
     caller: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None
@@ -154,6 +155,9 @@ class ComponentContext:
     # Set when the run that planned the partitions publishes their outputs: file sinks
     # finish and fsync what they wrote and hand it over (:meth:`Sink.handed_over`).
     hand_over: bool = False
+
+    # Where a connector reports response codes and backlog: the run's metrics, when watched.
+    meter: Meter = NULL_METER
 
     # The component's JMESPath expressions, compiled once with the plan.
     expressions: CompiledExpressions = field(default_factory=CompiledExpressions)

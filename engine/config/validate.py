@@ -24,6 +24,7 @@ from engine.model import (
     TestCase,
 )
 from engine.model.audit import AuditSettings
+from engine.model.state import StateSettings
 from engine.registry import Registry
 from engine.runtime.plan import ComponentEntry, PipelineSpec
 
@@ -41,6 +42,7 @@ class Validated:
     components: dict[str, ComponentEntry]
     tests: list[TestCase] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
+    state: StateSettings | None = None
     schedule: ScheduleSettings | None = None
     #: values put into secret fields or read from a secrets backend: never in a message
     secrets: frozenset[str] = frozenset()
@@ -53,6 +55,8 @@ class Validated:
         """The file's spec, when every table is valid."""
         if self.errors or self.meta is None or self.audit is None or self.dead_letter is None:
             return None
+        if self.state is None:
+            return None
         return PipelineSpec(
             self.document,
             self.meta,
@@ -61,6 +65,7 @@ class Validated:
             self.components,
             list(self.problems),
             self.tests,
+            state=self.state,
             schedule=self.schedule,
             secrets=self.secrets,
         )
@@ -92,6 +97,7 @@ def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | Non
     dead_letter = validate_model(
         doc, DeadLetterSettings, tree.get("dead_letter", {}), ("dead_letter",), problems
     )
+    state = validate_model(doc, StateSettings, tree.get("state", {}), ("state",), problems)
     schedule = None
     if "schedule" in tree:
         schedule = validate_model(doc, ScheduleSettings, tree["schedule"], ("schedule",), problems)
@@ -157,7 +163,18 @@ def validate_document(doc: Document, reg: Registry, env: Mapping[str, str] | Non
                         "serve the webhook part as a pipeline of its own",
                     )
                 )
-    return Validated(doc, meta, audit, dead_letter, components, tests, problems, schedule, secrets)
+    return Validated(
+        doc,
+        meta,
+        audit,
+        dead_letter,
+        components,
+        tests,
+        problems,
+        state=state,
+        schedule=schedule,
+        secrets=secrets,
+    )
 
 
 def _check_rules_file(

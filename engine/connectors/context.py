@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from engine.settings import EngineSettings
 
-__all__ = ["ConnectorContext", "CursorStore"]
+__all__ = ["NULL_METER", "ConnectorContext", "CursorStore", "Meter"]
 
 T = TypeVar("T")
 
@@ -23,6 +23,30 @@ class CursorStore(Protocol):
     def get(self, pipeline: str, component: str, key: str, default: Any = None) -> Any: ...
 
     def set(self, pipeline: str, component: str, key: str, value: Any) -> None: ...
+
+
+class Meter(Protocol):
+    """Where a connector reports what only it sees, for the metrics: cheap, never raises."""
+
+    def response(self, status: int) -> None:
+        """An HTTP response arrived with this status code."""
+        ...
+
+    def backlog(self, records: int) -> None:
+        """This many messages wait at the source (a queue's depth): how far it lags."""
+        ...
+
+
+class _NullMeter:
+    def response(self, status: int) -> None:
+        pass
+
+    def backlog(self, records: int) -> None:
+        pass
+
+
+#: the meter of a component no metrics watch
+NULL_METER: Meter = _NullMeter()
 
 
 class ConnectorContext(Protocol):
@@ -56,6 +80,11 @@ class ConnectorContext(Protocol):
 
     def emit(self, action: str, level: str = "INFO", **details: object) -> None:
         """Report a connection event (circuit opened, token refreshed) to the audit trail."""
+        ...
+
+    @property
+    def meter(self) -> Meter:
+        """Where response codes and backlog go (the runtime's metrics)."""
         ...
 
     def resolve(self, path: str | Path) -> Path:

@@ -40,6 +40,7 @@ from engine.resilience.ratelimit import RateLimitSpec
 from engine.runtime.retry import default_policy, retry_call
 from engine.settings import EngineSettings
 from engine.webhooks.signatures import HmacSignature, SignatureError, verify
+from engine.workspace import workspace_for
 
 __all__ = ["IntegrationManager"]
 
@@ -68,9 +69,12 @@ class IntegrationManager:
         pipeline: str = "integrations",
         *,
         settings: EngineSettings | None = None,
+        workspace: Path | None = None,
     ) -> None:
         # the environment's settings (INTEGRATION_*): read here unless passed
         self.settings = settings if settings is not None else EngineSettings.load()
+        #: ``workspace``, else $ENGINE_HOME, else ./.engine (the rule of engine.workspace)
+        self.workspace = workspace_for(None, self.settings, workspace)
         self.redis_url = redis_url or self.settings.integration_redis_url
         self.pipeline = pipeline
         self.integrations: dict[str, IntegrationConfig] = {}
@@ -153,7 +157,7 @@ class IntegrationManager:
             component_id=config.name,
             pipeline=self.pipeline,
             base_dir=Path.cwd(),
-            workspace=Path.cwd() / ".engine",
+            workspace=self.workspace,
             caller=caller,
             emitter=emitter,
             settings=self.settings,

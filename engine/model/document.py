@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from engine.components.base import Role
 from engine.model.audit import AuditSettings
 from engine.model.schedule import ScheduleSettings
+from engine.model.state import StateSettings
 from engine.registry import Registry
 
 __all__ = [
@@ -150,6 +151,7 @@ TOP_LEVEL_KEYS = (
     "pipeline",
     "audit",
     "dead_letter",
+    "state",
     "schedule",
     "sources",
     "transforms",
@@ -181,6 +183,7 @@ def pipeline_model(registry: Registry) -> type[BaseModel]:
         pipeline=(PipelineMeta, ...),
         audit=(AuditSettings, Field(default_factory=AuditSettings)),
         dead_letter=(DeadLetterSettings, Field(default_factory=DeadLetterSettings)),
+        state=(StateSettings, Field(default_factory=StateSettings)),
         schedule=(
             ScheduleSettings | None,
             Field(None, description="When `engine serve` runs the pipeline on its own."),

@@ -80,14 +80,20 @@ class Board:
                         state=RUNNING,
                         attempts=t.c.attempts + 1,
                         worker=worker,
-                        redelivered=int(redelivered) | t.c.redelivered,
+                        redelivered=1 if redelivered else t.c.redelivered,
                         updated_at=now_iso(),
                     )
                 )
         return before
 
     def settle(
-        self, run_id: str, index: int, state: str, *, result: dict[str, Any] | None, error: str | None
+        self,
+        run_id: str,
+        index: int,
+        state: str,
+        *,
+        result: dict[str, Any] | None,
+        error: str | None,
     ) -> bool:
         """Record how the partition went; True when this made every partition ``done`` and
         moved the run to ``finishing``: the caller finishes the run."""

@@ -43,9 +43,9 @@ def make_broker(settings: EngineSettings, *, middleware: list[Any] | None = None
     """A Dramatiq RabbitMQ broker on ``ENGINE_BROKER_URL``, with quorum queues."""
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-    class _Broker(RabbitmqBroker):  # type: ignore[misc]
+    class _Broker(RabbitmqBroker):
         def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
-            arguments: dict[str, Any] = super()._build_queue_arguments(queue_name)
+            arguments: dict[str, Any] = super()._build_queue_arguments(queue_name)  # type: ignore[no-untyped-call]
             arguments["x-queue-type"] = "quorum"
             arguments["x-delivery-limit"] = DELIVERY_LIMIT
             return arguments
@@ -78,7 +78,9 @@ def run_worker(
     )
     plans: dict[str, Plan] = {}
 
-    def partition(file: str, spec: dict[str, Any], context: dict[str, Any], engine_major: int) -> None:
+    def partition(
+        file: str, spec: dict[str, Any], context: dict[str, Any], engine_major: int
+    ) -> None:
         message = CurrentMessage.get_current_message()
         process_partition(
             file,
@@ -93,13 +95,12 @@ def run_worker(
         )
 
     dramatiq.actor(
-        partition,
         actor_name=ACTOR,
         queue_name=queue,
         broker=broker,
         max_retries=max_retries,
         throws=(PermanentError,),
-    )
+    )(partition)
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     worker = dramatiq.Worker(broker, queues={queue}, worker_threads=concurrency, worker_timeout=500)

@@ -112,7 +112,7 @@ def send_run(
         )
         try:
             specs = anyio.run(lambda: plan_partitions(runner, PLANNING_WORKERS))
-            details = {**runner.started_details(), "distributed": True, "queue": queue}
+            details = {**plan.started_details(), "distributed": True, "queue": queue}
             details["partitions"] = len(specs)
             observer.run_started(runner.info, details)
             recorder = RunRecorder(store, _roles(plan))
@@ -211,9 +211,7 @@ def process_partition(
             result = PartitionResult.from_json(before.result or {})
             last = board.settle(ctx.run_id, part.index, DONE, result=before.result, error=None)
         else:
-            local = replace(
-                ctx, workspace=str(workspace), attempt=attempt, redelivered=redelivered
-            )
+            local = replace(ctx, workspace=str(workspace), attempt=attempt, redelivered=redelivered)
             result = run_partition(file, part, local, plan=plan)
             if not result.ok:
                 dead = retries >= max_retries
@@ -222,9 +220,7 @@ def process_partition(
                 if dead and board.fail_run(ctx.run_id):
                     _finish(plan, store, board, ctx, workspace, settings, failed=result.error)
                 raise PartitionFailed(f"partition {result.partition}: {result.error}")
-            last = board.settle(
-                ctx.run_id, part.index, DONE, result=result.to_json(), error=None
-            )
+            last = board.settle(ctx.run_id, part.index, DONE, result=result.to_json(), error=None)
         if last:
             _finish(plan, store, board, ctx, workspace, settings, failed=None)
         return result

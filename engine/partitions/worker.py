@@ -29,7 +29,7 @@ from engine.runtime.observer import NullObserver, RunObserver, RunSummary
 from engine.runtime.plan import Node, Plan
 from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.settings import EngineSettings
-from engine.state import StateStore
+from engine.state import FreshCursors, StateStore
 
 __all__ = ["run_partition"]
 
@@ -55,12 +55,16 @@ def _reader(part: dict[str, Any]) -> SourceFactory:
     return factory
 
 
-class _Recorder(StateStore):
-    """Reads the workspace state; keeps what is written, for the run to write once."""
+class _Recorder(FreshCursors):
+    """Reads the pipeline's state; keeps what is written, for the run to write once."""
 
-    def __init__(self, inner: StateStore) -> None:
-        super().__init__(inner.path, read_only=True)
+    def __init__(self, inner: StateStore | FreshCursors) -> None:
+        super().__init__(inner if isinstance(inner, StateStore) else inner.store, "")
+        self.inner = inner
         self.written: list[list[Any]] = []
+
+    def get(self, pipeline: str, component: str, key: str, default: Any = None) -> Any:
+        return self.inner.get(pipeline, component, key, default)
 
     def set(self, pipeline: str, component: str, key: str, value: Any) -> None:
         self.written.append([pipeline, component, key, value])
@@ -74,10 +78,7 @@ async def _outcome(source: Source[Any]) -> dict[str, Any] | None:
         return outcome
     recorder = _Recorder(source.context.state)
     source.context.state = recorder
-    try:
-        await source.commit()
-    finally:
-        recorder.close()
+    await source.commit()
     return {"state": recorder.written} if recorder.written else None
 
 

@@ -10,10 +10,12 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from engine.records import Batch, Rejected
+from engine.state import DeadLetterRow
 
 if TYPE_CHECKING:
     from engine.model import DeadLetterSettings
     from engine.runtime.plan import Plan
+    from engine.state import StateStore
 
 __all__ = ["DeadLetters", "letters_path", "locate", "rejection_breach"]
 
@@ -66,15 +68,45 @@ def rejection_breach(
 
 
 class DeadLetters:
-    """Appends rejected records to one file per run, opened on first use: clean runs leave none."""
+    """Appends rejected records to one file per run, opened on first use: clean runs leave
+    none. With a ``store`` they are rows of its dead-letter table instead."""
 
-    def __init__(self, path: Path | None, *, pipeline: str, run_id: str) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        pipeline: str,
+        run_id: str,
+        store: StateStore | None = None,
+    ) -> None:
         self.path = path  # None: keep in memory (dry runs write nothing)
+        self.store = store
         self.pipeline = pipeline
         self.run_id = run_id
         self.count = 0
         self.kept: list[dict[str, Any]] = []
         self._stream: IO[bytes] | None = None
+
+    @classmethod
+    def of_run(
+        cls,
+        plan: Plan,
+        workspace: Path,
+        run_id: str,
+        *,
+        store: StateStore | None,
+        dry_run: bool,
+        partition: str | None = None,
+    ) -> DeadLetters:
+        """The dead letters of one run of ``plan`` (or of one partition of it): the
+        ``[dead_letter] path`` file (default in the workspace), the state store's table
+        (``[state] dead_letters = "store"``), or kept in memory by a dry run."""
+        name = plan.name
+        if dry_run:
+            return cls(None, pipeline=name, run_id=run_id)
+        if plan.spec.state.dead_letters == "store" and store is not None:
+            return cls(None, pipeline=name, run_id=run_id, store=store)
+        return cls(letters_path(plan, workspace, run_id, partition), pipeline=name, run_id=run_id)
 
     @property
     def written(self) -> Path | None:
@@ -83,6 +115,22 @@ class DeadLetters:
 
     def write(self, component: str, stage: str, rejected: list[Rejected]) -> None:
         now = datetime.now(UTC).isoformat()
+        if self.store is not None:
+            self.store.add_dead_letters(
+                DeadLetterRow(
+                    self.pipeline,
+                    self.run_id,
+                    now,
+                    component,
+                    stage,
+                    item.reason,
+                    item.location,
+                    item.record,
+                )
+                for item in rejected
+            )
+            self.count += len(rejected)
+            return
         lines = []
         for item in rejected:
             entry = {

@@ -1,4 +1,5 @@
-"""One run per pipeline per state store: a lease in the workspace's state database.
+"""One run per pipeline per state store: a lease in the pipeline's state store (the
+workspace's state database, or the shared store ``[state] store`` names).
 
 A run takes its pipeline's lease before it starts and gives it back when it ends. The
 lease names its holder (host, pid, run id, since) and expires ``ttl`` seconds after its
@@ -13,7 +14,6 @@ import logging
 import math
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.state import Lease, StateStore
+from engine.state import Lease, StateError, StateStore
 
 __all__ = ["DEFAULT_TTL", "LeaseHeldError", "RunLease", "describe_holder", "live_leases"]
 
@@ -34,7 +34,7 @@ _POLL = 0.5
 class LeaseHeldError(EngineError):
     """Another run of the pipeline holds its lease."""
 
-    def __init__(self, holder: Lease, state: Path, *, waited: float | None = None) -> None:
+    def __init__(self, holder: Lease, state: str, *, waited: float | None = None) -> None:
         self.holder = holder
         after = f" (waited {waited:g}s)" if waited else ""
         super().__init__(
@@ -67,33 +67,36 @@ def _alive(lease: Lease, now: float, host: str) -> bool:
     return lease.host != host or _pid_alive(lease.pid)
 
 
-def live_leases(state_path: Path) -> list[Lease]:
+def _store(state: Path | StateStore, *, read_only: bool = False) -> StateStore:
+    return state if isinstance(state, StateStore) else StateStore(state, read_only=read_only)
+
+
+def live_leases(state: Path | StateStore) -> list[Lease]:
     """Leases held now by live runs (an absent state database holds none)."""
-    if not state_path.exists():
-        return []
-    store = StateStore(state_path)
+    store = _store(state, read_only=True)
     try:
         now, host = time.time(), socket.gethostname()
         return [lease for lease in store.leases() if _alive(lease, now, host)]
-    except (sqlite3.Error, OSError) as exc:
-        log.warning("cannot read the run leases in %s: %s", state_path, exc)
+    except (StateError, OSError) as exc:
+        log.warning("cannot read the run leases in %s: %s", store.where, exc)
         return []
     finally:
-        store.close()
+        if store is not state:
+            store.close()
 
 
 class RunLease:
     """The lease of one run of ``pipeline``; use as a context manager around the run."""
 
     def __init__(
-        self, state_path: Path, pipeline: str, run_id: str, *, ttl: float = DEFAULT_TTL
+        self, state: Path | StateStore, pipeline: str, run_id: str, *, ttl: float = DEFAULT_TTL
     ) -> None:
-        self.state_path = state_path
+        self._store = _store(state)
+        self.where = self._store.where  # for messages
         self.pipeline = pipeline
         self.run_id = run_id
         self.ttl = ttl
         self.host = socket.gethostname()
-        self._store = StateStore(state_path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.held = False
@@ -112,9 +115,9 @@ class RunLease:
         """Take the lease if it is free; else the live holder."""
         try:
             return self._try_acquire()
-        except (sqlite3.Error, OSError) as exc:
+        except (StateError, OSError) as exc:
             self.close()
-            raise EngineError(f"cannot take the run lease in {self.state_path}: {exc}") from exc
+            raise EngineError(f"cannot take the run lease in {self.where}: {exc}") from exc
 
     def _try_acquire(self) -> Lease | None:
         while True:
@@ -150,7 +153,7 @@ class RunLease:
                 return
             if wait is None or (not math.isinf(wait) and time.monotonic() >= deadline):
                 self.close()
-                raise LeaseHeldError(holder, self.state_path, waited=wait)
+                raise LeaseHeldError(holder, self.where, waited=wait)
             if not told and on_wait is not None:
                 on_wait(holder)
                 told = True

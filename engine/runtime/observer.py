@@ -21,6 +21,7 @@ from engine.redact import ValueMask
 __all__ = [
     "BatchAction",
     "NullObserver",
+    "ObserverGroup",
     "RunInfo",
     "RunObserver",
     "RunSummary",
@@ -95,13 +96,14 @@ class RunObserver(Protocol):
 
     # ``content``: the digest of the bytes a source read or a sink wrote for this batch
     # (set only for observers whose ``wants_content`` is true, by components that can).
+    # Returns the id of the event that records the batch, if it made one (traces carry it).
     def batch(
         self,
         stage: StageInfo,
         action: BatchAction,
         records: Sequence[Record],
         content: ContentDigest | None = None,
-    ) -> None: ...
+    ) -> str | None: ...
 
     def rejected(
         self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str
@@ -156,3 +158,50 @@ class NullObserver:
 
     def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
         pass
+
+
+class ObserverGroup:
+    """Several observers as one: each call goes to each, in order (the first to raise
+    fails the run)."""
+
+    def __init__(self, *observers: RunObserver) -> None:
+        self.observers = observers
+        self.wants_content = any(getattr(o, "wants_content", False) for o in observers)
+
+    def run_started(self, run: RunInfo, details: Mapping[str, object]) -> None:
+        for observer in self.observers:
+            observer.run_started(run, details)
+
+    def batch(
+        self,
+        stage: StageInfo,
+        action: BatchAction,
+        records: Sequence[Record],
+        content: ContentDigest | None = None,
+    ) -> None:
+        for observer in self.observers:
+            observer.batch(stage, action, records, content)
+
+    def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:
+        for observer in self.observers:
+            observer.rejected(stage, rejected, disposition)
+
+    def connector_error(
+        self, stage: StageInfo, error: BaseException, *, attempt: int, will_retry: bool
+    ) -> None:
+        for observer in self.observers:
+            observer.connector_error(stage, error, attempt=attempt, will_retry=will_retry)
+
+    def component_event(
+        self, stage: StageInfo, action: str, level: str, details: Mapping[str, object]
+    ) -> None:
+        for observer in self.observers:
+            observer.component_event(stage, action, level, details)
+
+    def flush(self) -> None:
+        for observer in self.observers:
+            observer.flush()
+
+    def run_finished(self, run: RunInfo, summary: RunSummary) -> None:
+        for observer in self.observers:
+            observer.run_finished(run, summary)

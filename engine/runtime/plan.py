@@ -17,6 +17,7 @@ from engine.errors import Diagnostic, Severity
 from engine.mapping import Expression
 from engine.model import DeadLetterSettings, PipelineMeta, ScheduleSettings, TestCase
 from engine.model.audit import AuditSettings
+from engine.model.state import StateSettings
 from engine.registry import ComponentSpec
 
 __all__ = [
@@ -81,6 +82,7 @@ class PipelineSpec:
     components: dict[str, ComponentEntry]
     warnings: list[Diagnostic] = field(default_factory=list)
     tests: list[TestCase] = field(default_factory=list)
+    state: StateSettings = field(default_factory=StateSettings)
     schedule: ScheduleSettings | None = None
     #: the values interpolation put into secret fields or read from a secrets backend
     secrets: frozenset[str] = field(default=frozenset(), repr=False)

@@ -37,10 +37,11 @@ from engine.records.digest import Digester
 from engine.redact import ValueMask, masked_logs
 from engine.runtime import checkpoint
 from engine.runtime.capture import CaptureSink
-from engine.runtime.deadletter import DeadLetters, letters_path, locate, rejection_breach
+from engine.runtime.deadletter import DeadLetters, locate, rejection_breach
 from engine.runtime.delivery import Delivery, Held
 from engine.runtime.envelope import Enforcer, apply_on_error, as_run_error
 from engine.runtime.heap import gc_tuned
+from engine.runtime.history import state_of
 from engine.runtime.observer import (
     BatchAction,
     NullObserver,
@@ -52,8 +53,10 @@ from engine.runtime.observer import (
 )
 from engine.runtime.plan import Node, Plan
 from engine.runtime.rebatch import Message, Rebatcher
+from engine.runtime.telemetry import NULL_TELEMETRY, RunTelemetry, Watch
+from engine.runtime.telemetry import Stage as TelemetryStage
 from engine.settings import EngineSettings
-from engine.state import StateStore
+from engine.state import FreshCursors, StateStore
 from engine.workspace import base_dir_of
 
 __all__ = ["RunOptions", "Runner"]
@@ -80,6 +83,10 @@ class RunOptions:
     notify: Callable[[str], None] | None = None
     #: the environment's settings, read by the entry point (default: none set)
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
+    #: the pipeline's state store (default: the one its [state] table names, opened here)
+    state: StateStore | None = None
+    #: ignore the saved cursors; a successful run replaces them
+    full_refresh: bool = False
     #: this run is one partition of a larger run (engine.partitions): its id. The larger
     #: run checks rejections, commits cursors and keeps dead letters for all partitions.
     partition: str | None = None
@@ -87,6 +94,8 @@ class RunOptions:
     hand_over: bool = False
     #: what started the run, recorded in ``run_started`` (a schedule's fire time)
     trigger: dict[str, str] | None = None
+    #: metrics and traces (default: none)
+    telemetry: RunTelemetry = NULL_TELEMETRY
 
 
 async def _release(deliveries: tuple[Delivery, ...]) -> None:
@@ -111,6 +120,8 @@ class Runner:
         self.plan = plan
         self.options = options
         self.observer = options.observer
+        self.telemetry = options.telemetry
+        self._watch = Watch(self.observer, self.telemetry)
         # Digests of the bytes sources read and sinks write, for observers that record
         # them (the audit trail).
         self._digester = Digester() if getattr(self.observer, "wants_content", False) else None
@@ -118,14 +129,21 @@ class Runner:
         self._stages: dict[str, _Stage] = {}
         self._errors: list[BaseException] = []
         self._source_scopes: set[anyio.CancelScope] = set()
-        self._state: StateStore | None = None
+        self._state = options.state or state_of(plan, options.workspace, read_only=options.dry_run)
+        self._cursors = (
+            FreshCursors(self._state, plan.name) if options.full_refresh else self._state
+        )
         self.interrupted = False  # stop() was called
         self._cut_short = False  # a source stopped before its input ran out
         spec = plan.spec
-        dl_path = None
-        if not options.dry_run:
-            dl_path = letters_path(plan, options.workspace, options.run_id, options.partition)
-        self.dead_letters = DeadLetters(dl_path, pipeline=plan.name, run_id=options.run_id)
+        self.dead_letters = DeadLetters.of_run(
+            plan,
+            options.workspace,
+            options.run_id,
+            store=self._state,
+            dry_run=options.dry_run,
+            partition=options.partition,
+        )
         self.info = RunInfo(
             run_id=options.run_id,
             pipeline=plan.name,
@@ -143,18 +161,15 @@ class Runner:
     def _context(self, node: Node) -> ComponentContext:
         spec = self.plan.spec
         base = base_dir_of(spec.file)
-        if self._state is None:
-            # dry runs read the saved cursors (the preview starts where a run would) and
-            # keep nothing
-            path = self.options.workspace / "state.db"
-            self._state = StateStore(path, read_only=self.options.dry_run)
+        # dry runs read the saved cursors (the preview starts where a run would) and keep
+        # nothing: their store is read-only
         return ComponentContext(
             component_id=node.id,
             pipeline=self.plan.name,
             base_dir=base,
             workspace=self.options.workspace,
             run_id=self.options.run_id,
-            state=self._state,
+            state=self._cursors,
             dry_run=self.options.dry_run,
             audit=self.plan.spec.audit,
             digester=self._digester,
@@ -202,6 +217,7 @@ class Runner:
             self._stages[cid] = stage
             ctx.caller = enforcer.call
             ctx.emitter = partial(self._component_event, stage)
+            ctx.meter = self.telemetry.meter(info)
         # wire channels: one bounded channel into every non-source stage
         sends: dict[str, MemoryObjectSendStream[Message]] = {}
         for cid, stage in self._stages.items():
@@ -249,6 +265,9 @@ class Runner:
         if resumed is not None:
             details["resumes"] = resumed.details()
         self.observer.run_started(self.info, details)
+        self.telemetry.run_started(
+            self.info, {cid: TelemetryStage(s.info, s.stats) for cid, s in self._stages.items()}
+        )
         ok = False
         try:
             async with anyio.create_task_group() as outer:
@@ -261,12 +280,14 @@ class Runner:
             self._check_rejected()
             ok = not self._errors and not self._cut_short
             await self._close_all(success=ok)
+            if ok and isinstance(self._cursors, FreshCursors):
+                self._cursors.finish()
         except BaseException:
             await self._close_all(success=False)
             raise
         finally:
             self.dead_letters.close()
-            if self._state is not None:
+            if self.options.state is None:
                 self._state.close()
         summary = RunSummary(
             run_id=self.options.run_id,
@@ -280,6 +301,7 @@ class Runner:
             dead_letter_path=str(written) if (written := self.dead_letters.written) else None,
         )
         self.observer.run_finished(self.info, summary)
+        self.telemetry.run_finished(self.info, summary)
         return summary
 
     def components(self, role: Role) -> dict[str, Any]:
@@ -291,7 +313,7 @@ class Runner:
         options = self.options
         if options.dry_run or options.source_overrides or options.partition or not self._state:
             return None
-        if not self._state.path.is_file():
+        if not self._state.exists():
             return None  # no state kept yet, and none made here
         resumed, said = checkpoint.take(
             self._state,
@@ -299,7 +321,7 @@ class Runner:
             pipeline_sha256=self.plan.spec.sha256,
             sources=self.components(Role.SOURCE),
             sinks=self.components(Role.SINK),
-            restart=self.options.restart,
+            restart=self.options.restart or self.options.full_refresh,
         )
         if said is not None and self.options.notify is not None:
             self.options.notify(said)
@@ -392,6 +414,7 @@ class Runner:
                 # only waiting for input is cancelled by stop(): a chunk in hand is delivered
                 with anyio.CancelScope() as scope:
                     self._source_scopes.add(scope)
+                    began = time.time_ns()
                     try:
                         chunk = await reader.__anext__()
                     except StopAsyncIteration:
@@ -406,14 +429,14 @@ class Runner:
                     records = chunk.records[:remaining]
                     rejected = chunk.rejected[: max(remaining - len(records), 0)]
                     chunk = Chunk(records, rejected, chunk.token)
-                await self._accept_chunk(stage, chunk)
+                await self._accept_chunk(stage, chunk, began)
                 if limit is not None and stage.stats.records_out + stage.stats.rejected >= limit:
                     break
         finally:
             with anyio.CancelScope(shield=True):
                 await reader.aclose()
 
-    async def _accept_chunk(self, stage: _Stage, chunk: Chunk) -> None:
+    async def _accept_chunk(self, stage: _Stage, chunk: Chunk, began: int) -> None:
         # dry runs never acknowledge: a queue keeps its messages for the real run
         acked = chunk.token is not None and not self.options.dry_run
         deliveries = (Delivery(stage.component, chunk.token),) if acked else ()
@@ -422,7 +445,7 @@ class Runner:
         if chunk.records:
             stage.stats.records_out += len(chunk.records)
             stage.stats.batches += 1
-            self.observer.batch(stage.info, BatchAction.READ, chunk.records, chunk.content)
+            self._watch.batch(stage.info, BatchAction.READ, chunk.records, began, chunk.content)
             for output in stage.outputs:
                 await self._emit(stage, output, chunk.records, deliveries)
         await _release(deliveries)
@@ -435,7 +458,9 @@ class Runner:
             async for batch, deliveries in inbox:
                 stage.stats.records_in += len(batch)
                 stage.stats.batches += 1
+                began = time.time_ns()
                 result = await stage.enforcer.process(transform, batch)
+                ended = time.time_ns()
                 if result.rejected:
                     self._reject(stage, self._locate(stage, batch, result.rejected))
                 produced: Batch = []
@@ -444,7 +469,7 @@ class Runner:
                     if records:
                         await self._emit(stage, output, records, deliveries)
                         produced = records if not produced else [*produced, *records]
-                self.observer.batch(stage.info, BatchAction.TRANSFORMED, produced)
+                self._watch.batch(stage.info, BatchAction.TRANSFORMED, produced, began, ended=ended)
                 await _release(deliveries)
 
     async def _run_sink(self, stage: _Stage) -> None:
@@ -486,6 +511,7 @@ class Runner:
     ) -> None:
         stage.stats.records_in += len(batch)
         stage.stats.batches += 1
+        began = time.time_ns()
         try:
             await stage.enforcer.call(lambda b=batch: sink.write(b))  # type: ignore[misc]
         except FatalError:
@@ -499,7 +525,7 @@ class Runner:
             stage.stats.records_out += len(delivered)
             content = sink.take_content()  # the bytes this write produced
             if delivered:
-                self.observer.batch(stage.info, BatchAction.WRITTEN, delivered, content)
+                self._watch.batch(stage.info, BatchAction.WRITTEN, delivered, began, content)
         except EngineError as exc:
             # a FatalError stops the run whatever on_error says: never dead-lettered or skipped
             if stage.node.config.on_error is OnError.FAIL or isinstance(exc, FatalError):
@@ -511,12 +537,13 @@ class Runner:
         else:
             stage.stats.records_out += len(batch)
             content = sink.take_content()
-            self.observer.batch(stage.info, BatchAction.WRITTEN, batch, content)
+            self._watch.batch(stage.info, BatchAction.WRITTEN, batch, began, content)
 
     def _component_event(
         self, stage: _Stage, action: str, level: str, details: Mapping[str, object]
     ) -> None:
         self.observer.component_event(stage.info, action, level, details)
+        self.telemetry.component_event(stage.info, action, details)
 
     def _locate(self, stage: _Stage, batch: Batch, rejected: list[Rejected]) -> list[Rejected]:
         """Number rejected records among those this stage received, or among those its
@@ -534,8 +561,12 @@ class Runner:
             node.config.on_error,
             rejected,
             report=partial(self.observer.rejected, stage.info),
-            dead_letter=partial(self.dead_letters.write, node.id, node.role.value),
+            dead_letter=partial(self._dead_letter, stage),
         )
+
+    def _dead_letter(self, stage: _Stage, rejected: list[Rejected]) -> None:
+        self.dead_letters.write(stage.node.id, stage.node.role.value, rejected)
+        self.telemetry.dead_lettered(stage.info, len(rejected))
 
     @staticmethod
     def _publishes_as_it_goes(stage: _Stage) -> bool:

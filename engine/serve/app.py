@@ -1,9 +1,11 @@
 """`engine serve FILE`: the pipeline running long, fed by webhook requests over HTTP.
 
-One ASGI app (Starlette) serves each webhook source at its path, ``/healthz`` and
-``/metrics``. A webhook request is answered 2xx only after every sink downstream delivered
-its records (the runtime's acknowledgement); a bad signature gets 401 and a SECURITY event;
-a replayed delivery is answered 200 without being ingested again.
+One ASGI app (Starlette) serves each webhook source at its path, ``/livez`` (the process
+answers), ``/readyz`` (the pipeline compiled and runs, its sources open), ``/healthz``
+(ready, and every other component's endpoint passes its check) and ``/metrics``. A webhook
+request is answered 2xx only after every sink downstream delivered its records (the
+runtime's acknowledgement); a bad signature gets 401 and a SECURITY event; a replayed
+delivery is answered 200 without being ingested again.
 
 On SIGTERM or SIGINT (``serve(handle_signals=True)``) the server stops taking requests (the
 listener closes; a request arriving on an open connection gets 503), answers the requests in
@@ -14,14 +16,13 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engine.codecs import JsonCodec
@@ -32,12 +33,14 @@ from engine.errors import EngineError, TransientError
 from engine.health import check_node
 from engine.pipeline import run
 from engine.records import Batch
-from engine.runtime.observer import RunObserver, RunSummary, StageStats
+from engine.runtime.observer import RunObserver, RunSummary
 from engine.runtime.plan import Node, Plan
 from engine.runtime.runner import Runner
+from engine.runtime.telemetry import RunTelemetry
 from engine.serve.http import Server, http_server
-from engine.serve.metrics import CONTENT_TYPE, Metrics
+from engine.serve.metrics import Metrics
 from engine.settings import EngineSettings
+from engine.telemetry.hooks import Hooks
 from engine.webhooks.body import decode_request_body
 from engine.webhooks.intake import Intake, IntakeClosed
 from engine.webhooks.replay import Claim, ReplayStore, Seen, open_replay_store, replay_keys
@@ -106,6 +109,7 @@ class EngineServer:
         header_timeout: float = HEADER_TIMEOUT,
         body_timeout: float = BODY_TIMEOUT,
         settings: EngineSettings | None = None,
+        telemetry: RunTelemetry | None = None,
     ) -> None:
         # the environment's settings: read here unless the caller (the CLI) passes them
         self.settings = settings if settings is not None else EngineSettings.load()
@@ -126,6 +130,10 @@ class EngineServer:
             self.settings.integration_redis_url,
         )
         self.metrics = Metrics(plan.name)
+        # the run's metrics, and traces when the caller sets them up
+        self.telemetry: RunTelemetry = (
+            self.metrics.run if telemetry is None else Hooks(self.metrics.run, telemetry)
+        )
         self.runner: Runner | None = None
         self.summary: RunSummary | None = None
         self.started = anyio.Event()
@@ -136,20 +144,19 @@ class EngineServer:
             Route(r.config.path, self._endpoint(r), methods=["POST"]) for r in self.routes.values()
         ]
         routes += [
+            Route("/livez", self.livez, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/metrics", self.metrics_endpoint, methods=["GET"]),
         ]
         self.app = Starlette(routes=routes)
 
     # -- the pipeline -------------------------------------------------------------------------
-    def _progress(self, stats: Mapping[str, StageStats]) -> None:
-        self.metrics.stages = stats
-
     async def run_pipeline(self) -> RunSummary:
         overrides = {cid: route.factory for cid, route in self.routes.items()}
         kwargs: dict[str, Any] = {
             "source_overrides": overrides,
-            "on_progress": self._progress,
+            "telemetry": self.telemetry,
             "runner_hook": self._hook,
             "settings": self.settings,
         }
@@ -165,7 +172,6 @@ class EngineServer:
             self.metrics.up = False
             for route in self.routes.values():
                 route.intake.close("the pipeline stopped")
-        self.metrics.stages = self.summary.stages
         return self.summary
 
     def _hook(self, runner: Runner) -> None:
@@ -253,11 +259,8 @@ class EngineServer:
     # -- webhook requests -----------------------------------------------------------------------
     def _endpoint(self, route: WebhookRoute) -> Any:
         async def endpoint(request: Request) -> Response:
-            self.metrics.in_flight[route.cid] += 1
-            try:
+            with self.metrics.in_flight(route.cid):
                 response = await self._handle(route, request)
-            finally:
-                self.metrics.in_flight[route.cid] -= 1
             self.metrics.request(route.cid, response.status_code)
             return response
 
@@ -288,7 +291,7 @@ class EngineServer:
             try:
                 keys = replay_keys(route.scope, verify(config.signature, headers, body))
             except SignatureError as exc:
-                self.metrics.signature_failures[route.cid] += 1
+                self.metrics.signature_failure(route.cid)
                 route.emit(
                     "webhook_signature_rejected",
                     "WARNING",
@@ -331,7 +334,7 @@ class EngineServer:
             error = "this delivery is being processed; retry"
             return JSONResponse({"error": error}, 409, headers=_RETRY)
         if claimed is Seen.DELIVERED:
-            self.metrics.replays[route.cid] += 1
+            self.metrics.replay(route.cid)
             route.emit("webhook_replay_ignored", "WARNING", path=config.path)
             return JSONResponse({"accepted": 0, "duplicate": True}, 200)
         return claimed
@@ -358,11 +361,23 @@ class EngineServer:
                 return JSONResponse({"error": str(exc)}, 503, headers=_RETRY)
             if not delivered:
                 return JSONResponse({"error": "not delivered in time; retry"}, 503, headers=_RETRY)
-        self.metrics.accepted_records[route.cid] += len(records)
+        self.metrics.accepted(route.cid, len(records))
         return JSONResponse({"accepted": len(records)}, 200)
 
     # -- operations --------------------------------------------------------------------------
+    async def livez(self, request: Request) -> Response:
+        """The process answers: 200 as long as it serves at all."""
+        return JSONResponse({"status": "alive", "pipeline": self.plan.name})
+
+    async def readyz(self, request: Request) -> Response:
+        """Ready for requests: the pipeline runs and every webhook source takes them; 503
+        before that and once stopping (load balancers stop sending)."""
+        ready = self.metrics.up
+        body = {"status": "ready" if ready else "not ready", "pipeline": self.plan.name}
+        return JSONResponse(body, 200 if ready else 503)
+
     async def healthz(self, request: Request) -> Response:
+        """Ready, and every other component's endpoint passes its check (cached)."""
         now = time.monotonic()
         if self._health is None or now - self._health[0] > HEALTH_CACHE_SECONDS:
             results: dict[str, str | None] = {}
@@ -389,8 +404,9 @@ class EngineServer:
         return JSONResponse(body, 200 if healthy else 503)
 
     async def metrics_endpoint(self, request: Request) -> Response:
-        # stage statistics arrive through the runtime's progress callback (every 0.25 s)
-        return PlainTextResponse(self.metrics.render(), media_type=CONTENT_TYPE)
+        # stage statistics are read live from the runtime at each scrape
+        body, content_type = self.metrics.render(request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

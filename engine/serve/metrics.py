@@ -1,94 +1,97 @@
-"""Counters for `/metrics`, rendered in the Prometheus text exposition format (0.0.4)."""
+"""`/metrics` of `engine serve`: the run's metrics plus the webhook server's, one registry.
+
+The run's (records, batch latencies, retries, circuits, ...) come from
+:class:`~engine.telemetry.metrics.EngineMetrics`; the webhook server adds whether the
+pipeline is up, requests by status code, requests in flight, records accepted, bad
+signatures and replays. Rendered by ``prometheus_client``: the text format 0.0.4, or
+OpenMetrics for a scraper that asks for it.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from engine.runtime.observer import StageStats
+from prometheus_client import Counter, Gauge
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+from engine.telemetry.metrics import EngineMetrics, exposition
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-_STAGE_COUNTERS = (
-    ("records_in", "Records a stage received."),
-    ("records_out", "Records a stage passed on or delivered."),
-    ("rejected", "Records skipped or dead-lettered."),
-    ("batches", "Batches handled."),
-    ("errors", "Errors that failed a stage."),
-    ("retries", "Transient failures retried."),
-)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+__all__ = ["Metrics"]
 
 
 class Metrics:
-    """Webhook request counters plus the runtime's stage statistics."""
+    """The served pipeline's metrics: its run's (``run``) and its webhook server's."""
 
-    def __init__(self, pipeline: str) -> None:
+    def __init__(self, pipeline: str, run: EngineMetrics | None = None) -> None:
         self.pipeline = pipeline
-        self.requests: dict[tuple[str, int], int] = defaultdict(int)
-        self.accepted_records: dict[str, int] = defaultdict(int)
-        self.signature_failures: dict[str, int] = defaultdict(int)
-        self.replays: dict[str, int] = defaultdict(int)
-        self.in_flight: dict[str, int] = defaultdict(int)
-        self.stages: Mapping[str, StageStats] = {}
+        self.run = run if run is not None else EngineMetrics()
+        r = self.run.registry
+        source = ("pipeline", "source")
+        running = "Whether the served pipeline is running."
+        self._up = Gauge("engine_pipeline_up", running, ("pipeline",), registry=r).labels(pipeline)
+        self._in_flight = Gauge(
+            "engine_webhook_requests_in_flight",
+            "Webhook requests being read or delivered.",
+            source,
+            registry=r,
+        )
+        self._requests = Counter(
+            "engine_webhook_requests",
+            "Webhook requests answered, by status code.",
+            ("pipeline", "source", "code"),
+            registry=r,
+        )
+        self._accepted = Counter(
+            "engine_webhook_records_accepted",
+            "Records delivered from webhook requests.",
+            source,
+            registry=r,
+        )
+        self._signature_failures = Counter(
+            "engine_webhook_signature_failures",
+            "Requests refused for a bad signature.",
+            source,
+            registry=r,
+        )
+        self._replays = Counter(
+            "engine_webhook_replays",
+            "Deliveries seen before, not ingested again.",
+            source,
+            registry=r,
+        )
         self.up = False
 
-    def request(self, source: str, status: int) -> None:
-        self.requests[(source, status)] += 1
+    @property
+    def up(self) -> bool:
+        """Serving, with every webhook source taking requests (what `/readyz` says)."""
+        return self._is_up
 
-    def render(self) -> str:
-        p = self.pipeline
-        lines = [
-            "# HELP engine_pipeline_up Whether the served pipeline is running.",
-            "# TYPE engine_pipeline_up gauge",
-            f"engine_pipeline_up{_labels(pipeline=p)} {int(self.up)}",
-            "# HELP engine_webhook_requests_in_flight Webhook requests being read or delivered.",
-            "# TYPE engine_webhook_requests_in_flight gauge",
-        ]
-        for source, count in sorted(self.in_flight.items()):
-            lines.append(
-                f"engine_webhook_requests_in_flight{_labels(pipeline=p, source=source)} {count}"
-            )
-        lines += [
-            "# HELP engine_webhook_requests_total Webhook requests answered, by status code.",
-            "# TYPE engine_webhook_requests_total counter",
-        ]
-        for (source, status), count in sorted(self.requests.items()):
-            labels = _labels(pipeline=p, source=source, code=str(status))
-            lines.append(f"engine_webhook_requests_total{labels} {count}")
-        for name, help_text, values in (
-            (
-                "engine_webhook_records_accepted_total",
-                "Records delivered from webhook requests.",
-                self.accepted_records,
-            ),
-            (
-                "engine_webhook_signature_failures_total",
-                "Requests refused for a bad signature.",
-                self.signature_failures,
-            ),
-            (
-                "engine_webhook_replays_total",
-                "Deliveries seen before, not ingested again.",
-                self.replays,
-            ),
-        ):
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-            for source, count in sorted(values.items()):
-                lines.append(f"{name}{_labels(pipeline=p, source=source)} {count}")
-        for field, help_text in _STAGE_COUNTERS:
-            name = f"engine_stage_{field}_total"
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-            for component, stats in sorted(self.stages.items()):
-                value = getattr(stats, field)
-                lines.append(f"{name}{_labels(pipeline=p, component=component)} {value}")
-        return "\n".join(lines) + "\n"
+    @up.setter
+    def up(self, value: bool) -> None:
+        self._is_up = value
+        self._up.set(int(value))
+
+    @contextmanager
+    def in_flight(self, source: str) -> Iterator[None]:
+        gauge = self._in_flight.labels(self.pipeline, source)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
+
+    def request(self, source: str, status: int) -> None:
+        self._requests.labels(self.pipeline, source, str(status)).inc()
+
+    def accepted(self, source: str, records: int) -> None:
+        self._accepted.labels(self.pipeline, source).inc(records)
+
+    def signature_failure(self, source: str) -> None:
+        self._signature_failures.labels(self.pipeline, source).inc()
+
+    def replay(self, source: str) -> None:
+        self._replays.labels(self.pipeline, source).inc()
+
+    def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The exposition in the format ``accept`` (an Accept header) prefers, and its type."""
+        return exposition(self.run.registry, accept)

@@ -28,10 +28,12 @@ import anyio
 
 from engine.model import Missed
 from engine.pipeline import run
+from engine.runtime.history import state_of
 from engine.runtime.lease import RunLease
 from engine.runtime.observer import NullObserver
 from engine.runtime.plan import Plan
 from engine.runtime.runner import Runner
+from engine.runtime.telemetry import NULL_TELEMETRY, RunTelemetry
 from engine.settings import EngineSettings
 from engine.state import StateStore
 from engine.workspace import workspace_for
@@ -143,24 +145,31 @@ class ScheduledRuns:
 
     def __init__(self, plans: Sequence[Plan], settings: EngineSettings, *, audit: bool) -> None:
         self.plans = list(plans)
+        #: metrics (and traces) of the runs: the webhook server's when serve has one, else
+        #: metrics of their own, at /metrics of the small app
+        self.telemetry: RunTelemetry | None = None
         self.settings = settings
         self.audit = audit
         self.runners: set[Runner] = set()
         self.stopping = False
         self.scheduler = Scheduler(self.plans, _Claims(self), self.run_fire)
+        self._stores: dict[str, StateStore] = {}
 
     def _workspace(self, plan: Plan) -> Path:
         return workspace_for(plan.spec.file, self.settings)
 
     def claims_for(self, pipeline: str) -> StateStore:
-        plan = next(p for p in self.plans if p.name == pipeline)
-        return StateStore(self._workspace(plan) / "state.db")
+        """The pipeline's state store ([state] store, shared by every scheduler), kept open."""
+        if pipeline not in self._stores:
+            plan = next(p for p in self.plans if p.name == pipeline)
+            self._stores[pipeline] = state_of(plan, self._workspace(plan))
+        return self._stores[pipeline]
 
     async def run_fire(self, plan: Plan, fire: datetime, wait: bool) -> bool:
         """One run of ``plan`` for ``fire``, under its run lease; False when the lease is held
         and ``wait`` is off."""
         workspace = self._workspace(plan)
-        lease = RunLease(workspace / "state.db", plan.name, uuid.uuid4().hex[:12])
+        lease = RunLease(state_of(plan, workspace), plan.name, uuid.uuid4().hex[:12])
         try:
             while await anyio.to_thread.run_sync(lease.try_acquire) is not None:
                 if not wait or self.stopping:
@@ -175,6 +184,7 @@ class ScheduledRuns:
                     settings=self.settings,
                     run_id=lease.run_id,
                     trigger={"schedule": fire.isoformat()},
+                    telemetry=self.telemetry or NULL_TELEMETRY,
                 )
             finally:
                 lease.release()
@@ -200,13 +210,23 @@ class ScheduledRuns:
         await self.scheduler.run()
 
     async def serve(self, host: str, port: int, header_timeout: float) -> int:
-        """Schedule until SIGTERM/SIGINT, with /healthz and /livez on ``host:port``."""
+        """Schedule until SIGTERM/SIGINT, with /healthz, /livez, /readyz and /metrics on
+        ``host:port``."""
         from starlette.applications import Starlette
         from starlette.requests import Request
-        from starlette.responses import JSONResponse
+        from starlette.responses import JSONResponse, Response
         from starlette.routing import Route
 
         from engine.serve.http import http_server
+        from engine.telemetry.hooks import Hooks
+        from engine.telemetry.metrics import EngineMetrics, exposition
+
+        metrics = EngineMetrics()
+        self.telemetry = metrics if self.telemetry is None else Hooks(metrics, self.telemetry)
+
+        async def scrape(request: Request) -> Response:
+            body, content_type = exposition(metrics.registry, request.headers.get("accept"))
+            return Response(body, headers={"Content-Type": content_type})
 
         async def health(request: Request) -> JSONResponse:
             body = {
@@ -217,7 +237,12 @@ class ScheduledRuns:
             return JSONResponse(body, 503 if self.stopping else 200)
 
         app = Starlette(
-            routes=[Route("/healthz", health), Route("/livez", health)],
+            routes=[
+                Route("/healthz", health),
+                Route("/livez", health),
+                Route("/readyz", health),
+                Route("/metrics", scrape),
+            ],
         )
         server = http_server(app, host, port, log_level="warning", header_timeout=header_timeout)
         async with anyio.create_task_group() as tg:

@@ -30,7 +30,8 @@ def test_audit_api_example(tmp_path: Path) -> None:
     assert "Active Rules: 1" in result.stdout
     # inventory_001's value_threshold is 1000; the example changes 100 units.
     assert "Rule matches: {}" in result.stdout
-    workspace = tmp_path / ".engine"
+    workspace = tmp_path  # ENGINE_HOME is the workspace, as for every command
+    assert f"Trail kept in {workspace}" in result.stdout
     verified = CliRunner(env={"AUDIT_SECRET_KEY": "your-secret-key"}).invoke(
         audit, ["verify", "--workspace", str(workspace)]
     )

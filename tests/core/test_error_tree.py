@@ -50,8 +50,12 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("engine/cli/audit_proof.py", "click.BadParameter"): "a bad command-line value (exit 2)",
     ("engine/cli/audit_proof.py", "click.ClickException"): "a failed command (exit 1)",
     ("engine/cli/audit_proof.py", "click.UsageError"): "a bad command line (exit 2)",
+    ("engine/cli/history.py", "click.BadParameter"): "a bad command-line value (exit 2)",
+    ("engine/cli/history.py", "click.ClickException"): "a failed command (exit 1)",
     ("engine/cli/main.py", "click.BadParameter"): "a bad command-line value (exit 2)",
+    ("engine/cli/main.py", "click.UsageError"): "a bad command line (exit 2)",
     ("engine/cli/reference.py", "click.BadParameter"): "a bad command-line value (exit 2)",
+    ("engine/cli/telemetry.py", "click.BadParameter"): "a bad command-line value (exit 2)",
     ("engine/cli/serve.py", "KeyboardInterrupt"): "a signal handler stopping the server",
     # -- protocols of the libraries the engine plugs into ---------------------------------
     ("engine/codecs/json.py", "TypeError"): "orjson's `default` protocol: TypeError means "

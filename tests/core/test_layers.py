@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "engine.health",
         "engine.schema",
         "engine.reference",
+        "engine.telemetry",
     ),
     ("engine.audit",),
     ("engine.config",),

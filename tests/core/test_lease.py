@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import socket
@@ -19,6 +18,7 @@ from engine.cli.audit import audit
 from engine.errors import EngineError
 from engine.runtime.lease import LeaseHeldError, RunLease, live_leases
 from engine.state import Lease, StateStore
+from tests.support.kill import feed_fifo
 
 DEADLINE = 60.0
 
@@ -146,28 +146,6 @@ def _engine_run(pipeline: Path, *extra: str, stderr: Path) -> subprocess.Popen[b
         )
 
 
-def _feed(fifo: Path, data: bytes) -> None:
-    """Write to the named pipe once a reader has it open."""
-    fd = -1
-
-    def opened() -> bool:
-        nonlocal fd
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:
-                raise
-            return False
-        return True
-
-    poll(opened, f"a reader of {fifo}")
-    os.set_blocking(fd, True)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
-
 @pytest.fixture
 def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
@@ -213,7 +191,7 @@ def test_two_engine_runs_one_waits_and_a_killed_holder_blocks_nobody(
     holder.wait()
     # The killed holder's pid is gone: the waiting run takes over and runs.
     poll(lambda: [x.pid for x in live_leases(state)] == [waiter.pid], "the takeover")
-    _feed(fifo_pipeline.parent / "data" / "orders.csv", b"id,total\n1,9.5\n2,3\n")
+    feed_fifo(fifo_pipeline.parent / "data" / "orders.csv", b"id,total\n1,9.5\n2,3\n")
     assert waiter.wait(timeout=DEADLINE) == 0, (tmp_path / "waiter.err").read_text()
     lines = (tmp_path / "out" / "orders.jsonl").read_text().splitlines()
     assert lines == ['{"id":"1","total":"9.5"}', '{"id":"2","total":"3"}']

@@ -318,7 +318,8 @@ def test_interrupted_run_is_interrupted_and_keeps_the_previous_output(tmp_path: 
     assert not summary.ok and summary.outcome == "interrupted" and summary.error is None
     assert summary.stages["out"].records_out == summary.stages["src"].records_out > 0
     assert (tmp_path / "out.jsonl").read_text() == '{"complete": true}\n'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "s.toml"]  # no temp
+    # no temp file (the workspace, .engine-home, holds the run's record)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".engine-home", "out.jsonl", "s.toml"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 from pathlib import Path
 
+import httpx
 import pytest
 
 from engine.errors import ConfigError
@@ -19,6 +20,7 @@ from engine.pipeline import compile_file
 from engine.state import StateStore
 from tests.support.audit import store_sql
 from tests.support.cli import write
+from tests.support.metrics import sample_value
 from tests.support.serve_process import ServeProcess, wait_for
 
 
@@ -167,6 +169,8 @@ def test_two_schedulers_run_every_fire_time_of_a_two_second_cron_exactly_once(
     schedulers = [ServeProcess(pipeline, home) for _ in range(2)]
     try:
         wait_for(lambda: len(_scheduled_runs(home, "run_finished")) >= RUNS, f"{RUNS} runs", 180)
+        # each scheduler counts the runs it made at its /metrics: together, every one
+        wait_for(lambda: _runs_counted(schedulers) >= RUNS, "the runs in the metrics", 60)
     finally:
         for s in schedulers:
             s.proc.send_signal(signal.SIGTERM)
@@ -193,6 +197,14 @@ def test_two_schedulers_run_every_fire_time_of_a_two_second_cron_exactly_once(
         timeout=120,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def _runs_counted(schedulers: list[ServeProcess]) -> float:
+    try:
+        texts = [httpx.get(s.url + "/metrics", timeout=10).text for s in schedulers]
+    except httpx.TransportError:  # not listening yet
+        return 0
+    return sum(sample_value(t, "engine_runs_total", pipeline="tick") or 0 for t in texts)
 
 
 def _scheduled_runs(home: Path, action: str) -> dict[str, datetime]:

@@ -149,6 +149,7 @@ def _reads_the_environment(tree: ast.AST) -> list[int]:
 ENV_READERS = {
     "engine/settings.py": "the one settings object",
     "engine/config/interpolate.py": "${env:NAME} in pipeline files: any name, not a setting",
+    "engine/partitions/local.py": "the variables ${env:NAME} read, handed to worker processes",
 }
 
 

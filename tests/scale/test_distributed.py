@@ -34,6 +34,7 @@ def wait_for(probe: Callable[[], Any], what: str) -> Any:
         time.sleep(0.05)
     raise AssertionError(f"waited {DEADLINE:g}s for {what}")
 
+
 ROWS, PARTS = 4500, 9
 
 PIPELINE = """
@@ -184,8 +185,10 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
     ]
     try:
         sent = subprocess.run(
-            [sys.executable, "-m", "engine", "run", "--distributed", "--detach"]
-            + ["--queue", names.queue, str(pipeline)],
+            [
+                *(sys.executable, "-m", "engine", "run", "--distributed", "--detach"),
+                *("--queue", names.queue, str(pipeline)),
+            ],
             env=_env(home),
             capture_output=True,
             text=True,
@@ -206,9 +209,9 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
 
         victim = wait_for(running, "a worker to start a partition")
         victim_rows = {
-            idx for idx, state, _, worker, _ in _partitions(names) if str(worker).endswith(
-                f":{victim}"
-            ) and state == "running"
+            idx
+            for idx, state, _, worker, _ in _partitions(names)
+            if str(worker).endswith(f":{victim}") and state == "running"
         }
         pids[victim].send_signal(signal.SIGKILL)
         pids[victim].wait(timeout=60)
@@ -245,9 +248,11 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
     assert len(rows) == PARTS and all(state == "done" for _, state, *_ in rows)
     # the killed partition was given to another worker
     redone = [r for r in rows if r[0] in victim_rows]
-    assert redone and all(r[2] >= 2 and r[4] and not str(r[3]).endswith(f":{victim}") for r in redone)
+    assert redone and all(
+        r[2] >= 2 and r[4] and not str(r[3]).endswith(f":{victim}") for r in redone
+    )
     # the cursor was committed once, at the last row
-    (value, version), = sql(
+    ((value, version),) = sql(
         POSTGRES_URL,
         f"SELECT value, version FROM {names.schema}.engine_cursors WHERE pipeline = :p",
         params={"p": names.name},

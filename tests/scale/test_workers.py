@@ -173,8 +173,11 @@ path = "out/rows.jsonl"
     rows = [json.loads(x) for x in (tmp_path / "out" / "rows.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == list(range(1, 1001))
     with sqlite3.connect(home / "state.db") as db:
-        saved = db.execute("SELECT value FROM state WHERE component = 'db'").fetchall()
-    assert [json.loads(v)["value"] for (v,) in saved] == [1000]
+        saved = db.execute(
+            "SELECT value, version FROM engine_cursors WHERE component = 'db'"
+        ).fetchall()
+    # saved once, by the run, after every key range was read
+    assert [(json.loads(v)["value"], version) for (v, version) in saved] == [(1000, 1)]
     with sqlite3.connect(home / "audit.db") as db:
         finished = db.execute(
             "SELECT count(*) FROM audit_events WHERE action = 'run_finished'"
@@ -341,7 +344,7 @@ path = "out/items.jsonl"
     assert done.returncode == 0, done.stderr
     assert "1 partition in 1 process" in done.stderr
     with sqlite3.connect(home / "state.db") as db:
-        saved = db.execute("SELECT value FROM state WHERE component = 'api'").fetchall()
+        saved = db.execute("SELECT value FROM engine_cursors WHERE component = 'api'").fetchall()
     lines = (tmp_path / "out" / "items.jsonl").read_text().splitlines()
     assert len(saved) == 1 and json.loads(lines[-1])["updated_at"] in saved[0][0]
 

@@ -3,6 +3,7 @@ the queue and the audit trail (the workspace's SQLite store)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -152,3 +153,25 @@ def started_runs(home: Path) -> list[str]:
             "SELECT run_id FROM audit_events WHERE action = 'run_started' ORDER BY seq"
         ).fetchall()
     return [r[0] for r in rows]
+
+
+def feed_fifo(fifo: Path, data: bytes) -> None:
+    """Write to the named pipe once a reader has it open."""
+    fd = -1
+
+    def opened() -> bool:
+        nonlocal fd
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            return False
+        return True
+
+    wait_for(opened)
+    os.set_blocking(fd, True)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     Messages = list[AbstractIncomingMessage]
 
 __all__ = ["AmqpSource", "AmqpSourceConfig"]
+
+#: seconds between two asks for the queue's depth (a passive declare each), and their timeout
+BACKLOG_EVERY = 5.0
+BACKLOG_TIMEOUT = 2.0
 
 
 class AmqpSourceConfig(AmqpEndpoint, SourceConfig):
@@ -74,6 +79,7 @@ class AmqpSource(Source[AmqpSourceConfig]):
     _channel: AbstractRobustChannel | None = None
     _queue: AbstractQueue | None = None
     _consumer_tag: str | None = None
+    _backlog_at = 0.0
 
     def __init__(self, config: AmqpSourceConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
@@ -101,6 +107,8 @@ class AmqpSource(Source[AmqpSourceConfig]):
                 self._queue = await channel.declare_queue(cfg.queue, durable=True)
             else:
                 self._queue = await channel.get_queue(cfg.queue, ensure=True)
+            self._backlog_at = time.monotonic()
+            self._report_backlog()
             # the consumer never blocks: the broker sends at most `prefetch` unacked messages
             self._send, self._receive = anyio.create_memory_object_stream[AbstractIncomingMessage](
                 math.inf
@@ -172,8 +180,26 @@ class AmqpSource(Source[AmqpSourceConfig]):
                 rejected.extend(bad)
             if messages or rejected:
                 yield Chunk(records, rejected, token=messages or None)
+                await self._refresh_backlog()
             if not messages and not rejected:
                 return  # idle for idle_timeout
+
+    def _report_backlog(self) -> None:
+        """The queue's ready messages, as the broker last declared them, to the metrics."""
+        result = self._queue.declaration_result if self._queue is not None else None
+        count = getattr(result, "message_count", None)
+        if isinstance(count, int):
+            self.context.meter.backlog(count)
+
+    async def _refresh_backlog(self) -> None:
+        """Ask the broker for the queue's depth again, at most every BACKLOG_EVERY seconds;
+        a failure is no matter (the channel may be reconnecting)."""
+        if self._queue is None or time.monotonic() - self._backlog_at < BACKLOG_EVERY:
+            return
+        self._backlog_at = time.monotonic()
+        with contextlib.suppress(Exception):
+            await self._queue.declare(timeout=BACKLOG_TIMEOUT)
+            self._report_backlog()
 
     async def ack(self, token: object) -> None:
         if not isinstance(token, list):

@@ -106,6 +106,7 @@ class HttpEndpoint:
                 await self.limiter.acquire()
             with map_http_errors(method, url, self.secret_params):
                 response = await self.client.request(method, url, **kwargs)
+            self.context.meter.response(response.status_code)
             error = error_for_status(response, self.secret_params)
         except HttpTransientError as exc:
             if breaker is not None:

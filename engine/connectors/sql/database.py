@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from engine.connectors.sql.errors import map_sql_error
-from engine.connectors.sql.urls import ASYNC_DRIVERS, async_url, parse_url
+from engine.connectors.sql.urls import ASYNC_DRIVERS, async_url, resolve_sqlite
 
 __all__ = [
     "ASYNC_DRIVERS",
@@ -22,18 +19,6 @@ __all__ = [
     "resolve_sqlite",
     "split_table_name",
 ]
-
-
-def resolve_sqlite(url: str, resolve: Callable[[str], Path]) -> str:
-    """Relative SQLite database paths are relative to the pipeline file, like file paths."""
-    parsed = parse_url(url)
-    db = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not db or db.startswith((":memory:", "file:")):
-        return url
-    path = Path(db)
-    if path.is_absolute():
-        return url
-    return parsed.set(database=str(resolve(db))).render_as_string(hide_password=False)
 
 
 def public_url(url: str) -> str:

@@ -7,6 +7,7 @@ loading the async engine machinery.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -22,6 +23,7 @@ __all__ = [
     "database_identity",
     "driver_extras",
     "parse_url",
+    "resolve_sqlite",
     "sqlite_file",
 ]
 
@@ -108,3 +110,15 @@ def database_identity(url: str, base: Path) -> str | None:
             return None
         return f"sqlite:{os.path.normpath(os.path.join(base, os.path.expanduser(db)))}"
     return f"{backend}://{parsed.host or ''}:{parsed.port or ''}/{db}"
+
+
+def resolve_sqlite(url: str, resolve: Callable[[str], Path]) -> str:
+    """Relative SQLite database paths are relative to the pipeline file, like file paths."""
+    parsed = parse_url(url)
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db.startswith((":memory:", "file:")):
+        return url
+    path = Path(db)
+    if path.is_absolute():
+        return url
+    return parsed.set(database=str(resolve(db))).render_as_string(hide_password=False)

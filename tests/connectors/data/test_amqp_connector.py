@@ -14,6 +14,7 @@ import aio_pika
 import anyio
 import pytest
 from aio_pika.abc import AbstractChannel
+from prometheus_client import generate_latest
 
 from engine.components.base import ComponentContext
 from engine.components.sinks.amqp import AmqpSink, AmqpSinkConfig
@@ -21,6 +22,8 @@ from engine.components.sources.amqp import AmqpSource, AmqpSourceConfig
 from engine.errors import PermanentError, TransientError
 from engine.pipeline import compile_file, run
 from engine.runtime.observer import NullObserver
+from engine.telemetry.metrics import EngineMetrics
+from tests.support.metrics import sample_value
 
 
 def context(tmp_path: Path) -> ComponentContext:
@@ -115,11 +118,12 @@ path = "out.jsonl"
 """
 
 
-def run_pipeline(tmp_path: Path, url: str, queue: str, extra: str = "") -> Any:
+def run_pipeline(tmp_path: Path, url: str, queue: str, extra: str = "", **options: Any) -> Any:
     path = tmp_path / "p.toml"
     path.write_text(PIPELINE.format(url=url, queue=queue, extra=extra))
     plan = compile_file(path, env={})
-    return anyio.run(lambda: run(plan, observer=NullObserver(), workspace=tmp_path / "ws"))
+    workspace = tmp_path / "ws"
+    return anyio.run(lambda: run(plan, observer=NullObserver(), workspace=workspace, **options))
 
 
 def published_ids(folder: Path) -> list[int]:
@@ -139,6 +143,20 @@ def test_consumes_until_idle_and_acks_everything_delivered(
     assert summary.ok, summary.error
     assert sorted(published_ids(tmp_path)) == list(range(25))
     assert depth(amqp_url, queue) == 0
+
+
+def test_queue_depth_is_reported_as_the_source_backlog(
+    amqp_url: str, queue: str, tmp_path: Path
+) -> None:
+    publish(amqp_url, queue, [json.dumps({"id": i}).encode() for i in range(7)])
+    metrics = EngineMetrics()
+    summary = run_pipeline(tmp_path, amqp_url, queue, telemetry=metrics)
+    assert summary.ok, summary.error
+    text = generate_latest(metrics.registry).decode()
+    mq = {"pipeline": "mq", "component": "mq"}
+    # the depth the broker declared when the source opened: all 7 were waiting
+    assert sample_value(text, "engine_source_backlog_messages", **mq) == 7
+    assert sample_value(text, "engine_records_out_total", role="source", **mq) == 7
 
 
 def test_failed_run_requeues_undelivered_messages(

@@ -19,6 +19,7 @@ from engine.records.digest import ContentDigest
 from engine.runtime.observer import BatchAction, RunInfo, RunSummary, StageInfo
 from engine.serve.app import EngineServer
 from tests.support.http_server import free_port
+from tests.support.metrics import sample_value
 from tests.support.pipelines import read_jsonl, write_pipeline
 
 SECRET = "It's a Secret to Everybody"
@@ -150,17 +151,25 @@ def test_body_limit_healthz_and_metrics(tmp_path: Path) -> None:
         body = b'{"orders": [{"id": 7}]}'
         await client.post("/hooks/orders", content=body, headers=github_headers(body, "d-3"))
         seen["health"] = await client.get("/healthz")
-        await anyio.sleep(0.3)  # stage statistics arrive with the runtime's progress tick
+        seen["live"] = await client.get("/livez")
+        seen["ready"] = await client.get("/readyz")
+        # the 200 came after delivery: the sink's statistics already count the record
         seen["metrics"] = await client.get("/metrics")
 
-    anyio.run(serving, tmp_path, test)
+    server = anyio.run(serving, tmp_path, test)
     assert seen["big"].status_code == 413
     assert seen["health"].status_code == 200 and seen["health"].json()["running"] is True
+    assert seen["live"].status_code == 200 and seen["ready"].status_code == 200
     text = seen["metrics"].text
-    assert 'engine_webhook_requests_total{pipeline="hooks",source="orders",code="413"} 1' in text
-    assert 'engine_webhook_records_accepted_total{pipeline="hooks",source="orders"} 1' in text
-    assert 'engine_stage_records_in_total{pipeline="hooks",component="out"} 1' in text
+    hooks = {"pipeline": "hooks", "source": "orders"}
+    assert sample_value(text, "engine_webhook_requests_total", code="413", **hooks) == 1
+    assert sample_value(text, "engine_webhook_records_accepted_total", **hooks) == 1
+    out = {"pipeline": "hooks", "component": "out", "role": "sink"}
+    assert sample_value(text, "engine_records_in_total", **out) == 1
+    assert sample_value(text, "engine_batch_duration_seconds_count", **out) == 1
     assert seen["metrics"].headers["content-type"].startswith("text/plain; version=0.0.4")
+    # stopped: no longer ready, and says so
+    assert not server.metrics.up
 
 
 def test_serve_command_refuses_an_invalid_file(tmp_path: Path) -> None:

@@ -1,0 +1,118 @@
+"""The state store's tables: names prefixed, and schema-qualified where the database has
+schemas (PostgreSQL). Created on first use; see :mod:`engine.state.store`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["DEFAULT_PREFIX", "StateTables"]
+
+#: what every table name starts with, so the state can share a database with other tables
+DEFAULT_PREFIX = "engine_"
+
+
+@dataclass(frozen=True)
+class StateTables:
+    metadata: MetaData
+    cursors: Table
+    leases: Table
+    runs: Table
+    dead_letters: Table
+    claims: Table
+    partitions: Table
+
+    @classmethod
+    def build(cls, prefix: str = DEFAULT_PREFIX, schema: str | None = None) -> StateTables:
+        md = MetaData(schema=schema)
+        cursors = Table(
+            f"{prefix}cursors",
+            md,
+            Column("pipeline", String(128), nullable=False),
+            Column("component", String(200), nullable=False),
+            Column("key", String(200), nullable=False),
+            Column("value", Text, nullable=False),  # JSON
+            Column("version", Integer, nullable=False),  # compare-and-set
+            Column("updated_at", String(32), nullable=False),
+            PrimaryKeyConstraint("pipeline", "component", "key"),
+        )
+        leases = Table(
+            f"{prefix}leases",
+            md,
+            Column("pipeline", String(128), primary_key=True),
+            Column("run_id", String(64), nullable=False),
+            Column("host", String(255), nullable=False),
+            Column("pid", Integer, nullable=False),
+            Column("since", String(32), nullable=False),
+            Column("expires", Float, nullable=False),
+        )
+        runs = Table(
+            f"{prefix}runs",
+            md,
+            Column("run_id", String(64), primary_key=True),
+            Column("pipeline", String(128), nullable=False),
+            Column("started", String(32), nullable=False),
+            Column("ended", String(32)),
+            Column("outcome", String(16), nullable=False),
+            Column("records_in", Integer, nullable=False, default=0),
+            Column("records_out", Integer, nullable=False, default=0),
+            Column("rejected", Integer, nullable=False, default=0),
+            Column("dead_letters", Integer, nullable=False, default=0),
+            Column("duration_s", Float),
+            Column("host", String(255), nullable=False),
+            Column("attempt", Integer, nullable=False, default=1),
+            Column("error", Text),
+            Column("details", Text),  # JSON: file, per-component counts, dead-letter file
+            Index(f"{prefix}runs_by_pipeline", "pipeline", "started"),
+        )
+        dead_letters = Table(
+            f"{prefix}dead_letters",
+            md,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("pipeline", String(128), nullable=False),
+            Column("run_id", String(64), nullable=False),
+            Column("time", String(40), nullable=False),
+            Column("component", String(200), nullable=False),
+            Column("stage", String(32), nullable=False),
+            Column("reason", Text, nullable=False),
+            Column("location", Text),
+            Column("record", Text, nullable=False),  # JSON
+            Index(f"{prefix}dead_letters_by_run", "run_id"),
+        )
+        claims = Table(
+            f"{prefix}schedule_claims",
+            md,
+            Column("pipeline", String(128), nullable=False),
+            Column("fire_time", String(32), nullable=False),
+            Column("holder", String(255), nullable=False),
+            Column("claimed_at", String(32), nullable=False),
+            PrimaryKeyConstraint("pipeline", "fire_time"),
+        )
+        # the partitions of distributed runs (engine.partitions.board)
+        partitions = Table(
+            f"{prefix}partitions",
+            md,
+            Column("run_id", String(64), nullable=False),
+            Column("idx", Integer, nullable=False),
+            Column("spec", Text, nullable=False),  # JSON: the PartitionSpec
+            Column("state", String(16), nullable=False),
+            Column("attempts", Integer, nullable=False),
+            Column("worker", String(255)),
+            Column("redelivered", Integer, nullable=False),
+            Column("error", Text),
+            Column("result", Text),  # JSON: the PartitionResult of its successful attempt
+            Column("updated_at", String(32), nullable=False),
+            PrimaryKeyConstraint("run_id", "idx"),
+        )
+        return cls(md, cursors, leases, runs, dead_letters, claims, partitions)
