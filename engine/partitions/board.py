@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from engine.partitions.spec import PartitionSpec
 from engine.state import StateStore
-from engine.state.database import now_iso
+from engine.state.database import StateError, now_iso
 
 __all__ = ["DEAD", "DONE", "FAILED", "FINISHING", "QUEUED", "RUNNING", "Board", "PartitionRow"]
 
@@ -148,7 +148,7 @@ class Board:
         t = self.table
         found = conn.execute(select(t).where(t.c.run_id == run_id, t.c.idx == index)).first()
         if found is None:
-            raise LookupError(f"run {run_id} has no partition {index} in {self.store.where}")
+            raise StateError(f"run {run_id} has no partition {index} in {self.store.where}")
         return _row(found._mapping)
 
 
