@@ -155,15 +155,16 @@ def _mark_distributed(store: StateStore, run_id: str, queue: str, count: int) ->
 
 def wait_for_run(plan: Plan, workspace: Path, run_id: str, *, poll: float = 0.5) -> RunRecord:
     """Wait until the distributed run ``run_id`` ended; its record."""
-    store = state_of(plan, workspace, read_only=True)
-    try:
-        while True:
+    while True:
+        # opened anew each time: a read-only SQLite store reads the file as it was opened
+        store = state_of(plan, workspace, read_only=True)
+        try:
             record = store.run(run_id)
-            if record is not None and record.outcome not in ("running", FINISHING):
-                return record
-            time.sleep(poll)
-    finally:
-        store.close()
+        finally:
+            store.close()
+        if record is not None and record.outcome not in ("running", FINISHING):
+            return record
+        time.sleep(poll)
 
 
 # -- the worker's side ----------------------------------------------------------------------
