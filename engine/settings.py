@@ -147,6 +147,11 @@ class EngineSettings(BaseSettings):
         "the webhook replay cache. Default: both kept in the process (replays in the workspace).",
         examples=["redis://127.0.0.1:6379/0"],
     )
+    engine_broker_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F"),
+        description="RabbitMQ of `engine worker` and `engine run --distributed` (Dramatiq).",
+        examples=["amqp://engine:secret@rabbit.internal:5672/%2F"],
+    )
     integration_timeout: float = Field(
         30.0, gt=0, description="Seconds per HTTP request of a component without `timeout`."
     )
