@@ -178,9 +178,13 @@ class ObserverGroup:
         action: BatchAction,
         records: Sequence[Record],
         content: ContentDigest | None = None,
-    ) -> None:
+    ) -> str | None:
+        """The id of the batch's event, from the first observer that wrote one."""
+        found: str | None = None
         for observer in self.observers:
-            observer.batch(stage, action, records, content)
+            event_id = observer.batch(stage, action, records, content)
+            found = found or event_id
+        return found
 
     def rejected(self, stage: StageInfo, rejected: Sequence[Rejected], disposition: str) -> None:
         for observer in self.observers:
