@@ -1,15 +1,21 @@
 """Scale-out throughput: `engine run --workers N` on the inventory workload.
 
     python bench/scale.py [--rows 1000000] [--rounds 3] [--workers 1,2,3] [--size 16MiB]
-                          [--csv FILE] [--no-audit]
+                          [--csv FILE] [--no-audit] [--broker 1,2,3]
 
 The 1M-row inventory CSV (bench/generate.py, or ``--csv`` a file of the same columns, such
 as one from gen_inventory.py) is mapped to JSON Lines with the benchmark's 8 fields, auditing
 on, by `engine run --workers N` for each N. The runs take turns, round after round, so a
 machine whose speed drifts slows each alike; each column is the median of its rounds, and
 is printed as records/s and as its ratio to ``--workers 1``. The output of every run is
-checked byte-identical to the first. ``COLUMNS`` is the hook for other ways to run the
-same pipeline (a ``--distributed`` column later): each is a name and the command to time.
+checked byte-identical to the first.
+
+``--broker 1,2,3`` adds columns that run the same pipeline through RabbitMQ
+(``ENGINE_BROKER_URL``): N `engine worker` processes are started for the column, and
+`engine run --distributed` is timed from planning to the run's end. Every column then writes
+one file per partition (``{partition}`` in the sink's path, which a distributed run needs),
+and the outputs are compared joined in partition order. The overhead of the broker is the
+ratio of a ``broker N`` column to its ``workers N``.
 """
 
 from __future__ import annotations
@@ -62,6 +68,43 @@ def local(workers: int) -> Column:
     return lambda pipeline: [ENGINE, "run", "-q", "--workers", str(workers), str(pipeline)]
 
 
+def distributed(queue: str) -> Column:
+    return lambda pipeline: [
+        *(ENGINE, "run", "-q", "--distributed", "--queue", queue, str(pipeline)),
+    ]
+
+
+class Workers:
+    """N `engine worker` processes on one queue, for the rounds of a broker column."""
+
+    def __init__(self, count: int, queue: str, home: Path) -> None:
+        self.queue = queue
+        env = {"ENGINE_HOME": str(home), **_env()}
+        self.procs = [
+            subprocess.Popen(
+                [ENGINE, "worker", "--queue", queue],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(count)
+        ]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=120)
+        import pika  # the distributed extra's client: delete the bench's own queues
+
+        connection = pika.BlockingConnection(pika.URLParameters(_env()["ENGINE_BROKER_URL"]))
+        try:
+            for name in (self.queue, f"{self.queue}.DQ", f"{self.queue}.XQ"):
+                connection.channel().queue_delete(queue=name)
+        finally:
+            connection.close()
+
+
 def timed(argv: list[str], home: Path) -> float:
     start = time.perf_counter()
     done = subprocess.run(
@@ -80,14 +123,16 @@ def timed(argv: list[str], home: Path) -> float:
 def _env() -> dict[str, str]:
     import os
 
-    return dict(os.environ)
+    return {"ENGINE_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/%2F", **os.environ}
 
 
 def digest(path: Path) -> str:
+    """SHA-256 of the output file, or of a folder's files joined in name order."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
+    for part in sorted(path.iterdir()) if path.is_dir() else [path]:
+        with part.open("rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
     return h.hexdigest()
 
 
@@ -99,7 +144,11 @@ def main() -> None:
     parser.add_argument("--size", default="16MiB", help="the file source's partition size")
     parser.add_argument("--csv", type=Path, help="use this CSV instead of generating one")
     parser.add_argument("--no-audit", action="store_true")
+    parser.add_argument(
+        "--broker", default="", help="also through RabbitMQ with these worker counts (1,2,3)"
+    )
     args = parser.parse_args()
+    brokers = [int(n) for n in args.broker.split(",") if n]
     with tempfile.TemporaryDirectory(prefix="engine-scale-") as tmp:
         root = Path(tmp)
         src = args.csv.resolve() if args.csv else root / "inventory.csv"
@@ -109,7 +158,7 @@ def main() -> None:
         if args.csv:
             with src.open("rb") as f:
                 rows = sum(1 for _ in f) - 1  # close enough for a rate: names hold no breaks
-        out = root / "out.jsonl"
+        out = root / "out" if brokers else root / "out.jsonl"
         pipeline = root / "scale.toml"
         pipeline.write_text(
             PIPELINE.format(
@@ -117,24 +166,24 @@ def main() -> None:
                 src=src,
                 size=args.size,
                 fields="\n".join(f"{k} = {json.dumps(v)}" for k, v in FIELDS.items()),
-                out=out,
+                out=out / "{partition}.jsonl" if brokers else out,
             )
         )
         columns: dict[str, Column] = {
             f"workers {n}": local(int(n)) for n in args.workers.split(",")
         }
+        pools: dict[str, Workers] = {}
+        for n in brokers:
+            name, queue = f"broker {n}", f"engine-bench-{time.time_ns()}-{n}"
+            columns[name] = distributed(queue)
+            # a broker column keeps one workspace: its workers share the planner's state
+            pools[name] = Workers(n, queue, root / f"home-{name.replace(' ', '-')}")
         walls: dict[str, list[float]] = {name: [] for name in columns}
-        expected: str | None = None
-        for round_no in range(1, args.rounds + 1):
-            for name, command in columns.items():
-                home = root / f"home-{name.replace(' ', '-')}-{round_no}"
-                wall = timed(command(pipeline), home)
-                walls[name].append(wall)
-                found = digest(out)
-                expected = expected or found
-                if found != expected:
-                    raise SystemExit(f"{name}: output differs from the first run's")
-                print(f"round {round_no} {name}: {wall:.2f}s", file=sys.stderr)
+        try:
+            _rounds(args, columns, pools, walls, root, pipeline, out)
+        finally:
+            for pool in pools.values():
+                pool.stop()
         base = statistics.median(walls[next(iter(columns))])
         print(
             f"{rows:,} rows, audit {'off' if args.no_audit else 'on'}, "
@@ -144,6 +193,38 @@ def main() -> None:
         for name, times in walls.items():
             wall = statistics.median(times)
             print(f"{name:<12} {wall:>8.2f} {rows / wall:>12,.0f} {base / wall:>12.2f}x")
+        for n in brokers:
+            if f"workers {n}" in walls:
+                local_wall = statistics.median(walls[f"workers {n}"])
+                broker_wall = statistics.median(walls[f"broker {n}"])
+                print(f"broker {n} / workers {n}: {broker_wall / local_wall:.2f}x the wall time")
+
+
+def _rounds(
+    args: argparse.Namespace,
+    columns: dict[str, Column],
+    pools: dict[str, Workers],
+    walls: dict[str, list[float]],
+    root: Path,
+    pipeline: Path,
+    out: Path,
+) -> None:
+    expected: str | None = None
+    for round_no in range(1, args.rounds + 1):
+        for name, command in columns.items():
+            home = root / f"home-{name.replace(' ', '-')}"
+            if name not in pools:
+                home = root / f"home-{name.replace(' ', '-')}-{round_no}"
+            if out.is_dir():
+                for old in out.iterdir():
+                    old.unlink()
+            wall = timed(command(pipeline), home)
+            walls[name].append(wall)
+            found = digest(out)
+            expected = expected or found
+            if found != expected:
+                raise SystemExit(f"{name}: output differs from the first run's")
+            print(f"round {round_no} {name}: {wall:.2f}s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,12 @@ class EngineSettings(BaseSettings):
         "text",
         description="`text`, or `json`: one object per line on stderr (like `--log-format`).",
     )
+    engine_columnar: Literal["auto", "off"] = Field(
+        "auto",
+        description="`auto`: components whose expressions translate run on Arrow batches "
+        "(polars) when the `columnar` extra is installed; `off`: every record takes the row "
+        "path (docs/columnar.md).",
+    )
     engine_secrets_backend: str = Field(
         "file",
         description="Backend that resolves `${secret:NAME:key}` in pipeline files: `file` (the "
@@ -154,6 +160,11 @@ class EngineSettings(BaseSettings):
         description="Redis shared by every process of a deployment: rate-limit buckets and "
         "the webhook replay cache. Default: both kept in the process (replays in the workspace).",
         examples=["redis://127.0.0.1:6379/0"],
+    )
+    engine_broker_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F"),
+        description="RabbitMQ of `engine worker` and `engine run --distributed` (Dramatiq).",
+        examples=["amqp://engine:secret@rabbit.internal:5672/%2F"],
     )
     integration_timeout: float = Field(
         30.0, gt=0, description="Seconds per HTTP request of a component without `timeout`."

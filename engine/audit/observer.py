@@ -23,6 +23,7 @@ import orjson
 from engine.audit.access import origin
 from engine.audit.wiring import AuditResources, open_resources
 from engine.codecs.jsonl import encode_lines
+from engine.columnar import ColumnBatch
 from engine.compliance.retention import retention_limits
 from engine.ledger.canonical import json_safe
 from engine.ledger.checkpoint import Checkpoint
@@ -61,7 +62,11 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def _encode(records: Sequence[Any]) -> bytearray:
+def _encode(records: Sequence[Any]) -> bytes | bytearray:
+    if isinstance(records, ColumnBatch):  # its JSON Lines, without making records
+        lines = records.ndjson()
+        if lines is not None:
+            return lines
     try:
         return encode_lines(records)
     except TypeError:  # values no codec writes, or non-string keys: described, not refused

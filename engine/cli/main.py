@@ -10,7 +10,7 @@ import sys
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.markup import escape
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from engine.runtime.observer import RunObserver, RunSummary
     from engine.runtime.plan import Plan
     from engine.runtime.runner import Runner
+    from engine.settings import EngineSettings
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "cli", "main"]
 
@@ -126,6 +127,19 @@ def cli(log_level: str | None, log_format: str | None) -> None:
     help="Run the pipeline's partitions (files, byte ranges, key ranges) in this many local "
     "processes (docs/scale.md); 1 runs it in this process.",
 )
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Send the partitions to `engine worker` processes through RabbitMQ "
+    "(ENGINE_BROKER_URL) and wait for the run to end (docs/scale.md).",
+)
+@click.option("--detach", is_flag=True, help="With --distributed: send, print the run id, exit.")
+@click.option(
+    "--queue",
+    default="engine",
+    show_default=True,
+    help="With --distributed: the RabbitMQ queue the workers take partitions from.",
+)
 @metrics_options
 def run_cmd(
     file: str,
@@ -142,6 +156,9 @@ def run_cmd(
     metrics_file: Path | None,
     pushgateway: str | None,
     workers: int,
+    distributed: bool,
+    detach: bool,
+    queue: str,
 ) -> None:
     """Run the pipeline in FILE. Exit 0 when it succeeded, 1 when it failed, 78 when invalid,
     130 when a signal stopped it. A run that a signal stopped keeps a checkpoint where it can,
@@ -191,6 +208,8 @@ def run_cmd(
             tg.cancel_scope.cancel()
         return summary, observer
 
+    if distributed:
+        _run_distributed(plan, workspace, lease, env, queue, detach, fmt, not no_audit)
     try:
         with lease, telemetry:
             summary: RunSummary | None
@@ -237,6 +256,37 @@ def run_cmd(
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _run_distributed(
+    plan: Plan,
+    workspace: Path,
+    lease: RunLease,
+    env: EngineSettings,
+    queue: str,
+    detach: bool,
+    fmt: str,
+    audit: bool,
+) -> NoReturn:
+    from engine.cli.worker import report_distributed, run_distributed
+
+    try:
+        with lease:  # held while the run is planned and sent; then its record holds it
+            run_distributed(
+                plan,
+                workspace=workspace,
+                run_id=lease.run_id,
+                settings=env,
+                queue=queue,
+                audit=audit,
+            )
+    except EngineError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    if detach:
+        click.echo(lease.run_id)
+        sys.exit(EXIT_OK)
+    sys.exit(report_distributed(plan, workspace, lease.run_id, as_json=fmt == "json"))
 
 
 def _verify_args(file: str, workspace: Path) -> str:
@@ -568,6 +618,11 @@ cli.add_lazy(
     "secrets",
     "engine.cli.secrets:secrets",
     "Secrets for ${secret:NAME:key}, kept encrypted in the workspace (the `file` backend).",
+)
+cli.add_lazy(
+    "worker",
+    "engine.cli.worker:worker_cmd",
+    "Run partitions of distributed runs from RabbitMQ until SIGTERM or SIGINT.",
 )
 cli.add_lazy(
     "serve",

@@ -119,6 +119,10 @@ class Framing(NamedTuple):
 class Encoder(ABC):
     """Writes records to a binary stream; ``finish`` writes any trailer (e.g. ``]``)."""
 
+    #: ``write`` takes column batches (engine.columnar) as they are; other encoders are
+    #: given their records
+    takes_columns: ClassVar[bool] = False
+
     @abstractmethod
     def write(self, records: Batch) -> None: ...
 
@@ -172,6 +176,21 @@ class CodecConfig(BaseModel, ABC):
 
     @abstractmethod
     def encoder(self, stream: BinaryIO) -> Encoder: ...
+
+    #: ``decode_columns`` spends its time outside the GIL (in polars): a source runs it in
+    #: a worker thread, beside the stages after it
+    columns_in_thread: ClassVar[bool] = False
+
+    def reads_columns(self) -> bool:
+        """Whether :meth:`decode_columns` can decode this input (the columnar path)."""
+        return False
+
+    def decode_columns(
+        self, stream: BinaryIO, *, source: str, at: DecodeAt, batch_size: int = 1000
+    ) -> Iterator[Chunk]:
+        """Like ``decode``, with each chunk's records a column batch
+        (:class:`engine.columnar.ColumnBatch`); only when :meth:`reads_columns`."""
+        raise NotImplementedError
 
     def line_ends(self) -> re.Pattern[bytes] | None:
         """The line breaks of the byte stream when ``decode`` can resume at a line start

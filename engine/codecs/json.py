@@ -15,7 +15,8 @@ from typing import Any, BinaryIO, ClassVar, Literal, cast
 import orjson
 from pydantic import Field
 
-from engine.codecs.base import CodecConfig, CodecError, Encoder, Framing
+from engine.codecs.base import CodecConfig, CodecError, DecodeAt, Encoder, Framing
+from engine.columnar.batch import ColumnBatch
 from engine.errors import DataError, FatalError
 from engine.records import Batch, Chunk, Record, Rejected
 
@@ -121,12 +122,26 @@ class JsonCodec(CodecConfig):
         if error is not None:
             raise error
 
+    def reads_columns(self) -> bool:
+        return True
+
+    def decode_columns(
+        self, stream: BinaryIO, *, source: str, at: DecodeAt, batch_size: int = 1000
+    ) -> Iterator[Chunk]:
+        """The row decoder's chunks, as columns (engine.codecs.columns)."""
+        from engine.codecs.columns import columnize
+
+        for chunk in self.decode(stream, source=source, batch_size=batch_size):
+            yield Chunk(cast(Batch, columnize(chunk.records)), chunk.rejected)
+
     def encoder(self, stream: BinaryIO) -> Encoder:
         return JsonEncoder(stream, pretty=self.pretty)
 
 
 class JsonEncoder(Encoder):
     """Writes records as the elements of one JSON array, batch by batch."""
+
+    takes_columns = True
 
     def __init__(self, stream: BinaryIO, *, pretty: bool = False) -> None:
         self._stream = stream
@@ -139,6 +154,15 @@ class JsonEncoder(Encoder):
             raise FatalError("write() after finish()")
         if not records:
             return
+        if isinstance(records, ColumnBatch):
+            lines = None if self._pretty else records.ndjson()
+            if lines is not None:
+                # JSON Lines have no raw line break inside a value: each one ends a record
+                body = lines[:-1].replace(b"\n", b",")
+                self._stream.write((b"[" if self._count == 0 else b",") + body)
+                self._count += len(records)
+                return
+            records = records.records()
         option = orjson.OPT_INDENT_2 if self._pretty else 0
         try:
             # One orjson call per batch: its array without the brackets is our elements.

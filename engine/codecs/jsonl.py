@@ -23,6 +23,7 @@ from engine.codecs.json import (
     locate_encode_error,
     refuse_non_finite,
 )
+from engine.columnar.batch import ColumnBatch
 from engine.records import Batch, Chunk, Record, Rejected
 
 __all__ = ["JsonlCodec", "JsonlEncoder", "encode_lines"]
@@ -153,12 +154,26 @@ class JsonlCodec(CodecConfig):
             if chunk.records or chunk.rejected:
                 yield chunk
 
+    def reads_columns(self) -> bool:
+        return True
+
+    def decode_columns(
+        self, stream: BinaryIO, *, source: str, at: DecodeAt, batch_size: int = 1000
+    ) -> Iterator[Chunk]:
+        """The row decoder's chunks, as columns (engine.codecs.columns)."""
+        from engine.codecs.columns import columnize
+
+        for chunk in self.decode(stream, source=source, batch_size=batch_size, at=at):
+            yield Chunk(cast(Batch, columnize(chunk.records)), chunk.rejected)
+
     def encoder(self, stream: BinaryIO) -> Encoder:
         return JsonlEncoder(stream)
 
 
 class JsonlEncoder(Encoder):
     """Writes each record as one compact orjson line; one ``write`` call per batch."""
+
+    takes_columns = True
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
@@ -167,6 +182,13 @@ class JsonlEncoder(Encoder):
     def write(self, records: Batch) -> None:
         if not records:
             return
+        if isinstance(records, ColumnBatch):
+            lines = records.ndjson()
+            if lines is not None:
+                self._stream.write(lines)
+                self._count += len(records)
+                return
+            records = records.records()
         try:
             out = encode_lines(records)
         except TypeError:

@@ -156,6 +156,9 @@ class ComponentContext:
     # finish and fsync what they wrote and hand it over (:meth:`Sink.handed_over`).
     hand_over: bool = False
 
+    # Set by the runtime on a source whose every consumer takes column batches: it decodes
+    # into them where its codec can (engine.columnar).
+    columnar: bool = False
     # Where a connector reports response codes and backlog: the run's metrics, when watched.
     meter: Meter = NULL_METER
 

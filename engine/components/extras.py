@@ -24,6 +24,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "amqp": ("aio_pika",),
     "redis": ("redis",),
     "serve": ("starlette", "uvicorn"),
+    "distributed": ("dramatiq", "pika"),
 }
 
 

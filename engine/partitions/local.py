@@ -35,6 +35,7 @@ from typing import Any, cast
 
 import anyio
 
+from engine.columnar import limit_threads
 from engine.components.base import Role
 from engine.errors import EngineError, RunError
 from engine.partitions.plan import plan_partitions
@@ -271,6 +272,7 @@ def _run(
     environ: dict[str, str],
 ) -> RunSummary:
     started = time.perf_counter()
+    limit_threads(workers)  # polars' threads: cores / workers each (docs/columnar.md)
     _forkserver()
     forkserver.ensure_running()  # it imports the engine while this process plans
     options = RunOptions(workspace=workspace, run_id=run_id, observer=observer, settings=settings)

@@ -45,6 +45,9 @@ class RunContext:
     hand_over: bool = True
     #: the pipeline file's SHA-256 the run planned with: a partition refuses another
     pipeline_sha256: str | None = None
+    #: the how-manieth time this partition runs, and whether the broker redelivered it
+    attempt: int = 1
+    redelivered: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +60,8 @@ class RunContext:
             bool(data.get("audit", True)),
             bool(data.get("hand_over", True)),
             data.get("pipeline_sha256"),
+            int(data.get("attempt", 1)),
+            bool(data.get("redelivered", False)),
         )
 
 

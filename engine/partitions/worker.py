@@ -167,7 +167,13 @@ def _run(
     workspace = Path(context.workspace)
     observer: RunObserver = NullObserver()
     if context.audit:
-        about = {"source": spec.source, "of": spec.count, "part": spec.part}
+        about = {
+            "source": spec.source,
+            "of": spec.count,
+            "part": spec.part,
+            "attempt": context.attempt,
+            "redelivered": context.redelivered,
+        }
         observer = create_partition_observer(
             plan.spec.audit, workspace, partition=spec.id, about=about, env=env
         )

@@ -48,16 +48,25 @@ def state_of(plan: Plan, workspace: Path, *, read_only: bool = False) -> StateSt
 class RunRecorder(NullObserver):
     """Writes the run's record when it starts (outcome ``running``) and when it ends."""
 
-    def __init__(self, store: StateStore, roles: Mapping[str, str], *, attempt: int = 1) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        roles: Mapping[str, str],
+        *,
+        attempt: int = 1,
+        started: str | None = None,
+    ) -> None:
         self.store = store
         self.roles = dict(roles)  # component id -> source | transform | sink
         self.attempt = attempt
+        #: when the run started, where another process started it (a distributed run)
+        self.started = started
 
     def _record(self, run: RunInfo) -> RunRecord:
         return RunRecord(
             run_id=run.run_id,
             pipeline=run.pipeline,
-            started=_iso(run.started_at),
+            started=self.started or _iso(run.started_at),
             host=run.host,
             attempt=self.attempt,
             details={"pipeline_file": run.pipeline_file, "user": run.user},

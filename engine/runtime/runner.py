@@ -23,6 +23,7 @@ from typing import Any, cast
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
+from engine.columnar import as_taken, available, takes_columns
 from engine.components.base import (
     ComponentContext,
     OnError,
@@ -239,6 +240,11 @@ class Runner:
                 )
                 stage.component.context.acknowledged = bool(sources)
                 stage.held = Held(stage.component, sources)
+            elif stage.node.role is Role.SOURCE:  # column batches only for those that take them
+                ds = [self._stages[d].component for ds in stage.node.consumers.values() for d in ds]
+                wanted = bool(ds) and all(map(takes_columns, ds))
+                columnar = available(self.options.settings.engine_columnar)
+                stage.component.context.columnar = wanted and columnar
 
     def _upstream_sources(self, cid: str) -> set[str]:
         found: set[str] = set()
@@ -465,6 +471,7 @@ class Runner:
             async for batch, deliveries in inbox:
                 stage.stats.records_in += len(batch)
                 stage.stats.batches += 1
+                batch = as_taken(transform, batch)
                 began = time.time_ns()
                 result = await stage.enforcer.process(transform, batch)
                 ended = time.time_ns()
@@ -500,7 +507,7 @@ class Runner:
                             continue
                 except anyio.EndOfStream:
                     break
-                await self._write(stage, sink, batch, deliveries)
+                await self._write(stage, sink, as_taken(sink, batch), deliveries)
                 held.staged = True
                 held.deliveries.extend(deliveries)
                 if held.due_now():

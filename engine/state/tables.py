@@ -31,6 +31,7 @@ class StateTables:
     runs: Table
     dead_letters: Table
     claims: Table
+    partitions: Table
 
     @classmethod
     def build(cls, prefix: str = DEFAULT_PREFIX, schema: str | None = None) -> StateTables:
@@ -98,4 +99,20 @@ class StateTables:
             Column("claimed_at", String(32), nullable=False),
             PrimaryKeyConstraint("pipeline", "fire_time"),
         )
-        return cls(md, cursors, leases, runs, dead_letters, claims)
+        # the partitions of distributed runs (engine.partitions.board)
+        partitions = Table(
+            f"{prefix}partitions",
+            md,
+            Column("run_id", String(64), nullable=False),
+            Column("idx", Integer, nullable=False),
+            Column("spec", Text, nullable=False),  # JSON: the PartitionSpec
+            Column("state", String(16), nullable=False),
+            Column("attempts", Integer, nullable=False),
+            Column("worker", String(255)),
+            Column("redelivered", Integer, nullable=False),
+            Column("error", Text),
+            Column("result", Text),  # JSON: the PartitionResult of its successful attempt
+            Column("updated_at", String(32), nullable=False),
+            PrimaryKeyConstraint("run_id", "idx"),
+        )
+        return cls(md, cursors, leases, runs, dead_letters, claims, partitions)

@@ -46,7 +46,10 @@ def _read_events(workspace: Path, action: str = "batch_read") -> list[dict[str, 
     "codec",
     ["csv", "jsonl"],
 )
-def test_read_digests_cover_the_input_byte_for_byte(tmp_path: Path, codec: str) -> None:
+def test_read_digests_cover_the_input_byte_for_byte(
+    tmp_path: Path, codec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGINE_COLUMNAR", "off")  # batches of `batch.size` records
     if codec == "csv":
         lines = ["sku,name,quantity"] + [f'S{i},"Item, {i}",{i}' for i in range(ROWS)]
         data = ("\n".join(lines) + "\n").encode()
@@ -94,7 +97,10 @@ def test_a_changed_input_byte_changes_its_batch_digest(tmp_path: Path) -> None:
     assert len(changed) == 1  # only the batch that read the changed byte
 
 
-def test_written_digests_cover_the_output_and_serve_the_transform(tmp_path: Path) -> None:
+def test_written_digests_cover_the_output_and_serve_the_transform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGINE_COLUMNAR", "off")  # batches of `batch.size` records
     lines = ["sku,quantity"] + [f"S{i},{i}" for i in range(ROWS)]
     path = _pipeline(tmp_path, "csv", ("\n".join(lines) + "\n").encode())
     text = path.read_text().replace('inputs = ["src"]', 'inputs = ["double"]')

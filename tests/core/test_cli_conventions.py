@@ -30,6 +30,7 @@ NO_FORMAT = {
     "engine docs",  # writes files
     "engine schema",
     "engine serve",  # long-running
+    "engine worker",
 }
 
 

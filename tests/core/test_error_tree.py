@@ -79,6 +79,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     "protocol, as above",
     ("engine/mapping/batch.py", "_with_note"): "re-raises the parse error it is given, with "
     "the field's name noted",
+    ("engine/columnar/translate.py", "Untranslatable"): "control flow: an expression "
+    "with no columnar form, caught by engine.columnar.program (the row path runs it)",
+    ("engine/columnar/program.py", "Untranslatable"): "control flow, caught in the module",
+    ("engine/columnar/program.py", "NotImplementedError"): "the method each program "
+    "kind (map, filter, route) defines",
     ("engine/codecs/base.py", "NotImplementedError"): "the default of an optional codec "
     "method that the runtime only calls on codecs that declare it",
     ("engine/mapping/compiler/codegen.py", "NotImplementedError"): "control flow: an "

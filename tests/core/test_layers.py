@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.webhooks",),
     ("engine.connectors",),
     ("engine.codecs",),
-    ("engine.resilience",),
+    ("engine.resilience", "engine.columnar"),
     ("engine.mapping",),
     ("engine.records",),
     ("engine.ledger",),

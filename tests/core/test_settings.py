@@ -149,6 +149,8 @@ def _reads_the_environment(tree: ast.AST) -> list[int]:
 ENV_READERS = {
     "engine/settings.py": "the one settings object",
     "engine/config/interpolate.py": "${env:NAME} in pipeline files: any name, not a setting",
+    "engine/columnar/__init__.py": "sets POLARS_MAX_THREADS, polars' own variable (read by "
+    "polars as it loads), for the processes of `--workers`",
     "engine/partitions/local.py": "the variables ${env:NAME} read, handed to worker processes",
 }
 

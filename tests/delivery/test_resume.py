@@ -34,6 +34,15 @@ from tests.support.kill import (
 ROWS = 200_000
 INTERRUPTIONS = 3
 
+
+@pytest.fixture(autouse=True)
+def _row_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped between the row path's 500-record batches: the columnar path reads 1 MiB
+    blocks and may have read the whole input before a signal lands (its resume is tested
+    in tests/columnar/test_columnar.py)."""
+    monkeypatch.setenv("ENGINE_COLUMNAR", "off")
+
+
 SINK = """\
 [sinks.out]
 type = "file"

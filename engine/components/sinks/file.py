@@ -13,10 +13,12 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.codecs import CodecSpec, codec_for_path
 from engine.codecs.base import CodecConfig, Encoder
+from engine.columnar import ColumnBatch
 from engine.components.base import (
     RUN_FIELDS,
     ComponentContext,
@@ -120,6 +122,8 @@ class _Open:
 
 class FileSink(Sink[FileSinkConfig]):
     durable_on_write = False
+    #: its encoders write column batches (engine.columnar) as they are
+    takes_columns = True
 
     def __init__(self, config: FileSinkConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
@@ -273,7 +277,14 @@ class FileSink(Sink[FileSinkConfig]):
         try:
             if not self._record_fields:
                 target = self._target(self._path_for(None))
-                target.encoder.write(batch)
+                encoder = target.encoder
+                if isinstance(batch, ColumnBatch) and not encoder.takes_columns:
+                    batch = batch.records()
+                if isinstance(batch, ColumnBatch):
+                    # polars encodes in a worker thread: the stages before this one go on
+                    await anyio.to_thread.run_sync(encoder.write, batch)
+                else:
+                    encoder.write(batch)
                 target.records += len(batch)
                 return
             groups: dict[str, Batch] = {}

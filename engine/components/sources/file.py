@@ -132,13 +132,25 @@ class FileSource(Source[FileSourceConfig]):
             readable: BinaryIO = hashed if hashed is not None else stream
             if end is not None and hashed is None:
                 readable = cast(BinaryIO, io.BufferedReader(cast(io.RawIOBase, stream)))
-            decoded = (
-                codec.decode(readable, source=str(path), batch_size=size)
-                if at is None
-                else codec.decode(readable, source=str(path), batch_size=size, at=at)  # type: ignore[call-arg]
-            )
+            columns = self.context.columnar and codec.reads_columns()
+            threaded = columns and codec.columns_in_thread
+            if columns:
+                at = at or DecodeAt(0, None, 0)
+                decoded = codec.decode_columns(readable, source=str(path), at=at, batch_size=size)
+            elif at is None:
+                decoded = codec.decode(readable, source=str(path), batch_size=size)
+            else:
+                decoded = codec.decode(readable, source=str(path), batch_size=size, at=at)  # type: ignore[call-arg]
             with readable:
-                for chunk in decoded:
+                while True:
+                    # polars parses in a worker thread: the stages after this one go on
+                    chunk = (
+                        await anyio.to_thread.run_sync(next, decoded, None)
+                        if threaded
+                        else next(decoded, None)
+                    )
+                    if chunk is None:
+                        break
                     if hashed is not None:
                         chunk.content = hashed.take()
                     yield chunk

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import Field
 
+from engine.columnar import ColumnBatch, available
+from engine.columnar.program import FilterProgram, translatable
 from engine.components.base import ComponentContext, Transform, TransformConfig, TransformResult
 from engine.mapping import compile_filter
 from engine.records import Batch
@@ -32,9 +34,23 @@ class FilterTransform(Transform[FilterConfig]):
 
     def __init__(self, config: FilterConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self._filter = compile_filter(context.expression(("condition",), config.condition))
+        expression = context.expression(("condition",), config.condition)
+        self._filter = compile_filter(expression)
+        self._columns: FilterProgram | None = None
+        if available(context.settings.engine_columnar) and translatable(expression.ast):
+            self._columns = FilterProgram(expression.ast)
+
+    @property
+    def takes_columns(self) -> bool:
+        """Whether its condition translates to the columnar path (docs/columnar.md)."""
+        return self._columns is not None
 
     def process(self, batch: Batch) -> TransformResult:
+        if isinstance(batch, ColumnBatch):
+            out = self._columns(batch) if self._columns is not None else None
+            if out is not None:
+                return TransformResult({None: cast(Batch, out)})
+            batch = batch.records()  # this batch takes the row path
         kept, rejected = self._filter(batch)
         return TransformResult({None: kept}, rejected)
 

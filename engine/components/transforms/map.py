@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine.columnar import ColumnBatch, available
+from engine.columnar.program import FieldPlan, MapProgram, translatable
 from engine.components.base import ComponentContext, Transform, TransformConfig, TransformResult
 from engine.mapping import FieldRule, compile_map
 from engine.records import Batch
@@ -86,10 +88,39 @@ class MapTransform(Transform[MapConfig]):
                 for rule in config.rules()
             ]
             self._mapper = compile_map(rules)
+        self._columns = map_program(config, context)
+
+    @property
+    def takes_columns(self) -> bool:
+        """Whether its fields translate to the columnar path (docs/columnar.md)."""
+        return self._columns is not None
 
     def process(self, batch: Batch) -> TransformResult:
+        if isinstance(batch, ColumnBatch):
+            out = self._columns(batch) if self._columns is not None else None
+            if out is not None:
+                return TransformResult({None: cast(Batch, out)})
+            batch = batch.records()  # this batch takes the row path
         records, rejected = self._mapper(batch)
         return TransformResult({None: records}, rejected)
+
+
+def map_program(config: MapConfig, context: ComponentContext) -> MapProgram | None:
+    """The map on column batches, when columnar runs and every field translates."""
+    if config.fields is None or not available(context.settings.engine_columnar):
+        return None
+    fields = [
+        FieldPlan(
+            rule.name,
+            context.expression(("fields", rule.name), rule.expr).ast,
+            rule.required,
+            rule.default,
+        )
+        for rule in config.rules()
+    ]
+    if not all(translatable(field.ast) for field in fields):
+        return None
+    return MapProgram(fields)
 
 
 def register(registry: Registry) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import Field, field_validator
 
+from engine.columnar import ColumnBatch, available
+from engine.columnar.program import RouteProgram, translatable
 from engine.components.base import ComponentContext, Transform, TransformConfig, TransformResult
 from engine.mapping import compile_predicate
 from engine.records import Batch, Rejected
@@ -51,12 +53,27 @@ class RouteTransform(Transform[RouteConfig]):
 
     def __init__(self, config: RouteConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
-        self._routes = [
-            (name, compile_predicate(context.expression(("routes", name), cond)))
-            for name, cond in config.routes.items()
-        ]
+        expressions = {
+            name: context.expression(("routes", name), cond) for name, cond in config.routes.items()
+        }
+        self._routes = [(name, compile_predicate(expr)) for name, expr in expressions.items()]
+        self._columns: RouteProgram | None = None
+        asts = [expr.ast for expr in expressions.values()]
+        if available(context.settings.engine_columnar) and all(map(translatable, asts)):
+            self._columns = RouteProgram(list(expressions), asts)
+
+    @property
+    def takes_columns(self) -> bool:
+        """Whether its conditions translate to the columnar path (docs/columnar.md)."""
+        return self._columns is not None
 
     def process(self, batch: Batch) -> TransformResult:
+        if isinstance(batch, ColumnBatch):
+            routed = self._columns(batch) if self._columns is not None else None
+            if routed is not None:
+                rest = routed.pop("")
+                return TransformResult(cast("dict[str | None, Batch]", {**routed, UNMATCHED: rest}))
+            batch = batch.records()  # this batch takes the row path
         outputs: dict[str | None, Batch] = {name: [] for name, _ in self._routes}
         unmatched: Batch = []
         rejected: list[Rejected] = []

@@ -1,0 +1,55 @@
+"""The columnar path: batches as polars frames, expressions as polars expressions.
+
+Nothing here imports polars until a columnar batch is made, so the engine starts and runs
+on the row path without the ``columnar`` extra. See docs/columnar.md.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from importlib.util import find_spec
+
+from engine.columnar.batch import ColumnBatch
+from engine.records import Batch
+
+__all__ = ["ColumnBatch", "as_taken", "available", "limit_threads", "takes_columns"]
+
+#: polars reads its thread count from this variable once, when it is imported
+THREADS_VARIABLE = "POLARS_MAX_THREADS"
+
+
+@cache
+def _installed() -> bool:
+    try:
+        return find_spec("polars") is not None
+    except ImportError:  # an import hook that refuses it
+        return False
+
+
+def available(mode: str) -> bool:
+    """Whether the columnar path runs: ``ENGINE_COLUMNAR`` is ``auto`` and polars is there."""
+    return mode == "auto" and _installed()
+
+
+def limit_threads(workers: int) -> None:
+    """Share the cores between ``workers`` processes: each runs polars on
+    ``cores // workers`` threads (at least one), unless POLARS_MAX_THREADS says otherwise.
+    Call it before the worker processes start (they inherit the variable) and before
+    polars is loaded in them."""
+    if workers > 1 and THREADS_VARIABLE not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        os.environ[THREADS_VARIABLE] = str(max(1, (cores or 1) // workers))
+
+
+def takes_columns(component: object) -> bool:
+    """Whether a component takes column batches as they are (``takes_columns``)."""
+    return bool(getattr(component, "takes_columns", False))
+
+
+def as_taken(component: object, batch: Batch) -> Batch:
+    """A column batch as records for a component that does not take columns: decoded
+    once, never encoded and decoded again."""
+    if isinstance(batch, ColumnBatch) and not takes_columns(component):
+        return batch.records()
+    return batch

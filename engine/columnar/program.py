@@ -1,0 +1,263 @@
+"""Map, filter and route over a :class:`ColumnBatch`, or ``None``: that batch takes the row path.
+
+A program is compiled per batch shape (column types and nulls) and ``to_number``
+assumption, and cached. A batch runs columnar when every guard of its compiled form is
+false on every row; otherwise, or when polars fails, the caller runs the row path on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.columnar.batch import ColumnBatch, polars_failures
+from engine.columnar.translate import Assumptions, Translator, Untranslatable, Val
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["FieldPlan", "FilterProgram", "MapProgram", "RouteProgram", "translatable"]
+
+Node = dict[str, Any]
+
+_NODES = frozenset(
+    {
+        "field",
+        "subexpression",
+        "current",
+        "literal",
+        "or_expression",
+        "and_expression",
+        "not_expression",
+        "comparator",
+        "function_expression",
+        "multi_select_list",  # only as join's written-out array
+    }
+)
+_FUNCTIONS = frozenset(
+    {
+        "join",
+        "concat",
+        "to_number",
+        "to_string",
+        "add",
+        "subtract",
+        "multiply",
+        "divide",
+        "abs",
+        "round",
+        "upper",
+        "lower",
+        "trim",
+        "length",
+        "replace",
+        "starts_with",
+        "ends_with",
+        "contains",
+        "coalesce",
+        "not_null",
+        "sha256",
+        "mask",
+    }
+)
+_SCALARS = (str, int, float, bool)
+# Per shape, a few assumption sets to try before a batch goes the row path.
+_ATTEMPTS = 3
+
+
+def translatable(ast: Node) -> bool:
+    """Whether every node of ``ast`` has a columnar form (for some batch shape)."""
+    if ast["type"] not in _NODES:
+        return False
+    if ast["type"] == "function_expression" and ast["value"] not in _FUNCTIONS:
+        return False
+    return all(translatable(c) for c in ast.get("children", ()) if isinstance(c, dict))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPlan:
+    name: str
+    ast: Node
+    required: bool = False
+    default: Any = None
+
+
+@dataclass(slots=True)
+class _Compiled:
+    exprs: list[pl.Expr]
+    #: true when some row needs the row path (None: no row can)
+    guard: pl.Expr | None
+    numbers: dict[int, pl.Expr]
+
+
+def _any(guards: list[pl.Expr]) -> pl.Expr | None:
+    """Each guard once, each reduced first: an any() of a row-wise any of them all costs
+    several times more."""
+    import polars as pl
+
+    unique = {str(g): g for g in guards}
+    if not unique:
+        return None
+    return pl.any_horizontal([g.any().alias(f"g{i}") for i, g in enumerate(unique.values())])
+
+
+class _Program:
+    """Compiles per shape and assumptions; runs guards, then the expressions."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[object, Assumptions], _Compiled | None] = {}
+        self._floats: Assumptions = frozenset()
+
+    def _compile(self, translator: Translator) -> list[pl.Expr]:
+        raise NotImplementedError
+
+    def _compiled(self, shape: tuple[tuple[str, str, bool], ...], floats: Assumptions) -> Any:
+        key = (shape, floats)
+        if key not in self._cache:
+            translator = Translator({n: (t, null) for n, t, null in shape}, floats)
+            try:
+                exprs = self._compile(translator)
+            except Untranslatable:
+                self._cache[key] = None
+            else:
+                self._cache[key] = _Compiled(exprs, _any(translator.guards), translator.numbers)
+        return self._cache[key]
+
+    def evaluate(self, batch: ColumnBatch) -> pl.DataFrame | None:
+        """The program's columns on ``batch``, or None: the row path must run it."""
+
+        try:
+            shape = batch.shape()
+        except polars_failures():
+            return None
+        floats = self._floats
+        for _ in range(_ATTEMPTS):
+            compiled = self._compiled(shape, floats)
+            if compiled is None:
+                return None
+            try:
+                frame = batch.frame.lazy()
+                if compiled.guard is not None and frame.select(compiled.guard).collect().item():
+                    keys = list(compiled.numbers)
+                    checks = [compiled.numbers[k].any().alias(f"n{i}") for i, k in enumerate(keys)]
+                    found = frame.select(checks).collect().row(0) if keys else ()
+                    wrong = {k for k, hit in zip(keys, found, strict=True) if hit}
+                    if not wrong:
+                        return None  # a guard other than a to_number shape: the row path
+                    floats = floats ^ frozenset(wrong)  # try the other shape
+                    continue
+                out: pl.DataFrame = frame.select(compiled.exprs).collect()
+            except polars_failures():
+                return None
+            self._floats = floats
+            return _spread(out, batch.frame)
+        return None
+
+
+def _spread(out: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """Literals only give one row: one per record, as a record-wise run gives."""
+    if out.height == frame.height:
+        return out
+    return out.clear() if not frame.height else out[[0] * frame.height]
+
+
+class MapProgram(_Program):
+    """A map's fields, in order, with their ``default`` and ``required`` rules."""
+
+    def __init__(self, fields: Sequence[FieldPlan]) -> None:
+        super().__init__()
+        self.fields = tuple(fields)
+
+    def _compile(self, translator: Translator) -> list[pl.Expr]:
+        pl = translator.pl
+        exprs = []
+        for field in self.fields:
+            val = translator.value(field.ast)
+            if field.default is not None:
+                val = _with_default(translator, val, field.default)
+            if field.required:
+                missing = val.expr.is_null() if val.nullable else pl.lit(False)
+                if val.type == "str":
+                    missing = missing | (val.expr == "")
+                if val.type == "null":
+                    missing = pl.lit(True)
+                translator.guards.append(missing)  # the row path rejects the record
+            exprs.append(val.expr.alias(field.name))
+        return exprs
+
+    def __call__(self, batch: ColumnBatch) -> ColumnBatch | None:
+        out = self.evaluate(batch)
+        return None if out is None else batch.select(out)
+
+
+def _with_default(translator: Translator, val: Val, default: Any) -> Val:
+    """``default`` where the value is null or '' (the row path's rule)."""
+    pl = translator.pl
+    if not isinstance(default, _SCALARS):
+        raise Untranslatable("a default that is a container")
+    fill = translator._lit(default)
+    if val.type == "null":
+        return fill
+    if val.type != "str" and not val.nullable:
+        return val  # never null or '': the default never applies
+    if val.type != fill.type:
+        raise Untranslatable("a default of another type than the value")
+    missing = val.expr.is_null()
+    if val.type == "str":
+        missing = missing | (val.expr == "")
+    return Val(pl.when(missing).then(fill.expr).otherwise(val.expr), val.type, False)
+
+
+class _Conditions(_Program):
+    def __init__(self, conditions: Iterable[Node]) -> None:
+        super().__init__()
+        self.conditions = tuple(conditions)
+
+    def _compile(self, translator: Translator) -> list[pl.Expr]:
+        return [
+            translator.truthy(translator.value(ast)).alias(f"c{i}")
+            for i, ast in enumerate(self.conditions)
+        ]
+
+
+class FilterProgram(_Conditions):
+    """The records whose condition is JMESPath-true."""
+
+    def __init__(self, condition: Node) -> None:
+        super().__init__((condition,))
+
+    def __call__(self, batch: ColumnBatch) -> ColumnBatch | None:
+        if not batch.built:
+            return None  # decoded records: filtered as they are (engine.codecs.columns)
+        out = self.evaluate(batch)
+        if out is None:
+            return None
+        try:
+            return batch.take(out.to_series(0))
+        except polars_failures():
+            return None
+
+
+class RouteProgram(_Conditions):
+    """Per route, the records whose condition holds; then those no condition holds."""
+
+    def __init__(self, names: Sequence[str], conditions: Sequence[Node]) -> None:
+        super().__init__(conditions)
+        self.names = tuple(names)
+
+    def __call__(self, batch: ColumnBatch) -> dict[str, ColumnBatch] | None:
+        import polars as pl
+
+        if not batch.built:
+            return None  # decoded records: routed as they are (engine.codecs.columns)
+        out = self.evaluate(batch)
+        if out is None:
+            return None
+        try:
+            routed = {name: batch.take(out.to_series(i)) for i, name in enumerate(self.names)}
+            none = out.select(~pl.any_horizontal(pl.all())).to_series(0)
+            routed[""] = batch.take(none)
+        except polars_failures():
+            return None
+        return routed
