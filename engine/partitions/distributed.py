@@ -26,14 +26,13 @@ import anyio
 
 from engine import __version__
 from engine.components.base import Role
-from engine.errors import EngineError, PermanentError, RunError
+from engine.errors import EngineError, PermanentError
 from engine.partitions.board import DEAD, DONE, FAILED, FINISHING, Board
-from engine.partitions.local import _commit, _totals
+from engine.partitions.local import _commit, _totals, rejections_breach
 from engine.partitions.plan import plan_partitions
 from engine.partitions.spec import PartitionResult, PartitionSpec, RunContext
 from engine.partitions.worker import run_partition
 from engine.pipeline import compile_file, make_observer
-from engine.runtime.deadletter import rejection_breach
 from engine.runtime.history import RunRecorder, state_of
 from engine.runtime.observer import NullObserver, RunSummary
 from engine.runtime.plan import Plan
@@ -254,15 +253,9 @@ def _finish(
     )
     try:
         if not errors:
-            sources = [stages[c] for c in plan.order if plan.nodes[c].role is Role.SOURCE]
-            breach = rejection_breach(
-                plan.spec.dead_letter,
-                read=sum(s.records_out + s.rejected for s in sources),
-                rejected=sum(s.rejected for s in stages.values()),
-                file=None,
-            )
+            breach = rejections_breach(plan, stages, None)
             if breach is not None:
-                errors.append(str(RunError(plan.name, breach)))
+                errors.append(breach)
         if not errors:
             observer.flush()
             anyio.run(_commit, runner, results, [r.spec for r in done])

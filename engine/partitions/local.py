@@ -218,6 +218,21 @@ def _totals(plan: Plan, results: list[PartitionResult]) -> dict[str, StageStats]
     return stages
 
 
+def rejections_breach(
+    plan: Plan, stages: dict[str, StageStats], dead_letters: Path | None
+) -> str | None:
+    """Why a run whose partitions add up to ``stages`` fails on ``[dead_letter]
+    max_rejected`` (None: it need not)."""
+    sources = [stages[c] for c in plan.order if plan.nodes[c].role is Role.SOURCE]
+    breach = rejection_breach(
+        plan.spec.dead_letter,
+        read=sum(s.records_out + s.rejected for s in sources),
+        rejected=sum(s.rejected for s in stages.values()),
+        file=dead_letters,
+    )
+    return None if breach is None else str(RunError(plan.name, breach))
+
+
 async def _commit(
     runner: Runner, results: list[PartitionResult], specs: list[PartitionSpec]
 ) -> None:
@@ -303,15 +318,9 @@ def _run(
     done = not errors and not interrupted and len(results) == len(specs)
     merged = merge_dead_letters(results, letters_path(plan, workspace, run_id))
     if done:
-        sources = [stages[c] for c in plan.order if plan.nodes[c].role is Role.SOURCE]
-        breach = rejection_breach(
-            plan.spec.dead_letter,
-            read=sum(s.records_out + s.rejected for s in sources),
-            rejected=sum(s.rejected for s in stages.values()),
-            file=merged,
-        )
+        breach = rejections_breach(plan, stages, merged)
         if breach is not None:
-            errors.append(str(RunError(plan.name, breach)))
+            errors.append(breach)
             done = False
     try:
         if done:
