@@ -4,6 +4,7 @@ tables created on the first write, errors named by the store's public URL."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +22,8 @@ from engine.state.tables import DEFAULT_PREFIX, StateTables
 __all__ = ["StateDatabase", "StateError", "now_iso"]
 
 _T = TypeVar("_T")
+#: tries at switching a new SQLite store to write-ahead logging
+_WAL_ATTEMPTS = 50
 #: pg_advisory_xact_lock id serialising table creation (concurrent CREATE ... IF NOT EXISTS
 #: races in PostgreSQL's catalog)
 _CREATE_LOCK_ID = 0x5747_4154
@@ -235,7 +238,17 @@ def _wal(dbapi_connection: Any, _record: Any) -> None:
     only move the cursor back, so rows are read again, never skipped (at least once)."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # the mode is kept in the file: only its first connections switch it, and a switch
+        # waits for no busy handler, so connections opened at once take turns here
+        for attempt in range(_WAL_ATTEMPTS):
+            try:
+                if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.support.audit import store_sql
@@ -183,6 +184,9 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
         )
         for log in logs
     ]
+    # the sink's table is locked: every partition taken stays in flight until the gate opens
+    gate = psycopg.connect(POSTGRES_URL, application_name=f"{names.queue}-gate")
+    gate.execute(f"LOCK TABLE {names.sink} IN EXCLUSIVE MODE")
     try:
         sent = subprocess.run(
             [
@@ -200,21 +204,19 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
         # SIGKILL a worker once it has started a partition
         pids = {p.pid: p for p in workers}
 
-        def running() -> int | None:
-            for _, state, _, worker, _ in _partitions(names):
+        def running() -> tuple[int, int] | None:
+            for idx, state, _, worker, _ in _partitions(names):
                 pid = int(str(worker).rsplit(":", 1)[-1]) if worker else None
                 if state == "running" and pid in pids:
-                    return pid
+                    return pid, idx
             return None
 
-        victim = wait_for(running, "a worker to start a partition")
-        victim_rows = {
-            idx
-            for idx, state, _, worker, _ in _partitions(names)
-            if str(worker).endswith(f":{victim}") and state == "running"
-        }
+        victim, victim_partition = wait_for(running, "a worker to start a partition")
+        victim_rows = {victim_partition}
         pids[victim].send_signal(signal.SIGKILL)
         pids[victim].wait(timeout=60)
+        gate.commit()
+        gate.close()
 
         def ended() -> str | None:
             rows = sql(
@@ -230,6 +232,7 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
             lambda: not any(_queue_depths(names.queue).values()) or None, "the queues to empty"
         )
     finally:
+        gate.close()
         for p in workers:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
