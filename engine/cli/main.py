@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -227,6 +228,9 @@ def run_cmd(
                     environ=current_environ(),
                 )
             else:
+                # what start-up made lives as long as the process: out of the collector's
+                # sight, a run's many short-lived objects do not make it walk them again
+                gc.freeze()
                 summary, observer = anyio.run(main)
             # The run is over: a late signal must not kill the process before it reports.
             signal.signal(signal.SIGINT, signal.SIG_IGN)

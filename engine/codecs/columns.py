@@ -159,7 +159,9 @@ def decode_csv_blocks(
         offset += len(block)
         at.done, at.names = line, names
         if frame is not None and frame.height:
-            yield Chunk(cast(Batch, ColumnBatch(frame, exact=True)))
+            # every column text, none null: _parse makes sure of it
+            shape = tuple((name, "str", False) for name in names)
+            yield Chunk(cast(Batch, ColumnBatch(frame, exact=True, shape=shape)))
     # the row path from the first line not yet delivered; what it consumed is followed
     rest = DecodeAt(line, names, line, offset)
     for chunk in rows(_Rest(block + pending, stream), rest):  # type: ignore[arg-type]

@@ -23,8 +23,9 @@ from engine.codecs.json import (
     locate_encode_error,
     refuse_non_finite,
 )
-from engine.columnar.batch import ColumnBatch
+from engine.columnar.batch import ColumnBatch, polars_failures
 from engine.records import Batch, Chunk, Record, Rejected
+from engine.records.digest import write_through
 
 __all__ = ["JsonlCodec", "JsonlEncoder", "encode_lines"]
 
@@ -183,9 +184,7 @@ class JsonlEncoder(Encoder):
         if not records:
             return
         if isinstance(records, ColumnBatch):
-            lines = records.ndjson()
-            if lines is not None:
-                self._stream.write(lines)
+            if self._write_columns(records):
                 self._count += len(records)
                 return
             records = records.records()
@@ -199,6 +198,22 @@ class JsonlEncoder(Encoder):
         refuse_non_finite(records, out, self._count)
         self._stream.write(out)
         self._count += len(records)
+
+    def _write_columns(self, batch: ColumnBatch) -> bool:
+        """Write the batch's JSON Lines as polars writes them (False: nothing written, encode
+        its records). A file is written by polars itself and read back to be hashed."""
+        if not batch.writes_ndjson():
+            return False
+        try:
+            if write_through(self._stream, batch.write_ndjson):
+                return True
+        except polars_failures():
+            return False
+        lines = batch.ndjson()
+        if lines is None:
+            return False
+        self._stream.write(lines)
+        return True
 
     def state(self) -> dict[str, object]:
         return {"count": self._count}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, overload
 
 from engine.records import Record
 
@@ -40,7 +40,7 @@ def column_type(dtype: object) -> str:
 class ColumnBatch(Sequence[Record]):
     """Records as columns; see the module docstring."""
 
-    __slots__ = ("_build", "_frame", "_make", "_records", "_shape", "exact", "others")
+    __slots__ = ("_build", "_finite", "_frame", "_make", "_records", "_shape", "exact", "others")
     others: Sequence[str]
 
     def __init__(
@@ -50,6 +50,8 @@ class ColumnBatch(Sequence[Record]):
         exact: bool,
         records: list[Record] | Callable[[], list[Record]] | None = None,
         others: Sequence[str] = (),
+        shape: tuple[tuple[str, str, bool], ...] | None = None,
+        finite: bool = False,
     ) -> None:
         # a callable: the columns are made on first use (from records that exist already)
         self._frame = None if callable(frame) else frame
@@ -59,7 +61,10 @@ class ColumnBatch(Sequence[Record]):
         self.others = others  # filled by a frame made on first use
         self._records = records if isinstance(records, list) else None
         self._make = records if callable(records) else None
-        self._shape: tuple[tuple[str, str, bool], ...] | None = None
+        #: each column's name, JSON type and whether it holds a null, when known already
+        self._shape = shape
+        #: whether every float of the frame is known to be finite
+        self._finite = finite
 
     # -- as columns -----------------------------------------------------------------------
     @property
@@ -87,9 +92,10 @@ class ColumnBatch(Sequence[Record]):
             self._shape = tuple(found)
         return self._shape
 
-    def select(self, frame: pl.DataFrame) -> ColumnBatch:
-        """A batch of new records (a map's output): the frame is all there is of them."""
-        return ColumnBatch(frame, exact=True)
+    def select(self, frame: pl.DataFrame, *, finite: bool = False) -> ColumnBatch:
+        """A batch of new records (a map's output): the frame is all there is of them;
+        ``finite``: its floats are known to be finite."""
+        return ColumnBatch(frame, exact=True, finite=finite)
 
     def take(self, mask: pl.Series) -> ColumnBatch:
         """The records where ``mask`` is true (a filter's or a route's output)."""
@@ -102,23 +108,40 @@ class ColumnBatch(Sequence[Record]):
             return ColumnBatch(kept, exact=True, others=self.others)
         return ColumnBatch(kept, exact=False, records=records, others=self.others)
 
-    def ndjson(self) -> bytes | None:
-        """The records as JSON Lines, exactly as the row path's encoder writes them, when
-        the frame can write them itself (None: encode the records instead)."""
+    def writes_ndjson(self) -> bool:
+        """Whether the frame writes the records' JSON Lines itself, exactly as the row
+        path's encoder writes them (no: encode the records instead)."""
         if not self.exact or self.others:
-            return None
+            return False
+        if self._finite:
+            return True
         import polars as pl
 
         frame = self.frame
         floats = [name for name, dtype in frame.schema.items() if dtype == pl.Float64]
+        if floats:
+            try:
+                finite = pl.all_horizontal(pl.col(floats).is_finite().all())
+                if not frame.select(finite).item():
+                    return False  # NaN and infinities: the row encoder says which record
+            except polars_failures():
+                return False
+        self._finite = True
+        return True
+
+    def write_ndjson(self, file: BinaryIO) -> None:
+        """Write the records as JSON Lines to ``file`` (after :meth:`writes_ndjson`): a
+        file with a descriptor is written by polars without going through Python."""
+        if self.frame.height:
+            self.frame.write_ndjson(file)
+
+    def ndjson(self) -> bytes | None:
+        """The records as JSON Lines, when :meth:`writes_ndjson` (else None)."""
+        if not self.writes_ndjson():
+            return None
+        buffer = io.BytesIO()
         try:
-            finite = pl.all_horizontal(pl.col(floats).is_finite().all())
-            if floats and not frame.select(finite).item():
-                return None  # NaN and infinities: the row encoder says which record
-            if not frame.height:
-                return b""
-            buffer = io.BytesIO()
-            frame.write_ndjson(buffer)
+            self.write_ndjson(buffer)
         except polars_failures():
             return None
         return buffer.getvalue()

@@ -7,6 +7,7 @@ false on every row; otherwise, or when polars fails, the caller runs the row pat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,19 @@ class _Compiled:
     #: true when some row needs the row path (None: no row can)
     guard: pl.Expr | None
     numbers: dict[int, pl.Expr]
+    #: whether every float the expressions give is finite (None: they give no float)
+    finite: pl.Expr | None = None
+    #: columns the expressions and guards read, computed first (Translator.bindings)
+    bindings: dict[str, pl.Expr] = dataclasses.field(default_factory=dict)
+
+    def frame(self, batch: ColumnBatch) -> pl.LazyFrame:
+        """The batch's columns, with the bound ones."""
+        frame = batch.frame.lazy()
+        return frame.with_columns(**self.bindings) if self.bindings else frame
+
+
+#: the names of the extra columns of one select: whether a guard holds, whether all is finite
+_GUARD, _FINITE = "\x00guard", "\x00finite"
 
 
 def _any(guards: list[pl.Expr]) -> pl.Expr | None:
@@ -109,7 +123,9 @@ class _Program:
         self._cache: dict[tuple[object, Assumptions], _Compiled | None] = {}
         self._floats: Assumptions = frozenset()
 
-    def _compile(self, translator: Translator) -> list[pl.Expr]:
+    def _compile(self, translator: Translator) -> tuple[list[pl.Expr], pl.Expr | None]:
+        """The expressions, and whether the floats they give are all finite (None: they
+        give none)."""
         raise NotImplementedError
 
     def _compiled(self, shape: tuple[tuple[str, str, bool], ...], floats: Assumptions) -> Any:
@@ -117,15 +133,19 @@ class _Program:
         if key not in self._cache:
             translator = Translator({n: (t, null) for n, t, null in shape}, floats)
             try:
-                exprs = self._compile(translator)
+                exprs, finite = self._compile(translator)
             except Untranslatable:
                 self._cache[key] = None
             else:
-                self._cache[key] = _Compiled(exprs, _any(translator.guards), translator.numbers)
+                guard = _any(translator.guards)
+                self._cache[key] = _Compiled(
+                    exprs, guard, translator.numbers, finite, translator.bindings
+                )
         return self._cache[key]
 
-    def evaluate(self, batch: ColumnBatch) -> pl.DataFrame | None:
-        """The program's columns on ``batch``, or None: the row path must run it."""
+    def evaluate(self, batch: ColumnBatch) -> tuple[pl.DataFrame, bool] | None:
+        """The program's columns on ``batch`` and whether their floats are known to be
+        finite, or None: the row path must run it."""
 
         try:
             shape = batch.shape()
@@ -136,8 +156,15 @@ class _Program:
             compiled = self._compiled(shape, floats)
             if compiled is None:
                 return None
+            frame = compiled.frame(batch)
             try:
-                frame = batch.frame.lazy()
+                out = _at_once(frame, compiled)
+            except polars_failures():
+                out = None  # a value the guards would have sent to the row path: look
+            if out is not None:
+                self._floats = floats
+                return _spread(out[0], batch.frame), out[1]
+            try:
                 if compiled.guard is not None and frame.select(compiled.guard).collect().item():
                     keys = list(compiled.numbers)
                     checks = [compiled.numbers[k].any().alias(f"n{i}") for i, k in enumerate(keys)]
@@ -147,12 +174,32 @@ class _Program:
                         return None  # a guard other than a to_number shape: the row path
                     floats = floats ^ frozenset(wrong)  # try the other shape
                     continue
-                out: pl.DataFrame = frame.select(compiled.exprs).collect()
+                result: pl.DataFrame = frame.select(compiled.exprs).collect()
             except polars_failures():
                 return None
             self._floats = floats
-            return _spread(out, batch.frame)
+            return _spread(result, batch.frame), False
         return None
+
+
+def _at_once(frame: pl.LazyFrame, compiled: _Compiled) -> tuple[pl.DataFrame, bool] | None:
+    """The expressions, their guard and their floats' finiteness in one pass (the guard's
+    work, a ``to_number`` cast say, is shared with the expressions that need it): None
+    when a guard holds."""
+    extra = {}
+    if compiled.guard is not None:
+        extra[_GUARD] = compiled.guard
+    if compiled.finite is not None:
+        extra[_FINITE] = compiled.finite
+    if not extra:
+        return frame.select(compiled.exprs).collect(), False
+    out = frame.select(*compiled.exprs, **extra).collect()
+    if not out.height:
+        return out.drop(list(extra)), True
+    flags = dict(zip(extra, out.select(list(extra)).row(0), strict=True))
+    if flags.get(_GUARD):
+        return None
+    return out.drop(list(extra)), bool(flags.get(_FINITE, False))
 
 
 def _spread(out: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
@@ -169,9 +216,10 @@ class MapProgram(_Program):
         super().__init__()
         self.fields = tuple(fields)
 
-    def _compile(self, translator: Translator) -> list[pl.Expr]:
+    def _compile(self, translator: Translator) -> tuple[list[pl.Expr], pl.Expr | None]:
         pl = translator.pl
         exprs = []
+        floats = []
         for field in self.fields:
             val = translator.value(field.ast)
             if field.default is not None:
@@ -184,11 +232,16 @@ class MapProgram(_Program):
                     missing = pl.lit(True)
                 translator.guards.append(missing)  # the row path rejects the record
             exprs.append(val.expr.alias(field.name))
-        return exprs
+            if val.type == "float":
+                floats.append(val.expr.is_finite().all())
+        return exprs, pl.all_horizontal(floats) if floats else None
 
     def __call__(self, batch: ColumnBatch) -> ColumnBatch | None:
-        out = self.evaluate(batch)
-        return None if out is None else batch.select(out)
+        evaluated = self.evaluate(batch)
+        if evaluated is None:
+            return None
+        frame, finite = evaluated
+        return batch.select(frame, finite=finite)
 
 
 def _with_default(translator: Translator, val: Val, default: Any) -> Val:
@@ -214,11 +267,12 @@ class _Conditions(_Program):
         super().__init__()
         self.conditions = tuple(conditions)
 
-    def _compile(self, translator: Translator) -> list[pl.Expr]:
-        return [
+    def _compile(self, translator: Translator) -> tuple[list[pl.Expr], pl.Expr | None]:
+        conditions = [
             translator.truthy(translator.value(ast)).alias(f"c{i}")
             for i, ast in enumerate(self.conditions)
         ]
+        return conditions, None
 
 
 class FilterProgram(_Conditions):
@@ -230,11 +284,11 @@ class FilterProgram(_Conditions):
     def __call__(self, batch: ColumnBatch) -> ColumnBatch | None:
         if not batch.built:
             return None  # decoded records: filtered as they are (engine.codecs.columns)
-        out = self.evaluate(batch)
-        if out is None:
+        evaluated = self.evaluate(batch)
+        if evaluated is None:
             return None
         try:
-            return batch.take(out.to_series(0))
+            return batch.take(evaluated[0].to_series(0))
         except polars_failures():
             return None
 
@@ -251,9 +305,10 @@ class RouteProgram(_Conditions):
 
         if not batch.built:
             return None  # decoded records: routed as they are (engine.codecs.columns)
-        out = self.evaluate(batch)
-        if out is None:
+        evaluated = self.evaluate(batch)
+        if evaluated is None:
             return None
+        out = evaluated[0]
         try:
             routed = {name: batch.take(out.to_series(i)) for i, name in enumerate(self.names)}
             none = out.select(~pl.any_horizontal(pl.all())).to_series(0)

@@ -66,6 +66,8 @@ class Translator:
     guards: list[pl.Expr] = field(default_factory=list)
     #: to_number nodes of text seen, by id, with the guard each assumption needs
     numbers: dict[int, pl.Expr] = field(default_factory=dict)
+    #: columns computed once before the expressions and guards that use them, by name
+    bindings: dict[str, pl.Expr] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import polars
@@ -88,6 +90,17 @@ class Translator:
         if isinstance(value, str):
             return Val(pl.lit(value, dtype=pl.String), "str", False)
         raise Untranslatable("literal of a container")
+
+    def _bind(self, expr: pl.Expr) -> pl.Expr:
+        """``expr`` computed once into a column of its own, which every expression and
+        guard that needs it reads (a text column parsed as numbers, say, is parsed once)."""
+        key = str(expr)
+        for name, bound in self.bindings.items():
+            if str(bound) == key:
+                return self.pl.col(name)
+        name = f"\x00bound{len(self.bindings)}"
+        self.bindings[name] = expr
+        return self.pl.col(name)
 
     def _require(self, val: Val, *types: str) -> None:
         """The row path raises a type error (rejecting the record) unless ``val`` is of
@@ -241,9 +254,9 @@ class Translator:
             raise Untranslatable("to_number of a container")
         text = val.expr
         given = text != ""  # '' is null on both paths
-        whole = text.cast(pl.Int64, strict=False)
+        whole = self._bind(text.cast(pl.Int64, strict=False))
         if id(node) in self.floats:
-            result = Val(text.cast(pl.Float64, strict=False), "float", True)
+            result = Val(self._bind(text.cast(pl.Float64, strict=False)), "float", True)
             # a whole number is an int on the row path; polars may not read what Python does
             wrong = whole.is_not_null() | (result.expr.is_null() & given)
         else:

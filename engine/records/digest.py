@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["ContentDigest", "Digester", "HashingReader", "HashingWriter"]
+__all__ = ["ContentDigest", "Digester", "HashingReader", "HashingWriter", "write_through"]
+
+#: bytes read back at a time to hash what a writer wrote to a file itself
+_READ_BACK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,31 @@ class HashingWriter(io.RawIOBase):
     def flush(self) -> None:
         self._stream.flush()
 
+    def write_through(self, produce: Callable[[BinaryIO], object]) -> bool:
+        """Let ``produce`` write to the file itself (polars writes a file it has the
+        descriptor of without going through Python), then hash what it wrote, read back
+        from the page cache. False, with nothing written: the stream is no file that can
+        be read back; write bytes instead."""
+        target = self._stream
+        try:
+            fd = target.fileno()
+            readable = target.readable() and target.seekable()
+        except (AttributeError, OSError, ValueError):
+            return False
+        if not readable:
+            return False
+        target.flush()
+        start = target.tell()
+        _produce(target, start, produce)
+        position, end = start, target.tell()
+        while position < end:
+            data = os.pread(fd, min(_READ_BACK, end - position), position)
+            if not data:
+                raise OSError(f"{self.name} is shorter than what was just written to it")
+            self._stretch.add(data)
+            position += len(data)
+        return True
+
     def take(self, *, records_jsonl: bool = False) -> ContentDigest:
         """The digest of the bytes written since the last ``take``."""
         return self._stretch.take(records_jsonl)
@@ -153,3 +183,28 @@ class HashingWriter(io.RawIOBase):
             super().close()  # flushes the stream first
         finally:
             self._stream.close()
+
+
+def write_through(stream: BinaryIO, produce: Callable[[BinaryIO], object]) -> bool:
+    """``produce`` writes to ``stream``'s file itself, hashed if ``stream`` hashes (see
+    :meth:`HashingWriter.write_through`); False, with nothing written: ``stream`` is not a
+    file, write bytes to it instead."""
+    if isinstance(stream, HashingWriter):
+        return stream.write_through(produce)
+    if not isinstance(stream, io.BufferedWriter | io.BufferedRandom | io.FileIO):
+        return False
+    stream.flush()
+    _produce(stream, stream.tell(), produce)
+    return True
+
+
+def _produce(target: BinaryIO, start: int, produce: Callable[[BinaryIO], object]) -> None:
+    """``produce`` writes to ``target`` from ``start``; if it fails part way, what it wrote
+    is cut off again (a batch is in the file whole or not at all)."""
+    try:
+        produce(target)
+        target.flush()
+    except BaseException:
+        target.seek(start)
+        target.truncate()
+        raise

@@ -186,7 +186,8 @@ class FileSink(Sink[FileSinkConfig]):
                 raw.truncate(length)
                 raw.seek(length)
             else:
-                raw = cast(BinaryIO, tmp.open("wb"))
+                # readable too: what polars writes itself is read back to be hashed
+                raw = cast(BinaryIO, tmp.open("w+b"))
             stream = raw
             if self.context.digester is not None:
                 stream = cast(BinaryIO, self.context.digester.writer(raw, length))
