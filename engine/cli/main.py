@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import uuid
@@ -636,7 +637,14 @@ cli.add_lazy(
 )
 
 
+#: polars' allocator (jemalloc) keeps freed pages for 10 s by default; a run frees a batch's
+#: buffers every few milliseconds, so pages kept longer than this only add to its peak memory
+POLARS_ALLOCATOR = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
+
+
 def main() -> None:
+    # read once, when polars is first loaded: set before anything imports it
+    os.environ.setdefault(*POLARS_ALLOCATOR)
     # settings are read by the group's callback: `--version`, `--help` and TAB skip them
     try:
         cli.main(standalone_mode=True)
