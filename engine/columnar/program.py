@@ -98,7 +98,9 @@ class _Compiled:
     def frame(self, batch: ColumnBatch) -> pl.LazyFrame:
         """The batch's columns, with the bound ones."""
         frame = batch.frame.lazy()
-        return frame.with_columns(**self.bindings) if self.bindings else frame
+        for name, expr in self.bindings.items():  # in order: one may read another
+            frame = frame.with_columns(expr.alias(name))
+        return frame
 
 
 #: the names of the extra columns of one select: whether a guard holds, whether all is finite

@@ -342,11 +342,12 @@ class Translator:
         if val.type == "int":
             return val
         scale = 10.0**nd
-        scaled = val.expr * scale
+        scaled = self._bind(val.expr * scale)
         # Python rounds the exact binary value half to even; scaling may blur a value
-        # near a tie, and past 2**52 there is nothing left to round: the row path decides
+        # near a tie: the row path decides. Past 2**52 the tolerance exceeds 0.5, so
+        # "near a tie" holds there too (nothing is left to round).
         near_tie = ((scaled - scaled.floor()) - 0.5).abs() <= 1e-13 * scaled.abs().clip(1.0)
-        self.guards.append(near_tie | (scaled.abs() >= 2.0**52) | ~scaled.is_finite())
+        self.guards.append(near_tie | ~scaled.is_finite())
         return Val(val.expr.round(nd, mode="half_to_even"), "float", False)
 
     def _string_fn(self, args: list[Node], build: Callable[[pl.Expr], pl.Expr], kind: str) -> Val:
