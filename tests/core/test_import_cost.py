@@ -193,7 +193,7 @@ def test_light_commands_import_no_client_library_nor_sqlalchemy(args: tuple[str,
 
 def test_version_reads_no_settings_and_loads_no_pipeline_code() -> None:
     modules = _cli_modules("--version")
-    loaded = _heavy_of(modules, ("pydantic_settings", "anyio", "engine.runtime", "engine.config"))
+    loaded = _heavy_of(modules, ("engine.settings", "anyio", "engine.runtime", "engine.config"))
     assert loaded == []
 
 
@@ -205,4 +205,4 @@ def test_version_reads_no_settings_and_loads_no_pipeline_code() -> None:
 def test_shell_completion_imports_nothing_heavy(shell: str, words: str, cword: str) -> None:
     env = {"_ENGINE_COMPLETE": f"{shell}_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
     modules = _cli_modules(env=env)
-    assert _heavy_of(modules, (*LIGHT_HEAVY, "pydantic_settings", "engine.config")) == []
+    assert _heavy_of(modules, (*LIGHT_HEAVY, "engine.settings", "engine.config")) == []
