@@ -206,3 +206,59 @@ def test_shell_completion_imports_nothing_heavy(shell: str, words: str, cword: s
     env = {"_ENGINE_COMPLETE": f"{shell}_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
     modules = _cli_modules(env=env)
     assert _heavy_of(modules, (*LIGHT_HEAVY, "engine.settings", "engine.config")) == []
+
+
+#: a file -> map -> file pipeline with the audit trail on, as most runs are
+FILE_TO_FILE = """\
+[pipeline]
+name = "file-to-file"
+
+[audit]
+enabled = true
+
+[sources.src]
+type = "file"
+path = "in.csv"
+
+[transforms.step]
+type = "map"
+inputs = ["src"]
+[transforms.step.fields]
+id = "join('', ['P', sku])"
+quantity = "to_number(quantity)"
+
+[sinks.out]
+type = "file"
+inputs = ["step"]
+path = "out.jsonl"
+"""
+
+#: what a file -> file run needs none of: the other kinds' modules and the connectors they
+#: use, PyYAML (for a TOML file) and PostgreSQL's SQLAlchemy dialect (for a SQLite store)
+NOT_FOR_A_FILE_RUN = (
+    *HEAVY,
+    "engine.connectors.http",
+    "engine.connectors.sftp",
+    "engine.connectors.amqp",
+    "engine.connectors.sql",
+    "engine.webhooks",
+    "engine.components.sources.http",
+    "engine.components.sources.sql",
+    "engine.components.sinks.sftp",
+    "engine.components.sinks.amqp",
+    "engine.components.transforms.route",
+    "yaml",
+    "sqlalchemy.dialects.postgresql",
+    "pydantic_settings",
+)
+
+
+def test_a_file_to_file_run_imports_only_what_its_kinds_use(tmp_path: Path) -> None:
+    pipeline = tmp_path / "run.toml"
+    pipeline.write_text(FILE_TO_FILE)
+    (tmp_path / "in.csv").write_text("sku,quantity\nA,1\nB,2\n")
+    env = {"ENGINE_HOME": str(tmp_path / "home")}
+    modules = _cli_modules("run", "-q", str(pipeline), env=env)
+    assert (tmp_path / "out.jsonl").read_text().count("\n") == 2  # it ran
+    assert {"engine.components.sources.file", "engine.components.transforms.map"} <= set(modules)
+    assert _heavy_of(modules, NOT_FOR_A_FILE_RUN) == []
