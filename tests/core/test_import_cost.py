@@ -234,7 +234,8 @@ path = "out.jsonl"
 """
 
 #: what a file -> file run needs none of: the other kinds' modules and the connectors they
-#: use, PyYAML (for a TOML file) and PostgreSQL's SQLAlchemy dialect (for a SQLite store)
+#: use, the XML reader, PyYAML (for a TOML file) and PostgreSQL's SQLAlchemy dialect (for a
+#: SQLite store)
 NOT_FOR_A_FILE_RUN = (
     *HEAVY,
     "engine.connectors.http",
@@ -247,6 +248,9 @@ NOT_FOR_A_FILE_RUN = (
     "engine.components.sinks.sftp",
     "engine.components.sinks.amqp",
     "engine.components.transforms.route",
+    "engine.codecs.xml_stream",
+    "xmltodict",
+    "defusedxml",
     "yaml",
     "sqlalchemy.dialects.postgresql",
     "pydantic_settings",
