@@ -266,3 +266,21 @@ def test_a_file_to_file_run_imports_only_what_its_kinds_use(tmp_path: Path) -> N
     assert (tmp_path / "out.jsonl").read_text().count("\n") == 2  # it ran
     assert {"engine.components.sources.file", "engine.components.transforms.map"} <= set(modules)
     assert _heavy_of(modules, NOT_FOR_A_FILE_RUN) == []
+
+
+def test_a_command_leaves_its_heap_to_the_exit_uncollected() -> None:
+    """A finished command freezes the heap: the interpreter's last full collection, which
+    would walk every object the imports made, skips it."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+        "sys.argv = ['engine', 'validate', 'examples/quickstart.toml']\n"
+        "from engine.cli.main import main\n"
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    frozen = int(out.stderr.rsplit("frozen ", 1)[1].split()[0])
+    assert frozen > 10_000
