@@ -234,8 +234,8 @@ path = "out.jsonl"
 """
 
 #: what a file -> file run needs none of: the other kinds' modules and the connectors they
-#: use, the XML reader, PyYAML (for a TOML file) and PostgreSQL's SQLAlchemy dialect (for a
-#: SQLite store)
+#: use, the XML and EDI readers and writers, PyYAML (for a TOML file) and PostgreSQL's
+#: SQLAlchemy dialect (for a SQLite store)
 NOT_FOR_A_FILE_RUN = (
     *HEAVY,
     "engine.connectors.http",
@@ -249,6 +249,9 @@ NOT_FOR_A_FILE_RUN = (
     "engine.components.sinks.amqp",
     "engine.components.transforms.route",
     "engine.codecs.xml_stream",
+    "engine.codecs.edi.reader",
+    "engine.codecs.edi.envelope",
+    "engine.codecs.edi.writer",
     "xmltodict",
     "defusedxml",
     "yaml",
