@@ -8,6 +8,11 @@ Registering checks that the implementation plays that role and takes that config
 The default registry holds the built-in kinds and whatever installed packages add through
 the ``engine.components`` entry-point group (each entry point is a callable taking the
 registry). Tests fork it to add or replace kinds without touching the global one.
+
+A built-in kind is found by its place: the ``T`` of role R lives in the module named ``T``
+of R's package (``engine.components.sources.file`` registers the source ``file``). Its module
+is imported the first time the kind is asked for, so a run loads only the kinds its pipeline
+uses; listing the kinds (:meth:`Registry.types`) imports none, iterating imports all.
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ from engine.errors import RegistrationError
 
 __all__ = ["ComponentSpec", "Registry", "default_registry"]
 
-#: Packages holding the built-in kinds: every module in them defines ``register(registry)``.
-BUILTIN_PACKAGES: tuple[str, ...] = (
-    "engine.components.sources",
-    "engine.components.transforms",
-    "engine.components.sinks",
-)
+#: Packages holding the built-in kinds: every module in them defines ``register(registry)``
+#: and registers the one kind of that role its name names.
+BUILTIN_PACKAGES: dict[Role, str] = {
+    Role.SOURCE: "engine.components.sources",
+    Role.TRANSFORM: "engine.components.transforms",
+    Role.SINK: "engine.components.sinks",
+}
 
 #: The entry-point group installed packages add component kinds through.
 ENTRY_POINT_GROUP = "engine.components"
@@ -55,8 +61,14 @@ class ComponentSpec:
 
 
 class Registry:
-    def __init__(self, specs: dict[tuple[Role, str], ComponentSpec] | None = None) -> None:
+    def __init__(
+        self,
+        specs: dict[tuple[Role, str], ComponentSpec] | None = None,
+        modules: dict[tuple[Role, str], str] | None = None,
+    ) -> None:
         self._specs: dict[tuple[Role, str], ComponentSpec] = dict(specs or {})
+        #: kinds not loaded yet -> the module that registers them (see :meth:`add_module`)
+        self._modules: dict[tuple[Role, str], str] = dict(modules or {})
 
     def register(self, config: type[ComponentConfig], implementation: type[Any]) -> ComponentSpec:
         """Add a kind. Its role, ``type`` and summary come from ``config``; raises
@@ -73,23 +85,46 @@ class Registry:
         _check_implementation(role, type_, config, implementation)
         spec = ComponentSpec(role, type_, config, implementation, summary)
         self._specs[(role, type_)] = spec
+        self._modules.pop((role, type_), None)
         return spec
+
+    def add_module(self, role: Role, type: str, module: str) -> None:
+        """Declare a kind that ``module``'s ``register(registry)`` adds, imported the first
+        time the kind is asked for."""
+        self._modules[(role, type)] = module
 
     def fork(self) -> Registry:
         """A copy that can be changed without touching this one."""
-        return Registry(self._specs)
+        return Registry(self._specs, self._modules)
 
     def get(self, role: Role, type: str) -> ComponentSpec | None:
-        return self._specs.get((role, type))
+        spec = self._specs.get((role, type))
+        if spec is None and (role, type) in self._modules:
+            spec = self._load(role, type)
+        return spec
 
     def types(self, role: Role) -> list[str]:
-        return sorted(t for r, t in self._specs if r is role)
+        return sorted({t for r, t in self._specs if r is role} | self._declared(role))
+
+    def _declared(self, role: Role) -> set[str]:
+        return {t for r, t in self._modules if r is role}
+
+    def _load(self, role: Role, type: str) -> ComponentSpec:
+        name = self._modules[(role, type)]
+        importlib.import_module(name).register(self)
+        spec = self._specs.get((role, type))
+        if spec is None:
+            raise RegistrationError(f"{name} does not register the {role.value} {type!r}")
+        return spec
 
     def suggest(self, role: Role, type: str) -> str | None:
         match = difflib.get_close_matches(type, self.types(role), n=1)
         return match[0] if match else None
 
     def __iter__(self) -> Iterator[ComponentSpec]:
+        for role, type_ in list(self._modules):
+            if (role, type_) in self._modules:  # a module may register several kinds
+                self._load(role, type_)
         return iter(sorted(self._specs.values(), key=lambda s: (s.role.value, s.type)))
 
 
@@ -134,13 +169,12 @@ def _config_parameter(implementation: type[Any]) -> type[ComponentConfig] | None
 
 
 def _load_builtins(registry: Registry) -> None:
-    for package_name in BUILTIN_PACKAGES:
+    """Declare the built-in kinds; their modules are imported when a kind is asked for."""
+    for role, package_name in BUILTIN_PACKAGES.items():
         package = importlib.import_module(package_name)
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if info.name.startswith("_"):
-                continue
-            module = importlib.import_module(f"{package_name}.{info.name}")
-            module.register(registry)
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("_"):
+                registry.add_module(role, info.name, f"{package_name}.{info.name}")
 
 
 def _load_entry_points(registry: Registry) -> None:

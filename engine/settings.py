@@ -15,8 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 from engine.errors import SettingsError
 
@@ -46,12 +45,13 @@ def process_environ(under: Mapping[str, str] | None = None) -> Mapping[str, str]
     return {**under, **os.environ} if under else os.environ
 
 
-class EngineSettings(BaseSettings):
-    """The process environment, parsed: one field per variable, named by the variable."""
+class EngineSettings(BaseModel):
+    """The process environment, parsed: one field per variable, named by the variable.
 
-    model_config = SettingsConfigDict(
-        frozen=True, extra="ignore", case_sensitive=False, env_ignore_empty=True
-    )
+    :meth:`load` reads the variables: names in any case, an empty one counts as unset, and
+    no ``.env`` file or secrets folder is read (``--env-file`` is the CLI's)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True)
 
     # -- the workspace and the CLI --------------------------------------------------------
     engine_home: Path | None = Field(
@@ -200,36 +200,18 @@ class EngineSettings(BaseSettings):
     )
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Values passed in, then the environment; no .env file, no secrets folder.
-        return (init_settings, env_settings)
-
-    @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
         """Parse ``environ`` (default: the process environment); a bad value is a
         :class:`SettingsError` that names every offending variable."""
+        if environ is None:
+            environ = os.environ
+        wanted = {env_name(name): name for name in cls.model_fields}
+        values: dict[str, Any] = {
+            wanted[key.upper()]: value
+            for key, value in environ.items()
+            if value != "" and key.upper() in wanted
+        }
         try:
-            if environ is None:
-                return cls()
-            # Every field passed in (values given win over the process environment), with
-            # the environment source's rules: names in any case, empty means unset.
-            wanted = {env_name(name): name for name in cls.model_fields}
-            values: dict[str, Any] = {
-                name: info.get_default(call_default_factory=True)
-                for name, info in cls.model_fields.items()
-            }
-            values.update(
-                (wanted[key.upper()], value)
-                for key, value in environ.items()
-                if key.upper() in wanted and value != ""
-            )
             return cls(**values)
         except ValidationError as exc:
             raise SettingsError(_problems(exc)) from None

@@ -10,7 +10,6 @@ from typing import Any
 
 from engine.config.limits import MAX_DEPTH, too_deep
 from engine.config.positions import Path_, PositionMap, scan_toml_positions
-from engine.config.yaml12 import parse_yaml
 from engine.errors import ConfigError, Diagnostic, Severity
 
 __all__ = ["Document", "load_document", "parse_document"]
@@ -71,6 +70,8 @@ def load_document(path: str | Path) -> Document:
 def parse_document(text: str, *, fmt: str = "toml", path: Path | None = None) -> Document:
     name = str(path) if path else "<pipeline>"
     if fmt == "yaml":
+        from engine.config.yaml12 import parse_yaml  # PyYAML only for YAML files
+
         tree, positions = parse_yaml(text, name)
     else:
         tree, positions = _parse_toml(text, name)

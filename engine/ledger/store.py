@@ -29,7 +29,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -299,6 +299,9 @@ class AuditStore:
             "pruned_frontier": "",
         }
         if self.dialect == "postgresql":
+            # imported here: a SQLite store's process never loads PostgreSQL's dialect
+            from sqlalchemy.dialects import postgresql
+
             conn.execute(postgresql.insert(heads_table).values(values).on_conflict_do_nothing())
             query = select(heads_table).where(heads_table.c.producer == producer).with_for_update()
         else:

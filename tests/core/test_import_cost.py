@@ -193,7 +193,7 @@ def test_light_commands_import_no_client_library_nor_sqlalchemy(args: tuple[str,
 
 def test_version_reads_no_settings_and_loads_no_pipeline_code() -> None:
     modules = _cli_modules("--version")
-    loaded = _heavy_of(modules, ("pydantic_settings", "anyio", "engine.runtime", "engine.config"))
+    loaded = _heavy_of(modules, ("engine.settings", "anyio", "engine.runtime", "engine.config"))
     assert loaded == []
 
 
@@ -205,4 +205,85 @@ def test_version_reads_no_settings_and_loads_no_pipeline_code() -> None:
 def test_shell_completion_imports_nothing_heavy(shell: str, words: str, cword: str) -> None:
     env = {"_ENGINE_COMPLETE": f"{shell}_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
     modules = _cli_modules(env=env)
-    assert _heavy_of(modules, (*LIGHT_HEAVY, "pydantic_settings", "engine.config")) == []
+    assert _heavy_of(modules, (*LIGHT_HEAVY, "engine.settings", "engine.config")) == []
+
+
+#: a file -> map -> file pipeline with the audit trail on, as most runs are
+FILE_TO_FILE = """\
+[pipeline]
+name = "file-to-file"
+
+[audit]
+enabled = true
+
+[sources.src]
+type = "file"
+path = "in.csv"
+
+[transforms.step]
+type = "map"
+inputs = ["src"]
+[transforms.step.fields]
+id = "join('', ['P', sku])"
+quantity = "to_number(quantity)"
+
+[sinks.out]
+type = "file"
+inputs = ["step"]
+path = "out.jsonl"
+"""
+
+#: what a file -> file run needs none of: the other kinds' modules and the connectors they
+#: use, the XML and EDI readers and writers, PyYAML (for a TOML file) and PostgreSQL's
+#: SQLAlchemy dialect (for a SQLite store)
+NOT_FOR_A_FILE_RUN = (
+    *HEAVY,
+    "engine.connectors.http",
+    "engine.connectors.sftp",
+    "engine.connectors.amqp",
+    "engine.connectors.sql",
+    "engine.webhooks",
+    "engine.components.sources.http",
+    "engine.components.sources.sql",
+    "engine.components.sinks.sftp",
+    "engine.components.sinks.amqp",
+    "engine.components.transforms.route",
+    "engine.codecs.xml_stream",
+    "engine.codecs.edi.reader",
+    "engine.codecs.edi.envelope",
+    "engine.codecs.edi.writer",
+    "xmltodict",
+    "defusedxml",
+    "yaml",
+    "sqlalchemy.dialects.postgresql",
+    "pydantic_settings",
+)
+
+
+def test_a_file_to_file_run_imports_only_what_its_kinds_use(tmp_path: Path) -> None:
+    pipeline = tmp_path / "run.toml"
+    pipeline.write_text(FILE_TO_FILE)
+    (tmp_path / "in.csv").write_text("sku,quantity\nA,1\nB,2\n")
+    env = {"ENGINE_HOME": str(tmp_path / "home")}
+    modules = _cli_modules("run", "-q", str(pipeline), env=env)
+    assert (tmp_path / "out.jsonl").read_text().count("\n") == 2  # it ran
+    assert {"engine.components.sources.file", "engine.components.transforms.map"} <= set(modules)
+    assert _heavy_of(modules, NOT_FOR_A_FILE_RUN) == []
+
+
+def test_a_command_leaves_its_heap_to_the_exit_uncollected() -> None:
+    """A finished command freezes the heap: the interpreter's last full collection, which
+    would walk every object the imports made, skips it."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+        "sys.argv = ['engine', 'validate', 'examples/quickstart.toml']\n"
+        "from engine.cli.main import main\n"
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    frozen = int(out.stderr.rsplit("frozen ", 1)[1].split()[0])
+    assert frozen > 10_000

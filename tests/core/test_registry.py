@@ -21,7 +21,7 @@ from engine.components.base import (
 from engine.components.sinks.stdout import StdoutSink, StdoutSinkConfig
 from engine.errors import FatalError, RegistrationError
 from engine.records import Batch
-from engine.registry import Registry, _load_entry_points, default_registry
+from engine.registry import BUILTIN_PACKAGES, Registry, _load_entry_points, default_registry
 
 PLUGIN = '''
 from typing import Literal
@@ -156,3 +156,47 @@ def test_entry_point_plugin_adds_a_kind(tmp_path: Path, monkeypatch: pytest.Monk
     spec = registry.get(Role.SINK, "null")
     assert spec is not None and spec.summary == "Discards records."
     sys.modules.pop("engine_null_plugin", None)
+
+
+def test_each_builtin_module_registers_the_kind_it_is_named_after() -> None:
+    found = {(spec.role, spec.type): spec for spec in default_registry()}
+    assert len(found) >= 19
+    for (role, type_), spec in found.items():
+        module = f"{BUILTIN_PACKAGES[role]}.{type_}"
+        assert (spec.config.__module__, spec.implementation.__module__) == (module, module)
+
+
+def test_a_declared_kind_is_imported_when_asked_for(tmp_path: Path) -> None:
+    (tmp_path / "engine_lazy_tap.py").write_text(
+        "import sys\n"
+        "from tests.core.test_registry import Shout, ShoutConfig\n"
+        "def register(registry):\n"
+        "    registry.register(ShoutConfig, Shout)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        registry = Registry()
+        registry.add_module(Role.TRANSFORM, "shout", "engine_lazy_tap")
+        registry.add_module(Role.SOURCE, "tap", "engine_lazy_tap")
+        assert registry.types(Role.TRANSFORM) == ["shout"]
+        assert "engine_lazy_tap" not in sys.modules  # listing imports nothing
+        fork = registry.fork()
+        spec = fork.get(Role.TRANSFORM, "shout")
+        assert spec is not None and spec.implementation is Shout
+        assert "engine_lazy_tap" in sys.modules
+        with pytest.raises(
+            RegistrationError, match="engine_lazy_tap does not register the source 'tap'"
+        ):
+            fork.get(Role.SOURCE, "tap")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("engine_lazy_tap", None)
+
+
+def test_a_kind_registered_by_hand_wins_over_a_declared_module() -> None:
+    registry = Registry()
+    registry.add_module(Role.SINK, "stdout", "no.such.module")
+    registry.register(StdoutSinkConfig, StdoutSink)
+    spec = registry.get(Role.SINK, "stdout")
+    assert spec is not None and spec.implementation is StdoutSink
+    assert [s.type for s in registry] == ["stdout"]

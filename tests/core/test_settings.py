@@ -111,6 +111,23 @@ def test_load_parses_a_given_mapping_and_names_the_variable() -> None:
     ]
 
 
+def test_load_reads_the_process_environment_names_in_any_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ENGINE_HOME", raising=False)
+    monkeypatch.setenv("engine_home", "/srv/lower")
+    monkeypatch.setenv("Integration_Retry_Count", "7")
+    monkeypatch.setenv("INTEGRATION_TIMEOUT", "")  # empty counts as unset
+    monkeypatch.setenv("ENGINE_NOT_A_SETTING", "ignored")
+    settings = EngineSettings.load()
+    assert settings.engine_home == Path("/srv/lower")
+    assert settings.integration_retry_count == 7
+    assert settings.integration_timeout == 30.0
+    monkeypatch.setenv("AUDIT_MAX_EVENTS", "lots")
+    with pytest.raises(SettingsError, match=r"AUDIT_MAX_EVENTS: not an integer \('lots'\)"):
+        EngineSettings.load()
+
+
 def test_a_secret_is_named_but_never_shown() -> None:
     class Strict(EngineSettings):
         audit_secret_key: SecretStr | None = Field(None, min_length=16)

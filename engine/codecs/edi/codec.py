@@ -20,48 +20,15 @@ ST and SE are not in ``segments`` (ST03 is ``implementation`` when present); loo
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO, ClassVar, Literal
+from typing import BinaryIO, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from engine.codecs.base import CodecConfig, Encoder, known_encoding
-from engine.codecs.edi.ack997 import acknowledge
-from engine.codecs.edi.envelope import Interchange, Issue, TransactionSet, read_interchanges
-from engine.codecs.edi.loops import nest, segment_to_dict
-from engine.codecs.edi.schemas import schema_for
-from engine.codecs.edi.tokenizer import Delimiters, Tokenizer
-from engine.codecs.edi.writer import X12Encoder
-from engine.records import Chunk, Record, Rejected
+from engine.codecs.edi.tokenizer import Delimiters
+from engine.records import Chunk
 
 __all__ = ["EdiCodec"]
-
-_ISA_NAMES = (
-    "authorization_qualifier",
-    "authorization",
-    "security_qualifier",
-    "security",
-    "sender_qualifier",
-    "sender_id",
-    "receiver_qualifier",
-    "receiver_id",
-    "date",
-    "time",
-    None,  # ISA11: repetition separator (or "U"), a delimiter
-    "version",
-    "control_number",
-    "ack_requested",
-    "usage",
-)
-_GS_NAMES = (
-    "functional_id",
-    "sender",
-    "receiver",
-    "date",
-    "time",
-    "control_number",
-    "agency",
-    "version",
-)
 
 
 class EdiCodec(CodecConfig):
@@ -143,87 +110,16 @@ class EdiCodec(CodecConfig):
 
     _known_encoding = field_validator("encoding")(known_encoding)
 
+    # -- reading and writing: engine.codecs.edi.reader and .writer, imported on first use --
+
     def decode(self, stream: BinaryIO, *, source: str, batch_size: int = 1000) -> Iterator[Chunk]:
         """Records per transaction set (and TA1); a strict interchange with problems is
         rejected whole and reading goes on with the next one."""
-        tokens = Tokenizer(stream, source=source, encoding=self.encoding)
-        batch: list[Record] = []
-        rejected: list[Rejected] = []
-        for interchange in read_interchanges(tokens):
-            if self.emit == "acknowledgments":
-                batch.extend(acknowledge(interchange, group) for group in interchange.groups)
-            elif self.strict and (issues := list(interchange.all_issues())):
-                rejected.append(_refusal(interchange, issues, source))
-            else:
-                batch.extend(self._records(interchange))
-            while len(batch) >= batch_size:
-                yield Chunk(records=batch[:batch_size], rejected=rejected)
-                del batch[:batch_size]
-                rejected = []
-            if len(rejected) >= batch_size:
-                yield Chunk(records=[], rejected=rejected)
-                rejected = []
-        if batch or rejected:
-            yield Chunk(records=batch, rejected=rejected)
+        from engine.codecs.edi.reader import decode
 
-    def _records(self, interchange: Interchange) -> Iterator[Record]:
-        isa = interchange.header.elements
-        isa_fields = {
-            name: isa[i].rstrip() if i < len(isa) else ""
-            for i, name in enumerate(_ISA_NAMES, start=1)
-            if name is not None
-        }
-        shared = [str(i) for i in interchange.issues]
-        for ack in interchange.acks:
-            record: Record = {
-                "interchange": dict(isa_fields),
-                "group": None,
-                "transaction_set": "TA1",
-                "control_number": ack.elements[1] if len(ack.elements) > 1 else "",
-                "segments": [segment_to_dict(ack.elements, interchange.delimiters)],
-            }
-            if shared:
-                record["errors"] = list(shared)
-            yield record
-        for group in interchange.groups:
-            gs = group.header.elements
-            gs_fields = {n: gs[i] if i < len(gs) else "" for i, n in enumerate(_GS_NAMES, 1)}
-            group_errors = shared + [str(i) for i in group.issues]
-            for ts in group.sets:
-                record = self._record(ts, interchange.delimiters)
-                record["interchange"] = dict(isa_fields)
-                record["group"] = dict(gs_fields)
-                errors = group_errors + [str(i) for i in ts.issues]
-                if errors:
-                    record["errors"] = errors
-                yield record
-
-    def _record(self, ts: TransactionSet, d: Delimiters) -> Record:
-        st = ts.header.elements
-        ts_id = st[1] if len(st) > 1 else ""
-        segments: list[dict[str, Any]] = [segment_to_dict(s.elements, d) for s in ts.segments]
-        schema = schema_for(ts_id) if self.loops else None
-        record: Record = {
-            "interchange": None,
-            "group": None,
-            "transaction_set": ts_id,
-            "control_number": st[2] if len(st) > 2 else "",
-        }
-        if len(st) > 3 and st[3]:
-            record["implementation"] = st[3]
-        record["segments"] = nest(segments, schema) if schema is not None else segments
-        return record
+        return decode(self, stream, source=source, batch_size=batch_size)
 
     def encoder(self, stream: BinaryIO) -> Encoder:
+        from engine.codecs.edi.writer import X12Encoder
+
         return X12Encoder(self, stream)
-
-
-def _refusal(interchange: Interchange, issues: list[Issue], source: str) -> Rejected:
-    """A strict reader's rejection of a whole interchange: its X12 text and every problem."""
-    d = interchange.delimiters
-    text = "".join(d.element.join(seg.elements) + d.segment for seg in interchange.segments())
-    first = issues[0]
-    more = (
-        f" (and {len(issues) - 1} more: {'; '.join(map(str, issues[1:4]))})" if issues[1:] else ""
-    )
-    return Rejected(text, f"{first}{more}", f"{source}:{first.segment.line}")
