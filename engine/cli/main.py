@@ -6,7 +6,6 @@ import gc
 import json
 import logging
 import math
-import os
 import signal
 import sys
 import uuid
@@ -30,6 +29,7 @@ from engine.cli.lazy import LazyGroup
 from engine.cli.logs import log_options, setup_logging
 from engine.cli.output import err_console, format_option, notice, out_console, print_diagnostics
 from engine.cli.telemetry import metrics_options, telemetry_session
+from engine.columnar import release_polars_memory
 from engine.errors import ConfigError, EngineError, Severity
 from engine.logs import is_json
 
@@ -637,14 +637,9 @@ cli.add_lazy(
 )
 
 
-#: polars' allocator (jemalloc) keeps freed pages for 10 s by default; a run frees a batch's
-#: buffers every few milliseconds, so pages kept longer than this only add to its peak memory
-POLARS_ALLOCATOR = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
-
-
 def main() -> None:
     # read once, when polars is first loaded: set before anything imports it
-    os.environ.setdefault(*POLARS_ALLOCATOR)
+    release_polars_memory()
     # settings are read by the group's callback: `--version`, `--help` and TAB skip them
     try:
         cli.main(standalone_mode=True)

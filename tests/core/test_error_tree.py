@@ -110,6 +110,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("engine/components/sinks/file.py", "IsADirectoryError"): "an OSError, mapped by the "
     "sink's OSError handler to a PermanentError",
     ("engine/components/sources/file.py", "OSError"): "caught by position(): not resumable",
+    ("engine/records/digest.py", "OSError"): "a sink's file cut short under it, an OSError the "
+    "file sink maps to a PermanentError naming the file",
     ("engine/config/yaml12.py", "_TooBig"): "caught by the loader: a located ConfigError",
     ("engine/serve/app.py", "_BodyTooLarge"): "caught by the handler: HTTP 413",
     # -- checks that pydantic validators call (become located ConfigError diagnostics) ------
