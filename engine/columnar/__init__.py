@@ -28,7 +28,7 @@ THREADS_VARIABLE = "POLARS_MAX_THREADS"
 ALLOCATOR_VARIABLE = "_RJEM_MALLOC_CONF"
 #: jemalloc keeps freed pages 10 s by default; a run frees a batch's buffers every few
 #: milliseconds, so pages kept longer than this only add to its peak memory
-ALLOCATOR_OPTIONS = "dirty_decay_ms:100,muzzy_decay_ms:0"
+ALLOCATOR_OPTIONS = "narenas:1,dirty_decay_ms:100,muzzy_decay_ms:0"
 
 
 @cache
