@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import random
+import re
 from pathlib import Path
 
 from engine.codecs.csv import CsvCodec
@@ -23,15 +24,16 @@ def test_csv_cuts_never_fall_inside_a_quoted_field(tmp_path: Path) -> None:
     out = csv.writer(text)
     out.writerow(["id", "note"])
     for i in range(1500):
-        note = rng.choice(['"', '""\n"', "\n", "\r\n,", "a,b", 'x"y\nz'] * 2 + [""]) * 3
+        note = rng.choice(['"', '""\n"', "\n", "\r\n,", "a,b", 'x"y\nz', "c\rd"] * 2 + [""]) * 3
         out.writerow([i, note])
     data = text.getvalue().encode()
     path = tmp_path / "in.csv"
     path.write_bytes(data)
     codec = CsvCodec()
     whole = records(codec, data)
-    for step in (50, 1000, 4096):
-        parts = _ranges(path, codec, step)
+    breaks = re.compile(rb"\r\n|\r|\n")
+    for step, workers in [(50, 1), (1000, 1), (4096, 1), (1000, 3)]:
+        parts = _ranges(path, codec, step, workers)
         assert len(parts) > 1
         found = []
         for part in parts:
@@ -39,14 +41,30 @@ def test_csv_cuts_never_fall_inside_a_quoted_field(tmp_path: Path) -> None:
             if part.get("start"):
                 piece = ",".join(part["names"]).encode() + b"\r\n" + piece
             found.extend(records(codec, piece))
+            # the lines before it, for locations: CRLF, CR and LF breaks alike
+            assert part["line"] == len(breaks.findall(data[: part["start"]]))
         assert found == whole
+
+
+def test_a_big_file_is_cut_into_even_ranges_a_multiple_of_the_workers(tmp_path: Path) -> None:
+    lines = [json.dumps({"i": i}) for i in range(20_000)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    size = path.stat().st_size  # about 250 KB
+    for step, workers, count in [(64 << 10, 2, 4), (64 << 10, 3, 6), (100 << 10, 2, 4)]:
+        parts = _ranges(path, JsonlCodec(), step, workers)
+        lengths = [p["end"] - p["start"] for p in parts]
+        assert len(parts) == count
+        assert max(lengths) <= step
+        assert max(lengths) - min(lengths) <= count * (len(lines[-1]) + 1)  # a line per cut
+        assert sum(lengths) == size
 
 
 def test_jsonl_cuts_at_line_starts(tmp_path: Path) -> None:
     lines = [json.dumps({"i": i, "pad": "x" * (i % 17)}) for i in range(500)]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    parts = _ranges(path, JsonlCodec(), 512)
+    parts = _ranges(path, JsonlCodec(), 512, 1)
     data = path.read_bytes()
     assert parts[0]["start"] == 0
     assert all(data[p["start"] - 1 : p["start"]] == b"\n" for p in parts[1:])

@@ -171,14 +171,17 @@ class FileSource(Source[FileSourceConfig]):
 
     # -- partitions -----------------------------------------------------------------------
     async def partitions(self, workers: int) -> list[dict[str, Any]]:
-        """One partition per file; a file past ``partition.size`` cut into byte ranges."""
+        """One partition per file; a file past ``partition.size`` cut into byte ranges of
+        about equal length, as many as a multiple of ``workers`` (so that the workers
+        finish together)."""
         files = self.files()
         if not files:
             raise PermanentError(f"no file matches {self.config.path!r}")
         step = max(int(self.config.partition.size), 1)
         found: list[dict[str, Any]] = []
         for path in files:
-            ranges = await anyio.to_thread.run_sync(_ranges, path, self.codec_for(path), step)
+            codec = self.codec_for(path)
+            ranges = await anyio.to_thread.run_sync(_ranges, path, codec, step, workers)
             found.extend(ranges)
         return found
 
@@ -299,7 +302,7 @@ class _Range(io.RawIOBase):
             super().close()
 
 
-def _ranges(path: Path, codec: CodecConfig, step: int) -> list[dict[str, Any]]:
+def _ranges(path: Path, codec: CodecConfig, step: int, workers: int) -> list[dict[str, Any]]:
     """The partitions of one file: the whole file, or byte ranges cut where records start,
     each with the lines before it (for locations) and the CSV column names in use."""
     whole = [{"file": str(path)}]
@@ -308,6 +311,7 @@ def _ranges(path: Path, codec: CodecConfig, step: int) -> list[dict[str, Any]]:
         pattern = codec.line_ends()
         if size <= step or pattern is None:
             return whole
+        step = _even_step(size, step, workers)
         with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             cuts = codec.record_starts(data, step)
             if cuts is None or len(cuts) < 2:
@@ -325,6 +329,14 @@ def _ranges(path: Path, codec: CodecConfig, step: int) -> list[dict[str, Any]]:
     ]
 
 
+def _even_step(size: int, step: int, workers: int) -> int:
+    """The length of ranges at most ``step`` long that cut ``size`` bytes into a multiple
+    of ``workers`` about equal parts."""
+    parts = -(-size // step)
+    parts = -(-parts // workers) * workers
+    return -(-size // parts)
+
+
 def _breaks(data: mmap.mmap, start: int, end: int, pattern: re.Pattern[bytes]) -> int:
     """The line breaks in ``data[start:end]``: counted in C for the usual patterns."""
     lf_only = pattern.pattern in (b"\n", rb"\n")
@@ -335,7 +347,7 @@ def _breaks(data: mmap.mmap, start: int, end: int, pattern: re.Pattern[bytes]) -
         stop = min(at + (1 << 24), end)
         window = data[at:stop]
         count += window.count(b"\n")
-        if not lf_only:
+        if not lf_only and window.find(b"\r") >= 0:  # most files have none: one quick look
             count += window.count(b"\r") - window.count(b"\r\n")
             if window.endswith(b"\r") and data[stop : stop + 1] == b"\n" and stop < end:
                 count -= 1  # a CRLF across two windows is one break
