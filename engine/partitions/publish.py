@@ -135,11 +135,11 @@ class Outputs:
 
     def publish(self) -> int:
         """Rename every output into place (all fsynced first); the number published."""
-        if self._error is not None:
-            raise self._error
-        if self._joined != len(self._results):
-            raise PermanentError("a partition's outputs were not joined")
         try:
+            if self._error is not None:
+                raise self._error
+            if self._joined != len(self._results):
+                raise PermanentError("a partition's outputs were not joined")
             staged = [(output.finish(), output.final) for output in self._outputs.values()]
             folders: set[Path] = set()
             for tmp, target in staged:

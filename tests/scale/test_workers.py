@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -221,6 +222,10 @@ path = "out/all.jsonl"
     out = tmp_path / "out"
     started = wait_for(lambda: out.is_dir() and any(out.iterdir()), proc)
     assert started, "the run ended before a worker wrote"
+    # the workers were forked from the run's own process (no server process between)
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    assert all(_command(pid) == _command(proc.pid) for pid in workers)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 130, err.decode()
@@ -270,6 +275,60 @@ path = "out/all.csv"
     assert [p.name for p in out.iterdir()] == ["all.csv"]  # the pieces were removed
     with (out / "all.csv").open(newline="") as f:
         assert [int(row["id"]) for row in csv.DictReader(f)] == list(range(100_000))
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(x) for x in found.stdout.split()]
+
+
+def _command(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def test_a_process_with_other_threads_starts_its_workers_from_a_server(tmp_path: Path) -> None:
+    """Forking a process whose other threads may hold locks is not safe: the workers come
+    from a forkserver instead, and the run is the same."""
+    from engine.partitions.local import run_workers, start_workers
+    from engine.pipeline import compile_file
+    from engine.settings import EngineSettings
+
+    write_csv(tmp_path / "in.csv", 3000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "threaded"
+[sources.src]
+type = "file"
+path = "in.csv"
+partition = { size = "32KiB" }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.csv"
+"""
+    )
+    plan = compile_file(tmp_path / "p.toml")
+    other = threading.Event()
+    thread = threading.Thread(target=other.wait)
+    thread.start()
+    try:
+        pool = start_workers(plan, 2)
+    finally:
+        other.set()
+        thread.join()
+    assert not pool.forked
+    summary, _ = run_workers(
+        plan,
+        workers=2,
+        workspace=tmp_path / "home",
+        run_id="threaded-1",
+        settings=EngineSettings.load({}),
+        audit=False,
+        pool=pool,
+    )
+    assert summary.ok, summary.error
+    assert (tmp_path / "out" / "all.csv").read_bytes() == (tmp_path / "in.csv").read_bytes()
 
 
 def _alive(pid: int) -> bool:
