@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import codecs
-import mmap
+import io
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, ClassVar, NamedTuple
+from typing import Any, BinaryIO, ClassVar, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -69,41 +70,97 @@ class DecodeAt:
     offset: int = 0
 
 
-def line_starts(data: bytes | mmap.mmap, step: int, quote: bytes | None = None) -> list[int]:
-    """Offsets just after a ``\\n``, 0 first and about ``step`` bytes apart. With
-    ``quote``, a break inside a quoted field is no cut: a cut is taken only where the
-    quotes counted from the previous cut (a record start) are even, so quoted line
-    breaks, and doubled quotes inside quoted fields, are stepped over."""
-    size = len(data)
-    cuts = [0]
-    while cuts[-1] + step < size:
-        start = cuts[-1]
-        pos = start + step
-        odd = _count(data, quote, start, pos) if quote else 0
-        while True:
-            brk = data.find(b"\n", pos)
-            if brk < 0:
-                return cuts
-            if quote:
-                odd ^= _count(data, quote, pos, brk)
-            if not odd:
-                break
-            pos = brk + 1
-        if brk + 1 >= size:
+def line_starts(
+    stream: BinaryIO,
+    step: int,
+    quote: bytes | None = None,
+    *,
+    crlf: bool = False,
+    block: int = 1 << 22,
+) -> list[tuple[int, int]]:
+    """Offsets of ``stream`` (read from its start) just after a ``\\n``, 0 first and
+    about ``step`` bytes apart, each with the line breaks before it (``\\n``; with
+    ``crlf``, ``\\r\\n``, ``\\r`` and ``\\n`` alike). With ``quote``, a break inside a
+    quoted field is no cut: a cut is taken only where the quotes counted from the previous
+    cut (a record start) are even, so quoted line breaks, and doubled quotes inside quoted
+    fields, are stepped over. One pass, in ``block``-byte reads: quotes and breaks are
+    counted as they are read, up to the last cut."""
+    size = _size(stream)
+    scan = _Scan(quote, crlf)
+    cuts = [(0, 0)]
+    target = step
+    seeking = False  # past the target: the next break outside quotes is the cut
+    buffer = bytearray(block)
+    at = 0  # the offset of the buffer in the stream
+    readinto = cast(io.RawIOBase, stream).readinto
+    while size is None or target < size:
+        length = readinto(buffer)
+        if not length:
             break
-        cuts.append(brk + 1)
+        data = buffer if length == block else buffer[:length]
+        i = 0
+        while i < length:
+            if not seeking:
+                if target - at >= length:
+                    scan.take(data, i, length)
+                    break
+                scan.take(data, i, target - at)
+                i, seeking = target - at, True
+            brk = data.find(b"\n", i)
+            if brk < 0:
+                scan.take(data, i, length)
+                break
+            scan.take(data, i, brk + 1)
+            i = brk + 1
+            if not scan.odd:
+                cut = at + i
+                if size is not None and cut >= size:
+                    return cuts  # a cut at the very end is no cut
+                cuts.append((cut, scan.lines))
+                target, seeking = cut + step, False
+                if size is not None and target >= size:
+                    return cuts
+        at += length
+    if len(cuts) > 1 and cuts[-1][0] >= at:
+        cuts.pop()
     return cuts
 
 
-_WINDOW = 1 << 24
+def _size(stream: BinaryIO) -> int | None:
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
 
 
-def _count(data: bytes | mmap.mmap, quote: bytes, start: int, end: int) -> int:
-    """The parity of ``quote`` bytes in ``data[start:end]``, read in bounded windows."""
-    odd = 0
-    for at in range(start, end, _WINDOW):
-        odd ^= data[at : min(at + _WINDOW, end)].count(quote) & 1
-    return odd
+class _Scan:
+    """The parity of quotes and the count of line breaks of the bytes taken so far."""
+
+    __slots__ = ("cr", "crlf", "lines", "odd", "quote")
+
+    def __init__(self, quote: bytes | None, crlf: bool) -> None:
+        self.quote = quote
+        self.crlf = crlf
+        self.odd = 0
+        self.lines = 0
+        self.cr = False  # the last byte taken was a CR (an LF next ends the same line)
+
+    def take(self, data: bytearray, start: int, end: int) -> None:
+        if start >= end:
+            return
+        if self.quote:
+            self.odd ^= data.count(self.quote, start, end) & 1
+        self.lines += data.count(b"\n", start, end)
+        if self.crlf:
+            if self.cr and data[start] == 0x0A:
+                self.lines -= 1
+            # a CR is a break of its own where no LF follows: most inputs have none
+            if data.find(b"\r", start, end) >= 0 and _LONE_CR.search(data, start, end):
+                self.lines += data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+            self.cr = data[end - 1] == 0x0D
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 class Framing(NamedTuple):
@@ -197,8 +254,10 @@ class CodecConfig(BaseModel, ABC):
         (it takes ``at: DecodeAt``); None when it cannot."""
         return None
 
-    def record_starts(self, data: bytes | mmap.mmap, step: int) -> list[int] | None:
-        """Byte offsets of ``data`` (a whole input) where records start, 0 first and about
-        ``step`` bytes apart: where byte-range partitions of one input are cut, each read
-        by a ``decode`` resumed there. None when this codec cannot cut its input."""
+    def record_starts(self, stream: BinaryIO, step: int) -> list[tuple[int, int]] | None:
+        """Byte offsets of ``stream`` (a whole input, read from its start) where records
+        start, 0 first and about ``step`` bytes apart, each with the line breaks
+        (:meth:`line_ends`) before it: where byte-range partitions of one input are cut,
+        each read by a ``decode`` resumed there. None when this codec cannot cut its
+        input."""
         return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import mmap
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain, islice
@@ -111,8 +110,8 @@ class JsonlCodec(CodecConfig):
     def line_ends(self) -> re.Pattern[bytes]:
         return _LINE_END
 
-    def record_starts(self, data: bytes | mmap.mmap, step: int) -> list[int]:
-        return line_starts(data, step)
+    def record_starts(self, stream: BinaryIO, step: int) -> list[tuple[int, int]]:
+        return line_starts(stream, step)
 
     def decode(
         self,

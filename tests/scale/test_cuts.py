@@ -9,6 +9,7 @@ import random
 import re
 from pathlib import Path
 
+from engine.codecs.base import line_starts
 from engine.codecs.csv import CsvCodec
 from engine.codecs.jsonl import JsonlCodec
 from engine.components.sources.file import _ranges
@@ -70,3 +71,35 @@ def test_jsonl_cuts_at_line_starts(tmp_path: Path) -> None:
     assert all(data[p["start"] - 1 : p["start"]] == b"\n" for p in parts[1:])
     assert [p["line"] for p in parts] == [data[: p["start"]].count(b"\n") for p in parts]
     assert sum(p["end"] - p["start"] for p in parts) == len(data)
+
+
+def reference_starts(data: bytes, step: int, quote: bytes | None) -> list[tuple[int, int]]:
+    """Cuts as the definition says them, the slow way: after a LF where the quotes since
+    the last cut are even, at least ``step`` bytes on; CRLF, CR and LF each one break."""
+    cuts = [0]
+    while cuts[-1] + step < len(data):
+        brk = data.find(b"\n", cuts[-1] + step)
+        while brk >= 0 and quote and data.count(quote, cuts[-1], brk) % 2:
+            brk = data.find(b"\n", brk + 1)
+        if brk < 0 or brk + 1 >= len(data):
+            break
+        cuts.append(brk + 1)
+    breaks = re.compile(rb"\r\n|\r|\n")
+    return [(cut, len(breaks.findall(data[:cut]))) for cut in cuts]
+
+
+def test_cuts_and_line_counts_do_not_depend_on_the_reads(tmp_path: Path) -> None:
+    """Quotes, CR and LF fall on both sides of every read's end: the result is the same."""
+    rng = random.Random(11)
+    noise = b"".join(rng.choice([b'"', b"\n", b"\r", b"\r\n", b"a", b"bc,"]) for _ in range(3000))
+    path = tmp_path / "in.csv"
+    # the last two: a break at the very end is no cut
+    for data, steps in [(noise, (1, 7, 100, 1000)), (b"a\nb\n", (1, 2, 3)), (b'"\n"\n', (1,))]:
+        path.write_bytes(data)
+        for step in steps:
+            expected = reference_starts(data, step, b'"')
+            for block in (1, 2, 3, 16, 1 << 22):
+                found = line_starts(io.BytesIO(data), step, b'"', crlf=True, block=block)
+                assert found == expected
+                with path.open("rb", buffering=0) as f:  # its size known: it stops early
+                    assert line_starts(f, step, b'"', crlf=True, block=block) == expected

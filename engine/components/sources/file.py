@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import io
-import itertools
 import mmap
 import os
 import re
@@ -312,20 +311,17 @@ def _ranges(path: Path, codec: CodecConfig, step: int, workers: int) -> list[dic
         if size <= step or pattern is None:
             return whole
         step = _even_step(size, step, workers)
-        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            cuts = codec.record_starts(data, step)
-            if cuts is None or len(cuts) < 2:
-                return whole
-            lines = [0]
-            for start, end in itertools.pairwise(cuts):
-                lines.append(lines[-1] + _breaks(data, start, end, pattern))
+        with path.open("rb", buffering=0) as f:
+            cuts = codec.record_starts(f, step)
+        if cuts is None or len(cuts) < 2:
+            return whole
     except OSError as exc:
         raise PermanentError(f"cannot read {path}: {exc.strerror or exc}") from None
     names = _names(path, codec)
-    bounds = [*cuts, size]
+    bounds = [start for start, _ in cuts[1:]] + [size]
     return [
         {"file": str(path), "start": start, "end": end, "line": line, "names": names}
-        for start, end, line in zip(cuts, bounds[1:], lines, strict=True)
+        for (start, line), end in zip(cuts, bounds, strict=True)
     ]
 
 
@@ -335,23 +331,6 @@ def _even_step(size: int, step: int, workers: int) -> int:
     parts = -(-size // step)
     parts = -(-parts // workers) * workers
     return -(-size // parts)
-
-
-def _breaks(data: mmap.mmap, start: int, end: int, pattern: re.Pattern[bytes]) -> int:
-    """The line breaks in ``data[start:end]``: counted in C for the usual patterns."""
-    lf_only = pattern.pattern in (b"\n", rb"\n")
-    if not lf_only and pattern.pattern != rb"\r\n|\r|\n":
-        return sum(1 for _ in pattern.finditer(data, start, end))
-    count = 0
-    for at in range(start, end, 1 << 24):
-        stop = min(at + (1 << 24), end)
-        window = data[at:stop]
-        count += window.count(b"\n")
-        if not lf_only and window.find(b"\r") >= 0:  # most files have none: one quick look
-            count += window.count(b"\r") - window.count(b"\r\n")
-            if window.endswith(b"\r") and data[stop : stop + 1] == b"\n" and stop < end:
-                count -= 1  # a CRLF across two windows is one break
-    return count
 
 
 def _names(path: Path, codec: CodecConfig) -> list[str] | None:
