@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,7 @@ __all__ = [
     "DecodeAt",
     "Encoder",
     "Framing",
+    "RecordCuts",
     "known_encoding",
     "line_starts",
 ]
@@ -70,6 +70,72 @@ class DecodeAt:
     offset: int = 0
 
 
+class RecordCuts:
+    """Where an input is cut into byte ranges that start where records start: just after
+    a ``\\n``; with ``quote``, one outside quoted fields (where the quotes counted from
+    the previous cut, a record start, are even, so quoted line breaks and doubled quotes
+    inside quoted fields are stepped over). Each cut comes with the line breaks before it
+    (``\\n``; with ``crlf``, ``\\r\\n``, ``\\r`` and ``\\n`` alike), for locations.
+
+    One cut at a time (:meth:`after`), so that a run can read its first ranges while
+    the later ones are still being found; the input is read once, in ``block``-byte
+    reads, quotes and breaks counted as they are read."""
+
+    def __init__(
+        self, quote: bytes | None = None, *, crlf: bool = False, block: int = 1 << 22
+    ) -> None:
+        self.quote = quote
+        self.crlf = crlf
+        self.block = block
+
+    def after(
+        self, stream: BinaryIO, start: int, lines: int, step: int, size: int
+    ) -> tuple[int, int] | None:
+        """The first cut at least ``step`` bytes after ``start`` (a cut, with ``lines``
+        line breaks before it) in ``stream`` of ``size`` bytes, with the line breaks
+        before it; None when the input ends first (a cut at its very end is none)."""
+        target = start + step
+        if target >= size:
+            return None
+        stream.seek(start)
+        readinto = cast(io.RawIOBase, stream).readinto
+        scan = _Scan(self.quote, self.crlf)
+        buffer = bytearray(self.block)
+        at = start  # the offset of the buffer in the stream
+        while length := readinto(buffer):
+            data = buffer if length == self.block else buffer[:length]
+            i = 0
+            if target - at >= length:
+                scan.take(data, 0, length)
+                at += length
+                continue
+            if target >= at:  # the target is in this block: the cut is a break after it
+                scan.take(data, 0, target - at)
+                i = target - at
+            while (brk := data.find(b"\n", i)) >= 0:
+                scan.take(data, i, brk + 1)
+                i = brk + 1
+                if not scan.odd:
+                    cut = at + i
+                    return None if cut >= size else (cut, lines + scan.lines)
+            scan.take(data, i, length)
+            at += length
+        return None
+
+    def breaks(self, stream: BinaryIO, start: int, size: int) -> int:
+        """The line breaks from ``start`` (a cut) to ``size`` bytes into ``stream``."""
+        stream.seek(start)
+        readinto = cast(io.RawIOBase, stream).readinto
+        scan = _Scan(None, self.crlf)
+        buffer = bytearray(self.block)
+        at = start
+        while at < size and (length := readinto(buffer)):
+            length = min(length, size - at)
+            scan.take(buffer, 0, length)
+            at += length
+        return scan.lines
+
+
 def line_starts(
     stream: BinaryIO,
     step: int,
@@ -78,59 +144,14 @@ def line_starts(
     crlf: bool = False,
     block: int = 1 << 22,
 ) -> list[tuple[int, int]]:
-    """Offsets of ``stream`` (read from its start) just after a ``\\n``, 0 first and
-    about ``step`` bytes apart, each with the line breaks before it (``\\n``; with
-    ``crlf``, ``\\r\\n``, ``\\r`` and ``\\n`` alike). With ``quote``, a break inside a
-    quoted field is no cut: a cut is taken only where the quotes counted from the previous
-    cut (a record start) are even, so quoted line breaks, and doubled quotes inside quoted
-    fields, are stepped over. One pass, in ``block``-byte reads: quotes and breaks are
-    counted as they are read, up to the last cut."""
-    size = _size(stream)
-    scan = _Scan(quote, crlf)
-    cuts = [(0, 0)]
-    target = step
-    seeking = False  # past the target: the next break outside quotes is the cut
-    buffer = bytearray(block)
-    at = 0  # the offset of the buffer in the stream
-    readinto = cast(io.RawIOBase, stream).readinto
-    while size is None or target < size:
-        length = readinto(buffer)
-        if not length:
-            break
-        data = buffer if length == block else buffer[:length]
-        i = 0
-        while i < length:
-            if not seeking:
-                if target - at >= length:
-                    scan.take(data, i, length)
-                    break
-                scan.take(data, i, target - at)
-                i, seeking = target - at, True
-            brk = data.find(b"\n", i)
-            if brk < 0:
-                scan.take(data, i, length)
-                break
-            scan.take(data, i, brk + 1)
-            i = brk + 1
-            if not scan.odd:
-                cut = at + i
-                if size is not None and cut >= size:
-                    return cuts  # a cut at the very end is no cut
-                cuts.append((cut, scan.lines))
-                target, seeking = cut + step, False
-                if size is not None and target >= size:
-                    return cuts
-        at += length
-    if len(cuts) > 1 and cuts[-1][0] >= at:
-        cuts.pop()
-    return cuts
-
-
-def _size(stream: BinaryIO) -> int | None:
-    try:
-        return os.fstat(stream.fileno()).st_size
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        return None
+    """Every cut :class:`RecordCuts` finds in ``stream``, ``step`` bytes apart, 0 first,
+    each with the line breaks before it."""
+    cuts = RecordCuts(quote, crlf=crlf, block=block)
+    size = stream.seek(0, io.SEEK_END)
+    found = [(0, 0)]
+    while (cut := cuts.after(stream, *found[-1], step, size)) is not None:
+        found.append(cut)
+    return found
 
 
 class _Scan:
@@ -254,10 +275,8 @@ class CodecConfig(BaseModel, ABC):
         (it takes ``at: DecodeAt``); None when it cannot."""
         return None
 
-    def record_starts(self, stream: BinaryIO, step: int) -> list[tuple[int, int]] | None:
-        """Byte offsets of ``stream`` (a whole input, read from its start) where records
-        start, 0 first and about ``step`` bytes apart, each with the line breaks
-        (:meth:`line_ends`) before it: where byte-range partitions of one input are cut,
-        each read by a ``decode`` resumed there. None when this codec cannot cut its
-        input."""
+    def record_cuts(self) -> RecordCuts | None:
+        """How this codec's inputs are cut into byte ranges that start where records
+        start (each read by a ``decode`` resumed there), with the line breaks
+        (:meth:`line_ends`) before each cut. None when this codec cannot cut its input."""
         return None

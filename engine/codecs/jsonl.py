@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, ClassVar, Literal, cast
 import orjson
 from pydantic import Field
 
-from engine.codecs.base import CodecConfig, DecodeAt, Encoder, Framing, line_starts
+from engine.codecs.base import CodecConfig, DecodeAt, Encoder, Framing, RecordCuts
 from engine.codecs.json import (
     NonFinite,
     dump_default,
@@ -110,8 +110,8 @@ class JsonlCodec(CodecConfig):
     def line_ends(self) -> re.Pattern[bytes]:
         return _LINE_END
 
-    def record_starts(self, stream: BinaryIO, step: int) -> list[tuple[int, int]]:
-        return line_starts(stream, step)
+    def record_cuts(self) -> RecordCuts:
+        return RecordCuts()
 
     def decode(
         self,

@@ -25,8 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -176,7 +175,10 @@ class WorkerPool:
         self._plan = plan
         self._procs: dict[Connection, BaseProcess] = {}
         self._busy: dict[Connection, PartitionSpec | None] = {}
-        self._queue: deque[PartitionSpec] = deque()
+        self._specs: Sequence[PartitionSpec] = ()
+        self._handed = 0  # partitions handed out so far
+        #: why a partition could not be planned (the run fails)
+        self.planning_error: str | None = None
         self._context: dict[str, Any] = {}
         self._on_result: Callable[[PartitionResult], None] | None = None
 
@@ -216,16 +218,19 @@ class WorkerPool:
 
     def run(
         self,
-        specs: list[PartitionSpec],
+        specs: Sequence[PartitionSpec],
         context: RunContext,
         signals: _Signals,
         on_result: Callable[[PartitionResult], None] | None = None,
     ) -> list[PartitionResult]:
         """Run ``specs`` to their ends (or until the run is stopped); their results.
-        ``on_result``: called with each as it comes in, once its worker has the next."""
+        ``on_result``: called with each as it comes in, once its worker has the next.
+        Each partition is asked of ``specs`` when a worker is to run it, the next one as
+        soon as that one is handed out (a source that finds its parts as it goes finds
+        them while the workers read)."""
         self._context = context.to_json()
         self._on_result = on_result
-        self._queue.extend(specs)
+        self._specs = specs
         results: dict[int, PartitionResult] = {}
         killed = False
         self._busy = dict.fromkeys(self._procs)
@@ -240,10 +245,10 @@ class WorkerPool:
                     self._procs[conn].kill()
             for ready in wait(list(self._busy), timeout=POLL):
                 self._receive(cast(Connection, ready), results)
-        for spec in self._queue:  # no worker was left to run it
+        if not self.stopping:  # no worker was left to run the rest
             why = "its worker processes ended before it ran"
-            results[spec.index] = PartitionResult(spec.id, spec.index, "failure", why)
-        self._queue.clear()
+            for index in range(self._handed, len(specs)):
+                results[index] = PartitionResult(f"{index:04d}", index, "failure", why)
         return [results[i] for i in sorted(results)]
 
     def close(self) -> None:
@@ -286,17 +291,32 @@ class WorkerPool:
             self._on_result(result)
 
     def _next(self, conn: Connection) -> None:
-        spec = self._queue.popleft() if self._queue and not self.stopping else None
+        spec = self._partition(self._handed) if not self.stopping else None
+        if spec is not None:
+            self._handed += 1
         self._busy[conn] = spec
         with contextlib.suppress(OSError):  # it died: the next wait reads its end
             conn.send(None if spec is None else (spec.to_json(), self._context))
+        if spec is not None:
+            self._partition(self._handed)  # found while the workers read
+
+    def _partition(self, index: int) -> PartitionSpec | None:
+        """The partition ``index`` (None past the last, or when it cannot be planned:
+        then the run stops)."""
+        if index >= len(self._specs):
+            return None
+        try:
+            return self._specs[index]
+        except Exception as exc:  # the run fails as a failing source fails it
+            self.planning_error = str(as_run_error("planning partitions", exc))
+            self._stop()
+            return None
 
     def _stop(self) -> None:
         """Hand out nothing more; workers stop reading and drain what they hold."""
         if self.stopping:
             return
         self.stopping = True
-        self._queue.clear()
         for conn, spec in self._busy.items():
             pid = self._procs[conn].pid
             if spec is not None and pid is not None:
@@ -350,7 +370,7 @@ def rejections_breach(
 
 
 async def _commit(
-    runner: Runner, results: list[PartitionResult], specs: list[PartitionSpec]
+    runner: Runner, results: list[PartitionResult], specs: Sequence[PartitionSpec]
 ) -> None:
     """The sources commit once, from every partition's outcome in partition order."""
     by_source: dict[str, list[dict[str, Any] | None]] = {}
@@ -415,7 +435,7 @@ def _run(
     observer.run_started(runner.info, {**plan.started_details(), "workers": workers})
     errors: list[str] = []
     results: list[PartitionResult] = []
-    specs: list[PartitionSpec] = []
+    specs: Sequence[PartitionSpec] = ()
     context = RunContext(run_id, str(workspace), audit, True, plan.spec.sha256)
     outputs = Outputs()  # joined as the partitions finish
     with _Signals() as signals:
@@ -431,6 +451,8 @@ def _run(
                     f"process{'es' if used > 1 else ''}"
                 )
             results = pool.run(specs, context, signals, on_result=outputs.add)
+            if pool.planning_error is not None:
+                errors.append(pool.planning_error)
         interrupted = bool(signals.count) or any(r.outcome == "interrupted" for r in results)
     failed = [r for r in results if r.outcome == "failure"]
     errors.extend(f"partition {r.partition}: {r.error}" for r in failed)

@@ -8,11 +8,18 @@ import json
 import random
 import re
 from pathlib import Path
+from typing import Any
 
-from engine.codecs.base import line_starts
+from engine.codecs.base import CodecConfig, line_starts
 from engine.codecs.csv import CsvCodec
 from engine.codecs.jsonl import JsonlCodec
-from engine.components.sources.file import _ranges
+from engine.components.sources.file import _FileRanges
+
+
+def _ranges(path: Path, codec: CodecConfig, step: int, workers: int) -> list[dict[str, Any]]:
+    """Every partition of one file, as the file source plans them."""
+    planned = _FileRanges.plan(path, codec, step, workers)
+    return [planned[i] for i in range(planned.count)]
 
 
 def records(codec: CsvCodec, data: bytes) -> list[dict[str, object]]:
@@ -52,13 +59,23 @@ def test_a_big_file_is_cut_into_even_ranges_a_multiple_of_the_workers(tmp_path: 
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n")
     size = path.stat().st_size  # about 250 KB
-    for step, workers, count in [(64 << 10, 2, 4), (64 << 10, 3, 6), (100 << 10, 2, 4)]:
+    line = len(lines[-1]) + 1
+    # many short ranges too: a cut past its place (a line's length at most) moves no other
+    for step, workers, count in [
+        (64 << 10, 2, 4),
+        (64 << 10, 3, 6),
+        (100 << 10, 2, 4),
+        (100, 2, 2490),
+    ]:
         parts = _ranges(path, JsonlCodec(), step, workers)
         lengths = [p["end"] - p["start"] for p in parts]
         assert len(parts) == count
-        assert max(lengths) <= step
-        assert max(lengths) - min(lengths) <= count * (len(lines[-1]) + 1)  # a line per cut
         assert sum(lengths) == size
+        assert max(lengths) <= step + line
+        assert max(lengths) - min(lengths) <= 2 * line
+        assert [p["line"] for p in parts] == [
+            path.read_bytes()[: p["start"]].count(b"\n") for p in parts
+        ]
 
 
 def test_jsonl_cuts_at_line_starts(tmp_path: Path) -> None:

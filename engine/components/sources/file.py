@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import glob
 import io
+import itertools
 import mmap
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from itertools import islice
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast, overload
 
 import anyio
 from pydantic import BaseModel, ByteSize, ConfigDict, Field
 
 from engine.codecs import CodecSpec, codec_for_path
-from engine.codecs.base import DecodeAt
+from engine.codecs.base import DecodeAt, RecordCuts
 from engine.components.base import Source, SourceConfig
 from engine.errors import DataError, PermanentError
 from engine.records import Chunk
@@ -169,20 +171,20 @@ class FileSource(Source[FileSourceConfig]):
         return done, sum(self._sizes)
 
     # -- partitions -----------------------------------------------------------------------
-    async def partitions(self, workers: int) -> list[dict[str, Any]]:
+    async def partitions(self, workers: int) -> Sequence[dict[str, Any]]:
         """One partition per file; a file past ``partition.size`` cut into byte ranges of
         about equal length, as many as a multiple of ``workers`` (so that the workers
-        finish together)."""
+        finish together), found as they are asked for."""
         files = self.files()
         if not files:
             raise PermanentError(f"no file matches {self.config.path!r}")
         step = max(int(self.config.partition.size), 1)
-        found: list[dict[str, Any]] = []
-        for path in files:
-            codec = self.codec_for(path)
-            ranges = await anyio.to_thread.run_sync(_ranges, path, codec, step, workers)
-            found.extend(ranges)
-        return found
+        codecs = [(path, self.codec_for(path)) for path in files]
+
+        def plan() -> _Ranges:
+            return _Ranges([_FileRanges.plan(path, codec, step, workers) for path, codec in codecs])
+
+        return await anyio.to_thread.run_sync(plan)
 
     def use_partition(self, spec: dict[str, Any]) -> None:
         if not spec:
@@ -301,36 +303,110 @@ class _Range(io.RawIOBase):
             super().close()
 
 
-def _ranges(path: Path, codec: CodecConfig, step: int, workers: int) -> list[dict[str, Any]]:
-    """The partitions of one file: the whole file, or byte ranges cut where records start,
-    each with the lines before it (for locations) and the CSV column names in use."""
-    whole = [{"file": str(path)}]
-    try:
-        size = path.stat().st_size
-        pattern = codec.line_ends()
-        if size <= step or pattern is None:
-            return whole
-        step = _even_step(size, step, workers)
-        with path.open("rb", buffering=0) as f:
-            cuts = codec.record_starts(f, step)
-        if cuts is None or len(cuts) < 2:
-            return whole
-    except OSError as exc:
-        raise PermanentError(f"cannot read {path}: {exc.strerror or exc}") from None
-    names = _names(path, codec)
-    bounds = [start for start, _ in cuts[1:]] + [size]
-    return [
-        {"file": str(path), "start": start, "end": end, "line": line, "names": names}
-        for (start, line), end in zip(cuts, bounds, strict=True)
-    ]
+class _FileRanges:
+    """The partitions of one file: the whole file, or ``count`` byte ranges cut where
+    records start, each with the lines before it (for locations) and the CSV column names
+    in use. The ``k``-th cut is the first record start ``k/count`` of the file or more
+    into it (a long record lengthens one range, not every range after it). The cuts are
+    found as the ranges are asked for, reading the file once from its start: the first
+    ranges are read while the later ones are still being found. A range with no record
+    start left in it (the records there are longer than the ranges) is empty."""
+
+    def __init__(
+        self,
+        path: Path,
+        count: int = 1,
+        cuts: RecordCuts | None = None,
+        size: int = 0,
+        names: list[str] | None = None,
+    ) -> None:
+        self.path = path
+        self.count = count
+        self._cuts = cuts
+        self._size = size
+        self._names = names
+        self._starts = [(0, 0)]  # the cuts found so far, each with the lines before it
+        self._end: int | None = None  # the lines of the file, once no cut is left
+
+    @classmethod
+    def plan(cls, path: Path, codec: CodecConfig, step: int, workers: int) -> _FileRanges:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise PermanentError(f"cannot read {path}: {exc.strerror or exc}") from None
+        cuts = codec.record_cuts() if codec.line_ends() is not None else None
+        if size <= step or cuts is None:
+            return cls(path)
+        return cls(path, _even_parts(size, step, workers), cuts, size, _names(path, codec))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self._cuts is None:
+            return {"file": str(self.path)}
+        self._find(index + 1)
+        last = len(self._starts) - 1
+        if index > last:  # nothing left to read
+            assert self._end is not None
+            start, line = self._size, self._end
+        else:
+            start, line = self._starts[index]
+        end = self._starts[index + 1][0] if index < last else self._size
+        return {
+            "file": str(self.path),
+            "start": start,
+            "end": end,
+            "line": line,
+            "names": self._names,
+        }
+
+    def _find(self, cut: int) -> None:
+        """Find the cuts up to the ``cut``-th, or until there is none left."""
+        if self._cuts is None or len(self._starts) > cut or self._end is not None:
+            return
+        try:
+            with self.path.open("rb", buffering=0) as f:
+                while len(self._starts) <= cut:
+                    start, lines = self._starts[-1]
+                    target = len(self._starts) * self._size // self.count
+                    gap = max(target - start, 1)
+                    found = self._cuts.after(f, start, lines, gap, self._size)
+                    if found is None:
+                        self._end = lines + self._cuts.breaks(f, start, self._size)
+                        return
+                    self._starts.append(found)
+        except OSError as exc:
+            raise PermanentError(f"cannot read {self.path}: {exc.strerror or exc}") from None
 
 
-def _even_step(size: int, step: int, workers: int) -> int:
-    """The length of ranges at most ``step`` long that cut ``size`` bytes into a multiple
-    of ``workers`` about equal parts."""
+class _Ranges(Sequence[dict[str, Any]]):
+    """The partitions of a source's files, in file order."""
+
+    def __init__(self, files: list[_FileRanges]) -> None:
+        self._files = files
+        self._firsts = list(itertools.accumulate((f.count for f in files), initial=0))
+
+    def __len__(self) -> int:
+        return self._firsts[-1]
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        which = bisect.bisect_right(self._firsts, index) - 1
+        return self._files[which][index - self._firsts[which]]
+
+
+def _even_parts(size: int, step: int, workers: int) -> int:
+    """How many about equal ranges, at most ``step`` long, cut ``size`` bytes: a multiple
+    of ``workers``."""
     parts = -(-size // step)
-    parts = -(-parts // workers) * workers
-    return -(-size // parts)
+    return -(-parts // workers) * workers
 
 
 def _names(path: Path, codec: CodecConfig) -> list[str] | None:
