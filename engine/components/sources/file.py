@@ -40,9 +40,10 @@ class FilePartitioning(BaseModel):
     size: ByteSize = Field(
         ByteSize(16 * 1024 * 1024),
         description="Each file of the path (or glob) is a partition; a file larger than this "
-        "is cut into byte ranges about this long, on record boundaries (CSV without "
-        "`escapechar` or `skip_rows`, and JSON Lines; a line break inside a quoted CSV field "
-        "is never a boundary). A number of bytes or a size such as `64KiB`, `32MiB`.",
+        "is cut into byte ranges of about equal length, at most about this long and as many "
+        "as a multiple of the workers, on record boundaries (CSV without `escapechar` or "
+        "`skip_rows`, and JSON Lines; a line break inside a quoted CSV field is never a "
+        "boundary). A number of bytes or a size such as `64KiB`, `32MiB`.",
         examples=["64KiB", "256MiB"],
     )
 
