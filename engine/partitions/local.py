@@ -1,12 +1,14 @@
 """``engine run --workers N``: a run's partitions in N local processes, no broker.
 
 The parent process holds the run's lease, writes ``run_started``, plans the partitions and
-hands them out one at a time to N worker processes (forked from a ``forkserver`` that
-imported the engine once), each of which
-calls :func:`~engine.partitions.worker.run_partition` and writes its own events to the
-pipeline's chain. When every partition succeeded, the parent checks the run's rejections,
-publishes what the file sinks handed over, commits the sources' cursors once and writes
-``run_finished``; otherwise it discards what they handed over and commits nothing.
+hands them out one at a time to N worker processes (:class:`WorkerPool`: forked from the
+parent before it takes its lease, or from a ``forkserver`` that imported the engine once),
+each of which calls :func:`~engine.partitions.worker.run_partition` and writes its own
+events to the pipeline's chain. The pieces of file outputs are joined as the partitions
+finish (:class:`~engine.partitions.publish.Outputs`). When every partition succeeded, the
+parent checks the run's rejections, publishes the outputs, commits the sources' cursors
+once and writes ``run_finished``; otherwise it discards what they handed over and commits
+nothing.
 
 SIGTERM or SIGINT to the parent stops handing out partitions and sends SIGTERM to the
 workers, which stop reading and drain; a second signal kills them. Workers ignore SIGINT
