@@ -15,10 +15,13 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from engine.errors import PermanentError
+from engine.partitions.spec import PartitionSpec, RunContext
 from tests.support.data import POSTGRES_URL, require_service, sql
 from tests.support.kill import DEADLINE, wait_for
 
@@ -329,6 +332,51 @@ path = "out/all.csv"
     )
     assert summary.ok, summary.error
     assert (tmp_path / "out" / "all.csv").read_bytes() == (tmp_path / "in.csv").read_bytes()
+
+
+class _Unreadable(Sequence[PartitionSpec]):
+    """Four partitions, the third of which cannot be found (its file went away)."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> PartitionSpec:  # type: ignore[override]
+        if index == 2:
+            raise PermanentError("cannot read in.csv: it is gone")
+        return PartitionSpec(index, 4, "src", {})
+
+
+def test_a_partition_that_cannot_be_found_fails_the_run_and_stops_the_others(
+    tmp_path: Path,
+) -> None:
+    from engine.partitions.local import _Signals, start_workers
+    from engine.pipeline import compile_file
+
+    write_csv(tmp_path / "in.csv", 200_000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "gone"
+[sources.src]
+type = "file"
+path = "in.csv"
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.jsonl"
+"""
+    )
+    plan = compile_file(tmp_path / "p.toml")
+    context = RunContext("gone-1", str(tmp_path / "home"), False, True, plan.spec.sha256)
+    pool = start_workers(plan, 2)
+    try:
+        results = pool.run(_Unreadable(), context, _Signals())
+    finally:
+        pool.close()
+    assert pool.planning_error == "planning partitions: cannot read in.csv: it is gone"
+    # found as the second was handed out: no other partition started, the two drained
+    assert [r.index for r in results] == [0, 1]
+    assert {r.outcome for r in results} <= {"interrupted", "success"}
 
 
 def _alive(pid: int) -> bool:
