@@ -1,6 +1,6 @@
 """Scale-out throughput: `engine run --workers N` on the inventory workload.
 
-    python bench/scale.py [--rows 1000000] [--rounds 3] [--workers 1,2,3] [--size 16MiB]
+    python bench/scale.py [--rows 1000000] [--rounds 3] [--workers 1,2,3] [--size SIZE]
                           [--csv FILE] [--no-audit] [--broker 1,2,3]
 
 The 1M-row inventory CSV (bench/generate.py, or ``--csv`` a file of the same columns, such
@@ -50,8 +50,7 @@ type = "file"
 path = "{src}"
 codec = "csv"
 batch = {{ size = 2000 }}
-partition = {{ size = "{size}" }}
-[transforms.to_product]
+{partition}[transforms.to_product]
 type = "map"
 inputs = ["inv"]
 [transforms.to_product.fields]
@@ -147,7 +146,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", default="1,2,3")
-    parser.add_argument("--size", default="16MiB", help="the file source's partition size")
+    parser.add_argument(
+        "--size", default="", help="the file source's partition size (default: unset, the engine's)"
+    )
     parser.add_argument("--csv", type=Path, help="use this CSV instead of generating one")
     parser.add_argument("--no-audit", action="store_true")
     parser.add_argument(
@@ -170,7 +171,7 @@ def main() -> None:
             PIPELINE.format(
                 audit=str(not args.no_audit).lower(),
                 src=src,
-                size=args.size,
+                partition=f'partition = {{ size = "{args.size}" }}\n' if args.size else "",
                 fields="\n".join(f"{k} = {json.dumps(v)}" for k, v in FIELDS.items()),
                 out=out / "{partition}.jsonl" if brokers else out,
             )
@@ -194,7 +195,7 @@ def main() -> None:
         base = statistics.median(walls[next(iter(columns))])
         print(
             f"{rows:,} rows, audit {'off' if args.no_audit else 'on'}, "
-            f"partition size {args.size}, median of {args.rounds} rounds"
+            f"partition size {args.size or 'unset'}, median of {args.rounds} rounds"
         )
         print(f"{'column':<12} {'wall s':>8} {'cpu s':>7} {'records/s':>12} {'vs workers 1':>13}")
         for name, times in walls.items():

@@ -13,10 +13,10 @@ from typing import Any
 from engine.codecs.base import CodecConfig, line_starts
 from engine.codecs.csv import CsvCodec
 from engine.codecs.jsonl import JsonlCodec
-from engine.components.sources.file import _FileRanges
+from engine.components.sources.file import _FileRanges, range_count
 
 
-def _ranges(path: Path, codec: CodecConfig, step: int, workers: int) -> list[dict[str, Any]]:
+def _ranges(path: Path, codec: CodecConfig, step: int | None, workers: int) -> list[dict[str, Any]]:
     """Every partition of one file, as the file source plans them."""
     planned = _FileRanges.plan(path, codec, step, workers)
     return [planned[i] for i in range(planned.count)]
@@ -120,3 +120,20 @@ def test_cuts_and_line_counts_do_not_depend_on_the_reads(tmp_path: Path) -> None
                 assert found == expected
                 with path.open("rb", buffering=0) as f:  # its size known: it stops early
                     assert line_starts(f, step, b'"', crlf=True, block=block) == expected
+
+
+def test_unset_the_size_gives_two_ranges_per_worker_of_8_to_64_mib() -> None:
+    mib = 1 << 20
+    # (file size, workers): ranges
+    expected = {
+        (15 * mib, 2): 1,  # under 16 MiB: not cut
+        (17 * mib, 2): 2,  # two of 8.5 MiB, not four of 4
+        (30 * mib, 3): 3,
+        (86 * mib, 2): 4,  # two per worker
+        (86 * mib, 3): 6,
+        (300 * mib, 2): 6,  # 64 MiB at most: a multiple of the workers above 300/64
+        (10_000 * mib, 2): 158,
+    }
+    assert {(size, w): range_count(size, None, w) for size, w in expected} == expected
+    assert range_count(86 * mib, 16 * mib, 2) == 6  # set: at most that long, a multiple of 2
+    assert range_count(16 * mib, 16 * mib, 2) == 1

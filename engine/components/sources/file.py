@@ -37,13 +37,16 @@ class FilePartitioning(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    size: ByteSize = Field(
-        ByteSize(16 * 1024 * 1024),
-        description="Each file of the path (or glob) is a partition; a file larger than this "
-        "is cut into byte ranges of about equal length, at most about this long and as many "
-        "as a multiple of the workers, on record boundaries (CSV without `escapechar` or "
-        "`skip_rows`, and JSON Lines; a line break inside a quoted CSV field is never a "
-        "boundary). A number of bytes or a size such as `64KiB`, `32MiB`.",
+    size: ByteSize | None = Field(
+        None,
+        description="Each file of the path (or glob) is a partition; a big file is cut into "
+        "byte ranges of about equal length, as many as a multiple of the workers, on record "
+        "boundaries (CSV without `escapechar` or `skip_rows`, and JSON Lines; a line break "
+        "inside a quoted CSV field is never a boundary). Unset: two ranges per worker, each "
+        "between 8 and 64 MiB (fewer for a file under 16 MiB per worker, more for one over "
+        "128 MiB per worker; a file under 16 MiB is not cut). Set: ranges at most about this "
+        "long, for a file larger than this. A number of bytes or a size such as `64KiB`, "
+        "`32MiB`.",
         examples=["64KiB", "256MiB"],
     )
 
@@ -179,7 +182,8 @@ class FileSource(Source[FileSourceConfig]):
         files = self.files()
         if not files:
             raise PermanentError(f"no file matches {self.config.path!r}")
-        step = max(int(self.config.partition.size), 1)
+        size = self.config.partition.size
+        step = None if size is None else max(int(size), 1)
         codecs = [(path, self.codec_for(path)) for path in files]
 
         def plan() -> _Ranges:
@@ -330,15 +334,17 @@ class _FileRanges:
         self._end: int | None = None  # the lines of the file, once no cut is left
 
     @classmethod
-    def plan(cls, path: Path, codec: CodecConfig, step: int, workers: int) -> _FileRanges:
+    def plan(cls, path: Path, codec: CodecConfig, step: int | None, workers: int) -> _FileRanges:
+        """``step``: the longest range (None: as :func:`range_count` chooses)."""
         try:
             size = path.stat().st_size
         except OSError as exc:
             raise PermanentError(f"cannot read {path}: {exc.strerror or exc}") from None
         cuts = codec.record_cuts() if codec.line_ends() is not None else None
-        if size <= step or cuts is None:
+        count = range_count(size, step, workers)
+        if count < 2 or cuts is None:
             return cls(path)
-        return cls(path, _even_parts(size, step, workers), cuts, size, _names(path, codec))
+        return cls(path, count, cuts, size, _names(path, codec))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if self._cuts is None:
@@ -403,10 +409,34 @@ class _Ranges(Sequence[dict[str, Any]]):
         return self._files[which][index - self._firsts[which]]
 
 
-def _even_parts(size: int, step: int, workers: int) -> int:
-    """How many about equal ranges, at most ``step`` long, cut ``size`` bytes: a multiple
-    of ``workers``."""
-    parts = -(-size // step)
+#: unset ``partition.size``: ranges per worker, and the shortest and longest range: enough
+#: ranges that the workers finish together, few enough that what each one costs (its
+#: events, opening its output; about 50 ms) stays small, none so long that joining the last
+#: one's piece keeps the run waiting
+RANGES_PER_WORKER = 2
+SHORTEST_RANGE = 8 << 20
+LONGEST_RANGE = 64 << 20
+
+
+def range_count(size: int, step: int | None, workers: int) -> int:
+    """Into how many about equal byte ranges a file of ``size`` bytes is cut (1: it is
+    not): a multiple of ``workers`` where it can; with ``step``, ranges at most that long;
+    without, :data:`RANGES_PER_WORKER` per worker, each between :data:`SHORTEST_RANGE` and
+    :data:`LONGEST_RANGE` bytes."""
+    if step is not None:
+        if size <= step:
+            return 1
+        return _multiple(-(-size // step), workers)
+    parts = RANGES_PER_WORKER * workers
+    if size // parts < SHORTEST_RANGE:
+        parts = size // SHORTEST_RANGE
+        return parts - parts % workers if parts >= workers else max(parts, 1)
+    if -(-size // parts) > LONGEST_RANGE:
+        return _multiple(-(-size // LONGEST_RANGE), workers)
+    return parts
+
+
+def _multiple(parts: int, workers: int) -> int:
     return -(-parts // workers) * workers
 
 
