@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import importlib
 import multiprocessing
 import multiprocessing.context
 import os
@@ -37,7 +38,7 @@ from typing import Any, cast
 
 import anyio
 
-from engine.columnar import limit_threads
+from engine.columnar import available, limit_threads
 from engine.components.base import Role
 from engine.errors import EngineError, RunError
 from engine.partitions.plan import plan_partitions
@@ -119,6 +120,7 @@ def _serve(
             plan = compile_file(pipeline_file, env=environ)
         except EngineError:
             plan = None  # run_partition reports it
+    _warm(environ)
     while True:
         try:
             message = conn.recv()
@@ -144,6 +146,17 @@ def _serve(
 
 
 _STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _warm(environ: Mapping[str, str]) -> None:
+    """Load polars while the run plans, where the columnar path may run: a worker is
+    forked before polars is loaded (its threads would not be copied), and loading it
+    takes a tenth of a second the first partition would wait for."""
+    try:
+        if available(EngineSettings.load(environ).engine_columnar):
+            importlib.import_module("polars")
+    except Exception:  # the partition will say what is wrong
+        return
 
 
 def _can_fork() -> bool:
@@ -237,7 +250,8 @@ class WorkerPool:
         killed = False
         self._busy = dict.fromkeys(self._procs)
         for conn in list(self._busy):
-            self._next(conn)
+            self._next(conn, ahead=False)  # every worker has one before the next is found
+        self._partition(self._handed)
         while self._busy:
             if signals.count and not self.stopping:
                 self._stop()
@@ -292,15 +306,17 @@ class WorkerPool:
         if self._on_result is not None:
             self._on_result(result)
 
-    def _next(self, conn: Connection) -> None:
+    def _next(self, conn: Connection, *, ahead: bool = True) -> None:
+        """Hand ``conn``'s worker the next partition (None: it is done), and find the one
+        after it while the workers read (``ahead``)."""
         spec = self._partition(self._handed) if not self.stopping else None
         if spec is not None:
             self._handed += 1
         self._busy[conn] = spec
         with contextlib.suppress(OSError):  # it died: the next wait reads its end
             conn.send(None if spec is None else (spec.to_json(), self._context))
-        if spec is not None:
-            self._partition(self._handed)  # found while the workers read
+        if spec is not None and ahead:
+            self._partition(self._handed)
 
     def _partition(self, index: int) -> PartitionSpec | None:
         """The partition ``index`` (None past the last, or when it cannot be planned:
