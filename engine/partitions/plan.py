@@ -33,10 +33,7 @@ class _Specs(Sequence[PartitionSpec]):
     def __getitem__(self, index: int | slice) -> PartitionSpec | list[PartitionSpec]:
         if isinstance(index, slice):
             return [self[i] for i in range(len(self))[index]]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+        index = range(len(self))[index]  # an IndexError past either end
         which = bisect.bisect_right(self._firsts, index) - 1
         cid, parts = self._sources[which]
         return PartitionSpec(index, len(self), cid, parts[index - self._firsts[which]])

@@ -104,7 +104,7 @@ class Outputs:
         self._results: dict[int, PartitionResult] = {}
         self._joined = 0  # partitions 0 .. _joined-1 are joined
         self._outputs: dict[str, _Output] = {}
-        self._error: PermanentError | None = None
+        self._error: str | None = None  # why a join failed
 
     def add(self, result: PartitionResult) -> None:
         """Take one partition's result; join the pieces of every partition whose
@@ -129,15 +129,15 @@ class Outputs:
             for final in touched:  # a little at a time: little is left to write at the end
                 touched[final].sync()
         except PermanentError as exc:
-            self._error = exc
+            self._error = str(exc)
         except OSError as exc:
-            self._error = PermanentError(f"cannot join {final}: {exc.strerror or exc}")
+            self._error = f"cannot join {final}: {exc.strerror or exc}"
 
     def publish(self) -> int:
         """Rename every output into place (all fsynced first); the number published."""
         try:
             if self._error is not None:
-                raise self._error
+                raise PermanentError(self._error)
             if self._joined != len(self._results):
                 raise PermanentError("a partition's outputs were not joined")
             staged = [(output.finish(), output.final) for output in self._outputs.values()]

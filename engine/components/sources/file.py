@@ -401,10 +401,7 @@ class _Ranges(Sequence[dict[str, Any]]):
     def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(index, slice):
             return [self[i] for i in range(len(self))[index]]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+        index = range(len(self))[index]  # an IndexError past either end
         which = bisect.bisect_right(self._firsts, index) - 1
         return self._files[which][index - self._firsts[which]]
 
