@@ -32,15 +32,17 @@ _COPY = 1 << 20
 
 class _Output:
     """One output being joined: the first piece with records is the file the later ones
-    are appended to (a piece without records adds nothing)."""
+    are appended to (a piece without records adds nothing). No file is held open between
+    pieces: a run may have an output per partition."""
 
     def __init__(self, first: dict[str, Any]) -> None:
         self.final = Path(first["final"])
         self.framing = first["framing"]
         self.first = Path(first["tmp"])  # published as it is when no piece has records
         self.base: Path | None = None
-        self.fd: int | None = None
         self.size = 0
+        # fsynced: a piece its worker made durable, nothing appended to it since
+        self.synced = bool(first.get("durable"))
         self._take(first)
 
     def add(self, piece: dict[str, Any]) -> None:
@@ -55,44 +57,43 @@ class _Output:
         if not piece["records"]:
             return
         path = Path(piece["tmp"])
-        if self.fd is None:
+        if self.base is None:
             self.base = path
-            self.fd = os.open(path, os.O_WRONLY)
-            self.size = os.fstat(self.fd).st_size
+            self.size = path.stat().st_size
+            self.synced = bool(piece.get("durable"))
             return
         head, sep, tail = int(self.framing[0]), bytes.fromhex(self.framing[1]), int(self.framing[2])
-        self.size -= tail  # the piece before is no longer the last
-        os.ftruncate(self.fd, self.size)
-        if sep:
-            os.pwrite(self.fd, sep, self.size)
-            self.size += len(sep)
-        with path.open("rb", buffering=0) as src:
-            length = os.fstat(src.fileno()).st_size - head
-            _copy(src.fileno(), head, self.fd, self.size, length, path)
-        self.size += length
+        self.synced = False
+        out = os.open(self.base, os.O_WRONLY)
+        try:
+            self.size -= tail  # the piece before is no longer the last
+            os.ftruncate(out, self.size)
+            if sep:
+                os.pwrite(out, sep, self.size)
+                self.size += len(sep)
+            with path.open("rb", buffering=0) as src:
+                length = os.fstat(src.fileno()).st_size - head
+                _copy(src.fileno(), head, out, self.size, length, path)
+            self.size += length
+        finally:
+            os.close(out)
 
     def sync(self) -> None:
-        if self.fd is not None:
-            os.fsync(self.fd)
+        """Make what is joined so far durable."""
+        if self.synced:
+            return
+        fd = os.open(self.base or self.first, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.synced = True
 
     def finish(self) -> Path:
-        """The file to rename into place, fsynced (the workers leave that to the run)."""
-        if self.fd is None:
-            fd = os.open(self.first, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            return self.first
-        os.fsync(self.fd)
-        self.close()
-        assert self.base is not None
-        return self.base
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        """The file to rename into place, fsynced (a piece of a joined output its worker
+        left to the run to fsync)."""
+        self.sync()
+        return self.base or self.first
 
 
 class Outputs:
@@ -158,8 +159,6 @@ class Outputs:
     def discard(self) -> None:
         """Remove what is left of what partitions handed over (all of it unless
         published)."""
-        for output in self._outputs.values():
-            output.close()
         discard_outputs(self._results.values())
 
 

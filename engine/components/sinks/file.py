@@ -343,8 +343,9 @@ class FileSink(Sink[FileSinkConfig]):
         """Finish each output under its temp name, for the run to publish: fsynced when it
         is an output of its own (``{partition}`` in the path); a piece of an output the
         run joins is fsynced by the run, once joined."""
+        durable = "partition" in self._fields()
         try:
-            _finish(targets, durable="partition" in self._fields())
+            _finish(targets, durable=durable)
         except BaseException:
             for target in targets:
                 target.tmp.unlink(missing_ok=True)
@@ -359,6 +360,7 @@ class FileSink(Sink[FileSinkConfig]):
                     "framing": None
                     if framing is None
                     else [framing[0], framing[1].hex(), framing[2]],
+                    "durable": durable,
                 }
             )
 
