@@ -1,14 +1,15 @@
 """Scale-out throughput: `engine run --workers N` on the inventory workload.
 
-    python bench/scale.py [--rows 1000000] [--rounds 3] [--workers 1,2,3] [--size 16MiB]
+    python bench/scale.py [--rows 1000000] [--rounds 3] [--workers 1,2,3] [--size SIZE]
                           [--csv FILE] [--no-audit] [--broker 1,2,3]
 
 The 1M-row inventory CSV (bench/generate.py, or ``--csv`` a file of the same columns, such
 as one from gen_inventory.py) is mapped to JSON Lines with the benchmark's 8 fields, auditing
 on, by `engine run --workers N` for each N. The runs take turns, round after round, so a
 machine whose speed drifts slows each alike; each column is the median of its rounds, and
-is printed as records/s and as its ratio to ``--workers 1``. The output of every run is
-checked byte-identical to the first.
+is printed as records/s and as its ratio to ``--workers 1``, beside the CPU time (user and
+system) of the run's processes, the workers included. The output of every run is checked
+byte-identical to the first.
 
 ``--broker 1,2,3`` adds columns that run the same pipeline through RabbitMQ
 (``ENGINE_BROKER_URL``): N `engine worker` processes are started for the column, and
@@ -24,6 +25,7 @@ import argparse
 import compileall
 import hashlib
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,8 +51,7 @@ type = "file"
 path = "{src}"
 codec = "csv"
 batch = {{ size = 2000 }}
-partition = {{ size = "{size}" }}
-[transforms.to_product]
+{partition}[transforms.to_product]
 type = "map"
 inputs = ["inv"]
 [transforms.to_product.fields]
@@ -106,7 +107,10 @@ class Workers:
             connection.close()
 
 
-def timed(argv: list[str], home: Path) -> float:
+def timed(argv: list[str], home: Path) -> tuple[float, float]:
+    """The wall time of one run, and the CPU time (user and system) of its processes:
+    the run's own and those it waited for (its workers; not `engine worker` processes)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         argv,
@@ -116,9 +120,10 @@ def timed(argv: list[str], home: Path) -> float:
         check=False,
     )
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode()[-2000:]}")
-    return wall
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def _env() -> dict[str, str]:
@@ -142,7 +147,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", default="1,2,3")
-    parser.add_argument("--size", default="16MiB", help="the file source's partition size")
+    parser.add_argument(
+        "--size", default="", help="the file source's partition size (default: unset, the engine's)"
+    )
     parser.add_argument("--csv", type=Path, help="use this CSV instead of generating one")
     parser.add_argument("--no-audit", action="store_true")
     parser.add_argument(
@@ -168,7 +175,7 @@ def main() -> None:
             PIPELINE.format(
                 audit=str(not args.no_audit).lower(),
                 src=src,
-                size=args.size,
+                partition=f'partition = {{ size = "{args.size}" }}\n' if args.size else "",
                 fields="\n".join(f"{k} = {json.dumps(v)}" for k, v in FIELDS.items()),
                 out=out / "{partition}.jsonl" if brokers else out,
             )
@@ -183,20 +190,23 @@ def main() -> None:
             # a broker column keeps one workspace: its workers share the planner's state
             pools[name] = Workers(n, queue, root / f"home-{name.replace(' ', '-')}")
         walls: dict[str, list[float]] = {name: [] for name in columns}
+        cpus: dict[str, list[float]] = {name: [] for name in columns}
         try:
-            _rounds(args, columns, pools, walls, root, pipeline, out)
+            _rounds(args, columns, pools, walls, cpus, root, pipeline, out)
         finally:
             for pool in pools.values():
                 pool.stop()
         base = statistics.median(walls[next(iter(columns))])
         print(
             f"{rows:,} rows, audit {'off' if args.no_audit else 'on'}, "
-            f"partition size {args.size}, median of {args.rounds} rounds"
+            f"partition size {args.size or 'unset'}, median of {args.rounds} rounds"
         )
-        print(f"{'column':<12} {'wall s':>8} {'records/s':>12} {'vs workers 1':>13}")
+        print(f"{'column':<12} {'wall s':>8} {'cpu s':>7} {'records/s':>12} {'vs workers 1':>13}")
         for name, times in walls.items():
             wall = statistics.median(times)
-            print(f"{name:<12} {wall:>8.2f} {rows / wall:>12,.0f} {base / wall:>12.2f}x")
+            # a broker column's workers are not the run's processes: their CPU is not seen
+            cpu = "-" if name in pools else f"{statistics.median(cpus[name]):.2f}"
+            print(f"{name:<12} {wall:>8.2f} {cpu:>7} {rows / wall:>12,.0f} {base / wall:>12.2f}x")
         for n in brokers:
             if f"workers {n}" in walls:
                 local_wall = statistics.median(walls[f"workers {n}"])
@@ -209,6 +219,7 @@ def _rounds(
     columns: dict[str, Column],
     pools: dict[str, Workers],
     walls: dict[str, list[float]],
+    cpus: dict[str, list[float]],
     root: Path,
     pipeline: Path,
     out: Path,
@@ -222,13 +233,14 @@ def _rounds(
             if out.is_dir():
                 for old in out.iterdir():
                     old.unlink()
-            wall = timed(command(pipeline), home)
+            wall, cpu = timed(command(pipeline), home)
             walls[name].append(wall)
+            cpus[name].append(cpu)
             found = digest(out)
             expected = expected or found
             if found != expected:
                 raise SystemExit(f"{name}: output differs from the first run's")
-            print(f"round {round_no} {name}: {wall:.2f}s", file=sys.stderr)
+            print(f"round {round_no} {name}: {wall:.2f}s, cpu {cpu:.2f}s", file=sys.stderr)
 
 
 if __name__ == "__main__":

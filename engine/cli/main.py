@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import anyio.abc
 
     from engine.errors import Diagnostic
+    from engine.partitions.local import WorkerPool
     from engine.runtime.lease import RunLease
     from engine.runtime.observer import RunObserver, RunSummary
     from engine.runtime.plan import Plan
@@ -182,6 +183,13 @@ def run_cmd(
     runner_box: list[Runner] = []
     env = current_settings()
     workspace = workspace_for(plan.spec.file, env)
+    pool: WorkerPool | None = None
+    if workers > 1 and not distributed:
+        from engine.partitions.local import start_workers
+
+        # before the lease, whose renewal is a thread: the workers are forked from this
+        # process, ready by the time the partitions are planned
+        pool = start_workers(plan, workers, environ=current_environ())
     lease = _take_lease(plan, workspace, wait, wait_timeout)
     telemetry = telemetry_session(plan.name, metrics_file, pushgateway)
 
@@ -227,6 +235,7 @@ def run_cmd(
                     audit=not no_audit,
                     notify=partial(notice, level=logging.WARNING),
                     environ=current_environ(),
+                    pool=pool,
                 )
             else:
                 # what start-up made lives as long as the process: out of the collector's

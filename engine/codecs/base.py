@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import codecs
-import mmap
+import io
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, ClassVar, NamedTuple
+from typing import Any, BinaryIO, ClassVar, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +21,7 @@ __all__ = [
     "DecodeAt",
     "Encoder",
     "Framing",
+    "RecordCuts",
     "known_encoding",
     "line_starts",
 ]
@@ -69,41 +70,118 @@ class DecodeAt:
     offset: int = 0
 
 
-def line_starts(data: bytes | mmap.mmap, step: int, quote: bytes | None = None) -> list[int]:
-    """Offsets just after a ``\\n``, 0 first and about ``step`` bytes apart. With
-    ``quote``, a break inside a quoted field is no cut: a cut is taken only where the
-    quotes counted from the previous cut (a record start) are even, so quoted line
-    breaks, and doubled quotes inside quoted fields, are stepped over."""
-    size = len(data)
-    cuts = [0]
-    while cuts[-1] + step < size:
-        start = cuts[-1]
-        pos = start + step
-        odd = _count(data, quote, start, pos) if quote else 0
-        while True:
-            brk = data.find(b"\n", pos)
-            if brk < 0:
-                return cuts
-            if quote:
-                odd ^= _count(data, quote, pos, brk)
-            if not odd:
-                break
-            pos = brk + 1
-        if brk + 1 >= size:
-            break
-        cuts.append(brk + 1)
-    return cuts
+class RecordCuts:
+    """Where an input is cut into byte ranges that start where records start: just after
+    a ``\\n``; with ``quote``, one outside quoted fields (where the quotes counted from
+    the previous cut, a record start, are even, so quoted line breaks and doubled quotes
+    inside quoted fields are stepped over). Each cut comes with the line breaks before it
+    (``\\n``; with ``crlf``, ``\\r\\n``, ``\\r`` and ``\\n`` alike), for locations.
+
+    One cut at a time (:meth:`after`), so that a run can read its first ranges while
+    the later ones are still being found; the input is read once, in ``block``-byte
+    reads, quotes and breaks counted as they are read."""
+
+    def __init__(
+        self, quote: bytes | None = None, *, crlf: bool = False, block: int = 1 << 22
+    ) -> None:
+        self.quote = quote
+        self.crlf = crlf
+        self.block = block
+
+    def after(
+        self, stream: BinaryIO, start: int, lines: int, step: int, size: int
+    ) -> tuple[int, int] | None:
+        """The first cut at least ``step`` bytes after ``start`` (a cut, with ``lines``
+        line breaks before it) in ``stream`` of ``size`` bytes, with the line breaks
+        before it; None when the input ends first (a cut at its very end is none)."""
+        target = start + step
+        if target >= size:
+            return None
+        stream.seek(start)
+        readinto = cast(io.RawIOBase, stream).readinto
+        scan = _Scan(self.quote, self.crlf)
+        buffer = bytearray(self.block)
+        at = start  # the offset of the buffer in the stream
+        while length := readinto(buffer):
+            data = buffer if length == self.block else buffer[:length]
+            i = 0
+            if target - at >= length:
+                scan.take(data, 0, length)
+                at += length
+                continue
+            if target >= at:  # the target is in this block: the cut is a break after it
+                scan.take(data, 0, target - at)
+                i = target - at
+            while (brk := data.find(b"\n", i)) >= 0:
+                scan.take(data, i, brk + 1)
+                i = brk + 1
+                if not scan.odd:
+                    cut = at + i
+                    return None if cut >= size else (cut, lines + scan.lines)
+            scan.take(data, i, length)
+            at += length
+        return None
+
+    def breaks(self, stream: BinaryIO, start: int, size: int) -> int:
+        """The line breaks from ``start`` (a cut) to ``size`` bytes into ``stream``."""
+        stream.seek(start)
+        readinto = cast(io.RawIOBase, stream).readinto
+        scan = _Scan(None, self.crlf)
+        buffer = bytearray(self.block)
+        at = start
+        while at < size and (length := readinto(buffer)):
+            length = min(length, size - at)
+            scan.take(buffer, 0, length)
+            at += length
+        return scan.lines
 
 
-_WINDOW = 1 << 24
+def line_starts(
+    stream: BinaryIO,
+    step: int,
+    quote: bytes | None = None,
+    *,
+    crlf: bool = False,
+    block: int = 1 << 22,
+) -> list[tuple[int, int]]:
+    """Every cut :class:`RecordCuts` finds in ``stream``, ``step`` bytes apart, 0 first,
+    each with the line breaks before it."""
+    cuts = RecordCuts(quote, crlf=crlf, block=block)
+    size = stream.seek(0, io.SEEK_END)
+    found = [(0, 0)]
+    while (cut := cuts.after(stream, *found[-1], step, size)) is not None:
+        found.append(cut)
+    return found
 
 
-def _count(data: bytes | mmap.mmap, quote: bytes, start: int, end: int) -> int:
-    """The parity of ``quote`` bytes in ``data[start:end]``, read in bounded windows."""
-    odd = 0
-    for at in range(start, end, _WINDOW):
-        odd ^= data[at : min(at + _WINDOW, end)].count(quote) & 1
-    return odd
+class _Scan:
+    """The parity of quotes and the count of line breaks of the bytes taken so far."""
+
+    __slots__ = ("cr", "crlf", "lines", "odd", "quote")
+
+    def __init__(self, quote: bytes | None, crlf: bool) -> None:
+        self.quote = quote
+        self.crlf = crlf
+        self.odd = 0
+        self.lines = 0
+        self.cr = False  # the last byte taken was a CR (an LF next ends the same line)
+
+    def take(self, data: bytearray, start: int, end: int) -> None:
+        if start >= end:
+            return
+        if self.quote:
+            self.odd ^= data.count(self.quote, start, end) & 1
+        self.lines += data.count(b"\n", start, end)
+        if self.crlf:
+            if self.cr and data[start] == 0x0A:
+                self.lines -= 1
+            # a CR is a break of its own where no LF follows: most inputs have none
+            if data.find(b"\r", start, end) >= 0 and _LONE_CR.search(data, start, end):
+                self.lines += data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+            self.cr = data[end - 1] == 0x0D
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 class Framing(NamedTuple):
@@ -197,8 +275,8 @@ class CodecConfig(BaseModel, ABC):
         (it takes ``at: DecodeAt``); None when it cannot."""
         return None
 
-    def record_starts(self, data: bytes | mmap.mmap, step: int) -> list[int] | None:
-        """Byte offsets of ``data`` (a whole input) where records start, 0 first and about
-        ``step`` bytes apart: where byte-range partitions of one input are cut, each read
-        by a ``decode`` resumed there. None when this codec cannot cut its input."""
+    def record_cuts(self) -> RecordCuts | None:
+        """How this codec's inputs are cut into byte ranges that start where records
+        start (each read by a ``decode`` resumed there), with the line breaks
+        (:meth:`line_ends`) before each cut. None when this codec cannot cut its input."""
         return None

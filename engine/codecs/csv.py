@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import mmap
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,8 +22,8 @@ from engine.codecs.base import (
     DecodeAt,
     Encoder,
     Framing,
+    RecordCuts,
     known_encoding,
-    line_starts,
 )
 from engine.codecs.json import dump_default
 from engine.columnar.batch import ColumnBatch
@@ -129,13 +128,13 @@ class CsvCodec(CodecConfig):
             return None
         return _BYTE_BREAK
 
-    def record_starts(self, data: bytes | mmap.mmap, step: int) -> list[int] | None:
+    def record_cuts(self) -> RecordCuts | None:
         """Cut after line breaks outside quoted fields; not with an ``escapechar`` (an
         escaped quote would look like a field's end) or ``skip_rows`` (lines skipped are
         not records)."""
         if self.line_ends() is None or self.escapechar is not None or self.skip_rows:
             return None
-        return line_starts(data, step, self.quotechar.encode("ascii"))
+        return RecordCuts(self.quotechar.encode("ascii"), crlf=True)
 
     columns_in_thread: ClassVar[bool] = True
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import mmap
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain, islice
@@ -13,7 +12,7 @@ from typing import Any, BinaryIO, ClassVar, Literal, cast
 import orjson
 from pydantic import Field
 
-from engine.codecs.base import CodecConfig, DecodeAt, Encoder, Framing, line_starts
+from engine.codecs.base import CodecConfig, DecodeAt, Encoder, Framing, RecordCuts
 from engine.codecs.json import (
     NonFinite,
     dump_default,
@@ -112,8 +111,8 @@ class JsonlCodec(CodecConfig):
     def line_ends(self) -> re.Pattern[bytes]:
         return _LINE_END
 
-    def record_starts(self, data: bytes | mmap.mmap, step: int) -> list[int]:
-        return line_starts(data, step)
+    def record_cuts(self) -> RecordCuts:
+        return RecordCuts()
 
     def decode(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,10 +253,12 @@ class Source(_Component[C], ABC):
         """
 
     # -- partitions (see engine.partitions) -----------------------------------------------
-    async def partitions(self, workers: int) -> list[dict[str, Any]] | None:
+    async def partitions(self, workers: int) -> Sequence[dict[str, Any]] | None:
         """Split this source's work into parts other processes can read, each a
         JSON-serialisable spec for :meth:`use_partition`; ``workers``: how many processes
-        will read them. None (the default): it cannot split, one process reads it all."""
+        will read them. None (the default): it cannot split, one process reads it all.
+        The sequence may find its parts as they are asked for, in order (its length known
+        at once); a failure to find one raises from ``__getitem__``."""
         return None
 
     def use_partition(self, spec: dict[str, Any]) -> None:

@@ -110,7 +110,8 @@ def send_run(
             RunOptions(workspace=workspace, run_id=run_id, observer=observer, settings=settings),
         )
         try:
-            specs = anyio.run(lambda: plan_partitions(runner, PLANNING_WORKERS))
+            # every partition found before the first is sent
+            specs = list(anyio.run(lambda: plan_partitions(runner, PLANNING_WORKERS)))
             details = {**plan.started_details(), "distributed": True, "queue": queue}
             details["partitions"] = len(specs)
             observer.run_started(runner.info, details)

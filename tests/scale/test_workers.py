@@ -13,11 +13,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from engine.errors import PermanentError
+from engine.partitions.spec import PartitionSpec, RunContext
 from tests.support.data import POSTGRES_URL, require_service, sql
 from tests.support.kill import DEADLINE, wait_for
 
@@ -221,6 +225,10 @@ path = "out/all.jsonl"
     out = tmp_path / "out"
     started = wait_for(lambda: out.is_dir() and any(out.iterdir()), proc)
     assert started, "the run ended before a worker wrote"
+    # the workers were forked from the run's own process (no server process between)
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    assert all(_command(pid) == _command(proc.pid) for pid in workers)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 130, err.decode()
@@ -270,6 +278,105 @@ path = "out/all.csv"
     assert [p.name for p in out.iterdir()] == ["all.csv"]  # the pieces were removed
     with (out / "all.csv").open(newline="") as f:
         assert [int(row["id"]) for row in csv.DictReader(f)] == list(range(100_000))
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(x) for x in found.stdout.split()]
+
+
+def _command(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def test_a_process_with_other_threads_starts_its_workers_from_a_server(tmp_path: Path) -> None:
+    """Forking a process whose other threads may hold locks is not safe: the workers come
+    from a forkserver instead, and the run is the same."""
+    from engine.partitions.local import run_workers, start_workers
+    from engine.pipeline import compile_file
+    from engine.settings import EngineSettings
+
+    write_csv(tmp_path / "in.csv", 3000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "threaded"
+[sources.src]
+type = "file"
+path = "in.csv"
+partition = { size = "32KiB" }
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.csv"
+"""
+    )
+    plan = compile_file(tmp_path / "p.toml")
+    other = threading.Event()
+    thread = threading.Thread(target=other.wait)
+    thread.start()
+    try:
+        pool = start_workers(plan, 2)
+    finally:
+        other.set()
+        thread.join()
+    assert not pool.forked
+    summary, _ = run_workers(
+        plan,
+        workers=2,
+        workspace=tmp_path / "home",
+        run_id="threaded-1",
+        settings=EngineSettings.load({}),
+        audit=False,
+        pool=pool,
+    )
+    assert summary.ok, summary.error
+    assert (tmp_path / "out" / "all.csv").read_bytes() == (tmp_path / "in.csv").read_bytes()
+
+
+class _Unreadable(Sequence[PartitionSpec]):
+    """Four partitions, the third of which cannot be found (its file went away)."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> PartitionSpec:  # type: ignore[override]
+        if index == 2:
+            raise PermanentError("cannot read in.csv: it is gone")
+        return PartitionSpec(index, 4, "src", {})
+
+
+def test_a_partition_that_cannot_be_found_fails_the_run_and_stops_the_others(
+    tmp_path: Path,
+) -> None:
+    from engine.partitions.local import _Signals, start_workers
+    from engine.pipeline import compile_file
+
+    write_csv(tmp_path / "in.csv", 200_000)
+    (tmp_path / "p.toml").write_text(
+        """
+[pipeline]
+name = "gone"
+[sources.src]
+type = "file"
+path = "in.csv"
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "out/all.jsonl"
+"""
+    )
+    plan = compile_file(tmp_path / "p.toml")
+    context = RunContext("gone-1", str(tmp_path / "home"), False, True, plan.spec.sha256)
+    pool = start_workers(plan, 2)
+    try:
+        results = pool.run(_Unreadable(), context, _Signals())
+    finally:
+        pool.close()
+    assert pool.planning_error == "planning partitions: cannot read in.csv: it is gone"
+    # found as the second was handed out: no other partition started, the two drained
+    assert [r.index for r in results] == [0, 1]
+    assert {r.outcome for r in results} <= {"interrupted", "success"}
 
 
 def _alive(pid: int) -> bool:

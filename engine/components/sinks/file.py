@@ -341,9 +341,12 @@ class FileSink(Sink[FileSinkConfig]):
             ) from None
 
     def _hand_over(self, targets: list[_Open]) -> None:
-        """Finish and fsync each output under its temp name, for the run to publish."""
+        """Finish each output under its temp name, for the run to publish: fsynced when it
+        is an output of its own (``{partition}`` in the path); a piece of an output the
+        run joins is fsynced by the run, once joined."""
+        durable = "partition" in self._fields()
         try:
-            _finish(targets)
+            _finish(targets, durable=durable)
         except BaseException:
             for target in targets:
                 target.tmp.unlink(missing_ok=True)
@@ -358,6 +361,7 @@ class FileSink(Sink[FileSinkConfig]):
                     "framing": None
                     if framing is None
                     else [framing[0], framing[1].hex(), framing[2]],
+                    "durable": durable,
                 }
             )
 
@@ -401,13 +405,14 @@ class FileSink(Sink[FileSinkConfig]):
         self._missing.clear()
 
 
-def _finish(targets: list[_Open]) -> None:
-    """Write each output's trailer, fsync it and close it."""
+def _finish(targets: list[_Open], *, durable: bool = True) -> None:
+    """Write each output's trailer, fsync it (unless not ``durable``) and close it."""
     for target in targets:
         try:
             target.encoder.finish()
             target.stream.flush()
-            os.fsync(target.raw.fileno())
+            if durable:
+                os.fsync(target.raw.fileno())
         finally:
             target.stream.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import glob
 import io
@@ -9,17 +10,17 @@ import itertools
 import mmap
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from itertools import islice
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast, overload
 
 import anyio
 from pydantic import BaseModel, ByteSize, ConfigDict, Field
 
 from engine.codecs import CodecSpec, codec_for_path
-from engine.codecs.base import DecodeAt
+from engine.codecs.base import DecodeAt, RecordCuts
 from engine.components.base import Source, SourceConfig
 from engine.errors import DataError, PermanentError
 from engine.records import Chunk
@@ -36,12 +37,16 @@ class FilePartitioning(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    size: ByteSize = Field(
-        ByteSize(16 * 1024 * 1024),
-        description="Each file of the path (or glob) is a partition; a file larger than this "
-        "is cut into byte ranges about this long, on record boundaries (CSV without "
-        "`escapechar` or `skip_rows`, and JSON Lines; a line break inside a quoted CSV field "
-        "is never a boundary). A number of bytes or a size such as `64KiB`, `32MiB`.",
+    size: ByteSize | None = Field(
+        None,
+        description="Each file of the path (or glob) is a partition; a big file is cut into "
+        "byte ranges of about equal length, as many as a multiple of the workers, on record "
+        "boundaries (CSV without `escapechar` or `skip_rows`, and JSON Lines; a line break "
+        "inside a quoted CSV field is never a boundary). Unset: two ranges per worker, each "
+        "between 8 and 64 MiB (fewer for a file under 16 MiB per worker, more for one over "
+        "128 MiB per worker; a file under 16 MiB is not cut). Set: ranges at most about this "
+        "long, for a file larger than this. A number of bytes or a size such as `64KiB`, "
+        "`32MiB`.",
         examples=["64KiB", "256MiB"],
     )
 
@@ -170,17 +175,21 @@ class FileSource(Source[FileSourceConfig]):
         return done, sum(self._sizes)
 
     # -- partitions -----------------------------------------------------------------------
-    async def partitions(self, workers: int) -> list[dict[str, Any]]:
-        """One partition per file; a file past ``partition.size`` cut into byte ranges."""
+    async def partitions(self, workers: int) -> Sequence[dict[str, Any]]:
+        """One partition per file; a file past ``partition.size`` cut into byte ranges of
+        about equal length, as many as a multiple of ``workers`` (so that the workers
+        finish together), found as they are asked for."""
         files = self.files()
         if not files:
             raise PermanentError(f"no file matches {self.config.path!r}")
-        step = max(int(self.config.partition.size), 1)
-        found: list[dict[str, Any]] = []
-        for path in files:
-            ranges = await anyio.to_thread.run_sync(_ranges, path, self.codec_for(path), step)
-            found.extend(ranges)
-        return found
+        size = self.config.partition.size
+        step = None if size is None else max(int(size), 1)
+        codecs = [(path, self.codec_for(path)) for path in files]
+
+        def plan() -> _Ranges:
+            return _Ranges([_FileRanges.plan(path, codec, step, workers) for path, codec in codecs])
+
+        return await anyio.to_thread.run_sync(plan)
 
     def use_partition(self, spec: dict[str, Any]) -> None:
         if not spec:
@@ -299,47 +308,133 @@ class _Range(io.RawIOBase):
             super().close()
 
 
-def _ranges(path: Path, codec: CodecConfig, step: int) -> list[dict[str, Any]]:
-    """The partitions of one file: the whole file, or byte ranges cut where records start,
-    each with the lines before it (for locations) and the CSV column names in use."""
-    whole = [{"file": str(path)}]
-    try:
-        size = path.stat().st_size
-        pattern = codec.line_ends()
-        if size <= step or pattern is None:
-            return whole
-        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            cuts = codec.record_starts(data, step)
-            if cuts is None or len(cuts) < 2:
-                return whole
-            lines = [0]
-            for start, end in itertools.pairwise(cuts):
-                lines.append(lines[-1] + _breaks(data, start, end, pattern))
-    except OSError as exc:
-        raise PermanentError(f"cannot read {path}: {exc.strerror or exc}") from None
-    names = _names(path, codec)
-    bounds = [*cuts, size]
-    return [
-        {"file": str(path), "start": start, "end": end, "line": line, "names": names}
-        for start, end, line in zip(cuts, bounds[1:], lines, strict=True)
-    ]
+class _FileRanges:
+    """The partitions of one file: the whole file, or ``count`` byte ranges cut where
+    records start, each with the lines before it (for locations) and the CSV column names
+    in use. The ``k``-th cut is the first record start ``k/count`` of the file or more
+    into it (a long record lengthens one range, not every range after it). The cuts are
+    found as the ranges are asked for, reading the file once from its start: the first
+    ranges are read while the later ones are still being found. A range with no record
+    start left in it (the records there are longer than the ranges) is empty."""
+
+    def __init__(
+        self,
+        path: Path,
+        count: int = 1,
+        cuts: RecordCuts | None = None,
+        size: int = 0,
+        names: list[str] | None = None,
+    ) -> None:
+        self.path = path
+        self.count = count
+        self._cuts = cuts
+        self._size = size
+        self._names = names
+        self._starts = [(0, 0)]  # the cuts found so far, each with the lines before it
+        self._end: int | None = None  # the lines of the file, once no cut is left
+
+    @classmethod
+    def plan(cls, path: Path, codec: CodecConfig, step: int | None, workers: int) -> _FileRanges:
+        """``step``: the longest range (None: as :func:`range_count` chooses)."""
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise PermanentError(f"cannot read {path}: {exc.strerror or exc}") from None
+        cuts = codec.record_cuts() if codec.line_ends() is not None else None
+        count = range_count(size, step, workers)
+        if count < 2 or cuts is None:
+            return cls(path)
+        return cls(path, count, cuts, size, _names(path, codec))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self._cuts is None:
+            return {"file": str(self.path)}
+        self._find(index + 1)
+        last = len(self._starts) - 1
+        if index > last:  # nothing left to read
+            assert self._end is not None
+            start, line = self._size, self._end
+        else:
+            start, line = self._starts[index]
+        end = self._starts[index + 1][0] if index < last else self._size
+        return {
+            "file": str(self.path),
+            "start": start,
+            "end": end,
+            "line": line,
+            "names": self._names,
+        }
+
+    def _find(self, cut: int) -> None:
+        """Find the cuts up to the ``cut``-th, or until there is none left."""
+        if self._cuts is None or len(self._starts) > cut or self._end is not None:
+            return
+        try:
+            with self.path.open("rb", buffering=0) as f:
+                while len(self._starts) <= cut:
+                    start, lines = self._starts[-1]
+                    target = len(self._starts) * self._size // self.count
+                    gap = max(target - start, 1)
+                    found = self._cuts.after(f, start, lines, gap, self._size)
+                    if found is None:
+                        self._end = lines + self._cuts.breaks(f, start, self._size)
+                        return
+                    self._starts.append(found)
+        except OSError as exc:
+            raise PermanentError(f"cannot read {self.path}: {exc.strerror or exc}") from None
 
 
-def _breaks(data: mmap.mmap, start: int, end: int, pattern: re.Pattern[bytes]) -> int:
-    """The line breaks in ``data[start:end]``: counted in C for the usual patterns."""
-    lf_only = pattern.pattern in (b"\n", rb"\n")
-    if not lf_only and pattern.pattern != rb"\r\n|\r|\n":
-        return sum(1 for _ in pattern.finditer(data, start, end))
-    count = 0
-    for at in range(start, end, 1 << 24):
-        stop = min(at + (1 << 24), end)
-        window = data[at:stop]
-        count += window.count(b"\n")
-        if not lf_only:
-            count += window.count(b"\r") - window.count(b"\r\n")
-            if window.endswith(b"\r") and data[stop : stop + 1] == b"\n" and stop < end:
-                count -= 1  # a CRLF across two windows is one break
-    return count
+class _Ranges(Sequence[dict[str, Any]]):
+    """The partitions of a source's files, in file order."""
+
+    def __init__(self, files: list[_FileRanges]) -> None:
+        self._files = files
+        self._firsts = list(itertools.accumulate((f.count for f in files), initial=0))
+
+    def __len__(self) -> int:
+        return self._firsts[-1]
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        index = range(len(self))[index]  # an IndexError past either end
+        which = bisect.bisect_right(self._firsts, index) - 1
+        return self._files[which][index - self._firsts[which]]
+
+
+#: unset ``partition.size``: ranges per worker, and the shortest and longest range: enough
+#: ranges that the workers finish together, few enough that what each one costs (its
+#: events, opening its output; about 50 ms) stays small, none so long that joining the last
+#: one's piece keeps the run waiting
+RANGES_PER_WORKER = 2
+SHORTEST_RANGE = 8 << 20
+LONGEST_RANGE = 64 << 20
+
+
+def range_count(size: int, step: int | None, workers: int) -> int:
+    """Into how many about equal byte ranges a file of ``size`` bytes is cut (1: it is
+    not): a multiple of ``workers`` where it can; with ``step``, ranges at most that long;
+    without, :data:`RANGES_PER_WORKER` per worker, each between :data:`SHORTEST_RANGE` and
+    :data:`LONGEST_RANGE` bytes."""
+    if step is not None:
+        if size <= step:
+            return 1
+        return _multiple(-(-size // step), workers)
+    parts = RANGES_PER_WORKER * workers
+    if size // parts < SHORTEST_RANGE:
+        parts = size // SHORTEST_RANGE
+        return parts - parts % workers if parts >= workers else max(parts, 1)
+    if -(-size // parts) > LONGEST_RANGE:
+        return _multiple(-(-size // LONGEST_RANGE), workers)
+    return parts
+
+
+def _multiple(parts: int, workers: int) -> int:
+    return -(-parts // workers) * workers
 
 
 def _names(path: Path, codec: CodecConfig) -> list[str] | None:
