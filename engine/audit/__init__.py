@@ -12,10 +12,10 @@ events must not pay for SQLAlchemy and cryptography. Importing this package make
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import engine.audit.ingest  # noqa: F401  (the audit sink's chain opener)
+from engine.exports import lazy_exports
 
 if TYPE_CHECKING:
     from engine.audit.compliance import ComplianceReport, ComplianceRule
@@ -75,14 +75,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'engine.audit' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _HOME, __all__)

@@ -6,10 +6,10 @@ so a pipeline that reads no EDI does not pay for it.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.codecs.edi.codec import EdiCodec
+from engine.exports import lazy_exports
 
 if TYPE_CHECKING:
     from engine.codecs.edi.ack997 import acknowledge, acknowledgments
@@ -25,14 +25,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'engine.codecs.edi' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _HOME, __all__)
