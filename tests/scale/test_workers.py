@@ -201,21 +201,7 @@ path = "out/rows.jsonl"
 
 def test_sigterm_stops_the_workers_and_publishes_nothing(tmp_path: Path) -> None:
     write_csv(tmp_path / "in.csv", 150_000)
-    (tmp_path / "p.toml").write_text(
-        """
-[pipeline]
-name = "stopped"
-[sources.src]
-type = "file"
-path = "in.csv"
-partition = { size = "256KiB" }
-batch = { size = 200 }
-[sinks.out]
-type = "file"
-inputs = ["src"]
-path = "out/all.jsonl"
-"""
-    )
+    _copy_pipeline(tmp_path, "stopped", "out/all.jsonl", _SMALL_RANGES)
     proc = subprocess.Popen(
         [ENGINE, "run", "-q", "--workers", "2", str(tmp_path / "p.toml")],
         env={**os.environ, "ENGINE_HOME": str(tmp_path / "home")},
@@ -233,31 +219,14 @@ path = "out/all.jsonl"
     _, err = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 130, err.decode()
     assert list(out.iterdir()) == [], err.decode()  # nothing published, no piece left
-    children = subprocess.run(
-        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
-    )
-    assert children.stdout == ""
+    assert _children(proc.pid) == []
     verify = engine(tmp_path / "home", "audit", "verify")
     assert verify.returncode == 0, verify.stdout
 
 
 def test_a_killed_parent_takes_its_workers_and_publishes_nothing(tmp_path: Path) -> None:
     write_csv(tmp_path / "in.csv", 100_000)
-    (tmp_path / "p.toml").write_text(
-        """
-[pipeline]
-name = "killed"
-[sources.src]
-type = "file"
-path = "in.csv"
-partition = { size = "256KiB" }
-batch = { size = 200 }
-[sinks.out]
-type = "file"
-inputs = ["src"]
-path = "out/all.csv"
-"""
-    )
+    _copy_pipeline(tmp_path, "killed", "out/all.csv", _SMALL_RANGES)
     home = tmp_path / "home"
     proc = subprocess.Popen(
         [ENGINE, "run", "-q", "--workers", "2", str(tmp_path / "p.toml")],
@@ -280,6 +249,31 @@ path = "out/all.csv"
         assert [int(row["id"]) for row in csv.DictReader(f)] == list(range(100_000))
 
 
+#: many small ranges and batches: a run that is surely mid-partition when it is signalled
+_SMALL_RANGES = 'partition = { size = "256KiB" }\nbatch = { size = 200 }'
+
+
+def _copy_pipeline(tmp_path: Path, name: str, out: str, source: str = "") -> Path:
+    """``p.toml``: pipeline ``name`` copying ``in.csv`` to ``out``; ``source``: more settings of
+    its source (a partition size, a batch size)."""
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f"""
+[pipeline]
+name = "{name}"
+[sources.src]
+type = "file"
+path = "in.csv"
+{source}
+[sinks.out]
+type = "file"
+inputs = ["src"]
+path = "{out}"
+"""
+    )
+    return path
+
+
 def _children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
     return [int(x) for x in found.stdout.split()]
@@ -297,20 +291,7 @@ def test_a_process_with_other_threads_starts_its_workers_from_a_server(tmp_path:
     from engine.settings import EngineSettings
 
     write_csv(tmp_path / "in.csv", 3000)
-    (tmp_path / "p.toml").write_text(
-        """
-[pipeline]
-name = "threaded"
-[sources.src]
-type = "file"
-path = "in.csv"
-partition = { size = "32KiB" }
-[sinks.out]
-type = "file"
-inputs = ["src"]
-path = "out/all.csv"
-"""
-    )
+    _copy_pipeline(tmp_path, "threaded", "out/all.csv", 'partition = { size = "32KiB" }')
     plan = compile_file(tmp_path / "p.toml")
     other = threading.Event()
     thread = threading.Thread(target=other.wait)
@@ -353,19 +334,7 @@ def test_a_partition_that_cannot_be_found_fails_the_run_and_stops_the_others(
     from engine.pipeline import compile_file
 
     write_csv(tmp_path / "in.csv", 200_000)
-    (tmp_path / "p.toml").write_text(
-        """
-[pipeline]
-name = "gone"
-[sources.src]
-type = "file"
-path = "in.csv"
-[sinks.out]
-type = "file"
-inputs = ["src"]
-path = "out/all.jsonl"
-"""
-    )
+    _copy_pipeline(tmp_path, "gone", "out/all.jsonl")
     plan = compile_file(tmp_path / "p.toml")
     context = RunContext("gone-1", str(tmp_path / "home"), False, True, plan.spec.sha256)
     pool = start_workers(plan, 2)
