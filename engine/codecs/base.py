@@ -176,12 +176,13 @@ class _Scan:
             if self.cr and data[start] == 0x0A:
                 self.lines -= 1
             # a CR is a break of its own where no LF follows: most inputs have none
-            if data.find(b"\r", start, end) >= 0 and _LONE_CR.search(data, start, end):
+            if data.find(b"\r", start, end) >= 0 and LONE_CR.search(data, start, end):
                 self.lines += data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
             self.cr = data[end - 1] == 0x0D
 
 
-_LONE_CR = re.compile(rb"\r(?!\n)")
+#: a CR that ends a line of its own (no LF after it)
+LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 class Framing(NamedTuple):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from engine.codecs.base import DecodeAt
+from engine.codecs.base import LONE_CR, DecodeAt
 from engine.columnar.batch import ColumnBatch, polars_failures
 from engine.records import Batch, Chunk, Record
 
@@ -200,7 +200,7 @@ def _parse(
     """The block as string columns, or None where it may differ from ``csv.reader``."""
     import polars as pl
 
-    if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+    if b"\r" in body and LONE_CR.search(body):
         return None  # a lone CR ends a line for csv, not for polars
     width = len(names)
     if width == 1 and (body.startswith((b"\n", b"\r\n")) or b"\n\n" in body or b"\n\r\n" in body):
