@@ -13,7 +13,7 @@ from typing import Any
 from engine.codecs.base import CodecConfig, line_starts
 from engine.codecs.csv import CsvCodec
 from engine.codecs.jsonl import JsonlCodec
-from engine.components.sources.file import _FileRanges, range_count
+from engine.components.sources.file import _FileRanges, range_count, range_targets
 
 
 def _ranges(path: Path, codec: CodecConfig, step: int | None, workers: int) -> list[dict[str, Any]]:
@@ -137,3 +137,22 @@ def test_unset_the_size_gives_two_ranges_per_worker_of_8_to_64_mib() -> None:
     assert {(size, w): range_count(size, None, w) for size, w in expected} == expected
     assert range_count(86 * mib, 16 * mib, 2) == 6  # set: at most that long, a multiple of 2
     assert range_count(16 * mib, 16 * mib, 2) == 1
+
+
+def test_unset_the_size_makes_each_workers_last_range_half_as_long(tmp_path: Path) -> None:
+    lines = [json.dumps({"i": i}) for i in range(20_000)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    size = path.stat().st_size
+    line = len(lines[-1]) + 1
+    targets = range_targets(size, 4, 2)
+    assert targets == [0, size // 3, 2 * size // 3, 5 * size // 6, size]
+    assert range_targets(600, 3, 3) == [0, 200, 400, 600]  # one round: even
+    assert range_targets(600, 4, 3) == [0, 150, 300, 450, 600]  # not whole rounds: even
+    # as a file of 16 MiB and more is planned for two workers
+    planned = _FileRanges(path, 4, JsonlCodec().record_cuts(), size, None, targets)
+    parts = [planned[i] for i in range(4)]
+    lengths = [p["end"] - p["start"] for p in parts]
+    assert sum(lengths) == size
+    for length, share in zip(lengths, [2, 2, 1, 1], strict=True):
+        assert abs(length - share * size // 6) <= line

@@ -40,13 +40,14 @@ class FilePartitioning(BaseModel):
     size: ByteSize | None = Field(
         None,
         description="Each file of the path (or glob) is a partition; a big file is cut into "
-        "byte ranges of about equal length, as many as a multiple of the workers, on record "
-        "boundaries (CSV without `escapechar` or `skip_rows`, and JSON Lines; a line break "
-        "inside a quoted CSV field is never a boundary). Unset: two ranges per worker, each "
-        "between 8 and 64 MiB (fewer for a file under 16 MiB per worker, more for one over "
-        "128 MiB per worker; a file under 16 MiB is not cut). Set: ranges at most about this "
-        "long, for a file larger than this. A number of bytes or a size such as `64KiB`, "
-        "`32MiB`.",
+        "byte ranges, as many as a multiple of the workers, on record boundaries (CSV "
+        "without `escapechar` or `skip_rows`, and JSON Lines; a line break inside a quoted "
+        "CSV field is never a boundary). Unset: two ranges per worker, between 8 and 64 MiB "
+        "on average (fewer for a file under 16 MiB per worker, more for one over 128 MiB per "
+        "worker; a file under 16 MiB is not cut), the last range of each worker half as long "
+        "as the others so that the workers finish together. Set: ranges of about equal "
+        "length, at most about this long, for a file larger than this. A number of bytes or "
+        "a size such as `64KiB`, `32MiB`.",
         examples=["64KiB", "256MiB"],
     )
 
@@ -311,8 +312,9 @@ class _Range(io.RawIOBase):
 class _FileRanges:
     """The partitions of one file: the whole file, or ``count`` byte ranges cut where
     records start, each with the lines before it (for locations) and the CSV column names
-    in use. The ``k``-th cut is the first record start ``k/count`` of the file or more
-    into it (a long record lengthens one range, not every range after it). The cuts are
+    in use. The ``k``-th cut is the first record start at its target (``k/count`` of the
+    file, or as :func:`range_targets` says) or past it: a long record lengthens one range,
+    not every range after it. The cuts are
     found as the ranges are asked for, reading the file once from its start: the first
     ranges are read while the later ones are still being found. A range with no record
     start left in it (the records there are longer than the ranges) is empty."""
@@ -324,12 +326,15 @@ class _FileRanges:
         cuts: RecordCuts | None = None,
         size: int = 0,
         names: list[str] | None = None,
+        targets: list[int] | None = None,
     ) -> None:
         self.path = path
         self.count = count
         self._cuts = cuts
         self._size = size
         self._names = names
+        # where the k-th cut is looked for (the last: the end): even ranges unless told
+        self._targets = targets or [k * size // count for k in range(count + 1)]
         self._starts = [(0, 0)]  # the cuts found so far, each with the lines before it
         self._end: int | None = None  # the lines of the file, once no cut is left
 
@@ -344,7 +349,8 @@ class _FileRanges:
         count = range_count(size, step, workers)
         if count < 2 or cuts is None:
             return cls(path)
-        return cls(path, count, cuts, size, _names(path, codec))
+        targets = range_targets(size, count, workers) if step is None else None
+        return cls(path, count, cuts, size, _names(path, codec), targets)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if self._cuts is None:
@@ -373,7 +379,7 @@ class _FileRanges:
             with self.path.open("rb", buffering=0) as f:
                 while len(self._starts) <= cut:
                     start, lines = self._starts[-1]
-                    target = len(self._starts) * self._size // self.count
+                    target = self._targets[len(self._starts)]
                     gap = max(target - start, 1)
                     found = self._cuts.after(f, start, lines, gap, self._size)
                     if found is None:
@@ -406,10 +412,10 @@ class _Ranges(Sequence[dict[str, Any]]):
         return self._files[which][index - self._firsts[which]]
 
 
-#: unset ``partition.size``: ranges per worker, and the shortest and longest range: enough
-#: ranges that the workers finish together, few enough that what each one costs (its
-#: events, opening its output; about 50 ms) stays small, none so long that joining the last
-#: one's piece keeps the run waiting
+#: unset ``partition.size``: ranges per worker, and the shortest and longest range (on
+#: average: see :func:`range_targets`): enough ranges that the workers finish together, few
+#: enough that what each one costs (its events, opening its output; about 50 ms) stays
+#: small, none so long that joining the last one's piece keeps the run waiting
 RANGES_PER_WORKER = 2
 SHORTEST_RANGE = 8 << 20
 LONGEST_RANGE = 64 << 20
@@ -431,6 +437,18 @@ def range_count(size: int, step: int | None, workers: int) -> int:
     if -(-size // parts) > LONGEST_RANGE:
         return _multiple(-(-size // LONGEST_RANGE), workers)
     return parts
+
+
+def range_targets(size: int, count: int, workers: int) -> list[int]:
+    """Where the ``count`` ranges of an unset ``partition.size`` start, and the end: in
+    rounds of one range per worker, the last round's ranges half as long as the others, so
+    that a worker slowed down on the way (by the machine's other work, or denser records)
+    finishes close to the others. Even ranges where there is one round."""
+    weights = [1] * count
+    if count // workers >= 2 and not count % workers:
+        weights = [2] * (count - workers) + [1] * workers
+    total = sum(weights)
+    return [w * size // total for w in itertools.accumulate(weights, initial=0)]
 
 
 def _multiple(parts: int, workers: int) -> int:
