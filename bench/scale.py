@@ -5,11 +5,12 @@
 
 The 1M-row inventory CSV (bench/generate.py, or ``--csv`` a file of the same columns, such
 as one from gen_inventory.py) is mapped to JSON Lines with the benchmark's 8 fields, auditing
-on, by `engine run --workers N` for each N. The runs take turns, round after round, so a
-machine whose speed drifts slows each alike; each column is the median of its rounds, and
-is printed as records/s and as its ratio to ``--workers 1``, beside the CPU time (user and
-system) of the run's processes, the workers included. The output of every run is checked
-byte-identical to the first.
+on, by `engine run --workers N` for each N. The runs take turns, round after round, each
+column first in turn, so a machine whose speed drifts slows each alike; each column is the
+median of its rounds, and is printed as records/s and as its ratio to ``--workers 1`` (and
+the median of each round's own ratio), beside the CPU time (user and system) of the run's
+processes, the workers included. The output of every run is checked byte-identical to the
+first.
 
 ``--broker 1,2,3`` adds columns that run the same pipeline through RabbitMQ
 (``ENGINE_BROKER_URL``): N `engine worker` processes are started for the column, and
@@ -212,6 +213,14 @@ def main() -> None:
                 local_wall = statistics.median(walls[f"workers {n}"])
                 broker_wall = statistics.median(walls[f"broker {n}"])
                 print(f"broker {n} / workers {n}: {broker_wall / local_wall:.2f}x the wall time")
+        # each round's own ratio: a drift of the machine's speed between rounds cancels out
+        first = next(iter(columns))
+        for name in list(columns)[1:]:
+            paired = sorted(b / w for b, w in zip(walls[first], walls[name], strict=True))
+            print(
+                f"{name} vs {first}: median of {len(paired)} paired rounds "
+                f"{statistics.median(paired):.2f}x (from {paired[0]:.2f}x to {paired[-1]:.2f}x)"
+            )
 
 
 def _rounds(
@@ -225,8 +234,11 @@ def _rounds(
     out: Path,
 ) -> None:
     expected: str | None = None
+    names = list(columns)
     for round_no in range(1, args.rounds + 1):
-        for name, command in columns.items():
+        turn = (round_no - 1) % len(names)  # each column goes first in turn
+        for name in names[turn:] + names[:turn]:
+            command = columns[name]
             home = root / f"home-{name.replace(' ', '-')}"
             if name not in pools:
                 home = root / f"home-{name.replace(' ', '-')}-{round_no}"
