@@ -129,6 +129,7 @@ class HashingWriter(io.RawIOBase):
         super().__init__()
         self._stream = stream
         self._stretch = _Stretch()
+        self._back: memoryview | None = None
 
     @property
     def name(self) -> str:
@@ -164,12 +165,14 @@ class HashingWriter(io.RawIOBase):
         start = target.tell()
         _produce(target, start, produce)
         position, end = start, target.tell()
+        if self._back is None:  # one buffer for every read back: no memory to churn
+            self._back = memoryview(bytearray(_READ_BACK))
         while position < end:
-            data = os.pread(fd, min(_READ_BACK, end - position), position)
-            if not data:
+            read = os.preadv(fd, [self._back[: min(_READ_BACK, end - position)]], position)
+            if not read:
                 raise OSError(f"{self.name} is shorter than what was just written to it")
-            self._stretch.add(data)
-            position += len(data)
+            self._stretch.add(self._back[:read])
+            position += read
         return True
 
     def take(self, *, records_jsonl: bool = False) -> ContentDigest:
