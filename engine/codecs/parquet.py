@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 
 from engine.codecs.base import CodecConfig, CodecError, Encoder
 from engine.codecs.json import dump_default, exact_ints
+from engine.columnar.batch import ColumnBatch, polars_failures
 from engine.records import Batch, Chunk, Record, Rejected
 
 __all__ = ["ParquetCodec", "ParquetEncoder"]
@@ -58,6 +59,9 @@ _ACCEPTS: dict[str, frozenset[type]] = {
     "timestamptz": frozenset({datetime}),
 }
 _NONE = type(None)
+#: A column batch's column types (their JSON types, see engine.columnar.batch.column_type)
+#: as the column kinds the records they stand for would be given ("null": any kind).
+_FRAME_KINDS = {"str": "string", "int": "int64", "float": "float64", "bool": "bool", "null": None}
 
 
 def _pyarrow() -> Any:
@@ -272,7 +276,10 @@ def _decimal_kind(values: list[Decimal | int]) -> str:
 
 class ParquetEncoder(Encoder):
     """Writes each batch (or each ``row_group_size`` records) as one row group; the footer
-    is written by :meth:`finish`."""
+    is written by :meth:`finish`. A column batch is written from its columns, through
+    Arrow, where they fit the file's columns as its records would."""
+
+    takes_columns = True
 
     def __init__(self, stream: BinaryIO, codec: ParquetCodec) -> None:
         self._pa = _pyarrow()
@@ -289,7 +296,8 @@ class ParquetEncoder(Encoder):
             return
         size = self._codec.row_group_size
         if size is None:
-            self._group(records)
+            if not (isinstance(records, ColumnBatch) and self._group_columns(records)):
+                self._group(records)
             return
         self._pending.extend(records)
         while len(self._pending) >= size:
@@ -318,6 +326,47 @@ class ParquetEncoder(Encoder):
             )
             for name in names
         ]
+
+    def _group_columns(self, batch: ColumnBatch) -> bool:
+        """Write the batch as one row group from its columns, its records never made, with
+        the bytes its records would give (False, nothing written: write the records,
+        which also says what a column cannot hold)."""
+        if not batch.exact or batch.others:
+            return False
+        kinds: dict[str, str | None] = {}
+        for name, kind, _ in batch.shape():
+            if kind not in _FRAME_KINDS:
+                return False
+            kinds[name] = _FRAME_KINDS[kind]
+        if self._columns is None:
+            declared = self._codec.types
+            names = dict.fromkeys([*kinds, *declared])
+            guessed = {n: declared.get(n) or kinds.get(n) or "string" for n in names}
+            self._open([_Column(self._pa, name, kind) for name, kind in guessed.items()])
+        assert self._columns is not None
+        if not self._names.issuperset(kinds):
+            return False
+        for column in self._columns:
+            has = kinds.get(column.name)  # an int64 column fits a float64 one, as ints do
+            if has not in (None, column.kind) and (has, column.kind) != ("int64", "float64"):
+                return False
+        pa = self._pa
+        try:
+            table = batch.frame.to_arrow()
+            arrays = [
+                (
+                    table.column(c.name).cast(c.type).combine_chunks()
+                    if c.name in kinds
+                    else pa.nulls(table.num_rows, c.type)
+                )
+                for c in self._columns
+            ]
+        except (pa.ArrowException, *polars_failures()):
+            return False
+        group = pa.Table.from_arrays(arrays, schema=self._writer.schema)
+        self._writer.write_table(group, row_group_size=len(batch))
+        self._count += len(batch)
+        return True
 
     def _open(self, columns: list[_Column]) -> None:
         pa = self._pa

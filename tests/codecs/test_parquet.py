@@ -112,6 +112,61 @@ def test_declared_types_and_an_empty_output() -> None:
     assert decode_bytes(ParquetCodec(), empty).records == []
 
 
+def _columns(frame: pl.DataFrame) -> Any:
+    from engine.columnar import ColumnBatch
+
+    return ColumnBatch(frame, exact=True)
+
+
+def test_column_batches_are_written_from_their_columns_with_their_records_bytes() -> None:
+    first = pl.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "price": [741.67, None, float("inf")],
+            "name": ["Ünïcode ✓", "", None],
+            "ok": [True, None, False],
+            "none": pl.Series([None, None, None], dtype=pl.Null),
+        }
+    )
+    # later: price as ints (a float64 column takes them), a column left out, one all null
+    second = pl.DataFrame(
+        {"id": [4], "price": [3], "name": [None], "none": pl.Series([None], dtype=pl.Null)}
+    )
+    codec = ParquetCodec(types={"extra": "int64"})
+    batches = [_columns(first), _columns(second)]
+    from_columns = write(batches, codec)
+    assert all(b._records is None for b in batches)  # never turned into records
+    assert from_columns == write([first.to_dicts(), second.to_dicts()], codec)
+    schema = pq.read_schema(io.BytesIO(from_columns))
+    assert [str(schema.field(n).type) for n in schema.names] == [
+        "int64",
+        "double",
+        "string",
+        "bool",
+        "string",
+        "int64",
+    ]
+
+
+def test_a_column_batch_that_does_not_fit_is_written_as_records_and_named() -> None:
+    head = _columns(pl.DataFrame({"id": [1], "note": ["a"]}))
+    # a float where the first row group made an int64 column: the records say which one
+    bad = _columns(pl.DataFrame({"id": [2.5], "note": ["b"]}))
+    with pytest.raises(CodecError) as caught:
+        write([head, bad])
+    assert caught.value.code == "parquet.type-mismatch"
+    assert caught.value.record == 2
+    # a field the file has no column for
+    with pytest.raises(CodecError) as caught:
+        write([head, _columns(pl.DataFrame({"id": [2], "new": ["x"]}))])
+    assert caught.value.code == "parquet.unknown-field"
+    # declared JSON: written from the records, as JSON text
+    codec = ParquetCodec(types={"note": "json"})
+    batch = _columns(pl.DataFrame({"id": [1], "note": ["a"]}))
+    assert write([batch], codec) == write([[{"id": 1, "note": "a"}]], codec)
+    assert batch._records is not None
+
+
 def test_unknown_type_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown column type 'int'; valid: string, int64"):
         ParquetCodec(types={"n": "int"})
