@@ -29,7 +29,7 @@ from engine.cli.lazy import LazyGroup
 from engine.cli.logs import log_options, setup_logging
 from engine.cli.output import err_console, format_option, notice, out_console, print_diagnostics
 from engine.cli.telemetry import metrics_options, telemetry_session
-from engine.columnar import release_polars_memory
+from engine.columnar import release_columnar_memory
 from engine.errors import ConfigError, EngineError, Severity
 from engine.logs import is_json
 
@@ -647,8 +647,8 @@ cli.add_lazy(
 
 
 def main() -> None:
-    # read once, when polars is first loaded: set before anything imports it
-    release_polars_memory()
+    # read once, when polars or pyarrow is first loaded: set before anything imports them
+    release_columnar_memory()
     # settings are read by the group's callback: `--version`, `--help` and TAB skip them
     try:
         cli.main(standalone_mode=True)

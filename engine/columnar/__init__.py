@@ -18,7 +18,7 @@ __all__ = [
     "as_taken",
     "available",
     "limit_threads",
-    "release_polars_memory",
+    "release_columnar_memory",
     "takes_columns",
 ]
 
@@ -29,6 +29,8 @@ ALLOCATOR_VARIABLE = "_RJEM_MALLOC_CONF"
 #: jemalloc keeps freed pages 10 s by default; a run frees a batch's buffers every few
 #: milliseconds, so pages kept longer than this only add to its peak memory
 ALLOCATOR_OPTIONS = "narenas:1,dirty_decay_ms:100,muzzy_decay_ms:0"
+#: pyarrow (the parquet codec) reads its memory pool from this variable once, when loaded
+ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 @cache
@@ -54,11 +56,14 @@ def limit_threads(workers: int) -> None:
         os.environ[THREADS_VARIABLE] = str(max(1, (cores or 1) // workers))
 
 
-def release_polars_memory() -> None:
-    """Have polars' allocator give freed pages back after 100 ms, unless the variable says
-    otherwise (a run's peak memory: about 15 MB less on the 1M-row benchmark). Call it
-    before polars is loaded; worker processes inherit it."""
+def release_columnar_memory() -> None:
+    """Have polars' allocator give freed pages back after 100 ms, and pyarrow allocate with
+    the system's malloc (its default, mimalloc, keeps freed memory for later), unless the
+    variables say otherwise. A run's peak memory on the 1M-row benchmark: about 15 MB less
+    writing JSON Lines, 60 MB less writing Parquet, at the same speed. Call it before
+    polars or pyarrow is loaded; worker processes inherit it."""
     os.environ.setdefault(ALLOCATOR_VARIABLE, ALLOCATOR_OPTIONS)
+    os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
 
 
 def takes_columns(component: object) -> bool:
