@@ -316,16 +316,14 @@ class ParquetEncoder(Encoder):
         names: dict[str, None] = {}
         for record in records:
             names.update(dict.fromkeys(record))
+        return self._planned({name: _guess([r.get(name) for r in records]) for name in names})
+
+    def _planned(self, guessed: Mapping[str, str]) -> list[_Column]:
+        """The file's columns: the fields of the first row group with the kinds guessed
+        for them, then the declared ones, a declared kind before a guessed one."""
         declared = self._codec.types
-        names.update(dict.fromkeys(declared))
-        return [
-            _Column(
-                self._pa,
-                name,
-                declared.get(name) or _guess([r.get(name) for r in records]),
-            )
-            for name in names
-        ]
+        names = dict.fromkeys([*guessed, *declared])
+        return [_Column(self._pa, n, declared.get(n) or guessed[n]) for n in names]
 
     def _group_columns(self, batch: ColumnBatch) -> bool:
         """Write the batch as one row group from its columns, its records never made, with
@@ -338,11 +336,8 @@ class ParquetEncoder(Encoder):
             if kind not in _FRAME_KINDS:
                 return False
             kinds[name] = _FRAME_KINDS[kind]
-        if self._columns is None:
-            declared = self._codec.types
-            names = dict.fromkeys([*kinds, *declared])
-            guessed = {n: declared.get(n) or kinds.get(n) or "string" for n in names}
-            self._open([_Column(self._pa, name, kind) for name, kind in guessed.items()])
+        if self._columns is None:  # a column of nulls only: "string", as _guess says
+            self._open(self._planned({n: kind or "string" for n, kind in kinds.items()}))
         assert self._columns is not None
         if not self._names.issuperset(kinds):
             return False

@@ -312,12 +312,12 @@ class _Range(io.RawIOBase):
 class _FileRanges:
     """The partitions of one file: the whole file, or ``count`` byte ranges cut where
     records start, each with the lines before it (for locations) and the CSV column names
-    in use. The ``k``-th cut is the first record start at its target (``k/count`` of the
-    file, or as :func:`range_targets` says) or past it: a long record lengthens one range,
-    not every range after it. The cuts are
-    found as the ranges are asked for, reading the file once from its start: the first
-    ranges are read while the later ones are still being found. A range with no record
-    start left in it (the records there are longer than the ranges) is empty."""
+    in use. The ``k``-th cut is the first record start at its target (see
+    :func:`range_targets`) or past it: a long record lengthens one range, not every range
+    after it. The cuts are found as the ranges are asked for, reading the file once from
+    its start: the first ranges are read while the later ones are still being found. A
+    range with no record start left in it (the records there are longer than the ranges)
+    is empty."""
 
     def __init__(
         self,
@@ -334,7 +334,7 @@ class _FileRanges:
         self._size = size
         self._names = names
         # where the k-th cut is looked for (the last: the end): even ranges unless told
-        self._targets = targets or [k * size // count for k in range(count + 1)]
+        self._targets = targets or range_targets(size, count)
         self._starts = [(0, 0)]  # the cuts found so far, each with the lines before it
         self._end: int | None = None  # the lines of the file, once no cut is left
 
@@ -349,7 +349,7 @@ class _FileRanges:
         count = range_count(size, step, workers)
         if count < 2 or cuts is None:
             return cls(path)
-        targets = range_targets(size, count, workers) if step is None else None
+        targets = range_targets(size, count, workers if step is None else None)
         return cls(path, count, cuts, size, _names(path, codec), targets)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -439,13 +439,14 @@ def range_count(size: int, step: int | None, workers: int) -> int:
     return parts
 
 
-def range_targets(size: int, count: int, workers: int) -> list[int]:
-    """Where the ``count`` ranges of an unset ``partition.size`` start, and the end: in
-    rounds of one range per worker, the last round's ranges half as long as the others, so
-    that a worker slowed down on the way (by the machine's other work, or denser records)
-    finishes close to the others. Even ranges where there is one round."""
+def range_targets(size: int, count: int, workers: int | None = None) -> list[int]:
+    """Where ``count`` ranges of a ``size``-byte file start, and the end: even ranges,
+    or with ``workers`` (an unset ``partition.size``), in rounds of one range per worker,
+    the last round's ranges half as long as the others, so that a worker slowed down on
+    the way (by the machine's other work, or denser records) finishes close to the others.
+    Even ranges where there is one round."""
     weights = [1] * count
-    if count // workers >= 2 and not count % workers:
+    if workers and count // workers >= 2 and not count % workers:
         weights = [2] * (count - workers) + [1] * workers
     total = sum(weights)
     return [w * size // total for w in itertools.accumulate(weights, initial=0)]
