@@ -1,0 +1,62 @@
+"""CSV read in blocks: records that span blocks, or are longer than a block, come out
+whole and in order, whatever the block size, as the row decoder reads them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+
+import pytest
+
+from engine.codecs.base import DecodeAt
+from engine.codecs.csv import CsvCodec
+from engine.columnar import ColumnBatch
+
+pytest.importorskip("polars", reason="the columnar extra is not installed")
+
+
+def _text(rows: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["id", "note", "n"])
+    for i in range(rows):
+        note = rng.choice(["plain", 'say "hi"', "two\nlines", "a,b", "x" * rng.randint(50, 400)])
+        writer.writerow([i, note, rng.randint(0, 10**6)])
+    return out.getvalue().encode()
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that gives at most ``most`` bytes a read, as a pipe may."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        super().__init__()
+        self._data = memoryview(data)
+        self._most = most
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), len(self._data), self._most)
+        buffer[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+@pytest.mark.parametrize("block", [64, 300, 4096, 1 << 20])
+@pytest.mark.parametrize("trickle", [None, 97])
+def test_records_across_and_longer_than_a_block_come_out_whole(
+    monkeypatch: pytest.MonkeyPatch, block: int, trickle: int | None
+) -> None:
+    monkeypatch.setattr("engine.codecs.columns.BLOCK", block)
+    data = _text(300, seed=block)
+    codec = CsvCodec()
+    expected = [r for c in codec.decode(io.BytesIO(data), source="t") for r in c.records]
+    stream = io.BytesIO(data) if trickle is None else io.BufferedReader(_Trickle(data, trickle))
+    at = DecodeAt()
+    chunks = list(codec.decode_columns(stream, source="t", at=at))  # type: ignore[arg-type]
+    assert [r for c in chunks for r in c.records] == expected
+    assert any(isinstance(c.records, ColumnBatch) for c in chunks)
+    assert at.done == data.count(b"\n")  # every physical line, quoted breaks too
