@@ -102,6 +102,12 @@ class Translator:
         self.bindings[name] = expr
         return self.pl.col(name)
 
+    @staticmethod
+    def _at_least(expr: pl.Expr, limit: int) -> pl.Expr:
+        """Whether an integer's magnitude is ``limit`` or more: compared on both sides,
+        as ``abs()`` of the smallest 64-bit integer overflows (and stays negative)."""
+        return (expr >= limit) | (expr <= -limit)
+
     def _require(self, val: Val, *types: str) -> None:
         """The row path raises a type error (rejecting the record) unless ``val`` is of
         ``types``: refuse a wrong static type, guard against nulls."""
@@ -209,10 +215,15 @@ class Translator:
         raise Untranslatable("ordering of values of different types")
 
     def _exact_mix(self, left: Val, right: Val) -> None:
-        """An integer beside a float is compared exactly by Python, as a float by polars."""
+        """An integer beside a float is compared exactly by Python, as a float by polars;
+        and polars orders NaN above every number and equal to itself, where Python finds
+        it equal to nothing and neither above nor below anything."""
+        for val in (left, right):
+            if val.type == "float":
+                self.guards.append(val.expr.is_nan().fill_null(False))
         if {left.type, right.type} == _NUMERIC:
             side = left if left.type == "int" else right
-            self.guards.append((side.expr.abs() >= _EXACT_INT).fill_null(False))
+            self.guards.append(self._at_least(side.expr, _EXACT_INT).fill_null(False))
 
     def _function_expression(self, node: Node) -> Val:
         name = node["value"]
@@ -259,6 +270,9 @@ class Translator:
             result = Val(self._bind(text.cast(pl.Float64, strict=False)), "float", True)
             # a whole number is an int on the row path; polars may not read what Python does
             wrong = whole.is_not_null() | (result.expr.is_null() & given)
+            # nor one past 64 bits (19 digits or more), which polars reads as a float only:
+            # text that long without a '.' takes the row path (where int() may take it)
+            wrong = wrong | ((text.str.len_bytes() >= 19) & ~text.str.contains(".", literal=True))
         else:
             result = Val(whole, "int", True)
             # a decimal, or text polars reads otherwise than Python's int() (' 5', '1_000')
@@ -302,7 +316,7 @@ class Translator:
                 limit = _SAFE_INT if both_int and op in ("+", "-") else _EXACT_INT
                 if op == "*" and both_int:
                     limit = 2**31  # a product stays in 64 bits
-                self.guards.append(val.expr.abs() >= limit)
+                self.guards.append(self._at_least(val.expr, limit))
         lx, rx = left.expr, right.expr
         if op == "/":
             self.guards.append(rx == 0)  # the row path rejects the record
@@ -330,6 +344,8 @@ class Translator:
     def _fn_abs(self, node: Node, args: list[Node]) -> Val:
         val = self.value(args[0])
         self._require(val, "int", "float")
+        if val.type == "int":  # its negation is past 64 bits: Python's int holds it
+            self.guards.append(self._at_least(val.expr, _SAFE_INT))
         return Val(val.expr.abs(), val.type, False)
 
     def _fn_round(self, node: Node, args: list[Node]) -> Val:

@@ -155,6 +155,16 @@ def test_off_runs_the_row_path(tmp_path: Path) -> None:
         (["1e16", "1e-7", "1e22", "5e-324", "1e400"], '"to_number(a)"'),
         # integers past 64 bits and division by zero: the row path decides
         (["99999999999999999999", "3"], '"add(to_number(a), `1`)"'),
+        (["99999999999999999999", "1.5"], '"to_number(a)"'),  # beside floats, too
+        (["-9223372036854775809", "1" * 50], '"subtract(to_number(a), `1`)"'),
+        # the smallest 64-bit integer: its negation is past 64 bits
+        (["-9223372036854775808", "5"], '"abs(to_number(a))"'),
+        (["-9223372036854775808", "5"], '"multiply(to_number(a), `-1`)"'),
+        (["-9223372036854775808", "5"], '"subtract(`0`, to_number(a))"'),
+        # NaN: equal to nothing, neither above nor below anything (polars: above all)
+        (["nan", "1.5"], '"to_number(a) == to_number(a)"'),
+        (["NaN", "7.5"], '"to_number(a) > `5`"'),
+        (["-nan", "7.5"], '"to_number(a) < `5`"'),
         (["0", "4"], '"divide(`7`, to_number(a))"'),
     ],
 )
