@@ -202,6 +202,8 @@ def _parse(
 
     if b"\r" in body and LONE_CR.search(body):
         return None  # a lone CR ends a line for csv, not for polars
+    if body.startswith(_BOM):
+        return None  # polars drops a BOM that starts its input; only the file's is not data
     width = len(names)
     if width == 1 and (body.startswith((b"\n", b"\r\n")) or b"\n\n" in body or b"\n\r\n" in body):
         return None  # csv skips a blank line; polars reads an empty field

@@ -194,7 +194,7 @@ class CsvCodec(CodecConfig):
         self, stream: BinaryIO, source: str, batch_size: int, at: DecodeAt | None, *, resumed: bool
     ) -> Iterator[Chunk]:
         counter = _CountingReader(stream)
-        text = io.TextIOWrapper(counter, encoding=self._read_encoding(), newline="")
+        text = io.TextIOWrapper(counter, encoding=self._read_encoding(resumed), newline="")
         # A second view of the lines the reader takes, walked after each block in C (no Python
         # call per line), so the raw text of a row with a stray quote can be dead-lettered.
         lines, seen = tee(text)
@@ -299,9 +299,11 @@ class CsvCodec(CodecConfig):
     def encoder(self, stream: BinaryIO) -> Encoder:
         return CsvEncoder(stream, self)
 
-    def _read_encoding(self) -> str:
-        """utf-8 reads as utf-8-sig, so a byte order mark never ends up in the first column name."""
-        return "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
+    def _read_encoding(self, resumed: bool = False) -> str:
+        """utf-8 reads as utf-8-sig, so a byte order mark never ends up in the first column
+        name; read from a line past the file's start (``resumed``), a BOM is data."""
+        utf8 = codecs.lookup(self.encoding).name == "utf-8"
+        return "utf-8-sig" if utf8 and not resumed else self.encoding
 
 
 class _CountingReader(io.BufferedIOBase):

@@ -60,3 +60,18 @@ def test_records_across_and_longer_than_a_block_come_out_whole(
     assert [r for c in chunks for r in c.records] == expected
     assert any(isinstance(c.records, ColumnBatch) for c in chunks)
     assert at.done == data.count(b"\n")  # every physical line, quoted breaks too
+
+
+@pytest.mark.parametrize("block", [16, 64, 1 << 20])
+def test_a_record_that_starts_with_a_bom_keeps_it_as_data(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # only the file's own BOM is not data; polars would drop one that starts a block
+    monkeypatch.setattr("engine.codecs.columns.BLOCK", block)
+    bom = "\ufeff"
+    data = f"{bom}id,note\n{bom}1,a\n2,{bom}b\n{bom}3,c\n4,d\n".encode()
+    codec = CsvCodec()
+    expected = [r for c in codec.decode(io.BytesIO(data), source="t") for r in c.records]
+    assert expected[0] == {"id": f"{bom}1", "note": "a"}
+    chunks = list(codec.decode_columns(io.BytesIO(data), source="t", at=DecodeAt()))
+    assert [r for c in chunks for r in c.records] == expected
