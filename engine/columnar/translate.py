@@ -324,10 +324,14 @@ class Translator:
             # may round otherwise than Python's division: divide by a column of it
             divisor = rx.cast(pl.Float64) + pl.int_range(pl.len()).cast(pl.Float64) * 0.0
             return Val(lx.cast(pl.Float64) / divisor, "float", False)
-        if not both_int:
-            lx, rx = lx.cast(pl.Float64), rx.cast(pl.Float64)
-        expr = {"+": lx + rx, "-": lx - rx, "*": lx * rx}[op]
-        return Val(expr, "int" if both_int else "float", False)
+        if both_int:
+            return Val({"+": lx + rx, "-": lx - rx, "*": lx * rx}[op], "int", False)
+        lx, rx = lx.cast(pl.Float64), rx.cast(pl.Float64)
+        result = self._bind({"+": lx + rx, "-": lx - rx, "*": lx * rx}[op])
+        # polars simplifies x + 0.0, 0 - x and the like, losing the sign of a zero that
+        # Python's arithmetic keeps: a zero the row path works out
+        self.guards.append((result == 0.0).fill_null(False))
+        return Val(result, "float", False)
 
     def _fn_add(self, node: Node, args: list[Node]) -> Val:
         return self._arithmetic(args, "+")

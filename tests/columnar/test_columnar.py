@@ -161,6 +161,10 @@ def test_off_runs_the_row_path(tmp_path: Path) -> None:
         (["-9223372036854775808", "5"], '"abs(to_number(a))"'),
         (["-9223372036854775808", "5"], '"multiply(to_number(a), `-1`)"'),
         (["-9223372036854775808", "5"], '"subtract(`0`, to_number(a))"'),
+        # a zero's sign, which polars' simplifications lose (x + 0.0, 0 - x)
+        (["0.0", "-0.0", "1.5"], '"add(to_number(a), `0.0`)"'),
+        (["0.0", "-0.0", "1.5"], '"subtract(`0`, to_number(a))"'),
+        (["0.0", "-0.0", "-2.5"], '"multiply(to_number(a), `0`)"'),
         # NaN: equal to nothing, neither above nor below anything (polars: above all)
         (["nan", "1.5"], '"to_number(a) == to_number(a)"'),
         (["NaN", "7.5"], '"to_number(a) > `5`"'),
