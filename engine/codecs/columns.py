@@ -142,7 +142,7 @@ def decode_csv_blocks(
         body = block
         lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
         if names is None:
-            header = _header(block, delimiter, quotechar)
+            header = _header(block, delimiter, quotechar, max_field_size)
             if header is None:
                 break
             names, size = header
@@ -169,7 +169,9 @@ def decode_csv_blocks(
         yield chunk
 
 
-def _header(block: bytes, delimiter: str, quotechar: str) -> tuple[list[str], int] | None:
+def _header(
+    block: bytes, delimiter: str, quotechar: str, max_field_size: int
+) -> tuple[list[str], int] | None:
     """The column names of the first record and its size in bytes (None: leave it to the
     row decoder, which says what is wrong with it)."""
     quote = ord(quotechar)
@@ -186,11 +188,14 @@ def _header(block: bytes, delimiter: str, quotechar: str) -> tuple[list[str], in
     except UnicodeDecodeError:
         return None
     try:
+        csv.field_size_limit(max_field_size)  # process-wide: set before each read, as csv.py does
         row = next(csv.reader([text], delimiter=delimiter, quotechar=quotechar, strict=True), None)
     except csv.Error:
         return None
     if not row or len(set(row)) != len(row) or "\r" in text:
         return None
+    if max(map(len, row)) > max_field_size:
+        return None  # the row decoder reports the field too large
     return row, position
 
 

@@ -112,10 +112,13 @@ def _any(guards: list[pl.Expr]) -> pl.Expr | None:
     several times more."""
     import polars as pl
 
-    unique = {str(g): g for g in guards}
+    unique: list[pl.Expr] = []
+    for guard in guards:  # meta.eq: two guards may print alike (quotes in a literal)
+        if not any(guard.meta.eq(seen) for seen in unique):
+            unique.append(guard)
     if not unique:
         return None
-    return pl.any_horizontal([g.any().alias(f"g{i}") for i, g in enumerate(unique.values())])
+    return pl.any_horizontal([g.any().alias(f"g{i}") for i, g in enumerate(unique)])
 
 
 class _Program:

@@ -94,9 +94,9 @@ class Translator:
     def _bind(self, expr: pl.Expr) -> pl.Expr:
         """``expr`` computed once into a column of its own, which every expression and
         guard that needs it reads (a text column parsed as numbers, say, is parsed once)."""
-        key = str(expr)
         for name, bound in self.bindings.items():
-            if str(bound) == key:
+            # meta.eq, not the printed form: polars prints 'a", "b' and 'a', 'b' alike
+            if bound.meta.eq(expr):
                 return self.pl.col(name)
         name = f"\x00bound{len(self.bindings)}"
         self.bindings[name] = expr

@@ -75,3 +75,19 @@ def test_a_record_that_starts_with_a_bom_keeps_it_as_data(
     assert expected[0] == {"id": f"{bom}1", "note": "a"}
     chunks = list(codec.decode_columns(io.BytesIO(data), source="t", at=DecodeAt()))
     assert [r for c in chunks for r in c.records] == expected
+
+
+def test_a_header_field_past_max_field_size_is_reported_as_on_the_row_path() -> None:
+    codec = CsvCodec(max_field_size=5)
+    data = b"abcdefgh,b\n1,2\n"
+    # csv's limit is process-wide: what an earlier read left is not what decides
+    before = csv.field_size_limit(131072)
+    try:
+        with pytest.raises(Exception) as columnar:
+            list(codec.decode_columns(io.BytesIO(data), source="t", at=DecodeAt()))
+        with pytest.raises(Exception) as row:
+            list(codec.decode(io.BytesIO(data), source="t"))
+    finally:
+        csv.field_size_limit(before)
+    assert "max_field_size" in str(row.value)
+    assert str(columnar.value) == str(row.value)

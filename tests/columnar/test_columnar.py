@@ -177,6 +177,19 @@ def test_a_trap_gives_the_row_paths_bytes(tmp_path: Path, cells: list[str], expr
     _same(tmp_path, data.encode(), _pipeline({"v": expr, "a": '"a"'}))
 
 
+def test_expressions_that_polars_prints_alike_stay_apart(tmp_path: Path) -> None:
+    # polars prints lit('1", "2') as it prints lit('1'), lit('2'): what is computed once
+    # for several expressions, and each guard, is told apart by the expression itself
+    fields = {
+        "x": json.dumps("to_number(concat(a, '1', '2'))"),
+        "y": json.dumps("to_number(concat(a, '1\", \"2'))"),
+        "z": json.dumps("replace(a, 'x\", \"1', '')"),
+        "w": json.dumps("replace(a, 'x', '1\", \"')"),
+    }
+    out = _same(tmp_path, b"a\n5\n7\n", _pipeline(fields))
+    assert orjson.loads(out.splitlines()[0]) == {"x": 512, "y": None, "z": "5", "w": "5"}
+
+
 def test_records_missing_a_field_and_decimals_give_the_row_paths_bytes(tmp_path: Path) -> None:
     lines = [{"a": 1, "b": "x"}, {"b": "y"}, {"a": None, "b": ""}, {"a": 2.5}, {"a": "t"}]
     data = b"".join(orjson.dumps(r) + b"\n" for r in lines)
