@@ -44,6 +44,12 @@ CELLS = st.one_of(
             "NaN",
             "1_000",
             "99999999999999999999",
+            # traps found by hand: signed zeros, the ends of 64 bits, a cell's own BOM
+            "-0.0",
+            "0.0",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "\ufeffx",
         ]
     ),
     st.text(alphabet='abcxyzÀé ,"-', max_size=6),
@@ -63,7 +69,8 @@ def _field() -> st.SearchStrategy[str]:
 
 
 def _strings(depth: int) -> st.SearchStrategy[str]:
-    base = st.one_of(_field(), st.sampled_from(["'x'", "''", "'Ab c'", "'é'"]))
+    # a literal with quotes and a comma prints as two literals would in polars
+    base = st.one_of(_field(), st.sampled_from(["'x'", "''", "'Ab c'", "'é'", "'a\", \"b'"]))
     if depth <= 0:
         return base
     inner = _strings(depth - 1)
@@ -88,7 +95,7 @@ def _strings(depth: int) -> st.SearchStrategy[str]:
 def _numbers(depth: int) -> st.SearchStrategy[str]:
     base = st.one_of(
         _field().map(lambda f: f"to_number({f})"),
-        st.sampled_from(["`0`", "`2`", "`-3`", "`1.2`", "`0.5`"]),
+        st.sampled_from(["`0`", "`2`", "`-3`", "`1.2`", "`0.5`", "`0.0`"]),
     )
     if depth <= 0:
         return base
@@ -148,6 +155,7 @@ JSON_VALUES = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(2**70), 2**70),
+    st.sampled_from([-(2**63), 2**63, -0.0]),
     st.floats(allow_nan=False, allow_infinity=False),
     CELLS,
     st.just({"nested": 1}),
