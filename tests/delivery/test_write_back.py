@@ -49,7 +49,7 @@ def test_write_back_follows_the_output_in_steps_and_changes_no_byte(
         for batch in _batches():
             await sink.write(batch)
             target = next(iter(sink._open.values()))
-            marks.append(target.synced)
+            marks.append(target.written_back)
             content = sink.take_content()
             if content is not None:
                 digests.append(content.digest)
@@ -82,9 +82,9 @@ def test_without_posix_fadvise_the_output_is_written_all_the_same(
         await sink.open()
         for batch in _batches():
             await sink.write(batch)
-        synced = next(iter(sink._open.values())).synced
+        written_back = next(iter(sink._open.values())).written_back
         await sink.publish()
-        return synced
+        return written_back
 
     assert anyio.run(main) == 0
     assert (tmp_path / "out" / "o.jsonl").stat().st_size > 2 * file_sink.WRITE_BACK_STEP

@@ -108,7 +108,7 @@ class FileSinkConfig(SinkConfig):
 
 
 class _Open:
-    __slots__ = ("encoder", "final", "jsonl", "raw", "records", "stream", "synced", "tmp")
+    __slots__ = ("encoder", "final", "jsonl", "raw", "records", "stream", "tmp", "written_back")
 
     def __init__(
         self, final: Path, tmp: Path, raw: IO[bytes], stream: IO[bytes], encoder: Encoder
@@ -120,7 +120,7 @@ class _Open:
         self.encoder = encoder
         self.jsonl = False
         self.records = 0
-        self.synced = raw.tell()  # where the kernel was last asked to write back from
+        self.written_back = raw.tell()  # where the kernel was last asked to write back to
 
     def write(self, records: Batch) -> None:
         self.encoder.write(records)
@@ -134,14 +134,17 @@ class _Open:
         left to wait for: 0.1 s less at the end of a 180 MB output. Only a hint: the fsync
         still makes the output durable."""
         end = self.raw.tell()
-        if end - self.synced < WRITE_BACK_STEP or not hasattr(os, "posix_fadvise"):
+        if end - self.written_back < WRITE_BACK_STEP or not hasattr(os, "posix_fadvise"):
             return
         self.stream.flush()
         with contextlib.suppress(OSError):
             os.posix_fadvise(
-                self.raw.fileno(), self.synced, end - self.synced, os.POSIX_FADV_DONTNEED
+                self.raw.fileno(),
+                self.written_back,
+                end - self.written_back,
+                os.POSIX_FADV_DONTNEED,
             )
-        self.synced = end
+        self.written_back = end
 
 
 class FileSink(Sink[FileSinkConfig]):
