@@ -337,7 +337,9 @@ class ParquetEncoder(Encoder):
                 return False
             kinds[name] = _FRAME_KINDS[kind]
         if self._columns is None:  # a column of nulls only: "string", as _guess says
-            self._open(self._planned({n: kind or "string" for n, kind in kinds.items()}))
+            nulls = dict(zip(batch.frame.columns, batch.frame.null_count().row(0), strict=True))
+            planned = {n: kind if nulls[n] < len(batch) else None for n, kind in kinds.items()}
+            self._open(self._planned({n: kind or "string" for n, kind in planned.items()}))
         assert self._columns is not None
         if not self._names.issuperset(kinds):
             return False

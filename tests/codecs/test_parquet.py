@@ -148,6 +148,28 @@ def test_column_batches_are_written_from_their_columns_with_their_records_bytes(
     ]
 
 
+def test_a_typed_column_of_nulls_only_is_planned_as_its_records_would_be() -> None:
+    # to_number of '' and a filter keeping only nulls leave Int64 and Boolean columns of
+    # nulls: the records' first row group makes them strings, and so must the columns
+    first = pl.DataFrame(
+        {
+            "n": pl.Series([None, None], dtype=pl.Int64),
+            "ok": pl.Series([None, None], dtype=pl.Boolean),
+            "id": [1, 2],
+        }
+    )
+    later = pl.DataFrame({"n": pl.Series([5], dtype=pl.Int64), "ok": [None], "id": [3]})
+    from_columns = write([_columns(first)])
+    assert from_columns == write([first.to_dicts()])
+    schema = pq.read_schema(io.BytesIO(from_columns))
+    assert [str(schema.field(n).type) for n in schema.names] == ["string", "string", "int64"]
+    # an int where the records made a string column: refused as the records are
+    with pytest.raises(CodecError) as caught:
+        write([_columns(first), _columns(later)])
+    assert caught.value.code == "parquet.type-mismatch"
+    assert caught.value.record == 3
+
+
 def test_a_column_batch_that_does_not_fit_is_written_as_records_and_named() -> None:
     head = _columns(pl.DataFrame({"id": [1], "note": ["a"]}))
     # a float where the first row group made an int64 column: the records say which one
