@@ -194,8 +194,6 @@ def _header(
         return None
     if not row or len(set(row)) != len(row) or "\r" in text:
         return None
-    if max(map(len, row)) > max_field_size:
-        return None  # the row decoder reports the field too large
     return row, position
 
 

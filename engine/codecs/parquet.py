@@ -331,15 +331,16 @@ class ParquetEncoder(Encoder):
         which also says what a column cannot hold)."""
         if not batch.exact or batch.others:
             return False
+        # a column of nulls only, whatever its dtype, is of no kind: it fits any column,
+        # and makes a string column in the first row group, as _guess says of its records
+        nulls = dict(zip(batch.frame.columns, batch.frame.null_count().row(0), strict=True))
         kinds: dict[str, str | None] = {}
         for name, kind, _ in batch.shape():
             if kind not in _FRAME_KINDS:
                 return False
-            kinds[name] = _FRAME_KINDS[kind]
-        if self._columns is None:  # a column of nulls only: "string", as _guess says
-            nulls = dict(zip(batch.frame.columns, batch.frame.null_count().row(0), strict=True))
-            planned = {n: kind if nulls[n] < len(batch) else None for n, kind in kinds.items()}
-            self._open(self._planned({n: kind or "string" for n, kind in planned.items()}))
+            kinds[name] = _FRAME_KINDS[kind] if nulls[name] < len(batch) else None
+        if self._columns is None:
+            self._open(self._planned({n: kind or "string" for n, kind in kinds.items()}))
         assert self._columns is not None
         if not self._names.issuperset(kinds):
             return False

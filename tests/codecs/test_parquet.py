@@ -163,6 +163,11 @@ def test_a_typed_column_of_nulls_only_is_planned_as_its_records_would_be() -> No
     assert from_columns == write([first.to_dicts()])
     schema = pq.read_schema(io.BytesIO(from_columns))
     assert [str(schema.field(n).type) for n in schema.names] == ["string", "string", "int64"]
+    # later, an Int64 column of nulls only fits the string column, as its records do
+    nulls = pl.DataFrame({"n": pl.Series([None], dtype=pl.Int64), "ok": [None], "id": [3]})
+    both = [_columns(first), _columns(nulls)]
+    assert write(both) == write([first.to_dicts(), nulls.to_dicts()])
+    assert all(b._records is None for b in both)
     # an int where the records made a string column: refused as the records are
     with pytest.raises(CodecError) as caught:
         write([_columns(first), _columns(later)])
