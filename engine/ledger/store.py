@@ -18,44 +18,33 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy import (
-    Connection,
-    Engine,
-    bindparam,
-    create_engine,
-    event,
-    func,
-    select,
-)
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql import ColumnElement
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.ledger.errors import AuditStoreError
 from engine.ledger.events import GENESIS_MAC, format_time
 from engine.ledger.merkle import CompactRange, leaf_hash
 from engine.ledger.schema import (
-    EVENT_COLUMNS,
+    EVENTS_TABLE,
+    HEADS_TABLE,
+    META_TABLE,
     ROW_FIELDS,
     SCHEMA_VERSION,
+    VERSION_KEY,
     ChainHead,
     EventFilter,
     PruneAnchor,
     Sealer,
     StoredEvent,
     StoreStats,
-    events_table,
     frontier_parse,
     frontier_text,
-    heads_table,
-    migrate_schema,
     stored_event,
-    stored_version,
 )
+from engine.ledger.sqlite import SqlitePool, sqlite_target
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+    from sqlalchemy.sql import ColumnElement
 
 __all__ = [
     "AuditStore",
@@ -72,6 +61,28 @@ _SCHEMA_LOCK_ID = 0x617564_6974  # "audit", an arbitrary advisory lock key
 SQLITE_PAGE_SIZE = 16_384
 SQLITE_WAL_PAGES = 40 * 1024 * 1024 // SQLITE_PAGE_SIZE
 
+# An append's statements, the same on both databases (``?`` is the driver's placeholder):
+# an append per acknowledgement is common, and building them each time would cost more
+# than running them.
+_HEAD_SQL = f"SELECT seq, mac, frontier FROM {HEADS_TABLE} WHERE producer = ?"
+_HEAD_COLUMNS = "producer, seq, mac, frontier, updated_at, pruned_seq, pruned_mac, pruned_frontier"
+_NEW_HEAD_SQL = (
+    f"INSERT INTO {HEADS_TABLE} ({_HEAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+_HEAD_UPDATE_SQL = (
+    f"UPDATE {HEADS_TABLE} SET seq = ?, mac = ?, frontier = ?, updated_at = ? WHERE producer = ?"
+)
+_HEAD_EVENT_SQL = (
+    f"SELECT {', '.join(f'e.{name}' for name in StoredEvent._fields)} FROM {EVENTS_TABLE} e "
+    f"JOIN {HEADS_TABLE} h ON h.producer = e.producer WHERE e.producer = ? AND e.seq = h.seq"
+)
+_ROW_VALUES = f"({', '.join('?' * len(ROW_FIELDS))})"
+_INSERT_SQL = f"INSERT INTO {EVENTS_TABLE} ({', '.join(ROW_FIELDS)}) VALUES {_ROW_VALUES}"
+
+#: runs a statement on the driver's connection: (sql, parameters) -> its cursor
+Execute = Callable[[str, Any], Any]
+
 
 def default_store_url(workspace: Path) -> str:
     return f"sqlite:///{workspace / 'audit.db'}"
@@ -82,99 +93,130 @@ class AuditStore:
 
     With ``create`` (the default) the schema is created, or migrated from an older
     version; without it nothing is written and an older store is read as it is.
+
+    A SQLite file is read and appended to on ``sqlite3`` directly; SQLAlchemy is loaded
+    only to create or migrate its schema, for the queries behind ``engine audit``, and
+    for PostgreSQL.
     """
 
     def __init__(self, url: str, *, create: bool = True) -> None:
-        try:
-            parsed = make_url(url)
-        except ArgumentError as exc:
-            raise AuditStoreError("<invalid URL>", f"not a SQLAlchemy URL: {exc}") from None
-        self.url = parsed.render_as_string(hide_password=True)
-        self.dialect = parsed.get_backend_name()
-        if self.dialect not in ("sqlite", "postgresql"):
-            raise AuditStoreError(self.url, "unsupported store; use sqlite:// or postgresql://")
-        if self.dialect == "postgresql" and parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        kwargs: dict[str, Any] = {}
-        if self.dialect == "sqlite":
-            database = parsed.database
-            kwargs["connect_args"] = {"timeout": 60}
-            if not database or database == ":memory:":
-                kwargs["poolclass"] = StaticPool
-            elif create:
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            elif not Path(database).expanduser().exists():
+        file = sqlite_target(url)
+        self._create = create
+        self._lite: SqlitePool | None = None
+        self._engine_: Engine | None = None
+        self._parsed: Any = None
+        if file is not None:
+            self.url = url
+            self.dialect = "sqlite"
+            path = file.expanduser()
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.exists():
                 raise AuditStoreError(self.url, "no such store (the file does not exist)")
-        self._engine: Engine = create_engine(parsed, **kwargs)
-        # Appends take the write lock first (SQLite: BEGIN IMMEDIATE).
-        self._writer = self._engine.execution_options(sqlite_begin="IMMEDIATE")
-        if self.dialect == "sqlite":
-            _sqlite_tuning(self._engine, wal=create)
-        compiled = events_table.insert().compile(dialect=self._engine.dialect)
-        positional = bool(self._engine.dialect.positional)
-        if positional and tuple(compiled.positiontup or ()) != ROW_FIELDS:
-            raise AssertionError("insert parameters out of column order")
-        self._insert_sql = (str(compiled), positional)
+            self._lite = SqlitePool(lambda: _tuned(_connect(path), create))
+        else:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                parsed = make_url(url)
+            except ArgumentError as exc:
+                raise AuditStoreError("<invalid URL>", f"not a SQLAlchemy URL: {exc}") from None
+            self.url = parsed.render_as_string(hide_password=True)
+            self.dialect = parsed.get_backend_name()
+            if self.dialect not in ("sqlite", "postgresql"):
+                raise AuditStoreError(self.url, "unsupported store; use sqlite:// or postgresql://")
+            if self.dialect == "postgresql" and parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            database = parsed.database
+            if self.dialect == "sqlite" and database and database != ":memory:":
+                if create:
+                    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                elif not Path(database).expanduser().exists():
+                    raise AuditStoreError(self.url, "no such store (the file does not exist)")
+            self._parsed = parsed
+        # psycopg's placeholder is %s
+        self._sql = (lambda sql: sql) if self.dialect == "sqlite" else _format_style
         # SQLite: many rows per INSERT statement (see _insert_events), as many as fit in
         # its limit on bound parameters (32,766 since 3.32; 999 before).
         self._rows_per_insert = 0
-        if self.dialect == "sqlite" and positional:
+        if self.dialect == "sqlite":
             limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
             self._rows_per_insert = limit // len(ROW_FIELDS)
         self._multi_insert: dict[int, str] = {}
-        # The head's statements, compiled once: an append per acknowledgement is common,
-        # and building them each time costs more than running them.
-        h = heads_table.c
-        head_query = select(h.seq, h.mac, h.frontier).where(h.producer == bindparam("p_producer"))
-        if self.dialect == "postgresql":
-            head_query = head_query.with_for_update()
-        self._head_sql = self._prepared(head_query)
-        self._head_update_sql = self._prepared(
-            heads_table.update()
-            .where(h.producer == bindparam("p_producer"))
-            .values(
-                seq=bindparam("p_seq"),
-                mac=bindparam("p_mac"),
-                frontier=bindparam("p_frontier"),
-                updated_at=bindparam("p_updated"),
-            )
-        )
         self.schema_version = SCHEMA_VERSION
         try:
-            self._guard(lambda: self._open_schema(create))
+            if not self._lite_schema_current():
+                self._guard(lambda: self._open_schema(create))
         except BaseException:
-            self._engine.dispose()
+            self.close()
             raise
 
     # --- plumbing -----------------------------------------------------------------
 
-    def _prepared(self, statement: Any) -> tuple[str, tuple[str, ...] | None]:
-        """A statement's SQL for the driver, and its parameter order when positional."""
-        compiled = statement.compile(dialect=self._engine.dialect)
-        order = tuple(compiled.positiontup or ()) if self._engine.dialect.positional else None
-        return str(compiled), order
+    @property
+    def _engine(self) -> Engine:
+        """SQLAlchemy's engine on the store, made on first use."""
+        if self._engine_ is not None:
+            return self._engine_
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import StaticPool
 
-    @staticmethod
-    def _run(
-        conn: Connection, prepared: tuple[str, tuple[str, ...] | None], values: dict[str, Any]
-    ) -> Any:
-        sql, order = prepared
-        return conn.exec_driver_sql(
-            sql, tuple(values[k] for k in order) if order is not None else values
-        )
+        parsed = self._parsed
+        if parsed is None:
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(self.url)
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            kwargs["connect_args"] = {"timeout": 60}
+            if not parsed.database or parsed.database == ":memory:":
+                kwargs["poolclass"] = StaticPool
+        engine = create_engine(parsed, **kwargs)
+        if self.dialect == "sqlite":
+            _sqlite_tuning(engine, wal=self._create)
+        self._engine_ = engine
+        return engine
+
+    def _lite_schema_current(self) -> bool:
+        """A SQLite file's schema at this version, checked on ``sqlite3`` (no SQLAlchemy)."""
+        if self._lite is None:
+            return False
+
+        def work() -> bool:
+            assert self._lite is not None
+            with self._lite.connection() as conn:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                if not {EVENTS_TABLE, HEADS_TABLE, META_TABLE} <= tables:
+                    return False
+                query = f"SELECT value FROM {META_TABLE} WHERE name = ?"
+                found = conn.execute(query, (VERSION_KEY,)).fetchone()
+            return found is not None and found[0] == str(SCHEMA_VERSION)
+
+        return self._guard(work)
 
     def _guard(self, work: Callable[[], _T]) -> _T:
         try:
             return work()
-        except SQLAlchemyError as exc:
-            reason = getattr(exc, "orig", None) or exc
-            message = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
-            raise AuditStoreError(self.url, f"{type(reason).__name__}: {message}") from exc
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
         except OSError as exc:
             raise AuditStoreError(self.url, f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("sqlalchemy."):
+                raise self._error(getattr(exc, "orig", None) or exc) from exc
+            raise
+
+    def _error(self, reason: BaseException) -> AuditStoreError:
+        message = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
+        return AuditStoreError(self.url, f"{type(reason).__name__}: {message}")
 
     def _open_schema(self, create: bool) -> None:
         """Check the schema version; with ``create``, create or migrate the schema."""
+        from sqlalchemy import func, select
+
+        from engine.ledger.tables import migrate_schema, stored_version
+
         with self._engine.connect() as conn:
             if create:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
@@ -208,6 +250,10 @@ class AuditStore:
             return
 
         def work() -> None:
+            if self._lite is not None:
+                with self._lite.connection() as conn:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                return
             raw = self._engine.raw_connection()
             try:
                 cursor = raw.cursor()
@@ -221,11 +267,17 @@ class AuditStore:
         self._guard(work)
 
     def close(self) -> None:
-        self._engine.dispose()
+        if self._engine_ is not None:
+            self._engine_.dispose()
+        if self._lite is not None:
+            self._lite.close()
 
     def forked(self) -> None:
         """In a forked child: open new connections, leaving the parent's to the parent."""
-        self._engine.dispose(close=False)
+        if self._engine_ is not None:
+            self._engine_.dispose(close=False)
+        if self._lite is not None:
+            self._lite.forked()
 
     def __enter__(self) -> AuditStore:
         return self
@@ -238,111 +290,104 @@ class AuditStore:
     def append(self, producer: str, seal: Sealer) -> ChainHead:
         """Lock the chain head, let ``seal`` number and sign rows after it, insert, commit."""
 
-        def work() -> ChainHead:
-            with self._writer.connect() as conn, conn.begin():
-                head = self._lock_head(conn, producer)
-                rows, new_head = seal(head)
-                if rows:
-                    self._insert_events(conn, rows)
-                    self._run(
-                        conn,
-                        self._head_update_sql,
-                        {
-                            "p_producer": producer,
-                            "p_seq": new_head.seq,
-                            "p_mac": new_head.mac,
-                            "p_frontier": frontier_text(new_head.frontier),
-                            "p_updated": format_time(datetime.now(UTC)),
-                        },
-                    )
-                return new_head
+        def work(execute: Execute) -> ChainHead:
+            head = self._lock_head(execute, producer)
+            rows, new_head = seal(head)
+            if rows:
+                self._insert_events(execute, rows)
+                execute(
+                    self._sql(_HEAD_UPDATE_SQL),
+                    (
+                        new_head.seq,
+                        new_head.mac,
+                        frontier_text(new_head.frontier),
+                        format_time(datetime.now(UTC)),
+                        producer,
+                    ),
+                )
+            return new_head
 
-        return self._guard(work)
+        return self._guard(lambda: self._writing(work))
 
-    def _insert_events(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        # Compiled once and sent to the driver: SQLAlchemy's per-row parameter processing
-        # would cost more than signing the event. SQLite's executemany steps each row
-        # through Python; one statement of many rows costs about a sixth less per row.
-        sql, positional = self._insert_sql
+    def _writing(self, work: Callable[[Execute], _T]) -> _T:
+        """``work`` in a transaction holding the write lock (SQLite: ``BEGIN IMMEDIATE``),
+        given the driver's ``execute``."""
+        if self._lite is not None:
+            with self._lite.connection() as lite:
+                lite.execute("BEGIN IMMEDIATE")
+                done = work(lite.execute)
+                lite.execute("COMMIT")
+                return done
+        engine = self._engine.execution_options(sqlite_begin="IMMEDIATE")
+        with engine.connect() as conn, conn.begin():
+            return work(conn.exec_driver_sql)
+
+    def _insert_events(self, execute: Execute, rows: list[tuple[Any, ...]]) -> None:
+        # Sent to the driver as they are: SQLAlchemy's per-row parameter processing would
+        # cost more than signing the event. SQLite's executemany steps each row through
+        # Python; one statement of many rows costs about a sixth less per row.
         per = self._rows_per_insert
         if per:
             for start in range(0, len(rows), per):
                 chunk = rows[start : start + per]
-                conn.exec_driver_sql(self._multi_row_sql(len(chunk)), tuple(chain(*chunk)))
-        elif positional:
-            conn.exec_driver_sql(sql, rows)
+                execute(self._multi_row_sql(len(chunk)), tuple(chain(*chunk)))
         else:
-            conn.exec_driver_sql(sql, [dict(zip(ROW_FIELDS, row, strict=True)) for row in rows])
+            execute(self._sql(_INSERT_SQL), rows)
 
     def _multi_row_sql(self, n: int) -> str:
         found = self._multi_insert.get(n)
         if found is None:
-            insert, values = self._insert_sql[0].split(" VALUES ", 1)
-            found = f"{insert} VALUES {', '.join([values] * n)}"
+            found = f"{_INSERT_SQL}{f', {_ROW_VALUES}' * (n - 1)}"
             if len(self._multi_insert) < 64:
                 self._multi_insert[n] = found
         return found
 
-    def _lock_head(self, conn: Connection, producer: str) -> ChainHead:
-        found = self._run(conn, self._head_sql, {"p_producer": producer}).first()
-        if found is not None:
-            seq, mac, frontier = found
-            return ChainHead(producer, seq, mac, frontier_parse(seq, frontier))
-        values = {
-            "producer": producer,
-            "seq": 0,
-            "mac": GENESIS_MAC,
-            "frontier": "",
-            "updated_at": "",
-            "pruned_seq": 0,
-            "pruned_mac": GENESIS_MAC,
-            "pruned_frontier": "",
-        }
-        if self.dialect == "postgresql":
-            # imported here: a SQLite store's process never loads PostgreSQL's dialect
-            from sqlalchemy.dialects import postgresql
-
-            conn.execute(postgresql.insert(heads_table).values(values).on_conflict_do_nothing())
-            query = select(heads_table).where(heads_table.c.producer == producer).with_for_update()
-        else:
-            conn.execute(sqlite.insert(heads_table).values(values).on_conflict_do_nothing())
-            query = select(heads_table).where(heads_table.c.producer == producer)
-        row = conn.execute(query).one()
-        return ChainHead(producer, row.seq, row.mac, frontier_parse(row.seq, row.frontier))
+    def _lock_head(self, execute: Execute, producer: str) -> ChainHead:
+        # PostgreSQL locks the row; SQLite's BEGIN IMMEDIATE holds the whole database
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        head_sql = self._sql(_HEAD_SQL) + lock
+        found = execute(head_sql, (producer,)).fetchone()
+        if found is None:
+            empty = (producer, 0, GENESIS_MAC, "", "", 0, GENESIS_MAC, "")
+            execute(self._sql(_NEW_HEAD_SQL), empty)
+            found = execute(head_sql, (producer,)).fetchone()
+        seq, mac, frontier = found
+        return ChainHead(producer, seq, mac, frontier_parse(seq, frontier))
 
     # --- reading ------------------------------------------------------------------
 
+    def _reading(self, work: Callable[[Execute], _T]) -> _T:
+        """``work`` given the driver's ``execute`` on a connection."""
+        if self._lite is not None:
+            with self._lite.connection() as lite:
+                return work(lite.execute)
+        with self._engine.connect() as conn:
+            return work(conn.exec_driver_sql)
+
     def head(self, producer: str) -> ChainHead | None:
-        def work() -> ChainHead | None:
-            h = heads_table.c
-            with self._engine.connect() as conn:
-                row = conn.execute(
-                    select(h.seq, h.mac, h.frontier).where(h.producer == producer)
-                ).first()
+        def work(execute: Execute) -> ChainHead | None:
+            row = execute(self._sql(_HEAD_SQL), (producer,)).fetchone()
             if row is None:
                 return None
-            return ChainHead(producer, row.seq, row.mac, frontier_parse(row.seq, row.frontier))
+            seq, mac, frontier = row
+            return ChainHead(producer, seq, mac, frontier_parse(seq, frontier))
 
-        return self._guard(work)
+        return self._guard(lambda: self._reading(work))
 
     def head_event(self, producer: str) -> StoredEvent | None:
         """The newest event of a chain (the one its head row names), if stored."""
 
-        def work() -> StoredEvent | None:
-            c = events_table.c
-            h = heads_table.c
-            with self._engine.connect() as conn:
-                row = conn.execute(
-                    select(*EVENT_COLUMNS)
-                    .join(heads_table, h.producer == c.producer)
-                    .where(c.producer == producer, c.seq == h.seq)
-                ).first()
+        def work(execute: Execute) -> StoredEvent | None:
+            row = execute(self._sql(_HEAD_EVENT_SQL), (producer,)).fetchone()
             return stored_event(row) if row is not None else None
 
-        return self._guard(work)
+        return self._guard(lambda: self._reading(work))
 
     def heads(self) -> dict[str, int]:
         """Each chain's head sequence number."""
+        from sqlalchemy import select
+
+        from engine.ledger.tables import heads_table
 
         def work() -> dict[str, int]:
             with self._engine.connect() as conn:
@@ -353,6 +398,10 @@ class AuditStore:
 
     def anchors(self) -> dict[str, PruneAnchor]:
         """Each pruned chain's anchor."""
+        from sqlalchemy import select
+
+        from engine.ledger.tables import heads_table
+
         if self.schema_version < 2:
             return {}  # retention came with version 2: nothing was pruned before
 
@@ -389,6 +438,9 @@ class AuditStore:
         """Delete a chain's events older than ``before`` (a stored timestamp) or beyond
         the newest ``keep_last``, record the anchor, and append ``seal``'s signed notice,
         all in one locked transaction. Returns the new anchor, or None if nothing went."""
+        from sqlalchemy import func, select
+
+        from engine.ledger.tables import events_table, heads_table
 
         def work() -> PruneAnchor | None:
             c = events_table.c
@@ -396,7 +448,7 @@ class AuditStore:
             with self._engine.connect() as conn:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
-                    head = self._lock_head(conn, producer)
+                    head = self._lock_head(conn.exec_driver_sql, producer)
                     row = conn.execute(
                         select(h.pruned_seq, h.pruned_mac, h.pruned_frontier).where(
                             h.producer == producer
@@ -440,7 +492,7 @@ class AuditStore:
                         events_table.delete().where(c.producer == producer, c.seq <= through)
                     )
                     rows, new_head = seal(head, anchor)
-                    self._insert_events(conn, rows)
+                    self._insert_events(conn.exec_driver_sql, rows)
                     conn.execute(
                         heads_table.update()
                         .where(h.producer == producer)
@@ -460,6 +512,9 @@ class AuditStore:
 
     def producers(self) -> list[str]:
         """Every chain with events or a head row."""
+        from sqlalchemy import select
+
+        from engine.ledger.tables import events_table, heads_table
 
         def work() -> list[str]:
             with self._engine.connect() as conn:
@@ -472,6 +527,10 @@ class AuditStore:
     def _page(
         self, producer: str, after: int, page: int, clauses: Sequence[ColumnElement[bool]] = ()
     ) -> list[StoredEvent]:
+        from sqlalchemy import select
+
+        from engine.ledger.tables import EVENT_COLUMNS, events_table
+
         def work() -> list[StoredEvent]:
             c = events_table.c
             with self._engine.connect() as conn:
@@ -490,6 +549,10 @@ class AuditStore:
     ) -> Iterator[Sequence[Any]]:
         """A chain's rows numbered after ``after`` (up to ``upto``) as driver tuples
         (StoredEvent field order), for the verifier."""
+        from sqlalchemy import bindparam, select
+
+        from engine.ledger.tables import EVENT_COLUMNS, events_table
+
         c = events_table.c
         clauses = [c.producer == bindparam("p_producer"), c.seq > bindparam("p_after")]
         if upto is not None:
@@ -539,6 +602,10 @@ class AuditStore:
             after = batch[-1].seq
 
     def get(self, event_id: str) -> StoredEvent | None:
+        from sqlalchemy import select
+
+        from engine.ledger.tables import EVENT_COLUMNS, events_table
+
         def work() -> StoredEvent | None:
             with self._engine.connect() as conn:
                 row = conn.execute(
@@ -550,6 +617,9 @@ class AuditStore:
 
     def neighbours(self, producer: str, seq: int) -> tuple[StoredEvent | None, StoredEvent | None]:
         """The events stored just before and just after ``seq`` in its chain."""
+        from sqlalchemy import select
+
+        from engine.ledger.tables import EVENT_COLUMNS, events_table
 
         def work() -> tuple[StoredEvent | None, StoredEvent | None]:
             c = events_table.c
@@ -584,11 +654,14 @@ class AuditStore:
 
     def query(self, where: EventFilter, *, limit: int | None = 100) -> list[StoredEvent]:
         """Matching events, newest first."""
+        from sqlalchemy import select
+
+        from engine.ledger.tables import EVENT_COLUMNS, event_clauses, events_table
 
         def work() -> list[StoredEvent]:
             stmt = (
                 select(*EVENT_COLUMNS)
-                .where(*where.clauses())
+                .where(*event_clauses(where))
                 .order_by(events_table.c.timestamp.desc(), events_table.c.seq.desc())
             )
             if limit is not None:
@@ -600,27 +673,34 @@ class AuditStore:
 
     def iter_query(self, where: EventFilter) -> Iterator[StoredEvent]:
         """Matching events chain by chain in sequence order (for exports)."""
-        clauses = where.clauses()
+        from engine.ledger.tables import event_clauses
+
+        clauses = event_clauses(where)
         for producer in self.producers():
             if where.producer is None or producer == where.producer:
                 yield from self.iter_chain(producer, clauses=clauses)
 
     def last_matching(self, producer: str, actions: Sequence[str]) -> StoredEvent | None:
-        def work() -> StoredEvent | None:
-            c = events_table.c
-            with self._engine.connect() as conn:
-                row = conn.execute(
-                    select(*EVENT_COLUMNS)
-                    .where(c.producer == producer, c.action.in_(list(actions)))
-                    .order_by(c.seq.desc())
-                    .limit(1)
-                ).first()
+        """The newest event of a chain whose action is one of ``actions``."""
+        if not actions:
+            return None
+        sql = (
+            f"SELECT {', '.join(StoredEvent._fields)} FROM {EVENTS_TABLE} WHERE producer = ? "
+            f"AND action IN ({', '.join('?' * len(actions))}) ORDER BY seq DESC LIMIT 1"
+        )
+
+        def work(execute: Execute) -> StoredEvent | None:
+            row = execute(self._sql(sql), (producer, *actions)).fetchone()
             return stored_event(row) if row is not None else None
 
-        return self._guard(work)
+        return self._guard(lambda: self._reading(work))
 
     def stats(self, where: EventFilter | None = None) -> StoreStats:
-        clauses = where.clauses() if where else []
+        from sqlalchemy import func, select
+
+        from engine.ledger.tables import event_clauses, events_table
+
+        clauses = event_clauses(where) if where else []
 
         def work() -> StoreStats:
             c = events_table.c
@@ -653,6 +733,10 @@ class AuditStore:
         return self._guard(work)
 
 
+def _format_style(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
 def _sqlite_tuning(engine: Engine, *, wal: bool) -> None:
     """WAL for concurrent readers; manual BEGIN so appends can take the write lock first.
 
@@ -668,22 +752,33 @@ def _sqlite_tuning(engine: Engine, *, wal: bool) -> None:
     every 40 MiB rather than SQLite's 4 MiB: one batch of a few thousand events fills
     several MiB, and checkpointing after every batch costs a quarter of the append rate."""
 
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            if wal:
-                # Takes effect only while the file is still empty (no-op afterwards).
-                cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_PAGES}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        finally:
-            cursor.close()
+    from sqlalchemy import event
+
+    event.listen(engine, "connect", lambda conn, _record: _tuned(conn, wal))
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         options: Mapping[str, Any] = conn.get_execution_options()
         mode = options.get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # a pooled connection serves one thread at a time, not always the same one
+    return sqlite3.connect(path, timeout=60, check_same_thread=False)
+
+
+def _tuned(connection: sqlite3.Connection, wal: bool) -> sqlite3.Connection:
+    """A connection as :func:`_sqlite_tuning` describes it: transactions begun by hand."""
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    try:
+        if wal:
+            # Takes effect only while the file is still empty (no-op afterwards).
+            cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_PAGES}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+    return connection

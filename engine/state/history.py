@@ -5,17 +5,14 @@ claims (each fire time of a pipeline run once, whichever scheduler claims it fir
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import Connection
+from engine.state.database import Session, StateDatabase, StateError, now_iso
 
-from engine.state.database import StateDatabase, StateError, now_iso
-
-__all__ = ["DeadLetterRow", "RunHistory", "RunRecord", "fire_key"]
+__all__ = ["DeadLetterRow", "RunHistory", "RunRecord", "columns_sql", "fire_key"]
 
 #: the outcome of a run record between its start and its end
 RUNNING = "running"
@@ -67,38 +64,37 @@ class RunHistory(StateDatabase):
     # -- run records --------------------------------------------------------------------
     def record_run(self, record: RunRecord) -> None:
         """Write ``record``: inserted at the run's start, replaced at its end."""
+        q = self.quote
         values = _run_values(record)
-        runs = self.tables.runs
-        with self._tx() as conn:
-            changed = conn.execute(
-                update(runs).where(runs.c.run_id == record.run_id).values(values)
-            ).rowcount
-            if not changed:
-                self._insert_new(conn, runs, {"run_id": record.run_id, **values})
+        sets = ", ".join(f"{q(c)} = :{c}" for c in _RUN[1:])
+        update = f"UPDATE {self.table('runs')} SET {sets} WHERE {q('run_id')} = :run_id"
+        with self.session() as session:
+            if not session.run(update, values):
+                session.insert_new(self.insert_sql("runs", _RUN), values, q("run_id"))
+
+    def _run_query(self, where: str, tail: str) -> str:
+        q = self.quote
+        sql = f"SELECT {columns_sql(q, _RUN)} FROM {self.table('runs')}"
+        return f"{sql} WHERE {where} {tail}" if where else f"{sql} {tail}"
 
     def runs(self, pipeline: str | None = None, *, limit: int | None = 20) -> list[RunRecord]:
         """The newest runs first (of one pipeline, or of all)."""
-        runs = self.tables.runs
-        query = select(runs).order_by(runs.c.started.desc(), runs.c.run_id)
-        if pipeline is not None:
-            query = query.where(runs.c.pipeline == pipeline)
-        if limit is not None:
-            query = query.limit(limit)
-
-        def work(conn: Connection) -> list[RunRecord]:
-            return [_run_record(row._mapping) for row in conn.execute(query)]
-
-        return self._read(work, [])
+        q = self.quote
+        order = f"ORDER BY {q('started')} DESC, {q('run_id')}{_limit(limit)}"
+        sql = self._run_query(f"{q('pipeline')} = :pipeline" if pipeline is not None else "", order)
+        return self.reading(
+            lambda session: [_run_record(r) for r in session.rows(sql, {"pipeline": pipeline})],
+            [],
+        )
 
     def run(self, run_id: str) -> RunRecord | None:
         """One run by its id, or by a prefix of it that names one run."""
-        runs = self.tables.runs
-        query = select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True)).limit(2)
-
-        def work(conn: Connection) -> list[RunRecord]:
-            return [_run_record(row._mapping) for row in conn.execute(query)]
-
-        found: list[RunRecord] = self._read(work, [])
+        sql = self._run_query(f"{self.quote('run_id')} LIKE :pattern ESCAPE '/'", "LIMIT 2")
+        escaped = run_id.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        found: list[RunRecord] = self.reading(
+            lambda session: [_run_record(r) for r in session.rows(sql, {"pattern": escaped + "%"})],
+            [],
+        )
         exact = [r for r in found if r.run_id == run_id]
         return exact[0] if exact else (found[0] if len(found) == 1 else None)
 
@@ -109,31 +105,23 @@ class RunHistory(StateDatabase):
             for row in rows
         ]
         if values:
-            with self._tx() as conn:
-                conn.execute(self.tables.dead_letters.insert(), values)
+            with self.session() as session:
+                session.many(self.insert_sql("dead_letters", _DEAD_LETTER), values)
 
     def dead_letters(self, run_id: str, *, limit: int | None = None) -> list[DeadLetterRow]:
-        t = self.tables.dead_letters
-        query = select(t).where(t.c.run_id == run_id).order_by(t.c.id)
-        if limit is not None:
-            query = query.limit(limit)
+        q = self.quote
+        sql = (
+            f"SELECT {columns_sql(q, _DEAD_LETTER)} FROM {self.table('dead_letters')} "
+            f"WHERE {q('run_id')} = :run_id ORDER BY {q('id')}{_limit(limit)}"
+        )
 
-        def work(conn: Connection) -> list[DeadLetterRow]:
+        def work(session: Session) -> list[DeadLetterRow]:
             return [
-                DeadLetterRow(
-                    pipeline=row.pipeline,
-                    run_id=row.run_id,
-                    time=row.time,
-                    component=row.component,
-                    stage=row.stage,
-                    reason=row.reason,
-                    location=row.location,
-                    record=json.loads(row.record),
-                )
-                for row in conn.execute(query)
+                DeadLetterRow(*(*row[:-1], json.loads(row[-1])))
+                for row in session.rows(sql, {"run_id": run_id})
             ]
 
-        return self._read(work, [])
+        return self.reading(work, [])
 
     # -- schedule claims ----------------------------------------------------------------------
     def claim_fire(self, pipeline: str, fire_time: datetime, holder: str) -> bool:
@@ -145,41 +133,57 @@ class RunHistory(StateDatabase):
             "holder": holder,
             "claimed_at": now_iso(),
         }
-        with self._tx() as conn:
-            return self._insert_new(conn, self.tables.claims, row)
+        with self.session() as session:
+            return session.insert_new(
+                self.insert_sql("claims", tuple(row)), row, self.quote("pipeline")
+            )
+
+    def _claims_sql(self, what: str, *, before: bool = False) -> str:
+        q = self.quote
+        sql = f"{what} FROM {self.table('claims')} WHERE {q('pipeline')} = :pipeline"
+        return f"{sql} AND {q('fire_time')} < :before" if before else sql
 
     def last_fire(self, pipeline: str) -> datetime | None:
         """The newest fire time of ``pipeline`` anyone claimed."""
-        t = self.tables.claims
-        query = select(func.max(t.c.fire_time)).where(t.c.pipeline == pipeline)
-        newest = self._read(lambda conn: conn.execute(query).scalar(), None)
+        sql = self._claims_sql(f"SELECT max({self.quote('fire_time')})")
+        found: list[tuple[Any, ...]] = self.reading(
+            lambda session: session.rows(sql, {"pipeline": pipeline}), []
+        )
+        newest = found[0][0] if found else None
         return datetime.fromisoformat(newest) if newest else None
 
     def fire_claims(self, pipeline: str) -> dict[str, str]:
         """Fire time -> holder, of the claims made for ``pipeline``."""
-        t = self.tables.claims
-        query = select(t.c.fire_time, t.c.holder).where(t.c.pipeline == pipeline)
-        return self._read(lambda conn: {r.fire_time: r.holder for r in conn.execute(query)}, {})
+        sql = self._claims_sql(f"SELECT {columns_sql(self.quote, ('fire_time', 'holder'))}")
+        return self.reading(lambda session: dict(session.rows(sql, {"pipeline": pipeline})), {})
 
     def forget_fires(self, pipeline: str, before: datetime) -> int:
         """Remove the claims of fire times before ``before``; returns how many."""
-        t = self.tables.claims
-        with self._tx() as conn:
-            return int(
-                conn.execute(
-                    delete(t).where(t.c.pipeline == pipeline, t.c.fire_time < fire_key(before))
-                ).rowcount
-            )
+        sql = self._claims_sql("DELETE", before=True)
+        with self.session() as session:
+            return session.run(sql, {"pipeline": pipeline, "before": fire_key(before)})
+
+
+#: the columns of a run record (RunRecord's fields) and of a dead letter, in their order
+_RUN = tuple(f.name for f in fields(RunRecord))
+_DEAD_LETTER = tuple(f.name for f in fields(DeadLetterRow))
+
+
+def columns_sql(quote: Callable[[str], str], columns: Sequence[str]) -> str:
+    return ", ".join(quote(c) for c in columns)
+
+
+def _limit(limit: int | None) -> str:
+    return f" LIMIT {int(limit)}" if limit is not None else ""
 
 
 def _run_values(record: RunRecord) -> dict[str, Any]:
     values = asdict(record)
-    del values["run_id"]
     values["details"] = json.dumps(record.details, default=str, sort_keys=True)
     return values
 
 
-def _run_record(row: Mapping[Any, Any]) -> RunRecord:
-    values = dict(row)
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    values = dict(zip(_RUN, row, strict=True))
     values["details"] = json.loads(values["details"]) if values.get("details") else {}
     return RunRecord(**values)

@@ -7,11 +7,8 @@ import json
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
-from sqlalchemy.engine import Connection
-
-from engine.state.database import StateError, now_iso
-from engine.state.history import RunHistory
+from engine.state.database import Session, StateError, now_iso
+from engine.state.history import RunHistory, columns_sql
 
 __all__ = ["Cursor", "CursorConflictError", "FreshCursors", "Lease", "StateStore"]
 
@@ -77,27 +74,32 @@ class StateStore(RunHistory):
         self._seen: dict[tuple[str, str, str], int] = {}
 
     # -- cursors --------------------------------------------------------------------------
-    def _where(self, pipeline: str, component: str | None = None, key: str | None = None) -> Any:
-        c = self.tables.cursors.c
-        terms = [c.pipeline == pipeline]
-        if component is not None:
-            terms.append(c.component == component)
-        if key is not None:
-            terms.append(c.key == key)
-        return and_(*terms)
+    def _where(self, *, component: bool, key: bool) -> str:
+        q = self.quote
+        terms = [f"{q('pipeline')} = :pipeline"]
+        if component:
+            terms.append(f"{q('component')} = :component")
+        if key:
+            terms.append(f"{q('key')} = :key")
+        return " AND ".join(terms)
 
     def cursors(self, pipeline: str, component: str | None = None) -> list[Cursor]:
         """The values kept for ``pipeline`` (one component's, or all)."""
-        t = self.tables.cursors
-        query = select(t).where(self._where(pipeline, component)).order_by(t.c.component, t.c.key)
+        q = self.quote
+        sql = (
+            f"SELECT {columns_sql(q, _CURSOR)} FROM {self.table('cursors')} "
+            f"WHERE {self._where(component=component is not None, key=False)} "
+            f"ORDER BY {q('component')}, {q('key')}"
+        )
+        params = {"pipeline": pipeline, "component": component}
 
-        def work(conn: Connection) -> list[Cursor]:
+        def work(session: Session) -> list[Cursor]:
             return [
-                Cursor(r.pipeline, r.component, r.key, json.loads(r.value), r.version, r.updated_at)
-                for r in conn.execute(query)
+                Cursor(p, c, k, json.loads(value), version, updated)
+                for p, c, k, value, version, updated in session.rows(sql, params)
             ]
 
-        return self._read(work, [])
+        return self.reading(work, [])
 
     def read(self, pipeline: str, component: str, key: str) -> Cursor | None:
         found = [c for c in self.cursors(pipeline, component) if c.key == key]
@@ -124,46 +126,44 @@ class StateStore(RunHistory):
     ) -> int:
         """Save ``value`` if the saved version is still ``expected`` (0: none saved); returns
         the new version, raises :class:`CursorConflictError` otherwise."""
-        t = self.tables.cursors
-        encoded = json.dumps(value)
-        with self._tx() as conn:
+        q = self.quote
+        row = {
+            "pipeline": pipeline,
+            "component": component,
+            "key": key,
+            "value": json.dumps(value),
+            "version": expected + 1,
+            "updated_at": now_iso(),
+        }
+        with self.session() as session:
             if expected == 0:
-                row = {
-                    "pipeline": pipeline,
-                    "component": component,
-                    "key": key,
-                    "value": encoded,
-                    "version": 1,
-                    "updated_at": now_iso(),
-                }
-                won = self._insert_new(conn, t, row)
+                won = session.insert_new(self.insert_sql("cursors", _CURSOR), row, q("pipeline"))
             else:
-                won = (
-                    conn.execute(
-                        update(t)
-                        .where(self._where(pipeline, component, key), t.c.version == expected)
-                        .values(value=encoded, version=expected + 1, updated_at=now_iso())
-                    ).rowcount
-                    == 1
+                sql = (
+                    f"UPDATE {self.table('cursors')} SET {q('value')} = :value, "
+                    f"{q('version')} = :version, {q('updated_at')} = :updated_at "
+                    f"WHERE {self._where(component=True, key=True)} AND {q('version')} = :expected"
                 )
+                won = session.run(sql, {**row, "expected": expected}) == 1
         if not won:
             current = self.read(pipeline, component, key)
             found = current.version if current else 0
             raise CursorConflictError(self.where, (pipeline, component, key), expected, found)
         return expected + 1
 
+    def _delete_sql(self, *, versioned: bool) -> str:
+        sql = f"DELETE FROM {self.table('cursors')} WHERE {self._where(component=True, key=True)}"
+        return f"{sql} AND {self.quote('version')} = :version" if versioned else sql
+
     def delete(self, pipeline: str, component: str, key: str) -> None:
         """Remove a value (only the version :meth:`get` read, when it read one)."""
         if self.read_only:
             return
         name = (pipeline, component, key)
-        t = self.tables.cursors
-        where = self._where(pipeline, component, key)
         expected = self._seen.pop(name, None)
-        if expected:
-            where = and_(where, t.c.version == expected)
-        with self._tx() as conn:
-            gone = conn.execute(delete(t).where(where)).rowcount
+        params = {"pipeline": pipeline, "component": component, "key": key, "version": expected}
+        with self.session() as session:
+            gone = session.run(self._delete_sql(versioned=bool(expected)), params)
         if expected and not gone:
             current = self.read(*name)
             found = current.version if current else 0
@@ -173,15 +173,19 @@ class StateStore(RunHistory):
         """Remove every value of ``pipeline`` (or of one component); returns what went."""
         found = self.cursors(pipeline, component)
         if found and not self.read_only:
-            t = self.tables.cursors
-            with self._tx() as conn:
-                for cursor in found:
-                    conn.execute(
-                        delete(t).where(
-                            self._where(pipeline, cursor.component, cursor.key),
-                            t.c.version == cursor.version,
-                        )
-                    )
+            with self.session() as session:
+                session.many(
+                    self._delete_sql(versioned=True),
+                    [
+                        {
+                            "pipeline": pipeline,
+                            "component": c.component,
+                            "key": c.key,
+                            "version": c.version,
+                        }
+                        for c in found
+                    ],
+                )
         return found
 
     # -- leases: each change is one statement, atomic between processes ---------------------
@@ -190,49 +194,49 @@ class StateStore(RunHistory):
         return found[0] if found else None
 
     def leases(self) -> list[Lease]:
-        t = self.tables.leases
-        query = select(t.c.pipeline, t.c.run_id, t.c.host, t.c.pid, t.c.since, t.c.expires)
-        return self._read(lambda conn: [Lease(*row) for row in conn.execute(query)], [])
+        sql = f"SELECT {columns_sql(self.quote, _LEASE)} FROM {self.table('leases')}"
+        return self.reading(lambda session: [Lease(*row) for row in session.rows(sql)], [])
 
     def take_lease(self, lease: Lease, *, replacing: Lease | None = None) -> bool:
         """Write ``lease`` if the pipeline has none (or still has exactly ``replacing``)."""
-        t = self.tables.leases
-        with self._tx() as conn:
+        q = self.quote
+        values = dict(zip(_LEASE, astuple(lease), strict=True))
+        with self.session() as session:
             if replacing is None:
-                columns = ("pipeline", "run_id", "host", "pid", "since", "expires")
-                return self._insert_new(conn, t, dict(zip(columns, astuple(lease), strict=True)))
-            result = conn.execute(
-                update(t)
-                .where(
-                    t.c.pipeline == lease.pipeline,
-                    t.c.run_id == replacing.run_id,
-                    t.c.expires == replacing.expires,
-                )
-                .values(
-                    run_id=lease.run_id,
-                    host=lease.host,
-                    pid=lease.pid,
-                    since=lease.since,
-                    expires=lease.expires,
-                )
+                sql = self.insert_sql("leases", _LEASE)
+                return session.insert_new(sql, values, q("pipeline"))
+            sets = ", ".join(f"{q(c)} = :{c}" for c in _LEASE[1:])
+            sql = (
+                f"UPDATE {self.table('leases')} SET {sets} WHERE {q('pipeline')} = :pipeline "
+                f"AND {q('run_id')} = :old_run_id AND {q('expires')} = :old_expires"
             )
-            return result.rowcount == 1
+            old = {"old_run_id": replacing.run_id, "old_expires": replacing.expires}
+            return session.run(sql, {**values, **old}) == 1
 
     def renew_lease(self, pipeline: str, run_id: str, expires: float) -> bool:
         """Move the expiry of ``run_id``'s lease; False when it no longer holds it."""
-        t = self.tables.leases
-        with self._tx() as conn:
-            result = conn.execute(
-                update(t)
-                .where(t.c.pipeline == pipeline, t.c.run_id == run_id)
-                .values(expires=expires)
+        q = self.quote
+        sql = (
+            f"UPDATE {self.table('leases')} SET {q('expires')} = :expires "
+            f"WHERE {q('pipeline')} = :pipeline AND {q('run_id')} = :run_id"
+        )
+        with self.session() as session:
+            return (
+                session.run(sql, {"pipeline": pipeline, "run_id": run_id, "expires": expires}) == 1
             )
-            return result.rowcount == 1
 
     def release_lease(self, pipeline: str, run_id: str) -> None:
-        t = self.tables.leases
-        with self._tx() as conn:
-            conn.execute(delete(t).where(t.c.pipeline == pipeline, t.c.run_id == run_id))
+        q = self.quote
+        sql = (
+            f"DELETE FROM {self.table('leases')} "
+            f"WHERE {q('pipeline')} = :pipeline AND {q('run_id')} = :run_id"
+        )
+        with self.session() as session:
+            session.run(sql, {"pipeline": pipeline, "run_id": run_id})
+
+
+_CURSOR = ("pipeline", "component", "key", "value", "version", "updated_at")
+_LEASE = ("pipeline", "run_id", "host", "pid", "since", "expires")
 
 
 class FreshCursors:

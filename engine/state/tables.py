@@ -4,23 +4,24 @@ schemas (PostgreSQL). Created on first use; see :mod:`engine.state.store`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-)
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData, Table
 
-__all__ = ["DEFAULT_PREFIX", "StateTables"]
+__all__ = ["DEFAULT_PREFIX", "TABLE_NAMES", "StateTables"]
 
 #: what every table name starts with, so the state can share a database with other tables
 DEFAULT_PREFIX = "engine_"
+#: each table by its short name, its name after the prefix
+TABLE_NAMES = {
+    "cursors": "cursors",
+    "leases": "leases",
+    "runs": "runs",
+    "dead_letters": "dead_letters",
+    "claims": "schedule_claims",
+    "partitions": "partitions",
+}
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,21 @@ class StateTables:
 
     @classmethod
     def build(cls, prefix: str = DEFAULT_PREFIX, schema: str | None = None) -> StateTables:
+        from sqlalchemy import (
+            Column,
+            Float,
+            Index,
+            Integer,
+            MetaData,
+            PrimaryKeyConstraint,
+            String,
+            Table,
+            Text,
+        )
+
         md = MetaData(schema=schema)
         cursors = Table(
-            f"{prefix}cursors",
+            prefix + TABLE_NAMES["cursors"],
             md,
             Column("pipeline", String(128), nullable=False),
             Column("component", String(200), nullable=False),
@@ -48,7 +61,7 @@ class StateTables:
             PrimaryKeyConstraint("pipeline", "component", "key"),
         )
         leases = Table(
-            f"{prefix}leases",
+            prefix + TABLE_NAMES["leases"],
             md,
             Column("pipeline", String(128), primary_key=True),
             Column("run_id", String(64), nullable=False),
@@ -58,7 +71,7 @@ class StateTables:
             Column("expires", Float, nullable=False),
         )
         runs = Table(
-            f"{prefix}runs",
+            prefix + TABLE_NAMES["runs"],
             md,
             Column("run_id", String(64), primary_key=True),
             Column("pipeline", String(128), nullable=False),
@@ -77,7 +90,7 @@ class StateTables:
             Index(f"{prefix}runs_by_pipeline", "pipeline", "started"),
         )
         dead_letters = Table(
-            f"{prefix}dead_letters",
+            prefix + TABLE_NAMES["dead_letters"],
             md,
             Column("id", Integer, primary_key=True, autoincrement=True),
             Column("pipeline", String(128), nullable=False),
@@ -91,7 +104,7 @@ class StateTables:
             Index(f"{prefix}dead_letters_by_run", "run_id"),
         )
         claims = Table(
-            f"{prefix}schedule_claims",
+            prefix + TABLE_NAMES["claims"],
             md,
             Column("pipeline", String(128), nullable=False),
             Column("fire_time", String(32), nullable=False),
@@ -101,7 +114,7 @@ class StateTables:
         )
         # the partitions of distributed runs (engine.partitions.board)
         partitions = Table(
-            f"{prefix}partitions",
+            prefix + TABLE_NAMES["partitions"],
             md,
             Column("run_id", String(64), nullable=False),
             Column("idx", Integer, nullable=False),

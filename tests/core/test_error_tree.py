@@ -33,9 +33,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     "run_started: a bug in the runtime, not input",
     ("engine/compliance/reports/render.py", "ValueError"): "a report format outside "
     "FORMATS; the CLI offers only FORMATS (click.Choice)",
-    ("engine/ledger/schema.py", "ValueError"): "re-raised as a located store error "
+    ("engine/ledger/tables.py", "ValueError"): "re-raised as a located store error "
     "by engine.ledger.store",
-    ("engine/ledger/store.py", "AssertionError"): "an invariant of the store's own SQL, not input",
+    ("engine/ledger/tables.py", "AssertionError"): "an invariant of the store's own SQL, "
+    "checked on import, not input",
     ("engine/ledger/walk.py", "TypeError"): "control flow: caught a few lines below as a "
     "malformed stored event",
     # -- the CLI reports through click: exit 2 for usage, 1 for a failure, message printed --

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.state import StateStore
+
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted(
     p
@@ -269,6 +271,26 @@ def test_a_file_to_file_run_imports_only_what_its_kinds_use(tmp_path: Path) -> N
     assert (tmp_path / "out.jsonl").read_text().count("\n") == 2  # it ran
     assert {"engine.components.sources.file", "engine.components.transforms.map"} <= set(modules)
     assert _heavy_of(modules, NOT_FOR_A_FILE_RUN) == []
+    # the first run created the SQLite stores' tables (with SQLAlchemy); later runs keep
+    # their state, run records and audit trail on sqlite3 alone
+    (tmp_path / "out.jsonl").unlink()
+    modules = _cli_modules("run", "-q", str(pipeline), env=env)
+    assert (tmp_path / "out.jsonl").read_text().count("\n") == 2
+    assert _heavy_of(modules, ("sqlalchemy",)) == []
+    verify = subprocess.run(
+        [sys.executable, "-m", "engine", "audit", "verify", str(pipeline)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert verify.returncode == 0 and "intact" in verify.stdout, verify.stdout + verify.stderr
+    store = StateStore(next((tmp_path / "home").rglob("state.db")), read_only=True)
+    try:
+        assert [(r.outcome, r.records_out) for r in store.runs()] == [("success", 2)] * 2
+        assert store.leases() == []  # each run gave its lease back
+    finally:
+        store.close()
 
 
 def test_a_command_leaves_its_heap_to_the_exit_uncollected() -> None:

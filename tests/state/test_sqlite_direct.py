@@ -1,0 +1,64 @@
+"""The SQLite state and audit stores on ``sqlite3`` directly, beside SQLAlchemy's
+connections (a run in a made workspace loading no SQLAlchemy: tests/core/test_import_cost)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.ledger.store import AuditStore
+from engine.state import StateStore
+from engine.state.history import RunRecord
+
+
+def test_an_in_memory_store_is_one_database_for_both_ways_in() -> None:
+    store = StateStore("sqlite://")
+    try:
+        store.set("p", "src", "k", {"at": 3})
+        store.record_run(RunRecord("r1", "p", "2026-12-07T00:00:00Z", "host"))
+        assert store.get("p", "src", "k") == {"at": 3}
+        # SQLAlchemy's connection (engine.partitions.board) sees the same rows
+        found = store._read(
+            lambda conn: conn.exec_driver_sql(
+                "SELECT run_id FROM engine_runs UNION ALL SELECT value FROM engine_cursors"
+            ).all(),
+            [],
+        )
+        assert sorted(r[0] for r in found) == ["r1", '{"at": 3}']
+    finally:
+        store.close()
+
+
+def test_a_failed_transaction_leaves_nothing_and_the_connection_usable(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db")
+    try:
+        store.set("p", "src", "k", 1)
+        with pytest.raises(RuntimeError), store.session() as session:
+            session.run(
+                f"UPDATE {store.table('cursors')} SET value = '99' WHERE pipeline = :pipeline",
+                {"pipeline": "p"},
+            )
+            raise RuntimeError("in the middle")
+        assert store.get("p", "src", "k") == 1
+        store.set("p", "src", "k", 2)  # the pooled connection is in no transaction
+        other = StateStore(tmp_path / "state.db", read_only=True)
+        assert other.get("p", "src", "k") == 2
+        other.close()
+    finally:
+        store.close()
+
+
+def test_an_audit_store_opened_on_sqlite3_reads_what_sqlalchemy_wrote(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    first = AuditStore(url)  # a new file: created through SQLAlchemy
+    assert first._engine_ is not None
+    first.close()
+    again = AuditStore(url)  # at the current version: sqlite3 only
+    try:
+        assert again._engine_ is None
+        assert again.head("nobody") is None and again.head_event("nobody") is None
+        assert again.last_matching("nobody", ["config_loaded"]) is None
+        assert again._engine_ is None
+    finally:
+        again.close()
