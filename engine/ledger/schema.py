@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from engine.ledger.events import GENESIS_MAC
+from engine.ledger.events import GENESIS_MAC, format_time
 from engine.ledger.merkle import CompactRange
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Sealer",
     "StoreStats",
     "StoredEvent",
+    "filter_sql",
 ]
 
 # 1: events and chain heads (no audit_meta, no pruned_* columns); 2: audit_meta and retention.
@@ -139,6 +140,34 @@ class EventFilter:
     user_id: str | None = None
     action: str | None = None
     producer: str | None = None
+
+
+def filter_sql(where: EventFilter) -> tuple[str, tuple[Any, ...]]:
+    """``where`` as a condition on the events table (``?`` placeholders) and its
+    parameters; ``""`` matches every event."""
+    terms: list[str] = []
+    params: list[Any] = []
+    if where.since is not None:
+        terms.append("timestamp >= ?")
+        params.append(format_time(where.since))
+    if where.until is not None:
+        terms.append("timestamp < ?")
+        params.append(format_time(where.until))
+    for column, values in (("level", where.levels), ("category", where.categories)):
+        if values:
+            terms.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    for column, value in (
+        ("pipeline", where.pipeline),
+        ("run_id", where.run_id),
+        ("user_id", where.user_id),
+        ("action", where.action),
+        ("producer", where.producer),
+    ):
+        if value is not None:
+            terms.append(f"{column} = ?")
+            params.append(value)
+    return " AND ".join(terms), tuple(params)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The audit store: SQLAlchemy tables for events and chain heads (SQLite or PostgreSQL).
+"""The audit store: tables of events and chain heads (SQLite or PostgreSQL; their
+SQLAlchemy definitions are in :mod:`engine.ledger.tables`).
 
 Appends are serialised per chain: the chain-head row is locked (SQLite: ``BEGIN
 IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE``) while the next events are numbered,
@@ -9,6 +10,9 @@ failure becomes :class:`AuditStoreError` naming the store without its password.
 A store records its schema version in ``audit_meta``. Opening one for writing migrates an
 older store in place under the schema lock; opening one read-only (``create=False``)
 writes nothing and reads an older store as it is. A store newer than this code is refused.
+
+Appends and the reads a run makes are SQL sent to the driver as it is, the same text on
+both databases: on a SQLite file at the current version, nothing here loads SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +41,7 @@ from engine.ledger.schema import (
     Sealer,
     StoredEvent,
     StoreStats,
+    filter_sql,
     frontier_parse,
     frontier_text,
     stored_event,
@@ -44,7 +50,6 @@ from engine.ledger.sqlite import SqlitePool, sqlite_target
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
-    from sqlalchemy.sql import ColumnElement
 
 __all__ = [
     "AuditStore",
@@ -77,6 +82,7 @@ _HEAD_EVENT_SQL = (
     f"SELECT {', '.join(f'e.{name}' for name in StoredEvent._fields)} FROM {EVENTS_TABLE} e "
     f"JOIN {HEADS_TABLE} h ON h.producer = e.producer WHERE e.producer = ? AND e.seq = h.seq"
 )
+_EVENT_FIELDS = ", ".join(StoredEvent._fields)
 _ROW_VALUES = f"({', '.join('?' * len(ROW_FIELDS))})"
 _INSERT_SQL = f"INSERT INTO {EVENTS_TABLE} ({', '.join(ROW_FIELDS)}) VALUES {_ROW_VALUES}"
 
@@ -512,90 +518,50 @@ class AuditStore:
 
     def producers(self) -> list[str]:
         """Every chain with events or a head row."""
-        from sqlalchemy import select
-
-        from engine.ledger.tables import events_table, heads_table
-
-        def work() -> list[str]:
-            with self._engine.connect() as conn:
-                found = set(conn.execute(select(events_table.c.producer).distinct()).scalars())
-                found.update(conn.execute(select(heads_table.c.producer)).scalars())
-            return sorted(found)
-
-        return self._guard(work)
+        sql = (
+            f"SELECT DISTINCT producer FROM {EVENTS_TABLE} UNION SELECT producer FROM {HEADS_TABLE}"
+        )
+        return self._guard(lambda: sorted(r[0] for r in self._reading(_rows(self._sql(sql), ()))))
 
     def _page(
-        self, producer: str, after: int, page: int, clauses: Sequence[ColumnElement[bool]] = ()
+        self, producer: str, after: int, page: int, where: EventFilter | None = None
     ) -> list[StoredEvent]:
-        from sqlalchemy import select
-
-        from engine.ledger.tables import EVENT_COLUMNS, events_table
-
-        def work() -> list[StoredEvent]:
-            c = events_table.c
-            with self._engine.connect() as conn:
-                rows = conn.execute(
-                    select(*EVENT_COLUMNS)
-                    .where(c.producer == producer, c.seq > after, *clauses)
-                    .order_by(c.seq)
-                    .limit(page)
-                ).all()
-            return [stored_event(r) for r in rows]
-
-        return self._guard(work)
+        more, params = filter_sql(where) if where is not None else ("", ())
+        sql = (
+            f"SELECT {_EVENT_FIELDS} FROM {EVENTS_TABLE} WHERE producer = ? AND seq > ?"
+            f"{f' AND {more}' if more else ''} ORDER BY seq LIMIT {int(page)}"
+        )
+        found = self._guard(
+            lambda: self._reading(_rows(self._sql(sql), (producer, after, *params)))
+        )
+        return [stored_event(r) for r in found]
 
     def iter_chain_raw(
         self, producer: str, *, page: int = 50_000, after: int = -1, upto: int | None = None
     ) -> Iterator[Sequence[Any]]:
         """A chain's rows numbered after ``after`` (up to ``upto``) as driver tuples
         (StoredEvent field order), for the verifier."""
-        from sqlalchemy import bindparam, select
-
-        from engine.ledger.tables import EVENT_COLUMNS, events_table
-
-        c = events_table.c
-        clauses = [c.producer == bindparam("p_producer"), c.seq > bindparam("p_after")]
-        if upto is not None:
-            clauses.append(c.seq <= bindparam("p_upto"))
-        compiled = (
-            select(*EVENT_COLUMNS)
-            .where(*clauses)
-            .order_by(c.seq)
-            .compile(dialect=self._engine.dialect)
+        below = " AND seq <= ?" if upto is not None else ""
+        sql = self._sql(
+            f"SELECT {_EVENT_FIELDS} FROM {EVENTS_TABLE} WHERE producer = ? AND seq > ?{below} "
+            f"ORDER BY seq LIMIT {int(page)}"
         )
-        sql = f"{compiled} LIMIT {int(page)}"
-        order = list(compiled.positiontup or ()) if self._engine.dialect.positional else None
         while True:
-            values = {"p_producer": producer, "p_after": after, "p_upto": upto}
-            params: Any = tuple(values[k] for k in order) if order is not None else values
-
-            def work(params: Any = params) -> list[Sequence[Any]]:
-                with self._engine.connect() as conn:
-                    result = conn.exec_driver_sql(sql, params)
-                    try:
-                        # Plain driver tuples: SQLAlchemy rows cost more than the check.
-                        rows = list(result.cursor.fetchall())
-                    finally:
-                        result.close()
-                    return rows
-
-            batch = self._guard(work)
+            params = (producer, after) if upto is None else (producer, after, upto)
+            batch: list[Sequence[Any]] = self._guard(partial(self._reading, _rows(sql, params)))
             yield from batch
             if len(batch) < page:
                 return
             after = batch[-1][1]
 
     def iter_chain(
-        self,
-        producer: str,
-        *,
-        page: int = 20_000,
-        clauses: Sequence[ColumnElement[bool]] = (),
+        self, producer: str, *, page: int = 20_000, where: EventFilter | None = None
     ) -> Iterator[StoredEvent]:
-        """A chain's events by stored sequence number, read page by page."""
+        """A chain's events by stored sequence number, read page by page (those ``where``
+        matches)."""
         after = -1
         while True:
-            batch = self._page(producer, after, page, clauses)
+            batch = self._page(producer, after, page, where)
             yield from batch
             if len(batch) < page:
                 return
@@ -654,38 +620,26 @@ class AuditStore:
 
     def query(self, where: EventFilter, *, limit: int | None = 100) -> list[StoredEvent]:
         """Matching events, newest first."""
-        from sqlalchemy import select
-
-        from engine.ledger.tables import EVENT_COLUMNS, event_clauses, events_table
-
-        def work() -> list[StoredEvent]:
-            stmt = (
-                select(*EVENT_COLUMNS)
-                .where(*event_clauses(where))
-                .order_by(events_table.c.timestamp.desc(), events_table.c.seq.desc())
-            )
-            if limit is not None:
-                stmt = stmt.limit(limit)
-            with self._engine.connect() as conn:
-                return [stored_event(r) for r in conn.execute(stmt).all()]
-
-        return self._guard(work)
+        more, params = filter_sql(where)
+        sql = (
+            f"SELECT {_EVENT_FIELDS} FROM {EVENTS_TABLE}{f' WHERE {more}' if more else ''} "
+            f"ORDER BY timestamp DESC, seq DESC{_limit(limit)}"
+        )
+        found = self._guard(lambda: self._reading(_rows(self._sql(sql), params)))
+        return [stored_event(r) for r in found]
 
     def iter_query(self, where: EventFilter) -> Iterator[StoredEvent]:
         """Matching events chain by chain in sequence order (for exports)."""
-        from engine.ledger.tables import event_clauses
-
-        clauses = event_clauses(where)
         for producer in self.producers():
             if where.producer is None or producer == where.producer:
-                yield from self.iter_chain(producer, clauses=clauses)
+                yield from self.iter_chain(producer, where=where)
 
     def last_matching(self, producer: str, actions: Sequence[str]) -> StoredEvent | None:
         """The newest event of a chain whose action is one of ``actions``."""
         if not actions:
             return None
         sql = (
-            f"SELECT {', '.join(StoredEvent._fields)} FROM {EVENTS_TABLE} WHERE producer = ? "
+            f"SELECT {_EVENT_FIELDS} FROM {EVENTS_TABLE} WHERE producer = ? "
             f"AND action IN ({', '.join('?' * len(actions))}) ORDER BY seq DESC LIMIT 1"
         )
 
@@ -696,41 +650,37 @@ class AuditStore:
         return self._guard(lambda: self._reading(work))
 
     def stats(self, where: EventFilter | None = None) -> StoreStats:
-        from sqlalchemy import func, select
+        more, params = filter_sql(where) if where is not None else ("", ())
+        tail = f"FROM {EVENTS_TABLE}{f' WHERE {more}' if more else ''}"
 
-        from engine.ledger.tables import event_clauses, events_table
+        def work(execute: Execute) -> StoreStats:
+            summary = f"SELECT count(*), avg(risk_score), min(timestamp), max(timestamp) {tail}"
+            total, average, first, last = execute(self._sql(summary), params).fetchone()
 
-        clauses = event_clauses(where) if where else []
+            def grouped(column: str) -> dict[str, int]:
+                sql = f"SELECT {column}, count(*) {tail} GROUP BY {column}"
+                return {str(k): int(n) for k, n in execute(self._sql(sql), params).fetchall()}
 
-        def work() -> StoreStats:
-            c = events_table.c
-            with self._engine.connect() as conn:
-                total, average, first, last = conn.execute(
-                    select(
-                        func.count(),
-                        func.avg(c.risk_score),
-                        func.min(c.timestamp),
-                        func.max(c.timestamp),
-                    ).where(*clauses)
-                ).one()
+            return StoreStats(
+                total_events=int(total),
+                average_risk_score=float(average or 0.0),
+                events_by_level=grouped("level"),
+                events_by_category=grouped("category"),
+                chains=grouped("producer"),
+                first_timestamp=first,
+                last_timestamp=last,
+            )
 
-                def grouped(column: Any) -> dict[str, int]:
-                    rows = conn.execute(
-                        select(column, func.count()).where(*clauses).group_by(column)
-                    ).all()
-                    return {str(key): int(count) for key, count in rows}
+        return self._guard(lambda: self._reading(work))
 
-                return StoreStats(
-                    total_events=int(total),
-                    average_risk_score=float(average or 0.0),
-                    events_by_level=grouped(c.level),
-                    events_by_category=grouped(c.category),
-                    chains=grouped(c.producer),
-                    first_timestamp=first,
-                    last_timestamp=last,
-                )
 
-        return self._guard(work)
+def _limit(limit: int | None) -> str:
+    return f" LIMIT {int(limit)}" if limit is not None else ""
+
+
+def _rows(sql: str, params: Sequence[Any]) -> Callable[[Execute], list[Any]]:
+    """Reading work: the rows of ``sql`` as driver tuples (SQLAlchemy's rows cost more)."""
+    return lambda execute: list(execute(sql, tuple(params)).fetchall())
 
 
 def _format_style(sql: str) -> str:

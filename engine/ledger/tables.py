@@ -21,9 +21,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.schema import CreateColumn
-from sqlalchemy.sql import ColumnElement
 
-from engine.ledger.events import GENESIS_MAC, format_time
+from engine.ledger.events import GENESIS_MAC
 from engine.ledger.schema import (
     EVENTS_TABLE,
     HEADS_TABLE,
@@ -31,13 +30,11 @@ from engine.ledger.schema import (
     ROW_FIELDS,
     SCHEMA_VERSION,
     VERSION_KEY,
-    EventFilter,
     StoredEvent,
 )
 
 __all__ = [
     "EVENT_COLUMNS",
-    "event_clauses",
     "events_table",
     "heads_table",
     "meta_table",
@@ -139,27 +136,3 @@ def migrate_schema(conn: Connection, found: int | None) -> None:
 EVENT_COLUMNS = [events_table.c[name] for name in StoredEvent._fields]
 if tuple(c.name for c in events_table.columns) != ROW_FIELDS:
     raise AssertionError("ROW_FIELDS is not the events table's column order")
-
-
-def event_clauses(where: EventFilter) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of ``where``."""
-    c = events_table.c
-    out: list[ColumnElement[bool]] = []
-    if where.since is not None:
-        out.append(c.timestamp >= format_time(where.since))
-    if where.until is not None:
-        out.append(c.timestamp < format_time(where.until))
-    if where.levels:
-        out.append(c.level.in_(list(where.levels)))
-    if where.categories:
-        out.append(c.category.in_(list(where.categories)))
-    for column, value in (
-        (c.pipeline, where.pipeline),
-        (c.run_id, where.run_id),
-        (c.user_id, where.user_id),
-        (c.action, where.action),
-        (c.producer, where.producer),
-    ):
-        if value is not None:
-            out.append(column == value)
-    return out
