@@ -18,6 +18,7 @@ __all__ = [
     "META_TABLE",
     "ROW_FIELDS",
     "SCHEMA_VERSION",
+    "SQLITE_DDL",
     "VERSION_KEY",
     "ChainHead",
     "EventFilter",
@@ -34,6 +35,28 @@ SCHEMA_VERSION = 2
 EVENTS_TABLE, HEADS_TABLE, META_TABLE = "audit_events", "audit_chain_heads", "audit_meta"
 #: audit_meta's row holding the schema version
 VERSION_KEY = "schema_version"
+
+#: the tables of :mod:`engine.ledger.tables` as SQLite creates them (a new SQLite store is
+#: made without loading SQLAlchemy; tests/state/test_sqlite_direct holds the two alike)
+SQLITE_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
+        producer VARCHAR(200) NOT NULL, seq BIGINT NOT NULL, event_id VARCHAR(64) NOT NULL,
+        timestamp VARCHAR(32) NOT NULL, level VARCHAR(16) NOT NULL,
+        category VARCHAR(32) NOT NULL, action VARCHAR(200) NOT NULL,
+        pipeline VARCHAR(200), run_id VARCHAR(64), user_id VARCHAR(200), stage VARCHAR(200),
+        risk_score FLOAT NOT NULL, mac VARCHAR(64) NOT NULL, body BLOB NOT NULL,
+        PRIMARY KEY (producer, seq), UNIQUE (event_id))""",
+    f"CREATE INDEX IF NOT EXISTS ix_audit_events_timestamp ON {EVENTS_TABLE} (timestamp)",
+    f"CREATE INDEX IF NOT EXISTS ix_audit_events_run_id ON {EVENTS_TABLE} (run_id)",
+    f"""CREATE TABLE IF NOT EXISTS {HEADS_TABLE} (
+        producer VARCHAR(200) NOT NULL, seq BIGINT NOT NULL, mac VARCHAR(64) NOT NULL,
+        frontier TEXT NOT NULL, updated_at VARCHAR(32) NOT NULL,
+        pruned_seq BIGINT DEFAULT '0' NOT NULL,
+        pruned_mac VARCHAR(64) DEFAULT '{GENESIS_MAC}' NOT NULL,
+        pruned_frontier TEXT DEFAULT '' NOT NULL, PRIMARY KEY (producer))""",
+    f"""CREATE TABLE IF NOT EXISTS {META_TABLE} (
+        name VARCHAR(64) NOT NULL, value TEXT NOT NULL, PRIMARY KEY (name))""",
+)
 
 # Columns copied from the signed body; verification checks they still agree with it.
 INDEXED_FIELDS = (

@@ -34,6 +34,7 @@ from engine.ledger.schema import (
     META_TABLE,
     ROW_FIELDS,
     SCHEMA_VERSION,
+    SQLITE_DDL,
     VERSION_KEY,
     ChainHead,
     EventFilter,
@@ -185,19 +186,39 @@ class AuditStore:
         return engine
 
     def _lite_schema_current(self) -> bool:
-        """A SQLite file's schema at this version, checked on ``sqlite3`` (no SQLAlchemy)."""
+        """On ``sqlite3`` (no SQLAlchemy): whether a SQLite file's schema is at this
+        version, after creating it in an empty file (with ``create``). False: SQLAlchemy
+        must migrate or refuse it."""
         if self._lite is None:
             return False
+
+        def version(conn: sqlite3.Connection) -> int | None:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if not tables & {EVENTS_TABLE, HEADS_TABLE, META_TABLE}:
+                return None
+            query = f"SELECT value FROM {META_TABLE} WHERE name = ?"
+            found = conn.execute(query, (VERSION_KEY,)).fetchone() if META_TABLE in tables else None
+            current = found is not None and found[0] == str(SCHEMA_VERSION)
+            return SCHEMA_VERSION if current and {EVENTS_TABLE, HEADS_TABLE} <= tables else -1
 
         def work() -> bool:
             assert self._lite is not None
             with self._lite.connection() as conn:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-                if not {EVENTS_TABLE, HEADS_TABLE, META_TABLE} <= tables:
-                    return False
-                query = f"SELECT value FROM {META_TABLE} WHERE name = ?"
-                found = conn.execute(query, (VERSION_KEY,)).fetchone()
-            return found is not None and found[0] == str(SCHEMA_VERSION)
+                found = version(conn)
+                if found is not None or not self._create:
+                    return found == SCHEMA_VERSION
+                conn.execute("BEGIN IMMEDIATE")  # another process may be making it too
+                found = version(conn)
+                if found is None:
+                    for statement in SQLITE_DDL:
+                        conn.execute(statement)
+                    conn.execute(
+                        f"INSERT INTO {META_TABLE} (name, value) VALUES (?, ?)",
+                        (VERSION_KEY, str(SCHEMA_VERSION)),
+                    )
+                    found = SCHEMA_VERSION
+                conn.execute("COMMIT")
+                return found == SCHEMA_VERSION
 
         return self._guard(work)
 

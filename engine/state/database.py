@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from engine.errors import FatalError
 from engine.ledger.sqlite import SqlitePool, sqlite_target
-from engine.state.tables import DEFAULT_PREFIX, TABLE_NAMES
+from engine.state.tables import DEFAULT_PREFIX, TABLE_NAMES, sqlite_ddl
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -253,7 +253,7 @@ class StateDatabase:
             raise StateError(f"the state store {self.where} is open read-only")
         if self._created:
             return
-        if self.dialect == "sqlite" and self._sqlite_ready():
+        if self.dialect == "sqlite" and self._sqlite_create():
             self._created = True
             return
         from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -273,18 +273,25 @@ class StateDatabase:
                 raise self._error(exc) from exc
         self._created = True
 
-    def _sqlite_ready(self) -> bool:
-        """Whether a SQLite store has every table already (and no older ``state`` table
-        to adopt): then SQLAlchemy is not needed to create them."""
+    def _sqlite_create(self) -> bool:
+        """Create a SQLite store's missing tables on ``sqlite3``; False when SQLAlchemy
+        must (a workspace's older ``state`` table to adopt)."""
         pool = self._sqlite()
         assert pool is not None
+        wanted = {self.prefix + full for full in TABLE_NAMES.values()}
         try:
             with pool.connection() as conn:
                 found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                if "state" in found:
+                    return False
+                if not wanted <= found:
+                    conn.execute("BEGIN IMMEDIATE")
+                    for statement in sqlite_ddl(self.prefix):
+                        conn.execute(statement)
+                    conn.commit()
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
-        wanted = {self.prefix + full for full in TABLE_NAMES.values()}
-        return wanted <= found and "state" not in found
+        return True
 
     def _writer(self) -> Engine:
         self._ensure_created()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy import MetaData, Table
 
-__all__ = ["DEFAULT_PREFIX", "TABLE_NAMES", "StateTables"]
+__all__ = ["DEFAULT_PREFIX", "TABLE_NAMES", "StateTables", "sqlite_ddl"]
 
 #: what every table name starts with, so the state can share a database with other tables
 DEFAULT_PREFIX = "engine_"
@@ -22,6 +22,46 @@ TABLE_NAMES = {
     "claims": "schedule_claims",
     "partitions": "partitions",
 }
+
+
+def sqlite_ddl(prefix: str) -> list[str]:
+    """The tables of :meth:`StateTables.build` as SQLite creates them (a new SQLite store
+    is made without loading SQLAlchemy; tests/state/test_sqlite_direct holds the two
+    alike)."""
+    t = {short: f'"{prefix}{full}"' for short, full in TABLE_NAMES.items()}
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {t["cursors"]} (
+            pipeline VARCHAR(128) NOT NULL, component VARCHAR(200) NOT NULL,
+            "key" VARCHAR(200) NOT NULL, value TEXT NOT NULL, version INTEGER NOT NULL,
+            updated_at VARCHAR(32) NOT NULL, PRIMARY KEY (pipeline, component, "key"))""",
+        f"""CREATE TABLE IF NOT EXISTS {t["leases"]} (
+            pipeline VARCHAR(128) NOT NULL, run_id VARCHAR(64) NOT NULL,
+            host VARCHAR(255) NOT NULL, pid INTEGER NOT NULL, since VARCHAR(32) NOT NULL,
+            expires FLOAT NOT NULL, PRIMARY KEY (pipeline))""",
+        f"""CREATE TABLE IF NOT EXISTS {t["runs"]} (
+            run_id VARCHAR(64) NOT NULL, pipeline VARCHAR(128) NOT NULL,
+            started VARCHAR(32) NOT NULL, ended VARCHAR(32), outcome VARCHAR(16) NOT NULL,
+            records_in INTEGER NOT NULL, records_out INTEGER NOT NULL,
+            rejected INTEGER NOT NULL, dead_letters INTEGER NOT NULL, duration_s FLOAT,
+            host VARCHAR(255) NOT NULL, attempt INTEGER NOT NULL, error TEXT, details TEXT,
+            PRIMARY KEY (run_id))""",
+        f'CREATE INDEX IF NOT EXISTS "{prefix}runs_by_pipeline" ON {t["runs"]} (pipeline, started)',
+        f"""CREATE TABLE IF NOT EXISTS {t["dead_letters"]} (
+            id INTEGER NOT NULL, pipeline VARCHAR(128) NOT NULL, run_id VARCHAR(64) NOT NULL,
+            time VARCHAR(40) NOT NULL, component VARCHAR(200) NOT NULL,
+            stage VARCHAR(32) NOT NULL, reason TEXT NOT NULL, location TEXT,
+            record TEXT NOT NULL, PRIMARY KEY (id))""",
+        f'CREATE INDEX IF NOT EXISTS "{prefix}dead_letters_by_run" ON {t["dead_letters"]} (run_id)',
+        f"""CREATE TABLE IF NOT EXISTS {t["claims"]} (
+            pipeline VARCHAR(128) NOT NULL, fire_time VARCHAR(32) NOT NULL,
+            holder VARCHAR(255) NOT NULL, claimed_at VARCHAR(32) NOT NULL,
+            PRIMARY KEY (pipeline, fire_time))""",
+        f"""CREATE TABLE IF NOT EXISTS {t["partitions"]} (
+            run_id VARCHAR(64) NOT NULL, idx INTEGER NOT NULL, spec TEXT NOT NULL,
+            state VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL, worker VARCHAR(255),
+            redelivered INTEGER NOT NULL, error TEXT, result TEXT,
+            updated_at VARCHAR(32) NOT NULL, PRIMARY KEY (run_id, idx))""",
+    ]
 
 
 @dataclass(frozen=True)

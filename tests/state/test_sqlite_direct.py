@@ -3,6 +3,7 @@ connections (a run in a made workspace loading no SQLAlchemy: tests/core/test_im
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_a_failed_transaction_leaves_nothing_and_the_connection_usable(tmp_path:
 
 def test_an_audit_store_opened_on_sqlite3_reads_what_sqlalchemy_wrote(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
-    first = AuditStore(url)  # a new file: created through SQLAlchemy
+    first = AuditStore(f"{url}?timeout=30")  # a URL with a query: made through SQLAlchemy
     assert first._engine_ is not None
     first.close()
     again = AuditStore(url)  # at the current version: sqlite3 only
@@ -62,3 +63,46 @@ def test_an_audit_store_opened_on_sqlite3_reads_what_sqlalchemy_wrote(tmp_path: 
         assert again._engine_ is None
     finally:
         again.close()
+
+
+def _schema(path: Path) -> dict[str, object]:
+    """What SQLite holds of a database's tables: columns, indexes and their columns."""
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        found: dict[str, object] = {}
+        for table in tables:
+            indexes = {
+                name: (unique, [c[2] for c in conn.execute(f'PRAGMA index_info("{name}")')])
+                for _, name, unique, *_ in conn.execute(f'PRAGMA index_list("{table}")')
+            }
+            found[table] = (list(conn.execute(f'PRAGMA table_info("{table}")')), indexes)
+        return found
+    finally:
+        conn.close()
+
+
+def test_a_new_sqlite_store_has_the_tables_sqlalchemy_would_make(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from engine.ledger.tables import metadata
+    from engine.state.tables import StateTables
+
+    made = StateStore(tmp_path / "made.db", prefix="p_")
+    made.set("p", "c", "k", 1)  # creates the tables on sqlite3
+    made.close()
+    audit = AuditStore(f"sqlite:///{tmp_path / 'made.db'}")
+    assert audit._engine_ is None  # made without SQLAlchemy too
+    audit.close()
+    reference = create_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    with reference.begin() as conn:
+        StateTables.build("p_").metadata.create_all(conn)
+        metadata.create_all(conn)
+    reference.dispose()
+    made_schema, reference_schema = (
+        _schema(tmp_path / "made.db"),
+        _schema(tmp_path / "reference.db"),
+    )
+    assert sorted(made_schema) == sorted(reference_schema)
+    for table, shape in reference_schema.items():
+        assert made_schema[table] == shape, table
