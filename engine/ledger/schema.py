@@ -132,22 +132,7 @@ def stored_event(row: Sequence[Any]) -> StoredEvent:
 
 
 # The order of an inserted row tuple: the events table's column order.
-ROW_FIELDS: tuple[str, ...] = (
-    "producer",
-    "seq",
-    "event_id",
-    "timestamp",
-    "level",
-    "category",
-    "action",
-    "pipeline",
-    "run_id",
-    "user_id",
-    "stage",
-    "risk_score",
-    "mac",
-    "body",
-)
+ROW_FIELDS: tuple[str, ...] = ("producer", "seq", *INDEXED_FIELDS, "mac", "body")
 
 
 @dataclass(frozen=True)
