@@ -18,10 +18,10 @@ _IDLE = 4
 
 
 def sqlite_target(url: str) -> Path | None:
-    """The file of a plain ``sqlite:///path`` URL (no query, no URI filename), else None:
-    only such a URL is opened without SQLAlchemy's URL parser."""
+    """The file of a plain ``sqlite:///path`` URL (no query, no URI filename, nothing
+    %-escaped), else None: only such a URL is opened without SQLAlchemy's URL parser."""
     prefix = "sqlite:///"
-    if not url.startswith(prefix) or "?" in url:
+    if not url.startswith(prefix) or "?" in url or "%" in url:
         return None
     path = url[len(prefix) :]
     if not path or path == ":memory:" or path.startswith("file:"):

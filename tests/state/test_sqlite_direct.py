@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.ledger.sqlite import sqlite_target
 from engine.ledger.store import AuditStore
 from engine.state import StateStore
 from engine.state.history import RunRecord
@@ -106,3 +107,26 @@ def test_a_new_sqlite_store_has_the_tables_sqlalchemy_would_make(tmp_path: Path)
     assert sorted(made_schema) == sorted(reference_schema)
     for table, shape in reference_schema.items():
         assert made_schema[table] == shape, table
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///a/b.db",
+        "sqlite:////abs/c.db",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "sqlite:///x.db?timeout=5",
+        "sqlite:///my%20file.db",
+        "sqlite+pysqlite:///x.db",
+        "sqlite:///file:x?mode=memory&uri=true",
+        "postgresql://u@h/db",
+    ],
+)
+def test_only_a_plain_sqlite_url_is_read_without_sqlalchemy_and_as_it_reads_it(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    found = sqlite_target(url)
+    assert (found is not None) == (url in {"sqlite:///a/b.db", "sqlite:////abs/c.db"})
+    if found is not None:  # the file SQLAlchemy would open
+        assert str(found) == make_url(url).database
