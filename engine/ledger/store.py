@@ -115,12 +115,6 @@ class AuditStore:
         if file is not None:
             self.url = url
             self.dialect = "sqlite"
-            path = file.expanduser()
-            if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            elif not path.exists():
-                raise AuditStoreError(self.url, "no such store (the file does not exist)")
-            self._lite = SqlitePool(lambda: _tuned(_connect(path), create))
         else:
             from sqlalchemy.engine import make_url
             from sqlalchemy.exc import ArgumentError
@@ -137,11 +131,16 @@ class AuditStore:
                 parsed = parsed.set(drivername="postgresql+psycopg")
             database = parsed.database
             if self.dialect == "sqlite" and database and database != ":memory:":
-                if create:
-                    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-                elif not Path(database).expanduser().exists():
-                    raise AuditStoreError(self.url, "no such store (the file does not exist)")
+                file = Path(database)
             self._parsed = parsed
+        if file is not None:
+            path = file.expanduser()
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.exists():
+                raise AuditStoreError(self.url, "no such store (the file does not exist)")
+            if self._parsed is None:  # a plain URL: read and written on sqlite3
+                self._lite = SqlitePool(lambda: _tuned(_connect(path), create))
         # psycopg's placeholder is %s
         self._sql = (lambda sql: sql) if self.dialect == "sqlite" else _format_style
         # SQLite: many rows per INSERT statement (see _insert_events), as many as fit in
