@@ -75,6 +75,8 @@ class _LiteSession:
 
 
 class _AlchemySession:
+    """On a database other than SQLite (which :class:`_LiteSession` serves)."""
+
     def __init__(self, conn: Connection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
@@ -102,8 +104,6 @@ class _AlchemySession:
             # the driver's rowcount of an INSERT is not to be trusted here: RETURNING is
             found = self.conn.execute(text(f"{sql} ON CONFLICT DO NOTHING RETURNING {key}"), values)
             return found.first() is not None
-        if self.dialect == "sqlite":
-            return self.run(f"{sql} ON CONFLICT DO NOTHING", values) == 1
         try:
             with self.conn.begin_nested():
                 self.run(sql, values)
