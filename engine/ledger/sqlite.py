@@ -11,10 +11,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["SqlitePool", "sqlite_target"]
+__all__ = ["SqlitePool", "limit_sql", "sqlite_target"]
 
 #: idle connections kept for reuse; more are closed when given back
 _IDLE = 4
+
+
+def limit_sql(limit: int | None) -> str:
+    """A query's ``LIMIT`` clause (with its leading space), or nothing for no limit."""
+    return f" LIMIT {int(limit)}" if limit is not None else ""
 
 
 def sqlite_target(url: str) -> Path | None:

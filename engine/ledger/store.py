@@ -18,6 +18,7 @@ both databases: on a SQLite file at the current version, nothing here loads SQLA
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -47,7 +48,7 @@ from engine.ledger.schema import (
     frontier_text,
     stored_event,
 )
-from engine.ledger.sqlite import SqlitePool, sqlite_target
+from engine.ledger.sqlite import SqlitePool, limit_sql, sqlite_target
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -229,7 +230,9 @@ class AuditStore:
         except OSError as exc:
             raise AuditStoreError(self.url, f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:
-            if type(exc).__module__.startswith("sqlalchemy."):
+            # SQLAlchemy's errors, where it is loaded (a SQLite file's store may never load it)
+            alchemy = sys.modules.get("sqlalchemy.exc")
+            if alchemy is not None and isinstance(exc, alchemy.SQLAlchemyError):
                 raise self._error(getattr(exc, "orig", None) or exc) from exc
             raise
 
@@ -643,7 +646,7 @@ class AuditStore:
         more, params = filter_sql(where)
         sql = (
             f"SELECT {_EVENT_FIELDS} FROM {EVENTS_TABLE}{f' WHERE {more}' if more else ''} "
-            f"ORDER BY timestamp DESC, seq DESC{_limit(limit)}"
+            f"ORDER BY timestamp DESC, seq DESC{limit_sql(limit)}"
         )
         found = self._guard(lambda: self._reading(_rows(self._sql(sql), params)))
         return [stored_event(r) for r in found]
@@ -692,10 +695,6 @@ class AuditStore:
             )
 
         return self._guard(lambda: self._reading(work))
-
-
-def _limit(limit: int | None) -> str:
-    return f" LIMIT {int(limit)}" if limit is not None else ""
 
 
 def _rows(sql: str, params: Sequence[Any]) -> Callable[[Execute], list[Any]]:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.ledger.sqlite import limit_sql
 from engine.state.database import Session, StateDatabase, StateError, now_iso
 
 __all__ = ["DeadLetterRow", "RunHistory", "RunRecord", "columns_sql", "fire_key"]
@@ -80,7 +81,7 @@ class RunHistory(StateDatabase):
     def runs(self, pipeline: str | None = None, *, limit: int | None = 20) -> list[RunRecord]:
         """The newest runs first (of one pipeline, or of all)."""
         q = self.quote
-        order = f"ORDER BY {q('started')} DESC, {q('run_id')}{_limit(limit)}"
+        order = f"ORDER BY {q('started')} DESC, {q('run_id')}{limit_sql(limit)}"
         sql = self._run_query(f"{q('pipeline')} = :pipeline" if pipeline is not None else "", order)
         return self.reading(
             lambda session: [_run_record(r) for r in session.rows(sql, {"pipeline": pipeline})],
@@ -112,7 +113,7 @@ class RunHistory(StateDatabase):
         q = self.quote
         sql = (
             f"SELECT {columns_sql(q, _DEAD_LETTER)} FROM {self.table('dead_letters')} "
-            f"WHERE {q('run_id')} = :run_id ORDER BY {q('id')}{_limit(limit)}"
+            f"WHERE {q('run_id')} = :run_id ORDER BY {q('id')}{limit_sql(limit)}"
         )
 
         def work(session: Session) -> list[DeadLetterRow]:
@@ -171,10 +172,6 @@ _DEAD_LETTER = tuple(f.name for f in fields(DeadLetterRow))
 
 def columns_sql(quote: Callable[[str], str], columns: Sequence[str]) -> str:
     return ", ".join(quote(c) for c in columns)
-
-
-def _limit(limit: int | None) -> str:
-    return f" LIMIT {int(limit)}" if limit is not None else ""
 
 
 def _run_values(record: RunRecord) -> dict[str, Any]:
