@@ -69,15 +69,16 @@ def columnize(records: list[Record]) -> ColumnBatch:
     return ColumnBatch(frame, exact=False, records=records, others=others)
 
 
-def _cut(data: bytes, quote: int) -> tuple[int, int]:
-    """Where a block ends: after the last line break outside quotes (0: none yet), and
-    how many quotes come before it."""
-    end = len(data)
+def _cut(data: bytearray, size: int, quote: int, before: int) -> tuple[int, int]:
+    """Where a block ends in ``data[:size]`` (read after bytes holding ``before`` quotes):
+    after the last line break outside quotes (0: none yet), and how many quotes come
+    before it, counting those ``before``."""
+    end = size
     while True:
         end = data.rfind(b"\n", 0, end)
         if end < 0:
             return 0, 0
-        quotes = data.count(quote, 0, end)
+        quotes = before + data.count(quote, 0, end)
         if quotes % 2 == 0:
             return end + 1, quotes
 
@@ -104,6 +105,22 @@ class _Rest(io.RawIOBase):
         return len(data)
 
 
+def _fill(stream: BinaryIO, window: memoryview) -> int:
+    """Read up to ``len(window)`` bytes into ``window`` (fewer only at the end)."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:
+        data = stream.read(len(window))
+        window[: len(data)] = data
+        return len(data)
+    filled = 0
+    while filled < len(window):
+        n = readinto(window[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
 RowDecode = Callable[[BinaryIO, DecodeAt], Iterator[Chunk]]
 
 
@@ -126,17 +143,20 @@ def decode_csv_blocks(
     line = at.line  # physical lines before the pending bytes
     offset = at.offset
     pending = b""
+    # one buffer for every read: a block is then the one copy made of it (with the bytes
+    # left over from the read before), and large buffers do not churn the heap
+    space = bytearray(BLOCK)
+    window = memoryview(space)
     while True:
-        data = stream.read(BLOCK)
-        buffer = pending + data if pending else data
-        if data:
-            end, quotes = _cut(buffer, quote)
+        got = _fill(stream, window)
+        if got:
+            end, quotes = _cut(space, got, quote, pending.count(quote))
             if not end:
-                pending = buffer
+                pending += window[:got]
                 continue
-            block, pending = buffer[:end], buffer[end:]
+            block, pending = b"".join((pending, window[:end])), bytes(window[end:got])
         else:
-            block, pending, quotes = buffer, b"", buffer.count(quote)
+            block, pending, quotes = pending, b"", pending.count(quote)
             if not block:
                 return
         body = block
