@@ -7,6 +7,7 @@ on the row path without the ``columnar`` extra. See docs/columnar.md.
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 from importlib.util import find_spec
 
@@ -31,6 +32,11 @@ ALLOCATOR_VARIABLE = "_RJEM_MALLOC_CONF"
 ALLOCATOR_OPTIONS = "narenas:1,dirty_decay_ms:100,muzzy_decay_ms:0"
 #: pyarrow (the parquet codec) reads its memory pool from this variable once, when loaded
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+#: glibc's malloc reads its mmap threshold from this variable when the process starts
+MMAP_THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
+#: allocations of this size or more (a CSV block and its parts) get mappings of their own
+MMAP_THRESHOLD = 1 << 18
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
 @cache
@@ -57,13 +63,34 @@ def limit_threads(workers: int) -> None:
 
 
 def release_columnar_memory() -> None:
-    """Have polars' allocator give freed pages back after 100 ms, and pyarrow allocate with
-    the system's malloc (its default, mimalloc, keeps freed memory for later), unless the
-    variables say otherwise. A run's peak memory on the 1M-row benchmark: about 15 MB less
-    writing JSON Lines, 60 MB less writing Parquet, at the same speed. Call it before
-    polars or pyarrow is loaded; worker processes inherit it."""
+    """Have polars' allocator give freed pages back after 100 ms, pyarrow allocate with
+    the system's malloc (its default, mimalloc, keeps freed memory for later), and the
+    system's malloc map large buffers (a CSV block) on their own, unless the variables say
+    otherwise. A run's peak memory on the 1M-row benchmark: about 15 MB less writing JSON
+    Lines, 60 MB less writing Parquet, at the same speed; see docs/columnar.md (Memory).
+    Call it before polars or pyarrow is loaded; worker processes inherit it."""
     os.environ.setdefault(ALLOCATOR_VARIABLE, ALLOCATOR_OPTIONS)
     os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
+    if MMAP_THRESHOLD_VARIABLE not in os.environ:
+        os.environ[MMAP_THRESHOLD_VARIABLE] = str(MMAP_THRESHOLD)
+        _set_mmap_threshold(MMAP_THRESHOLD)
+
+
+def _set_mmap_threshold(size: int) -> None:
+    """glibc's malloc raises its mmap threshold to the size of each mapped buffer freed,
+    so 1 MiB blocks come from the heap after the first, and free space in it creeps up
+    (about 2 MB per million rows). A fixed threshold stops that. This process read the
+    variable before it was set, so its malloc is told directly; a system without glibc's
+    ``mallopt`` keeps its own behaviour."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (ImportError, OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, size)
 
 
 def takes_columns(component: object) -> bool:

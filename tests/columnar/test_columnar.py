@@ -377,3 +377,46 @@ def test_workers_share_the_cores_between_their_polars_threads(
     monkeypatch.setenv(THREADS_VARIABLE, "7")
     limit_threads(2)
     assert os.environ[THREADS_VARIABLE] == "7"  # the user's choice stays
+
+
+def test_large_buffers_keep_their_own_mappings_after_one_is_freed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # glibc raises its mmap threshold to the size of each mapped buffer freed: without a
+    # fixed one, the second 1 MiB block would come from the heap, and the heap creeps
+    import os
+    import subprocess
+    import sys
+
+    from engine.columnar import MMAP_THRESHOLD, MMAP_THRESHOLD_VARIABLE
+
+    if not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"):
+        pytest.skip("glibc's malloc only")
+    probe = """
+import ctypes, sys
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "release":
+    from engine.columnar import release_columnar_memory
+    release_columnar_memory()
+first = bytearray(1 << 20)
+del first
+second = bytearray(1 << 20)
+held = libc.mallinfo2().hblks
+del second
+print(held - libc.mallinfo2().hblks)  # 1: the buffer had a mapping of its own
+"""
+    monkeypatch.delenv(MMAP_THRESHOLD_VARIABLE, raising=False)
+
+    def mapped(how: str) -> int:
+        run = subprocess.run([sys.executable, "-c", probe, how], capture_output=True, check=True)
+        return int(run.stdout)
+
+    assert mapped("plain") == 0  # the threshold rose: the second buffer is in the heap
+    assert mapped("release") == 1
+    monkeypatch.setenv(MMAP_THRESHOLD_VARIABLE, str(4 << 20))
+    assert mapped("plain") == 0  # the user's choice (4 MiB) stays
+    assert mapped("release") == 0
+    assert MMAP_THRESHOLD <= 1 << 20
