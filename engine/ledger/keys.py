@@ -23,16 +23,15 @@ import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from typing import TYPE_CHECKING, Literal
 
 from engine.ledger.errors import AuditKeyError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 __all__ = [
     "HMAC_KEYRING_FILE",
@@ -213,27 +212,60 @@ def load_keyring(
 
 
 def _key_id_of(public: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "ed-" + hashlib.sha256(raw).hexdigest()[:16]
 
 
 def _public_b64(public: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
 
 
 def public_key_from_b64(text: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
     except ValueError as exc:
         raise AuditKeyError(f"not an Ed25519 public key (base64 of 32 bytes): {exc}") from exc
 
 
-@dataclass(frozen=True)
 class SigningKey:
-    """The Ed25519 key that signs checkpoints."""
+    """The Ed25519 key that signs checkpoints.
 
-    private: Ed25519PrivateKey = field(repr=False)
+    Made from its text on first use (:meth:`from_text`): a run loads cryptography's
+    library (about 8 MB) only when it signs its checkpoint, at its end. A text that is
+    not plainly an Ed25519 key (PKCS#8 PEM or base64 of its 32 bytes) is parsed at once,
+    so a key that cryptography would refuse still fails the run before it starts."""
+
+    __slots__ = ("_private", "_text", "_where")
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private: Ed25519PrivateKey | None = private
+        self._text = ""
+        self._where = ""
+
+    @classmethod
+    def from_text(cls, text: str, where: str) -> SigningKey:
+        if not _plain_private(text):
+            return cls(_parse_private(text, where))
+        key = cls.__new__(cls)
+        key._private, key._text, key._where = None, text, where
+        return key
+
+    def __repr__(self) -> str:
+        return "SigningKey(...)"
+
+    @property
+    def private(self) -> Ed25519PrivateKey:
+        if self._private is None:
+            self._private = _parse_private(self._text, self._where)
+            self._text = ""
+        return self._private
 
     @property
     def public(self) -> Ed25519PublicKey:
@@ -251,7 +283,31 @@ class SigningKey:
         return self.private.sign(message)
 
 
+#: DER of a PKCS#8 Ed25519 private key (RFC 8410) before its 32 bytes
+_PKCS8_ED25519 = bytes.fromhex("302e020100300506032b657004220420")
+_PLAIN_PEM = re.compile(
+    r"-----BEGIN PRIVATE KEY-----\n([A-Za-z0-9+/=\n]+)-----END PRIVATE KEY-----", re.ASCII
+)
+
+
+def _plain_private(text: str) -> bool:
+    """Whether ``text`` is an Ed25519 private key in one of the two plain forms that
+    cryptography always reads: base64 of its 32 bytes, or PKCS#8 PEM."""
+    data = text.strip()
+    found = _PLAIN_PEM.fullmatch(data)
+    try:
+        if found is None:
+            return len(base64.b64decode(data, validate=True)) == 32
+        der = base64.b64decode(found.group(1).replace("\n", ""), validate=True)
+    except ValueError:
+        return False
+    return len(der) == len(_PKCS8_ED25519) + 32 and der.startswith(_PKCS8_ED25519)
+
+
 def _parse_private(text: str, where: str) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     data = text.strip().encode()
     try:
         if data.startswith(b"-----BEGIN"):
@@ -265,15 +321,20 @@ def _parse_private(text: str, where: str) -> Ed25519PrivateKey:
     return key
 
 
-def _read_private_file(path: Path) -> Ed25519PrivateKey:
+def _read_private_text(path: Path) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except OSError as exc:
         raise AuditKeyError(f"cannot read the checkpoint signing key {path}: {exc}") from exc
-    return _parse_private(text, str(path))
+
+
+def _read_private_file(path: Path) -> Ed25519PrivateKey:
+    return _parse_private(_read_private_text(path), str(path))
 
 
 def _private_pem(private: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -294,11 +355,13 @@ def load_signing_key(
     Returns None when there is none and ``create`` is false.
     """
     if key:
-        return SigningKey(_parse_private(key, source))
+        return SigningKey.from_text(key, source)
     path = workspace / SIGNING_KEY_FILE
     if not path.exists():
         if not create:
             return None
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         private = Ed25519PrivateKey.generate()
         if write_private_file(path, _private_pem(private)):
             log.warning(
@@ -306,7 +369,7 @@ def load_signing_key(
                 _key_id_of(private.public_key()),
                 path,
             )
-    signing = SigningKey(_read_private_file(path))
+    signing = SigningKey.from_text(_read_private_text(path), str(path))
     public_path = workspace / SIGNING_PUBLIC_FILE
     if not public_path.exists():
         public_path.write_text(signing.public_b64 + "\n")
@@ -337,6 +400,8 @@ class PublicKeys:
         return _public_b64(key) if key is not None else None
 
     def verify(self, key_id: str, signature: bytes, message: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         key = self._keys.get(key_id)
         if key is None:
             return False
@@ -358,6 +423,9 @@ def _read_public_file(path: Path) -> list[Ed25519PublicKey]:
         raise AuditKeyError(f"cannot read public key {path}: {exc}") from exc
     keys: list[Ed25519PublicKey] = []
     if "-----BEGIN" in text:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         for block in _PEM_BLOCK.findall(text):
             try:
                 loaded = serialization.load_pem_public_key(block.encode())
@@ -492,6 +560,8 @@ def _signing_state(workspace: Path) -> tuple[str | None, list[Ed25519PublicKey]]
 def _rotate_signing(workspace: Path) -> KeyRotation:
     key_path = workspace / SIGNING_KEY_FILE
     pub_path = workspace / SIGNING_PUBLIC_FILE
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     old_id, keep = _signing_state(workspace)
     private = Ed25519PrivateKey.generate()
     listed: dict[str, Ed25519PublicKey] = {}

@@ -95,6 +95,9 @@ class AuditTrail:
         self.last_checkpoint_path: Path | None = None
         self._pending: list[EventDraft] = []
         self._head_checked = False
+        # the chain's size when this trail began (or at its last checkpoint): a checkpoint
+        # is due each time the chain passes a multiple of checkpoint_every after it
+        self._counted_from = 0
 
     @property
     def pending(self) -> int:
@@ -115,6 +118,9 @@ class AuditTrail:
         last = self.store.head_event(self.producer)
         if last is None:
             return
+        # The chain as found was checkpointed when the run that wrote it ended (or will be
+        # at this one's end): the cadence counts the events this trail appends.
+        self._counted_from = last.seq
         try:
             data = orjson.loads(last.body)
             key_id = str(data["key_id"])
@@ -306,7 +312,7 @@ class AuditTrail:
             raise
         self._pending = waiting
         every = self.checkpoint_every
-        done = self.last_checkpoint.tree_size if self.last_checkpoint else 0
+        done = self.last_checkpoint.tree_size if self.last_checkpoint else self._counted_from
         if self.checkpoint_dir is not None and self.head.seq // every > done // every:
             self.checkpoint()
         return self.head
