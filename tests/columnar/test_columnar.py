@@ -394,8 +394,9 @@ def test_large_buffers_keep_their_own_mappings_after_one_is_freed(
         pytest.skip("glibc's malloc only")
     probe = """
 import ctypes, sys
+names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
 class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+    _fields_ = [(n, ctypes.c_size_t) for n in names.split()]
 libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = Info
 if sys.argv[1] == "release":
