@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from engine.columnar import ColumnBatch, takes_columns
 from engine.components.base import ComponentConfig, Transform, TransformResult
 from engine.components.envelope import OnError, RetryPolicy
 from engine.errors import EngineError, PermanentError, RunError, TransientError
@@ -94,11 +95,15 @@ class Enforcer:
 
         A transform is synchronous, so with a timeout it runs in a worker thread that a
         timeout abandons (it cannot be interrupted); without one it runs inline, as fast as
-        a plain call."""
+        a plain call, except on a column batch: polars works in a worker thread, while the
+        event loop goes on handing the other stages their batches (the source's decoder
+        waits for none, see engine.records.ahead)."""
         timeout = self.timeout
 
         async def once() -> TransformResult:
             if timeout is None:
+                if takes_columns(transform) and isinstance(batch, ColumnBatch):
+                    return await anyio.to_thread.run_sync(transform.process, batch)
                 return transform.process(batch)
             try:
                 with anyio.fail_after(timeout):

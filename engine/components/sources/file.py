@@ -11,6 +11,8 @@ import mmap
 import os
 import re
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from stat import S_ISREG
@@ -24,9 +26,11 @@ from engine.codecs.base import DecodeAt, RecordCuts
 from engine.components.base import Source, SourceConfig
 from engine.errors import DataError, PermanentError
 from engine.records import Chunk
+from engine.records.ahead import ReadAhead
 
 if TYPE_CHECKING:
     from engine.codecs.base import CodecConfig
+    from engine.records.digest import HashingReader
     from engine.registry import Registry
 
 __all__ = ["FilePartitioning", "FileSource", "FileSourceConfig"]
@@ -148,15 +152,21 @@ class FileSource(Source[FileSourceConfig]):
             else:
                 decoded = codec.decode(readable, source=str(path), batch_size=size, at=at)  # type: ignore[call-arg]
             with readable:
-                while True:
-                    # polars parses in a worker thread: the stages after this one go on
-                    chunk = (
-                        await anyio.to_thread.run_sync(next, decoded, None)
-                        if threaded
-                        else next(decoded, None)
-                    )
-                    if chunk is None:
-                        break
+                if threaded:
+                    # polars parses in a thread of its own, a chunk ahead of the run
+                    assert at is not None
+                    self._at = (index, path, offset, replace(at))
+                    ahead = ReadAhead(decoded, partial(_made, hashed, at), name="read-ahead")
+                    try:
+                        while (made := await ahead.next()) is not None:
+                            ready, where = made
+                            self._at = (index, path, offset, where)
+                            yield ready
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await ahead.close()
+                    continue
+                while (chunk := next(decoded, None)) is not None:
                     if hashed is not None:
                         chunk.content = hashed.take()
                     yield chunk
@@ -270,6 +280,15 @@ class FileSource(Source[FileSourceConfig]):
         if index >= len(files):
             return "after its last file"
         return f"{files[index][0]} at byte {position['offset']} (line {position['line'] + 1})"
+
+
+def _made(hashed: HashingReader | None, at: DecodeAt, chunk: Chunk) -> DecodeAt:
+    """What a chunk decoded ahead keeps of its moment (in the decoding thread, before it
+    reads on): the digest of the bytes read for it, and where the decoder stood, which is
+    where a resumed read goes on from once the chunk is delivered."""
+    if hashed is not None:
+        chunk.content = hashed.take()
+    return replace(at)
 
 
 def _size(path: Path) -> int:
