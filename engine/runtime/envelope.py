@@ -95,14 +95,16 @@ class Enforcer:
 
         A transform is synchronous, so with a timeout it runs in a worker thread that a
         timeout abandons (it cannot be interrupted); without one it runs inline, as fast as
-        a plain call, except on a column batch: polars works in a worker thread, while the
-        event loop goes on handing the other stages their batches (the source's decoder
-        waits for none, see engine.records.ahead)."""
+        a plain call, except on a column batch whose columns are made (a CSV block): polars
+        works in a worker thread, while the event loop goes on handing the other stages
+        their batches (the source's decoder waits for none, see engine.records.ahead).
+        Decoded records (JSON Lines) stay inline: a filter runs them as they are, in Python,
+        and a thread would only pass the GIL back and forth."""
         timeout = self.timeout
 
         async def once() -> TransformResult:
             if timeout is None:
-                if takes_columns(transform) and isinstance(batch, ColumnBatch):
+                if takes_columns(transform) and isinstance(batch, ColumnBatch) and batch.built:
                     return await anyio.to_thread.run_sync(transform.process, batch)
                 return transform.process(batch)
             try:
