@@ -240,21 +240,25 @@ class SigningKey:
     Made from its text on first use (:meth:`from_text`): a run loads cryptography's
     library (about 8 MB) only when it signs its checkpoint, at its end. A text that is
     not plainly an Ed25519 key (PKCS#8 PEM or base64 of its 32 bytes) is parsed at once,
-    so a key that cryptography would refuse still fails the run before it starts."""
+    so a key that cryptography would refuse still fails the run before it starts. With
+    ``public_file``, the key's public half is written there when it is made, unless that
+    file exists (the workspace's list of public keys)."""
 
-    __slots__ = ("_private", "_text", "_where")
+    __slots__ = ("_private", "_public_file", "_text", "_where")
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private: Ed25519PrivateKey | None = private
         self._text = ""
         self._where = ""
+        self._public_file: Path | None = None
 
     @classmethod
-    def from_text(cls, text: str, where: str) -> SigningKey:
-        if not _plain_private(text):
-            return cls(_parse_private(text, where))
+    def from_text(cls, text: str, where: str, *, public_file: Path | None = None) -> SigningKey:
         key = cls.__new__(cls)
         key._private, key._text, key._where = None, text, where
+        key._public_file = public_file
+        if not _plain_private(text):
+            key.private  # noqa: B018  (parsed now: cryptography decides)
         return key
 
     def __repr__(self) -> str:
@@ -265,6 +269,8 @@ class SigningKey:
         if self._private is None:
             self._private = _parse_private(self._text, self._where)
             self._text = ""
+            if self._public_file is not None and not self._public_file.exists():
+                self._public_file.write_text(self.public_b64 + "\n")
         return self._private
 
     @property
@@ -357,23 +363,26 @@ def load_signing_key(
     if key:
         return SigningKey.from_text(key, source)
     path = workspace / SIGNING_KEY_FILE
+    public_path = workspace / SIGNING_PUBLIC_FILE
     if not path.exists():
         if not create:
             return None
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        private = Ed25519PrivateKey.generate()
-        if write_private_file(path, _private_pem(private)):
+        if write_private_file(path, _new_private_pem()):
             log.warning(
-                "generated audit checkpoint signing key %s at %s (mode 0600)",
-                _key_id_of(private.public_key()),
+                "generated audit checkpoint signing key at %s (mode 0600); its public key "
+                "goes to %s when it first signs",
                 path,
+                public_path,
             )
-    signing = SigningKey.from_text(_read_private_text(path), str(path))
-    public_path = workspace / SIGNING_PUBLIC_FILE
-    if not public_path.exists():
-        public_path.write_text(signing.public_b64 + "\n")
-    return signing
+    # the workspace lists the public key once the key is made (it signs, or is shown)
+    return SigningKey.from_text(_read_private_text(path), str(path), public_file=public_path)
+
+
+def _new_private_pem() -> bytes:
+    """A new Ed25519 private key, as PKCS#8 PEM: 32 random bytes (RFC 8032), written
+    without cryptography's library, which makes the key from them when it first signs."""
+    der = base64.b64encode(_PKCS8_ED25519 + secrets.token_bytes(32))
+    return b"-----BEGIN PRIVATE KEY-----\n" + der + b"\n-----END PRIVATE KEY-----\n"
 
 
 class PublicKeys:

@@ -121,3 +121,47 @@ def test_a_trail_signs_at_the_next_multiple_after_the_chain_it_found(tmp_path: P
         assert _checkpoints(tmp_path)[-1] == "000000000010.json"
         log()
     assert _checkpoints(tmp_path)[-1] == "000000000011.json"  # and at the end
+
+
+FIRST = """
+import sys
+from pathlib import Path
+from engine.ledger.keys import load_signing_key
+workspace = Path(sys.argv[1])
+key = load_signing_key(workspace)
+print("cryptography" in sys.modules, (workspace / "audit-ed25519.pub").exists())
+signature = key.sign(b"message")
+print((workspace / "audit-ed25519.pub").read_text().strip(), signature.hex())
+"""
+
+
+def test_a_first_run_makes_its_key_without_cryptography_and_lists_it_when_it_signs(
+    tmp_path: Path,
+) -> None:
+    lines = subprocess.run(
+        [sys.executable, "-c", FIRST, str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert lines[0].split() == ["False", "False"]
+    public_b64, signature = lines[1].split()
+    private = serialization.load_pem_private_key(
+        (tmp_path / SIGNING_KEY_FILE).read_bytes(), password=None
+    )
+    assert isinstance(private, Ed25519PrivateKey)
+    public = private.public_key()
+    public.verify(bytes.fromhex(signature), b"message")
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert public_b64 == base64.b64encode(raw).decode()
+    assert (tmp_path / SIGNING_KEY_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_new_key_is_written_as_cryptography_writes_it() -> None:
+    from engine.ledger.keys import _new_private_pem
+
+    seen = set()
+    for _ in range(20):
+        pem = _new_private_pem()
+        private = serialization.load_pem_private_key(pem, password=None)
+        assert isinstance(private, Ed25519PrivateKey)
+        assert _pem(private).encode() == pem
+        seen.add(pem)
+    assert len(seen) == 20
