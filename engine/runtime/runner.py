@@ -62,7 +62,10 @@ from engine.workspace import base_dir_of
 
 __all__ = ["RunOptions", "Runner"]
 
-CHANNEL_BUFFER = 4
+#: batches that may wait between two stages: with one, each stage works while the next
+#: has one in hand; more only hold memory (a column batch is a MiB or two). Measured
+#: (docs/columnar.md): no faster with 4, and the 5M-row run's peak up to 10 MB higher.
+CHANNEL_BUFFER = 1
 CLEANUP_DEADLINE = 30.0
 
 SourceFactory = Callable[[Node, ComponentContext], Source[Any]]
