@@ -95,8 +95,9 @@ class AuditTrail:
         self.last_checkpoint_path: Path | None = None
         self._pending: list[EventDraft] = []
         self._head_checked = False
-        # the chain's size when this trail began (or at its last checkpoint): a checkpoint
-        # is due each time the chain passes a multiple of checkpoint_every after it
+        # the chain's size when this trail began: a checkpoint is due each time the chain
+        # passes a multiple of checkpoint_every after it (after the last checkpoint, once
+        # this trail has made one)
         self._counted_from = 0
 
     @property

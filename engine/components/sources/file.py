@@ -165,12 +165,12 @@ class FileSource(Source[FileSourceConfig]):
                     finally:
                         with anyio.CancelScope(shield=True):
                             await ahead.close()
-                    continue
-                while (chunk := next(decoded, None)) is not None:
-                    if hashed is not None:
-                        chunk.content = hashed.take()
-                    yield chunk
-                    await anyio.lowlevel.checkpoint()
+                else:
+                    while (chunk := next(decoded, None)) is not None:
+                        if hashed is not None:
+                            chunk.content = hashed.take()
+                        yield chunk
+                        await anyio.lowlevel.checkpoint()
         self._at = (len(files), files[-1], 0, None)
         self._stream = None
 
