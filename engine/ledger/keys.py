@@ -211,18 +211,18 @@ def load_keyring(
     return HmacKeyring(file_current, {**file_keys, **keys})
 
 
-def _key_id_of(public: Ed25519PublicKey) -> str:
+def _raw_public(public: Ed25519PublicKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "ed-" + hashlib.sha256(raw).hexdigest()[:16]
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _key_id_of(public: Ed25519PublicKey) -> str:
+    return "ed-" + hashlib.sha256(_raw_public(public)).hexdigest()[:16]
 
 
 def _public_b64(public: Ed25519PublicKey) -> str:
-    from cryptography.hazmat.primitives import serialization
-
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
+    return base64.b64encode(_raw_public(public)).decode()
 
 
 def public_key_from_b64(text: str) -> Ed25519PublicKey:
@@ -567,10 +567,10 @@ def _signing_state(workspace: Path) -> tuple[str | None, list[Ed25519PublicKey]]
 
 
 def _rotate_signing(workspace: Path) -> KeyRotation:
-    key_path = workspace / SIGNING_KEY_FILE
-    pub_path = workspace / SIGNING_PUBLIC_FILE
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    key_path = workspace / SIGNING_KEY_FILE
+    pub_path = workspace / SIGNING_PUBLIC_FILE
     old_id, keep = _signing_state(workspace)
     private = Ed25519PrivateKey.generate()
     listed: dict[str, Ed25519PublicKey] = {}
