@@ -23,8 +23,9 @@ import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
+from engine.ledger import ed25519
 from engine.ledger.errors import AuditKeyError
 
 if TYPE_CHECKING:
@@ -217,8 +218,12 @@ def _raw_public(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def _raw_key_id(raw: bytes) -> str:
+    return "ed-" + hashlib.sha256(raw).hexdigest()[:16]
+
+
 def _key_id_of(public: Ed25519PublicKey) -> str:
-    return "ed-" + hashlib.sha256(_raw_public(public)).hexdigest()[:16]
+    return _raw_key_id(_raw_public(public))
 
 
 def _public_b64(public: Ed25519PublicKey) -> str:
@@ -234,59 +239,86 @@ def public_key_from_b64(text: str) -> Ed25519PublicKey:
         raise AuditKeyError(f"not an Ed25519 public key (base64 of 32 bytes): {exc}") from exc
 
 
+class _Signer(Protocol):
+    public_raw: bytes
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+class _CryptographySigner:
+    """A key cryptography has read (any form it reads, where OpenSSL is not called)."""
+
+    __slots__ = ("_private", "public_raw")
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public_raw = _raw_public(private.public_key())
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+
 class SigningKey:
     """The Ed25519 key that signs checkpoints.
 
-    Made from its text on first use (:meth:`from_text`): a run loads cryptography's
-    library (about 8 MB) only when it signs its checkpoint, at its end. A text that is
-    not plainly an Ed25519 key (PKCS#8 PEM or base64 of its 32 bytes) is parsed at once,
-    so a key that cryptography would refuse still fails the run before it starts. With
-    ``public_file``, the key's public half is written there when it is made, unless that
-    file exists (the workspace's list of public keys)."""
+    Made from its text on first use (:meth:`from_text`). A key in one of the two plain
+    forms (PKCS#8 PEM, or base64 of its 32 bytes) signs with the OpenSSL library hashlib
+    has loaded (:mod:`engine.ledger.ed25519`), so a run does not load cryptography's
+    (about 8 MB) to sign its checkpoints. A text in any other form is parsed by
+    cryptography at once, so a key it would refuse still fails the run before it starts.
+    With ``public_file``, the key's public half is written there when it is made, unless
+    that file exists (the workspace's list of public keys)."""
 
-    __slots__ = ("_private", "_public_file", "_text", "_where")
+    __slots__ = ("_made", "_public_file", "_text", "_where")
+    _made: _Signer | None
+    _text: str
+    _where: str
+    _public_file: Path | None
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
-        self._private: Ed25519PrivateKey | None = private
-        self._text = ""
-        self._where = ""
-        self._public_file: Path | None = None
+        self._made = _CryptographySigner(private)
+        self._text = self._where = ""
+        self._public_file = None
 
     @classmethod
     def from_text(cls, text: str, where: str, *, public_file: Path | None = None) -> SigningKey:
         key = cls.__new__(cls)
-        key._private, key._text, key._where = None, text, where
+        key._made, key._text, key._where = None, text, where
         key._public_file = public_file
-        if not _plain_private(text):
-            key.private  # noqa: B018  (parsed now: cryptography decides)
+        if _plain_seed(text) is None:
+            key._signer  # noqa: B018  (parsed now: cryptography decides)
         return key
 
     def __repr__(self) -> str:
         return "SigningKey(...)"
 
     @property
-    def private(self) -> Ed25519PrivateKey:
-        if self._private is None:
-            self._private = _parse_private(self._text, self._where)
+    def _signer(self) -> _Signer:
+        if self._made is None:
+            seed = _plain_seed(self._text)
+            made = ed25519.signer(seed) if seed is not None else None
+            self._made = made or _CryptographySigner(_parse_private(self._text, self._where))
             self._text = ""
             if self._public_file is not None and not self._public_file.exists():
                 self._public_file.write_text(self.public_b64 + "\n")
-        return self._private
+        return self._made
 
     @property
     def public(self) -> Ed25519PublicKey:
-        return self.private.public_key()
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        return Ed25519PublicKey.from_public_bytes(self._signer.public_raw)
 
     @property
     def key_id(self) -> str:
-        return _key_id_of(self.public)
+        return _raw_key_id(self._signer.public_raw)
 
     @property
     def public_b64(self) -> str:
-        return _public_b64(self.public)
+        return base64.b64encode(self._signer.public_raw).decode()
 
     def sign(self, message: bytes) -> bytes:
-        return self.private.sign(message)
+        return self._signer.sign(message)
 
 
 #: DER of a PKCS#8 Ed25519 private key (RFC 8410) before its 32 bytes
@@ -296,18 +328,21 @@ _PLAIN_PEM = re.compile(
 )
 
 
-def _plain_private(text: str) -> bool:
-    """Whether ``text`` is an Ed25519 private key in one of the two plain forms that
-    cryptography always reads: base64 of its 32 bytes, or PKCS#8 PEM."""
+def _plain_seed(text: str) -> bytes | None:
+    """The 32 bytes of an Ed25519 private key in one of the two plain forms that
+    cryptography always reads (base64 of its 32 bytes, or PKCS#8 PEM), else None."""
     data = text.strip()
     found = _PLAIN_PEM.fullmatch(data)
     try:
         if found is None:
-            return len(base64.b64decode(data, validate=True)) == 32
+            seed = base64.b64decode(data, validate=True)
+            return seed if len(seed) == 32 else None
         der = base64.b64decode(found.group(1).replace("\n", ""), validate=True)
     except ValueError:
-        return False
-    return len(der) == len(_PKCS8_ED25519) + 32 and der.startswith(_PKCS8_ED25519)
+        return None
+    if len(der) == len(_PKCS8_ED25519) + 32 and der.startswith(_PKCS8_ED25519):
+        return der[len(_PKCS8_ED25519) :]
+    return None
 
 
 def _parse_private(text: str, where: str) -> Ed25519PrivateKey:
@@ -380,7 +415,7 @@ def load_signing_key(
 
 def _new_private_pem() -> bytes:
     """A new Ed25519 private key, as PKCS#8 PEM: 32 random bytes (RFC 8032), written
-    without cryptography's library, which makes the key from them when it first signs."""
+    without cryptography's library; the key is made from them when it first signs."""
     der = base64.b64encode(_PKCS8_ED25519 + secrets.token_bytes(32))
     return b"-----BEGIN PRIVATE KEY-----\n" + der + b"\n-----END PRIVATE KEY-----\n"
 
