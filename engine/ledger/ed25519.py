@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from engine.ledger.errors import AuditKeyError
+
 __all__ = ["OpenSSLSigner", "signer"]
 
 #: the names OpenSSL's library goes by where hashlib linked it (3.x, then 1.1.1)
@@ -81,7 +83,7 @@ class OpenSSLSigner:
         lib = self._lib
         key = lib.EVP_PKEY_new_raw_private_key(_NID_ED25519, None, self._seed, _SEED)
         if not key:
-            raise ValueError("OpenSSL refused the Ed25519 key")
+            raise AuditKeyError("OpenSSL refused the Ed25519 key")
         try:
             return use(key)
         finally:
@@ -91,14 +93,14 @@ class OpenSSLSigner:
         out = ctypes.create_string_buffer(_PUBLIC)
         length = ctypes.c_size_t(_PUBLIC)
         if self._lib.EVP_PKEY_get_raw_public_key(key, out, ctypes.byref(length)) != 1:
-            raise ValueError("OpenSSL gave no Ed25519 public key")
+            raise AuditKeyError("OpenSSL gave no Ed25519 public key")
         return out.raw[: length.value]
 
     def _sign(self, key: int, message: bytes) -> bytes:
         lib = self._lib
         context = lib.EVP_MD_CTX_new()
         if not context:
-            raise MemoryError("OpenSSL could not make a signing context")
+            raise AuditKeyError("OpenSSL could not make a signing context")
         try:
             out = ctypes.create_string_buffer(_SIGNATURE)
             length = ctypes.c_size_t(_SIGNATURE)
@@ -108,7 +110,7 @@ class OpenSSLSigner:
                 != 1
                 or length.value != _SIGNATURE
             ):
-                raise ValueError("OpenSSL could not sign with the Ed25519 key")
+                raise AuditKeyError("OpenSSL could not sign with the Ed25519 key")
             return out.raw
         finally:
             lib.EVP_MD_CTX_free(context)
@@ -122,5 +124,5 @@ def signer(seed: bytes) -> OpenSSLSigner | None:
         return None
     try:
         return OpenSSLSigner(lib, seed)
-    except ValueError:
+    except AuditKeyError:
         return None  # cryptography decides, and says what is wrong
