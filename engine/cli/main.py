@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.markup import escape
 
 from engine.cli.environment import (
     EXIT_INVALID,
@@ -27,7 +26,14 @@ from engine.cli.environment import (
 )
 from engine.cli.lazy import LazyGroup
 from engine.cli.logs import log_options, setup_logging
-from engine.cli.output import err_console, format_option, notice, out_console, print_diagnostics
+from engine.cli.output import (
+    err_console,
+    escape,
+    format_option,
+    notice,
+    out_console,
+    print_diagnostics,
+)
 from engine.cli.telemetry import metrics_options, telemetry_session
 from engine.columnar import release_columnar_memory
 from engine.errors import ConfigError, EngineError, Severity

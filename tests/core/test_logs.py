@@ -112,6 +112,30 @@ def test_quiet_prints_nothing_on_success(tmp_path: Path, monkeypatch: pytest.Mon
     assert {r["logger"] for r in json_lines(err)} == {"engine.run", "engine.cli"}
 
 
+QUIET_RUN = """
+import sys
+from engine.cli.main import main
+sys.argv = ["engine", "run", "-q", sys.argv[1]]
+try:
+    main()
+finally:
+    print(sorted({m.split(".")[0] for m in sys.modules} & {"rich", "cryptography"}))
+"""
+
+
+def test_a_quiet_run_that_goes_well_loads_no_printing_nor_signing_library(
+    tmp_path: Path,
+) -> None:
+    pipeline = _pipeline(tmp_path, 10)
+    invoke("run", "-q", str(pipeline))  # the first run generates the audit keys, and warns
+    done = subprocess.run(
+        [sys.executable, "-c", QUIET_RUN, str(pipeline)], capture_output=True, text=True
+    )
+    # it signed its checkpoint (OpenSSL, as hashlib loaded it) and printed nothing
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[]\n", "")
+    assert len(list(tmp_path.rglob("checkpoints/*/*.json"))) == 2
+
+
 def test_a_circuit_change_is_one_record(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
     config = CircuitBreakerConfig(failures=2, reset_timeout=5)
