@@ -31,7 +31,7 @@ __all__ = ["BLOCK", "columnize", "decode_csv_blocks"]
 
 #: bytes read per CSV block: one batch on the columnar path. Each block costs a few
 #: milliseconds however large (the calls into polars, the stages' hand-overs, its audit
-#: events); each MiB of it holds about 5 MB across the stages (docs/columnar.md, Memory)
+#: events); each MiB more of it adds about 10 MB to a run's peak (docs/columnar.md, Memory)
 BLOCK = 3 << 19
 _BOM = b"\xef\xbb\xbf"
 _COLUMN_TYPES = {str: "String", int: "Int64", float: "Float64", bool: "Boolean"}

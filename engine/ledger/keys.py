@@ -226,8 +226,12 @@ def _key_id_of(public: Ed25519PublicKey) -> str:
     return _raw_key_id(_raw_public(public))
 
 
+def _raw_b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
 def _public_b64(public: Ed25519PublicKey) -> str:
-    return base64.b64encode(_raw_public(public)).decode()
+    return _raw_b64(_raw_public(public))
 
 
 def public_key_from_b64(text: str) -> Ed25519PublicKey:
@@ -315,7 +319,7 @@ class SigningKey:
 
     @property
     def public_b64(self) -> str:
-        return base64.b64encode(self._signer.public_raw).decode()
+        return _raw_b64(self._signer.public_raw)
 
     def sign(self, message: bytes) -> bytes:
         return self._signer.sign(message)
