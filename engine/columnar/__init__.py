@@ -34,8 +34,10 @@ ALLOCATOR_OPTIONS = "narenas:1,dirty_decay_ms:100,muzzy_decay_ms:0"
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 #: glibc's malloc reads its mmap threshold from this variable when the process starts
 MMAP_THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
-#: allocations of this size or more (a CSV block and its parts) get mappings of their own
-MMAP_THRESHOLD = 1 << 18
+#: allocations of this size or more get mappings of their own; a CSV block (1.5 MiB, see
+#: engine.codecs.columns.BLOCK) comes from the heap, where the next block reuses its space:
+#: no fresh pages to fault in and no unmapping (which interrupts the other cores) per block
+MMAP_THRESHOLD = 2 << 20
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
@@ -65,8 +67,8 @@ def limit_threads(workers: int) -> None:
 def release_columnar_memory() -> None:
     """Have polars' allocator give freed pages back after 100 ms, pyarrow allocate with
     the system's malloc (its default, mimalloc, keeps freed memory for later), and the
-    system's malloc map large buffers (a CSV block) on their own, unless the variables say
-    otherwise. A run's peak memory on the 1M-row benchmark: about 15 MB less writing JSON
+    system's malloc map buffers larger than a CSV block on their own, unless the variables
+    say otherwise. A run's peak memory on the 1M-row benchmark: about 15 MB less writing JSON
     Lines, 60 MB less writing Parquet, at the same speed; see docs/columnar.md (Memory).
     Call it before polars or pyarrow is loaded; worker processes inherit it."""
     os.environ.setdefault(ALLOCATOR_VARIABLE, ALLOCATOR_OPTIONS)
@@ -78,10 +80,9 @@ def release_columnar_memory() -> None:
 
 def _set_mmap_threshold(size: int) -> None:
     """glibc's malloc raises its mmap threshold to the size of each mapped buffer freed,
-    so 1 MiB blocks come from the heap after the first, and free space in it creeps up
-    (about 2 MB per million rows). A fixed threshold stops that. This process read the
-    variable before it was set, so its malloc is told directly; a system without glibc's
-    ``mallopt`` keeps its own behaviour."""
+    so ever larger buffers come from the heap, and free space in it creeps up. A fixed
+    threshold stops that. This process read the variable before it was set, so its malloc
+    is told directly; a system without glibc's ``mallopt`` keeps its own behaviour."""
     if not sys.platform.startswith("linux"):
         return
     try:
