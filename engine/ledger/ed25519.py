@@ -11,8 +11,8 @@ system), :func:`signer` returns None and the caller signs with cryptography.
 from __future__ import annotations
 
 import ctypes
-import threading
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 
 from engine.ledger.errors import AuditKeyError
@@ -26,18 +26,10 @@ _SEED, _PUBLIC, _SIGNATURE = 32, 32, 64
 
 T = TypeVar("T")
 
-_lock = threading.Lock()
-_loaded: list[Any] = []  # [library or None], once tried
 
-
+@cache
 def _library() -> Any:
-    with _lock:
-        if not _loaded:
-            _loaded.append(_load())
-        return _loaded[0]
-
-
-def _load() -> Any:
+    """OpenSSL's library with the calls below declared, or None (looked for once)."""
     import _hashlib  # noqa: F401  (loads OpenSSL's library: the names below find it)
 
     p, size, n = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int

@@ -273,24 +273,26 @@ class SigningKey:
     With ``public_file``, the key's public half is written there when it is made, unless
     that file exists (the workspace's list of public keys)."""
 
-    __slots__ = ("_made", "_public_file", "_text", "_where")
+    __slots__ = ("_made", "_public_file", "_seed")
     _made: _Signer | None
-    _text: str
-    _where: str
+    _seed: bytes  # a plain key's 32 bytes, until it is made
     _public_file: Path | None
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._made = _CryptographySigner(private)
-        self._text = self._where = ""
+        self._seed = b""
         self._public_file = None
 
     @classmethod
     def from_text(cls, text: str, where: str, *, public_file: Path | None = None) -> SigningKey:
         key = cls.__new__(cls)
-        key._made, key._text, key._where = None, text, where
-        key._public_file = public_file
-        if _plain_seed(text) is None:
-            key._signer  # noqa: B018  (parsed now: cryptography decides)
+        key._made, key._seed, key._public_file = None, b"", public_file
+        seed = _plain_seed(text)
+        if seed is None:  # parsed now: cryptography decides
+            key._made = _CryptographySigner(_parse_private(text, where))
+            key._list_public()
+        else:
+            key._seed = seed
         return key
 
     def __repr__(self) -> str:
@@ -299,13 +301,16 @@ class SigningKey:
     @property
     def _signer(self) -> _Signer:
         if self._made is None:
-            seed = _plain_seed(self._text)
-            made = ed25519.signer(seed) if seed is not None else None
-            self._made = made or _CryptographySigner(_parse_private(self._text, self._where))
-            self._text = ""
-            if self._public_file is not None and not self._public_file.exists():
-                self._public_file.write_text(self.public_b64 + "\n")
+            made = ed25519.signer(self._seed)
+            self._made = made or _CryptographySigner(_private_from_seed(self._seed))
+            self._seed = b""
+            self._list_public()
         return self._made
+
+    def _list_public(self) -> None:
+        """Write the key's public half to ``public_file`` once it is made, unless it exists."""
+        if self._public_file is not None and not self._public_file.exists():
+            self._public_file.write_text(self.public_b64 + "\n")
 
     @property
     def public(self) -> Ed25519PublicKey:
@@ -347,6 +352,12 @@ def _plain_seed(text: str) -> bytes | None:
     if len(der) == len(_PKCS8_ED25519) + 32 and der.startswith(_PKCS8_ED25519):
         return der[len(_PKCS8_ED25519) :]
     return None
+
+
+def _private_from_seed(seed: bytes) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(seed)
 
 
 def _parse_private(text: str, where: str) -> Ed25519PrivateKey:
