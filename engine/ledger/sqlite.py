@@ -7,14 +7,32 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["SqlitePool", "limit_sql", "sqlite_target"]
+__all__ = ["SqlitePool", "limit_sql", "sqlite_target", "use_wal"]
 
 #: idle connections kept for reuse; more are closed when given back
 _IDLE = 4
+#: tries at switching a database to WAL while other connections switch it (about 13 s)
+_WAL_ATTEMPTS = 50
+
+
+def use_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode. The mode is kept in the file: only its first
+    connections switch it, and a switch waits for no busy handler (SQLite returns "locked"
+    at once rather than risk a deadlock), so connections opened at once take turns here."""
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
 
 
 def limit_sql(limit: int | None) -> str:

@@ -48,7 +48,7 @@ from engine.ledger.schema import (
     frontier_text,
     stored_event,
 )
-from engine.ledger.sqlite import SqlitePool, limit_sql, sqlite_target
+from engine.ledger.sqlite import SqlitePool, limit_sql, sqlite_target, use_wal
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -745,7 +745,7 @@ def _tuned(connection: sqlite3.Connection, wal: bool) -> sqlite3.Connection:
         if wal:
             # Takes effect only while the file is still empty (no-op afterwards).
             cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            use_wal(cursor)
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_PAGES}")
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:

@@ -6,7 +6,6 @@ every database (see :class:`Session`)."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from engine.errors import FatalError
-from engine.ledger.sqlite import SqlitePool, sqlite_target
+from engine.ledger.sqlite import SqlitePool, sqlite_target, use_wal
 from engine.state.tables import DEFAULT_PREFIX, TABLE_NAMES, sqlite_ddl
 
 if TYPE_CHECKING:
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["Session", "StateDatabase", "StateError", "now_iso"]
 
 _T = TypeVar("_T")
-#: tries at switching a new SQLite store to write-ahead logging
-_WAL_ATTEMPTS = 50
 #: pg_advisory_xact_lock id serialising table creation (concurrent CREATE ... IF NOT EXISTS
 #: races in PostgreSQL's catalog)
 _CREATE_LOCK_ID = 0x5747_4154
@@ -455,17 +452,7 @@ def _wal(connection: sqlite3.Connection) -> sqlite3.Connection:
     only move the cursor back, so rows are read again, never skipped (at least once)."""
     cursor = connection.cursor()
     try:
-        # the mode is kept in the file: only its first connections switch it, and a switch
-        # waits for no busy handler, so connections opened at once take turns here
-        for attempt in range(_WAL_ATTEMPTS):
-            try:
-                if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    cursor.execute("PRAGMA journal_mode=WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
+        use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()

@@ -26,6 +26,7 @@ from pathlib import Path
 import anyio
 
 from engine.errors import TransientError
+from engine.ledger.sqlite import use_wal
 from engine.webhooks.claims import Claim, ReplayStore, Seen
 from engine.webhooks.signatures import Verified
 
@@ -65,7 +66,7 @@ class SqliteReplayStore:
             conn = sqlite3.connect(
                 self.path, timeout=30, check_same_thread=False, isolation_level=None
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn.cursor())
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS webhook_replay (key TEXT PRIMARY KEY, "
                 "token TEXT NOT NULL, expires REAL NOT NULL, delivered INTEGER NOT NULL)"
