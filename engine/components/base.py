@@ -152,9 +152,10 @@ class ComponentContext:
     settings: EngineSettings = field(default_factory=EngineSettings.defaults)
     # Set when this run is one partition of a larger run: its id fills ``{partition}``.
     partition: str | None = None
-    # Set when the run that planned the partitions publishes their outputs: file sinks
-    # finish and fsync what they wrote and hand it over (:meth:`Sink.handed_over`).
-    hand_over: bool = False
+    # Set when the run that planned the partitions publishes their outputs (the pid of
+    # its process): file sinks finish and fsync what they wrote and hand it over
+    # (:meth:`Sink.handed_over`).
+    hand_over: int | None = None
 
     # Set by the runtime on a source whose every consumer takes column batches: it decodes
     # into them where its codec can (engine.columnar).

@@ -44,7 +44,7 @@ from engine.errors import EngineError, RunError
 from engine.partitions.plan import plan_partitions
 from engine.partitions.publish import Outputs, discard_outputs, merge_dead_letters
 from engine.partitions.spec import PartitionResult, PartitionSpec, RunContext
-from engine.partitions.worker import run_partition
+from engine.partitions.worker import SIGTERMS, run_partition
 from engine.pipeline import compile_file, make_observer
 from engine.runtime.deadletter import letters_path, rejection_breach
 from engine.runtime.envelope import as_run_error
@@ -104,10 +104,10 @@ def _serve(
     the pid of the run's process when it forked this one; ``inherited``: the parent's ends
     of the pipes to other workers, which a forked worker closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # a SIGTERM between partitions (the run stops, or its process died): start no other
-    told: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, _: told.append(signum))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)  # blocked while it was forked
+    # SIGTERM stays blocked (it was while forking) but in the thread that takes it; one
+    # between partitions (the run stops, or its process died): start no other
+    SIGTERMS.start()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent(parent)
     for other in inherited:
         other.close()
@@ -129,7 +129,7 @@ def _serve(
         if message is None:
             return
         spec, context = message
-        if told or orphaned():
+        if SIGTERMS.count or orphaned():
             part = PartitionSpec.from_json(spec)
             result = PartitionResult(part.id, part.index, "interrupted", "the run was stopped")
         else:
@@ -454,7 +454,9 @@ def _run(
     errors: list[str] = []
     results: list[PartitionResult] = []
     specs: Sequence[PartitionSpec] = ()
-    context = RunContext(run_id, str(workspace), audit, True, plan.spec.sha256)
+    context = RunContext(
+        run_id, str(workspace), audit, True, plan.spec.sha256, publisher=os.getpid()
+    )
     outputs = Outputs()  # joined as the partitions finish
     with _Signals() as signals:
         try:

@@ -48,6 +48,10 @@ class RunContext:
     #: the how-manieth time this partition runs, and whether the broker redelivered it
     attempt: int = 1
     redelivered: bool = False
+    #: the pid of the process that publishes what is handed over (default: the parent of
+    #: the partition's process), which the temp names carry: no later run removes them
+    #: while it lives
+    publisher: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +66,7 @@ class RunContext:
             data.get("pipeline_sha256"),
             int(data.get("attempt", 1)),
             bool(data.get("redelivered", False)),
+            data.get("publisher"),
         )
 
 

@@ -9,9 +9,13 @@ cursor or publishes a file output the run publishes: it reports them in its
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import signal
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,64 @@ from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.settings import EngineSettings
 from engine.state import FreshCursors, StateStore
 
-__all__ = ["run_partition"]
+__all__ = ["Sigterms", "run_partition"]
+
+
+class Sigterms:
+    """SIGTERM in a process that runs partitions, taken by a thread of its own
+    (``sigwait``) while every other thread blocks it: the process never has a moment where
+    SIGTERM's default action ends it, as asyncio's leaves it between two event loops, and
+    a signal between partitions is counted (:attr:`count`) for the next to see.
+
+    :meth:`start` once, in the main thread before it starts other threads (they inherit
+    its blocked signals); a thread started before still blocks nothing, so the Python
+    handler counts what reaches it too."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        # reentrant: the Python handler runs in the main thread, which may hold it
+        self._lock = threading.RLock()
+        self._started = False
+        self._on: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        signal.signal(signal.SIGTERM, lambda signum, frame: self._take())
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        threading.Thread(target=self._wait, name="engine-sigterm", daemon=True).start()
+
+    def _wait(self) -> None:
+        while True:
+            signal.sigwait({signal.SIGTERM})
+            self._take()
+
+    def _take(self) -> None:
+        with self._lock:
+            self.count += 1
+            on = self._on
+        if on is not None:
+            on()
+
+    @contextlib.contextmanager
+    def calling(self, on: Callable[[], None]) -> Iterator[None]:
+        """While in the block, each SIGTERM calls ``on`` (from any thread); one received
+        before it, once, on entering."""
+        with self._lock:
+            self._on, before = on, self.count
+        try:
+            if before:
+                on()
+            yield
+        finally:
+            with self._lock:
+                self._on = None
+
+
+#: the process's SIGTERM, once a partition asked to stop on it
+SIGTERMS = Sigterms()
 
 
 class _Idle(Source[Any]):
@@ -82,20 +143,22 @@ async def _outcome(source: Source[Any]) -> dict[str, Any] | None:
     return {"state": recorder.written} if recorder.written else None
 
 
-async def _stop_on_signal(
-    runner: Runner,
-    scope: anyio.CancelScope,
-    *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    """SIGTERM: stop reading and drain; a second one: cancel."""
-    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-        task_status.started()
-        async for _ in signals:
-            if runner.interrupted:
-                scope.cancel()
-                return
+def _stopper(runner: Runner, scope: anyio.CancelScope) -> Callable[[], None]:
+    """What a SIGTERM does to a running partition, from any thread: the first stops
+    reading and drains, a second cancels."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if runner.interrupted:
+            scope.cancel()
+        else:
             runner.stop()
+
+    def call() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has ended: nothing to stop
+            loop.call_soon_threadsafe(stop)
+
+    return call
 
 
 async def _report(
@@ -131,7 +194,8 @@ def run_partition(
     ``environ``: the variables ``${env:...}`` and the settings read (default: the process
     environment);
     ``stop_on_sigterm``: SIGTERM stops the partition as it stops a run (drain, publish
-    nothing), in a process whose main thread this is."""
+    nothing), in a process whose main thread this is: from then on the process's SIGTERM
+    goes to :data:`SIGTERMS`, which counts those between partitions."""
     if isinstance(spec, dict):
         spec = PartitionSpec.from_json(spec)
     if isinstance(context, dict):
@@ -186,29 +250,27 @@ def _run(
         source_overrides=overrides,
         settings=env,
         partition=spec.id,
-        hand_over=context.hand_over,
+        hand_over=(context.publisher or os.getppid()) if context.hand_over else None,
     )
     runner = Runner(plan, options)
     if on_runner is not None:
         on_runner(runner)
 
     async def main() -> None:
-        async with anyio.create_task_group() as tg:
-            if stop_on_sigterm:
-                await tg.start(_stop_on_signal, runner, tg.cancel_scope)
-            summary = await runner.run()
-            tg.cancel_scope.cancel()
-            # in the group: a second SIGTERM cancels the run and leaves no summary
-            await _report(runner, summary, spec, result)
+        with anyio.CancelScope() as scope:
+            signals = SIGTERMS.calling(_stopper(runner, scope))
+            with signals if stop_on_sigterm else contextlib.nullcontext():
+                summary = await runner.run()
+                # a second SIGTERM still cancels the run here, and leaves no summary
+                await _report(runner, summary, spec, result)
 
-    before = signal.getsignal(signal.SIGTERM)
+    if stop_on_sigterm:
+        SIGTERMS.start()
     try:
         anyio.run(main)
         if result.outcome == "failure" and result.error is None:
             result.outcome, result.error = "interrupted", "cancelled by a second SIGTERM"
     finally:
-        if stop_on_sigterm:  # the event loop leaves SIG_DFL behind
-            signal.signal(signal.SIGTERM, before)
         close = getattr(observer, "close", None)
         if close is not None:
             close()

@@ -94,8 +94,9 @@ class RunOptions:
     #: this run is one partition of a larger run (engine.partitions): its id. The larger
     #: run checks rejections, commits cursors and keeps dead letters for all partitions.
     partition: str | None = None
-    #: file sinks leave their finished outputs for the larger run to publish
-    hand_over: bool = False
+    #: file sinks leave their finished outputs for the larger run to publish: the pid of
+    #: its process, which their temp names carry (None: they publish them themselves)
+    hand_over: int | None = None
     #: what started the run, recorded in ``run_started`` (a schedule's fire time)
     trigger: dict[str, str] | None = None
     #: metrics and traces (default: none)

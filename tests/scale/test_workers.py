@@ -4,6 +4,7 @@ publishes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -222,6 +223,39 @@ def test_sigterm_stops_the_workers_and_publishes_nothing(tmp_path: Path) -> None
     assert _children(proc.pid) == []
     verify = engine(tmp_path / "home", "audit", "verify")
     assert verify.returncode == 0, verify.stdout
+
+
+def test_a_sigterm_at_any_moment_of_a_worker_stops_it_and_it_reports(tmp_path: Path) -> None:
+    """SIGTERM straight to a worker (as its parent's death sends it), at random moments: in
+    a partition, at its end, between event loops. The worker is never ended by it: it
+    reports its partition interrupted and the run ends stopped (130), nothing left; or,
+    the signal come after its last partition, the run ends published. Never a run failed
+    by a worker gone."""
+    write_csv(tmp_path / "in.csv", 100_000)
+    _copy_pipeline(tmp_path, "poked", "out/all.jsonl", _SMALL_RANGES)
+    out = tmp_path / "out"
+    rng = random.Random(11)
+    for _ in range(6):
+        proc = subprocess.Popen(
+            [ENGINE, "run", "-q", "--workers", "2", str(tmp_path / "p.toml")],
+            env={**os.environ, "ENGINE_HOME": str(tmp_path / "home")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert wait_for(lambda: out.is_dir() and any(out.iterdir()), proc)
+        worker = _children(proc.pid)[0]
+        # many small partitions: each pause lands anywhere in one, or between two
+        threading.Event().wait(rng.uniform(0.0, 0.2))
+        with contextlib.suppress(ProcessLookupError):  # it was done with every partition
+            os.kill(worker, signal.SIGTERM)
+        _, err = proc.communicate(timeout=DEADLINE)
+        assert proc.returncode in (0, 130), err.decode()
+        if proc.returncode == 130:
+            assert list(out.iterdir()) == [], err.decode()
+        else:
+            assert [p.name for p in out.iterdir()] == ["all.jsonl"], err.decode()
+            assert len((out / "all.jsonl").read_bytes().splitlines()) == 100_000
+            (out / "all.jsonl").unlink()
 
 
 def test_a_killed_parent_takes_its_workers_and_publishes_nothing(tmp_path: Path) -> None:

@@ -231,7 +231,7 @@ class FileSink(Sink[FileSinkConfig]):
         run = self.context.run_id or "run"
         if self.context.partition is not None:
             run = f"{run}-{self.context.partition}"
-        owner = os.getppid() if self.context.hand_over else os.getpid()
+        owner = self.context.hand_over or os.getpid()
         return final.with_name(f".{final.name}.{run}.{owner}.tmp")
 
     # -- resuming -------------------------------------------------------------------------
