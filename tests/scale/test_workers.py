@@ -270,12 +270,14 @@ def test_a_killed_parent_takes_its_workers_and_publishes_nothing(tmp_path: Path)
     )
     out = tmp_path / "out"
     assert wait_for(lambda: out.is_dir() and any(out.iterdir()), proc)
+    workers = _children(proc.pid)
     proc.kill()
     proc.wait(timeout=DEADLINE)
     assert not (out / "all.csv").exists()
-    # the processes that own the staged pieces (named by pid) end with the run
+    # the pieces are named by the run's process, which is gone; its workers end with it
     owners = {int(p.name.split(".")[-2]) for p in out.iterdir()}
-    assert wait_for(lambda: not any(_alive(pid) for pid in owners))
+    assert owners <= {proc.pid}
+    assert wait_for(lambda: not any(_alive(pid) for pid in workers))
     again = engine(home, "run", "-q", "--workers", "2", str(tmp_path / "p.toml"))
     assert again.returncode == 0, again.stderr
     assert [p.name for p in out.iterdir()] == ["all.csv"]  # the pieces were removed
@@ -383,11 +385,12 @@ def test_a_partition_that_cannot_be_found_fails_the_run_and_stops_the_others(
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie no init has reaped yet does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 @pytest.mark.parametrize(
