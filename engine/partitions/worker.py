@@ -35,7 +35,7 @@ from engine.runtime.runner import Runner, RunOptions, SourceFactory
 from engine.settings import EngineSettings
 from engine.state import FreshCursors, StateStore
 
-__all__ = ["Sigterms", "run_partition"]
+__all__ = ["SIGTERMS", "Sigterms", "run_partition"]
 
 
 class Sigterms:
@@ -143,9 +143,11 @@ async def _outcome(source: Source[Any]) -> dict[str, Any] | None:
     return {"state": recorder.written} if recorder.written else None
 
 
-def _stopper(runner: Runner, scope: anyio.CancelScope) -> Callable[[], None]:
-    """What a SIGTERM does to a running partition, from any thread: the first stops
-    reading and drains, a second cancels."""
+def _sigterm_stops(
+    runner: Runner, scope: anyio.CancelScope
+) -> contextlib.AbstractContextManager[None]:
+    """While in it, SIGTERM stops the running partition: the first stops reading and
+    drains, a second cancels ``scope``."""
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -154,11 +156,11 @@ def _stopper(runner: Runner, scope: anyio.CancelScope) -> Callable[[], None]:
         else:
             runner.stop()
 
-    def call() -> None:
+    def call() -> None:  # from any thread
         with contextlib.suppress(RuntimeError):  # the loop has ended: nothing to stop
             loop.call_soon_threadsafe(stop)
 
-    return call
+    return SIGTERMS.calling(call)
 
 
 async def _report(
@@ -258,8 +260,7 @@ def _run(
 
     async def main() -> None:
         with anyio.CancelScope() as scope:
-            signals = SIGTERMS.calling(_stopper(runner, scope))
-            with signals if stop_on_sigterm else contextlib.nullcontext():
+            with _sigterm_stops(runner, scope) if stop_on_sigterm else contextlib.nullcontext():
                 summary = await runner.run()
                 # a second SIGTERM still cancels the run here, and leaves no summary
                 await _report(runner, summary, spec, result)
