@@ -47,6 +47,8 @@ _FUNCTIONS = frozenset(
         "multiply",
         "divide",
         "abs",
+        "ceil",
+        "floor",
         "round",
         "upper",
         "lower",

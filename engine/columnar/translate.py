@@ -352,6 +352,25 @@ class Translator:
             self.guards.append(self._at_least(val.expr, _SAFE_INT))
         return Val(val.expr.abs(), val.type, False)
 
+    def _whole(self, args: list[Node], method: str) -> Val:
+        """``ceil`` and ``floor``: Python's ``math.ceil`` and ``math.floor``, an int of a
+        number (an int is itself)."""
+        val = self.value(args[0])
+        self._require(val, "int", "float")
+        if val.type == "int":
+            return Val(val.expr, "int", False)
+        whole = self._bind(getattr(val.expr, method)())
+        # the row path's int has any size, and NaN or infinity rejects the record: it
+        # decides past 64 bits (NaN and infinity compare false here)
+        self.guards.append(~(whole.abs() < 2.0**63).fill_null(True))
+        return Val(whole.cast(self.pl.Int64), "int", False)
+
+    def _fn_ceil(self, node: Node, args: list[Node]) -> Val:
+        return self._whole(args, "ceil")
+
+    def _fn_floor(self, node: Node, args: list[Node]) -> Val:
+        return self._whole(args, "floor")
+
     def _fn_round(self, node: Node, args: list[Node]) -> Val:
         value, digits = args
         val = self.value(value)

@@ -170,11 +170,29 @@ def test_off_runs_the_row_path(tmp_path: Path) -> None:
         (["NaN", "7.5"], '"to_number(a) > `5`"'),
         (["-nan", "7.5"], '"to_number(a) < `5`"'),
         (["0", "4"], '"divide(`7`, to_number(a))"'),
+        # ceil and floor: Python's int, of any size; NaN and infinity reject the record
+        (
+            ["1.5", "-0.5", "-2.5", "-0.0", "2.0", "99999999999999999999.5", "1e300"],
+            '"ceil(to_number(a))"',
+        ),
+        (["1.5", "-0.5", "-2.5", "-0.0", "-1e300", "nan", "inf"], '"floor(to_number(a))"'),
+        (["912", "741.67", "-3"], '"ceil(to_number(a))"'),
+        (["1.5", "-9.5", "0.25"], '"floor(multiply(to_number(a), `1000000000000000000.0`))"'),
     ],
 )
 def test_a_trap_gives_the_row_paths_bytes(tmp_path: Path, cells: list[str], expr: str) -> None:
     data = "a\n" + "".join(f'"{c}"\n' for c in cells)
     _same(tmp_path, data.encode(), _pipeline({"v": expr, "a": '"a"'}))
+
+
+def test_ceil_and_floor_run_columnar(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(b"a,b\n1.5,-2.25\n-0.5,7.75\n3.0,0.0\n")
+    kinds = Kinds()
+    fields = {"c": '"ceil(to_number(a))"', "f": '"floor(to_number(b))"'}
+    outcome = run_path(tmp_path, _pipeline(fields), "auto", kinds)
+    assert outcome.summary.ok, outcome.summary.error
+    assert kinds.seen[("m", "batch_transformed")] == [True]
+    assert outcome.outputs["o.jsonl"] == b'{"c":2,"f":-3}\n{"c":0,"f":7}\n{"c":3,"f":0}\n'
 
 
 def test_expressions_that_polars_prints_alike_stay_apart(tmp_path: Path) -> None:

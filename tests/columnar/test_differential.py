@@ -108,6 +108,8 @@ def _numbers(depth: int) -> st.SearchStrategy[str]:
         pair.map(lambda t: f"multiply({t[0]}, {t[1]})"),
         pair.map(lambda t: f"divide({t[0]}, {t[1]})"),
         inner.map(lambda n: f"abs({n})"),
+        inner.map(lambda n: f"ceil({n})"),
+        inner.map(lambda n: f"floor({n})"),
         st.tuples(inner, st.integers(0, 3)).map(lambda t: f"round({t[0]}, `{t[1]}`)"),
         _strings(depth - 1).map(lambda s: f"length({s})"),
     )
