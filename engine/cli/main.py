@@ -365,17 +365,26 @@ async def _signals(
     """First Ctrl-C/SIGTERM: stop sources and drain; the second: cancel everything."""
     import anyio
 
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        task_status.started()
-        count = 0
-        async for signum in signals:
-            count += 1
-            if count == 1 and runner_box:
-                err_console.print(f"{signal.Signals(signum).name}: stopping sources, draining...")
-                runner_box[0].stop()
-            else:
-                scope.cancel()
-                return
+    count = 0
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for signum in signals:
+                count += 1
+                if count == 1 and runner_box:
+                    name = signal.Signals(signum).name
+                    err_console.print(f"{name}: stopping sources, draining...")
+                    runner_box[0].stop()
+                else:
+                    scope.cancel()
+                    return
+    finally:
+        if count < 2:
+            # The run is over: a late signal must not kill the process before it reports.
+            # At once, not once the event loop has ended: asyncio leaves SIGTERM at its
+            # default action when the receiver closes.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 @cli.command("validate")
