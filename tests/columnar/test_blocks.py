@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import random
+from collections.abc import Callable, Iterable
 
 import pytest
 
 from engine.codecs.base import DecodeAt
 from engine.codecs.csv import CsvCodec
 from engine.columnar import ColumnBatch
+from engine.records import Chunk
 
 pytest.importorskip("polars", reason="the columnar extra is not installed")
 
@@ -91,3 +93,37 @@ def test_a_header_field_past_max_field_size_is_reported_as_on_the_row_path() -> 
         csv.field_size_limit(before)
     assert "max_field_size" in str(row.value)
     assert str(columnar.value) == str(row.value)
+
+
+@pytest.mark.parametrize(
+    ("limit", "data"),
+    [
+        # the block is longer than the limit: the fields' lengths are checked
+        (5, b"a,b\n1,2\n" + b"3,abcdefgh\n" + b"4,5\n" * 10),
+        # the block is no longer than the limit: no field can pass it
+        (64, b"a,b\n1,2\n3,abcdefgh\n"),
+        (20, b"a,b\n1,2\n3,abcdefgh\n"),
+    ],
+)
+def test_a_field_past_max_field_size_is_reported_as_on_the_row_path(
+    limit: int, data: bytes
+) -> None:
+    codec = CsvCodec(max_field_size=limit)
+    before = csv.field_size_limit(131072)
+    try:
+        row, columnar = (
+            _outcome(lambda: codec.decode(io.BytesIO(data), source="t")),
+            _outcome(lambda: codec.decode_columns(io.BytesIO(data), source="t", at=DecodeAt())),
+        )
+    finally:
+        csv.field_size_limit(before)
+    assert columnar == row
+    assert ("max_field_size" in row) == (limit == 5)
+
+
+def _outcome(read: Callable[[], Iterable[Chunk]]) -> str:
+    """The records read, or the error that stopped the read."""
+    try:
+        return repr([r for c in read() for r in c.records])
+    except Exception as exc:
+        return str(exc)
