@@ -1,5 +1,5 @@
 """The observability tests count batches of `batch.size` records: the row path's batches
-(the columnar path reads 1 MiB blocks, docs/columnar.md)."""
+(the columnar path reads blocks of about 1.5 MiB, docs/columnar.md)."""
 
 from __future__ import annotations
 
