@@ -36,34 +36,8 @@ _NODES = frozenset(
         "multi_select_list",  # only as join's written-out array
     }
 )
-_FUNCTIONS = frozenset(
-    {
-        "join",
-        "concat",
-        "to_number",
-        "to_string",
-        "add",
-        "subtract",
-        "multiply",
-        "divide",
-        "abs",
-        "ceil",
-        "floor",
-        "round",
-        "upper",
-        "lower",
-        "trim",
-        "length",
-        "replace",
-        "starts_with",
-        "ends_with",
-        "contains",
-        "coalesce",
-        "not_null",
-        "sha256",
-        "mask",
-    }
-)
+#: the functions with a translation: the translator's ``_fn_<name>`` methods
+_FUNCTIONS = frozenset(name[4:] for name in dir(Translator) if name.startswith("_fn_"))
 _SCALARS = (str, int, float, bool)
 # Per shape, a few assumption sets to try before a batch goes the row path.
 _ATTEMPTS = 3

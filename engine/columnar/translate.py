@@ -484,6 +484,152 @@ class Translator:
         masked = val.expr.str.slice(hidden).str.pad_start(size, "*")
         return Val(masked, "str", False)
 
+    # -- dates: fixed-width forms, taken apart as text -------------------------------------
+    def _valid_date(self, text: pl.Expr, form: str, at: Mapping[str, int]) -> polars.Expr:
+        """Whether ``text`` has the fixed-width ``form`` (a regular expression of ASCII
+        digits, so no other script's digits) and names a day of the Gregorian calendar
+        that Python's ``datetime`` holds (year 1 to 9999, a month's own days)."""
+        pl = self.pl
+        year = text.str.slice(at["Y"], 4).cast(pl.Int32, strict=False)
+        month = text.str.slice(at["m"], 2).cast(pl.Int32, strict=False)
+        day = text.str.slice(at["d"], 2).cast(pl.Int32, strict=False)
+        leap = ((year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))).cast(pl.Int32)
+        days = (
+            pl.when(month == 2)
+            .then(28 + leap)
+            .when(month.is_in([4, 6, 9, 11]))
+            .then(30)
+            .otherwise(31)
+        )
+        valid: polars.Expr = text.str.contains(form) & (year >= 1) & (day <= days)
+        return valid
+
+    def _iso(self, args: list[Node]) -> Val:
+        """The subject of ``parse_date`` or ``format_date`` without a format, as
+        ``YYYY-MM-DDTHH:MM:SS``: ``datetime.fromisoformat`` reads more forms than these
+        (a zone, a fraction, week dates); any other form takes the row path."""
+        pl = self.pl
+        val = self.value(args[0])
+        self._require(val, "str")
+        text = val.expr
+        ok = self._valid_date(text, _ISO_FORM, {"Y": 0, "m": 5, "d": 8})
+        self.guards.append(~ok.fill_null(True))
+        size = text.str.len_bytes()
+        clock = (
+            pl.when(size == 10)
+            .then(pl.lit("00:00:00"))
+            .when(size == 16)
+            .then(text.str.slice(11, 5) + ":00")
+            .otherwise(text.str.slice(11, 8))
+        )
+        return Val(self._bind(text.str.slice(0, 10) + "T" + clock), "str", False)
+
+    def _fn_parse_date(self, node: Node, args: list[Node]) -> Val:
+        if len(args) == 1:
+            return self._iso(args)
+        pl = self.pl
+        form, at = _strptime_form(self._literal_text(args[1]))
+        val = self.value(args[0])
+        self._require(val, "str")
+        text = val.expr
+        ok = self._valid_date(text, form, at)
+        self.guards.append(~ok.fill_null(True))
+
+        def part(name: str) -> polars.Expr:
+            return text.str.slice(at[name], 2) if name in at else pl.lit("00")
+
+        pieces = [text.str.slice(at["Y"], 4), pl.lit("-"), part("m"), pl.lit("-"), part("d")]
+        pieces += [pl.lit("T"), part("H"), pl.lit(":"), part("M"), pl.lit(":"), part("S")]
+        iso = pl.concat_str(pieces)
+        return Val(iso, "str", False)
+
+    def _fn_format_date(self, node: Node, args: list[Node]) -> Val:
+        pl = self.pl
+        pieces = _strftime_pieces(self._literal_text(args[1]))
+        iso = self._iso(args[:1]).expr
+        if "Y" in pieces:  # the C library writes a year before 1000 without zeros
+            self.guards.append(iso.str.starts_with("0"))
+        parts = [
+            iso.str.slice(*_ISO_AT[piece]) if piece in _ISO_AT else pl.lit(piece[1:])
+            for piece in pieces
+        ]
+        return Val(pl.concat_str(parts) if parts else pl.lit(""), "str", False)
+
 
 def node_value(node: Node) -> Any:
     return node.get("value")
+
+
+#: what ``datetime.fromisoformat`` reads that is taken apart here (seconds optional)
+_ISO_FORM = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?$"
+)
+#: strptime directives taken apart as fixed-width digits (``%m`` as ``01``, never ``1``)
+_STRPTIME = {
+    "Y": r"[0-9]{4}",
+    "m": r"(0[1-9]|1[0-2])",
+    "d": r"(0[1-9]|[12][0-9]|3[01])",
+    "H": r"([01][0-9]|2[0-3])",
+    "M": r"[0-5][0-9]",
+    "S": r"[0-5][0-9]",
+}
+#: strftime directives, where each stands in the ``YYYY-MM-DDTHH:MM:SS`` text
+_ISO_AT = {
+    "Y": (0, 4),
+    "y": (2, 2),
+    "m": (5, 2),
+    "d": (8, 2),
+    "H": (11, 2),
+    "M": (14, 2),
+    "S": (17, 2),
+}
+
+
+def _directives(fmt: str) -> Iterable[str]:
+    """A format's pieces: a directive's letter, or ``'=' + text`` for literal text."""
+    i = 0
+    while i < len(fmt):
+        if fmt[i] != "%":
+            yield "=" + fmt[i]
+            i += 1
+            continue
+        if i + 1 == len(fmt):
+            raise Untranslatable("a format ending in %")
+        letter = fmt[i + 1]
+        yield "=%" if letter == "%" else letter
+        i += 2
+
+
+def _strptime_form(fmt: str) -> tuple[str, dict[str, int]]:
+    """For ``parse_date(s, fmt)``: the directives, the regular expression a value must match
+    whole (Python's ``strptime`` reads it the same way: two digits are tried before one),
+    and where each directive's digits start."""
+    if not fmt.isascii():
+        raise Untranslatable("a date format of other than ASCII")
+    form, at, offset = ["^"], dict[str, int](), 0
+    for piece in _directives(fmt):
+        if piece.startswith("="):
+            char = piece[1:]  # escaped by its code, as the regex crate reads it
+            form.append(char if char.isalnum() else f"\\x{ord(char):02X}")
+            offset += 1
+            continue
+        if piece not in _STRPTIME or piece in at:
+            raise Untranslatable(f"strptime directive %{piece} (or twice)")
+        at[piece] = offset
+        form.append(_STRPTIME[piece])
+        offset += 4 if piece == "Y" else 2
+    if not {"Y", "m", "d"} <= at.keys():
+        raise Untranslatable("a date format without %Y, %m and %d")
+    return "".join(form) + "$", at
+
+
+def _strftime_pieces(fmt: str) -> list[str]:
+    """For ``format_date``: the directives (letters) and literal text (``'=' + text``)."""
+    if not fmt.isascii():
+        raise Untranslatable("a date format of other than ASCII")
+    pieces = list(_directives(fmt))
+    for piece in pieces:
+        if not piece.startswith("=") and piece not in _ISO_AT:
+            raise Untranslatable(f"strftime directive %{piece}")
+    return pieces

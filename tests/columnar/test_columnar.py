@@ -72,6 +72,26 @@ def _letters(data: bytes, folder: str) -> list[dict[str, object]]:
     return found
 
 
+#: dates as users write them, and those Python's datetime refuses or reads otherwise
+DATES = [
+    "2024-01-05",
+    "2024-02-29",
+    "2023-02-29",
+    "1900-02-29",
+    "2000-02-29",
+    "2024-04-31",
+    "2024-01-05T10:30:00",
+    "2024-01-05 10:30",
+    "2024-01-05t10:30:00",
+    "2024-01-05x10:30",
+    "2024-01-05T24:00:00",
+    "0000-01-01",
+    "0999-12-31",
+    "2024-13-01",
+    "",
+    "\u0662\u0660\u0662\u0664-01-05",
+]
+
 BENCH = {
     "product_id": "\"join('', ['PROD_', sku])\"",
     "name": '"name"',
@@ -178,11 +198,46 @@ def test_off_runs_the_row_path(tmp_path: Path) -> None:
         (["1.5", "-0.5", "-2.5", "-0.0", "-1e300", "nan", "inf"], '"floor(to_number(a))"'),
         (["912", "741.67", "-3"], '"ceil(to_number(a))"'),
         (["1.5", "-9.5", "0.25"], '"floor(multiply(to_number(a), `1000000000000000000.0`))"'),
+        # dates: Python's datetime decides every form but the fixed-width ones, the calendar
+        # (leap years, a month's days, year 0) and a year before 1000 in strftime's %Y
+        (
+            [*DATES, "2024-01-05T10:30:00Z", "2024-01-05T10:30:00.5", "20240105", "2024-W01-1"],
+            '"parse_date(a)"',
+        ),
+        (
+            [
+                "05/01/2024",
+                "5/1/2024",
+                "05/1/2024",
+                "31/04/2024",
+                "29/02/2023",
+                "29/02/2024",
+                "05/01/2024 ",
+            ],
+            "\"parse_date(a, '%d/%m/%Y')\"",
+        ),
+        (["202401051030", "2024010510", "000101010000"], "\"parse_date(a, '%Y%m%d%H%M')\""),
+        (
+            [
+                "2024-01-05T10:30:59",
+                "2024-01-05t10:30:00",
+                "2024-01-05T10:30:60",
+                "2024-01-05T24:30:00",
+            ],
+            "\"parse_date(a, '%Y-%m-%dT%H:%M:%S')\"",
+        ),
+        (["01 05 2024", "01  05 2024", "01\t05 2024"], "\"parse_date(a, '%m %d %Y')\""),
+        (["2024-01-05", "12"], "\"parse_date(a, '%Y-%m-%d%%')\""),
+        (DATES, "\"format_date(a, '%d.%m.%Y %H:%M:%S %y %%')\""),
+        (DATES, "\"format_date(a, '%F %T %j')\""),
     ],
 )
 def test_a_trap_gives_the_row_paths_bytes(tmp_path: Path, cells: list[str], expr: str) -> None:
-    data = "a\n" + "".join(f'"{c}"\n' for c in cells)
-    _same(tmp_path, data.encode(), _pipeline({"v": expr, "a": '"a"'}))
+    # all the cells in one batch (one of them may send it down the row path), then each
+    # cell alone, so that every cell the columnar path keeps is checked
+    for i, batch in enumerate([cells, *([c] for c in cells)]):
+        data = "a\n" + "".join(f'"{c}"\n' for c in batch)
+        _same(tmp_path / str(i), data.encode(), _pipeline({"v": expr, "a": '"a"'}))
 
 
 def test_ceil_and_floor_run_columnar(tmp_path: Path) -> None:
@@ -193,6 +248,23 @@ def test_ceil_and_floor_run_columnar(tmp_path: Path) -> None:
     assert outcome.summary.ok, outcome.summary.error
     assert kinds.seen[("m", "batch_transformed")] == [True]
     assert outcome.outputs["o.jsonl"] == b'{"c":2,"f":-3}\n{"c":0,"f":7}\n{"c":3,"f":0}\n'
+
+
+def test_date_functions_run_columnar(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(b"a,b\n2024-02-29 07:08,05/01/2024\n1999-12-31,31/12/1999\n")
+    kinds = Kinds()
+    fields = {
+        "p": '"parse_date(a)"',
+        "q": "\"parse_date(b, '%d/%m/%Y')\"",
+        "f": "\"format_date(a, '%d.%m.%y %H:%M %%')\"",
+    }
+    outcome = run_path(tmp_path, _pipeline(fields), "auto", kinds)
+    assert outcome.summary.ok, outcome.summary.error
+    assert kinds.seen[("m", "batch_transformed")] == [True]
+    assert outcome.outputs["o.jsonl"].splitlines() == [
+        b'{"p":"2024-02-29T07:08:00","q":"2024-01-05T00:00:00","f":"29.02.24 07:08 %"}',
+        b'{"p":"1999-12-31T00:00:00","q":"1999-12-31T00:00:00","f":"31.12.99 00:00 %"}',
+    ]
 
 
 def test_expressions_that_polars_prints_alike_stay_apart(tmp_path: Path) -> None:

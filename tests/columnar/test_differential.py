@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -50,16 +51,29 @@ CELLS = st.one_of(
             "9223372036854775808",
             "-9223372036854775808",
             "\ufeffx",
+            # dates: the calendar's edges, and forms only Python's datetime reads
+            "2024-02-29",
+            "2023-02-29",
+            "2024-01-05 07:08",
+            "0999-12-31T23:59:59",
+            "05/01/2024",
+            "2024-01-05T10:30:00Z",
         ]
     ),
     st.text(alphabet='abcxyzÀé ,"-', max_size=6),
 )
 # A column is of one kind (so that its batches run columnar) or of any.
-COLUMN = st.sampled_from(["int", "dec", "text", "any"])
+COLUMN = st.sampled_from(["int", "dec", "text", "date", "any"])
+DATES = st.builds(
+    lambda moment, form: moment.strftime(form.replace("%Y", f"{moment.year:04d}")),
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    st.sampled_from(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y"]),
+)
 KINDS = {
     "int": st.integers(-5000, 5000).map(str),
     "dec": st.decimals(-1000, 1000, places=2, allow_nan=False).map(lambda d: f"{d:.2f}"),
     "text": st.text(alphabet="abcxyzÀé ,-", max_size=8),
+    "date": DATES,
     "any": CELLS,
 }
 
@@ -85,6 +99,9 @@ def _strings(depth: int) -> st.SearchStrategy[str]:
         inner.map(lambda s: f"replace({s}, 'a', 'Z')"),
         inner.map(lambda s: f"mask({s}, `2`)"),
         inner.map(lambda s: f"sha256({s})"),
+        inner.map(lambda s: f"parse_date({s})"),
+        inner.map(lambda s: f"parse_date({s}, '%d/%m/%Y')"),
+        inner.map(lambda s: f"format_date({s}, '%d.%m.%Y %H:%M %%')"),
         nums.map(lambda n: f"to_string({n})"),
         st.tuples(inner, inner).map(lambda t: f"{t[0]} || {t[1]}"),
         st.tuples(inner, inner).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
