@@ -11,6 +11,9 @@ repository, where CI has it too):
 Contenders: the plain-Python floor, polars, DuckDB, pandas and Miller (each skipped, saying so,
 when its tool is missing), and `engine run` on the default path (``ENGINE_COLUMNAR=auto``) and
 the row path (``off``), with auditing on, and for the inventory also off (``-noaudit``).
+The inventory also runs ``bound`` (bench/contenders/inventory_bound.py), not a contender:
+polars' own query after the engine's imports, with the SHA-256 of the input and output, the
+least an audited `engine run` could take with today's start-up.
 
 Each contender runs in its own process, started afresh (start-up counts); the contenders take
 turns, round after round, so a machine whose speed drifts slows all alike. Reported per
@@ -112,6 +115,9 @@ WORKLOADS = {
                 "duckdb": (SHARED / "duckdb_way.py", ("duckdb",)),
                 "pandas": (SHARED / "pandas_way.py", ("pandas",)),
                 "miller": (SHARED / "miller_way.sh", ("mlr",)),
+                # not a contender: polars' own query with the engine's imports and the
+                # audit's digests, the least an audited `engine run` could take
+                "bound": (CONTENDERS / "inventory_bound.py", ("polars",)),
             },
             tuple(ENGINES),
         ),
