@@ -33,7 +33,7 @@ _NODES = frozenset(
         "not_expression",
         "comparator",
         "function_expression",
-        "multi_select_list",  # only as join's written-out array
+        "multi_select_list",  # only as the written-out array of join, sum, avg, max, min
     }
 )
 #: the functions with a translation: the translator's ``_fn_<name>`` methods

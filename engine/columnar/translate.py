@@ -306,8 +306,12 @@ class Translator:
         return Val(text.fill_null("null") if val.nullable else text, "str", False)
 
     def _arithmetic(self, args: list[Node], op: str) -> Val:
-        pl = self.pl
         left, right = (self.value(child) for child in args)
+        return self._combine(left, right, op)
+
+    def _combine(self, left: Val, right: Val, op: str) -> Val:
+        """``fn_add``, ``fn_subtract``, ``fn_multiply`` or ``fn_divide`` of two values."""
+        pl = self.pl
         self._require(left, "int", "float")
         self._require(right, "int", "float")
         both_int = left.type == right.type == "int"
@@ -344,6 +348,49 @@ class Translator:
 
     def _fn_divide(self, node: Node, args: list[Node]) -> Val:
         return self._arithmetic(args, "/")
+
+    def _items(self, args: list[Node], name: str) -> list[Val]:
+        """The values of a written-out array (``sum([a, b])``)."""
+        (items,) = args
+        if items["type"] != "multi_select_list":
+            raise Untranslatable(f"{name} of an array that is not written out")
+        return [self.value(child) for child in items["children"]]
+
+    def _sum(self, vals: list[Val]) -> Val:
+        """The row path's ``sum``: ``fn_add`` from ``0``, left to right (so ``0 + -0.0`` is
+        ``0.0``, and a zero sum takes the row path, as ``add`` does)."""
+        total = self._lit(0)
+        for val in vals:
+            total = self._combine(total, val, "+")
+        return total
+
+    def _fn_sum(self, node: Node, args: list[Node]) -> Val:
+        return self._sum(self._items(args, "sum"))
+
+    def _fn_avg(self, node: Node, args: list[Node]) -> Val:
+        vals = self._items(args, "avg")
+        return self._combine(self._sum(vals), self._lit(len(vals)), "/")
+
+    def _extreme(self, args: list[Node], name: str) -> Val:
+        """``max`` and ``min``: Python's, of numbers or of strings (code point order, which is
+        UTF-8's byte order). Of an int and a float the result's type is the row's: no
+        translation. Python keeps the first of equal values, so floats that are NaN or zero
+        (``-0.0 == 0.0``) take the row path."""
+        pl = self.pl
+        vals = self._items(args, name)
+        kind = self._same(vals)
+        for val in vals:
+            self._require(val, kind if kind in ("int", "float", "str") else "int")
+            if kind == "float":
+                self.guards.append((val.expr.is_nan() | (val.expr == 0.0)).fill_null(False))
+        build = pl.max_horizontal if name == "max" else pl.min_horizontal
+        return Val(build([v.expr for v in vals]), kind, False)
+
+    def _fn_max(self, node: Node, args: list[Node]) -> Val:
+        return self._extreme(args, "max")
+
+    def _fn_min(self, node: Node, args: list[Node]) -> Val:
+        return self._extreme(args, "min")
 
     def _fn_abs(self, node: Node, args: list[Node]) -> Val:
         val = self.value(args[0])

@@ -198,6 +198,22 @@ def test_off_runs_the_row_path(tmp_path: Path) -> None:
         (["1.5", "-0.5", "-2.5", "-0.0", "-1e300", "nan", "inf"], '"floor(to_number(a))"'),
         (["912", "741.67", "-3"], '"ceil(to_number(a))"'),
         (["1.5", "-9.5", "0.25"], '"floor(multiply(to_number(a), `1000000000000000000.0`))"'),
+        # sum, avg, max and min of a written-out array: Python's sum from 0 (0 + -0.0 is
+        # 0.0), division of a sum past 2**53, the first of equal maximums, NaN, code points
+        (
+            ["1", "2.5", "-0.0", "", "x", "9223372036854775807", "0.1"],
+            '"sum([to_number(a), `1`, to_number(a)])"',
+        ),
+        (["1", "2.5", "", "99999999999999999", "-2"], '"avg([to_number(a), `2`])"'),
+        (["1", "3", "", "nan", "2.5"], '"max([to_number(a), `2`])"'),
+        (["1.5", "-0.0", "0.0", "nan", "3.5"], '"min([to_number(a), `2.5`])"'),
+        # (a float whatever to_number gives: a float literal beside to_number's int does not
+        # translate)
+        (["-0.0", "0.0", "1.5", "nan"], '"max([divide(to_number(a), `1`), `0.0`])"'),
+        (["0.0", "-0.0", "nan", "2.5"], '"min([divide(to_number(a), `1`), `0.0`])"'),
+        (["1.5", "nan"], '"max([divide(to_number(a), `1`), `0.5`])"'),
+        (["b", "😀", "", "ÿ", "é"], "\"max([a, 'é'])\""),
+        (["b", "😀", "", "ÿ", "a"], "\"min([a, 'b', a])\""),
         # dates: Python's datetime decides every form but the fixed-width ones, the calendar
         # (leap years, a month's days, year 0) and a year before 1000 in strftime's %Y
         (
@@ -248,6 +264,24 @@ def test_ceil_and_floor_run_columnar(tmp_path: Path) -> None:
     assert outcome.summary.ok, outcome.summary.error
     assert kinds.seen[("m", "batch_transformed")] == [True]
     assert outcome.outputs["o.jsonl"] == b'{"c":2,"f":-3}\n{"c":0,"f":7}\n{"c":3,"f":0}\n'
+
+
+def test_sum_avg_max_and_min_run_columnar(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(b"a,b\n1.5,2\n-7.25,4\n")
+    kinds = Kinds()
+    fields = {
+        "s": '"sum([to_number(a), to_number(a), `1.0`])"',
+        "v": '"avg([to_number(b), `3`])"',
+        "x": "\"max([a, 'é'])\"",
+        "n": '"min([to_number(b), `3`, to_number(b)])"',
+    }
+    outcome = run_path(tmp_path, _pipeline(fields), "auto", kinds)
+    assert outcome.summary.ok, outcome.summary.error
+    assert kinds.seen[("m", "batch_transformed")] == [True]
+    assert outcome.outputs["o.jsonl"].splitlines() == [
+        b'{"s":4.0,"v":2.5,"x":"\xc3\xa9","n":2}',
+        b'{"s":-13.5,"v":3.5,"x":"\xc3\xa9","n":3}',
+    ]
 
 
 def test_date_functions_run_columnar(tmp_path: Path) -> None:

@@ -102,6 +102,9 @@ def _strings(depth: int) -> st.SearchStrategy[str]:
         inner.map(lambda s: f"parse_date({s})"),
         inner.map(lambda s: f"parse_date({s}, '%d/%m/%Y')"),
         inner.map(lambda s: f"format_date({s}, '%d.%m.%Y %H:%M %%')"),
+        st.tuples(st.sampled_from(["max", "min"]), st.lists(inner, min_size=1, max_size=3)).map(
+            lambda t: f"{t[0]}([{', '.join(t[1])}])"
+        ),
         nums.map(lambda n: f"to_string({n})"),
         st.tuples(inner, inner).map(lambda t: f"{t[0]} || {t[1]}"),
         st.tuples(inner, inner).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
@@ -128,6 +131,9 @@ def _numbers(depth: int) -> st.SearchStrategy[str]:
         inner.map(lambda n: f"ceil({n})"),
         inner.map(lambda n: f"floor({n})"),
         st.tuples(inner, st.integers(0, 3)).map(lambda t: f"round({t[0]}, `{t[1]}`)"),
+        st.tuples(
+            st.sampled_from(["sum", "avg", "max", "min"]), st.lists(inner, min_size=1, max_size=3)
+        ).map(lambda t: f"{t[0]}([{', '.join(t[1])}])"),
         _strings(depth - 1).map(lambda s: f"length({s})"),
     )
 
