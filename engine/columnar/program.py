@@ -101,7 +101,9 @@ class _Program:
     """Compiles per shape and assumptions; runs guards, then the expressions."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[object, Assumptions], _Compiled | None] = {}
+        #: per shape and assumptions: the compiled form, or (no translation) the to_number
+        #: nodes of text it took as ints, whose float form may translate
+        self._cache: dict[tuple[object, Assumptions], _Compiled | Assumptions] = {}
         self._floats: Assumptions = frozenset()
 
     def _compile(self, translator: Translator) -> tuple[list[pl.Expr], pl.Expr | None]:
@@ -116,7 +118,9 @@ class _Program:
             try:
                 exprs, finite = self._compile(translator)
             except Untranslatable:
-                self._cache[key] = None
+                # to_number's int form beside a float (`to_number(a) || `0.5``) translates
+                # as its float form, for a column of decimals
+                self._cache[key] = frozenset(translator.numbers) - floats
             else:
                 guard = _any(translator.guards)
                 self._cache[key] = _Compiled(
@@ -135,8 +139,11 @@ class _Program:
         floats = self._floats
         for _ in range(_ATTEMPTS):
             compiled = self._compiled(shape, floats)
-            if compiled is None:
-                return None
+            if not isinstance(compiled, _Compiled):
+                if not compiled:
+                    return None
+                floats = floats | compiled
+                continue
             frame = compiled.frame(batch)
             try:
                 out = _at_once(frame, compiled)

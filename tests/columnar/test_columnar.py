@@ -207,11 +207,12 @@ def test_off_runs_the_row_path(tmp_path: Path) -> None:
         (["1", "2.5", "", "99999999999999999", "-2"], '"avg([to_number(a), `2`])"'),
         (["1", "3", "", "nan", "2.5"], '"max([to_number(a), `2`])"'),
         (["1.5", "-0.0", "0.0", "nan", "3.5"], '"min([to_number(a), `2.5`])"'),
-        # (a float whatever to_number gives: a float literal beside to_number's int does not
-        # translate)
-        (["-0.0", "0.0", "1.5", "nan"], '"max([divide(to_number(a), `1`), `0.0`])"'),
-        (["0.0", "-0.0", "nan", "2.5"], '"min([divide(to_number(a), `1`), `0.0`])"'),
-        (["1.5", "nan"], '"max([divide(to_number(a), `1`), `0.5`])"'),
+        (["-0.0", "0.0", "1.5", "nan"], '"max([to_number(a), `0.0`])"'),
+        (["0.0", "-0.0", "nan", "2.5"], '"min([to_number(a), `0.0`])"'),
+        (["1.5", "nan"], '"max([to_number(a), `0.5`])"'),
+        # to_number beside a float literal: its float form, or the row path for whole numbers
+        (["1.5", "", "912", "x"], '"to_number(a) || `0.5`"'),
+        (["1.5", "", "912"], '"coalesce(to_number(a), `0.0`)"'),
         (["b", "😀", "", "ÿ", "é"], "\"max([a, 'é'])\""),
         (["b", "😀", "", "ÿ", "a"], "\"min([a, 'b', a])\""),
         # dates: Python's datetime decides every form but the fixed-width ones, the calendar
@@ -282,6 +283,16 @@ def test_sum_avg_max_and_min_run_columnar(tmp_path: Path) -> None:
         b'{"s":4.0,"v":2.5,"x":"\xc3\xa9","n":2}',
         b'{"s":-13.5,"v":3.5,"x":"\xc3\xa9","n":3}',
     ]
+
+
+def test_to_number_beside_a_float_runs_columnar_on_decimals(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(b"a,b\n1.5,\n-2.25,7.0\n")
+    kinds = Kinds()
+    fields = {"v": '"to_number(b) || `0.5`"', "m": '"max([to_number(a), `1.0`])"'}
+    outcome = run_path(tmp_path, _pipeline(fields), "auto", kinds)
+    assert outcome.summary.ok, outcome.summary.error
+    assert kinds.seen[("m", "batch_transformed")] == [True]
+    assert outcome.outputs["o.jsonl"].splitlines() == [b'{"v":0.5,"m":1.5}', b'{"v":7.0,"m":1.0}']
 
 
 def test_date_functions_run_columnar(tmp_path: Path) -> None:
