@@ -257,59 +257,59 @@ def test_a_trap_gives_the_row_paths_bytes(tmp_path: Path, cells: list[str], expr
         _same(tmp_path / str(i), data.encode(), _pipeline({"v": expr, "a": '"a"'}))
 
 
-def test_ceil_and_floor_run_columnar(tmp_path: Path) -> None:
-    (tmp_path / "in.csv").write_bytes(b"a,b\n1.5,-2.25\n-0.5,7.75\n3.0,0.0\n")
+@pytest.mark.parametrize(
+    ("data", "fields", "lines"),
+    [
+        pytest.param(
+            b"a,b\n1.5,-2.25\n-0.5,7.75\n3.0,0.0\n",
+            {"c": '"ceil(to_number(a))"', "f": '"floor(to_number(b))"'},
+            [b'{"c":2,"f":-3}', b'{"c":0,"f":7}', b'{"c":3,"f":0}'],
+            id="ceil-floor",
+        ),
+        pytest.param(
+            b"a,b\n1.5,2\n-7.25,4\n",
+            {
+                "s": '"sum([to_number(a), to_number(a), `1.0`])"',
+                "v": '"avg([to_number(b), `3`])"',
+                "x": "\"max([a, 'é'])\"",
+                "n": '"min([to_number(b), `3`, to_number(b)])"',
+            },
+            [
+                b'{"s":4.0,"v":2.5,"x":"\xc3\xa9","n":2}',
+                b'{"s":-13.5,"v":3.5,"x":"\xc3\xa9","n":3}',
+            ],
+            id="sum-avg-max-min",
+        ),
+        pytest.param(  # to_number's float form, where its int form would not translate
+            b"a,b\n1.5,\n-2.25,7.0\n",
+            {"v": '"to_number(b) || `0.5`"', "m": '"max([to_number(a), `1.0`])"'},
+            [b'{"v":0.5,"m":1.5}', b'{"v":7.0,"m":1.0}'],
+            id="to_number-beside-a-float",
+        ),
+        pytest.param(
+            b"a,b\n2024-02-29 07:08,05/01/2024\n1999-12-31,31/12/1999\n",
+            {
+                "p": '"parse_date(a)"',
+                "q": "\"parse_date(b, '%d/%m/%Y')\"",
+                "f": "\"format_date(a, '%d.%m.%y %H:%M %%')\"",
+            },
+            [
+                b'{"p":"2024-02-29T07:08:00","q":"2024-01-05T00:00:00","f":"29.02.24 07:08 %"}',
+                b'{"p":"1999-12-31T00:00:00","q":"1999-12-31T00:00:00","f":"31.12.99 00:00 %"}',
+            ],
+            id="dates",
+        ),
+    ],
+)
+def test_functions_run_columnar(
+    tmp_path: Path, data: bytes, fields: dict[str, str], lines: list[bytes]
+) -> None:
+    (tmp_path / "in.csv").write_bytes(data)
     kinds = Kinds()
-    fields = {"c": '"ceil(to_number(a))"', "f": '"floor(to_number(b))"'}
     outcome = run_path(tmp_path, _pipeline(fields), "auto", kinds)
     assert outcome.summary.ok, outcome.summary.error
     assert kinds.seen[("m", "batch_transformed")] == [True]
-    assert outcome.outputs["o.jsonl"] == b'{"c":2,"f":-3}\n{"c":0,"f":7}\n{"c":3,"f":0}\n'
-
-
-def test_sum_avg_max_and_min_run_columnar(tmp_path: Path) -> None:
-    (tmp_path / "in.csv").write_bytes(b"a,b\n1.5,2\n-7.25,4\n")
-    kinds = Kinds()
-    fields = {
-        "s": '"sum([to_number(a), to_number(a), `1.0`])"',
-        "v": '"avg([to_number(b), `3`])"',
-        "x": "\"max([a, 'é'])\"",
-        "n": '"min([to_number(b), `3`, to_number(b)])"',
-    }
-    outcome = run_path(tmp_path, _pipeline(fields), "auto", kinds)
-    assert outcome.summary.ok, outcome.summary.error
-    assert kinds.seen[("m", "batch_transformed")] == [True]
-    assert outcome.outputs["o.jsonl"].splitlines() == [
-        b'{"s":4.0,"v":2.5,"x":"\xc3\xa9","n":2}',
-        b'{"s":-13.5,"v":3.5,"x":"\xc3\xa9","n":3}',
-    ]
-
-
-def test_to_number_beside_a_float_runs_columnar_on_decimals(tmp_path: Path) -> None:
-    (tmp_path / "in.csv").write_bytes(b"a,b\n1.5,\n-2.25,7.0\n")
-    kinds = Kinds()
-    fields = {"v": '"to_number(b) || `0.5`"', "m": '"max([to_number(a), `1.0`])"'}
-    outcome = run_path(tmp_path, _pipeline(fields), "auto", kinds)
-    assert outcome.summary.ok, outcome.summary.error
-    assert kinds.seen[("m", "batch_transformed")] == [True]
-    assert outcome.outputs["o.jsonl"].splitlines() == [b'{"v":0.5,"m":1.5}', b'{"v":7.0,"m":1.0}']
-
-
-def test_date_functions_run_columnar(tmp_path: Path) -> None:
-    (tmp_path / "in.csv").write_bytes(b"a,b\n2024-02-29 07:08,05/01/2024\n1999-12-31,31/12/1999\n")
-    kinds = Kinds()
-    fields = {
-        "p": '"parse_date(a)"',
-        "q": "\"parse_date(b, '%d/%m/%Y')\"",
-        "f": "\"format_date(a, '%d.%m.%y %H:%M %%')\"",
-    }
-    outcome = run_path(tmp_path, _pipeline(fields), "auto", kinds)
-    assert outcome.summary.ok, outcome.summary.error
-    assert kinds.seen[("m", "batch_transformed")] == [True]
-    assert outcome.outputs["o.jsonl"].splitlines() == [
-        b'{"p":"2024-02-29T07:08:00","q":"2024-01-05T00:00:00","f":"29.02.24 07:08 %"}',
-        b'{"p":"1999-12-31T00:00:00","q":"1999-12-31T00:00:00","f":"31.12.99 00:00 %"}',
-    ]
+    assert outcome.outputs["o.jsonl"].splitlines() == lines
 
 
 def test_expressions_that_polars_prints_alike_stay_apart(tmp_path: Path) -> None:
