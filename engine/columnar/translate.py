@@ -649,9 +649,9 @@ def _directives(fmt: str) -> Iterable[str]:
 
 
 def _strptime_form(fmt: str) -> tuple[str, dict[str, int]]:
-    """For ``parse_date(s, fmt)``: the directives, the regular expression a value must match
-    whole (Python's ``strptime`` reads it the same way: two digits are tried before one),
-    and where each directive's digits start."""
+    """For ``parse_date(s, fmt)``: the regular expression a value must match whole (Python's
+    ``strptime`` reads such a value the same way: it tries two digits before one), and where
+    each directive's digits start."""
     if not fmt.isascii():
         raise Untranslatable("a date format of other than ASCII")
     form, at, offset = ["^"], dict[str, int](), 0
