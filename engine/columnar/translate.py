@@ -379,8 +379,10 @@ class Translator:
         pl = self.pl
         vals = self._items(args, name)
         kind = self._same(vals)
+        if kind not in ("int", "float", "str"):
+            raise Untranslatable(f"{name} of {kind} values")
         for val in vals:
-            self._require(val, kind if kind in ("int", "float", "str") else "int")
+            self._require(val, kind)
             if kind == "float":
                 self.guards.append((val.expr.is_nan() | (val.expr == 0.0)).fill_null(False))
         build = pl.max_horizontal if name == "max" else pl.min_horizontal
@@ -532,11 +534,15 @@ class Translator:
         return Val(masked, "str", False)
 
     # -- dates: fixed-width forms, taken apart as text -------------------------------------
-    def _valid_date(self, text: pl.Expr, form: str, at: Mapping[str, int]) -> polars.Expr:
-        """Whether ``text`` has the fixed-width ``form`` (a regular expression of ASCII
-        digits, so no other script's digits) and names a day of the Gregorian calendar
-        that Python's ``datetime`` holds (year 1 to 9999, a month's own days)."""
+    def _date_text(self, node: Node, form: str, at: Mapping[str, int]) -> pl.Expr:
+        """The text of a date argument; a guard sends to the row path any value not of the
+        fixed-width ``form`` (a regular expression of ASCII digits, so no other script's
+        digits) or not a day of the Gregorian calendar that Python's ``datetime`` holds
+        (year 1 to 9999, a month's own days)."""
         pl = self.pl
+        val = self.value(node)
+        self._require(val, "str")
+        text = val.expr
         year = text.str.slice(at["Y"], 4).cast(pl.Int32, strict=False)
         month = text.str.slice(at["m"], 2).cast(pl.Int32, strict=False)
         day = text.str.slice(at["d"], 2).cast(pl.Int32, strict=False)
@@ -548,19 +554,16 @@ class Translator:
             .then(30)
             .otherwise(31)
         )
-        valid: polars.Expr = text.str.contains(form) & (year >= 1) & (day <= days)
-        return valid
+        valid = text.str.contains(form) & (year >= 1) & (day <= days)
+        self.guards.append(~valid.fill_null(True))
+        return text
 
     def _iso(self, args: list[Node]) -> Val:
         """The subject of ``parse_date`` or ``format_date`` without a format, as
         ``YYYY-MM-DDTHH:MM:SS``: ``datetime.fromisoformat`` reads more forms than these
         (a zone, a fraction, week dates); any other form takes the row path."""
         pl = self.pl
-        val = self.value(args[0])
-        self._require(val, "str")
-        text = val.expr
-        ok = self._valid_date(text, _ISO_FORM, {"Y": 0, "m": 5, "d": 8})
-        self.guards.append(~ok.fill_null(True))
+        text = self._date_text(args[0], _ISO_FORM, {"Y": 0, "m": 5, "d": 8})
         size = text.str.len_bytes()
         clock = (
             pl.when(size == 10)
@@ -576,11 +579,7 @@ class Translator:
             return self._iso(args)
         pl = self.pl
         form, at = _strptime_form(self._literal_text(args[1]))
-        val = self.value(args[0])
-        self._require(val, "str")
-        text = val.expr
-        ok = self._valid_date(text, form, at)
-        self.guards.append(~ok.fill_null(True))
+        text = self._date_text(args[0], form, at)
 
         def part(name: str) -> polars.Expr:
             return text.str.slice(at[name], 2) if name in at else pl.lit("00")
